@@ -1,0 +1,1 @@
+//! The Dataverse Web API engine (in progress).

@@ -1,0 +1,3 @@
+//! `tenant-emulator` command line (in progress).
+
+fn main() {}
