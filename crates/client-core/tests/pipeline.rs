@@ -1,0 +1,426 @@
+//! HTTP behaviour of the pipeline against httpmock.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use client_core::{
+    AccessToken, CredentialError, Error, ManualClock, Pipeline, Request, RetryBudget, RetryPolicy,
+    StaticTokenCredential, TokenCredential, async_trait,
+};
+use httpmock::prelude::*;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use time::macros::datetime;
+
+const SCOPE: &str = "https://org.crm.dynamics.com/.default";
+
+fn clock() -> ManualClock {
+    ManualClock::new(datetime!(2026-03-01 12:00 UTC))
+}
+
+fn token(s: &str) -> AccessToken {
+    AccessToken::new(s, datetime!(2026-03-01 13:00 UTC))
+}
+
+fn pipeline(clock: &ManualClock, policy: RetryPolicy) -> Pipeline {
+    Pipeline::builder()
+        .credential(Arc::new(StaticTokenCredential::new(token("tok-1"))))
+        .default_scope(SCOPE)
+        .clock(Arc::new(clock.clone()))
+        .retry_policy(policy)
+        .build()
+        .unwrap()
+}
+
+/// Matches the first `n` requests it is asked about, then no more (httpmock evaluates the
+/// first-registered mock first, once per request).
+fn first(n: usize) -> impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static {
+    let seen = AtomicUsize::new(0);
+    move |_| seen.fetch_add(1, Ordering::SeqCst) < n
+}
+
+fn url(server: &MockServer, path: &str) -> url::Url {
+    server.url(path).parse().unwrap()
+}
+
+#[tokio::test]
+async fn adds_bearer_user_agent_and_client_request_id_and_records_request_id() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/api/data/v9.2/WhoAmI")
+                .header("authorization", "Bearer tok-1")
+                .header_exists("x-ms-client-request-id")
+                .header_exists("user-agent")
+                .header("accept", "application/json");
+            then.status(200)
+                .header("x-ms-service-request-id", "srv-42")
+                .body(r#"{"UserId":"u"}"#);
+        })
+        .await;
+    let c = clock();
+    let resp = pipeline(&c, RetryPolicy::default())
+        .send(
+            Request::get(url(&server, "/api/data/v9.2/WhoAmI"))
+                .header("accept", "application/json"),
+        )
+        .await
+        .unwrap();
+    m.assert_async().await;
+    assert_eq!(resp.request_id(), Some("srv-42"));
+    assert_eq!(resp.attempts(), 1);
+    assert!(!resp.client_request_id().is_empty());
+    let v: serde_json::Value = resp.json().unwrap();
+    assert_eq!(v["UserId"], "u");
+}
+
+#[tokio::test]
+async fn honours_retry_after_seconds_on_429() {
+    let server = MockServer::start_async().await;
+    let throttled = server
+        .mock_async(|when, then| {
+            when.path("/rows").is_true(first(1));
+            then.status(429)
+                .header("Retry-After", "2")
+                .body(r#"{"error":{"code":"-2147015902","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}"#);
+        })
+        .await;
+    let ok = server
+        .mock_async(|when, then| {
+            when.path("/rows");
+            then.status(200).body("{}");
+        })
+        .await;
+    let c = clock();
+    let resp = pipeline(&c, RetryPolicy::default())
+        .send(Request::get(url(&server, "/rows")))
+        .await
+        .unwrap();
+    assert_eq!(resp.attempts(), 2);
+    assert_eq!(throttled.calls_async().await, 1);
+    assert_eq!(ok.calls_async().await, 1);
+    assert!(
+        c.total_slept() >= Duration::from_secs(2),
+        "slept {:?}",
+        c.sleeps()
+    );
+}
+
+#[tokio::test]
+async fn retries_503_then_succeeds_and_resends_the_body_intact() {
+    let server = MockServer::start_async().await;
+    let body = r#"{"name":"a \"quoted\" bot","n":1}"#;
+    let failing = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/create")
+                .body(body)
+                .is_true(first(1));
+            then.status(503);
+        })
+        .await;
+    let ok = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/create").body(body);
+            then.status(204);
+        })
+        .await;
+    let c = clock();
+    let resp = pipeline(&c, RetryPolicy::default())
+        .send(Request::post(url(&server, "/create")).body(body, "application/json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(failing.calls_async().await, 1);
+    assert_eq!(ok.calls_async().await, 1);
+    assert_eq!(c.sleeps().len(), 1);
+}
+
+#[tokio::test]
+async fn gives_up_after_max_attempts_with_a_typed_error() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/busy");
+            then.status(503)
+                .header("x-ms-request-id", "r-1")
+                .body(r#"{"error":{"code":"0x80040216","message":"busy"}}"#);
+        })
+        .await;
+    let c = clock();
+    let err = pipeline(&c, RetryPolicy::default().with_max_attempts(3))
+        .send(Request::get(url(&server, "/busy")))
+        .await
+        .unwrap_err();
+    assert_eq!(m.calls_async().await, 3);
+    assert_eq!(c.sleeps().len(), 2);
+    assert_eq!(err.status(), Some(503));
+    assert!(err.is_retryable() && !err.is_throttled());
+    let s = err.service().unwrap();
+    assert_eq!(s.code(), Some("0x80040216"));
+    assert_eq!(s.message(), Some("busy"));
+    assert_eq!(err.request_id(), Some("r-1"));
+}
+
+#[tokio::test]
+async fn does_not_retry_when_retry_after_passes_the_elapsed_limit() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/slow-down");
+            then.status(429).header("Retry-After", "400");
+        })
+        .await;
+    let c = clock();
+    let err = pipeline(
+        &c,
+        RetryPolicy::default().with_max_elapsed(Duration::from_secs(300)),
+    )
+    .send(Request::get(url(&server, "/slow-down")))
+    .await
+    .unwrap_err();
+    assert_eq!(m.calls_async().await, 1);
+    assert!(err.is_throttled());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(400)));
+    assert!(c.sleeps().is_empty());
+}
+
+#[tokio::test]
+async fn clamps_retry_after_to_the_ceiling() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/x").is_true(first(1));
+            then.status(429).header("Retry-After", "1000");
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.path("/x");
+            then.status(200);
+        })
+        .await;
+    let c = clock();
+    let policy = RetryPolicy::default()
+        .with_retry_after_ceiling(Duration::from_secs(10))
+        .with_max_elapsed(Duration::from_secs(3600));
+    pipeline(&c, policy)
+        .send(Request::get(url(&server, "/x")))
+        .await
+        .unwrap();
+    assert_eq!(c.sleeps(), vec![Duration::from_secs(10)]);
+}
+
+#[tokio::test]
+async fn retry_budget_stops_retries_when_exhausted() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/down");
+            then.status(500);
+        })
+        .await;
+    let c = clock();
+    let p = Pipeline::builder()
+        .clock(Arc::new(c.clone()))
+        .retry_budget(RetryBudget::new(1, 0.1))
+        .build()
+        .unwrap();
+    let first_err = p
+        .send(Request::get(url(&server, "/down")).without_auth())
+        .await
+        .unwrap_err();
+    assert_eq!(first_err.status(), Some(500));
+    assert_eq!(m.calls_async().await, 2, "one retry from the budget");
+    p.send(Request::get(url(&server, "/down")).without_auth())
+        .await
+        .unwrap_err();
+    assert_eq!(m.calls_async().await, 3, "budget empty: no retry");
+}
+
+#[derive(Debug, Default)]
+struct RotatingCredential {
+    calls: AtomicUsize,
+    invalidated: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TokenCredential for RotatingCredential {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+        assert_eq!(scopes, [SCOPE]);
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let invalidated = self.invalidated.lock().unwrap().len();
+        let _ = n;
+        Ok(token(if invalidated == 0 { "stale" } else { "fresh" }))
+    }
+
+    async fn invalidate(&self, _scopes: &[&str], token: &AccessToken) {
+        self.invalidated
+            .lock()
+            .unwrap()
+            .push(token.token.expose().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn a_401_gets_exactly_one_fresh_token_and_one_retry() {
+    let server = MockServer::start_async().await;
+    let stale = server
+        .mock_async(|when, then| {
+            when.path("/rows").header("authorization", "Bearer stale");
+            then.status(401).header("www-authenticate", "Bearer");
+        })
+        .await;
+    let fresh = server
+        .mock_async(|when, then| {
+            when.path("/rows").header("authorization", "Bearer fresh");
+            then.status(200);
+        })
+        .await;
+    let cred = Arc::new(RotatingCredential::default());
+    let p = Pipeline::builder()
+        .credential(cred.clone())
+        .default_scope(SCOPE)
+        .build()
+        .unwrap();
+    let resp = p.send(Request::get(url(&server, "/rows"))).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(cred.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(*cred.invalidated.lock().unwrap(), vec!["stale".to_owned()]);
+    assert_eq!(stale.calls_async().await, 1);
+    assert_eq!(fresh.calls_async().await, 1);
+}
+
+#[tokio::test]
+async fn a_second_401_is_returned_not_retried_again() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/rows");
+            then.status(401)
+                .body(r#"{"error":{"code":"0x80040220","message":"token audience is wrong"}}"#);
+        })
+        .await;
+    let cred = Arc::new(RotatingCredential::default());
+    let p = Pipeline::builder()
+        .credential(cred.clone())
+        .default_scope(SCOPE)
+        .build()
+        .unwrap();
+    let err = p
+        .send(Request::get(url(&server, "/rows")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(m.calls_async().await, 2);
+    assert_eq!(cred.invalidated.lock().unwrap().len(), 1);
+    assert!(!err.to_string().contains("fresh") && !err.to_string().contains("stale"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_that_times_out_is_not_retried() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/slow");
+            then.status(200).delay(Duration::from_secs(3));
+        })
+        .await;
+    let c = clock();
+    let p = Pipeline::builder()
+        .clock(Arc::new(c.clone()))
+        .attempt_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let err = p
+        .send(
+            Request::post(url(&server, "/slow"))
+                .without_auth()
+                .body("{}", "application/json"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(
+        c.sleeps().is_empty(),
+        "a POST must not be retried after a timeout"
+    );
+
+    // The same with a GET is retried until the attempts run out.
+    let err = p
+        .send(Request::get(url(&server, "/slow")).without_auth())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }));
+    assert_eq!(c.sleeps().len(), 4, "5 attempts, 4 backoffs");
+}
+
+#[tokio::test]
+async fn connect_errors_are_retried_even_for_post() {
+    // Bind and drop a listener to get a port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = clock();
+    let p = Pipeline::builder()
+        .clock(Arc::new(c.clone()))
+        .retry_policy(RetryPolicy::default().with_max_attempts(3))
+        .build()
+        .unwrap();
+    let err = p
+        .send(Request::post(format!("http://127.0.0.1:{port}/x").parse().unwrap()).without_auth())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { connect: true, .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(c.sleeps().len(), 2);
+}
+
+#[tokio::test]
+async fn refuses_plain_http_to_a_remote_host() {
+    let p = Pipeline::builder().build().unwrap();
+    let err = p
+        .send(Request::get(
+            "http://org.crm.dynamics.com/x".parse().unwrap(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    assert!(err.to_string().contains("https"));
+}
+
+#[tokio::test]
+async fn no_token_in_debug_or_errors() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/forbidden");
+            then.status(403).body(r#"{"error":{"code":"0x80040220","message":"Principal user is missing prvReadbot privilege"}}"#);
+        })
+        .await;
+    let secret = "eyJ0eXAiOiJKV1Qi.super-secret-token";
+    let p = Pipeline::builder()
+        .credential(Arc::new(StaticTokenCredential::new(token(secret))))
+        .default_scope(SCOPE)
+        .build()
+        .unwrap();
+    let req = Request::get(url(&server, "/forbidden"))
+        .header("authorization", format!("Bearer {secret}"));
+    assert!(!format!("{req:?}").contains("super-secret"));
+    assert!(!format!("{p:?}").contains("super-secret"));
+    let err = p
+        .send(Request::get(url(&server, "/forbidden")))
+        .await
+        .unwrap_err();
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains("super-secret"), "{text}");
+    }
+    assert_eq!(err.status(), Some(403));
+    assert!(err.to_string().contains("prvReadbot"));
+}
