@@ -1,0 +1,672 @@
+//! Bot Framework activities as Copilot Studio writes them into a transcript's `content`.
+//!
+//! Parsing is tolerant by design: Copilot Studio adds activity types, fields and trace kinds
+//! without notice, so anything this crate does not model is kept verbatim (as raw JSON text)
+//! instead of being rejected or dropped.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Fields of a JSON object this crate does not model, kept in input order as raw JSON text.
+pub type UnknownFields = Vec<(String, Box<RawValue>)>;
+
+/// The `type` of an activity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ActivityType {
+    /// `message`: something a user or the agent said (text, attachments or both).
+    Message,
+    /// `event`: a named signal such as `startConversation` or a plan step.
+    Event,
+    /// `trace`: diagnostic data, classified by `valueType`.
+    Trace,
+    /// `invoke`.
+    Invoke,
+    /// `invokeResponse`.
+    InvokeResponse,
+    /// `endOfConversation`.
+    EndOfConversation,
+    /// `conversationUpdate`.
+    ConversationUpdate,
+    /// `installationUpdate`.
+    InstallationUpdate,
+    /// `handoff`.
+    Handoff,
+    /// `typing`.
+    Typing,
+    /// Any other type, spelled as on the wire.
+    Other(String),
+}
+
+impl ActivityType {
+    /// Interprets a wire `type` value. Known types match case-insensitively; anything else is
+    /// kept as [`ActivityType::Other`].
+    pub fn from_wire(s: &str) -> Self {
+        const KNOWN: [(&str, ActivityType); 10] = [
+            ("message", ActivityType::Message),
+            ("event", ActivityType::Event),
+            ("trace", ActivityType::Trace),
+            ("invoke", ActivityType::Invoke),
+            ("invokeResponse", ActivityType::InvokeResponse),
+            ("endOfConversation", ActivityType::EndOfConversation),
+            ("conversationUpdate", ActivityType::ConversationUpdate),
+            ("installationUpdate", ActivityType::InstallationUpdate),
+            ("handoff", ActivityType::Handoff),
+            ("typing", ActivityType::Typing),
+        ];
+        for (name, kind) in KNOWN {
+            if s.eq_ignore_ascii_case(name) {
+                return kind;
+            }
+        }
+        ActivityType::Other(s.to_owned())
+    }
+
+    /// The wire spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ActivityType::Message => "message",
+            ActivityType::Event => "event",
+            ActivityType::Trace => "trace",
+            ActivityType::Invoke => "invoke",
+            ActivityType::InvokeResponse => "invokeResponse",
+            ActivityType::EndOfConversation => "endOfConversation",
+            ActivityType::ConversationUpdate => "conversationUpdate",
+            ActivityType::InstallationUpdate => "installationUpdate",
+            ActivityType::Handoff => "handoff",
+            ActivityType::Typing => "typing",
+            ActivityType::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for ActivityType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who sent an activity (`from.role`).
+///
+/// Dataverse stores the role as an integer (0 bot, 1 user); Bot Framework clients write the
+/// strings `"bot"` / `"user"`. Both are accepted. The role, not `from.id`, tells user and agent
+/// apart: in test-pane transcripts both share one id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The agent (`0` or `"bot"`).
+    Bot,
+    /// The person talking to the agent (`1` or `"user"`).
+    User,
+    /// Any other role (for example `"skill"` or an unknown number), as written on the wire.
+    Other(String),
+}
+
+impl Role {
+    /// Interprets a string role: `"user"`/`"1"` and `"bot"`/`"0"` (case-insensitive).
+    pub fn from_wire_str(s: &str) -> Self {
+        if s.eq_ignore_ascii_case("user") || s == "1" {
+            Role::User
+        } else if s.eq_ignore_ascii_case("bot") || s == "0" {
+            Role::Bot
+        } else {
+            Role::Other(s.to_owned())
+        }
+    }
+
+    /// Interprets an integer role: 0 bot, 1 user.
+    pub fn from_wire_int(n: i64) -> Self {
+        match n {
+            0 => Role::Bot,
+            1 => Role::User,
+            n => Role::Other(n.to_string()),
+        }
+    }
+
+    /// Whether this is the user side of the conversation.
+    pub fn is_user(&self) -> bool {
+        matches!(self, Role::User)
+    }
+}
+
+/// The `from` (or `recipient`) of an activity.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ChannelAccount {
+    /// `id`.
+    pub id: Option<String>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `role`, integer or string on the wire.
+    pub role: Option<Role>,
+    /// `aadObjectId`: the Entra object id of an authenticated user.
+    pub aad_object_id: Option<String>,
+    /// Anything else, verbatim.
+    pub unknown_fields: UnknownFields,
+}
+
+/// One activity of a transcript.
+///
+/// Fields the crate models are typed; large or free-form parts (`attachments`, `channelData`,
+/// `value`) are kept as raw JSON text so that nothing is lost and nothing is parsed that nobody
+/// asks for. A known field whose value has an unexpected JSON type (say, a numeric `id`) is not
+/// an error: it is left `None` and its value is kept in [`Activity::unknown_fields`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Activity {
+    /// `id`.
+    pub id: Option<String>,
+    /// `type`; `None` when absent.
+    pub activity_type: Option<ActivityType>,
+    /// `timestamp` in unix seconds. Integers, fractional numbers, numeric strings and RFC 3339
+    /// strings are accepted; anything else is kept in `unknown_fields`.
+    pub timestamp: Option<i64>,
+    /// `from`.
+    pub from: Option<ChannelAccount>,
+    /// `text`; `None` when absent (card-only or redacted messages).
+    pub text: Option<String>,
+    /// `textFormat` (`plain`, `markdown`, `xml`).
+    pub text_format: Option<String>,
+    /// `attachments`, verbatim (often `[]`).
+    pub attachments: Option<Box<RawValue>>,
+    /// `replyToId`.
+    pub reply_to_id: Option<String>,
+    /// `channelId` (`pva-studio`, `msteams`, `webchat`, ...).
+    pub channel_id: Option<String>,
+    /// `channelData`, verbatim.
+    pub channel_data: Option<Box<RawValue>>,
+    /// `name` (event name).
+    pub name: Option<String>,
+    /// `value`, verbatim.
+    pub value: Option<Box<RawValue>>,
+    /// `valueType` (trace kind).
+    pub value_type: Option<String>,
+    /// Every other field (`speak`, `recipient`, `locale`, ...), verbatim and in input order.
+    pub unknown_fields: UnknownFields,
+}
+
+impl Activity {
+    /// Whether this activity is a `message`.
+    pub fn is_message(&self) -> bool {
+        matches!(self.activity_type, Some(ActivityType::Message))
+    }
+
+    /// The sender's role, if any.
+    pub fn role(&self) -> Option<&Role> {
+        self.from.as_ref().and_then(|f| f.role.as_ref())
+    }
+
+    /// Whether the sender is the user.
+    pub fn is_from_user(&self) -> bool {
+        self.role().is_some_and(Role::is_user)
+    }
+
+    /// The attachments, unless absent, `null` or an empty array.
+    pub fn non_empty_attachments(&self) -> Option<&RawValue> {
+        self.attachments.as_deref().filter(|raw| !is_empty_json(raw))
+    }
+
+    /// Decodes `value` into `T` on demand (for example a trace's payload).
+    ///
+    /// Returns `None` when there is no `value`, and the decoding error when it does not fit `T`.
+    pub fn value_as<'a, T: Deserialize<'a>>(&'a self) -> Option<Result<T, serde_json::Error>> {
+        self.value.as_deref().map(|raw| serde_json::from_str(raw.get()))
+    }
+
+    /// The unknown field `key`, if present.
+    pub fn unknown_field(&self, key: &str) -> Option<&RawValue> {
+        self.unknown_fields.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+    }
+}
+
+/// Whether raw JSON is `null`, `[]` or `{}` (whitespace tolerated).
+pub(crate) fn is_empty_json(raw: &RawValue) -> bool {
+    let s = raw.get().trim();
+    if s == "null" {
+        return true;
+    }
+    let bytes = s.as_bytes();
+    if bytes.len() >= 2 {
+        let (first, last) = (bytes[0], bytes[bytes.len() - 1]);
+        if (first == b'[' && last == b']') || (first == b'{' && last == b'}') {
+            return s[1..s.len() - 1].trim().is_empty();
+        }
+    }
+    false
+}
+
+/// The decoded `content` column: the ordered activities plus any other top-level fields.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Content {
+    /// Activities in their original order. Many share one timestamp: order is the array order.
+    pub activities: Vec<Activity>,
+    /// Top-level fields other than `activities`, verbatim.
+    pub unknown_fields: UnknownFields,
+}
+
+impl Content {
+    /// Parses a `content` document (`{"activities":[...]}`).
+    ///
+    /// # Errors
+    /// When the text is not JSON, is not an object, lacks an `activities` array or an
+    /// element of that array is not an object.
+    pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
+        let wire: ContentWire<'_> = serde_json::from_str(json)?;
+        let activities = wire.activities.into_iter().map(build_activity).collect();
+        let unknown_fields = wire
+            .unknown
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.to_owned()))
+            .collect();
+        Ok(Content {
+            activities,
+            unknown_fields,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire decoding. Everything is decoded from borrowed text so that opaque parts are located once
+// (as `&RawValue`) and copied once, never re-parsed into a DOM.
+
+/// An object key, borrowed when it has no escapes.
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// A JSON object as its (key, raw value) pairs, in order.
+struct RawFields<'de>(Vec<(Key<'de>, &'de RawValue)>);
+
+impl<'de> Deserialize<'de> for RawFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object (an activity)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(14));
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    fields.push((key, value));
+                }
+                Ok(RawFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct ContentWire<'de> {
+    activities: Vec<RawFields<'de>>,
+    unknown: Vec<(Cow<'de, str>, &'de RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for ContentWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = ContentWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a transcript content object {\"activities\": [...]}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut activities = None;
+                let mut unknown = Vec::new();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "activities" {
+                        activities = Some(map.next_value::<ActivityList<'de>>()?.0);
+                    } else {
+                        unknown.push((key, map.next_value::<&'de RawValue>()?));
+                    }
+                }
+                let activities = activities.ok_or_else(|| de::Error::missing_field("activities"))?;
+                Ok(ContentWire {
+                    activities,
+                    unknown,
+                })
+            }
+        }
+        deserializer.deserialize_map(ContentVisitor)
+    }
+}
+
+struct ActivityList<'de>(Vec<RawFields<'de>>);
+
+impl<'de> Deserialize<'de> for ActivityList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ListVisitor;
+        impl<'de> Visitor<'de> for ListVisitor {
+            type Value = ActivityList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of activities")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(32));
+                while let Some(fields) = seq.next_element::<RawFields<'de>>()? {
+                    out.push(fields);
+                }
+                Ok(ActivityList(out))
+            }
+        }
+        deserializer.deserialize_seq(ListVisitor)
+    }
+}
+
+/// The outcome of reading a known field leniently.
+enum Lenient<T> {
+    Absent,
+    Value(T),
+    Unexpected,
+}
+
+fn first_byte(raw: &RawValue) -> u8 {
+    raw.get().as_bytes().first().copied().unwrap_or(b'n')
+}
+
+/// A JSON string's contents; a string without escapes is copied without a parse.
+pub(crate) fn raw_to_string(raw: &RawValue) -> LenientString {
+    match first_byte(raw) {
+        b'"' => {
+            let s = raw.get();
+            if let Some(inner) = s.get(1..s.len().saturating_sub(1))
+                && !inner.contains('\\')
+            {
+                LenientString::Value(inner.to_owned())
+            } else {
+                match serde_json::from_str::<String>(s) {
+                    Ok(v) => LenientString::Value(v),
+                    Err(_) => LenientString::Unexpected,
+                }
+            }
+        }
+        b'n' => LenientString::Absent,
+        _ => LenientString::Unexpected,
+    }
+}
+
+/// Result of reading a JSON value that should be a string.
+pub(crate) enum LenientString {
+    /// `null`.
+    Absent,
+    /// A string.
+    Value(String),
+    /// Some other JSON type.
+    Unexpected,
+}
+
+fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
+    let text = raw.get();
+    match first_byte(raw) {
+        b'n' => Lenient::Absent,
+        b'-' | b'0'..=b'9' => number_to_secs(text).map_or(Lenient::Unexpected, Lenient::Value),
+        b'"' => match raw_to_string(raw) {
+            LenientString::Value(s) => number_to_secs(&s)
+                .or_else(|| {
+                    OffsetDateTime::parse(&s, &Rfc3339)
+                        .ok()
+                        .map(OffsetDateTime::unix_timestamp)
+                })
+                .map_or(Lenient::Unexpected, Lenient::Value),
+            _ => Lenient::Unexpected,
+        },
+        _ => Lenient::Unexpected,
+    }
+}
+
+fn number_to_secs(text: &str) -> Option<i64> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n);
+    }
+    let f = text.parse::<f64>().ok()?;
+    // Saturating float-to-int conversion; fractional seconds are truncated.
+    f.is_finite().then(|| f.trunc() as i64)
+}
+
+fn lenient_role(raw: &RawValue) -> Lenient<Role> {
+    match first_byte(raw) {
+        b'n' => Lenient::Absent,
+        b'-' | b'0'..=b'9' => match raw.get().parse::<i64>() {
+            Ok(n) => Lenient::Value(Role::from_wire_int(n)),
+            Err(_) => Lenient::Value(Role::Other(raw.get().to_owned())),
+        },
+        b'"' => match raw_to_string(raw) {
+            LenientString::Value(s) => Lenient::Value(Role::from_wire_str(&s)),
+            _ => Lenient::Unexpected,
+        },
+        _ => Lenient::Unexpected,
+    }
+}
+
+fn raw_fields_of(raw: &RawValue) -> Option<RawFields<'_>> {
+    if first_byte(raw) != b'{' {
+        return None;
+    }
+    serde_json::from_str::<RawFields<'_>>(raw.get()).ok()
+}
+
+fn build_channel_account(raw: &RawValue) -> Lenient<ChannelAccount> {
+    match first_byte(raw) {
+        b'n' => return Lenient::Absent,
+        b'{' => {}
+        _ => return Lenient::Unexpected,
+    }
+    let Some(RawFields(fields)) = raw_fields_of(raw) else {
+        return Lenient::Unexpected;
+    };
+    let mut account = ChannelAccount::default();
+    for (Key(key), value) in fields {
+        let slot = match &*key {
+            "id" => &mut account.id,
+            "name" => &mut account.name,
+            "aadObjectId" => &mut account.aad_object_id,
+            "role" => {
+                match lenient_role(value) {
+                    Lenient::Value(r) => account.role = Some(r),
+                    Lenient::Absent => {}
+                    Lenient::Unexpected => {
+                        account
+                            .unknown_fields
+                            .push((key.into_owned(), value.to_owned()))
+                    }
+                }
+                continue;
+            }
+            _ => {
+                account
+                    .unknown_fields
+                    .push((key.into_owned(), value.to_owned()));
+                continue;
+            }
+        };
+        match raw_to_string(value) {
+            LenientString::Value(s) => *slot = Some(s),
+            LenientString::Absent => {}
+            LenientString::Unexpected => account
+                .unknown_fields
+                .push((key.into_owned(), value.to_owned())),
+        }
+    }
+    Lenient::Value(account)
+}
+
+fn build_activity(RawFields(fields): RawFields<'_>) -> Activity {
+    let mut a = Activity::default();
+    for (Key(key), value) in fields {
+        let string_slot = match &*key {
+            "id" => &mut a.id,
+            "text" => &mut a.text,
+            "textFormat" => &mut a.text_format,
+            "replyToId" => &mut a.reply_to_id,
+            "channelId" => &mut a.channel_id,
+            "name" => &mut a.name,
+            "valueType" => &mut a.value_type,
+            "type" => {
+                match raw_to_string(value) {
+                    LenientString::Value(s) => a.activity_type = Some(ActivityType::from_wire(&s)),
+                    LenientString::Absent => {}
+                    LenientString::Unexpected => {
+                        a.unknown_fields.push((key.into_owned(), value.to_owned()))
+                    }
+                }
+                continue;
+            }
+            "timestamp" => {
+                match lenient_timestamp(value) {
+                    Lenient::Value(t) => a.timestamp = Some(t),
+                    Lenient::Absent => {}
+                    Lenient::Unexpected => {
+                        a.unknown_fields.push((key.into_owned(), value.to_owned()))
+                    }
+                }
+                continue;
+            }
+            "from" => {
+                match build_channel_account(value) {
+                    Lenient::Value(f) => a.from = Some(f),
+                    Lenient::Absent => {}
+                    Lenient::Unexpected => {
+                        a.unknown_fields.push((key.into_owned(), value.to_owned()))
+                    }
+                }
+                continue;
+            }
+            "attachments" => {
+                a.attachments = Some(value.to_owned());
+                continue;
+            }
+            "channelData" => {
+                a.channel_data = Some(value.to_owned());
+                continue;
+            }
+            "value" => {
+                a.value = Some(value.to_owned());
+                continue;
+            }
+            _ => {
+                a.unknown_fields.push((key.into_owned(), value.to_owned()));
+                continue;
+            }
+        };
+        match raw_to_string(value) {
+            LenientString::Value(s) => *string_slot = Some(s),
+            LenientString::Absent => {}
+            LenientString::Unexpected => a.unknown_fields.push((key.into_owned(), value.to_owned())),
+        }
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_from_ints_and_strings() {
+        let c = Content::parse(
+            r#"{"activities":[
+            {"type":"message","from":{"role":1}},
+            {"type":"message","from":{"role":"bot"}},
+            {"type":"message","from":{"role":"User"}},
+            {"type":"message","from":{"role":"skill"}},
+            {"type":"message","from":{"role":7}},
+            {"type":"message","from":{"role":true}}]}"#,
+        )
+        .unwrap();
+        let roles: Vec<_> = c.activities.iter().map(|a| a.role().cloned()).collect();
+        assert_eq!(
+            roles,
+            vec![
+                Some(Role::User),
+                Some(Role::Bot),
+                Some(Role::User),
+                Some(Role::Other("skill".into())),
+                Some(Role::Other("7".into())),
+                None
+            ]
+        );
+        // The unexpected boolean role is kept, not dropped.
+        let from = c.activities[5].from.as_ref().unwrap();
+        assert_eq!(from.unknown_fields[0].0, "role");
+        assert_eq!(from.unknown_fields[0].1.get(), "true");
+    }
+
+    #[test]
+    fn unknown_types_fields_and_odd_values_are_kept() {
+        let c = Content::parse(
+            r#"{"schema":"x","activities":[
+            {"type":"hologram","id":42,"speak":"<speak/>","timestamp":"2024-09-09T18:04:50Z",
+             "text":"caf\u00e9 \"q\"","value":{"a":[1,2]}}]}"#,
+        )
+        .unwrap();
+        let a = &c.activities[0];
+        assert_eq!(a.activity_type, Some(ActivityType::Other("hologram".into())));
+        assert_eq!(a.id, None);
+        assert_eq!(a.unknown_field("id").map(RawValue::get), Some("42"));
+        assert_eq!(a.unknown_field("speak").map(RawValue::get), Some("\"<speak/>\""));
+        assert_eq!(a.timestamp, Some(1_725_905_090));
+        assert_eq!(a.text.as_deref(), Some("café \"q\""));
+        assert_eq!(a.value.as_deref().map(RawValue::get), Some(r#"{"a":[1,2]}"#));
+        assert_eq!(c.unknown_fields[0].0, "schema");
+    }
+
+    #[test]
+    fn timestamps_in_several_shapes() {
+        let c = Content::parse(
+            r#"{"activities":[{"timestamp":17},{"timestamp":17.9},{"timestamp":"18"},
+            {"timestamp":"soon"},{"timestamp":null},{"timestamp":[1]}]}"#,
+        )
+        .unwrap();
+        let ts: Vec<_> = c.activities.iter().map(|a| a.timestamp).collect();
+        assert_eq!(ts, vec![Some(17), Some(17), Some(18), None, None, None]);
+        assert_eq!(
+            c.activities[3].unknown_field("timestamp").map(RawValue::get),
+            Some("\"soon\"")
+        );
+        assert_eq!(c.activities[5].unknown_field("timestamp").map(RawValue::get), Some("[1]"));
+    }
+
+    #[test]
+    fn malformed_content_is_an_error() {
+        assert!(Content::parse("not json").is_err());
+        assert!(Content::parse("[]").is_err());
+        assert!(Content::parse(r#"{"other":1}"#).is_err());
+        assert!(Content::parse(r#"{"activities":[1]}"#).is_err());
+        assert!(Content::parse(r#"{"activities":[]}"#).unwrap().activities.is_empty());
+    }
+
+    #[test]
+    fn empty_json_detection() {
+        for (s, empty) in [("[]", true), ("[ ]", true), ("{}", true), ("null", true), ("[1]", false)] {
+            let raw = RawValue::from_string(s.to_owned()).unwrap();
+            assert_eq!(is_empty_json(&raw), empty, "{s}");
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Akto Data Ingestion Service records built from pairs.
+//!
+//! One [`AktoRecord`] per pair; every field is a string, JSON objects encoded into strings, as
+//! `POST {ingestion}/api/ingestData` expects. Records are deterministic: the same transcript
+//! and configuration always give byte-identical JSON, so a consumer may de-duplicate on it.
+//!
+//! Beside the fields Akto defines, the pair's context travels in the headers:
+//!
+//! - `requestHeaders`: `host`, `content-type`, `x-copilot-transcript-id`,
+//!   `x-copilot-conversation-id`, `x-copilot-channel`, `x-copilot-conversation-kind`,
+//!   `x-copilot-user-aad-object-id` (each only when known);
+//! - `responseHeaders`: `content-type`, `x-copilot-session-outcome`, `x-copilot-tools` (the
+//!   pair's planner steps as comma-separated `kind:id`).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::{PageError, RowError};
+use crate::pairing::{Message, Pair, PairedTranscript};
+use crate::transcript::{Transcript, for_each_row};
+
+/// The host Akto's Copilot Studio connector reports.
+pub const DEFAULT_HOST: &str = "copilot.microsoft.com";
+
+/// The `tag.source` of Copilot Studio records.
+pub const TAG_SOURCE: &str = "COPILOT_STUDIO";
+
+/// One Akto ingestion record. Field names and order are Akto's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AktoRecord {
+    /// `/copilot/conversation/{transcript_id}/message/{pair_index}`.
+    pub path: String,
+    /// JSON object text.
+    #[serde(rename = "requestHeaders")]
+    pub request_headers: String,
+    /// JSON object text.
+    #[serde(rename = "responseHeaders")]
+    pub response_headers: String,
+    /// `POST`.
+    pub method: String,
+    /// `{"message": "..."}` (plus `attachments` / `value` when present), or `{}` when there is
+    /// no request.
+    #[serde(rename = "requestPayload")]
+    pub request_payload: String,
+    /// As `request_payload`, for the response.
+    #[serde(rename = "responsePayload")]
+    pub response_payload: String,
+    /// Empty: transcripts carry no client address.
+    pub ip: String,
+    /// Unix seconds of the user message (of the agent message for a greeting).
+    pub time: String,
+    /// `200`.
+    #[serde(rename = "statusCode")]
+    pub status_code: String,
+    /// `HTTP/1.1`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `OK`.
+    pub status: String,
+    /// The Akto account id.
+    pub akto_account_id: String,
+    /// The Akto vxlan id.
+    pub akto_vxlan_id: String,
+    /// `false`.
+    pub is_pending: String,
+    /// `MIRRORING`.
+    pub source: String,
+    /// JSON object text: `source`, `bot-name`, `bot-schemaname`, `bot-environment-id`.
+    pub tag: String,
+}
+
+/// The bot a transcript belongs to, as Akto labels it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct BotIdentity {
+    /// The display name (`bots.name`); sanitised into `tag.bot-name`.
+    pub display_name: String,
+    /// The schema name (`bots.schemaname`).
+    pub schema_name: String,
+}
+
+impl BotIdentity {
+    /// A bot identity.
+    pub fn new(display_name: impl Into<String>, schema_name: impl Into<String>) -> Self {
+        Self {
+            display_name: display_name.into(),
+            schema_name: schema_name.into(),
+        }
+    }
+}
+
+/// Settings for building records: Akto ids, host, environment and known bots.
+#[derive(Debug, Clone)]
+pub struct AktoConfig {
+    host: String,
+    account_id: String,
+    vxlan_id: String,
+    environment_id: String,
+    bots: HashMap<String, BotIdentity>,
+}
+
+impl AktoConfig {
+    /// A configuration with host [`DEFAULT_HOST`] and no known bots.
+    pub fn new(
+        account_id: impl Into<String>,
+        vxlan_id: impl Into<String>,
+        environment_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            host: DEFAULT_HOST.to_owned(),
+            account_id: account_id.into(),
+            vxlan_id: vxlan_id.into(),
+            environment_id: environment_id.into(),
+            bots: HashMap::new(),
+        }
+    }
+
+    /// Replaces the host reported in `requestHeaders`.
+    #[must_use]
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Registers a bot by its id (`botid`; matched case-insensitively against the transcript's
+    /// bot lookup and `metadata.BotId`).
+    #[must_use]
+    pub fn with_bot(mut self, bot_id: &str, bot: BotIdentity) -> Self {
+        self.add_bot(bot_id, bot);
+        self
+    }
+
+    /// Registers a bot; see [`AktoConfig::with_bot`].
+    pub fn add_bot(&mut self, bot_id: &str, bot: BotIdentity) {
+        self.bots.insert(bot_id.to_ascii_lowercase(), bot);
+    }
+
+    /// Registers every bot of a `bots` response (a JSON array or `{"value": [...]}` of rows with
+    /// `botid`, `name`, `schemaname`). Returns how many were registered; rows without a
+    /// `botid` are skipped.
+    ///
+    /// # Errors
+    /// A [`PageError`] when the input is not such a page.
+    pub fn add_bots_from_page(&mut self, json: &[u8]) -> Result<usize, PageError> {
+        #[derive(Deserialize)]
+        struct BotRow {
+            #[serde(default)]
+            botid: Option<String>,
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            schemaname: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Page {
+            OData { value: Vec<BotRow> },
+            Array(Vec<BotRow>),
+        }
+        let page: Page = serde_json::from_slice(json).map_err(PageError::from_json)?;
+        let rows = match page {
+            Page::OData { value } | Page::Array(value) => value,
+        };
+        let mut added = 0;
+        for row in rows {
+            if let Some(id) = row.botid {
+                let schema = row.schemaname.unwrap_or_default();
+                let display = row.name.unwrap_or_else(|| schema.clone());
+                self.add_bot(&id, BotIdentity::new(display, schema));
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// The host.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The Akto account id.
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// The Akto vxlan id.
+    pub fn vxlan_id(&self) -> &str {
+        &self.vxlan_id
+    }
+
+    /// The Power Platform environment id.
+    pub fn environment_id(&self) -> &str {
+        &self.environment_id
+    }
+
+    /// The bot of a transcript: a registered bot matching the bot lookup or `metadata.BotId`;
+    /// otherwise `metadata.BotName` (a schema name) serves as both names.
+    pub fn bot_for(&self, transcript: &Transcript) -> BotIdentity {
+        let meta = transcript.metadata.as_ref();
+        let candidates = [
+            transcript.bot_id.as_deref(),
+            meta.and_then(|m| m.bot_id.as_deref()),
+        ];
+        for id in candidates.into_iter().flatten() {
+            if let Some(bot) = self.bots.get(&id.to_ascii_lowercase()) {
+                return bot.clone();
+            }
+        }
+        let schema = meta.and_then(|m| m.bot_name.clone()).unwrap_or_default();
+        BotIdentity::new(schema.clone(), schema)
+    }
+
+    /// One record per pair of a paired transcript, in pair order.
+    pub fn records(&self, paired: &PairedTranscript<'_>) -> Vec<AktoRecord> {
+        let t = paired.transcript;
+        let bot = self.bot_for(t);
+        let tag = tag_json(&bot, &self.environment_id);
+        let facts = &paired.facts;
+        let request_headers = json_object(&[
+            ("host", Some(self.host.as_str())),
+            ("content-type", Some("application/json")),
+            ("x-copilot-transcript-id", Some(t.id.as_str())),
+            ("x-copilot-conversation-id", t.conversation_id()),
+            ("x-copilot-channel", facts.channel.as_deref()),
+            ("x-copilot-conversation-kind", Some(facts.kind.as_str())),
+            ("x-copilot-user-aad-object-id", facts.user_aad_object_id.as_deref()),
+        ]);
+        let outcome = facts.session.as_ref().and_then(|s| s.outcome.as_deref());
+        let fallback_time = t
+            .conversation_start_time
+            .or(t.created_on)
+            .map_or(0, time::OffsetDateTime::unix_timestamp);
+        paired
+            .pairs
+            .iter()
+            .map(|pair| {
+                let tools = tools_header(pair);
+                let response_headers = json_object(&[
+                    ("content-type", Some("application/json")),
+                    ("x-copilot-session-outcome", outcome),
+                    ("x-copilot-tools", tools.as_deref()),
+                ]);
+                AktoRecord {
+                    path: format!("/copilot/conversation/{}/message/{}", t.id, pair.index),
+                    request_headers: request_headers.clone(),
+                    response_headers,
+                    method: "POST".to_owned(),
+                    request_payload: payload_json(pair.request.as_ref()),
+                    response_payload: payload_json(pair.response.as_ref()),
+                    ip: String::new(),
+                    time: pair.timestamp().unwrap_or(fallback_time).to_string(),
+                    status_code: "200".to_owned(),
+                    kind: "HTTP/1.1".to_owned(),
+                    status: "OK".to_owned(),
+                    akto_account_id: self.account_id.clone(),
+                    akto_vxlan_id: self.vxlan_id.clone(),
+                    is_pending: "false".to_owned(),
+                    source: "MIRRORING".to_owned(),
+                    tag: tag.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Parses a page of transcript rows (see [`crate::parse_page`]), pairs each row and builds
+    /// its records: one result per row, in input order.
+    ///
+    /// Rows are decoded, paired and dropped one at a time, so peak memory is the input plus the
+    /// records.
+    ///
+    /// # Errors
+    /// A [`PageError`] when the input is not JSON or not a page of rows.
+    pub fn page_to_records(
+        &self,
+        json: &[u8],
+    ) -> Result<Vec<Result<Vec<AktoRecord>, RowError>>, PageError> {
+        let mut out = Vec::new();
+        for_each_row(json, |row| {
+            out.push(row.map(|t| self.records(&t.pair())));
+        })?;
+        Ok(out)
+    }
+}
+
+/// Sanitises a bot name for Akto: each run of characters other than ASCII letters, digits and
+/// `-` becomes one `-`, leading and trailing `-` are dropped, and the result is lower-cased.
+pub fn sanitize_bot_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_run = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            out.push(c.to_ascii_lowercase());
+            in_run = false;
+        } else if !in_run {
+            out.push('-');
+            in_run = true;
+        }
+    }
+    out.trim_matches('-').to_owned()
+}
+
+fn tag_json(bot: &BotIdentity, environment_id: &str) -> String {
+    #[derive(Serialize)]
+    struct Tag<'a> {
+        source: &'a str,
+        #[serde(rename = "bot-name")]
+        bot_name: String,
+        #[serde(rename = "bot-schemaname")]
+        bot_schemaname: &'a str,
+        #[serde(rename = "bot-environment-id")]
+        bot_environment_id: &'a str,
+    }
+    to_json(&Tag {
+        source: TAG_SOURCE,
+        bot_name: sanitize_bot_name(&bot.display_name),
+        bot_schemaname: &bot.schema_name,
+        bot_environment_id: environment_id,
+    })
+}
+
+fn tools_header(pair: &Pair<'_>) -> Option<String> {
+    if pair.tools.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = pair
+        .tools
+        .iter()
+        .map(|t| format!("{}:{}", t.kind.as_str(), t.id))
+        .collect();
+    Some(parts.join(","))
+}
+
+/// A JSON object of the present entries, in the given order (a `serde_json::Map` would sort
+/// them).
+fn json_object(entries: &[(&str, Option<&str>)]) -> String {
+    let mut out = String::from("{");
+    for (k, v) in entries {
+        if let Some(v) = v {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&to_json(k));
+            out.push(':');
+            out.push_str(&to_json(v));
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// Serialising plain strings and derived structs of strings cannot fail; an empty object
+/// stands in should that ever change, rather than a panic.
+fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// `{"message": ...}` for a message, `{}` for an absent side.
+fn payload_json(message: Option<&Message<'_>>) -> String {
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attachments: Option<&'a RawValue>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<&'a RawValue>,
+    }
+    match message {
+        None => "{}".to_owned(),
+        Some(m) => to_json(&Payload {
+            message: m.text.unwrap_or(""),
+            attachments: m.attachments,
+            value: m.value,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitising() {
+        assert_eq!(sanitize_bot_name("Test Copilot"), "test-copilot");
+        assert_eq!(sanitize_bot_name("  DOR   Bot!! "), "dor-bot");
+        assert_eq!(sanitize_bot_name("cr3e5_testCopilot"), "cr3e5-testcopilot");
+        assert_eq!(sanitize_bot_name("a-b"), "a-b");
+        assert_eq!(sanitize_bot_name("Café Ünïcode"), "caf-n-code");
+        assert_eq!(sanitize_bot_name("---"), "");
+        assert_eq!(sanitize_bot_name(""), "");
+    }
+
+    #[test]
+    fn header_object_keeps_order_and_escapes() {
+        assert_eq!(
+            json_object(&[("z", Some("1")), ("a", None), ("b", Some("q\"u"))]),
+            r#"{"z":"1","b":"q\"u"}"#
+        );
+        assert_eq!(json_object(&[]), "{}");
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(payload_json(None), "{}");
+        let raw = RawValue::from_string(r#"[{"contentType":"x"}]"#.to_owned()).unwrap();
+        let m = Message {
+            text: Some("hé \"x\"\n"),
+            attachments: Some(&raw),
+            ..Message::default()
+        };
+        assert_eq!(
+            payload_json(Some(&m)),
+            r#"{"message":"hé \"x\"\n","attachments":[{"contentType":"x"}]}"#
+        );
+        assert_eq!(payload_json(Some(&Message::default())), r#"{"message":""}"#);
+    }
+
+    #[test]
+    fn bots_page() {
+        let mut c = AktoConfig::new("1", "2", "env");
+        let n = c
+            .add_bots_from_page(br#"{"value":[{"botid":"ABC","name":"My Bot","schemaname":"cr_my"},{"name":"x"}]}"#)
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(c.bots.get("abc"), Some(&BotIdentity::new("My Bot", "cr_my")));
+        assert!(c.add_bots_from_page(b"7").is_err());
+    }
+}

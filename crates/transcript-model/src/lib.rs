@@ -1,0 +1,68 @@
+//! Copilot Studio conversation transcripts as user-prompt / agent-response pairs.
+//!
+//! A Dataverse `conversationtranscript` row stores the conversation as a JSON *string*
+//! (`content`, `{"activities":[...]}`). This crate decodes rows ([`Transcript`]), pairs their
+//! messages ([`pair_transcript`], rules in [`pairing`]), collects the facts a security analyst
+//! needs beside them ([`TranscriptFacts`], [`ToolInvocation`]) and turns the pairs into Akto
+//! ingestion records ([`AktoRecord`]). Microsoft 365 Copilot interactions pair into the same
+//! [`Pair`] type ([`m365`]).
+//!
+//! It is a model crate: no I/O, no HTTP. Decoding is tolerant (unknown activity types, fields
+//! and trace kinds are kept verbatim) and strict only where it must be: a row whose `content`
+//! is not a transcript document is a [`RowError`] for that row alone.
+//!
+//! # From a page of rows to Akto records
+//!
+//! ```
+//! use transcript_model::{AktoConfig, parse_page};
+//!
+//! // A row as the Dataverse Web API returns it: `content` and `metadata` are JSON strings.
+//! let content = serde_json::json!({"activities": [
+//!     {"type": "message", "timestamp": 1725905090, "from": {"role": 0}, "text": "Hello!"},
+//!     {"type": "message", "timestamp": 1725905106, "from": {"role": 1}, "text": "Hi"},
+//!     {"type": "message", "timestamp": 1725905107, "from": {"role": 0}, "text": "How can I help?"}
+//! ]});
+//! let page = serde_json::json!({"value": [{
+//!     "conversationtranscriptid": "1a046a59-71bc-46d2-9838-5215f25f787d",
+//!     "metadata": r#"{"BotId":"4b57a07a","BotName":"cr3e5_testCopilot"}"#,
+//!     "content": content.to_string(),
+//! }]})
+//! .to_string();
+//! let page = page.as_bytes();
+//!
+//! // Per row: decode, pair, look at the pairs.
+//! for row in parse_page(page)? {
+//!     let transcript = row?;
+//!     let paired = transcript.pair();
+//!     assert_eq!(paired.pairs.len(), 2);
+//!     assert!(paired.pairs[0].request.is_none()); // the greeting
+//!     assert_eq!(paired.pairs[1].request.and_then(|m| m.text), Some("Hi"));
+//! }
+//!
+//! // Or the whole way in one pass, one result per row.
+//! let config = AktoConfig::new("1000000", "0", "Default-426a6ef4");
+//! let rows = config.page_to_records(page)?;
+//! let records = rows[0].as_ref().map_err(|e| e.to_string())?;
+//! assert_eq!(records[1].path, "/copilot/conversation/1a046a59-71bc-46d2-9838-5215f25f787d/message/1");
+//! assert_eq!(records[1].request_payload, r#"{"message":"Hi"}"#);
+//! assert_eq!(records[1].time, "1725905106");
+//! assert_eq!(records[0].request_payload, "{}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod activity;
+pub mod akto;
+mod error;
+pub mod m365;
+pub mod pairing;
+mod transcript;
+
+pub use activity::{Activity, ActivityType, ChannelAccount, Content, Role, UnknownFields};
+pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, sanitize_bot_name};
+pub use error::{PageError, RowError, RowErrorKind};
+pub use m365::{AiInteraction, pair_interactions, parse_interactions};
+pub use pairing::{
+    ConversationKind, Message, Pair, PairedTranscript, SessionInfo, ToolInvocation, ToolKind,
+    TranscriptFacts, pair_transcript,
+};
+pub use transcript::{Transcript, TranscriptMetadata, for_each_row, parse_page};

@@ -1,0 +1,601 @@
+//! `conversationtranscript` rows and OData pages of them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::activity::{Content, Key};
+use crate::error::{PageError, RowError, RowErrorKind};
+
+/// The decoded `metadata` column: `{"BotId","AADTenantId","BotName","BatchId"}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub struct TranscriptMetadata {
+    /// `BotId`: the bot's id as the runtime knows it (need not equal the row's bot lookup).
+    #[serde(rename = "BotId", default)]
+    pub bot_id: Option<String>,
+    /// `AADTenantId`.
+    #[serde(rename = "AADTenantId", default)]
+    pub aad_tenant_id: Option<String>,
+    /// `BotName`: the bot's *schema* name (for example `cr3e5_testCopilot`).
+    #[serde(rename = "BotName", default)]
+    pub bot_name: Option<String>,
+    /// `BatchId`.
+    #[serde(rename = "BatchId", default)]
+    pub batch_id: Option<String>,
+    /// Any other key, kept.
+    #[serde(flatten)]
+    pub unknown_fields: BTreeMap<String, serde_json::Value>,
+}
+
+/// One `conversationtranscript` row with its `content` decoded.
+///
+/// Columns not listed here (ownership, version numbers, OData annotations) are not kept: they
+/// describe the Dataverse record, not the conversation.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Transcript {
+    /// `conversationtranscriptid`.
+    pub id: String,
+    /// `name`: `{conversationId}_{botId}`.
+    pub name: Option<String>,
+    /// `_bot_conversationtranscriptid_value`: the bot lookup.
+    pub bot_id: Option<String>,
+    /// `metadata`, decoded from its JSON string.
+    pub metadata: Option<TranscriptMetadata>,
+    /// `conversationstarttime`.
+    pub conversation_start_time: Option<OffsetDateTime>,
+    /// `createdon`: when the row was written (often well after the conversation).
+    pub created_on: Option<OffsetDateTime>,
+    /// `modifiedon`.
+    pub modified_on: Option<OffsetDateTime>,
+    /// `schematype` (for example `powervirtualagents`).
+    pub schema_type: Option<String>,
+    /// `schemaversion` (for example `0.2.1`).
+    pub schema_version: Option<String>,
+    /// `content`, decoded.
+    pub content: Content,
+}
+
+impl Transcript {
+    /// Parses one row from JSON text.
+    ///
+    /// # Errors
+    /// A [`RowError`] when the text is not a JSON object or a required column is missing or
+    /// malformed (see [`RowErrorKind`]).
+    pub fn from_json_slice(json: &[u8]) -> Result<Self, RowError> {
+        let row = serde_json::from_slice::<RowOrOther<'_>>(json)
+            .map_err(|e| RowError::new(None, None, RowErrorKind::InvalidJson { source: e }))?;
+        build(row, None)
+    }
+
+    /// Parses one row from an already-decoded JSON value.
+    ///
+    /// # Errors
+    /// As [`Transcript::from_json_slice`].
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, RowError> {
+        let Some(map) = value.as_object() else {
+            return Err(RowError::new(
+                None,
+                None,
+                RowErrorKind::NotAnObject {
+                    found: json_kind(value),
+                },
+            ));
+        };
+        let mut row = RowWire::default();
+        for (key, v) in map {
+            if let Some(slot) = row.slot(key) {
+                *slot = match v {
+                    serde_json::Value::Null => Column::Null,
+                    serde_json::Value::String(s) => Column::Str(Cow::Borrowed(s)),
+                    other => Column::Other(json_kind(other)),
+                };
+            }
+        }
+        build(RowOrOther::Row(row), None)
+    }
+
+    /// The conversation id: the part of `name` before the first `_`.
+    pub fn conversation_id(&self) -> Option<&str> {
+        let name = self.name.as_deref()?;
+        name.split_once('_').map(|(c, _)| c).filter(|c| !c.is_empty())
+    }
+}
+
+/// Parses a page of rows: a JSON array of rows or an OData response `{"value": [...]}`.
+///
+/// Every row yields its own result, in input order, so one bad row never hides the others.
+///
+/// # Errors
+/// A [`PageError`] when the input is not JSON or has neither shape.
+pub fn parse_page(json: &[u8]) -> Result<Vec<Result<Transcript, RowError>>, PageError> {
+    let mut out = Vec::new();
+    for_each_row(json, |row| out.push(row))?;
+    Ok(out)
+}
+
+/// Streams a page of rows (see [`parse_page`]) to `f`, one row at a time, in input order.
+///
+/// Only one decoded row is alive at a time, so memory stays close to the size of the input.
+///
+/// # Errors
+/// A [`PageError`] when the input is not JSON or has neither shape. Rows before the point of
+/// failure have already been passed to `f`.
+pub fn for_each_row<F>(json: &[u8], mut f: F) -> Result<(), PageError>
+where
+    F: FnMut(Result<Transcript, RowError>),
+{
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let found_rows = PageSeed { f: &mut f }
+        .deserialize(&mut de)
+        .map_err(PageError::from_json)?;
+    de.end().map_err(PageError::from_json)?;
+    if found_rows {
+        Ok(())
+    } else {
+        Err(PageError::NoValueArray)
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lenient single-pass row decoding: the page is walked once; per-row problems become values,
+// never parse failures, so they cannot take the rest of the page down.
+
+#[derive(Default)]
+enum Column<'de> {
+    #[default]
+    Absent,
+    Null,
+    Str(Cow<'de, str>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Column<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ColumnVisitor)
+    }
+}
+
+struct ColumnVisitor;
+
+impl<'de> Visitor<'de> for ColumnVisitor {
+    type Value = Column<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Column::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Column::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Column::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Column::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Column::Null)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Column::Other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Column::Other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Column::Other("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Column::Other("a number"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Column::Other("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Column::Other("an object"))
+    }
+}
+
+#[derive(Default)]
+struct RowWire<'de> {
+    id: Column<'de>,
+    name: Column<'de>,
+    bot_id: Column<'de>,
+    metadata: Column<'de>,
+    conversation_start_time: Column<'de>,
+    created_on: Column<'de>,
+    modified_on: Column<'de>,
+    schema_type: Column<'de>,
+    schema_version: Column<'de>,
+    content: Column<'de>,
+}
+
+impl<'de> RowWire<'de> {
+    fn slot(&mut self, key: &str) -> Option<&mut Column<'de>> {
+        Some(match key {
+            "conversationtranscriptid" => &mut self.id,
+            "name" => &mut self.name,
+            "_bot_conversationtranscriptid_value" => &mut self.bot_id,
+            "metadata" => &mut self.metadata,
+            "conversationstarttime" => &mut self.conversation_start_time,
+            "createdon" => &mut self.created_on,
+            "modifiedon" => &mut self.modified_on,
+            "schematype" => &mut self.schema_type,
+            "schemaversion" => &mut self.schema_version,
+            "content" => &mut self.content,
+            _ => return None,
+        })
+    }
+}
+
+/// A page element: a row object, or something else (kept only as its JSON type).
+enum RowOrOther<'de> {
+    Row(RowWire<'de>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for RowOrOther<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> Visitor<'de> for RowVisitor {
+            type Value = RowOrOther<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a conversationtranscript row")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut row = RowWire::default();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    match row.slot(&key) {
+                        Some(slot) => *slot = map.next_value::<Column<'de>>()?,
+                        None => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(RowOrOther::Row(row))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RowOrOther::Other("an array"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("a string"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(RowOrOther::Other("null"))
+            }
+        }
+        deserializer.deserialize_any(RowVisitor)
+    }
+}
+
+fn optional_string(
+    column: Column<'_>,
+    name: &'static str,
+    id: &str,
+    index: Option<usize>,
+) -> Result<Option<String>, RowError> {
+    match column {
+        Column::Absent | Column::Null => Ok(None),
+        Column::Str(s) => Ok(Some(s.into_owned())),
+        Column::Other(found) => Err(RowError::new(
+            index,
+            Some(id.to_owned()),
+            RowErrorKind::WrongColumnType {
+                column: name,
+                found,
+            },
+        )),
+    }
+}
+
+fn optional_time(
+    column: Column<'_>,
+    name: &'static str,
+    id: &str,
+    index: Option<usize>,
+) -> Result<Option<OffsetDateTime>, RowError> {
+    let Some(text) = optional_string(column, name, id, index)? else {
+        return Ok(None);
+    };
+    OffsetDateTime::parse(&text, &Rfc3339).map(Some).map_err(|_| {
+        RowError::new(
+            index,
+            Some(id.to_owned()),
+            RowErrorKind::InvalidDateTime {
+                column: name,
+                value: text,
+            },
+        )
+    })
+}
+
+fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowError> {
+    let row = match row {
+        RowOrOther::Row(row) => row,
+        RowOrOther::Other(found) => {
+            return Err(RowError::new(index, None, RowErrorKind::NotAnObject { found }));
+        }
+    };
+    let id = match row.id {
+        Column::Str(s) if !s.is_empty() => s.into_owned(),
+        Column::Other(found) => {
+            return Err(RowError::new(
+                index,
+                None,
+                RowErrorKind::WrongColumnType {
+                    column: "conversationtranscriptid",
+                    found,
+                },
+            ));
+        }
+        _ => {
+            return Err(RowError::new(
+                index,
+                None,
+                RowErrorKind::MissingColumn {
+                    column: "conversationtranscriptid",
+                },
+            ));
+        }
+    };
+    let content_text = match row.content {
+        Column::Str(s) => s,
+        Column::Other(found) => {
+            return Err(RowError::new(
+                index,
+                Some(id),
+                RowErrorKind::WrongColumnType {
+                    column: "content",
+                    found,
+                },
+            ));
+        }
+        Column::Absent | Column::Null => {
+            return Err(RowError::new(
+                index,
+                Some(id),
+                RowErrorKind::MissingColumn { column: "content" },
+            ));
+        }
+    };
+    let content = match Content::parse(&content_text) {
+        Ok(c) => c,
+        Err(source) => {
+            return Err(RowError::new(
+                index,
+                Some(id),
+                RowErrorKind::InvalidContent { source },
+            ));
+        }
+    };
+    drop(content_text);
+    let metadata = match optional_string(row.metadata, "metadata", &id, index)? {
+        None => None,
+        Some(text) if text.trim().is_empty() => None,
+        Some(text) => match serde_json::from_str::<TranscriptMetadata>(&text) {
+            Ok(m) => Some(m),
+            Err(source) => {
+                return Err(RowError::new(
+                    index,
+                    Some(id),
+                    RowErrorKind::InvalidMetadata { source },
+                ));
+            }
+        },
+    };
+    Ok(Transcript {
+        name: optional_string(row.name, "name", &id, index)?,
+        bot_id: optional_string(row.bot_id, "_bot_conversationtranscriptid_value", &id, index)?,
+        metadata,
+        conversation_start_time: optional_time(
+            row.conversation_start_time,
+            "conversationstarttime",
+            &id,
+            index,
+        )?,
+        created_on: optional_time(row.created_on, "createdon", &id, index)?,
+        modified_on: optional_time(row.modified_on, "modifiedon", &id, index)?,
+        schema_type: optional_string(row.schema_type, "schematype", &id, index)?,
+        schema_version: optional_string(row.schema_version, "schemaversion", &id, index)?,
+        content,
+        id,
+    })
+}
+
+/// Walks the page; returns whether a row array was found.
+struct PageSeed<'f, F> {
+    f: &'f mut F,
+}
+
+impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, F>
+where
+    F: FnMut(Result<Transcript, RowError>),
+{
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for PageSeed<'_, F>
+where
+    F: FnMut(Result<Transcript, RowError>),
+{
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of conversationtranscript rows or an OData object {\"value\": [...]}")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        RowsSeed { f: self.f }.visit_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if key == "value" && !found {
+                found = map.next_value_seed(RowsSeed { f: &mut *self.f })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+struct RowsSeed<'f, F> {
+    f: &'f mut F,
+}
+
+impl<'de, F> DeserializeSeed<'de> for RowsSeed<'_, F>
+where
+    F: FnMut(Result<Transcript, RowError>),
+{
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F> Visitor<'de> for RowsSeed<'_, F>
+where
+    F: FnMut(Result<Transcript, RowError>),
+{
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of conversationtranscript rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut index = 0usize;
+        while let Some(row) = seq.next_element::<RowOrOther<'de>>()? {
+            (self.f)(build(row, Some(index)));
+            index += 1;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_shapes() {
+        let row = r#"{"conversationtranscriptid":"a","content":"{\"activities\":[]}"}"#;
+        let array = format!("[{row},{row}]");
+        assert_eq!(parse_page(array.as_bytes()).unwrap().len(), 2);
+        let odata = format!(r#"{{"@odata.context":"x","value":[{row}],"@odata.nextLink":"y"}}"#);
+        assert_eq!(parse_page(odata.as_bytes()).unwrap().len(), 1);
+        assert!(matches!(parse_page(b"{\"x\":1}"), Err(PageError::NoValueArray)));
+        assert!(matches!(parse_page(b"[1,"), Err(PageError::NotJson { .. })));
+        assert!(matches!(parse_page(b"\"s\""), Err(PageError::UnexpectedShape { .. })));
+        assert!(matches!(parse_page(b"[] x"), Err(PageError::NotJson { .. })));
+    }
+
+    #[test]
+    fn one_bad_row_does_not_hide_others() {
+        let page = r#"{"value":[
+            {"conversationtranscriptid":"good","content":"{\"activities\":[]}"},
+            {"conversationtranscriptid":"bad","content":"{\"activities\":["},
+            7,
+            {"content":"{\"activities\":[]}"},
+            {"conversationtranscriptid":"typed","content":{"activities":[]}},
+            {"conversationtranscriptid":"meta","content":"{\"activities\":[]}","metadata":"nope"},
+            {"conversationtranscriptid":"when","content":"{\"activities\":[]}","createdon":"yesterday"},
+            {"conversationtranscriptid":"last","content":"{\"activities\":[]}"}
+        ]}"#;
+        let rows = parse_page(page.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 8);
+        assert_eq!(rows[0].as_ref().unwrap().id, "good");
+        let e = rows[1].as_ref().unwrap_err();
+        assert_eq!(e.row_id(), Some("bad"));
+        assert_eq!(e.row_index(), Some(1));
+        assert!(matches!(e.kind(), RowErrorKind::InvalidContent { .. }));
+        assert!(e.to_string().contains("bad"), "{e}");
+        assert!(matches!(
+            rows[2].as_ref().unwrap_err().kind(),
+            RowErrorKind::NotAnObject { found: "a number" }
+        ));
+        assert!(matches!(
+            rows[3].as_ref().unwrap_err().kind(),
+            RowErrorKind::MissingColumn {
+                column: "conversationtranscriptid"
+            }
+        ));
+        assert!(matches!(
+            rows[4].as_ref().unwrap_err().kind(),
+            RowErrorKind::WrongColumnType {
+                column: "content",
+                found: "an object"
+            }
+        ));
+        assert!(matches!(
+            rows[5].as_ref().unwrap_err().kind(),
+            RowErrorKind::InvalidMetadata { .. }
+        ));
+        assert!(matches!(
+            rows[6].as_ref().unwrap_err().kind(),
+            RowErrorKind::InvalidDateTime {
+                column: "createdon",
+                ..
+            }
+        ));
+        assert_eq!(rows[7].as_ref().unwrap().id, "last");
+    }
+
+    #[test]
+    fn from_value_matches_from_slice() {
+        let text = r#"{"conversationtranscriptid":"r1","name":"conv_bot","createdon":"2024-09-09T18:41:13Z",
+            "metadata":"{\"BotId\":\"b\",\"BotName\":\"cr_x\",\"Extra\":1}",
+            "content":"{\"activities\":[{\"type\":\"message\",\"text\":\"hi\"}]}"}"#;
+        let a = Transcript::from_json_slice(text.as_bytes()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let b = Transcript::from_value(&v).unwrap();
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.metadata, b.metadata);
+        assert_eq!(a.created_on, b.created_on);
+        assert_eq!(a.conversation_id(), Some("conv"));
+        assert_eq!(b.content.activities[0].text.as_deref(), Some("hi"));
+        assert_eq!(a.metadata.as_ref().unwrap().unknown_fields.len(), 1);
+        assert!(matches!(
+            Transcript::from_json_slice(b"{").unwrap_err().kind(),
+            RowErrorKind::InvalidJson { .. }
+        ));
+        assert!(matches!(
+            Transcript::from_value(&serde_json::json!([])).unwrap_err().kind(),
+            RowErrorKind::NotAnObject { .. }
+        ));
+    }
+}
