@@ -1,0 +1,558 @@
+//! A small document tree shared by the YAML and JSON inputs, and a walker that
+//! records every key nobody asked for.
+//!
+//! YAML is loaded from `yaml-rust2` parser events (not its `YamlLoader`) so that
+//! nesting depth and alias expansion are bounded: a 1 MB `data` column must not be
+//! able to exhaust the stack or memory.
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::Yaml;
+
+use crate::error::ParseError;
+use crate::model::{Unrecognized, UnrecognizedReason};
+
+/// Deepest nesting accepted; real components stay below 30.
+pub(crate) const MAX_DEPTH: usize = 200;
+
+/// One node of a loaded document.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// A float, kept as written so that it round-trips exactly.
+    Float(String),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys in document order; scalar keys as written, complex keys as a placeholder.
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    /// The shape name used in [`UnrecognizedReason::UnexpectedShape`].
+    pub(crate) fn shape(&self) -> &'static str {
+        match self {
+            Node::Null => "null",
+            Node::Bool(_) => "boolean",
+            Node::Int(_) | Node::Float(_) => "number",
+            Node::Str(_) => "string",
+            Node::Seq(_) => "sequence",
+            Node::Map(_) => "mapping",
+        }
+    }
+
+    /// The text of a scalar, rendered as written (`None` for null and collections).
+    pub(crate) fn scalar_text(&self) -> Option<String> {
+        match self {
+            Node::Bool(b) => Some(b.to_string()),
+            Node::Int(i) => Some(i.to_string()),
+            Node::Float(f) => Some(f.clone()),
+            Node::Str(s) => Some(s.clone()),
+            Node::Null | Node::Seq(_) | Node::Map(_) => None,
+        }
+    }
+
+    /// The value of `key` when this node is a mapping (first occurrence).
+    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The `kind` (YAML) or `$kind` (JSON) discriminator of a mapping, if it is a string.
+    pub(crate) fn kind(&self) -> Option<&str> {
+        match self.get("kind").or_else(|| self.get("$kind")) {
+            Some(Node::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Converts a JSON value.
+    pub(crate) fn from_json(value: &serde_json::Value) -> Node {
+        match value {
+            serde_json::Value::Null => Node::Null,
+            serde_json::Value::Bool(b) => Node::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Node::Int(i),
+                None => Node::Float(n.to_string()),
+            },
+            serde_json::Value::String(s) => Node::Str(s.clone()),
+            serde_json::Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
+            serde_json::Value::Object(map) => Node::Map(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The result of loading a YAML text.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The first document; `None` when the text holds no document at all.
+    pub(crate) root: Option<Node>,
+    /// How many further documents followed the first (they are not read).
+    pub(crate) extra_documents: usize,
+}
+
+/// Loads YAML text: strips a UTF-8 BOM, accepts CRLF, resolves plain scalars by the
+/// YAML 1.2 core schema (`yes`, `no`, `on`, `off` stay strings).
+pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Aliases are expanded by copying; this budget keeps a "billion laughs" input
+    // from turning a 1 MB text into gigabytes of nodes.
+    let mut budget = text.len().saturating_mul(2).saturating_add(10_000);
+    let mut parser = Parser::new_from_str(text);
+    let mut anchors: Vec<(usize, Node)> = Vec::new();
+    // Open collections: the node under construction, its anchor, and a pending key.
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| ParseError::Yaml {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_owned(),
+        })?;
+        let line = mark.line();
+        let (node, anchor) = match event {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                anchors.clear();
+                continue;
+            }
+            Event::Nothing | Event::StreamStart | Event::DocumentEnd => continue,
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep { line, limit: MAX_DEPTH });
+                }
+                let is_map = matches!(event, Event::MappingStart(..));
+                stack.push(Frame {
+                    node: if is_map { Node::Map(Vec::new()) } else { Node::Seq(Vec::new()) },
+                    anchor,
+                    key: None,
+                });
+                continue;
+            }
+            Event::MappingEnd | Event::SequenceEnd => match stack.pop() {
+                Some(frame) => (frame.node, frame.anchor),
+                None => continue,
+            },
+            Event::Scalar(value, style, anchor, tag) => {
+                let as_string = style != TScalarStyle::Plain
+                    || tag.as_ref().is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
+                let node = if as_string {
+                    Node::Str(value)
+                } else {
+                    match Yaml::from_str(&value) {
+                        Yaml::Null => Node::Null,
+                        Yaml::Boolean(b) => Node::Bool(b),
+                        Yaml::Integer(i) => Node::Int(i),
+                        Yaml::Real(r) => Node::Float(r),
+                        _ => Node::Str(value),
+                    }
+                };
+                (node, anchor)
+            }
+            Event::Alias(id) => {
+                let found = anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n);
+                match found {
+                    Some(node) => {
+                        let cost = count_nodes(node);
+                        if cost > budget {
+                            return Err(ParseError::TooLarge { line });
+                        }
+                        budget -= cost;
+                        (node.clone(), 0)
+                    }
+                    // An alias to an anchor of an unfinished node (a cycle) or an unknown one.
+                    None => {
+                        return Err(ParseError::Yaml {
+                            line,
+                            column: mark.col() + 1,
+                            message: "alias refers to an unknown or enclosing anchor".to_owned(),
+                        });
+                    }
+                }
+            }
+        };
+        if budget == 0 {
+            return Err(ParseError::TooLarge { line });
+        }
+        budget -= 1;
+        if anchor != 0 {
+            anchors.push((anchor, node.clone()));
+        }
+        match stack.last_mut() {
+            Some(frame) => frame.push(node),
+            None => {
+                if documents <= 1 {
+                    root = Some(node);
+                }
+            }
+        }
+    }
+    Ok(Loaded { root, extra_documents: documents.saturating_sub(1) })
+}
+
+struct Frame {
+    node: Node,
+    anchor: usize,
+    key: Option<String>,
+}
+
+impl Frame {
+    fn push(&mut self, child: Node) {
+        match &mut self.node {
+            Node::Seq(items) => items.push(child),
+            Node::Map(entries) => match self.key.take() {
+                None => self.key = Some(key_text(&child)),
+                Some(key) => entries.push((key, child)),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Renders a mapping key; non-scalar keys cannot be names the schema uses.
+fn key_text(node: &Node) -> String {
+    match node {
+        Node::Null => "~".to_owned(),
+        Node::Seq(_) => "<sequence key>".to_owned(),
+        Node::Map(_) => "<mapping key>".to_owned(),
+        other => other.scalar_text().unwrap_or_default(),
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match node {
+        Node::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Node::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// Appends a JSON Pointer (RFC 6901) reference token to `path`.
+pub(crate) fn child_path(path: &str, token: &str) -> String {
+    let mut out = String::with_capacity(path.len() + token.len() + 1);
+    out.push_str(path);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Collects what the parsers could not interpret.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) items: Vec<Unrecognized>,
+}
+
+impl Report {
+    pub(crate) fn push(&mut self, path: String, reason: UnrecognizedReason) {
+        self.items.push(Unrecognized { path, reason });
+    }
+
+    pub(crate) fn unknown_kind(&mut self, path: String, kind: &str) {
+        self.push(path, UnrecognizedReason::UnknownKind { kind: kind.to_owned() });
+    }
+
+    pub(crate) fn shape(&mut self, path: String, expected: &str, found: &Node) {
+        self.push(
+            path,
+            UnrecognizedReason::UnexpectedShape {
+                expected: expected.to_owned(),
+                found: found.shape().to_owned(),
+            },
+        );
+    }
+}
+
+/// A view of one mapping that tracks which keys were read; [`MapView::finish`]
+/// reports the rest.
+pub(crate) struct MapView<'a> {
+    entries: &'a [(String, Node)],
+    used: Vec<bool>,
+    pub(crate) path: String,
+}
+
+impl<'a> MapView<'a> {
+    /// A view of `node` if it is a mapping; otherwise records the shape and returns `None`.
+    pub(crate) fn of(node: &'a Node, path: String, report: &mut Report) -> Option<Self> {
+        match node {
+            Node::Map(entries) => Some(MapView { entries, used: vec![false; entries.len()], path }),
+            Node::Null => None,
+            other => {
+                report.shape(path, "mapping", other);
+                None
+            }
+        }
+    }
+
+    /// The value of `key` (first occurrence), marking it read.
+    pub(crate) fn take(&mut self, key: &str) -> Option<&'a Node> {
+        let entries = self.entries;
+        let index = entries.iter().position(|(k, _)| k == key)?;
+        self.used[index] = true;
+        Some(&entries[index].1)
+    }
+
+    /// Marks keys as understood without reading them (known but opaque values).
+    pub(crate) fn allow(&mut self, keys: &[&str]) {
+        for (index, (k, _)) in self.entries.iter().enumerate() {
+            if keys.contains(&k.as_str()) {
+                self.used[index] = true;
+            }
+        }
+    }
+
+    /// Marks every key as understood (for nodes reported as a whole).
+    pub(crate) fn allow_all(&mut self) {
+        self.used.iter_mut().for_each(|u| *u = true);
+    }
+
+    /// The entries of the mapping.
+    pub(crate) fn entries(&self) -> &'a [(String, Node)] {
+        self.entries
+    }
+
+    /// Marks keys listed in a sorted schema table as understood.
+    pub(crate) fn allow_sorted(&mut self, keys: &[&str]) {
+        for (index, (k, _)) in self.entries.iter().enumerate() {
+            if keys.binary_search(&k.as_str()).is_ok() {
+                self.used[index] = true;
+            }
+        }
+    }
+
+    /// The path of a child key.
+    pub(crate) fn path_of(&self, key: &str) -> String {
+        child_path(&self.path, key)
+    }
+
+    /// A string value: strings as-is, other scalars rendered, null as `None`.
+    pub(crate) fn string(&mut self, key: &str, report: &mut Report) -> Option<String> {
+        let node = self.take(key)?;
+        match node {
+            Node::Null => None,
+            Node::Seq(_) | Node::Map(_) => {
+                report.shape(self.path_of(key), "string", node);
+                None
+            }
+            scalar => scalar.scalar_text(),
+        }
+    }
+
+    /// A boolean value; anything else is reported.
+    pub(crate) fn boolean(&mut self, key: &str, report: &mut Report) -> Option<bool> {
+        match self.take(key)? {
+            Node::Bool(b) => Some(*b),
+            Node::Null => None,
+            other => {
+                report.shape(self.path_of(key), "boolean", other);
+                None
+            }
+        }
+    }
+
+    /// An integer value; anything else is reported.
+    pub(crate) fn integer(&mut self, key: &str, report: &mut Report) -> Option<i64> {
+        match self.take(key)? {
+            Node::Int(i) => Some(*i),
+            Node::Null => None,
+            other => {
+                report.shape(self.path_of(key), "integer", other);
+                None
+            }
+        }
+    }
+
+    /// A child mapping view.
+    pub(crate) fn map(&mut self, key: &str, report: &mut Report) -> Option<MapView<'a>> {
+        let node = self.take(key)?;
+        MapView::of(node, self.path_of(key), report)
+    }
+
+    /// A sequence's items with their paths; a lone non-null value is reported.
+    pub(crate) fn seq(&mut self, key: &str, report: &mut Report) -> Vec<(String, &'a Node)> {
+        let Some(node) = self.take(key) else { return Vec::new() };
+        let path = self.path_of(key);
+        match node {
+            Node::Seq(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| (child_path(&path, &i.to_string()), item))
+                .collect(),
+            Node::Null => Vec::new(),
+            other => {
+                report.shape(path, "sequence", other);
+                Vec::new()
+            }
+        }
+    }
+
+    /// A list of strings (a lone string counts as a list of one).
+    pub(crate) fn strings(&mut self, key: &str, report: &mut Report) -> Vec<String> {
+        let Some(node) = self.take(key) else { return Vec::new() };
+        let path = self.path_of(key);
+        strings_of(node, &path, report)
+    }
+
+    /// The `kind` discriminator (`kind` or `$kind`).
+    pub(crate) fn kind(&mut self, report: &mut Report) -> Option<String> {
+        let key = if self.entries.iter().any(|(k, _)| k == "kind") { "kind" } else { "$kind" };
+        self.string(key, report)
+    }
+
+    /// Reports every key not read or allowed.
+    pub(crate) fn finish(self, report: &mut Report) {
+        for (index, (key, _)) in self.entries.iter().enumerate() {
+            if self.used[index] {
+                continue;
+            }
+            let duplicate = self.entries[..index].iter().any(|(k, _)| k == key);
+            let reason = if duplicate {
+                UnrecognizedReason::DuplicateKey
+            } else {
+                UnrecognizedReason::UnknownKey
+            };
+            report.push(child_path(&self.path, key), reason);
+        }
+    }
+}
+
+/// Reads a string or a list of strings (non-string items are reported).
+pub(crate) fn strings_of(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
+    match node {
+        Node::Null => Vec::new(),
+        Node::Seq(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match item {
+                Node::Seq(_) | Node::Map(_) | Node::Null => {
+                    report.shape(child_path(path, &i.to_string()), "string", item);
+                    None
+                }
+                scalar => scalar.scalar_text(),
+            })
+            .collect(),
+        Node::Map(_) => {
+            report.shape(path.to_owned(), "string or sequence", node);
+            Vec::new()
+        }
+        scalar => scalar.scalar_text().into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(text: &str) -> Node {
+        load_yaml(text).unwrap().root.unwrap()
+    }
+
+    #[test]
+    fn core_schema_keeps_yes_no_on_off_as_strings() {
+        let node = root("a: yes\nb: no\nc: on\nd: off\ne: y\nf: true\ng: ~\nh: 012\ni: 1.5\n");
+        assert_eq!(node.get("a"), Some(&Node::Str("yes".into())));
+        assert_eq!(node.get("b"), Some(&Node::Str("no".into())));
+        assert_eq!(node.get("c"), Some(&Node::Str("on".into())));
+        assert_eq!(node.get("d"), Some(&Node::Str("off".into())));
+        assert_eq!(node.get("e"), Some(&Node::Str("y".into())));
+        assert_eq!(node.get("f"), Some(&Node::Bool(true)));
+        assert_eq!(node.get("g"), Some(&Node::Null));
+        assert_eq!(node.get("h"), Some(&Node::Int(12)));
+        assert_eq!(node.get("i"), Some(&Node::Float("1.5".into())));
+    }
+
+    #[test]
+    fn quoted_and_tagged_scalars_stay_strings() {
+        let node = root("a: \"true\"\nb: '12'\nc: !!str 12\n");
+        assert_eq!(node.get("a"), Some(&Node::Str("true".into())));
+        assert_eq!(node.get("b"), Some(&Node::Str("12".into())));
+        assert_eq!(node.get("c"), Some(&Node::Str("12".into())));
+    }
+
+    #[test]
+    fn bom_and_crlf_block_scalars() {
+        let node = root("\u{feff}a: |\r\n  one\r\n  two\r\nb: |-\r\n  x\r\n\r\nc: |+\r\n  k\r\n\r\n");
+        assert_eq!(node.get("a"), Some(&Node::Str("one\ntwo\n".into())));
+        assert_eq!(node.get("b"), Some(&Node::Str("x".into())));
+        assert_eq!(node.get("c"), Some(&Node::Str("k\n\n".into())));
+    }
+
+    #[test]
+    fn empty_value_is_null_and_empty_text_has_no_root() {
+        assert_eq!(root("a:\nb: 1").get("a"), Some(&Node::Null));
+        assert!(load_yaml("").unwrap().root.is_none());
+        assert!(load_yaml("# only a comment\n").unwrap().root.is_none());
+    }
+
+    #[test]
+    fn aliases_expand_within_budget_and_bombs_fail() {
+        let node = root("a: &x [1, 2]\nb: *x\n");
+        assert_eq!(node.get("b"), node.get("a"));
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(matches!(load_yaml(&bomb), Err(ParseError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = "[".repeat(10_000);
+        assert!(matches!(load_yaml(&text), Err(ParseError::TooDeep { .. }) | Err(ParseError::Yaml { .. })));
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(matches!(load_yaml(&deep), Err(ParseError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        match load_yaml("a: [1, 2\nb: 3\n") {
+            Err(ParseError::Yaml { line, .. }) => assert!(line >= 1),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn extra_documents_are_counted() {
+        let loaded = load_yaml("a: 1\n---\nb: 2\n").unwrap();
+        assert_eq!(loaded.extra_documents, 1);
+        assert_eq!(loaded.root.unwrap().get("a"), Some(&Node::Int(1)));
+    }
+
+    #[test]
+    fn json_pointer_escaping() {
+        assert_eq!(child_path("/a", "b/c~d"), "/a/b~1c~0d");
+        assert_eq!(child_path("", "mcs.metadata"), "/mcs.metadata");
+    }
+
+    #[test]
+    fn duplicate_and_unknown_keys_are_reported() {
+        let node = root("a: 1\na: 2\nb: 3\n");
+        let mut report = Report::default();
+        let mut view = MapView::of(&node, String::new(), &mut report).unwrap();
+        assert_eq!(view.integer("a", &mut report), Some(1));
+        view.finish(&mut report);
+        let got: Vec<_> = report.items.iter().map(|u| (u.path.as_str(), u.reason.clone())).collect();
+        assert_eq!(
+            got,
+            vec![("/a", UnrecognizedReason::DuplicateKey), ("/b", UnrecognizedReason::UnknownKey)]
+        );
+    }
+}
