@@ -208,19 +208,26 @@ impl Activity {
 
     /// The attachments, unless absent, `null` or an empty array.
     pub fn non_empty_attachments(&self) -> Option<&RawValue> {
-        self.attachments.as_deref().filter(|raw| !is_empty_json(raw))
+        self.attachments
+            .as_deref()
+            .filter(|raw| !is_empty_json(raw))
     }
 
     /// Decodes `value` into `T` on demand (for example a trace's payload).
     ///
     /// Returns `None` when there is no `value`, and the decoding error when it does not fit `T`.
     pub fn value_as<'a, T: Deserialize<'a>>(&'a self) -> Option<Result<T, serde_json::Error>> {
-        self.value.as_deref().map(|raw| serde_json::from_str(raw.get()))
+        self.value
+            .as_deref()
+            .map(|raw| serde_json::from_str(raw.get()))
     }
 
     /// The unknown field `key`, if present.
     pub fn unknown_field(&self, key: &str) -> Option<&RawValue> {
-        self.unknown_fields.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+        self.unknown_fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -347,7 +354,8 @@ impl<'de> Deserialize<'de> for ContentWire<'de> {
                         unknown.push((key, map.next_value::<&'de RawValue>()?));
                     }
                 }
-                let activities = activities.ok_or_else(|| de::Error::missing_field("activities"))?;
+                let activities =
+                    activities.ok_or_else(|| de::Error::missing_field("activities"))?;
                 Ok(ContentWire {
                     activities,
                     unknown,
@@ -491,11 +499,9 @@ fn build_channel_account(raw: &RawValue) -> Lenient<ChannelAccount> {
                 match lenient_role(value) {
                     Lenient::Value(r) => account.role = Some(r),
                     Lenient::Absent => {}
-                    Lenient::Unexpected => {
-                        account
-                            .unknown_fields
-                            .push((key.into_owned(), value.to_owned()))
-                    }
+                    Lenient::Unexpected => account
+                        .unknown_fields
+                        .push((key.into_owned(), value.to_owned())),
                 }
                 continue;
             }
@@ -578,7 +584,9 @@ fn build_activity(RawFields(fields): RawFields<'_>) -> Activity {
         match raw_to_string(value) {
             LenientString::Value(s) => *string_slot = Some(s),
             LenientString::Absent => {}
-            LenientString::Unexpected => a.unknown_fields.push((key.into_owned(), value.to_owned())),
+            LenientString::Unexpected => {
+                a.unknown_fields.push((key.into_owned(), value.to_owned()))
+            }
         }
     }
     a
@@ -627,13 +635,22 @@ mod tests {
         )
         .unwrap();
         let a = &c.activities[0];
-        assert_eq!(a.activity_type, Some(ActivityType::Other("hologram".into())));
+        assert_eq!(
+            a.activity_type,
+            Some(ActivityType::Other("hologram".into()))
+        );
         assert_eq!(a.id, None);
         assert_eq!(a.unknown_field("id").map(RawValue::get), Some("42"));
-        assert_eq!(a.unknown_field("speak").map(RawValue::get), Some("\"<speak/>\""));
+        assert_eq!(
+            a.unknown_field("speak").map(RawValue::get),
+            Some("\"<speak/>\"")
+        );
         assert_eq!(a.timestamp, Some(1_725_905_090));
         assert_eq!(a.text.as_deref(), Some("café \"q\""));
-        assert_eq!(a.value.as_deref().map(RawValue::get), Some(r#"{"a":[1,2]}"#));
+        assert_eq!(
+            a.value.as_deref().map(RawValue::get),
+            Some(r#"{"a":[1,2]}"#)
+        );
         assert_eq!(c.unknown_fields[0].0, "schema");
     }
 
@@ -647,10 +664,17 @@ mod tests {
         let ts: Vec<_> = c.activities.iter().map(|a| a.timestamp).collect();
         assert_eq!(ts, vec![Some(17), Some(17), Some(18), None, None, None]);
         assert_eq!(
-            c.activities[3].unknown_field("timestamp").map(RawValue::get),
+            c.activities[3]
+                .unknown_field("timestamp")
+                .map(RawValue::get),
             Some("\"soon\"")
         );
-        assert_eq!(c.activities[5].unknown_field("timestamp").map(RawValue::get), Some("[1]"));
+        assert_eq!(
+            c.activities[5]
+                .unknown_field("timestamp")
+                .map(RawValue::get),
+            Some("[1]")
+        );
     }
 
     #[test]
@@ -659,12 +683,23 @@ mod tests {
         assert!(Content::parse("[]").is_err());
         assert!(Content::parse(r#"{"other":1}"#).is_err());
         assert!(Content::parse(r#"{"activities":[1]}"#).is_err());
-        assert!(Content::parse(r#"{"activities":[]}"#).unwrap().activities.is_empty());
+        assert!(
+            Content::parse(r#"{"activities":[]}"#)
+                .unwrap()
+                .activities
+                .is_empty()
+        );
     }
 
     #[test]
     fn empty_json_detection() {
-        for (s, empty) in [("[]", true), ("[ ]", true), ("{}", true), ("null", true), ("[1]", false)] {
+        for (s, empty) in [
+            ("[]", true),
+            ("[ ]", true),
+            ("{}", true),
+            ("null", true),
+            ("[1]", false),
+        ] {
             let raw = RawValue::from_string(s.to_owned()).unwrap();
             assert_eq!(is_empty_json(&raw), empty, "{s}");
         }

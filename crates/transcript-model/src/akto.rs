@@ -226,7 +226,10 @@ impl AktoConfig {
             ("x-copilot-conversation-id", t.conversation_id()),
             ("x-copilot-channel", facts.channel.as_deref()),
             ("x-copilot-conversation-kind", Some(facts.kind.as_str())),
-            ("x-copilot-user-aad-object-id", facts.user_aad_object_id.as_deref()),
+            (
+                "x-copilot-user-aad-object-id",
+                facts.user_aad_object_id.as_deref(),
+            ),
         ]);
         let outcome = facts.session.as_ref().and_then(|s| s.outcome.as_deref());
         let fallback_time = t
@@ -421,10 +424,15 @@ mod tests {
     fn bots_page() {
         let mut c = AktoConfig::new("1", "2", "env");
         let n = c
-            .add_bots_from_page(br#"{"value":[{"botid":"ABC","name":"My Bot","schemaname":"cr_my"},{"name":"x"}]}"#)
+            .add_bots_from_page(
+                br#"{"value":[{"botid":"ABC","name":"My Bot","schemaname":"cr_my"},{"name":"x"}]}"#,
+            )
             .unwrap();
         assert_eq!(n, 1);
-        assert_eq!(c.bots.get("abc"), Some(&BotIdentity::new("My Bot", "cr_my")));
+        assert_eq!(
+            c.bots.get("abc"),
+            Some(&BotIdentity::new("My Bot", "cr_my"))
+        );
         assert!(c.add_bots_from_page(b"7").is_err());
     }
 }

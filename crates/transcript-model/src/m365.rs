@@ -116,7 +116,13 @@ pub fn parse_interactions(json: &[u8]) -> Result<Vec<AiInteraction>, PageError> 
 /// Pairs interactions by `requestId`; see the [module docs](self).
 pub fn pair_interactions(items: &[AiInteraction]) -> Vec<Pair<'_>> {
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| (items[i].created_date_time.is_none(), items[i].created_date_time, i));
+    order.sort_by_key(|&i| {
+        (
+            items[i].created_date_time.is_none(),
+            items[i].created_date_time,
+            i,
+        )
+    });
 
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut by_request: HashMap<&str, usize> = HashMap::new();
@@ -136,7 +142,11 @@ pub fn pair_interactions(items: &[AiInteraction]) -> Vec<Pair<'_>> {
     let mut pairs = Vec::new();
     for group in groups {
         let sequence = group.into_iter().map(|i| {
-            let side = if items[i].is_prompt() { Side::Request } else { Side::Response };
+            let side = if items[i].is_prompt() {
+                Side::Request
+            } else {
+                Side::Response
+            };
             (side, i)
         });
         for (request, response) in pair_sequence(sequence) {
@@ -198,14 +208,32 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (0, Some("question A"), Some("<p>answer A</p>"), Some("A"), Some("s1")),
-                (1, Some("question B"), Some("answer B"), Some("B"), Some("s1")),
+                (
+                    0,
+                    Some("question A"),
+                    Some("<p>answer A</p>"),
+                    Some("A"),
+                    Some("s1")
+                ),
+                (
+                    1,
+                    Some("question B"),
+                    Some("answer B"),
+                    Some("B"),
+                    Some("s1")
+                ),
                 (2, Some("unanswered"), None, Some("C"), Some("s1")),
                 (3, None, Some("orphan"), None, Some("s2")),
             ]
         );
-        assert_eq!(pairs[0].app_class, Some("IPM.SkypeTeams.Message.Copilot.Teams"));
-        assert_eq!(pairs[1].app_class, Some("IPM.SkypeTeams.Message.Copilot.Teams"));
+        assert_eq!(
+            pairs[0].app_class,
+            Some("IPM.SkypeTeams.Message.Copilot.Teams")
+        );
+        assert_eq!(
+            pairs[1].app_class,
+            Some("IPM.SkypeTeams.Message.Copilot.Teams")
+        );
         assert_eq!(
             pairs[0].response.unwrap().attachments.map(RawValue::get),
             Some(r#"[{"attachmentId":"1","name":"doc.docx"}]"#)
@@ -219,8 +247,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(PAGE).unwrap();
         let items: Vec<AiInteraction> = serde_json::from_value(v["value"].clone()).unwrap();
         assert_eq!(items.len(), 6);
-        assert!(matches!(parse_interactions(b"[1"), Err(PageError::NotJson { .. })));
-        assert!(matches!(parse_interactions(b"{}"), Err(PageError::NoValueArray)));
-        assert!(matches!(parse_interactions(b"[7]"), Err(PageError::UnexpectedShape { .. })));
+        assert!(matches!(
+            parse_interactions(b"[1"),
+            Err(PageError::NotJson { .. })
+        ));
+        assert!(matches!(
+            parse_interactions(b"{}"),
+            Err(PageError::NoValueArray)
+        ));
+        assert!(matches!(
+            parse_interactions(b"[7]"),
+            Err(PageError::UnexpectedShape { .. })
+        ));
     }
 }

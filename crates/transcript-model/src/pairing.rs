@@ -330,7 +330,9 @@ fn classify_tool(id: &str, step_type: Option<&str>) -> ToolKind {
     let lower_type = step_type.map(str::to_ascii_lowercase);
     if id.contains(".knowledge.")
         || id.contains("UniversalSearchTool")
-        || lower_type.as_deref().is_some_and(|t| t.contains("knowledge"))
+        || lower_type
+            .as_deref()
+            .is_some_and(|t| t.contains("knowledge"))
     {
         ToolKind::Knowledge
     } else if id.contains(".topic.") {
@@ -360,13 +362,17 @@ impl StepCollector {
         let step_id = v.get("stepId").and_then(serde_json::Value::as_str);
         let plan_id = v.get("planIdentifier").and_then(serde_json::Value::as_str);
         let dialog = v.get("taskDialogId").and_then(serde_json::Value::as_str);
-        self.steps.iter_mut().rev().map(|(s, _)| s).find(|s| match step_id {
-            Some(id) => s.step_id.as_deref() == Some(id),
-            None => {
-                dialog.is_some_and(|d| s.id == d)
-                    && (plan_id.is_none() || s.plan_id.as_deref() == plan_id)
-            }
-        })
+        self.steps
+            .iter_mut()
+            .rev()
+            .map(|(s, _)| s)
+            .find(|s| match step_id {
+                Some(id) => s.step_id.as_deref() == Some(id),
+                None => {
+                    dialog.is_some_and(|d| s.id == d)
+                        && (plan_id.is_none() || s.plan_id.as_deref() == plan_id)
+                }
+            })
     }
 
     fn event(&mut self, name: &str, a: &Activity, index: usize, served: Option<usize>) {
@@ -490,7 +496,8 @@ pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
             },
             Some(ActivityType::Event) => {
                 if let Some(name) = a.name.as_deref()
-                    && (name.starts_with("DynamicPlanStep") || name == "UniversalSearchToolTraceData")
+                    && (name.starts_with("DynamicPlanStep")
+                        || name == "UniversalSearchToolTraceData")
                 {
                     let served = a
                         .reply_to_id
@@ -587,21 +594,24 @@ mod tests {
     #[test]
     fn state_machine() {
         use Side::{Request as Q, Response as A};
-        let cases: Vec<(Vec<(Side, u8)>, Vec<(Option<u8>, Option<u8>)>)> = vec![
+        type Case = (Vec<(Side, u8)>, Vec<(Option<u8>, Option<u8>)>);
+        let cases: Vec<Case> = vec![
             (vec![], vec![]),
             (vec![(A, 0)], vec![(None, Some(0))]),
             (vec![(Q, 0)], vec![(Some(0), None)]),
-            (vec![(A, 0), (A, 1), (Q, 2), (A, 3), (A, 4)], vec![
-                (None, Some(0)),
-                (None, Some(1)),
-                (Some(2), Some(3)),
-                (Some(2), Some(4)),
-            ]),
-            (vec![(Q, 0), (Q, 1), (A, 2), (Q, 3)], vec![
-                (Some(0), None),
-                (Some(1), Some(2)),
-                (Some(3), None),
-            ]),
+            (
+                vec![(A, 0), (A, 1), (Q, 2), (A, 3), (A, 4)],
+                vec![
+                    (None, Some(0)),
+                    (None, Some(1)),
+                    (Some(2), Some(3)),
+                    (Some(2), Some(4)),
+                ],
+            ),
+            (
+                vec![(Q, 0), (Q, 1), (A, 2), (Q, 3)],
+                vec![(Some(0), None), (Some(1), Some(2)), (Some(3), None)],
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(pair_sequence(input.clone()), expected, "{input:?}");
@@ -610,7 +620,12 @@ mod tests {
 
     #[test]
     fn attach_prefers_the_reply_after_the_step() {
-        let pairs = [(None, Some(1)), (Some(2), Some(3)), (Some(2), Some(6)), (Some(7), None)];
+        let pairs = [
+            (None, Some(1)),
+            (Some(2), Some(3)),
+            (Some(2), Some(6)),
+            (Some(7), None),
+        ];
         assert_eq!(attach_target(&pairs, Some(2), 4), Some(2));
         assert_eq!(attach_target(&pairs, Some(2), 2), Some(1));
         assert_eq!(attach_target(&pairs, Some(2), 9), Some(2));
@@ -621,9 +636,18 @@ mod tests {
 
     #[test]
     fn tool_kinds() {
-        assert_eq!(classify_tool("x.knowledge.UniversalSearchTool", None), ToolKind::Knowledge);
-        assert_eq!(classify_tool("P:UniversalSearchTool", None), ToolKind::Knowledge);
-        assert_eq!(classify_tool("a.b", Some("KnowledgeSource")), ToolKind::Knowledge);
+        assert_eq!(
+            classify_tool("x.knowledge.UniversalSearchTool", None),
+            ToolKind::Knowledge
+        );
+        assert_eq!(
+            classify_tool("P:UniversalSearchTool", None),
+            ToolKind::Knowledge
+        );
+        assert_eq!(
+            classify_tool("a.b", Some("KnowledgeSource")),
+            ToolKind::Knowledge
+        );
         assert_eq!(classify_tool("cr_x.topic.Greeting", None), ToolKind::Topic);
         assert_eq!(classify_tool("MCP:cr_x.topic:list", None), ToolKind::Tool);
         assert_eq!(classify_tool("cr_x.action.Http", None), ToolKind::Tool);

@@ -104,7 +104,9 @@ impl Transcript {
     /// The conversation id: the part of `name` before the first `_`.
     pub fn conversation_id(&self) -> Option<&str> {
         let name = self.name.as_deref()?;
-        name.split_once('_').map(|(c, _)| c).filter(|c| !c.is_empty())
+        name.split_once('_')
+            .map(|(c, _)| c)
+            .filter(|c| !c.is_empty())
     }
 }
 
@@ -250,6 +252,8 @@ impl<'de> RowWire<'de> {
 }
 
 /// A page element: a row object, or something else (kept only as its JSON type).
+// Lives briefly on the stack per row; boxing the row would cost an allocation per row.
+#[allow(clippy::large_enum_variant)]
 enum RowOrOther<'de> {
     Row(RowWire<'de>),
     Other(&'static str),
@@ -331,23 +335,29 @@ fn optional_time(
     let Some(text) = optional_string(column, name, id, index)? else {
         return Ok(None);
     };
-    OffsetDateTime::parse(&text, &Rfc3339).map(Some).map_err(|_| {
-        RowError::new(
-            index,
-            Some(id.to_owned()),
-            RowErrorKind::InvalidDateTime {
-                column: name,
-                value: text,
-            },
-        )
-    })
+    OffsetDateTime::parse(&text, &Rfc3339)
+        .map(Some)
+        .map_err(|_| {
+            RowError::new(
+                index,
+                Some(id.to_owned()),
+                RowErrorKind::InvalidDateTime {
+                    column: name,
+                    value: text,
+                },
+            )
+        })
 }
 
 fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowError> {
     let row = match row {
         RowOrOther::Row(row) => row,
         RowOrOther::Other(found) => {
-            return Err(RowError::new(index, None, RowErrorKind::NotAnObject { found }));
+            return Err(RowError::new(
+                index,
+                None,
+                RowErrorKind::NotAnObject { found },
+            ));
         }
     };
     let id = match row.id {
@@ -419,7 +429,12 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
     };
     Ok(Transcript {
         name: optional_string(row.name, "name", &id, index)?,
-        bot_id: optional_string(row.bot_id, "_bot_conversationtranscriptid_value", &id, index)?,
+        bot_id: optional_string(
+            row.bot_id,
+            "_bot_conversationtranscriptid_value",
+            &id,
+            index,
+        )?,
         metadata,
         conversation_start_time: optional_time(
             row.conversation_start_time,
@@ -457,7 +472,9 @@ where
 {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of conversationtranscript rows or an OData object {\"value\": [...]}")
+        f.write_str(
+            "a JSON array of conversationtranscript rows or an OData object {\"value\": [...]}",
+        )
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
         RowsSeed { f: self.f }.visit_seq(seq)
@@ -518,10 +535,19 @@ mod tests {
         assert_eq!(parse_page(array.as_bytes()).unwrap().len(), 2);
         let odata = format!(r#"{{"@odata.context":"x","value":[{row}],"@odata.nextLink":"y"}}"#);
         assert_eq!(parse_page(odata.as_bytes()).unwrap().len(), 1);
-        assert!(matches!(parse_page(b"{\"x\":1}"), Err(PageError::NoValueArray)));
+        assert!(matches!(
+            parse_page(b"{\"x\":1}"),
+            Err(PageError::NoValueArray)
+        ));
         assert!(matches!(parse_page(b"[1,"), Err(PageError::NotJson { .. })));
-        assert!(matches!(parse_page(b"\"s\""), Err(PageError::UnexpectedShape { .. })));
-        assert!(matches!(parse_page(b"[] x"), Err(PageError::NotJson { .. })));
+        assert!(matches!(
+            parse_page(b"\"s\""),
+            Err(PageError::UnexpectedShape { .. })
+        ));
+        assert!(matches!(
+            parse_page(b"[] x"),
+            Err(PageError::NotJson { .. })
+        ));
     }
 
     #[test]
@@ -594,7 +620,9 @@ mod tests {
             RowErrorKind::InvalidJson { .. }
         ));
         assert!(matches!(
-            Transcript::from_value(&serde_json::json!([])).unwrap_err().kind(),
+            Transcript::from_value(&serde_json::json!([]))
+                .unwrap_err()
+                .kind(),
             RowErrorKind::NotAnObject { .. }
         ));
     }

@@ -89,32 +89,61 @@ fn row_columns_decode() {
     let rows = parse_page(ROWS).unwrap();
     let t = rows[0].as_ref().unwrap();
     assert_eq!(t.id, "1a046a59-71bc-46d2-9838-5215f25f787d");
-    assert_eq!(t.bot_id.as_deref(), Some("4d4799b8-d46e-ef11-a670-001dd804edd8"));
+    assert_eq!(
+        t.bot_id.as_deref(),
+        Some("4d4799b8-d46e-ef11-a670-001dd804edd8")
+    );
     let meta = t.metadata.as_ref().unwrap();
-    assert_eq!(meta.bot_id.as_deref(), Some("4b57a07a-d1cf-06b6-3ebc-97dababcdbf0"));
-    assert_eq!(meta.aad_tenant_id.as_deref(), Some("426a6ef4-2476-4eab-ae1c-1c9dc2bfca80"));
+    assert_eq!(
+        meta.bot_id.as_deref(),
+        Some("4b57a07a-d1cf-06b6-3ebc-97dababcdbf0")
+    );
+    assert_eq!(
+        meta.aad_tenant_id.as_deref(),
+        Some("426a6ef4-2476-4eab-ae1c-1c9dc2bfca80")
+    );
     assert_eq!(meta.bot_name.as_deref(), Some("cr3e5_testCopilot"));
     assert_eq!(meta.batch_id, None);
-    assert_eq!(t.conversation_start_time.unwrap().unix_timestamp(), 1_725_905_090);
+    assert_eq!(
+        t.conversation_start_time.unwrap().unix_timestamp(),
+        1_725_905_090
+    );
     assert_eq!(t.created_on.unwrap().unix_timestamp(), 1_725_907_273);
     assert_eq!(t.modified_on, t.created_on);
     assert_eq!(t.schema_type.as_deref(), Some("powervirtualagents"));
     assert_eq!(t.schema_version.as_deref(), Some("0.2.1"));
     assert_eq!(t.content.activities.len(), 20);
     // `speak` is not modelled and is kept verbatim (Dataverse writes `<` as `\u003C`).
-    let speak = t.content.activities[2].unknown_field("speak").unwrap().get();
+    let speak = t.content.activities[2]
+        .unknown_field("speak")
+        .unwrap()
+        .get();
     assert!(speak.starts_with(r#""\u003Cspeak"#), "{speak}");
-    assert!(serde_json::from_str::<String>(speak).unwrap().starts_with("<speak version=\"1.0\""));
+    assert!(
+        serde_json::from_str::<String>(speak)
+            .unwrap()
+            .starts_with("<speak version=\"1.0\"")
+    );
     let s = rows[0].as_ref().unwrap().pair().facts.session.unwrap();
-    assert_eq!((s.engagement.as_deref(), s.turn_count, s.implied_success), (Some("Engaged"), Some(4), Some(false)));
+    assert_eq!(
+        (s.engagement.as_deref(), s.turn_count, s.implied_success),
+        (Some("Engaged"), Some(4), Some(false))
+    );
 }
 
 /// The records of the transcript whose prompt went to a tool and got no text reply, written out
 /// in full.
 #[test]
 fn akto_records_for_a_real_row() {
-    let config = AktoConfig::new("1000000", "0", "Default-426a6ef4-2476-4eab-ae1c-1c9dc2bfca80")
-        .with_bot("4D4799B8-D46E-EF11-A670-001DD804EDD8", BotIdentity::new("Test Copilot", "cr3e5_testCopilot"));
+    let config = AktoConfig::new(
+        "1000000",
+        "0",
+        "Default-426a6ef4-2476-4eab-ae1c-1c9dc2bfca80",
+    )
+    .with_bot(
+        "4D4799B8-D46E-EF11-A670-001DD804EDD8",
+        BotIdentity::new("Test Copilot", "cr3e5_testCopilot"),
+    );
     let rows = config.page_to_records(ROWS).unwrap();
     let records = rows[8].as_ref().unwrap();
     assert_eq!(records.len(), 3);
@@ -181,9 +210,22 @@ fn akto_records_for_a_real_row() {
     // Field order is Akto's.
     let text = serde_json::to_string(&records[2]).unwrap();
     let order = [
-        "path", "requestHeaders", "responseHeaders", "method", "requestPayload", "responsePayload",
-        "ip", "time", "statusCode", "type", "status", "akto_account_id", "akto_vxlan_id",
-        "is_pending", "source", "tag",
+        "path",
+        "requestHeaders",
+        "responseHeaders",
+        "method",
+        "requestPayload",
+        "responsePayload",
+        "ip",
+        "time",
+        "statusCode",
+        "type",
+        "status",
+        "akto_account_id",
+        "akto_vxlan_id",
+        "is_pending",
+        "source",
+        "tag",
     ];
     let positions: Vec<usize> = order
         .iter()
@@ -196,12 +238,39 @@ fn akto_records_for_a_real_row() {
 #[test]
 fn records_are_byte_identical_across_runs() {
     let config = AktoConfig::new("1000000", "0", "env");
-    let a = serde_json::to_string(&config.page_to_records(ROWS).unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>()).unwrap();
-    let b = serde_json::to_string(&config.page_to_records(ROWS).unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>()).unwrap();
+    let a = serde_json::to_string(
+        &config
+            .page_to_records(ROWS)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let b = serde_json::to_string(
+        &config
+            .page_to_records(ROWS)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     assert_eq!(a, b);
     // The OData envelope gives the same records as the bare array.
-    let odata = format!(r#"{{"@odata.context":"ctx","value":{}}}"#, std::str::from_utf8(ROWS).unwrap());
-    let c = serde_json::to_string(&config.page_to_records(odata.as_bytes()).unwrap().into_iter().map(Result::unwrap).collect::<Vec<_>>()).unwrap();
+    let odata = format!(
+        r#"{{"@odata.context":"ctx","value":{}}}"#,
+        std::str::from_utf8(ROWS).unwrap()
+    );
+    let c = serde_json::to_string(
+        &config
+            .page_to_records(odata.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     assert_eq!(a, c);
     // And so does the Value path a connector may take.
     let values: Vec<Value> = serde_json::from_slice(ROWS).unwrap();
