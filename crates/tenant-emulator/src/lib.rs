@@ -1,7 +1,10 @@
-//! A local, deterministic stand-in for a Microsoft tenant.
-//!
-//! Work in progress: the Entra token endpoint, service protection, fault injection, the Akto
-//! ingestion stand-in and the synthetic tenant generator are added by the tenant half of the crate;
-//! the Dataverse Web API engine lives in [`dataverse`].
+//! A local, deterministic stand-in for a Microsoft tenant (work in progress).
 
+pub mod akto;
+pub mod clock;
 pub mod dataverse;
+pub mod entra;
+pub mod faults;
+pub mod generate;
+mod rng;
+pub mod throttle;

@@ -1,0 +1,650 @@
+//! The synthetic tenant: deterministic from a seed (and an anchor time), shaped like the real
+//! Copilot Studio rows in the shared fixtures.
+//!
+//! Agents (`bots`), their components (`botcomponents`, with YAML `data` like real solution
+//! exports), the application user and its roles, and transcripts. Transcript `content` is not
+//! stored: [`SyntheticTenant::transcript_content`] regenerates it from the stored row, so
+//! 100,000 transcripts cost only their small columns in memory.
+
+mod catalog;
+mod components;
+mod transcript;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::entra::{AppRegistration, DataverseAccess};
+use crate::rng::{Rng, label};
+
+use catalog::{COMPANIES, DOMAINS, PUBLISHER_PREFIXES};
+
+/// A Dataverse row: column name to JSON value.
+pub type Row = Map<String, Value>;
+
+/// A materializer: computes columns of a stored row on demand.
+pub type Materializer = Arc<dyn Fn(&Row) -> Row + Send + Sync>;
+
+// Stream labels, so each kind of entity draws from its own reproducible stream.
+const S_IDENTITY: u64 = 1;
+const S_BOT: u64 = 2;
+const S_TRANSCRIPT: u64 = 3;
+const S_CONTENT: u64 = 4;
+const S_MAKER: u64 = 5;
+const S_ROLE: u64 = 6;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantSpec {
+    /// The seed every value derives from.
+    pub seed: u64,
+    /// Number of agents (`bots` rows).
+    pub agents: usize,
+    /// Number of transcripts.
+    pub transcripts: usize,
+    /// Transcripts start within `history_days` before `anchor`.
+    pub anchor: OffsetDateTime,
+    /// How many days of history the transcripts span.
+    pub history_days: u32,
+}
+
+impl TenantSpec {
+    /// A spec with this seed, 20 agents, 500 transcripts over 30 days before `anchor`.
+    pub fn new(seed: u64, anchor: OffsetDateTime) -> Self {
+        Self {
+            seed,
+            agents: 20,
+            transcripts: 500,
+            anchor,
+            history_days: 30,
+        }
+    }
+}
+
+/// The tenant's fixed identifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantIdentity {
+    /// Entra tenant ID.
+    pub tenant_id: Uuid,
+    /// Verified domain, `{name}.onmicrosoft.com`.
+    pub domain: String,
+    /// Dataverse organization ID (`WhoAmI`).
+    pub organization_id: Uuid,
+    /// Root business unit ID.
+    pub business_unit_id: Uuid,
+    /// Power Platform environment ID.
+    pub environment_id: Uuid,
+    /// The connector app's client ID.
+    pub client_id: Uuid,
+    /// The connector app's service principal object ID.
+    pub client_object_id: Uuid,
+    /// The connector app's secret value.
+    pub client_secret: String,
+    /// The connector app's secret ID (what people paste by mistake).
+    pub client_secret_id: Uuid,
+}
+
+impl TenantIdentity {
+    /// The identity derived from `seed`.
+    pub fn from_seed(seed: u64) -> Self {
+        let mut r = Rng::new(seed, &[S_IDENTITY]);
+        let company = r.pick(COMPANIES).to_ascii_lowercase().replace([' ', '\''], "");
+        let domain = format!("{company}{}.onmicrosoft.com", r.range(1, 999));
+        let tenant_id = r.uuid();
+        let organization_id = r.uuid();
+        let business_unit_id = r.uuid();
+        let environment_id = r.uuid();
+        let client_id = r.uuid();
+        let client_object_id = r.uuid();
+        const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-~";
+        let client_secret = format!(
+            "{}{}Q~{}",
+            r.string(SECRET, 3),
+            r.range(1, 9),
+            r.string(SECRET, 34)
+        );
+        let client_secret_id = r.uuid();
+        Self {
+            tenant_id,
+            domain,
+            organization_id,
+            business_unit_id,
+            environment_id,
+            client_id,
+            client_object_id,
+            client_secret,
+            client_secret_id,
+        }
+    }
+}
+
+/// A human maker (owner of agents).
+#[derive(Debug, Clone)]
+pub(crate) struct Maker {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) upn: String,
+    pub(crate) aad_object_id: Uuid,
+}
+
+/// Everything the generator decided about one agent.
+#[derive(Debug, Clone)]
+pub(crate) struct BotProfile {
+    pub(crate) index: usize,
+    pub(crate) id: Uuid,
+    /// `metadata.BotId` in transcripts (the runtime ID, not the Dataverse row ID).
+    pub(crate) runtime_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) schema: String,
+    pub(crate) domain: usize,
+    pub(crate) topics: Vec<usize>,
+    pub(crate) tools: Vec<usize>,
+    pub(crate) knowledge: Vec<usize>,
+    pub(crate) orchestration: bool,
+    pub(crate) published: bool,
+    pub(crate) owner: usize,
+    pub(crate) created: OffsetDateTime,
+    pub(crate) channels: Vec<&'static str>,
+    pub(crate) language: u32,
+    pub(crate) locale: &'static str,
+}
+
+/// The generated tenant.
+#[derive(Debug, Clone)]
+pub struct SyntheticTenant {
+    spec: TenantSpec,
+    identity: TenantIdentity,
+    makers: Vec<Maker>,
+    bots: Vec<BotProfile>,
+    by_id: HashMap<Uuid, usize>,
+    /// Cumulative transcript weights over published bots.
+    weights: Vec<(f64, usize)>,
+}
+
+pub(crate) fn iso(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+pub(crate) fn parse_iso(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+fn camel(name: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .enumerate()
+    {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            if i == 0 {
+                out.push(first.to_ascii_lowercase());
+            } else {
+                out.push(first.to_ascii_uppercase());
+            }
+            out.extend(chars);
+        }
+    }
+    out
+}
+
+/// Letters and digits only (`Requestsoftware` style, as schema names are built).
+pub(crate) fn compact(name: &str) -> String {
+    name.chars().filter(char::is_ascii_alphanumeric).collect()
+}
+
+const FIRST: &[&str] = &["Alex", "Maria", "Wei", "Priya", "Jonas", "Fatima", "Diego", "Aiko", "Sam", "Olga"];
+const LAST: &[&str] = &["Campbell", "Nguyen", "Schmidt", "Okafor", "Rossi", "Tanaka", "Silva", "Patel", "Berg", "Kowalski"];
+
+fn subset(r: &mut Rng, len: usize, min: usize, max: usize) -> Vec<usize> {
+    let max = max.min(len);
+    let n = usize::try_from(r.range(min as u64, max as u64)).unwrap_or(min).min(len);
+    let mut all: Vec<usize> = (0..len).collect();
+    // Partial Fisher-Yates.
+    for i in 0..n {
+        let j = i + r.index(len - i);
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    all.sort_unstable();
+    all
+}
+
+impl SyntheticTenant {
+    /// Generates the tenant described by `spec`. Cost is linear in `spec.agents`; transcripts
+    /// are produced lazily by [`SyntheticTenant::transcript_rows`].
+    pub fn generate(spec: &TenantSpec) -> Self {
+        let identity = TenantIdentity::from_seed(spec.seed);
+        let mut mr = Rng::new(spec.seed, &[S_MAKER]);
+        let company = identity.domain.split('.').next().unwrap_or("contoso").to_owned();
+        let makers: Vec<Maker> = (0..8)
+            .map(|_| {
+                let first = *mr.pick(FIRST);
+                let last = *mr.pick(LAST);
+                Maker {
+                    id: mr.uuid(),
+                    name: format!("{first} {last}"),
+                    upn: format!("{}.{}@{}", first.to_ascii_lowercase(), last.to_ascii_lowercase(), identity.domain),
+                    aad_object_id: mr.uuid(),
+                }
+            })
+            .collect();
+        let _ = company;
+        let mut used_names: HashMap<String, usize> = HashMap::new();
+        let mut used_schemas: HashMap<String, usize> = HashMap::new();
+        let bots: Vec<BotProfile> = (0..spec.agents)
+            .map(|index| {
+                let mut r = Rng::new(spec.seed, &[S_BOT, index as u64]);
+                let domain = r.index(DOMAINS.len());
+                let d = &DOMAINS[domain];
+                let base = format!("{} {}", r.pick(COMPANIES), r.pick(d.agent_names));
+                let n = used_names.entry(base.clone()).or_insert(0);
+                *n += 1;
+                let name = if *n == 1 { base } else { format!("{base} {n}") };
+                let prefix = *r.pick(PUBLISHER_PREFIXES);
+                let mut schema = format!("{prefix}_{}", camel(&name));
+                let s = used_schemas.entry(schema.clone()).or_insert(0);
+                *s += 1;
+                if *s > 1 {
+                    schema = format!("{schema}{s}");
+                }
+                let id = r.uuid();
+                let runtime_id = r.uuid();
+                let topics = subset(&mut r, d.topics.len(), 1, 3);
+                let tools = subset(&mut r, d.tools.len(), 0, 2);
+                let knowledge = subset(&mut r, d.knowledge.len(), 0, 2);
+                let orchestration = r.chance(0.6);
+                let published = r.chance(0.85);
+                let owner = r.index(makers.len());
+                let created = spec.anchor
+                    - time::Duration::days(i64::from(spec.history_days))
+                    - time::Duration::minutes(i64::try_from(r.range(60, 60 * 24 * 120)).unwrap_or(60));
+                let mut channels = vec!["msteams"];
+                if r.chance(0.5) {
+                    channels.push("webchat");
+                }
+                if r.chance(0.2) {
+                    channels.push("directline");
+                }
+                let (language, locale) = *r.pick(&[(1033, "en-US"), (1033, "en-US"), (1033, "en-US"), (2057, "en-GB"), (1036, "fr-FR")]);
+                BotProfile {
+                    index,
+                    id,
+                    runtime_id,
+                    name,
+                    schema,
+                    domain,
+                    topics,
+                    tools,
+                    knowledge,
+                    orchestration,
+                    published,
+                    owner,
+                    created,
+                    channels,
+                    language,
+                    locale,
+                }
+            })
+            .collect();
+        let by_id = bots.iter().map(|b| (b.id, b.index)).collect();
+        // Zipf-like traffic: a few agents get most conversations.
+        let mut acc = 0.0;
+        let weights = bots
+            .iter()
+            .filter(|b| b.published)
+            .enumerate()
+            .map(|(rank, b)| {
+                acc += 1.0 / ((rank + 1) as f64).powf(0.8);
+                (acc, b.index)
+            })
+            .collect();
+        Self {
+            spec: spec.clone(),
+            identity,
+            makers,
+            bots,
+            by_id,
+            weights,
+        }
+    }
+
+    /// The spec this tenant was generated from.
+    pub fn spec(&self) -> &TenantSpec {
+        &self.spec
+    }
+
+    /// The tenant's identifiers and the connector app's credentials.
+    pub fn identity(&self) -> &TenantIdentity {
+        &self.identity
+    }
+
+    /// Number of agents.
+    pub fn agent_count(&self) -> usize {
+        self.bots.len()
+    }
+
+    /// The `bots` rows.
+    pub fn bot_rows(&self) -> Vec<Row> {
+        self.bots.iter().map(|b| self.bot_row(b)).collect()
+    }
+
+    fn bot_row(&self, b: &BotProfile) -> Row {
+        let owner = &self.makers[b.owner];
+        let mut r = Rng::new(self.spec.seed, &[S_BOT, b.index as u64, 1]);
+        let modified = b.created + time::Duration::hours(i64::try_from(r.range(1, 24 * 30)).unwrap_or(1));
+        let published_on = b.published.then(|| modified + time::Duration::minutes(5));
+        let statuscode = if b.published || r.chance(0.8) { 1 } else { *r.pick(&[3, 4, 5]) };
+        let configuration = components::bot_configuration(b, &mut r);
+        let mut row = Row::new();
+        let mut put = |k: &str, v: Value| {
+            row.insert(k.to_owned(), v);
+        };
+        put("botid", json!(b.id));
+        put("name", json!(b.name));
+        put("schemaname", json!(b.schema));
+        put("publishedon", published_on.map(iso).map_or(Value::Null, Value::String));
+        put("statecode", json!(0));
+        put("statuscode", json!(statuscode));
+        put("accesscontrolpolicy", json!(*r.pick(&[0, 0, 0, 1, 2])));
+        put("authenticationmode", json!(*r.pick(&[2, 2, 2, 1, 3])));
+        put("authenticationtrigger", json!(*r.pick(&[0, 1])));
+        put("authorizedsecuritygroupids", Value::Null);
+        put("configuration", json!(configuration));
+        put("language", json!(b.language));
+        put("runtimeprovider", json!(0));
+        put("template", json!(*r.pick(&["default-2.1.0", "default-2.1.0", "default-2.0.0", "cliagent-1.0.0"])));
+        put("origin", Value::Null);
+        put("iconbase64", Value::Null);
+        put("_publishedby_value", if b.published { json!(owner.id) } else { Value::Null });
+        put("_ownerid_value", json!(owner.id));
+        put("_owninguser_value", json!(owner.id));
+        put("_createdby_value", json!(owner.id));
+        put("_modifiedby_value", json!(owner.id));
+        put("_owningbusinessunit_value", json!(self.identity.business_unit_id));
+        put("componentstate", json!(0));
+        put("ismanaged", json!(false));
+        put("createdon", json!(iso(b.created)));
+        put("modifiedon", json!(iso(modified)));
+        row
+    }
+
+    /// The `botcomponents` rows of every agent.
+    pub fn component_rows(&self) -> Vec<Row> {
+        self.bots
+            .iter()
+            .flat_map(|b| components::component_rows(self.spec.seed, b, &self.identity, &self.makers[b.owner], &self.bots))
+            .collect()
+    }
+
+    /// The `systemusers` rows of the makers (humans who own agents).
+    pub fn maker_rows(&self) -> Vec<Row> {
+        self.makers
+            .iter()
+            .map(|m| {
+                let mut row = Row::new();
+                let (first, last) = m.name.split_once(' ').unwrap_or((&m.name, ""));
+                row.insert("systemuserid".into(), json!(m.id));
+                row.insert("fullname".into(), json!(m.name));
+                row.insert("firstname".into(), json!(first));
+                row.insert("lastname".into(), json!(last));
+                row.insert("domainname".into(), json!(m.upn));
+                row.insert("internalemailaddress".into(), json!(m.upn));
+                row.insert("azureactivedirectoryobjectid".into(), json!(m.aad_object_id));
+                row.insert("isdisabled".into(), json!(false));
+                row.insert("accessmode".into(), json!(0));
+                row.insert("_businessunitid_value".into(), json!(self.identity.business_unit_id));
+                row
+            })
+            .collect()
+    }
+
+    /// The security rows for these apps: their application users (`systemusers` with
+    /// `applicationid`), the `roles`, and the `systemuserroles_association` rows. Apps with
+    /// [`DataverseAccess::None`] get no application user.
+    pub fn security_rows(&self, apps: &[AppRegistration]) -> SecurityRows {
+        let bu = self.identity.business_unit_id;
+        let mut r = Rng::new(self.spec.seed, &[S_ROLE]);
+        let role_defs: [(&str, Option<&str>, bool); 6] = [
+            ("Basic User", None, true),
+            ("System Administrator", Some("627090ff-40a3-4053-8790-584edc5be201"), true),
+            ("System Customizer", Some("119f245c-3cc8-4b62-b31c-d1a046ced15d"), true),
+            ("Environment Maker", None, true),
+            ("Bot Transcript Viewer", None, true),
+            (LEAST_PRIVILEGE_ROLE, None, false),
+        ];
+        let mut role_ids = HashMap::new();
+        let roles: Vec<Row> = role_defs
+            .iter()
+            .map(|(name, template, managed)| {
+                let id = r.uuid();
+                role_ids.insert(*name, id);
+                let mut row = Row::new();
+                row.insert("roleid".into(), json!(id));
+                row.insert("name".into(), json!(name));
+                row.insert("_businessunitid_value".into(), json!(bu));
+                row.insert("roletemplateid".into(), template.map_or(Value::Null, |t| json!(t)));
+                row.insert("ismanaged".into(), json!(managed));
+                row.insert("componentstate".into(), json!(0));
+                row
+            })
+            .collect();
+        let mut users = Vec::new();
+        let mut links = Vec::new();
+        for app in apps {
+            let granted: &[&str] = match app.dataverse_access() {
+                DataverseAccess::None => continue,
+                DataverseAccess::LeastPrivilege => &[LEAST_PRIVILEGE_ROLE],
+                DataverseAccess::OverPrivileged => &[LEAST_PRIVILEGE_ROLE, "System Administrator", "System Customizer"],
+            };
+            let mut ur = Rng::new(self.spec.seed, &[S_ROLE, label(&app.client_id().to_string())]);
+            let user_id = ur.uuid();
+            let mut row = Row::new();
+            row.insert("systemuserid".into(), json!(user_id));
+            row.insert("fullname".into(), json!(format!("# {}", app.display_name())));
+            row.insert("firstname".into(), json!("#"));
+            row.insert("lastname".into(), json!(app.display_name()));
+            row.insert("domainname".into(), json!(format!("{}@{}", app.client_id(), self.identity.domain)));
+            row.insert("applicationid".into(), json!(app.client_id()));
+            row.insert("azureactivedirectoryobjectid".into(), json!(app.object_id()));
+            row.insert("isdisabled".into(), json!(false));
+            // 4 = Non-interactive (application users).
+            row.insert("accessmode".into(), json!(4));
+            row.insert("_businessunitid_value".into(), json!(bu));
+            users.push(row);
+            for role in granted {
+                let mut link = Row::new();
+                link.insert("systemuserroleid".into(), json!(ur.uuid()));
+                link.insert("systemuserid".into(), json!(user_id));
+                link.insert("roleid".into(), json!(role_ids.get(role).copied().unwrap_or_default()));
+                links.push(link);
+            }
+        }
+        SecurityRows {
+            application_users: users,
+            roles,
+            user_roles: links,
+        }
+    }
+
+    /// `conversationtranscripts` rows for these indices, without `content` (see
+    /// [`SyntheticTenant::transcript_content`]).
+    pub fn transcript_rows(&self, indices: std::ops::Range<usize>) -> impl Iterator<Item = Row> + '_ {
+        indices.filter_map(move |i| self.transcript_row(i as u64, None))
+    }
+
+    /// One transcript row for index `i` (indices past the spec's count are valid too: used to
+    /// add transcripts at run time). With `start`, the conversation starts then instead of at
+    /// a generated time.
+    pub fn transcript_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
+        let total = self.weights.last()?.0;
+        let mut r = Rng::new(self.spec.seed, &[S_TRANSCRIPT, i]);
+        let pick = r.unit() * total;
+        let slot = self.weights.partition_point(|(w, _)| *w <= pick).min(self.weights.len() - 1);
+        let bot = &self.bots[self.weights[slot].1];
+        let id = r.uuid();
+        let conversation_id = r.uuid();
+        let history = i64::from(self.spec.history_days.max(1)) * 86_400;
+        let offset = i64::try_from(r.range(0, u64::try_from(history).unwrap_or(86_400))).unwrap_or(0);
+        let start = start.unwrap_or_else(|| self.spec.anchor - time::Duration::seconds(offset));
+        let start = start.replace_nanosecond(0).unwrap_or(start);
+        // Rows are written ~30 minutes after the conversation (session timeout + batching).
+        let created = start + time::Duration::seconds(i64::try_from(r.range(30 * 60, 45 * 60)).unwrap_or(1800));
+        let schema_version = if r.chance(0.7) { "0.2.2" } else { "0.2.1" };
+        let mut metadata = json!({
+            "BotId": bot.runtime_id,
+            "AADTenantId": self.identity.tenant_id,
+            "BotName": bot.schema,
+        });
+        if schema_version == "0.2.2" {
+            metadata["BatchId"] = json!(r.uuid());
+        }
+        let owner = self.makers[bot.owner].id;
+        let mut row = Row::new();
+        row.insert("conversationtranscriptid".into(), json!(id));
+        row.insert("name".into(), json!(format!("{conversation_id}_{}", bot.runtime_id)));
+        row.insert("metadata".into(), json!(metadata.to_string()));
+        row.insert("conversationstarttime".into(), json!(iso(start)));
+        row.insert("schematype".into(), json!("powervirtualagents"));
+        row.insert("schemaversion".into(), json!(schema_version));
+        row.insert("_bot_conversationtranscriptid_value".into(), json!(bot.id));
+        row.insert("statecode".into(), json!(0));
+        row.insert("statuscode".into(), json!(1));
+        row.insert("timezoneruleversionnumber".into(), json!(4));
+        row.insert("_ownerid_value".into(), json!(owner));
+        row.insert("_owninguser_value".into(), json!(owner));
+        row.insert("_createdby_value".into(), json!(owner));
+        row.insert("_modifiedby_value".into(), json!(owner));
+        row.insert("_owningbusinessunit_value".into(), json!(self.identity.business_unit_id));
+        row.insert("createdon".into(), json!(iso(created)));
+        row.insert("modifiedon".into(), json!(iso(created)));
+        Some(row)
+    }
+
+    /// The transcript `content` (a JSON string) for a stored transcript row of this tenant;
+    /// `None` when the row already has content or is not one of this tenant's agents.
+    pub fn transcript_content(&self, row: &Row) -> Option<String> {
+        if row.get("content").is_some_and(|c| !c.is_null()) {
+            return None;
+        }
+        let bot_id = row
+            .get("_bot_conversationtranscriptid_value")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())?;
+        let bot = &self.bots[*self.by_id.get(&bot_id)?];
+        let id = row.get("conversationtranscriptid").and_then(Value::as_str)?;
+        let conversation_id = row
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| n.split('_').next())
+            .unwrap_or(id);
+        let start = row
+            .get("conversationstarttime")
+            .and_then(Value::as_str)
+            .and_then(parse_iso)?;
+        let mut r = Rng::new(self.spec.seed, &[S_CONTENT, label(id)]);
+        Some(transcript::content(&mut r, self, bot, conversation_id, start))
+    }
+
+    /// A materializer producing `content` for generated transcript rows.
+    pub fn materializer(self: &Arc<Self>) -> Materializer {
+        let tenant = Arc::clone(self);
+        Arc::new(move |row: &Row| {
+            let mut extra = Row::new();
+            if let Some(content) = tenant.transcript_content(row) {
+                extra.insert("content".into(), Value::String(content));
+            }
+            extra
+        })
+    }
+
+    pub(crate) fn maker(&self, bot: &BotProfile) -> &Maker {
+        &self.makers[bot.owner]
+    }
+}
+
+/// The name of the least-privilege role given to the connector's application user.
+pub const LEAST_PRIVILEGE_ROLE: &str = "Copilot Studio Connector Reader";
+
+/// Security rows produced by [`SyntheticTenant::security_rows`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SecurityRows {
+    /// `systemusers` rows with `applicationid`.
+    pub application_users: Vec<Row>,
+    /// `roles` rows.
+    pub roles: Vec<Row>,
+    /// `systemuserroles_association` rows.
+    pub user_roles: Vec<Row>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn spec() -> TenantSpec {
+        TenantSpec {
+            agents: 30,
+            transcripts: 200,
+            ..TenantSpec::new(42, datetime!(2026-03-01 00:00 UTC))
+        }
+    }
+
+    #[test]
+    fn same_seed_same_rows() {
+        let a = Arc::new(SyntheticTenant::generate(&spec()));
+        let b = Arc::new(SyntheticTenant::generate(&spec()));
+        assert_eq!(a.bot_rows(), b.bot_rows());
+        assert_eq!(a.component_rows(), b.component_rows());
+        let ta: Vec<Row> = a.transcript_rows(0..200).collect();
+        let tb: Vec<Row> = b.transcript_rows(0..200).collect();
+        assert_eq!(ta, tb);
+        let (ma, mb) = (a.materializer(), b.materializer());
+        for (x, y) in ta.iter().zip(&tb).take(50) {
+            assert_eq!(ma(x), mb(y));
+        }
+        let other = SyntheticTenant::generate(&TenantSpec { seed: 43, ..spec() });
+        assert_ne!(a.bot_rows(), other.bot_rows());
+    }
+
+    #[test]
+    fn names_and_schemas_are_unique() {
+        let t = SyntheticTenant::generate(&TenantSpec { agents: 2000, ..spec() });
+        let rows = t.bot_rows();
+        let mut schemas: Vec<&str> = rows.iter().filter_map(|r| r["schemaname"].as_str()).collect();
+        schemas.sort_unstable();
+        schemas.dedup();
+        assert_eq!(schemas.len(), 2000);
+    }
+
+    #[test]
+    fn transcripts_look_like_the_real_rows() {
+        let t = Arc::new(SyntheticTenant::generate(&spec()));
+        let m = t.materializer();
+        for row in t.transcript_rows(0..200) {
+            let start = parse_iso(row["conversationstarttime"].as_str().unwrap()).unwrap();
+            let created = parse_iso(row["createdon"].as_str().unwrap()).unwrap();
+            let lag = created - start;
+            assert!(lag >= time::Duration::minutes(30) && lag <= time::Duration::minutes(45));
+            let metadata: Value = serde_json::from_str(row["metadata"].as_str().unwrap()).unwrap();
+            assert!(metadata["BotName"].is_string());
+            let name = row["name"].as_str().unwrap();
+            assert!(name.ends_with(metadata["BotId"].as_str().unwrap()));
+            let extra = m(&row);
+            let content: Value = serde_json::from_str(extra["content"].as_str().unwrap()).unwrap();
+            let acts = content["activities"].as_array().unwrap();
+            assert!(acts.len() >= 3);
+            for a in acts {
+                assert!(a["timestamp"].is_i64());
+                assert!(a["from"]["role"].is_i64());
+            }
+        }
+    }
+}
