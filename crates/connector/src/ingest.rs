@@ -1,0 +1,585 @@
+//! One ingestion pass: transcript rows in, batches of records out, checkpoint advanced only
+//! after each batch was accepted.
+//!
+//! The pass is independent of where rows come from: [`Pass::run`] takes any stream of
+//! `conversationtranscript` rows ordered by `modifiedon`. [`crate::Connector`] feeds it from
+//! Dataverse.
+
+use crate::sink::{RecordJson, Sink, SinkError};
+use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
+use client_core::SharedClock;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use transcript_model::{AktoConfig, Transcript};
+
+/// Why a pass stopped before the end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// Reading transcripts failed (after the client's retries).
+    #[error("reading transcripts failed: {message}")]
+    Source {
+        /// What went wrong.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The destination did not accept a batch (after the sink's retries). The checkpoint is
+    /// where it was before that batch.
+    #[error("delivery failed: {0}")]
+    Sink(#[from] SinkError),
+    /// The checkpoint store failed.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl IngestError {
+    /// Wraps a source error.
+    pub fn source_error(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        IngestError::Source {
+            message: e.to_string(),
+            source: Box::new(e),
+        }
+    }
+}
+
+/// A transcript that could not be turned into records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedTranscript {
+    /// `conversationtranscriptid` (empty when the row had none).
+    pub id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PassSummary {
+    /// Rows read from the source.
+    pub transcripts_read: u64,
+    /// Transcripts whose records were all delivered in this pass.
+    pub transcripts_delivered: u64,
+    /// Rows skipped because that version was already delivered.
+    pub transcripts_already_delivered: u64,
+    /// Rows that could not be parsed, reported and not retried (until their next version).
+    pub transcripts_unparseable: Vec<SkippedTranscript>,
+    /// Records (pairs) accepted by the destination.
+    pub records_delivered: u64,
+    /// Batches accepted.
+    pub batches_delivered: u64,
+    /// The checkpoint before the pass (RFC 3339).
+    pub checkpoint_before: Option<String>,
+    /// The checkpoint after the pass (RFC 3339).
+    pub checkpoint_after: Option<String>,
+    /// Whether the pass was asked to stop before reading everything.
+    pub stopped_early: bool,
+}
+
+/// Events for progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// A row was read.
+    Row,
+    /// A batch of this many records was accepted.
+    Batch(usize),
+}
+
+/// A callback for [`ProgressEvent`]s.
+pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
+
+/// A request to stop after the batch in flight. Cloning shares the flag.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    /// A signal not yet raised.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every holder to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The identity of a row: id, row version, `modifiedon`.
+fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), String> {
+    let id = row
+        .get("conversationtranscriptid")
+        .and_then(Value::as_str)
+        .ok_or("the row has no conversationtranscriptid")?
+        .to_ascii_lowercase();
+    let modified = row
+        .get("modifiedon")
+        .and_then(Value::as_str)
+        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+        .ok_or("the row has no valid modifiedon")?;
+    // `versionnumber` is Edm.Int64: a JSON number, or a string when IEEE754Compatible is on.
+    // Without it, `modifiedon` identifies the version.
+    let version = match row.get("versionnumber") {
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        _ => fmt_time(modified),
+    };
+    Ok((id, version, modified))
+}
+
+/// Builds the records of one row.
+pub(crate) fn build_records(akto: &AktoConfig, row: &Value) -> Result<Vec<RecordJson>, String> {
+    let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
+    let paired = transcript.pair();
+    akto.records(&paired)
+        .iter()
+        .map(|r| {
+            serde_json::to_string(r)
+                .map_err(|e| format!("cannot encode a record: {e}"))
+                .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+struct Pending {
+    records: Vec<RecordJson>,
+    // Progress per transcript touched by the records in `records`, plus rows that produced
+    // nothing to send, in pass order.
+    progress: Vec<TranscriptProgress>,
+    failures: Vec<Failure>,
+    // The `modifiedon` of the last row fully handled (all its records buffered, or nothing to
+    // send): once the buffer is accepted, everything up to it is done.
+    done_through: Option<OffsetDateTime>,
+}
+
+/// One ingestion pass over a stream of rows.
+pub struct Pass<'a> {
+    store: &'a mut StateStore,
+    sink: &'a dyn Sink,
+    akto: &'a AktoConfig,
+    batch_size: usize,
+    stop: StopSignal,
+    progress: Option<ProgressFn>,
+    clock: SharedClock,
+}
+
+impl<'a> Pass<'a> {
+    /// A pass delivering to `sink`, building records with `akto`, keeping state in `store`;
+    /// batches of [`crate::config::DEFAULT_BATCH_SIZE`] records.
+    pub fn new(store: &'a mut StateStore, sink: &'a dyn Sink, akto: &'a AktoConfig) -> Self {
+        Self {
+            store,
+            sink,
+            akto,
+            batch_size: crate::config::DEFAULT_BATCH_SIZE,
+            stop: StopSignal::new(),
+            progress: None,
+            clock: client_core::system_clock(),
+        }
+    }
+
+    /// Records per delivery (at least 1).
+    #[must_use]
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Checked between rows: once raised, the pass stops after the batch in flight.
+    #[must_use]
+    pub fn stop_signal(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
+        self
+    }
+
+    /// Called on every row read and batch accepted.
+    #[must_use]
+    pub fn progress(mut self, f: ProgressFn) -> Self {
+        self.progress = Some(f);
+        self
+    }
+
+    /// The clock for bookkeeping timestamps.
+    #[must_use]
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+impl std::fmt::Debug for Pass<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pass")
+            .field("sink", &self.sink.describe())
+            .field("batch_size", &self.batch_size)
+            .finish()
+    }
+}
+
+impl Pass<'_> {
+    fn emit(&self, e: ProgressEvent) {
+        if let Some(p) = &self.progress {
+            p(e);
+        }
+    }
+
+    /// Delivers the buffer (if any) and commits its progress.
+    async fn flush(
+        &mut self,
+        pending: &mut Pending,
+        summary: &mut PassSummary,
+    ) -> Result<(), IngestError> {
+        if pending.records.is_empty() && pending.progress.is_empty() && pending.failures.is_empty()
+        {
+            return Ok(());
+        }
+        let n = pending.records.len();
+        if n > 0 {
+            self.sink.deliver(&pending.records).await?;
+            summary.records_delivered += n as u64;
+            summary.batches_delivered += 1;
+        }
+        self.store.commit(
+            &pending.progress,
+            &pending.failures,
+            pending.done_through,
+            self.clock.now(),
+        )?;
+        summary.transcripts_delivered += pending
+            .progress
+            .iter()
+            .filter(|p| p.complete && p.records_delivered > 0)
+            .count() as u64;
+        if let Some(w) = pending.done_through {
+            summary.checkpoint_after = Some(fmt_time(w));
+        }
+        pending.records.clear();
+        // A transcript cut by the batch boundary keeps its entry, so the next commit records
+        // its further progress.
+        pending.progress.retain(|p| !p.complete);
+        pending.failures.clear();
+        if n > 0 {
+            self.emit(ProgressEvent::Batch(n));
+        }
+        Ok(())
+    }
+
+    /// Runs the pass over `rows` (ordered by `modifiedon`, then id).
+    pub async fn run<S, E>(mut self, rows: S) -> Result<PassSummary, IngestError>
+    where
+        S: Stream<Item = Result<Value, E>>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut summary = PassSummary {
+            checkpoint_before: self.store.watermark()?.map(fmt_time),
+            ..PassSummary::default()
+        };
+        summary.checkpoint_after = summary.checkpoint_before.clone();
+        let batch_size = self.batch_size.max(1);
+        let mut pending = Pending {
+            records: Vec::with_capacity(batch_size),
+            progress: Vec::new(),
+            failures: Vec::new(),
+            done_through: None,
+        };
+        let mut rows = std::pin::pin!(rows);
+        loop {
+            if self.stop.is_stopped() {
+                summary.stopped_early = true;
+                break;
+            }
+            let Some(row) = rows.next().await else { break };
+            let row = row.map_err(IngestError::source_error)?;
+            summary.transcripts_read += 1;
+            self.emit(ProgressEvent::Row);
+            let (id, version, modified_on) = match row_identity(&row) {
+                Ok(identity) => identity,
+                Err(reason) => {
+                    // Without an id the row cannot be recorded; it is reported every pass.
+                    tracing::warn!(%reason, "skipping a transcript row");
+                    summary.transcripts_unparseable.push(SkippedTranscript {
+                        id: String::new(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let known = self.store.transcript(&id)?;
+            let already = match &known {
+                Some(k) if k.version == version => k.records_delivered,
+                _ => 0,
+            };
+            if known
+                .as_ref()
+                .is_some_and(|k| k.version == version && k.complete)
+            {
+                summary.transcripts_already_delivered += 1;
+                pending.done_through = Some(modified_on);
+                continue;
+            }
+            let records = match build_records(self.akto, &row) {
+                Ok(r) => r,
+                Err(reason) => {
+                    tracing::warn!(transcript = %id, %reason, "transcript content cannot be paired; recorded and skipped");
+                    summary.transcripts_unparseable.push(SkippedTranscript {
+                        id: id.clone(),
+                        reason: reason.clone(),
+                    });
+                    pending.failures.push(Failure {
+                        id,
+                        version,
+                        modified_on,
+                        reason,
+                    });
+                    pending.done_through = Some(modified_on);
+                    continue;
+                }
+            };
+            drop(row);
+            let total = records.len() as u64;
+            let skip = usize::try_from(already.min(total)).unwrap_or(usize::MAX);
+            if skip == records.len() {
+                pending.progress.push(TranscriptProgress {
+                    id,
+                    version,
+                    modified_on,
+                    records_delivered: total,
+                    complete: true,
+                });
+                pending.done_through = Some(modified_on);
+                continue;
+            }
+            pending.progress.push(TranscriptProgress {
+                id,
+                version,
+                modified_on,
+                records_delivered: already,
+                complete: false,
+            });
+            for (i, record) in records.into_iter().enumerate().skip(skip) {
+                pending.records.push(record);
+                // The current transcript is always the last entry: a flush keeps only the
+                // incomplete one.
+                let complete = i as u64 + 1 == total;
+                if let Some(p) = pending.progress.last_mut() {
+                    p.records_delivered = i as u64 + 1;
+                    p.complete = complete;
+                }
+                if complete {
+                    pending.done_through = Some(modified_on);
+                }
+                if pending.records.len() >= batch_size {
+                    self.flush(&mut pending, &mut summary).await?;
+                }
+            }
+        }
+        self.flush(&mut pending, &mut summary).await?;
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::Mutex;
+
+    /// Accepts batches, optionally failing the batch numbered `fail_at` (0-based) and after.
+    #[derive(Debug, Default)]
+    struct MemorySink {
+        got: Mutex<Vec<String>>,
+        batches: Mutex<u32>,
+        fail_from: Option<u32>,
+    }
+
+    #[async_trait]
+    impl Sink for MemorySink {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
+            let mut b = self.batches.lock().unwrap();
+            if self.fail_from.is_some_and(|f| *b >= f) {
+                return Err(SinkError::Io {
+                    destination: "memory".into(),
+                    source: std::io::Error::other("down"),
+                });
+            }
+            *b += 1;
+            let mut got = self.got.lock().unwrap();
+            for r in records {
+                let v: Value = serde_json::from_str(r.get()).unwrap();
+                got.push(v["path"].as_str().unwrap().to_owned());
+            }
+            Ok(())
+        }
+    }
+
+    /// A transcript row with `turns` user/bot exchanges (so `turns` records).
+    fn row(n: u32, turns: u32, version: i64) -> Value {
+        let mut activities = Vec::new();
+        for t in 0..turns {
+            activities.push(serde_json::json!({"type":"message","timestamp":1_700_000_000 + t,"from":{"role":1},"text":format!("q{t}")}));
+            activities.push(serde_json::json!({"type":"message","timestamp":1_700_000_001 + t,"from":{"role":0},"text":format!("a{t}")}));
+        }
+        serde_json::json!({
+            "conversationtranscriptid": format!("00000000-0000-0000-0000-{n:012}"),
+            "modifiedon": fmt_time(time::macros::datetime!(2026-03-01 12:00 UTC) + time::Duration::minutes(i64::from(n))),
+            "versionnumber": version,
+            "metadata": r#"{"BotId":"b","BotName":"cr_bot"}"#,
+            "content": serde_json::json!({"activities": activities}).to_string(),
+        })
+    }
+
+    async fn pass(
+        store: &mut StateStore,
+        sink: &MemorySink,
+        rows: Vec<Value>,
+        batch: usize,
+    ) -> Result<PassSummary, IngestError> {
+        let akto = AktoConfig::new("1000000", "0", "env");
+        let stream = futures::stream::iter(rows.into_iter().map(Ok::<_, std::io::Error>));
+        Pass::new(store, sink, &akto)
+            .batch_size(batch)
+            .run(stream)
+            .await
+    }
+
+    fn store(dir: &tempfile::TempDir) -> StateStore {
+        StateStore::open(&dir.path().join("s.db"), "scope").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_pass_over_the_same_window_sends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let rows: Vec<Value> = (0..7).map(|n| row(n, 3, 1)).collect();
+        let first = pass(&mut s, &sink, rows.clone(), 5).await.unwrap();
+        assert_eq!(first.records_delivered, 21);
+        assert_eq!(first.batches_delivered, 5);
+        assert_eq!(first.transcripts_delivered, 7);
+        assert_eq!(sink.got.lock().unwrap().len(), 21);
+        assert_eq!(
+            first.checkpoint_after.as_deref(),
+            Some("2026-03-01T12:06:00Z")
+        );
+        let second = pass(&mut s, &sink, rows.clone(), 5).await.unwrap();
+        assert_eq!(second.records_delivered, 0);
+        assert_eq!(second.transcripts_already_delivered, 7);
+        // A new version of one row is delivered again.
+        let mut changed = rows;
+        changed[2] = row(2, 3, 2);
+        let third = pass(&mut s, &sink, changed, 5).await.unwrap();
+        assert_eq!(third.records_delivered, 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_keeps_the_checkpoint_and_resumes_mid_transcript() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        // Batches of 2 over transcripts of 3 records: the second batch holds the end of
+        // transcript 0 and the start of transcript 1.
+        let failing = MemorySink {
+            fail_from: Some(2),
+            ..MemorySink::default()
+        };
+        let rows: Vec<Value> = (0..3).map(|n| row(n, 3, 1)).collect();
+        let err = pass(&mut s, &failing, rows.clone(), 2).await.unwrap_err();
+        assert!(matches!(err, IngestError::Sink(_)), "{err}");
+        assert_eq!(failing.got.lock().unwrap().len(), 4);
+        assert_eq!(
+            s.watermark().unwrap().map(fmt_time).as_deref(),
+            Some("2026-03-01T12:00:00Z")
+        );
+        let t1 = s
+            .transcript("00000000-0000-0000-0000-000000000001")
+            .unwrap()
+            .unwrap();
+        assert_eq!((t1.records_delivered, t1.complete), (1, false));
+
+        let ok = MemorySink::default();
+        let summary = pass(&mut s, &ok, rows, 2).await.unwrap();
+        let got = ok.got.lock().unwrap().clone();
+        // Exactly the 5 records not yet accepted: nothing twice, nothing lost.
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(
+            got[0],
+            "/copilot/conversation/00000000-0000-0000-0000-000000000001/message/1"
+        );
+        assert_eq!(summary.transcripts_already_delivered, 1);
+        assert_eq!(
+            summary.checkpoint_after.as_deref(),
+            Some("2026-03-01T12:02:00Z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_transcript_is_reported_once_and_the_rest_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let mut bad = row(1, 1, 1);
+        bad["content"] = Value::String("{not json".into());
+        let rows = vec![row(0, 2, 1), bad, row(2, 2, 1)];
+        let summary = pass(&mut s, &sink, rows.clone(), 50).await.unwrap();
+        assert_eq!(summary.records_delivered, 4);
+        assert_eq!(summary.transcripts_unparseable.len(), 1);
+        assert_eq!(
+            summary.transcripts_unparseable[0].id,
+            "00000000-0000-0000-0000-000000000001"
+        );
+        assert!(
+            summary.transcripts_unparseable[0]
+                .reason
+                .contains("content"),
+            "{:?}",
+            summary.transcripts_unparseable
+        );
+        assert_eq!(s.failures().unwrap().len(), 1);
+        let again = pass(&mut s, &sink, rows, 50).await.unwrap();
+        assert!(again.transcripts_unparseable.is_empty());
+        assert_eq!(again.records_delivered, 0);
+    }
+
+    #[tokio::test]
+    async fn a_raised_stop_signal_ends_the_pass_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let akto = AktoConfig::new("1", "0", "env");
+        let stop = StopSignal::new();
+        let s2 = stop.clone();
+        let rows = (0..10).map(move |n| {
+            if n == 4 {
+                s2.stop();
+            }
+            Ok::<_, std::io::Error>(row(n, 1, 1))
+        });
+        let summary = Pass::new(&mut s, &sink, &akto)
+            .batch_size(2)
+            .stop_signal(stop)
+            .run(futures::stream::iter(rows))
+            .await
+            .unwrap();
+        assert!(summary.stopped_early);
+        assert_eq!(summary.transcripts_read, 5);
+        assert_eq!(summary.records_delivered, 5);
+    }
+}

@@ -1,0 +1,377 @@
+//! Where records go: the [`Sink`] trait, Akto's Data Ingestion Service and JSON Lines.
+//!
+//! A sink receives records already serialised as JSON (one Akto ingestion record each) in
+//! batches, and returns only once the batch is durably accepted: the connector advances its
+//! checkpoint after `deliver` returns `Ok`, never before.
+
+use async_trait::async_trait;
+use client_core::{Pipeline, Request, Secret};
+use serde_json::value::RawValue;
+use std::fmt;
+use std::path::Path;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Mutex;
+use url::Url;
+
+/// One record, serialised.
+pub type RecordJson = Box<RawValue>;
+
+/// A failed delivery.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The destination refused the batch for a reason that retrying will not change (bad token,
+    /// malformed batch).
+    #[error("{destination} refused the batch (HTTP {status}): {message}. {fix}")]
+    Rejected {
+        /// The destination.
+        destination: String,
+        /// The HTTP status.
+        status: u16,
+        /// What the service said.
+        message: String,
+        /// What to do about it.
+        fix: String,
+    },
+    /// The destination could not be reached or kept failing after the retries.
+    #[error("{destination} is unavailable: {source}")]
+    Unavailable {
+        /// The destination.
+        destination: String,
+        /// The last failure.
+        #[source]
+        source: client_core::Error,
+    },
+    /// Writing to a file or stream failed.
+    #[error("cannot write to {destination}: {source}")]
+    Io {
+        /// The file or stream.
+        destination: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SinkError {
+    /// The HTTP status of a refusal, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            SinkError::Rejected { status, .. } => Some(*status),
+            SinkError::Unavailable { source, .. } => source.status(),
+            SinkError::Io { .. } => None,
+        }
+    }
+}
+
+/// A destination for records. Implement it to send records somewhere else.
+///
+/// `deliver` must return `Ok` only once the destination has accepted every record of the batch;
+/// it may be called again with the same records after a crash (delivery is at least once).
+#[async_trait]
+pub trait Sink: Send + Sync + fmt::Debug {
+    /// A short description for messages, e.g. `Akto ingestion at https://...`.
+    fn describe(&self) -> String;
+
+    /// Delivers one batch.
+    async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError>;
+}
+
+/// Akto's Data Ingestion Service: `POST {base}/api/ingestData` with `{"batchData":[...]}` and the
+/// raw token in the `authorization` header. Failures are retried by the client-core pipeline
+/// (backoff, `Retry-After`); what is left after the retries is returned.
+#[derive(Clone)]
+pub struct AktoSink {
+    endpoint: Url,
+    token: Option<Secret>,
+    pipeline: Pipeline,
+}
+
+impl fmt::Debug for AktoSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AktoSink")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The ingestion path under the service's base URL.
+pub const INGEST_PATH: &str = "api/ingestData";
+
+impl AktoSink {
+    /// A sink for the service at `base` (e.g. `https://akto-ingest.example.com`), sending
+    /// through `pipeline` (which should carry no credential: Akto's token is sent as is).
+    pub fn new(
+        base: &Url,
+        token: Option<Secret>,
+        pipeline: Pipeline,
+    ) -> Result<Self, url::ParseError> {
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        Ok(Self {
+            endpoint: base.join(INGEST_PATH)?,
+            token,
+            pipeline,
+        })
+    }
+
+    /// The full ingestion URL.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn request(&self, body: Vec<u8>) -> Request {
+        let mut req = Request::post(self.endpoint.clone())
+            .without_auth()
+            .body(body, "application/json")
+            // Resending a batch after a lost response may duplicate it, which at-least-once
+            // delivery accepts; giving up would stop the run instead.
+            .idempotent(true);
+        if let Some(token) = &self.token {
+            req = req.header("authorization", token.expose());
+        }
+        req
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<(), SinkError> {
+        let destination = self.describe();
+        match self.pipeline.send(self.request(body)).await {
+            Ok(resp) => {
+                // Akto answers {"success":true}; an explicit false is a refusal.
+                let refused = serde_json::from_slice::<serde_json::Value>(resp.body())
+                    .ok()
+                    .and_then(|v| v.get("success").and_then(serde_json::Value::as_bool))
+                    == Some(false);
+                if refused {
+                    return Err(SinkError::Rejected {
+                        destination,
+                        status: resp.status().as_u16(),
+                        message: String::from_utf8_lossy(resp.body())
+                            .chars()
+                            .take(500)
+                            .collect(),
+                        fix: "check the ingestion service's logs".into(),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => match e.status() {
+                Some(status @ (401 | 403)) => Err(SinkError::Rejected {
+                    destination,
+                    status,
+                    message: service_message(&e),
+                    fix: "set AKTO_JWT_TOKEN to a valid token for this Akto account".into(),
+                }),
+                Some(status @ (400 | 404 | 405 | 413 | 422)) => Err(SinkError::Rejected {
+                    destination,
+                    status,
+                    message: service_message(&e),
+                    fix: if status == 404 || status == 405 {
+                        "check DATA_INGESTION_SERVICE_URL: it must be the service's base URL (the connector adds /api/ingestData)".into()
+                    } else {
+                        "the batch was malformed or too large; report this with the run's -v log"
+                            .into()
+                    },
+                }),
+                _ => Err(SinkError::Unavailable {
+                    destination,
+                    source: e,
+                }),
+            },
+        }
+    }
+
+    /// Sends an empty batch: checks that the service is reachable and accepts the token,
+    /// without ingesting anything.
+    pub async fn probe(&self) -> Result<(), SinkError> {
+        self.post(br#"{"batchData":[]}"#.to_vec()).await
+    }
+}
+
+fn service_message(e: &client_core::Error) -> String {
+    e.service()
+        .and_then(|s| s.message().map(str::to_owned))
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// `{"batchData":[r1,r2,...]}` without re-serialising the records.
+pub fn batch_body(records: &[RecordJson]) -> Vec<u8> {
+    let len: usize = records.iter().map(|r| r.get().len() + 1).sum();
+    let mut body = Vec::with_capacity(len + 16);
+    body.extend_from_slice(br#"{"batchData":["#);
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r.get().as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+#[async_trait]
+impl Sink for AktoSink {
+    fn describe(&self) -> String {
+        format!("Akto ingestion at {}", self.endpoint)
+    }
+
+    async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.post(batch_body(records)).await
+    }
+}
+
+enum Out {
+    File(tokio::fs::File),
+    Stdout(tokio::io::Stdout),
+}
+
+/// JSON Lines: one record per line, appended to a file (synced to disk before a batch counts
+/// as delivered) or written to standard output.
+pub struct JsonLinesSink {
+    out: Mutex<Out>,
+    name: String,
+}
+
+impl fmt::Debug for JsonLinesSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLinesSink")
+            .field("to", &self.name)
+            .finish()
+    }
+}
+
+impl JsonLinesSink {
+    /// Appends to `path`, creating it (and its directory) if needed.
+    pub async fn file(path: &Path) -> Result<Self, SinkError> {
+        let io = |source| SinkError::Io {
+            destination: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await
+            .map_err(io)?;
+        Ok(Self {
+            out: Mutex::new(Out::File(file)),
+            name: path.display().to_string(),
+        })
+    }
+
+    /// Writes to standard output.
+    pub fn stdout() -> Self {
+        Self {
+            out: Mutex::new(Out::Stdout(tokio::io::stdout())),
+            name: "standard output".into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for JsonLinesSink {
+    fn describe(&self) -> String {
+        format!("JSON Lines to {}", self.name)
+    }
+
+    async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
+        let mut buf = Vec::with_capacity(records.iter().map(|r| r.get().len() + 1).sum());
+        for r in records {
+            buf.extend_from_slice(r.get().as_bytes());
+            buf.push(b'\n');
+        }
+        let io = |source| SinkError::Io {
+            destination: self.name.clone(),
+            source,
+        };
+        let mut out = self.out.lock().await;
+        match &mut *out {
+            Out::File(file) => {
+                file.write_all(&buf).await.map_err(io)?;
+                file.flush().await.map_err(io)?;
+                // On disk before the checkpoint moves past these records.
+                file.sync_data().await.map_err(io)?;
+            }
+            Out::Stdout(stdout) => {
+                stdout.write_all(&buf).await.map_err(io)?;
+                stdout.flush().await.map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(s: &str) -> RecordJson {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn batch_body_is_valid_json() {
+        let body = batch_body(&[rec(r#"{"path":"/a"}"#), rec(r#"{"path":"/b"}"#)]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["batchData"][1]["path"], "/b");
+        let empty: serde_json::Value = serde_json::from_slice(&batch_body(&[])).unwrap();
+        assert_eq!(empty["batchData"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn endpoint_keeps_a_base_path() {
+        let p = Pipeline::builder().build().unwrap();
+        let s = AktoSink::new(&"https://h.example.com".parse().unwrap(), None, p.clone()).unwrap();
+        assert_eq!(
+            s.endpoint().as_str(),
+            "https://h.example.com/api/ingestData"
+        );
+        let s = AktoSink::new(&"https://h.example.com/akto".parse().unwrap(), None, p).unwrap();
+        assert_eq!(
+            s.endpoint().as_str(),
+            "https://h.example.com/akto/api/ingestData"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let p = Pipeline::builder().build().unwrap();
+        let s = AktoSink::new(
+            &"https://h.example.com".parse().unwrap(),
+            Some(Secret::new("eyJ-very-secret")),
+            p,
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("very-secret"));
+    }
+
+    #[tokio::test]
+    async fn json_lines_append_across_sinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/pairs.jsonl");
+        JsonLinesSink::file(&path)
+            .await
+            .unwrap()
+            .deliver(&[rec(r#"{"a":1}"#), rec(r#"{"a":2}"#)])
+            .await
+            .unwrap();
+        JsonLinesSink::file(&path)
+            .await
+            .unwrap()
+            .deliver(&[rec(r#"{"a":3}"#)])
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+    }
+}
