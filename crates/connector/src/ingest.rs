@@ -98,7 +98,13 @@ pub type ProgressFn = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
 /// A request to stop after the batch in flight. Cloning shares the flag.
 #[derive(Debug, Clone, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
+pub struct StopSignal(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl StopSignal {
     /// A signal not yet raised.
@@ -108,12 +114,27 @@ impl StopSignal {
 
     /// Asks every holder to stop.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.flag.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     /// Whether a stop was asked.
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.flag.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a stop is asked.
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.0.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a stop between the check and the await is seen.
+            notified.as_mut().enable();
+            if self.is_stopped() {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod ingest;
+pub mod schedule;
 pub mod sink;
 pub mod state;
