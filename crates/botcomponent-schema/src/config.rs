@@ -116,10 +116,10 @@ fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration
     if let Some(mut settings) = view.map("settings", report) {
         config.generative_actions = settings.boolean("GenerativeActionsEnabled", report);
         for (key, value) in settings.entries() {
-            if let Node::Bool(b) = value
+            if let Some(b) = value.as_bool()
                 && key != "GenerativeActionsEnabled"
             {
-                config.other_settings.insert(key.clone(), *b);
+                config.other_settings.insert(key.clone(), b);
                 settings.allow(&[key.as_str()]);
             }
         }
@@ -242,7 +242,7 @@ impl McsSettingsFile {
         if loaded.extra_documents > 0 {
             report.push(String::new(), UnrecognizedReason::ExtraDocuments { count: loaded.extra_documents });
         }
-        let root = loaded.root.unwrap_or(Node::Null);
+        let root = loaded.root.unwrap_or_else(|| crate::tree::NULL.clone());
         if let Some(mut view) = MapView::of(&root, String::new(), &mut report) {
             file.display_name = view.string("displayName", &mut report);
             file.schema_name = view.string("schemaName", &mut report);

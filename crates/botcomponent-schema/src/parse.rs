@@ -43,7 +43,8 @@ pub fn parse_component(
     let mut kind = None;
     let mut metadata = None;
     let content = match &loaded.root {
-        None | Some(Node::Null) => ComponentContent::Empty,
+        None => ComponentContent::Empty,
+        Some(root) if root.is_null() => ComponentContent::Empty,
         Some(root @ Node::Map(_)) => match MapView::of(root, String::new(), &mut report) {
             Some(mut view) => {
                 metadata = view.map("mcs.metadata", &mut report).map(|mut m| {
@@ -318,8 +319,8 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
         .take("customDataSource")
         .and_then(|n| n.get("searchResults"))
         .and_then(Node::scalar_text);
-    answers.file_search = view.take("fileSearchDataSource").is_some_and(|n| *n != Node::Null);
-    answers.azure_openai_on_your_data = view.take("azureOpenAIOnYourDataSource").is_some_and(|n| *n != Node::Null);
+    answers.file_search = view.take("fileSearchDataSource").is_some_and(|n| !n.is_null());
+    answers.azure_openai_on_your_data = view.take("azureOpenAIOnYourDataSource").is_some_and(|n| !n.is_null());
     answers
 }
 
@@ -337,7 +338,7 @@ fn knowledge_selection(node: &Node, path: &str, report: &mut Report) -> Option<K
             None
         }
         None => {
-            if *node != Node::Null {
+            if !node.is_null() {
                 report.push(path.to_owned(), UnrecognizedReason::MissingKind);
             }
             None
@@ -617,8 +618,8 @@ fn parse_gpt(view: &mut MapView<'_>, report: &mut Report) -> CustomGpt {
     }
     if let Some(mut caps) = view.map("gptCapabilities", report) {
         for (key, value) in caps.entries() {
-            if let Node::Bool(b) = value {
-                gpt.capabilities.insert(key.clone(), *b);
+            if let Some(b) = value.as_bool() {
+                gpt.capabilities.insert(key.clone(), b);
                 caps.allow(&[key.as_str()]);
             }
         }

@@ -7,7 +7,6 @@
 
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
-use yaml_rust2::Yaml;
 
 use crate::error::ParseError;
 use crate::model::{Unrecognized, UnrecognizedReason};
@@ -15,42 +14,98 @@ use crate::model::{Unrecognized, UnrecognizedReason};
 /// Deepest nesting accepted; real components stay below 30.
 pub(crate) const MAX_DEPTH: usize = 200;
 
-/// One node of a loaded document.
+/// One node of a loaded document. Scalars keep their text as written, so that a
+/// trigger phrase `0x1F` or `True` is reported exactly; their type is resolved on
+/// demand by the YAML 1.2 core schema.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node {
-    Null,
-    Bool(bool),
-    Int(i64),
-    /// A float, kept as written so that it round-trips exactly.
-    Float(String),
-    Str(String),
+    Scalar {
+        text: String,
+        /// A plain (unquoted, non-block) scalar, whose text may resolve to null, bool or number.
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Keys in document order; scalar keys as written, complex keys as a placeholder.
     Map(Vec<(String, Node)>),
 }
 
+/// The null node.
+pub(crate) static NULL: Node = Node::Scalar { text: String::new(), plain: true };
+
 impl Node {
-    /// The shape name used in [`UnrecognizedReason::UnexpectedShape`].
-    pub(crate) fn shape(&self) -> &'static str {
+    /// A string scalar.
+    pub(crate) fn string(text: impl Into<String>) -> Node {
+        Node::Scalar { text: text.into(), plain: false }
+    }
+
+    /// A plain scalar.
+    pub(crate) fn plain(text: impl Into<String>) -> Node {
+        Node::Scalar { text: text.into(), plain: true }
+    }
+
+    /// Whether this is null (an empty value, `~` or `null` in any core-schema spelling).
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Node::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// The boolean value of a plain `true`/`false` (core schema spellings).
+    pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
-            Node::Null => "null",
-            Node::Bool(_) => "boolean",
-            Node::Int(_) | Node::Float(_) => "number",
-            Node::Str(_) => "string",
-            Node::Seq(_) => "sequence",
-            Node::Map(_) => "mapping",
+            Node::Scalar { text, plain: true } => match text.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
-    /// The text of a scalar, rendered as written (`None` for null and collections).
-    pub(crate) fn scalar_text(&self) -> Option<String> {
-        match self {
-            Node::Bool(b) => Some(b.to_string()),
-            Node::Int(i) => Some(i.to_string()),
-            Node::Float(f) => Some(f.clone()),
-            Node::Str(s) => Some(s.clone()),
-            Node::Null | Node::Seq(_) | Node::Map(_) => None,
+    /// The integer value of a plain core-schema integer (decimal, `0o`, `0x`).
+    pub(crate) fn as_i64(&self) -> Option<i64> {
+        let Node::Scalar { text, plain: true } = self else { return None };
+        if let Some(hex) = text.strip_prefix("0x") {
+            i64::from_str_radix(hex, 16).ok()
+        } else if let Some(oct) = text.strip_prefix("0o") {
+            i64::from_str_radix(oct, 8).ok()
+        } else {
+            text.parse::<i64>().ok()
         }
+    }
+
+    fn is_number(&self) -> bool {
+        let Node::Scalar { text, plain: true } = self else { return false };
+        if self.as_i64().is_some() {
+            return true;
+        }
+        let body = text.trim_start_matches(['-', '+']);
+        matches!(body, ".inf" | ".Inf" | ".INF")
+            || matches!(text.as_str(), ".nan" | ".NaN" | ".NAN")
+            || (body.starts_with(|c: char| c.is_ascii_digit() || c == '.') && body.parse::<f64>().is_ok())
+    }
+
+    /// The shape name used in [`UnrecognizedReason::UnexpectedShape`].
+    pub(crate) fn shape(&self) -> &'static str {
+        match self {
+            Node::Seq(_) => "sequence",
+            Node::Map(_) => "mapping",
+            n if n.is_null() => "null",
+            n if n.as_bool().is_some() => "boolean",
+            n if n.is_number() => "number",
+            Node::Scalar { .. } => "string",
+        }
+    }
+
+    /// The text of a non-null scalar, as written.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Scalar { text, .. } if !self.is_null() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// [`Node::as_str`], owned.
+    pub(crate) fn scalar_text(&self) -> Option<String> {
+        self.as_str().map(str::to_owned)
     }
 
     /// The value of `key` when this node is a mapping (first occurrence).
@@ -63,22 +118,16 @@ impl Node {
 
     /// The `kind` (YAML) or `$kind` (JSON) discriminator of a mapping, if it is a string.
     pub(crate) fn kind(&self) -> Option<&str> {
-        match self.get("kind").or_else(|| self.get("$kind")) {
-            Some(Node::Str(s)) => Some(s),
-            _ => None,
-        }
+        self.get("kind").or_else(|| self.get("$kind")).and_then(Node::as_str)
     }
 
     /// Converts a JSON value.
     pub(crate) fn from_json(value: &serde_json::Value) -> Node {
         match value {
-            serde_json::Value::Null => Node::Null,
-            serde_json::Value::Bool(b) => Node::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Node::Int(i),
-                None => Node::Float(n.to_string()),
-            },
-            serde_json::Value::String(s) => Node::Str(s.clone()),
+            serde_json::Value::Null => Node::plain("null"),
+            serde_json::Value::Bool(b) => Node::plain(b.to_string()),
+            serde_json::Value::Number(n) => Node::plain(n.to_string()),
+            serde_json::Value::String(s) => Node::string(s.clone()),
             serde_json::Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
             serde_json::Value::Object(map) => Node::Map(
                 map.iter()
@@ -144,20 +193,10 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
                 None => continue,
             },
             Event::Scalar(value, style, anchor, tag) => {
-                let as_string = style != TScalarStyle::Plain
-                    || tag.as_ref().is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
-                let node = if as_string {
-                    Node::Str(value)
-                } else {
-                    match Yaml::from_str(&value) {
-                        Yaml::Null => Node::Null,
-                        Yaml::Boolean(b) => Node::Bool(b),
-                        Yaml::Integer(i) => Node::Int(i),
-                        Yaml::Real(r) => Node::Float(r),
-                        _ => Node::Str(value),
-                    }
-                };
-                (node, anchor)
+                // `!!str` forces a string; other tags are not interpreted.
+                let plain = style == TScalarStyle::Plain
+                    && !tag.as_ref().is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
+                (Node::Scalar { text: value, plain }, anchor)
             }
             Event::Alias(id) => {
                 let found = anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n);
@@ -222,10 +261,9 @@ impl Frame {
 /// Renders a mapping key; non-scalar keys cannot be names the schema uses.
 fn key_text(node: &Node) -> String {
     match node {
-        Node::Null => "~".to_owned(),
+        Node::Scalar { text, .. } => text.clone(),
         Node::Seq(_) => "<sequence key>".to_owned(),
         Node::Map(_) => "<mapping key>".to_owned(),
-        other => other.scalar_text().unwrap_or_default(),
     }
 }
 
@@ -291,7 +329,7 @@ impl<'a> MapView<'a> {
     pub(crate) fn of(node: &'a Node, path: String, report: &mut Report) -> Option<Self> {
         match node {
             Node::Map(entries) => Some(MapView { entries, used: vec![false; entries.len()], path }),
-            Node::Null => None,
+            n if n.is_null() => None,
             other => {
                 report.shape(path, "mapping", other);
                 None
@@ -344,7 +382,6 @@ impl<'a> MapView<'a> {
     pub(crate) fn string(&mut self, key: &str, report: &mut Report) -> Option<String> {
         let node = self.take(key)?;
         match node {
-            Node::Null => None,
             Node::Seq(_) | Node::Map(_) => {
                 report.shape(self.path_of(key), "string", node);
                 None
@@ -355,26 +392,28 @@ impl<'a> MapView<'a> {
 
     /// A boolean value; anything else is reported.
     pub(crate) fn boolean(&mut self, key: &str, report: &mut Report) -> Option<bool> {
-        match self.take(key)? {
-            Node::Bool(b) => Some(*b),
-            Node::Null => None,
-            other => {
-                report.shape(self.path_of(key), "boolean", other);
-                None
-            }
+        let node = self.take(key)?;
+        if node.is_null() {
+            return None;
         }
+        let value = node.as_bool();
+        if value.is_none() {
+            report.shape(self.path_of(key), "boolean", node);
+        }
+        value
     }
 
     /// An integer value; anything else is reported.
     pub(crate) fn integer(&mut self, key: &str, report: &mut Report) -> Option<i64> {
-        match self.take(key)? {
-            Node::Int(i) => Some(*i),
-            Node::Null => None,
-            other => {
-                report.shape(self.path_of(key), "integer", other);
-                None
-            }
+        let node = self.take(key)?;
+        if node.is_null() {
+            return None;
         }
+        let value = node.as_i64();
+        if value.is_none() {
+            report.shape(self.path_of(key), "integer", node);
+        }
+        value
     }
 
     /// A child mapping view.
@@ -393,7 +432,7 @@ impl<'a> MapView<'a> {
                 .enumerate()
                 .map(|(i, item)| (child_path(&path, &i.to_string()), item))
                 .collect(),
-            Node::Null => Vec::new(),
+            n if n.is_null() => Vec::new(),
             other => {
                 report.shape(path, "sequence", other);
                 Vec::new()
@@ -434,16 +473,16 @@ impl<'a> MapView<'a> {
 /// Reads a string or a list of strings (non-string items are reported).
 pub(crate) fn strings_of(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
     match node {
-        Node::Null => Vec::new(),
+        n if n.is_null() => Vec::new(),
         Node::Seq(items) => items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| match item {
-                Node::Seq(_) | Node::Map(_) | Node::Null => {
+            .filter_map(|(i, item)| {
+                let text = item.scalar_text();
+                if text.is_none() {
                     report.shape(child_path(path, &i.to_string()), "string", item);
-                    None
                 }
-                scalar => scalar.scalar_text(),
+                text
             })
             .collect(),
         Node::Map(_) => {
@@ -464,37 +503,43 @@ mod tests {
 
     #[test]
     fn core_schema_keeps_yes_no_on_off_as_strings() {
-        let node = root("a: yes\nb: no\nc: on\nd: off\ne: y\nf: true\ng: ~\nh: 012\ni: 1.5\n");
-        assert_eq!(node.get("a"), Some(&Node::Str("yes".into())));
-        assert_eq!(node.get("b"), Some(&Node::Str("no".into())));
-        assert_eq!(node.get("c"), Some(&Node::Str("on".into())));
-        assert_eq!(node.get("d"), Some(&Node::Str("off".into())));
-        assert_eq!(node.get("e"), Some(&Node::Str("y".into())));
-        assert_eq!(node.get("f"), Some(&Node::Bool(true)));
-        assert_eq!(node.get("g"), Some(&Node::Null));
-        assert_eq!(node.get("h"), Some(&Node::Int(12)));
-        assert_eq!(node.get("i"), Some(&Node::Float("1.5".into())));
+        let node = root("a: yes\nb: no\nc: on\nd: off\ne: y\nf: True\ng: ~\nh: 0x1F\ni: 1.5\nj: 012\n");
+        for key in ["a", "b", "c", "d", "e"] {
+            let value = node.get(key).unwrap();
+            assert_eq!(value.shape(), "string", "{key}");
+            assert_eq!(value.as_bool(), None, "{key}");
+        }
+        assert_eq!(node.get("a").unwrap().as_str(), Some("yes"));
+        assert_eq!(node.get("f").unwrap().as_bool(), Some(true));
+        assert_eq!(node.get("f").unwrap().as_str(), Some("True"), "text kept as written");
+        assert!(node.get("g").unwrap().is_null());
+        assert_eq!(node.get("h").unwrap().as_i64(), Some(31));
+        assert_eq!(node.get("h").unwrap().as_str(), Some("0x1F"));
+        assert_eq!(node.get("i").unwrap().shape(), "number");
+        assert_eq!(node.get("j").unwrap().as_i64(), Some(12));
     }
 
     #[test]
     fn quoted_and_tagged_scalars_stay_strings() {
-        let node = root("a: \"true\"\nb: '12'\nc: !!str 12\n");
-        assert_eq!(node.get("a"), Some(&Node::Str("true".into())));
-        assert_eq!(node.get("b"), Some(&Node::Str("12".into())));
-        assert_eq!(node.get("c"), Some(&Node::Str("12".into())));
+        let node = root("a: \"true\"\nb: '12'\nc: !!str 12\nd: ''\n");
+        for key in ["a", "b", "c"] {
+            assert_eq!(node.get(key).unwrap().shape(), "string", "{key}");
+        }
+        assert!(!node.get("d").unwrap().is_null());
+        assert_eq!(node.get("d").unwrap().as_str(), Some(""));
     }
 
     #[test]
     fn bom_and_crlf_block_scalars() {
         let node = root("\u{feff}a: |\r\n  one\r\n  two\r\nb: |-\r\n  x\r\n\r\nc: |+\r\n  k\r\n\r\n");
-        assert_eq!(node.get("a"), Some(&Node::Str("one\ntwo\n".into())));
-        assert_eq!(node.get("b"), Some(&Node::Str("x".into())));
-        assert_eq!(node.get("c"), Some(&Node::Str("k\n\n".into())));
+        assert_eq!(node.get("a"), Some(&Node::string("one\ntwo\n")));
+        assert_eq!(node.get("b"), Some(&Node::string("x")));
+        assert_eq!(node.get("c"), Some(&Node::string("k\n\n")));
     }
 
     #[test]
     fn empty_value_is_null_and_empty_text_has_no_root() {
-        assert_eq!(root("a:\nb: 1").get("a"), Some(&Node::Null));
+        assert!(root("a:\nb: 1").get("a").unwrap().is_null());
         assert!(load_yaml("").unwrap().root.is_none());
         assert!(load_yaml("# only a comment\n").unwrap().root.is_none());
     }
@@ -533,7 +578,7 @@ mod tests {
     fn extra_documents_are_counted() {
         let loaded = load_yaml("a: 1\n---\nb: 2\n").unwrap();
         assert_eq!(loaded.extra_documents, 1);
-        assert_eq!(loaded.root.unwrap().get("a"), Some(&Node::Int(1)));
+        assert_eq!(loaded.root.unwrap().get("a").unwrap().as_i64(), Some(1));
     }
 
     #[test]
