@@ -1,0 +1,55 @@
+//! A throttle-aware client for the Dataverse Web API (the store behind Copilot Studio).
+//!
+//! - [`DataverseClient`]: built from an environment URL (normalised; the token scope is
+//!   derived from it) and a `client_core::TokenCredential`; requests go through the
+//!   `client-core` pipeline, which retries 429 after `Retry-After`, 5xx and lost connections,
+//!   with at most [`DEFAULT_MAX_CONCURRENCY`] requests in flight.
+//! - [`Query`] and [`Filter`]: OData options with typed values, so caller data can never
+//!   change a query's meaning; FetchXML too.
+//! - Paging: lazy [`RowStream`]s and [`PageStream`]s that send the same `Prefer` header on
+//!   every page, follow `@odata.nextLink` verbatim, refuse to loop, and can resume from a
+//!   saved [`Continuation`].
+//! - Errors: one [`Error`] type exposing status, service code and message, request id and the
+//!   [`ThrottleKind`] (hex and decimal codes).
+//!
+//! ```no_run
+//! use client_core::{AccessToken, StaticTokenCredential};
+//! use dataverse_client::{DataverseClient, Filter};
+//! use futures::TryStreamExt;
+//! use std::sync::Arc;
+//!
+//! # async fn run() -> Result<(), dataverse_client::Error> {
+//! let token = AccessToken::new(
+//!     std::env::var("DATAVERSE_TOKEN").unwrap_or_default(),
+//!     time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+//! );
+//! let client = DataverseClient::builder(
+//!     "https://org.crm.dynamics.com",
+//!     Arc::new(StaticTokenCredential::new(token)),
+//! )?
+//! .build()?;
+//! let query = client
+//!     .query("bots")
+//!     .select(["botid", "name"])
+//!     .filter(Filter::eq("statecode", 0))
+//!     .page_size(500);
+//! let mut bots = client.rows::<serde_json::Value>(&query);
+//! while let Some(bot) = bots.try_next().await? {
+//!     println!("{}", bot["name"]);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod key;
+mod paging;
+mod query;
+
+pub use client::{
+    DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,
+};
+pub use error::{Error, ThrottleKind};
+pub use key::{Key, odata_bind};
+pub use paging::{Continuation, Page, PageStream, RowStream};
+pub use query::{Filter, FilterValue, Query};

@@ -1,0 +1,470 @@
+//! Lazy paging: streams of pages and rows, resumable continuations, FetchXML paging.
+
+use crate::client::DataverseClient;
+use crate::error::{is_expired_delta, without_query};
+use crate::query::{Query, encode_query_value};
+use crate::{Error, query};
+use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
+use http::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use url::Url;
+
+const FETCH_ANNOTATIONS: &str =
+    "Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords";
+
+/// One page of a query.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// The rows of this page.
+    pub rows: Vec<T>,
+    /// Where the next page is (`@odata.nextLink`, verbatim); `None` on the last page.
+    pub next_link: Option<Url>,
+    /// `@odata.count`, when the query asked for it (the service caps it at 5000).
+    pub count: Option<u64>,
+    continuation: Option<Continuation>,
+}
+
+impl<T> Page<T> {
+    /// Where to resume after this page, to save and pass to
+    /// [`DataverseClient::pages_from`] later; `None` on the last page.
+    pub fn continuation(&self) -> Option<&Continuation> {
+        self.continuation.as_ref()
+    }
+}
+
+/// A saved position in a paged query: the next link and the preferences to send with it.
+/// Serialisable, so a long export can resume after a restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    next_link: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prefer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fetch: Option<FetchState>,
+}
+
+impl Continuation {
+    /// The next link (`@odata.nextLink`, verbatim).
+    pub fn next_link(&self) -> &str {
+        &self.next_link
+    }
+}
+
+/// FetchXML pages are not linked: the next request is the query with `page` and
+/// `paging-cookie` set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FetchState {
+    entity_set: String,
+    xml: String,
+    page: u32,
+}
+
+/// What the service returned for one page, before conversion.
+pub(crate) struct RawPage<T> {
+    pub(crate) rows: Vec<T>,
+    pub(crate) next: Option<Url>,
+    #[allow(dead_code)] // read by change tracking, next step
+    pub(crate) delta_link: Option<String>,
+    pub(crate) count: Option<u64>,
+    pub(crate) continuation: Option<Continuation>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+struct PageBody<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+    #[serde(rename = "@odata.deltaLink")]
+    delta_link: Option<String>,
+    #[serde(rename = "@odata.count")]
+    count: Option<u64>,
+    #[serde(rename = "@Microsoft.Dynamics.CRM.morerecords")]
+    more_records: Option<bool>,
+    #[serde(rename = "@Microsoft.Dynamics.CRM.fetchxmlpagingcookie")]
+    paging_cookie: Option<String>,
+}
+
+/// How a pager finds the next page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Follow `@odata.nextLink`.
+    Links,
+    /// Follow `@odata.nextLink` until `@odata.deltaLink`; expired tokens are told apart.
+    Delta,
+}
+
+/// The paging state machine shared by page, row and change streams.
+pub(crate) struct Pager {
+    client: DataverseClient,
+    next: Option<Result<Url, Error>>,
+    prefer: Option<String>,
+    fetch: Option<FetchState>,
+    mode: Mode,
+    seen: HashSet<String>,
+}
+
+impl Pager {
+    pub(crate) fn new(
+        client: DataverseClient,
+        first: Result<Url, Error>,
+        prefer: Option<String>,
+        mode: Mode,
+    ) -> Self {
+        Pager {
+            client,
+            next: Some(first),
+            prefer,
+            fetch: None,
+            mode,
+            seen: HashSet::new(),
+        }
+    }
+
+    fn from_query(client: &DataverseClient, query: &Query) -> Self {
+        let (first, prefer, fetch) = match first_request(client, query) {
+            Ok((url, prefer, fetch)) => (Ok(url), prefer, fetch),
+            Err(e) => (Err(e), None, None),
+        };
+        let mut pager = Pager::new(client.clone(), first, prefer, Mode::Links);
+        pager.fetch = fetch;
+        pager
+    }
+
+    fn from_continuation(client: &DataverseClient, c: Continuation) -> Self {
+        let first = client.resolve_link("the continuation", &c.next_link);
+        let mut pager = Pager::new(client.clone(), first, c.prefer, Mode::Links);
+        pager.fetch = c.fetch;
+        pager
+    }
+
+    /// Fetches the next page, or `None` after the last.
+    pub(crate) async fn next_page<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<RawPage<T>>, Error> {
+        let Some(next) = self.next.take() else {
+            return Ok(None);
+        };
+        let url = next?;
+        if !self.seen.insert(url.as_str().to_owned()) {
+            return Err(Error::NextLinkLoop {
+                url: without_query(url.as_str()),
+            });
+        }
+        let mut req = self.client.request(Method::GET, url.clone());
+        if let Some(p) = &self.prefer {
+            req = req.header("prefer", p);
+        }
+        let resp = match self.client.inner.pipeline.send(req).await {
+            Ok(r) => r,
+            Err(e) if self.mode == Mode::Delta && is_expired_delta(&e) => {
+                return Err(Error::DeltaTokenExpired { source: e });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let body: PageBody<T> = serde_json::from_slice(resp.body())
+            .map_err(|e| Error::decode(format!("a page of {}", without_query(url.as_str())), e))?;
+        let next = if let Some(fetch) = &mut self.fetch {
+            if body.more_records == Some(true) {
+                fetch.page += 1;
+                let xml = set_fetch_paging(&fetch.xml, fetch.page, body.paging_cookie.as_deref())?;
+                Some(self.client.url(&format!(
+                    "{}?fetchXml={}",
+                    fetch.entity_set,
+                    encode_query_value(&xml)
+                ))?)
+            } else {
+                None
+            }
+        } else {
+            match &body.next_link {
+                Some(link) => Some(self.client.resolve_link("@odata.nextLink", link)?),
+                None => None,
+            }
+        };
+        let continuation = next.as_ref().map(|u| Continuation {
+            next_link: u.as_str().to_owned(),
+            prefer: self.prefer.clone(),
+            fetch: self.fetch.clone(),
+        });
+        self.next = next.clone().map(Ok);
+        Ok(Some(RawPage {
+            rows: body.value,
+            next,
+            delta_link: body.delta_link,
+            count: body.count,
+            continuation,
+        }))
+    }
+
+    /// The pages as a stream.
+    pub(crate) fn into_stream<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> BoxStream<'static, Result<RawPage<T>, Error>> {
+        stream::try_unfold(self, |mut pager| async move {
+            Ok(pager.next_page::<T>().await?.map(|p| (p, pager)))
+        })
+        .boxed()
+    }
+}
+
+/// The first URL, the `Prefer` header and the FetchXML state of a query.
+fn first_request(
+    client: &DataverseClient,
+    query: &Query,
+) -> Result<(Url, Option<String>, Option<FetchState>), Error> {
+    let qs = query.query_string()?;
+    let set = query.entity_set();
+    let inner = &client.inner;
+    if let Some(xml) = query.fetch_xml_text() {
+        let annotations = match query.annotations().or(inner.annotations.as_deref()) {
+            Some(a) => format!("{a},{FETCH_ANNOTATIONS}"),
+            None => FETCH_ANNOTATIONS.to_owned(),
+        };
+        let prefer = query::prefer_header(false, None, Some(&annotations))?;
+        // Validate the document's start tag now rather than on page two.
+        set_fetch_paging(xml, 1, None)?;
+        let state = FetchState {
+            entity_set: set.to_owned(),
+            xml: xml.to_owned(),
+            page: 1,
+        };
+        return Ok((client.url(&format!("{set}?{qs}"))?, prefer, Some(state)));
+    }
+    let prefer = query.preferences(inner.page_size, inner.annotations.as_deref())?;
+    let relative = if qs.is_empty() {
+        set.to_owned()
+    } else {
+        format!("{set}?{qs}")
+    };
+    Ok((client.url(&relative)?, prefer, None))
+}
+
+/// Sets `page` and `paging-cookie` on the `<fetch>` element of a FetchXML document.
+pub(crate) fn set_fetch_paging(
+    xml: &str,
+    page: u32,
+    cookie: Option<&str>,
+) -> Result<String, Error> {
+    let bad = |why: &str| Error::invalid(format!("the FetchXML query {why}"));
+    let start = xml
+        .match_indices("<fetch")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            xml[i + 6..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_whitespace() || c == '>' || c == '/')
+        })
+        .ok_or_else(|| bad("has no <fetch> element"))?;
+    // Parse the start tag's attributes, honouring quotes.
+    let tag = &xml[start + 6..];
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    let mut rest = tag;
+    let end_of_tag;
+    loop {
+        rest = rest.trim_start();
+        if rest.starts_with('>') || rest.starts_with("/>") {
+            end_of_tag = tag.len() - rest.len();
+            break;
+        }
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| bad("has a malformed <fetch> tag"))?;
+        let name = rest[..eq].trim().to_owned();
+        let after = rest[eq + 1..].trim_start();
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or_else(|| bad("has an unquoted attribute on <fetch>"))?;
+        let close = after[1..]
+            .find(quote)
+            .ok_or_else(|| bad("has an unterminated attribute on <fetch>"))?;
+        attrs.push((name, after[1..1 + close].to_owned()));
+        rest = &after[close + 2..];
+    }
+    let mut out = String::with_capacity(xml.len() + 64);
+    out.push_str(&xml[..start]);
+    out.push_str("<fetch");
+    for (name, value) in &attrs {
+        if name != "page" && name != "paging-cookie" {
+            out.push_str(&format!(" {name}=\"{}\"", value.replace('"', "&quot;")));
+        }
+    }
+    out.push_str(&format!(" page=\"{page}\""));
+    if let Some(cookie) = cookie.and_then(inner_paging_cookie) {
+        out.push_str(&format!(" paging-cookie=\"{}\"", xml_escape(&cookie)));
+    }
+    out.push_str(&tag[end_of_tag..]);
+    Ok(out)
+}
+
+/// The `pagingcookie` attribute of the `fetchxmlpagingcookie` annotation, URL-decoded twice
+/// as the documentation describes.
+fn inner_paging_cookie(annotation: &str) -> Option<String> {
+    let start = annotation.find("pagingcookie=\"")? + "pagingcookie=\"".len();
+    let len = annotation[start..].find('"')?;
+    let once = percent_encoding::percent_decode_str(&annotation[start..start + len])
+        .decode_utf8()
+        .ok()?;
+    let twice = percent_encoding::percent_decode_str(&once)
+        .decode_utf8()
+        .ok()?;
+    Some(twice.into_owned())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A lazy stream of pages: nothing is sent until it is polled. Follows `@odata.nextLink`
+/// verbatim with the same `Prefer` header on every request, and stops with
+/// [`Error::NextLinkLoop`] if the service repeats a link.
+pub struct PageStream<T> {
+    inner: BoxStream<'static, Result<Page<T>, Error>>,
+}
+
+impl<T> std::fmt::Debug for PageStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageStream")
+    }
+}
+
+impl<T> Stream for PageStream<T> {
+    type Item = Result<Page<T>, Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+/// A lazy stream of rows across all pages (see [`PageStream`]).
+pub struct RowStream<T> {
+    inner: BoxStream<'static, Result<T, Error>>,
+}
+
+impl<T> std::fmt::Debug for RowStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RowStream")
+    }
+}
+
+impl<T> Stream for RowStream<T> {
+    type Item = Result<T, Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
+fn page_stream<T: DeserializeOwned + Send + 'static>(pager: Pager) -> PageStream<T> {
+    let inner = pager
+        .into_stream::<T>()
+        .map_ok(|p| Page {
+            rows: p.rows,
+            next_link: p.next,
+            count: p.count,
+            continuation: p.continuation,
+        })
+        .boxed();
+    PageStream { inner }
+}
+
+impl DataverseClient {
+    /// A query on `entity_set` (no I/O until it is run with [`rows`](Self::rows) or
+    /// [`pages`](Self::pages)).
+    pub fn query(&self, entity_set: &str) -> Query {
+        Query::new(entity_set)
+    }
+
+    /// A lazy stream of the rows of `query`, across all pages, decoded as `T`
+    /// (`serde_json::Value` or any `Deserialize` type).
+    ///
+    /// ```no_run
+    /// use dataverse_client::Filter;
+    /// use futures::TryStreamExt;
+    /// # async fn run(client: dataverse_client::DataverseClient, bot: uuid::Uuid) -> Result<(), dataverse_client::Error> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Component { name: String, componenttype: i32 }
+    /// let q = client
+    ///     .query("botcomponents")
+    ///     .select(["name", "componenttype"])
+    ///     .filter(Filter::eq("_parentbotid_value", bot));
+    /// let mut rows = client.rows::<Component>(&q);
+    /// while let Some(c) = rows.try_next().await? {
+    ///     println!("{} ({})", c.name, c.componenttype);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn rows<T: DeserializeOwned + Send + 'static>(&self, query: &Query) -> RowStream<T> {
+        let rows = page_stream::<T>(Pager::from_query(self, query))
+            .map_ok(|p| stream::iter(p.rows.into_iter().map(Ok)))
+            .try_flatten();
+        let inner = match query.top_limit() {
+            Some(n) => rows.take(n as usize).boxed(),
+            None => rows.boxed(),
+        };
+        RowStream { inner }
+    }
+
+    /// A lazy stream of the pages of `query`; each page knows its
+    /// [`continuation`](Page::continuation).
+    ///
+    /// ```no_run
+    /// use futures::TryStreamExt;
+    /// # async fn run(client: dataverse_client::DataverseClient) -> Result<(), dataverse_client::Error> {
+    /// let q = client.query("conversationtranscripts").select(["name"]).page_size(100);
+    /// let mut pages = client.pages::<serde_json::Value>(&q);
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} rows", page.rows.len());
+    ///     if let Some(c) = page.continuation() {
+    ///         // Save `serde_json::to_string(c)` to resume later with `pages_from`.
+    ///         let _ = c;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn pages<T: DeserializeOwned + Send + 'static>(&self, query: &Query) -> PageStream<T> {
+        page_stream(Pager::from_query(self, query))
+    }
+
+    /// Resumes paging from a saved [`Continuation`], with the same preferences.
+    pub fn pages_from<T: DeserializeOwned + Send + 'static>(
+        &self,
+        next_link: Continuation,
+    ) -> PageStream<T> {
+        page_stream(Pager::from_continuation(self, next_link))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_paging_attributes() {
+        let xml = "<fetch version='1.0' count=\"3\" page='7'><entity name='bot'/></fetch>";
+        assert_eq!(
+            set_fetch_paging(xml, 2, None).unwrap(),
+            "<fetch version=\"1.0\" count=\"3\" page=\"2\"><entity name='bot'/></fetch>"
+        );
+        let annotation = "<cookie pagenumber=\"2\" pagingcookie=\"%253ccookie%2520page%253d%25221%2522%253e%253cbotid%2520last%253d%2522%257bA%257d%2522%2520%252f%253e%253c%252fcookie%253e\" istracking=\"False\" />";
+        assert_eq!(
+            inner_paging_cookie(annotation).unwrap(),
+            "<cookie page=\"1\"><botid last=\"{A}\" /></cookie>"
+        );
+        assert_eq!(
+            set_fetch_paging("<fetch><entity name='bot'/></fetch>", 2, Some(annotation)).unwrap(),
+            "<fetch page=\"2\" paging-cookie=\"&lt;cookie page=&quot;1&quot;&gt;&lt;botid last=&quot;{A}&quot; /&gt;&lt;/cookie&gt;\"><entity name='bot'/></fetch>"
+        );
+        assert!(set_fetch_paging("<fetchx/>", 1, None).is_err());
+        assert!(set_fetch_paging("<fetch a=b>", 1, None).is_err());
+    }
+}

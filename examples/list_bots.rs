@@ -1,0 +1,2 @@
+//! Placeholder replaced in a later step.
+fn main() {}
