@@ -1,0 +1,354 @@
+//! Options shared by every credential, and the token endpoint request they have in common.
+
+use crate::cloud::{Cloud, checked_authority};
+use client_core::{
+    AccessToken, CredentialError, CredentialErrorKind, Pipeline, Request, RetryPolicy, Secret,
+    SharedClock, system_clock,
+};
+use serde::Deserialize;
+use std::time::Duration;
+use time::OffsetDateTime;
+use url::Url;
+
+/// Settings every credential accepts: the cloud, an authority override, the clock, retries
+/// and timeouts.
+///
+/// ```
+/// use entra_auth::{Cloud, CredentialOptions};
+/// let options = CredentialOptions::default()
+///     .cloud(Cloud::UsGovHigh)
+///     .timeout(std::time::Duration::from_secs(20));
+/// assert_eq!(options.authority_host().unwrap().as_str(), "https://login.microsoftonline.us/");
+/// ```
+#[derive(Debug, Clone)]
+pub struct CredentialOptions {
+    cloud: Cloud,
+    authority_host: Option<Url>,
+    clock: SharedClock,
+    retry_policy: RetryPolicy,
+    timeout: Duration,
+}
+
+impl Default for CredentialOptions {
+    fn default() -> Self {
+        Self {
+            cloud: Cloud::Public,
+            authority_host: None,
+            clock: system_clock(),
+            // Token requests are small and retried by callers too: a few quick retries on
+            // 429/5xx and connection failures, within a minute.
+            retry_policy: RetryPolicy::default()
+                .with_max_attempts(4)
+                .with_max_elapsed(Duration::from_secs(60)),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CredentialOptions {
+    /// The cloud to sign in to (default: public).
+    pub fn cloud(mut self, cloud: Cloud) -> Self {
+        self.cloud = cloud;
+        self
+    }
+
+    /// Signs in at this authority host instead of the cloud's (`AZURE_AUTHORITY_HOST`; a test
+    /// server or emulator). It must be https, or http to loopback; credentials check it when
+    /// they are built.
+    pub fn authority_host_override(mut self, authority_host: Url) -> Self {
+        self.authority_host = Some(authority_host);
+        self
+    }
+
+    /// The clock for token expiry, assertion times and retry backoff.
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Retries of token requests.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// The timeout of one token request attempt (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The cloud.
+    pub fn get_cloud(&self) -> &Cloud {
+        &self.cloud
+    }
+
+    /// The clock.
+    pub fn get_clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The authority host in effect (the override, or the cloud's), checked and ending in `/`.
+    pub fn authority_host(&self) -> Result<Url, CredentialError> {
+        checked_authority(
+            self.authority_host
+                .clone()
+                .unwrap_or_else(|| self.cloud.authority_host()),
+        )
+    }
+
+    pub(crate) fn pipeline(&self, policy: RetryPolicy) -> Result<Pipeline, CredentialError> {
+        Pipeline::builder()
+            .clock(self.clock.clone())
+            .retry_policy(policy)
+            .attempt_timeout(self.timeout)
+            .user_agent_prefix(concat!("entra-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                CredentialError::new(
+                    CredentialErrorKind::InvalidConfiguration,
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })
+    }
+
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry_policy
+    }
+}
+
+/// Checks a tenant: a GUID or a domain. Anything else would change the token URL's path.
+pub(crate) fn check_tenant(tenant_id: &str) -> Result<(), CredentialError> {
+    let ok = !tenant_id.is_empty()
+        && tenant_id.len() <= 256
+        && tenant_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(CredentialError::new(
+            CredentialErrorKind::InvalidConfiguration,
+            format!("invalid tenant id `{}`", tenant_id.escape_debug()),
+        )
+        .with_hint(
+            "the tenant must be a directory (tenant) GUID or a domain such as contoso.onmicrosoft.com",
+        ))
+    }
+}
+
+/// Checks a client id: not empty, no spaces or control characters.
+pub(crate) fn check_client_id(client_id: &str) -> Result<(), CredentialError> {
+    if client_id.is_empty()
+        || client_id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(CredentialError::new(
+            CredentialErrorKind::InvalidConfiguration,
+            format!("invalid client id `{}`", client_id.escape_debug()),
+        )
+        .with_hint("use the application (client) id GUID from the app registration"));
+    }
+    Ok(())
+}
+
+/// Joins scopes for the v2 endpoint, refusing an empty list.
+pub(crate) fn scope_param(scopes: &[&str]) -> Result<String, CredentialError> {
+    let scopes: Vec<&str> = scopes
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if scopes.is_empty() {
+        return Err(CredentialError::new(
+            CredentialErrorKind::InvalidConfiguration,
+            "no scope requested",
+        )
+        .with_hint(
+            "request a resource's `.default` scope, e.g. `https://graph.microsoft.com/.default`",
+        ));
+    }
+    Ok(scopes.join(" "))
+}
+
+/// The `{authority}/{tenant}/oauth2/v2.0/token` endpoint and the pipeline that calls it.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenEndpoint {
+    url: Url,
+    pipeline: Pipeline,
+    clock: SharedClock,
+}
+
+/// A number Entra may write as a JSON number or a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Num {
+    pub(crate) fn as_i64(&self) -> Option<i64> {
+        match self {
+            Num::Int(i) => Some(*i),
+            Num::Float(f) if f.is_finite() => Some(*f as i64),
+            Num::Float(_) => None,
+            Num::Text(s) => s.trim().parse().ok(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<Secret>,
+    expires_in: Option<Num>,
+    refresh_in: Option<Num>,
+}
+
+impl TokenEndpoint {
+    pub(crate) fn new(
+        tenant_id: &str,
+        options: &CredentialOptions,
+    ) -> Result<Self, CredentialError> {
+        check_tenant(tenant_id)?;
+        let authority = options.authority_host()?;
+        let url = authority
+            .join(&format!("{tenant_id}/oauth2/v2.0/token"))
+            .map_err(|e| {
+                CredentialError::new(
+                    CredentialErrorKind::InvalidConfiguration,
+                    format!("cannot build the token URL: {e}"),
+                )
+            })?;
+        Ok(Self {
+            url,
+            pipeline: options.pipeline(options.retry().clone())?,
+            clock: options.clock.clone(),
+        })
+    }
+
+    /// The token endpoint URL (also the `aud` of client assertions).
+    pub(crate) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// POSTs the form and turns the answer into a token or a typed error.
+    pub(crate) async fn request(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<AccessToken, CredentialError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::post(self.url.clone())
+            .without_auth()
+            .header("accept", "application/json")
+            .body(body, "application/x-www-form-urlencoded");
+        let response = self.pipeline.send_raw(request).await.map_err(transport)?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            let e = crate::EntraError::from_response(status, response.body());
+            tracing::debug!(error = %e, "token request refused");
+            return Err(e.into());
+        }
+        let now = self.clock.now();
+        parse_token(response.body(), now, "the Entra ID token endpoint")
+    }
+}
+
+/// Maps a pipeline failure while talking to an identity endpoint.
+pub(crate) fn transport(e: client_core::Error) -> CredentialError {
+    let kind = if e.is_retryable() {
+        CredentialErrorKind::Unavailable
+    } else {
+        CredentialErrorKind::InvalidConfiguration
+    };
+    CredentialError::new(kind, format!("token request failed: {e}")).with_source(e)
+}
+
+/// Parses a successful OAuth token response (`access_token`, `expires_in`, `refresh_in`).
+pub(crate) fn parse_token(
+    body: &[u8],
+    now: OffsetDateTime,
+    from: &str,
+) -> Result<AccessToken, CredentialError> {
+    let invalid = |why: &str| {
+        CredentialError::new(
+            CredentialErrorKind::InvalidResponse,
+            format!("{from} answered without a usable token: {why}"),
+        )
+    };
+    let r: TokenResponse =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not the expected JSON"))?;
+    let token = r
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("no access_token"))?;
+    let expires_in = r
+        .expires_in
+        .and_then(|n| n.as_i64())
+        .ok_or_else(|| invalid("no expires_in"))?;
+    let mut out = AccessToken::new(token, now + time::Duration::seconds(expires_in));
+    out.refresh_on = r
+        .refresh_in
+        .and_then(|n| n.as_i64())
+        .filter(|s| *s > 0)
+        .map(|s| now + time::Duration::seconds(s));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_and_client_checks() {
+        assert!(check_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47").is_ok());
+        assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
+        for bad in ["", "a/b", "../x", "a b", "x?y"] {
+            let e = check_tenant(bad).unwrap_err();
+            assert_eq!(e.kind(), CredentialErrorKind::InvalidConfiguration);
+        }
+        assert!(check_client_id("abc").is_ok());
+        assert!(check_client_id("a b").is_err());
+        assert!(scope_param(&[" "]).is_err());
+        assert_eq!(scope_param(&["a", "b"]).unwrap(), "a b");
+    }
+
+    #[test]
+    fn parses_numbers_or_strings() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let t = parse_token(
+            br#"{"access_token":"x","expires_in":"3599","refresh_in":1800}"#,
+            now,
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.expires_on, now + time::Duration::seconds(3599));
+        assert_eq!(t.refresh_on, Some(now + time::Duration::seconds(1800)));
+        let e = parse_token(br#"{"access_token":"secret-tok"}"#, now, "t").unwrap_err();
+        assert_eq!(e.kind(), CredentialErrorKind::InvalidResponse);
+        assert!(!e.to_string().contains("secret-tok"));
+        assert!(parse_token(b"nope", now, "t").is_err());
+    }
+
+    #[test]
+    fn token_url_joins_below_the_authority_path() {
+        let o = CredentialOptions::default()
+            .authority_host_override("http://127.0.0.1:9/emu".parse().unwrap());
+        let ep = TokenEndpoint::new("contoso.com", &o).unwrap();
+        assert_eq!(
+            ep.url().as_str(),
+            "http://127.0.0.1:9/emu/contoso.com/oauth2/v2.0/token"
+        );
+        let o = CredentialOptions::default()
+            .authority_host_override("http://login.example.com/".parse().unwrap());
+        assert!(TokenEndpoint::new("contoso.com", &o).is_err());
+    }
+}
