@@ -62,7 +62,6 @@ keys! {
     CLIENT_ID = ("client_id", "client-id", ["DATAVERSE_CLIENT_ID", "AZURE_CLIENT_ID"]);
     CLIENT_SECRET = ("client_secret", "client-secret", ["DATAVERSE_CLIENT_SECRET", "AZURE_CLIENT_SECRET"]);
     CERTIFICATE_PATH = ("certificate_path", "certificate", ["AZURE_CLIENT_CERTIFICATE_PATH"]);
-    CERTIFICATE_PASSWORD = ("certificate_password", "certificate-password", ["AZURE_CLIENT_CERTIFICATE_PASSWORD"]);
     FEDERATED_TOKEN_FILE = ("federated_token_file", "federated-token-file", ["AZURE_FEDERATED_TOKEN_FILE"]);
     MANAGED_IDENTITY = ("managed_identity", "managed-identity", ["COPILOT_CONNECTOR_MANAGED_IDENTITY"]);
     AUTHORITY_HOST = ("authority_host", "authority-host", ["AZURE_AUTHORITY_HOST"]);
@@ -293,12 +292,10 @@ impl RawConfig {
 pub enum CredentialConfig {
     /// A client secret (`DATAVERSE_CLIENT_SECRET`).
     ClientSecret(Secret),
-    /// A certificate file (PEM with the private key, or PKCS#12).
+    /// A PEM file holding the certificate and its private key.
     Certificate {
-        /// The certificate file.
+        /// The PEM file.
         path: PathBuf,
-        /// Its password, for PKCS#12.
-        password: Option<Secret>,
     },
     /// Workload identity federation: the file holds a token, re-read on every request.
     WorkloadIdentity {
@@ -350,10 +347,11 @@ pub enum SinkConfig {
 pub struct Config {
     /// The Dataverse environment, `https://org.crm.dynamics.com/` (path-less).
     pub environment_url: Url,
-    /// The Entra tenant (GUID or verified domain).
-    pub tenant_id: String,
-    /// The app registration's client id.
-    pub client_id: Uuid,
+    /// The Entra tenant (GUID or verified domain); optional only with a managed identity.
+    pub tenant_id: Option<String>,
+    /// The app registration's client id; with a managed identity, the user-assigned identity's
+    /// client id (the system-assigned identity when `None`).
+    pub client_id: Option<Uuid>,
     /// How to sign in.
     pub credential: CredentialConfig,
     /// The Entra authority host.
@@ -542,45 +540,11 @@ impl Config {
             }
         };
 
-        let tenant_id = match raw.trimmed(keys::TENANT_ID) {
-            Some((v, origin)) => {
-                let is_domain = v.contains('.')
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-                if Uuid::parse_str(v).is_err() && !is_domain {
-                    return Err(invalid(
-                        origin,
-                        format!("`{v}` is neither a GUID nor a domain name"),
-                        "use the Directory (tenant) ID shown on the app registration's overview page",
-                    ));
-                }
-                v.to_owned()
-            }
-            None => {
-                return Err(missing(
-                    keys::TENANT_ID,
-                    "set it to the Directory (tenant) ID of the app registration",
-                ));
-            }
-        };
-        let client_id = match raw.trimmed(keys::CLIENT_ID) {
-            Some((v, origin)) => parse_guid(v, origin, "Application (client) ID")?,
-            None => {
-                return Err(missing(
-                    keys::CLIENT_ID,
-                    "set it to the Application (client) ID of the app registration",
-                ));
-            }
-        };
-
         let credential = if let Some((v, _)) = raw.get(keys::CLIENT_SECRET) {
             CredentialConfig::ClientSecret(Secret::new(v.trim()))
         } else if let Some((v, _)) = raw.trimmed(keys::CERTIFICATE_PATH) {
             CredentialConfig::Certificate {
                 path: PathBuf::from(v),
-                password: raw
-                    .get(keys::CERTIFICATE_PASSWORD)
-                    .map(|(p, _)| Secret::new(p)),
             }
         } else if let Some((v, _)) = raw.trimmed(keys::FEDERATED_TOKEN_FILE) {
             CredentialConfig::WorkloadIdentity {
@@ -595,6 +559,40 @@ impl Config {
                 setting: "a credential".into(),
                 fix: "set DATAVERSE_CLIENT_SECRET (the secret's Value, not its ID), or AZURE_CLIENT_CERTIFICATE_PATH, or AZURE_FEDERATED_TOKEN_FILE (workload identity), or pass --managed-identity".into(),
             });
+        };
+
+        let managed = matches!(credential, CredentialConfig::ManagedIdentity);
+        let tenant_id = match raw.trimmed(keys::TENANT_ID) {
+            Some((v, origin)) => {
+                let is_domain = v.contains('.')
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                if Uuid::parse_str(v).is_err() && !is_domain {
+                    return Err(invalid(
+                        origin,
+                        format!("`{v}` is neither a GUID nor a domain name"),
+                        "use the Directory (tenant) ID shown on the app registration's overview page",
+                    ));
+                }
+                Some(v.to_owned())
+            }
+            None if managed => None,
+            None => {
+                return Err(missing(
+                    keys::TENANT_ID,
+                    "set it to the Directory (tenant) ID of the app registration",
+                ));
+            }
+        };
+        let client_id = match raw.trimmed(keys::CLIENT_ID) {
+            Some((v, origin)) => Some(parse_guid(v, origin, "Application (client) ID")?),
+            None if managed => None,
+            None => {
+                return Err(missing(
+                    keys::CLIENT_ID,
+                    "set it to the Application (client) ID of the app registration",
+                ));
+            }
         };
 
         let authority_host = match raw.trimmed(keys::AUTHORITY_HOST) {
@@ -779,7 +777,10 @@ mod tests {
             c.environment_url.as_str(),
             "https://contoso.crm.dynamics.com/"
         );
-        assert_eq!(c.tenant_id, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+        assert_eq!(
+            c.tenant_id.as_deref(),
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
+        );
         assert_eq!(c.bot_ids.len(), 2);
         assert_eq!(c.akto_account_id, "1234567");
         assert!(
@@ -931,6 +932,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("`page_size` in c.toml is invalid"), "{e}");
+    }
+
+    #[test]
+    fn a_managed_identity_needs_no_tenant_or_client() {
+        let c = Config::from_raw(
+            &env(&[
+                (
+                    "DATAVERSE_ENVIRONMENT_URL",
+                    "https://contoso.crm.dynamics.com",
+                ),
+                ("COPILOT_CONNECTOR_MANAGED_IDENTITY", "true"),
+                ("COPILOT_CONNECTOR_OUTPUT", "out.jsonl"),
+            ]),
+            Needs::Ingest,
+        )
+        .unwrap();
+        assert!(matches!(c.credential, CredentialConfig::ManagedIdentity));
+        assert_eq!((c.tenant_id, c.client_id), (None, None));
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The Copilot Studio traffic connector.
 
 pub mod config;
+mod connector;
+pub mod credential;
 pub mod ingest;
 pub mod schedule;
 pub mod sink;
 pub mod state;
+pub use connector::{
+    Agent, BOT_COLUMNS, Connector, ConnectorBuilder, ConnectorError, TRANSCRIPT_COLUMNS,
+};

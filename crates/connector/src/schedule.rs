@@ -109,7 +109,13 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(outcome, ScheduleOutcome { passes: 5, failed_passes: 1 });
+        assert_eq!(
+            outcome,
+            ScheduleOutcome {
+                passes: 5,
+                failed_passes: 1
+            }
+        );
         let t0 = datetime!(2026-03-01 12:00 UTC);
         let starts = starts.lock().unwrap().clone();
         let offsets: Vec<i64> = starts.iter().map(|t| (*t - t0).whole_seconds()).collect();

@@ -1,0 +1,437 @@
+//! The connector: Dataverse reads, record building and delivery, wired from a [`Config`].
+
+use crate::config::{Config, SinkConfig};
+use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, StopSignal};
+use crate::sink::{AktoSink, JsonLinesSink, Sink, SinkError};
+use crate::state::{StateError, StateStore};
+use client_core::{Pipeline, RetryPolicy, SharedClock, SharedCredential};
+use dataverse_client::{DataverseClient, Filter};
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use transcript_model::{AktoConfig, BotIdentity};
+use uuid::Uuid;
+
+/// The columns read from `conversationtranscripts`.
+pub const TRANSCRIPT_COLUMNS: &[&str] = &[
+    "conversationtranscriptid",
+    "name",
+    "content",
+    "metadata",
+    "conversationstarttime",
+    "createdon",
+    "modifiedon",
+    "schematype",
+    "schemaversion",
+    "_bot_conversationtranscriptid_value",
+    "versionnumber",
+];
+
+/// The columns read from `bots`.
+pub const BOT_COLUMNS: &[&str] = &[
+    "botid",
+    "name",
+    "schemaname",
+    "publishedon",
+    "statecode",
+    "statuscode",
+];
+
+/// A failure of a connector operation; the text says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectorError {
+    /// The credential could not be built from the configuration.
+    #[error("cannot set up the {kind} credential: {source}{}", hint_suffix(.source))]
+    Credential {
+        /// Which credential.
+        kind: &'static str,
+        /// The cause.
+        #[source]
+        source: client_core::CredentialError,
+    },
+    /// A Dataverse request failed.
+    #[error("{action} failed: {source}{}", dataverse_fix(.source))]
+    Dataverse {
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: dataverse_client::Error,
+    },
+    /// The checkpoint store failed or is held by another run.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The pass stopped.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The destination could not be set up.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// Something else in the setup is wrong.
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl ConnectorError {
+    /// Whether the checkpoint store is held by another run.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, ConnectorError::State(e) if e.is_locked())
+    }
+
+    fn dataverse(action: &'static str) -> impl FnOnce(dataverse_client::Error) -> Self {
+        move |source| ConnectorError::Dataverse { action, source }
+    }
+}
+
+fn hint_suffix(e: &client_core::CredentialError) -> String {
+    e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
+}
+
+/// The fix for a Dataverse failure, as a sentence starting with ". Fix: ", or empty.
+pub(crate) fn dataverse_fix(e: &dataverse_client::Error) -> String {
+    let fix = match e.status() {
+        Some(401) => {
+            "the token was refused: check DATAVERSE_ENVIRONMENT_URL is the environment the app user was created in"
+        }
+        Some(403) => {
+            "in the Power Platform admin center, add the app registration as an application user of this environment and give it a security role with Organization-scope read on Copilot (bot) and ConversationTranscript"
+        }
+        Some(404) => "check DATAVERSE_ENVIRONMENT_URL (the environment was not found)",
+        _ => return String::new(),
+    };
+    format!(". Fix: {fix}")
+}
+
+/// A Copilot Studio agent (a `bots` row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Agent {
+    /// `botid`.
+    pub id: Uuid,
+    /// `name`: the display name.
+    pub name: String,
+    /// `schemaname`.
+    pub schema_name: String,
+    /// `publishedon` (RFC 3339), if ever published.
+    pub published_on: Option<String>,
+    /// `statecode`: `Active` or `Inactive` (or the number when unknown).
+    pub state: String,
+    /// `statuscode`: `Provisioned`, `Deprovisioned`, ... (or the number when unknown).
+    pub status: String,
+}
+
+impl Agent {
+    /// Decodes a `bots` row; `None` without a valid `botid`.
+    pub fn from_row(row: &Value) -> Option<Agent> {
+        let id = row
+            .get("botid")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())?;
+        let text = |k: &str| row.get(k).and_then(Value::as_str).map(str::to_owned);
+        let code = |k: &str| row.get(k).and_then(Value::as_i64);
+        let state = match code("statecode") {
+            Some(0) => "Active".to_owned(),
+            Some(1) => "Inactive".to_owned(),
+            Some(n) => n.to_string(),
+            None => String::new(),
+        };
+        let status = match code("statuscode") {
+            Some(1) => "Provisioned".to_owned(),
+            Some(2) => "Deprovisioned".to_owned(),
+            Some(3) => "Provisioning".to_owned(),
+            Some(4) => "ProvisionFailed".to_owned(),
+            Some(5) => "MissingLicense".to_owned(),
+            Some(n) => n.to_string(),
+            None => String::new(),
+        };
+        let schema_name = text("schemaname").unwrap_or_default();
+        Some(Agent {
+            id,
+            name: text("name").unwrap_or_else(|| schema_name.clone()),
+            schema_name,
+            published_on: text("publishedon"),
+            state,
+            status,
+        })
+    }
+}
+
+/// The connector: reads agents and transcripts from one Dataverse environment and delivers
+/// Akto records to a [`Sink`].
+#[derive(Debug, Clone)]
+pub struct Connector {
+    config: Config,
+    client: DataverseClient,
+    clock: SharedClock,
+}
+
+/// Builds a [`Connector`].
+#[derive(Debug)]
+pub struct ConnectorBuilder {
+    config: Config,
+    credential: SharedCredential,
+    clock: SharedClock,
+    retry: Option<RetryPolicy>,
+}
+
+impl ConnectorBuilder {
+    /// The clock for backoff and bookkeeping (tests use `client_core::ManualClock`).
+    #[must_use]
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The retry policy of Dataverse requests and deliveries (default: 8 attempts within
+    /// 10 minutes, honouring `Retry-After`).
+    #[must_use]
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Builds the connector.
+    pub fn build(self) -> Result<Connector, ConnectorError> {
+        let retry = self.retry.unwrap_or_else(default_retry);
+        let client =
+            DataverseClient::builder(self.config.environment_url.as_str(), self.credential)
+                .and_then(|b| {
+                    b.page_size(self.config.page_size)
+                        .retry_policy(retry)
+                        .clock(self.clock.clone())
+                        .build()
+                })
+                .map_err(ConnectorError::dataverse("setting up the Dataverse client"))?;
+        Ok(Connector {
+            config: self.config,
+            client,
+            clock: self.clock,
+        })
+    }
+}
+
+fn default_retry() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_max_attempts(8)
+        .with_max_elapsed(Duration::from_secs(600))
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+impl Connector {
+    /// A builder for a connector with `config`, signing in with `credential`
+    /// (see [`crate::credential::from_config`]).
+    pub fn builder(config: Config, credential: SharedCredential) -> ConnectorBuilder {
+        ConnectorBuilder {
+            config,
+            credential,
+            clock: client_core::system_clock(),
+            retry: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Dataverse client.
+    pub fn dataverse(&self) -> &DataverseClient {
+        &self.client
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The environment's agents, ordered by name.
+    pub async fn agents(&self) -> Result<Vec<Agent>, ConnectorError> {
+        let query = self
+            .client
+            .query("bots")
+            .select(BOT_COLUMNS.iter().copied())
+            .order_by("name", false);
+        let rows: Vec<Value> = self
+            .client
+            .rows::<Value>(&query)
+            .try_collect()
+            .await
+            .map_err(ConnectorError::dataverse("reading the agents (bots)"))?;
+        Ok(rows.iter().filter_map(Agent::from_row).collect())
+    }
+
+    /// The destination named by the configuration.
+    pub async fn sink_from_config(&self) -> Result<Box<dyn Sink>, ConnectorError> {
+        Ok(match &self.config.sink {
+            SinkConfig::Akto { url, token } => Box::new(self.akto_sink(url, token.clone())?),
+            SinkConfig::JsonLinesFile(path) => Box::new(JsonLinesSink::file(path).await?),
+            SinkConfig::Stdout => Box::new(JsonLinesSink::stdout()),
+        })
+    }
+
+    /// An Akto sink sharing this connector's clock and retry policy.
+    pub fn akto_sink(
+        &self,
+        url: &url::Url,
+        token: Option<client_core::Secret>,
+    ) -> Result<AktoSink, ConnectorError> {
+        let pipeline = Pipeline::builder()
+            .user_agent_prefix(concat!("copilot-connector/", env!("CARGO_PKG_VERSION")))
+            .retry_policy(default_retry())
+            .clock(self.clock.clone())
+            .build()
+            .map_err(|e| ConnectorError::Setup(format!("cannot set up HTTP: {e}")))?;
+        AktoSink::new(url, token, pipeline).map_err(|e| {
+            ConnectorError::Setup(format!(
+                "DATA_INGESTION_SERVICE_URL cannot take the ingestion path: {e}"
+            ))
+        })
+    }
+
+    /// Opens the checkpoint store of this configuration (refused while another run holds it).
+    pub fn open_state(&self) -> Result<StateStore, ConnectorError> {
+        Ok(StateStore::open(
+            &self.config.state_path,
+            &self.config.checkpoint_scope(),
+        )?)
+    }
+
+    /// The record settings: Akto account, host, environment id and the agents' names.
+    async fn akto_config(&self) -> Result<AktoConfig, ConnectorError> {
+        let environment_id = match &self.config.environment_id {
+            Some(id) => id.clone(),
+            None => self
+                .client
+                .who_am_i()
+                .await
+                .map_err(ConnectorError::dataverse("WhoAmI"))?
+                .organization_id
+                .to_string(),
+        };
+        let mut akto = AktoConfig::new(self.config.akto_account_id.clone(), "0", environment_id)
+            .with_host(self.config.record_host.clone());
+        for agent in self.agents().await? {
+            akto.add_bot(
+                &agent.id.to_string(),
+                BotIdentity::new(agent.name, agent.schema_name),
+            );
+        }
+        Ok(akto)
+    }
+
+    /// The transcript rows modified since `since` (all when `None`), for the configured bots,
+    /// in `modifiedon` then id order, read ahead by one page while the caller works.
+    pub fn transcripts_since(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> impl Stream<Item = Result<Value, dataverse_client::Error>> + Send + 'static {
+        let mut query = self
+            .client
+            .query("conversationtranscripts")
+            .select(TRANSCRIPT_COLUMNS.iter().copied())
+            .order_by("modifiedon", false)
+            .order_by("conversationtranscriptid", false)
+            .page_size(self.config.page_size);
+        if let Some(since) = since {
+            query = query.filter(Filter::ge("modifiedon", since));
+        }
+        if !self.config.bot_ids.is_empty() {
+            query = query.filter(Filter::in_(
+                "_bot_conversationtranscriptid_value",
+                self.config.bot_ids.iter().copied(),
+            ));
+        }
+        let rows = self.client.rows::<Value>(&query);
+        // Read the next page while the current batch is being delivered: one page of
+        // read-ahead keeps memory bounded and hides Dataverse latency.
+        let capacity = usize::try_from(self.config.page_size).unwrap_or(100).max(1);
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        tokio::spawn(async move {
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.next().await {
+                let failed = row.is_err();
+                if tx.send(row).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) })
+    }
+
+    /// One ingestion pass: reads everything modified since the checkpoint (minus the overlap),
+    /// delivers what was not delivered yet, and advances the checkpoint after each accepted
+    /// batch.
+    pub async fn ingest_once(
+        &self,
+        store: &mut StateStore,
+        sink: &dyn Sink,
+        stop: StopSignal,
+        progress: Option<ProgressFn>,
+    ) -> Result<PassSummary, ConnectorError> {
+        let akto = self.akto_config().await?;
+        let overlap = time::Duration::try_from(self.config.overlap).unwrap_or(time::Duration::ZERO);
+        let since = match store.watermark()? {
+            Some(w) => Some(w - overlap),
+            None => self
+                .config
+                .since
+                .and_then(|d| time::Duration::try_from(d).ok())
+                .map(|d| self.clock.now() - d),
+        };
+        tracing::info!(
+            since = since.map(fmt_time).unwrap_or_else(|| "the beginning".into()),
+            bots = self.config.bot_ids.len(),
+            destination = %sink.describe(),
+            "ingestion pass starting"
+        );
+        let mut pass = Pass::new(store, sink, &akto)
+            .batch_size(self.config.batch_size)
+            .stop_signal(stop)
+            .clock(self.clock.clone());
+        if let Some(p) = progress {
+            pass = pass.progress(p);
+        }
+        let summary = pass.run(self.transcripts_since(since)).await?;
+        // Bookkeeping older than two overlaps before the window can never be read again.
+        if let Some(since) = since {
+            let removed = store.prune(since - overlap)?;
+            tracing::debug!(removed, "pruned old delivery bookkeeping");
+        }
+        tracing::info!(
+            records = summary.records_delivered,
+            transcripts = summary.transcripts_delivered,
+            unparseable = summary.transcripts_unparseable.len(),
+            "ingestion pass finished"
+        );
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_decode_with_labels() {
+        let row = serde_json::json!({
+            "botid": "4B57A07A-0000-0000-0000-000000000001",
+            "name": "HR helper",
+            "schemaname": "cr3e5_hr",
+            "publishedon": "2026-01-01T00:00:00Z",
+            "statecode": 0,
+            "statuscode": 5
+        });
+        let a = Agent::from_row(&row).unwrap();
+        assert_eq!(a.name, "HR helper");
+        assert_eq!(a.state, "Active");
+        assert_eq!(a.status, "MissingLicense");
+        assert!(Agent::from_row(&serde_json::json!({"name": "x"})).is_none());
+    }
+}

@@ -1,0 +1,63 @@
+//! The Entra ID credential named by the configuration.
+
+use crate::config::{Config, CredentialConfig};
+use crate::connector::ConnectorError;
+use client_core::{CredentialError, CredentialErrorKind, SharedClock, SharedCredential};
+use entra_auth::{
+    ClientCertificate, ClientCertificateCredential, ClientSecretCredential, CredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityId, WorkloadIdentityCredential,
+};
+use std::sync::Arc;
+
+/// Builds the credential `config` asks for (client secret, certificate, workload identity or
+/// managed identity), signing in at the configured authority host.
+pub fn from_config(
+    config: &Config,
+    clock: SharedClock,
+) -> Result<SharedCredential, ConnectorError> {
+    let kind = config.credential.kind();
+    let wrap = |source: CredentialError| ConnectorError::Credential { kind, source };
+    let options = CredentialOptions::default()
+        .authority_host_override(config.authority_host.clone())
+        .clock(clock);
+    let tenant = || {
+        config.tenant_id.clone().ok_or_else(|| {
+            wrap(
+                CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no tenant id")
+                    .with_hint("set DATAVERSE_TENANT_ID"),
+            )
+        })
+    };
+    let client = || {
+        config.client_id.map(|c| c.to_string()).ok_or_else(|| {
+            wrap(
+                CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no client id")
+                    .with_hint("set DATAVERSE_CLIENT_ID"),
+            )
+        })
+    };
+    Ok(match &config.credential {
+        CredentialConfig::ClientSecret(secret) => Arc::new(
+            ClientSecretCredential::new(tenant()?, client()?, secret.clone(), options)
+                .map_err(wrap)?,
+        ),
+        CredentialConfig::Certificate { path } => {
+            let certificate = ClientCertificate::from_pem_file(path).map_err(wrap)?;
+            Arc::new(
+                ClientCertificateCredential::new(tenant()?, client()?, certificate, options)
+                    .map_err(wrap)?,
+            )
+        }
+        CredentialConfig::WorkloadIdentity { token_file } => Arc::new(
+            WorkloadIdentityCredential::new(tenant()?, client()?, token_file.clone(), options)
+                .map_err(wrap)?,
+        ),
+        CredentialConfig::ManagedIdentity => {
+            let id = match config.client_id {
+                Some(c) => ManagedIdentityId::ClientId(c.to_string()),
+                None => ManagedIdentityId::SystemAssigned,
+            };
+            Arc::new(ManagedIdentityCredential::new(id, options).map_err(wrap)?)
+        }
+    })
+}
