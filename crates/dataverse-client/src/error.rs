@@ -40,7 +40,6 @@ impl ThrottleKind {
 /// The code that says a change tracking delta token has expired (ExpiredVersionStamp).
 pub(crate) const EXPIRED_VERSION_STAMP: u32 = 0x8004_4352;
 /// The code for "Resource not found for the segment ..." (an unknown entity set or property).
-#[allow(dead_code)] // used by single-row reads, next step
 pub(crate) const SEGMENT_NOT_FOUND: u32 = 0x8006_0888;
 
 /// A Dataverse error code (`0x80072322`, `-2147015902` or `2147951394`) as its 32-bit value.
@@ -166,6 +165,17 @@ impl Error {
             Error::Http(e) => e.is_retryable(),
             _ => false,
         }
+    }
+
+    /// Whether the row (or resource) does not exist (404).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Whether a write's precondition failed (412): a create-only upsert found an existing
+    /// row, or an ETag no longer matches.
+    pub fn is_precondition_failed(&self) -> bool {
+        self.status() == Some(412)
     }
 
     /// Whether this is an expired change tracking token (fall back to a full sync).

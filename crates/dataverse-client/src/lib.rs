@@ -9,6 +9,10 @@
 //! - Paging: lazy [`RowStream`]s and [`PageStream`]s that send the same `Prefer` header on
 //!   every page, follow `@odata.nextLink` verbatim, refuse to loop, and can resume from a
 //!   saved [`Continuation`].
+//! - Single rows: [`get`](DataverseClient::get), [`create`](DataverseClient::create),
+//!   [`update`](DataverseClient::update), [`upsert`](DataverseClient::upsert) (by primary id or
+//!   alternate [`Key`], create-only, update-only, ETag), [`delete`](DataverseClient::delete),
+//!   associate/disassociate, and [`odata_bind`] for lookups.
 //! - Errors: one [`Error`] type exposing status, service code and message, request id and the
 //!   [`ThrottleKind`] (hex and decimal codes).
 //!
@@ -45,6 +49,7 @@ mod error;
 mod key;
 mod paging;
 mod query;
+mod write;
 
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,
@@ -53,3 +58,4 @@ pub use error::{Error, ThrottleKind};
 pub use key::{Key, odata_bind};
 pub use paging::{Continuation, Page, PageStream, RowStream};
 pub use query::{Filter, FilterValue, Query};
+pub use write::{UpsertKind, UpsertOptions, UpsertOutcome};
