@@ -81,7 +81,7 @@ pub fn parse_component(
 
 fn parse_document(kind: Option<&str>, view: &mut MapView<'_>, report: &mut Report) -> ComponentContent {
     let Some(kind) = kind else {
-        report.push("/kind".to_owned(), UnrecognizedReason::MissingKind);
+        report.push(String::new(), UnrecognizedReason::MissingKind);
         view.allow_all();
         return ComponentContent::Unknown;
     };
@@ -391,12 +391,10 @@ fn parse_task_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
             output.finish(report);
         }
     }
-    match view.map("action", report) {
-        Some(mut action) => {
-            parse_task_action(&mut action, &mut tool, report);
-            action.finish(report);
-        }
-        None => report.push(view.path_of("action"), UnrecognizedReason::MissingKind),
+    // Without an `action` the tool stays `ToolKind::Unknown`.
+    if let Some(mut action) = view.map("action", report) {
+        parse_task_action(&mut action, &mut tool, report);
+        action.finish(report);
     }
     view.allow(&["confirmation", "response", "outputMode", "triggerCondition"]);
     tool

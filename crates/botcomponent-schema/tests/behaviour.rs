@@ -68,7 +68,7 @@ fn unknown_kind_is_recorded_once_and_the_component_returned() {
     assert_eq!(FeatureType::for_component(&parsed), FeatureType::Topic);
 
     let parsed = parse(16, "source:\n  kind: SharePointSearchSource\n");
-    assert_eq!(unrecognized(&parsed), vec![("/kind".to_owned(), UnrecognizedReason::MissingKind)]);
+    assert_eq!(unrecognized(&parsed), vec![(String::new(), UnrecognizedReason::MissingKind)]);
 }
 
 #[test]
