@@ -9,6 +9,9 @@
 //! - Paging: lazy [`RowStream`]s and [`PageStream`]s that send the same `Prefer` header on
 //!   every page, follow `@odata.nextLink` verbatim, refuse to loop, and can resume from a
 //!   saved [`Continuation`].
+//! - Change tracking: [`track_changes`](DataverseClient::track_changes) then
+//!   [`changes_since`](DataverseClient::changes_since), a stream of [`Change`]s ending with
+//!   a new [`DeltaLink`]; an expired token is [`Error::DeltaTokenExpired`].
 //! - Single rows: [`get`](DataverseClient::get), [`create`](DataverseClient::create),
 //!   [`update`](DataverseClient::update), [`upsert`](DataverseClient::upsert) (by primary id or
 //!   alternate [`Key`], create-only, update-only, ETag), [`delete`](DataverseClient::delete),
@@ -44,6 +47,7 @@
 //! # Ok(()) }
 //! ```
 
+mod changes;
 mod client;
 mod error;
 mod key;
@@ -51,6 +55,7 @@ mod paging;
 mod query;
 mod write;
 
+pub use changes::{Change, ChangeStream, Changes, DeltaLink};
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,
 };

@@ -68,7 +68,6 @@ struct FetchState {
 pub(crate) struct RawPage<T> {
     pub(crate) rows: Vec<T>,
     pub(crate) next: Option<Url>,
-    #[allow(dead_code)] // read by change tracking, next step
     pub(crate) delta_link: Option<String>,
     pub(crate) count: Option<u64>,
     pub(crate) continuation: Option<Continuation>,
