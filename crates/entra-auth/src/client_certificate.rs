@@ -57,11 +57,13 @@ impl ClientCertificate {
         for (label, der) in blocks {
             match label.as_str() {
                 "CERTIFICATE" => certs.push(der),
-                "PRIVATE KEY" => key = Some(RsaKeyPair::from_pkcs8(&der).map_err(|e| {
-                    invalid(format!("the private key is not a usable RSA key: {e}")).with_hint(
+                "PRIVATE KEY" => {
+                    key = Some(RsaKeyPair::from_pkcs8(&der).map_err(|e| {
+                        invalid(format!("the private key is not a usable RSA key: {e}")).with_hint(
                         "use an RSA key of 2048 to 4096 bits (other key types are not supported)",
                     )
-                })?),
+                    })?)
+                }
                 "RSA PRIVATE KEY" => {
                     key =
                         Some(RsaKeyPair::from_der(&der).map_err(|e| {

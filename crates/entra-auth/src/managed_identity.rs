@@ -233,6 +233,13 @@ impl ManagedIdentityCredential {
                 Ok(r) => {
                     self.probed.store(true, Ordering::Release);
                     if managed_identity_retry_policy().retries_status(r.status().as_u16()) {
+                        // IMDS is there but busy or updating: wait before the retrying pipeline
+                        // takes over, as it would between its own attempts.
+                        tracing::debug!(
+                            status = r.status().as_u16(),
+                            "IMDS probe answered a retryable status"
+                        );
+                        self.options.get_clock().sleep(Duration::from_secs(1)).await;
                         self.pipeline
                             .send_raw(self.request(&resource))
                             .await
