@@ -52,8 +52,14 @@ fn main() -> ExitCode {
                     let feature_type = FeatureType::for_component(&parsed);
                     let mut value = serde_json::to_value(&parsed).unwrap_or_default();
                     if let Some(object) = value.as_object_mut() {
-                        object.insert("feature_type".into(), serde_json::to_value(feature_type).unwrap_or_default());
-                        object.insert("feature_type_value".into(), feature_type.option_value().into());
+                        object.insert(
+                            "feature_type".into(),
+                            serde_json::to_value(feature_type).unwrap_or_default(),
+                        );
+                        object.insert(
+                            "feature_type_value".into(),
+                            feature_type.option_value().into(),
+                        );
                         object.insert("feature_type_label".into(), feature_type.label().into());
                     }
                     value

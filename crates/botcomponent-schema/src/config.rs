@@ -91,7 +91,8 @@ impl BotConfiguration {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(ConfigurationError::from_json)?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(ConfigurationError::from_json)?;
         Ok(Self::from_json(&value))
     }
 
@@ -107,7 +108,9 @@ impl BotConfiguration {
 
 fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration {
     let mut config = BotConfiguration::default();
-    let Some(mut view) = MapView::of(node, path, report) else { return config };
+    let Some(mut view) = MapView::of(node, path, report) else {
+        return config;
+    };
     if let Some(kind) = view.kind(report)
         && kind != "BotConfiguration"
     {
@@ -170,7 +173,9 @@ fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration
             let mut text = String::new();
             let mut any = false;
             for (path, segment) in instructions.seq("segments", report) {
-                let Some(mut seg) = MapView::of(segment, path, report) else { continue };
+                let Some(mut seg) = MapView::of(segment, path, report) else {
+                    continue;
+                };
                 match seg.kind(report).as_deref() {
                     Some("StaticSegment") | None => {
                         if let Some(value) = seg.string("value", report) {
@@ -240,7 +245,12 @@ impl McsSettingsFile {
         let mut report = Report::default();
         let mut file = McsSettingsFile::default();
         if loaded.extra_documents > 0 {
-            report.push(String::new(), UnrecognizedReason::ExtraDocuments { count: loaded.extra_documents });
+            report.push(
+                String::new(),
+                UnrecognizedReason::ExtraDocuments {
+                    count: loaded.extra_documents,
+                },
+            );
         }
         let root = loaded.root.unwrap_or_else(|| crate::tree::NULL.clone());
         if let Some(mut view) = MapView::of(&root, String::new(), &mut report) {
@@ -271,7 +281,10 @@ mod tests {
 
     #[test]
     fn empty_and_invalid_configuration() {
-        assert_eq!(BotConfiguration::parse("").unwrap(), BotConfiguration::default());
+        assert_eq!(
+            BotConfiguration::parse("").unwrap(),
+            BotConfiguration::default()
+        );
         let err = BotConfiguration::parse("{\n \"a\": }").unwrap_err();
         let ConfigurationError::Json { line, .. } = err;
         assert_eq!(line, 2);

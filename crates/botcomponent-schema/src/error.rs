@@ -16,7 +16,9 @@ pub enum ParseError {
         message: String,
     },
     /// Nesting deeper than the limit (real components nest well below it).
-    #[error("YAML nested deeper than {limit} levels at line {line}; the document is not a Copilot Studio component")]
+    #[error(
+        "YAML nested deeper than {limit} levels at line {line}; the document is not a Copilot Studio component"
+    )]
     TooDeep {
         /// 1-based line where the limit was crossed.
         line: usize,
@@ -35,7 +37,9 @@ impl ParseError {
     /// The 1-based line the error refers to.
     pub fn line(&self) -> usize {
         match self {
-            ParseError::Yaml { line, .. } | ParseError::TooDeep { line, .. } | ParseError::TooLarge { line } => *line,
+            ParseError::Yaml { line, .. }
+            | ParseError::TooDeep { line, .. }
+            | ParseError::TooLarge { line } => *line,
         }
     }
 }
@@ -59,7 +63,11 @@ pub enum ConfigurationError {
 
 impl ConfigurationError {
     pub(crate) fn from_json(source: serde_json::Error) -> Self {
-        ConfigurationError::Json { line: source.line(), column: source.column(), source }
+        ConfigurationError::Json {
+            line: source.line(),
+            column: source.column(),
+            source,
+        }
     }
 }
 
@@ -72,6 +80,8 @@ pub enum RegistryError {
     #[error("option set response is not valid JSON: {0}")]
     Json(#[source] serde_json::Error),
     /// The body has no `Options` array: it is not an option set definition.
-    #[error("option set response has no `Options` array; request GlobalOptionSetDefinitions(Name='botcomponent_componenttype')")]
+    #[error(
+        "option set response has no `Options` array; request GlobalOptionSetDefinitions(Name='botcomponent_componenttype')"
+    )]
     MissingOptions,
 }

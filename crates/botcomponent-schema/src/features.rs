@@ -206,7 +206,10 @@ pub struct BotRow {
 impl BotRow {
     /// A row with only its id set.
     pub fn new(bot_id: impl Into<String>) -> Self {
-        BotRow { bot_id: bot_id.into(), ..Self::default() }
+        BotRow {
+            bot_id: bot_id.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -237,7 +240,12 @@ pub struct ComponentRow {
 impl ComponentRow {
     /// A row with its id, type and data.
     pub fn new(component_id: impl Into<String>, component_type: i32, data: Option<String>) -> Self {
-        ComponentRow { component_id: component_id.into(), component_type, data, ..Self::default() }
+        ComponentRow {
+            component_id: component_id.into(),
+            component_type,
+            data,
+            ..Self::default()
+        }
     }
 }
 
@@ -275,9 +283,9 @@ pub struct Feature {
 #[non_exhaustive]
 pub enum FeatureDetail {
     /// A parsed component.
-    Component(ParsedComponent),
+    Component(Box<ParsedComponent>),
     /// The bot's configuration.
-    Configuration(BotConfiguration),
+    Configuration(Box<BotConfiguration>),
     /// The payload could not be read at all; the row is still listed.
     Unreadable {
         /// The error, with its position.
@@ -342,37 +350,70 @@ pub struct AgentFeatures {
 /// assert_eq!(agent.features[1].feature_type, FeatureType::ToolPlugin);
 /// assert_eq!(agent.model.unwrap().value, "Sonnet46");
 /// ```
-pub fn agent_features(registry: &ComponentTypeRegistry, bot: &BotRow, components: &[ComponentRow]) -> AgentFeatures {
+pub fn agent_features(
+    registry: &ComponentTypeRegistry,
+    bot: &BotRow,
+    components: &[ComponentRow],
+) -> AgentFeatures {
     let mut features = Vec::with_capacity(components.len() + 1);
     let configuration = match BotConfiguration::parse(bot.configuration.as_deref().unwrap_or("")) {
         Ok(config) => Some(config),
         Err(error) => {
             tracing::debug!(bot_id = %bot.bot_id, %error, "bot.configuration is unreadable");
-            features.push(bot_feature(bot, FeatureDetail::Unreadable { error: error.to_string() }));
+            features.push(bot_feature(
+                bot,
+                FeatureDetail::Unreadable {
+                    error: error.to_string(),
+                },
+            ));
             None
         }
     };
-    let default_gpt = configuration.as_ref().and_then(|c| c.gpt_default_schema_name.clone());
-    let agent_settings = configuration.as_ref().and_then(|c| c.agent_settings.clone());
+    let default_gpt = configuration
+        .as_ref()
+        .and_then(|c| c.gpt_default_schema_name.clone());
+    let agent_settings = configuration
+        .as_ref()
+        .and_then(|c| c.agent_settings.clone());
     if let Some(config) = configuration {
-        features.push(bot_feature(bot, FeatureDetail::Configuration(config)));
+        features.push(bot_feature(
+            bot,
+            FeatureDetail::Configuration(Box::new(config)),
+        ));
     }
 
     // (is the configured default, instructions, model hint, component id)
     let mut gpts: Vec<(bool, Option<String>, Option<String>, String)> = Vec::new();
     for row in components {
         let info = registry.info(row.component_type);
-        let (feature_type, detail) = match parse_component(registry, row.component_type, row.data.as_deref().unwrap_or("")) {
+        let (feature_type, detail) = match parse_component(
+            registry,
+            row.component_type,
+            row.data.as_deref().unwrap_or(""),
+        ) {
             Ok(parsed) => {
                 if let ComponentContent::CustomGpt(gpt) = &parsed.content {
                     let is_default = default_gpt.is_some() && row.schema_name == default_gpt;
-                    gpts.push((is_default, gpt.instructions.clone(), gpt.model_hint.clone(), row.component_id.clone()));
+                    gpts.push((
+                        is_default,
+                        gpt.instructions.clone(),
+                        gpt.model_hint.clone(),
+                        row.component_id.clone(),
+                    ));
                 }
-                (FeatureType::for_component(&parsed), FeatureDetail::Component(parsed))
+                (
+                    FeatureType::for_component(&parsed),
+                    FeatureDetail::Component(Box::new(parsed)),
+                )
             }
             Err(error) => {
                 tracing::debug!(component_id = %row.component_id, %error, "botcomponent.data is unreadable");
-                (FeatureType::for_family(info.family), FeatureDetail::Unreadable { error: error.to_string() })
+                (
+                    FeatureType::for_family(info.family),
+                    FeatureDetail::Unreadable {
+                        error: error.to_string(),
+                    },
+                )
             }
         };
         features.push(Feature {
@@ -389,16 +430,33 @@ pub fn agent_features(registry: &ComponentTypeRegistry, bot: &BotRow, components
     let gpt = gpts.iter().find(|g| g.0).or_else(|| gpts.first());
     let from_gpt = |value: Option<&String>| {
         let (_, _, _, id) = gpt?;
-        Some(SourcedValue { value: value?.clone(), from: ValueSource::CustomGptComponent, source_id: id.clone() })
+        Some(SourcedValue {
+            value: value?.clone(),
+            from: ValueSource::CustomGptComponent,
+            source_id: id.clone(),
+        })
     };
     let from_settings = |value: Option<&String>| {
-        Some(SourcedValue { value: value?.clone(), from: ValueSource::AgentSettings, source_id: bot.bot_id.clone() })
+        Some(SourcedValue {
+            value: value?.clone(),
+            from: ValueSource::AgentSettings,
+            source_id: bot.bot_id.clone(),
+        })
     };
-    let instructions = from_settings(agent_settings.as_ref().and_then(|s| s.instructions.as_ref()))
-        .or_else(|| from_gpt(gpt.and_then(|g| g.1.as_ref())));
+    let instructions = from_settings(
+        agent_settings
+            .as_ref()
+            .and_then(|s| s.instructions.as_ref()),
+    )
+    .or_else(|| from_gpt(gpt.and_then(|g| g.1.as_ref())));
     let model = from_settings(agent_settings.as_ref().and_then(|s| s.model.as_ref()))
         .or_else(|| from_gpt(gpt.and_then(|g| g.2.as_ref())));
-    AgentFeatures { agent_id: bot.bot_id.clone(), features, instructions, model }
+    AgentFeatures {
+        agent_id: bot.bot_id.clone(),
+        features,
+        instructions,
+        model,
+    }
 }
 
 fn bot_feature(bot: &BotRow, detail: FeatureDetail) -> Feature {
@@ -431,27 +489,67 @@ mod tests {
         let expected = [
             (FeatureType::Topic, 100_000_000, "Topic"),
             (FeatureType::Skill, 100_000_001, "Skill"),
-            (FeatureType::KnowledgeSource, 100_000_002, "Knowledge Source"),
+            (
+                FeatureType::KnowledgeSource,
+                100_000_002,
+                "Knowledge Source",
+            ),
             (FeatureType::CustomGpt, 100_000_003, "Custom GPT"),
-            (FeatureType::CopilotSettings, 100_000_004, "Copilot Settings"),
-            (FeatureType::ExternalTrigger, 100_000_005, "External Trigger"),
+            (
+                FeatureType::CopilotSettings,
+                100_000_004,
+                "Copilot Settings",
+            ),
+            (
+                FeatureType::ExternalTrigger,
+                100_000_005,
+                "External Trigger",
+            ),
             (FeatureType::FileAttachment, 100_000_006, "File Attachment"),
             (FeatureType::BotVariable, 100_000_007, "Bot Variable"),
             (FeatureType::BotEntity, 100_000_008, "Bot Entity"),
             (FeatureType::Dialog, 100_000_009, "Dialog"),
             (FeatureType::DialogSchema, 100_000_021, "Dialog Schema"),
             (FeatureType::Trigger, 100_000_010, "Trigger"),
-            (FeatureType::LanguageUnderstanding, 100_000_011, "Language Understanding"),
-            (FeatureType::LanguageGeneration, 100_000_012, "Language Generation"),
-            (FeatureType::BotTranslations, 100_000_013, "Bot Translations"),
+            (
+                FeatureType::LanguageUnderstanding,
+                100_000_011,
+                "Language Understanding",
+            ),
+            (
+                FeatureType::LanguageGeneration,
+                100_000_012,
+                "Language Generation",
+            ),
+            (
+                FeatureType::BotTranslations,
+                100_000_013,
+                "Bot Translations",
+            ),
             (FeatureType::TestCase, 100_000_014, "Test Case"),
             (FeatureType::ToolPlugin, 100_000_015, "Tool / Plugin"),
             (FeatureType::Connector, 100_000_016, "Connector"),
-            (FeatureType::PowerAutomateFlow, 100_000_017, "Power Automate Flow"),
-            (FeatureType::EnvironmentVariable, 100_000_018, "Environment Variable"),
-            (FeatureType::DataverseSearchGrounding, 100_000_019, "Dataverse Search Grounding"),
+            (
+                FeatureType::PowerAutomateFlow,
+                100_000_017,
+                "Power Automate Flow",
+            ),
+            (
+                FeatureType::EnvironmentVariable,
+                100_000_018,
+                "Environment Variable",
+            ),
+            (
+                FeatureType::DataverseSearchGrounding,
+                100_000_019,
+                "Dataverse Search Grounding",
+            ),
             (FeatureType::AiBuilderModel, 100_000_020, "AI Builder Model"),
-            (FeatureType::People, 100_000_022, "People (Org Chart & Profile)"),
+            (
+                FeatureType::People,
+                100_000_022,
+                "People (Org Chart & Profile)",
+            ),
             (FeatureType::Other, 100_000_099, "Other / Unrecognized"),
         ];
         assert_eq!(expected.len(), FeatureType::ALL.len());

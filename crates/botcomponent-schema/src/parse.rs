@@ -2,14 +2,15 @@
 
 use crate::error::ParseError;
 use crate::model::{
-    ActionDetail, ComponentContent, ConnectionMode, ConversationStarter, CustomGpt, ExternalTrigger,
-    GenerativeAnswers, KnowledgeSelection, KnowledgeSource, McsMetadata, ParsedComponent, SettingsComponent,
-    SkillAction, SkillDefinition, Tool, ToolInput, ToolKind, ToolOutput, Topic, TopicAction, TopicTrigger,
-    UnrecognizedReason,
+    ActionDetail, ComponentContent, ConnectionMode, ConversationStarter, CustomGpt,
+    ExternalTrigger, GenerativeAnswers, KnowledgeSelection, KnowledgeSource, McsMetadata,
+    ParsedComponent, SettingsComponent, SkillAction, SkillDefinition, Tool, ToolInput, ToolKind,
+    ToolOutput, Topic, TopicAction, TopicTrigger, UnrecognizedReason,
 };
 use crate::registry::ComponentTypeRegistry;
 use crate::schema_keys::{
-    DIALOG_ACTIONS, EXTERNAL_TRIGGERS, KNOWLEDGE_SOURCES, KindKeys, PROTOCOL_METADATA, TASK_ACTIONS, TRIGGERS,
+    DIALOG_ACTIONS, EXTERNAL_TRIGGERS, KNOWLEDGE_SOURCES, KindKeys, PROTOCOL_METADATA,
+    TASK_ACTIONS, TRIGGERS,
 };
 use crate::tree::{MapView, Node, Report, child_path, load_yaml, strings_of};
 
@@ -38,7 +39,12 @@ pub fn parse_component(
     let loaded = load_yaml(data)?;
     let mut report = Report::default();
     if loaded.extra_documents > 0 {
-        report.push(String::new(), UnrecognizedReason::ExtraDocuments { count: loaded.extra_documents });
+        report.push(
+            String::new(),
+            UnrecognizedReason::ExtraDocuments {
+                count: loaded.extra_documents,
+            },
+        );
     }
     let mut kind = None;
     let mut metadata = None;
@@ -79,7 +85,11 @@ pub fn parse_component(
     })
 }
 
-fn parse_document(kind: Option<&str>, view: &mut MapView<'_>, report: &mut Report) -> ComponentContent {
+fn parse_document(
+    kind: Option<&str>,
+    view: &mut MapView<'_>,
+    report: &mut Report,
+) -> ComponentContent {
     let Some(kind) = kind else {
         report.push(String::new(), UnrecognizedReason::MissingKind);
         view.allow_all();
@@ -95,26 +105,39 @@ fn parse_document(kind: Option<&str>, view: &mut MapView<'_>, report: &mut Repor
             tool.connection_reference = view.string("connectionReference", report);
             tool.operation_id = view.string("operationId", report);
             tool.connection_mode = connection_mode(view.take("connectionProperties"));
-            tool.connector = connector_name(tool.connector_id.as_deref(), tool.connection_reference.as_deref());
+            tool.connector = connector_name(
+                tool.connector_id.as_deref(),
+                tool.connection_reference.as_deref(),
+            );
             ComponentContent::Tool(tool)
         }
         "ConnectedAgentTool" => {
             let mut tool = Tool::new(ToolKind::ConnectedAgent);
             tool.agent_schema_name = view.string("botSchemaName", report);
-            tool.history = view.take("historyType").and_then(Node::kind).map(str::to_owned);
+            tool.history = view
+                .take("historyType")
+                .and_then(Node::kind)
+                .map(str::to_owned);
             tool.description = view.string("description", report);
             ComponentContent::Tool(tool)
         }
         "InlineAgentSkill" => ComponentContent::Tool(parse_inline_skill(view, report)),
-        "KnowledgeSourceConfiguration" => ComponentContent::KnowledgeSource(parse_knowledge(view, report)),
+        "KnowledgeSourceConfiguration" => {
+            ComponentContent::KnowledgeSource(parse_knowledge(view, report))
+        }
         "GptComponentMetadata" => ComponentContent::CustomGpt(parse_gpt(view, report)),
-        "ExternalTriggerConfiguration" => ComponentContent::ExternalTrigger(parse_external_trigger(view, report)),
+        "ExternalTriggerConfiguration" => {
+            ComponentContent::ExternalTrigger(parse_external_trigger(view, report))
+        }
         "ContentModerationSettings" => {
             let response = view
                 .take("moderatedCustomResponse")
                 .map(|n| message_texts(n, &view.path_of("moderatedCustomResponse"), report))
                 .unwrap_or_default();
-            ComponentContent::Settings(SettingsComponent { moderated_response: response, disclaimer: None })
+            ComponentContent::Settings(SettingsComponent {
+                moderated_response: response,
+                disclaimer: None,
+            })
         }
         "DefaultFeedbackCollection" => ComponentContent::Settings(SettingsComponent {
             moderated_response: Vec::new(),
@@ -131,7 +154,10 @@ fn parse_document(kind: Option<&str>, view: &mut MapView<'_>, report: &mut Repor
 }
 
 fn lookup(table: &'static [KindKeys], kind: &str) -> Option<&'static KindKeys> {
-    table.binary_search_by(|row| row.kind.cmp(kind)).ok().map(|i| &table[i])
+    table
+        .binary_search_by(|row| row.kind.cmp(kind))
+        .ok()
+        .map(|i| &table[i])
 }
 
 // ---------------------------------------------------------------- topics
@@ -143,7 +169,12 @@ fn parse_topic(view: &mut MapView<'_>, report: &mut Report) -> Topic {
         ..Topic::default()
     };
     if let Some(node) = view.take("beginDialog") {
-        topic.trigger = parse_trigger(node, view.path_of("beginDialog"), &mut topic.actions, report);
+        topic.trigger = parse_trigger(
+            node,
+            view.path_of("beginDialog"),
+            &mut topic.actions,
+            report,
+        );
     }
     for (path, node) in view.seq("triggers", report) {
         // Further triggers: their actions count, their own details are not kept.
@@ -163,7 +194,12 @@ fn parse_topic(view: &mut MapView<'_>, report: &mut Report) -> Topic {
     topic
 }
 
-fn parse_trigger(node: &Node, path: String, actions: &mut Vec<TopicAction>, report: &mut Report) -> Option<TopicTrigger> {
+fn parse_trigger(
+    node: &Node,
+    path: String,
+    actions: &mut Vec<TopicAction>,
+    report: &mut Report,
+) -> Option<TopicTrigger> {
     let mut view = MapView::of(node, path, report)?;
     let Some(kind) = view.kind(report) else {
         report.push(view.path.clone(), UnrecognizedReason::MissingKind);
@@ -200,14 +236,21 @@ fn parse_trigger(node: &Node, path: String, actions: &mut Vec<TopicAction>, repo
     Some(trigger)
 }
 
-fn walk_action_list(view: &mut MapView<'_>, key: &str, actions: &mut Vec<TopicAction>, report: &mut Report) {
+fn walk_action_list(
+    view: &mut MapView<'_>,
+    key: &str,
+    actions: &mut Vec<TopicAction>,
+    report: &mut Report,
+) {
     for (path, node) in view.seq(key, report) {
         walk_action(node, path, actions, report);
     }
 }
 
 fn walk_action(node: &Node, path: String, actions: &mut Vec<TopicAction>, report: &mut Report) {
-    let Some(mut view) = MapView::of(node, path, report) else { return };
+    let Some(mut view) = MapView::of(node, path, report) else {
+        return;
+    };
     let Some(kind) = view.kind(report) else {
         report.push(view.path.clone(), UnrecognizedReason::MissingKind);
         view.allow_all();
@@ -215,7 +258,12 @@ fn walk_action(node: &Node, path: String, actions: &mut Vec<TopicAction>, report
     };
     let id = view.string("id", report);
     let index = actions.len();
-    actions.push(TopicAction { path: view.path.clone(), kind: kind.clone(), id, detail: None });
+    actions.push(TopicAction {
+        path: view.path.clone(),
+        kind: kind.clone(),
+        id,
+        detail: None,
+    });
     let Some(schema) = lookup(DIALOG_ACTIONS, &kind) else {
         report.unknown_kind(view.path_of("kind"), &kind);
         // Still look inside, so that known actions nested in an unknown one are found.
@@ -275,8 +323,12 @@ fn action_detail(kind: &str, view: &mut MapView<'_>, report: &mut Report) -> Opt
             connection_mode: connection_mode(view.take("connectionProperties")),
             operation_id: view.string("operationId", report),
         },
-        "InvokeFlowAction" => ActionDetail::InvokeFlow { flow_id: view.string("flowId", report) },
-        "InvokeAIBuilderModelAction" => ActionDetail::InvokeAiBuilderModel { model_id: view.string("aIModelId", report) },
+        "InvokeFlowAction" => ActionDetail::InvokeFlow {
+            flow_id: view.string("flowId", report),
+        },
+        "InvokeAIBuilderModelAction" => ActionDetail::InvokeAiBuilderModel {
+            model_id: view.string("aIModelId", report),
+        },
         "InvokeSkillAction" => ActionDetail::InvokeSkill {
             skill_id: view.string("skillId", report),
             action_id: view.string("actionId", report),
@@ -285,7 +337,9 @@ fn action_detail(kind: &str, view: &mut MapView<'_>, report: &mut Report) -> Opt
             server_schema_name: view.string("serverSchemaName", report),
             tool_name: view.string("toolName", report),
         },
-        "BeginDialog" | "ReplaceDialog" => ActionDetail::Redirect { dialog: view.string("dialog", report) },
+        "BeginDialog" | "ReplaceDialog" => ActionDetail::Redirect {
+            dialog: view.string("dialog", report),
+        },
         _ => return None,
     };
     Some(detail)
@@ -301,17 +355,23 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
         ..GenerativeAnswers::default()
     };
     if let Some(node) = view.take("knowledgeSources") {
-        answers.knowledge_sources = knowledge_selection(node, &view.path_of("knowledgeSources"), report);
+        answers.knowledge_sources =
+            knowledge_selection(node, &view.path_of("knowledgeSources"), report);
     }
     if let Some(node) = view.take("publicDataSource") {
         let path = view.path_of("publicDataSource");
         for key in ["sites", "pages"] {
             if let Some(list) = node.get(key) {
-                answers.public_sites.extend(strings_of(list, &child_path(&path, key), report));
+                answers
+                    .public_sites
+                    .extend(strings_of(list, &child_path(&path, key), report));
             }
         }
     }
-    if let Some(sites) = view.take("sharePointSearchDataSource").and_then(|n| n.get("sites")) {
+    if let Some(sites) = view
+        .take("sharePointSearchDataSource")
+        .and_then(|n| n.get("sites"))
+    {
         let path = child_path(&view.path_of("sharePointSearchDataSource"), "sites");
         answers.sharepoint_sites = strings_of(sites, &path, report);
     }
@@ -319,8 +379,12 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
         .take("customDataSource")
         .and_then(|n| n.get("searchResults"))
         .and_then(Node::scalar_text);
-    answers.file_search = view.take("fileSearchDataSource").is_some_and(|n| !n.is_null());
-    answers.azure_openai_on_your_data = view.take("azureOpenAIOnYourDataSource").is_some_and(|n| !n.is_null());
+    answers.file_search = view
+        .take("fileSearchDataSource")
+        .is_some_and(|n| !n.is_null());
+    answers.azure_openai_on_your_data = view
+        .take("azureOpenAIOnYourDataSource")
+        .is_some_and(|n| !n.is_null());
     answers
 }
 
@@ -358,12 +422,18 @@ fn message_texts(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
 }
 
 fn connection_mode(properties: Option<&Node>) -> Option<ConnectionMode> {
-    properties?.get("mode")?.scalar_text().map(ConnectionMode::from)
+    properties?
+        .get("mode")?
+        .scalar_text()
+        .map(ConnectionMode::from)
 }
 
 /// The connector API name: the last segment of `connectorId`, else the
 /// `shared_...` segment of a connection reference logical name.
-fn connector_name(connector_id: Option<&str>, connection_reference: Option<&str>) -> Option<String> {
+fn connector_name(
+    connector_id: Option<&str>,
+    connection_reference: Option<&str>,
+) -> Option<String> {
     if let Some(id) = connector_id
         && let Some(last) = id.rsplit('/').next().filter(|s| !s.is_empty())
     {
@@ -385,7 +455,10 @@ fn parse_task_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
     for (path, node) in view.seq("outputs", report) {
         if let Some(mut output) = MapView::of(node, path, report) {
             if let Some(name) = output.string("propertyName", report) {
-                tool.outputs.push(ToolOutput { name, description: output.string("description", report) });
+                tool.outputs.push(ToolOutput {
+                    name,
+                    description: output.string("description", report),
+                });
             }
             output.allow(&["name", "kind"]);
             output.finish(report);
@@ -403,7 +476,9 @@ fn parse_task_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
 fn task_inputs(view: &mut MapView<'_>, report: &mut Report) -> Vec<ToolInput> {
     let mut inputs = Vec::new();
     for (path, node) in view.seq("inputs", report) {
-        let Some(mut input) = MapView::of(node, path, report) else { continue };
+        let Some(mut input) = MapView::of(node, path, report) else {
+            continue;
+        };
         let kind = input.kind(report);
         if let Some(kind) = &kind
             && kind != "ManualTaskInput"
@@ -414,10 +489,21 @@ fn task_inputs(view: &mut MapView<'_>, report: &mut Report) -> Vec<ToolInput> {
         let name = input.string("propertyName", report);
         let value = input.take("value").and_then(Node::scalar_text);
         let description = input.string("description", report);
-        input.allow(&["name", "entity", "shouldPromptUser", "defaultValue", "inputSettings"]);
+        input.allow(&[
+            "name",
+            "entity",
+            "shouldPromptUser",
+            "defaultValue",
+            "inputSettings",
+        ]);
         input.finish(report);
         if let Some(name) = name {
-            inputs.push(ToolInput { name, kind, value, description });
+            inputs.push(ToolInput {
+                name,
+                kind,
+                value,
+                description,
+            });
         }
     }
     inputs
@@ -443,13 +529,20 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
         (Some(s), Some(a)) => Some(format!("{s}/{a}")),
         (s, a) => s.or(a),
     };
-    tool.history = action.take("historyType").and_then(Node::kind).map(str::to_owned);
+    tool.history = action
+        .take("historyType")
+        .and_then(Node::kind)
+        .map(str::to_owned);
     if let Some(mut details) = action.map("operationDetails", report) {
         tool.protocol = details.kind(report);
         if tool.operation_id.is_none() {
             tool.operation_id = details.string("operationId", report);
         }
-        match tool.protocol.as_deref().map(|k| (k, lookup(PROTOCOL_METADATA, k))) {
+        match tool
+            .protocol
+            .as_deref()
+            .map(|k| (k, lookup(PROTOCOL_METADATA, k)))
+        {
             Some((_, Some(schema))) => details.allow_sorted(schema.keys),
             Some((k, None)) => {
                 report.unknown_kind(details.path_of("kind"), k);
@@ -463,7 +556,9 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
     tool.tool_kind = match kind.as_str() {
         "InvokeConnectorTaskAction" => ToolKind::Connector,
         "InvokeFlowTaskAction" => ToolKind::Flow,
-        "InvokeExternalAgentTaskAction" if tool.protocol.as_deref() == Some("ModelContextProtocolMetadata") => {
+        "InvokeExternalAgentTaskAction"
+            if tool.protocol.as_deref() == Some("ModelContextProtocolMetadata") =>
+        {
             ToolKind::McpServer
         }
         "InvokeExternalAgentTaskAction" => ToolKind::ExternalAgent,
@@ -491,7 +586,9 @@ fn parse_agent_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
     tool.inputs = task_inputs(view, report);
     if let Some(node) = view.take("beginDialog") {
         let mut actions = Vec::new();
-        if let Some(trigger) = parse_trigger(node, view.path_of("beginDialog"), &mut actions, report) {
+        if let Some(trigger) =
+            parse_trigger(node, view.path_of("beginDialog"), &mut actions, report)
+        {
             tool.description = trigger.description;
         }
     }
@@ -502,7 +599,12 @@ fn parse_agent_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
     }
     if let Some(node) = view.take("inputType") {
         for (name, description) in record_properties(node) {
-            tool.inputs.push(ToolInput { name, kind: None, value: None, description });
+            tool.inputs.push(ToolInput {
+                name,
+                kind: None,
+                value: None,
+                description,
+            });
         }
     }
     if let Some(node) = view.take("outputType") {
@@ -519,7 +621,12 @@ fn record_properties(node: &Node) -> Vec<(String, Option<String>)> {
     match node.get("properties") {
         Some(Node::Map(entries)) => entries
             .iter()
-            .map(|(name, p)| (name.clone(), p.get("description").and_then(Node::scalar_text)))
+            .map(|(name, p)| {
+                (
+                    name.clone(),
+                    p.get("description").and_then(Node::scalar_text),
+                )
+            })
             .collect(),
         _ => Vec::new(),
     }
@@ -527,7 +634,9 @@ fn record_properties(node: &Node) -> Vec<(String, Option<String>)> {
 
 fn parse_inline_skill(view: &mut MapView<'_>, report: &mut Report) -> Tool {
     let mut tool = Tool::new(ToolKind::InlineSkill);
-    let Some(content) = view.string("content", report) else { return tool };
+    let Some(content) = view.string("content", report) else {
+        return tool;
+    };
     let content_path = view.path_of("content");
     // The body is Markdown with optional YAML front matter between `---` lines.
     let body = match split_front_matter(&content) {
@@ -562,7 +671,9 @@ fn parse_inline_skill(view: &mut MapView<'_>, report: &mut Report) -> Tool {
 /// Splits `---\n<front>\n---\n<body>`; `None` when there is no front matter.
 fn split_front_matter(content: &str) -> Option<(&str, &str)> {
     let rest = content.strip_prefix("---")?;
-    let rest = rest.strip_prefix("\r\n").or_else(|| rest.strip_prefix('\n'))?;
+    let rest = rest
+        .strip_prefix("\r\n")
+        .or_else(|| rest.strip_prefix('\n'))?;
     let mut offset = 0;
     for line in rest.split_inclusive('\n') {
         if line.trim_end() == "---" {
@@ -577,7 +688,9 @@ fn split_front_matter(content: &str) -> Option<(&str, &str)> {
 
 fn parse_knowledge(view: &mut MapView<'_>, report: &mut Report) -> KnowledgeSource {
     let mut knowledge = KnowledgeSource::default();
-    let Some(mut source) = view.map("source", report) else { return knowledge };
+    let Some(mut source) = view.map("source", report) else {
+        return knowledge;
+    };
     let kind = source.kind(report);
     knowledge.site = source.string("site", report);
     knowledge.skill_configuration = source.string("skillConfiguration", report);
@@ -641,7 +754,8 @@ fn parse_gpt(view: &mut MapView<'_>, report: &mut Report) -> CustomGpt {
         ai.finish(report);
     }
     if let Some(node) = view.take("knowledgeSources") {
-        gpt.knowledge_sources = knowledge_selection(node, &view.path_of("knowledgeSources"), report);
+        gpt.knowledge_sources =
+            knowledge_selection(node, &view.path_of("knowledgeSources"), report);
     }
     for (path, node) in view.seq("tools", report) {
         match node.kind() {
@@ -649,7 +763,13 @@ fn parse_gpt(view: &mut MapView<'_>, report: &mut Report) -> CustomGpt {
             None => report.push(path, UnrecognizedReason::MissingKind),
         }
     }
-    view.allow(&["inputType", "outputType", "historyType", "fileSearchDataSource", "defaultResponseMode"]);
+    view.allow(&[
+        "inputType",
+        "outputType",
+        "historyType",
+        "fileSearchDataSource",
+        "defaultResponseMode",
+    ]);
     gpt
 }
 
@@ -658,7 +778,11 @@ fn parse_external_trigger(view: &mut MapView<'_>, report: &mut Report) -> Extern
     if let Some(mut source) = view.map("externalTriggerSource", report) {
         trigger.source_kind = source.kind(report);
         trigger.flow_id = source.string("flowId", report);
-        match trigger.source_kind.as_deref().map(|k| (k, lookup(EXTERNAL_TRIGGERS, k))) {
+        match trigger
+            .source_kind
+            .as_deref()
+            .map(|k| (k, lookup(EXTERNAL_TRIGGERS, k)))
+        {
             Some((_, Some(schema))) => source.allow_sorted(schema.keys),
             Some((k, None)) => {
                 report.unknown_kind(source.path_of("kind"), k);
@@ -683,14 +807,19 @@ fn parse_skill(view: &mut MapView<'_>, report: &mut Report) -> SkillDefinition {
         privacy_policy: view.string("privacyPolicy", report),
         ..SkillDefinition::default()
     };
-    for (key, slot) in [("appId", &mut skill.app_id_variable), ("appEndpoint", &mut skill.app_endpoint_variable)] {
+    for (key, slot) in [
+        ("appId", &mut skill.app_id_variable),
+        ("appEndpoint", &mut skill.app_endpoint_variable),
+    ] {
         if let Some(mut reference) = view.map(key, report) {
             *slot = reference.string("schemaName", report);
             reference.finish(report);
         }
     }
     for (path, node) in view.seq("actions", report) {
-        let Some(mut action) = MapView::of(node, path, report) else { continue };
+        let Some(mut action) = MapView::of(node, path, report) else {
+            continue;
+        };
         let mut parsed = SkillAction {
             action_id: action.string("actionId", report),
             activity_type: action.string("activityType", report),
@@ -698,10 +827,16 @@ fn parse_skill(view: &mut MapView<'_>, report: &mut Report) -> SkillDefinition {
             ..SkillAction::default()
         };
         if let Some(node) = action.take("inputType") {
-            parsed.inputs = record_properties(node).into_iter().map(|(name, _)| name).collect();
+            parsed.inputs = record_properties(node)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
         }
         if let Some(node) = action.take("outputType") {
-            parsed.outputs = record_properties(node).into_iter().map(|(name, _)| name).collect();
+            parsed.outputs = record_properties(node)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect();
         }
         action.finish(report);
         skill.actions.push(parsed);
@@ -715,22 +850,41 @@ mod tests {
 
     #[test]
     fn front_matter_split() {
-        assert_eq!(split_front_matter("---\nname: a\n---\nbody\n"), Some(("name: a\n", "body\n")));
-        assert_eq!(split_front_matter("---\r\nname: a\r\n---\r\nbody"), Some(("name: a\r\n", "body")));
+        assert_eq!(
+            split_front_matter("---\nname: a\n---\nbody\n"),
+            Some(("name: a\n", "body\n"))
+        );
+        assert_eq!(
+            split_front_matter("---\r\nname: a\r\n---\r\nbody"),
+            Some(("name: a\r\n", "body"))
+        );
         assert_eq!(split_front_matter("no front matter"), None);
         assert_eq!(split_front_matter("---\nunterminated\n"), None);
     }
 
     #[test]
     fn connector_names() {
-        assert_eq!(connector_name(Some("/providers/Microsoft.PowerApps/apis/shared_a"), None).as_deref(), Some("shared_a"));
-        assert_eq!(connector_name(None, Some("x.shared_office365.abc")).as_deref(), Some("shared_office365"));
+        assert_eq!(
+            connector_name(Some("/providers/Microsoft.PowerApps/apis/shared_a"), None).as_deref(),
+            Some("shared_a")
+        );
+        assert_eq!(
+            connector_name(None, Some("x.shared_office365.abc")).as_deref(),
+            Some("shared_office365")
+        );
         assert_eq!(connector_name(None, Some("cr_x")), None);
     }
 
     #[test]
     fn schema_tables_are_sorted_for_binary_search() {
-        for table in [DIALOG_ACTIONS, TRIGGERS, TASK_ACTIONS, KNOWLEDGE_SOURCES, EXTERNAL_TRIGGERS, PROTOCOL_METADATA] {
+        for table in [
+            DIALOG_ACTIONS,
+            TRIGGERS,
+            TASK_ACTIONS,
+            KNOWLEDGE_SOURCES,
+            EXTERNAL_TRIGGERS,
+            PROTOCOL_METADATA,
+        ] {
             assert!(table.windows(2).all(|w| w[0].kind < w[1].kind));
             for row in table {
                 assert!(row.keys.windows(2).all(|w| w[0] < w[1]), "{}", row.kind);

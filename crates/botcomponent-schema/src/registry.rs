@@ -133,18 +133,54 @@ const BUILTIN: [(i32, ComponentType, &str, ComponentFamily, SchemaGeneration); 2
         (3, T::BotEntity, "Bot entity", F::Entity, V1),
         (4, T::Dialog, "Dialog", F::Dialog, NA),
         (5, T::Trigger, "Trigger", F::Trigger, NA),
-        (6, T::LanguageUnderstanding, "Language understanding", F::LanguageUnderstanding, NA),
-        (7, T::LanguageGeneration, "Language generation", F::LanguageGeneration, NA),
+        (
+            6,
+            T::LanguageUnderstanding,
+            "Language understanding",
+            F::LanguageUnderstanding,
+            NA,
+        ),
+        (
+            7,
+            T::LanguageGeneration,
+            "Language generation",
+            F::LanguageGeneration,
+            NA,
+        ),
         (8, T::DialogSchema, "Dialog schema", F::DialogSchema, NA),
         (9, T::TopicV2, "Topic (V2)", F::Topic, V2),
-        (10, T::BotTranslationsV2, "Bot translations (V2)", F::Translations, V2),
+        (
+            10,
+            T::BotTranslationsV2,
+            "Bot translations (V2)",
+            F::Translations,
+            V2,
+        ),
         (11, T::BotEntityV2, "Bot entity (V2)", F::Entity, V2),
         (12, T::BotVariableV2, "Bot variable (V2)", F::Variable, V2),
         (13, T::SkillV2, "Skill (V2)", F::Skill, V2),
-        (14, T::FileAttachment, "Bot File Attachment", F::FileAttachment, NA),
+        (
+            14,
+            T::FileAttachment,
+            "Bot File Attachment",
+            F::FileAttachment,
+            NA,
+        ),
         (15, T::CustomGpt, "Custom GPT", F::CustomGpt, NA),
-        (16, T::KnowledgeSource, "Knowledge Source", F::KnowledgeSource, NA),
-        (17, T::ExternalTrigger, "External Trigger", F::ExternalTrigger, NA),
+        (
+            16,
+            T::KnowledgeSource,
+            "Knowledge Source",
+            F::KnowledgeSource,
+            NA,
+        ),
+        (
+            17,
+            T::ExternalTrigger,
+            "External Trigger",
+            F::ExternalTrigger,
+            NA,
+        ),
         (18, T::CopilotSettings, "Copilot Settings", F::Settings, NA),
         (19, T::TestCase, "Test Case", F::TestCase, NA),
     ]
@@ -163,7 +199,10 @@ impl ComponentType {
     pub fn value(self) -> i32 {
         match self {
             ComponentType::Unknown(n) => n,
-            known => BUILTIN.iter().find(|row| row.1 == known).map_or(-1, |row| row.0),
+            known => BUILTIN
+                .iter()
+                .find(|row| row.1 == known)
+                .map_or(-1, |row| row.0),
         }
     }
 
@@ -174,7 +213,8 @@ impl ComponentType {
 
     /// The schema generation; [`SchemaGeneration::NotApplicable`] for unknown values.
     pub fn generation(self) -> SchemaGeneration {
-        self.builtin().map_or(SchemaGeneration::NotApplicable, |row| row.4)
+        self.builtin()
+            .map_or(SchemaGeneration::NotApplicable, |row| row.4)
     }
 
     /// The other half of a V1/V2 pair: topic 0/9, skill 1/13, entity 3/11, variable 2/12.
@@ -198,7 +238,15 @@ impl ComponentType {
         self.builtin().map(|row| row.2)
     }
 
-    fn builtin(self) -> Option<&'static (i32, ComponentType, &'static str, ComponentFamily, SchemaGeneration)> {
+    fn builtin(
+        self,
+    ) -> Option<&'static (
+        i32,
+        ComponentType,
+        &'static str,
+        ComponentFamily,
+        SchemaGeneration,
+    )> {
         match self {
             ComponentType::Unknown(_) => None,
             known => BUILTIN.iter().find(|row| row.1 == known),
@@ -290,7 +338,15 @@ impl ComponentTypeRegistry {
         let entries = BUILTIN
             .iter()
             .map(|&(value, component_type, label, family, generation)| {
-                (value, ComponentTypeInfo { component_type, label: label.to_owned(), family, generation })
+                (
+                    value,
+                    ComponentTypeInfo {
+                        component_type,
+                        label: label.to_owned(),
+                        family,
+                        generation,
+                    },
+                )
             })
             .collect();
         ComponentTypeRegistry { entries }
@@ -298,12 +354,15 @@ impl ComponentTypeRegistry {
 
     /// The information for a value; an unknown value yields an `Unknown (n)` entry.
     pub fn info(&self, value: i32) -> ComponentTypeInfo {
-        self.entries.get(&value).cloned().unwrap_or_else(|| ComponentTypeInfo {
-            component_type: ComponentType::Unknown(value),
-            label: format!("Unknown ({value})"),
-            family: ComponentFamily::Unknown,
-            generation: SchemaGeneration::NotApplicable,
-        })
+        self.entries
+            .get(&value)
+            .cloned()
+            .unwrap_or_else(|| ComponentTypeInfo {
+                component_type: ComponentType::Unknown(value),
+                label: format!("Unknown ({value})"),
+                family: ComponentFamily::Unknown,
+                generation: SchemaGeneration::NotApplicable,
+            })
     }
 
     /// Every registered value, ascending.
@@ -315,7 +374,10 @@ impl ComponentTypeRegistry {
     /// `GET GlobalOptionSetDefinitions(Name='botcomponent_componenttype')`.
     /// Labels come from `UserLocalizedLabel`, or the first `LocalizedLabels` entry when
     /// that is null; values new to the registry are added with an unknown family.
-    pub fn refresh_from_option_set(&mut self, body: &serde_json::Value) -> Result<RefreshReport, RegistryError> {
+    pub fn refresh_from_option_set(
+        &mut self,
+        body: &serde_json::Value,
+    ) -> Result<RefreshReport, RegistryError> {
         let options = body
             .get("Options")
             .and_then(serde_json::Value::as_array)
@@ -323,11 +385,17 @@ impl ComponentTypeRegistry {
         let mut report = RefreshReport::default();
         for (index, option) in options.iter().enumerate() {
             let Some(value) = option.get("Value").and_then(serde_json::Value::as_i64) else {
-                report.skipped.push(SkippedOption { index, reason: "no integer `Value`".to_owned() });
+                report.skipped.push(SkippedOption {
+                    index,
+                    reason: "no integer `Value`".to_owned(),
+                });
                 continue;
             };
             let Ok(value) = i32::try_from(value) else {
-                report.skipped.push(SkippedOption { index, reason: format!("`Value` {value} is out of range") });
+                report.skipped.push(SkippedOption {
+                    index,
+                    reason: format!("`Value` {value} is out of range"),
+                });
                 continue;
             };
             let label = option_label(option);
@@ -354,7 +422,10 @@ impl ComponentTypeRegistry {
     }
 
     /// [`Self::refresh_from_option_set`] from the raw response bytes.
-    pub fn refresh_from_option_set_bytes(&mut self, body: &[u8]) -> Result<RefreshReport, RegistryError> {
+    pub fn refresh_from_option_set_bytes(
+        &mut self,
+        body: &[u8],
+    ) -> Result<RefreshReport, RegistryError> {
         let value: serde_json::Value = serde_json::from_slice(body).map_err(RegistryError::Json)?;
         self.refresh_from_option_set(&value)
     }
@@ -362,11 +433,18 @@ impl ComponentTypeRegistry {
 
 fn option_label(option: &serde_json::Value) -> Option<String> {
     let label = option.get("Label")?;
-    let text = |l: &serde_json::Value| l.get("Label").and_then(serde_json::Value::as_str).map(str::to_owned);
-    label
-        .get("UserLocalizedLabel")
-        .and_then(text)
-        .or_else(|| label.get("LocalizedLabels")?.as_array()?.first().and_then(text))
+    let text = |l: &serde_json::Value| {
+        l.get("Label")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    label.get("UserLocalizedLabel").and_then(text).or_else(|| {
+        label
+            .get("LocalizedLabels")?
+            .as_array()?
+            .first()
+            .and_then(text)
+    })
 }
 
 #[cfg(test)]
@@ -430,7 +508,10 @@ mod tests {
         let report = registry.refresh_from_option_set(&body).unwrap();
         assert_eq!(report.relabelled, vec![9]);
         assert_eq!(report.added, vec![21, 22]);
-        assert_eq!(report.skipped.iter().map(|s| s.index).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(
+            report.skipped.iter().map(|s| s.index).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
         assert_eq!(registry.info(9).label, "Topic (V2) renamed");
         assert_eq!(registry.info(9).family, ComponentFamily::Topic);
         assert_eq!(registry.info(21).label, "Unknown (21)");
@@ -446,7 +527,10 @@ mod tests {
             registry.refresh_from_option_set(&json!({"value": []})),
             Err(RegistryError::MissingOptions)
         ));
-        assert!(matches!(registry.refresh_from_option_set_bytes(b"<html>"), Err(RegistryError::Json(_))));
+        assert!(matches!(
+            registry.refresh_from_option_set_bytes(b"<html>"),
+            Err(RegistryError::Json(_))
+        ));
         assert_eq!(registry, ComponentTypeRegistry::builtin());
     }
 }

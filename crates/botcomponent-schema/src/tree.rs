@@ -30,17 +30,26 @@ pub(crate) enum Node {
 }
 
 /// The null node.
-pub(crate) static NULL: Node = Node::Scalar { text: String::new(), plain: true };
+pub(crate) static NULL: Node = Node::Scalar {
+    text: String::new(),
+    plain: true,
+};
 
 impl Node {
     /// A string scalar.
     pub(crate) fn string(text: impl Into<String>) -> Node {
-        Node::Scalar { text: text.into(), plain: false }
+        Node::Scalar {
+            text: text.into(),
+            plain: false,
+        }
     }
 
     /// A plain scalar.
     pub(crate) fn plain(text: impl Into<String>) -> Node {
-        Node::Scalar { text: text.into(), plain: true }
+        Node::Scalar {
+            text: text.into(),
+            plain: true,
+        }
     }
 
     /// Whether this is null (an empty value, `~` or `null` in any core-schema spelling).
@@ -62,7 +71,9 @@ impl Node {
 
     /// The integer value of a plain core-schema integer (decimal, `0o`, `0x`).
     pub(crate) fn as_i64(&self) -> Option<i64> {
-        let Node::Scalar { text, plain: true } = self else { return None };
+        let Node::Scalar { text, plain: true } = self else {
+            return None;
+        };
         if let Some(hex) = text.strip_prefix("0x") {
             i64::from_str_radix(hex, 16).ok()
         } else if let Some(oct) = text.strip_prefix("0o") {
@@ -73,14 +84,17 @@ impl Node {
     }
 
     fn is_number(&self) -> bool {
-        let Node::Scalar { text, plain: true } = self else { return false };
+        let Node::Scalar { text, plain: true } = self else {
+            return false;
+        };
         if self.as_i64().is_some() {
             return true;
         }
         let body = text.trim_start_matches(['-', '+']);
         matches!(body, ".inf" | ".Inf" | ".INF")
             || matches!(text.as_str(), ".nan" | ".NaN" | ".NAN")
-            || (body.starts_with(|c: char| c.is_ascii_digit() || c == '.') && body.parse::<f64>().is_ok())
+            || (body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+                && body.parse::<f64>().is_ok())
     }
 
     /// The shape name used in [`UnrecognizedReason::UnexpectedShape`].
@@ -118,7 +132,9 @@ impl Node {
 
     /// The `kind` (YAML) or `$kind` (JSON) discriminator of a mapping, if it is a string.
     pub(crate) fn kind(&self) -> Option<&str> {
-        self.get("kind").or_else(|| self.get("$kind")).and_then(Node::as_str)
+        self.get("kind")
+            .or_else(|| self.get("$kind"))
+            .and_then(Node::as_str)
     }
 
     /// Converts a JSON value.
@@ -128,7 +144,9 @@ impl Node {
             serde_json::Value::Bool(b) => Node::plain(b.to_string()),
             serde_json::Value::Number(n) => Node::plain(n.to_string()),
             serde_json::Value::String(s) => Node::string(s.clone()),
-            serde_json::Value::Array(items) => Node::Seq(items.iter().map(Node::from_json).collect()),
+            serde_json::Value::Array(items) => {
+                Node::Seq(items.iter().map(Node::from_json).collect())
+            }
             serde_json::Value::Object(map) => Node::Map(
                 map.iter()
                     .map(|(k, v)| (k.clone(), Node::from_json(v)))
@@ -178,11 +196,18 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => continue,
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(ParseError::TooDeep { line, limit: MAX_DEPTH });
+                    return Err(ParseError::TooDeep {
+                        line,
+                        limit: MAX_DEPTH,
+                    });
                 }
                 let is_map = matches!(event, Event::MappingStart(..));
                 stack.push(Frame {
-                    node: if is_map { Node::Map(Vec::new()) } else { Node::Seq(Vec::new()) },
+                    node: if is_map {
+                        Node::Map(Vec::new())
+                    } else {
+                        Node::Seq(Vec::new())
+                    },
                     anchor,
                     key: None,
                 });
@@ -195,7 +220,9 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
             Event::Scalar(value, style, anchor, tag) => {
                 // `!!str` forces a string; other tags are not interpreted.
                 let plain = style == TScalarStyle::Plain
-                    && !tag.as_ref().is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
+                    && !tag
+                        .as_ref()
+                        .is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
                 (Node::Scalar { text: value, plain }, anchor)
             }
             Event::Alias(id) => {
@@ -236,7 +263,10 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
             }
         }
     }
-    Ok(Loaded { root, extra_documents: documents.saturating_sub(1) })
+    Ok(Loaded {
+        root,
+        extra_documents: documents.saturating_sub(1),
+    })
 }
 
 struct Frame {
@@ -270,7 +300,12 @@ fn key_text(node: &Node) -> String {
 fn count_nodes(node: &Node) -> usize {
     match node {
         Node::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Node::Map(entries) => 1 + entries.iter().map(|(_, v)| 1 + count_nodes(v)).sum::<usize>(),
+        Node::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|(_, v)| 1 + count_nodes(v))
+                .sum::<usize>()
+        }
         _ => 1,
     }
 }
@@ -302,7 +337,12 @@ impl Report {
     }
 
     pub(crate) fn unknown_kind(&mut self, path: String, kind: &str) {
-        self.push(path, UnrecognizedReason::UnknownKind { kind: kind.to_owned() });
+        self.push(
+            path,
+            UnrecognizedReason::UnknownKind {
+                kind: kind.to_owned(),
+            },
+        );
     }
 
     pub(crate) fn shape(&mut self, path: String, expected: &str, found: &Node) {
@@ -328,7 +368,11 @@ impl<'a> MapView<'a> {
     /// A view of `node` if it is a mapping; otherwise records the shape and returns `None`.
     pub(crate) fn of(node: &'a Node, path: String, report: &mut Report) -> Option<Self> {
         match node {
-            Node::Map(entries) => Some(MapView { entries, used: vec![false; entries.len()], path }),
+            Node::Map(entries) => Some(MapView {
+                entries,
+                used: vec![false; entries.len()],
+                path,
+            }),
             n if n.is_null() => None,
             other => {
                 report.shape(path, "mapping", other);
@@ -424,7 +468,9 @@ impl<'a> MapView<'a> {
 
     /// A sequence's items with their paths; a lone non-null value is reported.
     pub(crate) fn seq(&mut self, key: &str, report: &mut Report) -> Vec<(String, &'a Node)> {
-        let Some(node) = self.take(key) else { return Vec::new() };
+        let Some(node) = self.take(key) else {
+            return Vec::new();
+        };
         let path = self.path_of(key);
         match node {
             Node::Seq(items) => items
@@ -442,14 +488,20 @@ impl<'a> MapView<'a> {
 
     /// A list of strings (a lone string counts as a list of one).
     pub(crate) fn strings(&mut self, key: &str, report: &mut Report) -> Vec<String> {
-        let Some(node) = self.take(key) else { return Vec::new() };
+        let Some(node) = self.take(key) else {
+            return Vec::new();
+        };
         let path = self.path_of(key);
         strings_of(node, &path, report)
     }
 
     /// The `kind` discriminator (`kind` or `$kind`).
     pub(crate) fn kind(&mut self, report: &mut Report) -> Option<String> {
-        let key = if self.entries.iter().any(|(k, _)| k == "kind") { "kind" } else { "$kind" };
+        let key = if self.entries.iter().any(|(k, _)| k == "kind") {
+            "kind"
+        } else {
+            "$kind"
+        };
         self.string(key, report)
     }
 
@@ -503,7 +555,8 @@ mod tests {
 
     #[test]
     fn core_schema_keeps_yes_no_on_off_as_strings() {
-        let node = root("a: yes\nb: no\nc: on\nd: off\ne: y\nf: True\ng: ~\nh: 0x1F\ni: 1.5\nj: 012\n");
+        let node =
+            root("a: yes\nb: no\nc: on\nd: off\ne: y\nf: True\ng: ~\nh: 0x1F\ni: 1.5\nj: 012\n");
         for key in ["a", "b", "c", "d", "e"] {
             let value = node.get(key).unwrap();
             assert_eq!(value.shape(), "string", "{key}");
@@ -511,7 +564,11 @@ mod tests {
         }
         assert_eq!(node.get("a").unwrap().as_str(), Some("yes"));
         assert_eq!(node.get("f").unwrap().as_bool(), Some(true));
-        assert_eq!(node.get("f").unwrap().as_str(), Some("True"), "text kept as written");
+        assert_eq!(
+            node.get("f").unwrap().as_str(),
+            Some("True"),
+            "text kept as written"
+        );
         assert!(node.get("g").unwrap().is_null());
         assert_eq!(node.get("h").unwrap().as_i64(), Some(31));
         assert_eq!(node.get("h").unwrap().as_str(), Some("0x1F"));
@@ -531,7 +588,8 @@ mod tests {
 
     #[test]
     fn bom_and_crlf_block_scalars() {
-        let node = root("\u{feff}a: |\r\n  one\r\n  two\r\nb: |-\r\n  x\r\n\r\nc: |+\r\n  k\r\n\r\n");
+        let node =
+            root("\u{feff}a: |\r\n  one\r\n  two\r\nb: |-\r\n  x\r\n\r\nc: |+\r\n  k\r\n\r\n");
         assert_eq!(node.get("a"), Some(&Node::string("one\ntwo\n")));
         assert_eq!(node.get("b"), Some(&Node::string("x")));
         assert_eq!(node.get("c"), Some(&Node::string("k\n\n")));
@@ -561,8 +619,15 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let text = "[".repeat(10_000);
-        assert!(matches!(load_yaml(&text), Err(ParseError::TooDeep { .. }) | Err(ParseError::Yaml { .. })));
-        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(matches!(
+            load_yaml(&text),
+            Err(ParseError::TooDeep { .. }) | Err(ParseError::Yaml { .. })
+        ));
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
         assert!(matches!(load_yaml(&deep), Err(ParseError::TooDeep { .. })));
     }
 
@@ -594,10 +659,17 @@ mod tests {
         let mut view = MapView::of(&node, String::new(), &mut report).unwrap();
         assert_eq!(view.integer("a", &mut report), Some(1));
         view.finish(&mut report);
-        let got: Vec<_> = report.items.iter().map(|u| (u.path.as_str(), u.reason.clone())).collect();
+        let got: Vec<_> = report
+            .items
+            .iter()
+            .map(|u| (u.path.as_str(), u.reason.clone()))
+            .collect();
         assert_eq!(
             got,
-            vec![("/a", UnrecognizedReason::DuplicateKey), ("/b", UnrecognizedReason::UnknownKey)]
+            vec![
+                ("/a", UnrecognizedReason::DuplicateKey),
+                ("/b", UnrecognizedReason::UnknownKey)
+            ]
         );
     }
 }

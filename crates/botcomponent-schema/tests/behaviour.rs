@@ -2,10 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use botcomponent_schema::{
-    ActionDetail, AgentFeatures, BotRow, ComponentContent, ComponentFamily, ComponentRow, ComponentType,
-    ComponentTypeRegistry, FeatureDetail, FeatureType, GenerativeAnswers, KnowledgeSelection, ParseError,
-    ParsedComponent, SchemaGeneration, Tool, ToolKind, Topic, UnrecognizedReason, ValueSource, agent_features,
-    parse_component,
+    ActionDetail, AgentFeatures, BotRow, ComponentContent, ComponentFamily, ComponentRow,
+    ComponentType, ComponentTypeRegistry, FeatureDetail, FeatureType, GenerativeAnswers,
+    KnowledgeSelection, ParseError, ParsedComponent, SchemaGeneration, Tool, ToolKind, Topic,
+    UnrecognizedReason, ValueSource, agent_features, parse_component,
 };
 
 fn parse(component_type: i32, data: &str) -> ParsedComponent {
@@ -13,11 +13,19 @@ fn parse(component_type: i32, data: &str) -> ParsedComponent {
 }
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn unrecognized(parsed: &ParsedComponent) -> Vec<(String, UnrecognizedReason)> {
-    parsed.unrecognized.iter().map(|u| (u.path.clone(), u.reason.clone())).collect()
+    parsed
+        .unrecognized
+        .iter()
+        .map(|u| (u.path.clone(), u.reason.clone()))
+        .collect()
 }
 
 fn topic(parsed: &ParsedComponent) -> &Topic {
@@ -57,18 +65,29 @@ fn unknown_component_type_is_returned_with_what_could_be_read() {
 
 #[test]
 fn unknown_kind_is_recorded_once_and_the_component_returned() {
-    let parsed = parse(9, "kind: FancyNewDialog\r\nmodelDisplayName: x\r\nwhatever:\r\n  deep: 1\r\n");
+    let parsed = parse(
+        9,
+        "kind: FancyNewDialog\r\nmodelDisplayName: x\r\nwhatever:\r\n  deep: 1\r\n",
+    );
     assert_eq!(parsed.kind.as_deref(), Some("FancyNewDialog"));
     assert_eq!(parsed.content, ComponentContent::Unknown);
     assert_eq!(
         unrecognized(&parsed),
-        vec![("/kind".to_owned(), UnrecognizedReason::UnknownKind { kind: "FancyNewDialog".into() })]
+        vec![(
+            "/kind".to_owned(),
+            UnrecognizedReason::UnknownKind {
+                kind: "FancyNewDialog".into()
+            }
+        )]
     );
     // Its family still classifies it.
     assert_eq!(FeatureType::for_component(&parsed), FeatureType::Topic);
 
     let parsed = parse(16, "source:\n  kind: SharePointSearchSource\n");
-    assert_eq!(unrecognized(&parsed), vec![(String::new(), UnrecognizedReason::MissingKind)]);
+    assert_eq!(
+        unrecognized(&parsed),
+        vec![(String::new(), UnrecognizedReason::MissingKind)]
+    );
 }
 
 #[test]
@@ -81,12 +100,19 @@ fn unknown_action_kind_inside_a_topic_still_finds_nested_actions() {
     assert_eq!(actions.len(), 2);
     assert_eq!(actions[0].kind, "TeleportAction");
     assert_eq!(actions[1].path, "/beginDialog/actions/0/actions/0");
-    assert_eq!(actions[1].detail, Some(ActionDetail::InvokeFlow { flow_id: Some("abc".into()) }));
+    assert_eq!(
+        actions[1].detail,
+        Some(ActionDetail::InvokeFlow {
+            flow_id: Some("abc".into())
+        })
+    );
     assert_eq!(
         unrecognized(&parsed),
         vec![(
             "/beginDialog/actions/0/kind".to_owned(),
-            UnrecognizedReason::UnknownKind { kind: "TeleportAction".into() }
+            UnrecognizedReason::UnknownKind {
+                kind: "TeleportAction".into()
+            }
         )]
     );
 }
@@ -155,7 +181,11 @@ action:
     let parsed = parse(9, data);
     assert_eq!(
         unrecognized(&parsed),
-        vec![key("/inputs/0/inputExtra"), key("/action/operationDetails/detailsExtra"), key("/action/actionExtra")]
+        vec![
+            key("/inputs/0/inputExtra"),
+            key("/action/operationDetails/detailsExtra"),
+            key("/action/actionExtra")
+        ]
     );
     assert_eq!(tool(&parsed).tool_kind, ToolKind::McpServer);
 
@@ -195,7 +225,10 @@ fn unexpected_shapes_and_duplicates_are_reported() {
         vec![
             (
                 "/operationId".to_owned(),
-                UnrecognizedReason::UnexpectedShape { expected: "string".into(), found: "sequence".into() }
+                UnrecognizedReason::UnexpectedShape {
+                    expected: "string".into(),
+                    found: "sequence".into()
+                }
             ),
             ("/connectorId".to_owned(), UnrecognizedReason::DuplicateKey),
         ]
@@ -213,7 +246,9 @@ fn crlf_and_bom_parse_like_lf() {
     assert_eq!(a, b);
     assert_eq!(
         topic(&b).actions[0].detail,
-        Some(ActionDetail::SendMessage { text: vec!["line one\nline two".into()] })
+        Some(ActionDetail::SendMessage {
+            text: vec!["line one\nline two".into()]
+        })
     );
     assert!(b.unrecognized.is_empty());
 }
@@ -226,7 +261,9 @@ fn trigger_phrases_yes_no_on_off_stay_strings_as_written() {
     let parsed = parse(9, data);
     assert_eq!(
         topic(&parsed).trigger.as_ref().unwrap().trigger_phrases,
-        ["yes", "no", "on", "off", "Y", "True", "0x1F", "1.50", "null"]
+        [
+            "yes", "no", "on", "off", "Y", "True", "0x1F", "1.50", "null"
+        ]
     );
     assert!(parsed.unrecognized.is_empty());
 }
@@ -248,15 +285,32 @@ fn a_document_that_is_not_a_mapping_is_reported() {
     assert_eq!(parsed.content, ComponentContent::Unknown);
     assert_eq!(
         unrecognized(&parsed),
-        vec![(String::new(), UnrecognizedReason::UnexpectedShape { expected: "mapping".into(), found: "sequence".into() })]
+        vec![(
+            String::new(),
+            UnrecognizedReason::UnexpectedShape {
+                expected: "mapping".into(),
+                found: "sequence".into()
+            }
+        )]
     );
     let parsed = parse(9, "kind: McpTool\n---\nkind: McpTool\n");
-    assert_eq!(unrecognized(&parsed), vec![(String::new(), UnrecognizedReason::ExtraDocuments { count: 1 })]);
+    assert_eq!(
+        unrecognized(&parsed),
+        vec![(
+            String::new(),
+            UnrecognizedReason::ExtraDocuments { count: 1 }
+        )]
+    );
 }
 
 #[test]
 fn invalid_yaml_is_an_error_with_a_position() {
-    let err = parse_component(&ComponentTypeRegistry::builtin(), 9, "kind: AdaptiveDialog\nbeginDialog: [\n").unwrap_err();
+    let err = parse_component(
+        &ComponentTypeRegistry::builtin(),
+        9,
+        "kind: AdaptiveDialog\nbeginDialog: [\n",
+    )
+    .unwrap_err();
     assert!(matches!(err, ParseError::Yaml { .. }), "{err:?}");
     assert!(err.line() >= 2, "{err}");
     assert!(err.to_string().contains("line"));
@@ -266,24 +320,54 @@ fn invalid_yaml_is_an_error_with_a_position() {
 fn type_9_components_of_each_kind_are_told_apart() {
     let flow = "kind: TaskDialog\nmodelDisplayName: Approve\naction:\n  kind: InvokeFlowTaskAction\n  flowId: 42\n";
     let cases: Vec<(String, &str, Option<ToolKind>, FeatureType)> = vec![
-        (fixture("04_ct9_AdaptiveDialog_Greeting.data.yaml"), "AdaptiveDialog", None, FeatureType::Topic),
+        (
+            fixture("04_ct9_AdaptiveDialog_Greeting.data.yaml"),
+            "AdaptiveDialog",
+            None,
+            FeatureType::Topic,
+        ),
         (
             fixture("06_ct9_TaskDialog_connector.data.yaml"),
             "TaskDialog",
             Some(ToolKind::Connector),
             FeatureType::Connector,
         ),
-        (flow.to_owned(), "TaskDialog", Some(ToolKind::Flow), FeatureType::PowerAutomateFlow),
-        (fixture("09_ct9_TaskDialog_MCP.data.yaml"), "TaskDialog", Some(ToolKind::McpServer), FeatureType::ToolPlugin),
-        (fixture("07_ct9_AgentDialog.data.yaml"), "AgentDialog", Some(ToolKind::ChildAgent), FeatureType::ToolPlugin),
-        (fixture("21_ct9_McpTool.data.yaml"), "McpTool", Some(ToolKind::McpServer), FeatureType::ToolPlugin),
+        (
+            flow.to_owned(),
+            "TaskDialog",
+            Some(ToolKind::Flow),
+            FeatureType::PowerAutomateFlow,
+        ),
+        (
+            fixture("09_ct9_TaskDialog_MCP.data.yaml"),
+            "TaskDialog",
+            Some(ToolKind::McpServer),
+            FeatureType::ToolPlugin,
+        ),
+        (
+            fixture("07_ct9_AgentDialog.data.yaml"),
+            "AgentDialog",
+            Some(ToolKind::ChildAgent),
+            FeatureType::ToolPlugin,
+        ),
+        (
+            fixture("21_ct9_McpTool.data.yaml"),
+            "McpTool",
+            Some(ToolKind::McpServer),
+            FeatureType::ToolPlugin,
+        ),
         (
             fixture("22_ct9_ConnectedAgentTool.data.yaml"),
             "ConnectedAgentTool",
             Some(ToolKind::ConnectedAgent),
             FeatureType::ToolPlugin,
         ),
-        (fixture("20_ct9_InlineAgentSkill.data.yaml"), "InlineAgentSkill", Some(ToolKind::InlineSkill), FeatureType::Skill),
+        (
+            fixture("20_ct9_InlineAgentSkill.data.yaml"),
+            "InlineAgentSkill",
+            Some(ToolKind::InlineSkill),
+            FeatureType::Skill,
+        ),
     ];
     for (data, kind, tool_kind, feature_type) in cases {
         let parsed = parse(9, &data);
@@ -295,7 +379,11 @@ fn type_9_components_of_each_kind_are_told_apart() {
             }
         }
         assert_eq!(FeatureType::for_component(&parsed), feature_type, "{kind}");
-        assert!(parsed.unrecognized.is_empty(), "{kind}: {:?}", parsed.unrecognized);
+        assert!(
+            parsed.unrecognized.is_empty(),
+            "{kind}: {:?}",
+            parsed.unrecognized
+        );
     }
     assert_eq!(tool(&parse(9, flow)).flow_id.as_deref(), Some("42"));
 }
@@ -357,7 +445,11 @@ beginDialog:
 ";
     let parsed = parse(9, data);
     assert!(parsed.unrecognized.is_empty(), "{:?}", parsed.unrecognized);
-    let details: Vec<_> = topic(&parsed).actions.iter().map(|a| a.detail.clone().unwrap()).collect();
+    let details: Vec<_> = topic(&parsed)
+        .actions
+        .iter()
+        .map(|a| a.detail.clone().unwrap())
+        .collect();
     // GenerativeAnswers is non-exhaustive, so that detail is compared as JSON.
     assert_eq!(
         serde_json::to_value(&details[1]).unwrap(),
@@ -374,7 +466,10 @@ beginDialog:
     );
     assert!(matches!(
         &details[1],
-        ActionDetail::GenerativeAnswers(GenerativeAnswers { knowledge_sources: Some(KnowledgeSelection::Specific { .. }), .. })
+        ActionDetail::GenerativeAnswers(GenerativeAnswers {
+            knowledge_sources: Some(KnowledgeSelection::Specific { .. }),
+            ..
+        })
     ));
     let mut others = details.clone();
     others.remove(1);
@@ -386,19 +481,29 @@ beginDialog:
                 prompt: vec!["Which account?".into()],
                 entity: Some("StringPrebuiltEntity".into()),
             },
-            ActionDetail::HttpRequest { method: Some("Post".into()), url: Some("https://api.contoso.com/v1/orders".into()) },
+            ActionDetail::HttpRequest {
+                method: Some("Post".into()),
+                url: Some("https://api.contoso.com/v1/orders".into())
+            },
             ActionDetail::InvokeConnector {
                 connection_reference: Some("cr.shared_office365.1".into()),
                 connection_mode: Some(botcomponent_schema::ConnectionMode::Invoker),
                 operation_id: Some("SendEmailV2".into()),
             },
-            ActionDetail::InvokeAiBuilderModel { model_id: Some("8a1b".into()) },
-            ActionDetail::InvokeSkill { skill_id: Some("cr_agent.skill.Handoff".into()), action_id: Some("sendMessage".into()) },
+            ActionDetail::InvokeAiBuilderModel {
+                model_id: Some("8a1b".into())
+            },
+            ActionDetail::InvokeSkill {
+                skill_id: Some("cr_agent.skill.Handoff".into()),
+                action_id: Some("sendMessage".into())
+            },
             ActionDetail::InvokeMcpTool {
                 server_schema_name: Some("cr_agent.mcp.orders".into()),
                 tool_name: Some("get_order".into()),
             },
-            ActionDetail::Redirect { dialog: Some("cr_agent.topic.Escalate".into()) },
+            ActionDetail::Redirect {
+                dialog: Some("cr_agent.topic.Escalate".into())
+            },
         ]
     );
 }
@@ -411,7 +516,11 @@ fn row(id: &str, component_type: i32, fixture_name: &str) -> ComponentRow {
 }
 
 fn features_of(agent: &AgentFeatures) -> Vec<(String, FeatureType)> {
-    agent.features.iter().map(|f| (f.source_id.clone(), f.feature_type)).collect()
+    agent
+        .features
+        .iter()
+        .map(|f| (f.source_id.clone(), f.feature_type))
+        .collect()
 }
 
 #[test]
@@ -437,37 +546,75 @@ fn newer_agent_without_a_type_15_component_takes_instructions_from_agent_setting
     let instructions = agent.instructions.clone().unwrap();
     assert_eq!(instructions.from, ValueSource::AgentSettings);
     assert_eq!(instructions.source_id, "bot-cli");
-    assert!(instructions.value.starts_with("You are the Store Associate Assistant for BlastBox Omega"));
+    assert!(
+        instructions
+            .value
+            .starts_with("You are the Store Associate Assistant for BlastBox Omega")
+    );
     let model = agent.model.unwrap();
-    assert_eq!((model.value.as_str(), model.from), ("Sonnet46", ValueSource::AgentSettings));
-    assert!(agent.features.iter().all(|f| f.feature_type != FeatureType::CustomGpt));
+    assert_eq!(
+        (model.value.as_str(), model.from),
+        ("Sonnet46", ValueSource::AgentSettings)
+    );
+    assert!(
+        agent
+            .features
+            .iter()
+            .all(|f| f.feature_type != FeatureType::CustomGpt)
+    );
     assert_eq!(agent.features[1].is_enabled, Some(true));
-    assert_eq!(agent.features[1].component_version, Some(SchemaGeneration::V2));
+    assert_eq!(
+        agent.features[1].component_version,
+        Some(SchemaGeneration::V2)
+    );
 }
 
 #[test]
 fn classic_agent_takes_instructions_from_its_default_gpt_component() {
     let mut bot = BotRow::new("bot-hiring");
     bot.configuration = Some(fixture("16_bot.configuration__workshop_hiringAgent.json"));
-    let mut other_gpt = row("c-gpt-other", 15, "10_ct15_GptComponentMetadata_webBrowsing.data.yaml");
+    let mut other_gpt = row(
+        "c-gpt-other",
+        15,
+        "10_ct15_GptComponentMetadata_webBrowsing.data.yaml",
+    );
     other_gpt.schema_name = Some("cr63f_hiringAgent.gpt.other".into());
-    let mut default_gpt = row("c-gpt", 15, "15_ct15_GptComponentMetadata_hiringAgent.data.yaml");
+    let mut default_gpt = row(
+        "c-gpt",
+        15,
+        "15_ct15_GptComponentMetadata_hiringAgent.data.yaml",
+    );
     default_gpt.schema_name = Some("cr63f_hiringAgent.gpt.default".into());
     let rows = [
         other_gpt,
         default_gpt,
-        row("c-trigger", 17, "12_ct17_ExternalTriggerConfiguration.data.yaml"),
-        row("c-feedback", 18, "14_ct18_DefaultFeedbackCollection.data.yaml"),
+        row(
+            "c-trigger",
+            17,
+            "12_ct17_ExternalTriggerConfiguration.data.yaml",
+        ),
+        row(
+            "c-feedback",
+            18,
+            "14_ct18_DefaultFeedbackCollection.data.yaml",
+        ),
         row("c-ks", 16, "11_ct16_KnowledgeSource_Dataverse.data.yaml"),
     ];
     let agent = agent_features(&ComponentTypeRegistry::builtin(), &bot, &rows);
     let instructions = agent.instructions.clone().unwrap();
     assert_eq!(instructions.from, ValueSource::CustomGptComponent);
     assert_eq!(instructions.source_id, "c-gpt");
-    assert!(instructions.value.starts_with("You are the central orchestrator"));
+    assert!(
+        instructions
+            .value
+            .starts_with("You are the central orchestrator")
+    );
     assert_eq!(agent.model.as_ref().unwrap().value, "GPT41");
     assert_eq!(
-        features_of(&agent)[1..].iter().map(|f| f.1).collect::<Vec<_>>(),
+        features_of(&agent)[1..]
+            .iter()
+            .map(|f| f.1)
+            .collect::<Vec<_>>(),
         vec![
             FeatureType::CustomGpt,
             FeatureType::CustomGpt,
@@ -497,10 +644,19 @@ fn unreadable_payloads_keep_their_rows() {
             ("future".to_owned(), FeatureType::Other),
         ]
     );
-    assert!(matches!(&agent.features[0].detail, FeatureDetail::Unreadable { error } if error.contains("JSON")));
-    assert!(matches!(&agent.features[1].detail, FeatureDetail::Unreadable { error } if error.contains("line")));
-    assert!(matches!(&agent.features[2].detail, FeatureDetail::Component(c) if c.content == ComponentContent::Empty));
-    assert_eq!(agent.features[3].component_type(), Some(ComponentType::Unknown(40)));
+    assert!(
+        matches!(&agent.features[0].detail, FeatureDetail::Unreadable { error } if error.contains("JSON"))
+    );
+    assert!(
+        matches!(&agent.features[1].detail, FeatureDetail::Unreadable { error } if error.contains("line"))
+    );
+    assert!(
+        matches!(&agent.features[2].detail, FeatureDetail::Component(c) if c.content == ComponentContent::Empty)
+    );
+    assert_eq!(
+        agent.features[3].component_type(),
+        Some(ComponentType::Unknown(40))
+    );
     assert_eq!(agent.features[3].is_enabled, None);
     assert!(agent.instructions.is_none());
 }
@@ -518,14 +674,18 @@ fn rows_deserialise_from_dataverse_json_and_features_serialise() {
         "data": fixture("09_ct9_TaskDialog_MCP.data.yaml")
     });
     let row: ComponentRow = serde_json::from_value(body).unwrap();
-    let bot: BotRow = serde_json::from_value(serde_json::json!({"botid": "b1", "name": "Orders"})).unwrap();
+    let bot: BotRow =
+        serde_json::from_value(serde_json::json!({"botid": "b1", "name": "Orders"})).unwrap();
     let agent = agent_features(&ComponentTypeRegistry::builtin(), &bot, &[row]);
     let json = serde_json::to_value(&agent).unwrap();
     assert_eq!(json["agent_id"], "b1");
     assert_eq!(json["features"][1]["feature_type"], "tool_plugin");
     assert_eq!(json["features"][1]["is_enabled"], false);
     assert_eq!(json["features"][1]["detail"]["source"], "component");
-    assert_eq!(json["features"][1]["detail"]["content"]["tool_kind"], "mcp_server");
+    assert_eq!(
+        json["features"][1]["detail"]["content"]["tool_kind"],
+        "mcp_server"
+    );
     let back: AgentFeatures = serde_json::from_value(json).unwrap();
     assert_eq!(back, agent);
 }

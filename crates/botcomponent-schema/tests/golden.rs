@@ -5,7 +5,9 @@
 //! captured from the parser's output, and is compared exactly (as serialised JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use botcomponent_schema::{BotConfiguration, ComponentTypeRegistry, McsSettingsFile, parse_component};
+use botcomponent_schema::{
+    BotConfiguration, ComponentTypeRegistry, McsSettingsFile, parse_component,
+};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> String {
@@ -14,7 +16,12 @@ fn fixture(name: &str) -> String {
 }
 
 fn component(name: &str, component_type: i32) -> Value {
-    let parsed = parse_component(&ComponentTypeRegistry::builtin(), component_type, &fixture(name)).unwrap();
+    let parsed = parse_component(
+        &ComponentTypeRegistry::builtin(),
+        component_type,
+        &fixture(name),
+    )
+    .unwrap();
     serde_json::to_value(parsed).unwrap()
 }
 
@@ -509,7 +516,9 @@ fn s20_inline_agent_skill() {
         .collect::<Vec<_>>()
         .join("\n");
     let body = format!("{}\n", body.trim_end_matches('\n'));
-    assert!(body.starts_with("<!-- bic:source=upload -->\n# BlastPass Card Reissue\n\nUse this when"));
+    assert!(
+        body.starts_with("<!-- bic:source=upload -->\n# BlastPass Card Reissue\n\nUse this when")
+    );
     assert!(body.ends_with("Note their membership, tier, and points are unchanged.\n"));
     check(
         component("20_ct9_InlineAgentSkill.data.yaml", 9),
@@ -575,7 +584,10 @@ fn s22_connected_agent_tool() {
 #[test]
 fn s23_custom_gpt_conversation_starters() {
     check(
-        component("23_ct15_GptComponentMetadata_conversationStarters.data.yaml", 15),
+        component(
+            "23_ct15_GptComponentMetadata_conversationStarters.data.yaml",
+            15,
+        ),
         json!({
             "component_type": 15,
             "type_label": "Custom GPT",
@@ -598,7 +610,10 @@ fn s23_custom_gpt_conversation_starters() {
 #[test]
 fn component_types_match_the_exported_xml() {
     for (xml, expected) in [
-        ("03_ct15_GptComponentMetadata__account-lookup.botcomponent.xml", 15),
+        (
+            "03_ct15_GptComponentMetadata__account-lookup.botcomponent.xml",
+            15,
+        ),
         ("06_ct9_TaskDialog_connector.botcomponent.xml", 9),
         ("08_ct13_SkillDefinition.botcomponent.xml", 13),
         ("09_ct9_TaskDialog_MCP.botcomponent.xml", 9),
@@ -607,7 +622,11 @@ fn component_types_match_the_exported_xml() {
         ("13_ct18_ContentModerationSettings.botcomponent.xml", 18),
     ] {
         let text = fixture(xml);
-        let value = text.split("<componenttype>").nth(1).and_then(|s| s.split('<').next()).unwrap();
+        let value = text
+            .split("<componenttype>")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap();
         assert_eq!(value.parse::<i32>().unwrap(), expected, "{xml}");
     }
 }

@@ -2,31 +2,104 @@
 //! and every key they do not understand is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use botcomponent_schema::{BotConfiguration, ComponentTypeRegistry, McsSettingsFile, UnrecognizedReason, parse_component};
+use botcomponent_schema::{
+    BotConfiguration, ComponentTypeRegistry, McsSettingsFile, UnrecognizedReason, parse_component,
+};
 use proptest::prelude::*;
 use yaml_rust2::yaml::Hash;
 use yaml_rust2::{Yaml, YamlEmitter, YamlLoader};
 
 const SCALARS: &[&str] = &[
-    "", "yes", "no", "on", "off", "true", "False", "~", "null", "0x1F", "1.5", "-3", "=Text(Now())", "a: b",
-    "- item", "#not a comment", "multi\nline\n", "  padded  ", "ünïcødé ✓", "{x}", "[1, 2]", "kind", "&anchor",
-    "*alias", "'quoted'", "\"dq\"", "\t", "\r\n", "---", "...",
+    "",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "true",
+    "False",
+    "~",
+    "null",
+    "0x1F",
+    "1.5",
+    "-3",
+    "=Text(Now())",
+    "a: b",
+    "- item",
+    "#not a comment",
+    "multi\nline\n",
+    "  padded  ",
+    "ünïcødé ✓",
+    "{x}",
+    "[1, 2]",
+    "kind",
+    "&anchor",
+    "*alias",
+    "'quoted'",
+    "\"dq\"",
+    "\t",
+    "\r\n",
+    "---",
+    "...",
 ];
 
 const KEYS: &[&str] = &[
-    "kind", "$kind", "id", "actions", "elseActions", "conditions", "beginDialog", "intent", "triggerQueries",
-    "action", "inputs", "outputs", "source", "site", "instructions", "aISettings", "model", "gptCapabilities",
-    "connectionProperties", "mode", "operationDetails", "settings", "channels", "agentSettings", "segments",
-    "value", "mcs.metadata", "content", "x/y", "a~b", "",
+    "kind",
+    "$kind",
+    "id",
+    "actions",
+    "elseActions",
+    "conditions",
+    "beginDialog",
+    "intent",
+    "triggerQueries",
+    "action",
+    "inputs",
+    "outputs",
+    "source",
+    "site",
+    "instructions",
+    "aISettings",
+    "model",
+    "gptCapabilities",
+    "connectionProperties",
+    "mode",
+    "operationDetails",
+    "settings",
+    "channels",
+    "agentSettings",
+    "segments",
+    "value",
+    "mcs.metadata",
+    "content",
+    "x/y",
+    "a~b",
+    "",
 ];
 
 const KINDS: &[&str] = &[
-    "AdaptiveDialog", "TaskDialog", "AgentDialog", "McpTool", "ConnectedAgentTool", "InlineAgentSkill",
-    "KnowledgeSourceConfiguration", "GptComponentMetadata", "ExternalTriggerConfiguration",
-    "ContentModerationSettings", "DefaultFeedbackCollection", "SkillDefinition", "SendActivity",
-    "ConditionGroup", "InvokeFlowAction", "SearchAndSummarizeContent", "OnRecognizedIntent",
-    "InvokeConnectorTaskAction", "InvokeExternalAgentTaskAction", "SharePointSearchSource",
-    "WorkflowExternalTrigger", "ModelContextProtocolMetadata", "NotARealKind",
+    "AdaptiveDialog",
+    "TaskDialog",
+    "AgentDialog",
+    "McpTool",
+    "ConnectedAgentTool",
+    "InlineAgentSkill",
+    "KnowledgeSourceConfiguration",
+    "GptComponentMetadata",
+    "ExternalTriggerConfiguration",
+    "ContentModerationSettings",
+    "DefaultFeedbackCollection",
+    "SkillDefinition",
+    "SendActivity",
+    "ConditionGroup",
+    "InvokeFlowAction",
+    "SearchAndSummarizeContent",
+    "OnRecognizedIntent",
+    "InvokeConnectorTaskAction",
+    "InvokeExternalAgentTaskAction",
+    "SharePointSearchSource",
+    "WorkflowExternalTrigger",
+    "ModelContextProtocolMetadata",
+    "NotARealKind",
 ];
 
 /// Turns random bytes into documents, recording where it planted unknown keys.
@@ -81,7 +154,11 @@ impl Gen<'_> {
     }
 
     fn known(&mut self) -> Yaml {
-        if self.pick(4) == 0 { self.value(2) } else { Yaml::String(SCALARS[self.pick(SCALARS.len())].to_owned()) }
+        if self.pick(4) == 0 {
+            self.value(2)
+        } else {
+            Yaml::String(SCALARS[self.pick(SCALARS.len())].to_owned())
+        }
     }
 
     fn markers(&mut self, h: &mut Hash, path: &str) {
@@ -110,10 +187,20 @@ impl Gen<'_> {
     }
 
     fn action(&mut self, path: &str, depth: usize) -> Yaml {
-        const ACTIONS: &[&str] =
-            &["SendActivity", "SetVariable", "InvokeFlowAction", "SearchAndSummarizeContent", "ConditionGroup", "FutureAction"];
+        const ACTIONS: &[&str] = &[
+            "SendActivity",
+            "SetVariable",
+            "InvokeFlowAction",
+            "SearchAndSummarizeContent",
+            "ConditionGroup",
+            "FutureAction",
+        ];
         let kind = ACTIONS[self.pick(ACTIONS.len())];
-        let mut h = self.map(path, Some(kind), &["id", "displayName", "flowId", "activity", "userInput"]);
+        let mut h = self.map(
+            path,
+            Some(kind),
+            &["id", "displayName", "flowId", "activity", "userInput"],
+        );
         if depth > 0 {
             if kind == "ConditionGroup" {
                 let items = (0..self.pick(3))
@@ -137,26 +224,58 @@ impl Gen<'_> {
     }
 
     fn actions(&mut self, path: &str, depth: usize) -> Yaml {
-        Yaml::Array((0..self.pick(3)).map(|i| self.action(&format!("{path}/{i}"), depth)).collect())
+        Yaml::Array(
+            (0..self.pick(3))
+                .map(|i| self.action(&format!("{path}/{i}"), depth))
+                .collect(),
+        )
     }
 
     /// A component of a random kind with unknown keys planted where the parsers check keys.
     fn component(&mut self) -> Yaml {
         const TOP: &[&str] = &[
-            "AdaptiveDialog", "TaskDialog", "AgentDialog", "GptComponentMetadata", "KnowledgeSourceConfiguration",
-            "ExternalTriggerConfiguration", "McpTool", "ConnectedAgentTool", "SkillDefinition",
-            "ContentModerationSettings", "DefaultFeedbackCollection", "InlineAgentSkill", "BrandNewKind",
+            "AdaptiveDialog",
+            "TaskDialog",
+            "AgentDialog",
+            "GptComponentMetadata",
+            "KnowledgeSourceConfiguration",
+            "ExternalTriggerConfiguration",
+            "McpTool",
+            "ConnectedAgentTool",
+            "SkillDefinition",
+            "ContentModerationSettings",
+            "DefaultFeedbackCollection",
+            "InlineAgentSkill",
+            "BrandNewKind",
         ];
         let kind = TOP[self.pick(TOP.len())];
-        let mut root = self.map("", Some(kind), &["modelDisplayName", "modelDescription", "connectorId", "operationId"]);
+        let mut root = self.map(
+            "",
+            Some(kind),
+            &[
+                "modelDisplayName",
+                "modelDescription",
+                "connectorId",
+                "operationId",
+            ],
+        );
         let put = |root: &mut Hash, key: &str, value: Hash| {
             root.insert(Yaml::String(key.into()), Yaml::Hash(value));
         };
         match kind {
             "AdaptiveDialog" | "AgentDialog" => {
-                const TRIGGERS: &[&str] = &["OnRecognizedIntent", "OnToolSelected", "OnError", "OnSomethingNew"];
+                const TRIGGERS: &[&str] = &[
+                    "OnRecognizedIntent",
+                    "OnToolSelected",
+                    "OnError",
+                    "OnSomethingNew",
+                ];
                 let trigger_kind = TRIGGERS[self.pick(TRIGGERS.len())];
-                let mut trigger = self.map("/beginDialog", Some(trigger_kind), &["id", "description", "condition"]);
+                let mut trigger = self.map(
+                    "/beginDialog",
+                    Some(trigger_kind),
+                    &["id", "description", "condition"],
+                );
                 let mut intent = self.map("/beginDialog/intent", None, &["displayName"]);
                 let phrases = Yaml::Array((0..self.pick(4)).map(|_| self.scalar()).collect());
                 intent.insert(Yaml::String("triggerQueries".into()), phrases);
@@ -166,14 +285,33 @@ impl Gen<'_> {
                 put(&mut root, "beginDialog", trigger);
             }
             "TaskDialog" => {
-                const TASKS: &[&str] = &["InvokeConnectorTaskAction", "InvokeExternalAgentTaskAction", "InvokeFlowTaskAction", "InvokeNewThing"];
+                const TASKS: &[&str] = &[
+                    "InvokeConnectorTaskAction",
+                    "InvokeExternalAgentTaskAction",
+                    "InvokeFlowTaskAction",
+                    "InvokeNewThing",
+                ];
                 let task_kind = TASKS[self.pick(TASKS.len())];
-                let mut action = self.map("/action", Some(task_kind), &["connectionReference", "operationId", "flowId"]);
-                let details = self.map("/action/operationDetails", Some("ModelContextProtocolMetadata"), &["operationId"]);
+                let mut action = self.map(
+                    "/action",
+                    Some(task_kind),
+                    &["connectionReference", "operationId", "flowId"],
+                );
+                let details = self.map(
+                    "/action/operationDetails",
+                    Some("ModelContextProtocolMetadata"),
+                    &["operationId"],
+                );
                 action.insert(Yaml::String("operationDetails".into()), Yaml::Hash(details));
                 put(&mut root, "action", action);
                 let inputs = (0..self.pick(3))
-                    .map(|i| Yaml::Hash(self.map(&format!("/inputs/{i}"), Some("ManualTaskInput"), &["propertyName", "value"])))
+                    .map(|i| {
+                        Yaml::Hash(self.map(
+                            &format!("/inputs/{i}"),
+                            Some("ManualTaskInput"),
+                            &["propertyName", "value"],
+                        ))
+                    })
                     .collect();
                 root.insert(Yaml::String("inputs".into()), Yaml::Array(inputs));
             }
@@ -184,13 +322,25 @@ impl Gen<'_> {
                 put(&mut root, "aISettings", ai);
             }
             "KnowledgeSourceConfiguration" => {
-                const SOURCES: &[&str] = &["SharePointSearchSource", "PublicSiteSearchSource", "FutureSource"];
+                const SOURCES: &[&str] = &[
+                    "SharePointSearchSource",
+                    "PublicSiteSearchSource",
+                    "FutureSource",
+                ];
                 let source_kind = SOURCES[self.pick(SOURCES.len())];
-                let source = self.map("/source", Some(source_kind), &["site", "skillConfiguration"]);
+                let source = self.map(
+                    "/source",
+                    Some(source_kind),
+                    &["site", "skillConfiguration"],
+                );
                 put(&mut root, "source", source);
             }
             "ExternalTriggerConfiguration" => {
-                let source = self.map("/externalTriggerSource", Some("WorkflowExternalTrigger"), &["flowId"]);
+                let source = self.map(
+                    "/externalTriggerSource",
+                    Some("WorkflowExternalTrigger"),
+                    &["flowId"],
+                );
                 put(&mut root, "externalTriggerSource", source);
                 let extension = self.map("/extensionData", None, &["flowName", "flowUrl"]);
                 put(&mut root, "extensionData", extension);
