@@ -153,6 +153,36 @@ impl ServiceError {
         self.message.as_deref()
     }
 
+    /// Builds the error described by a response that did not come through the pipeline, such
+    /// as one part of a `$batch` response: reads the code and message from `body`, the request
+    /// id and the requested wait from `headers` (`now` resolves an HTTP-date `Retry-After`).
+    pub fn from_parts(
+        status: StatusCode,
+        method: &str,
+        url: &str,
+        headers: HeaderMap,
+        body: &[u8],
+        now: time::OffsetDateTime,
+    ) -> Self {
+        let (code, message) = Self::parse_body(body);
+        let request_id = crate::pipeline::REQUEST_ID_HEADERS
+            .iter()
+            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+            .map(str::to_owned);
+        ServiceError {
+            status,
+            method: method.to_owned(),
+            url: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
+            code,
+            message,
+            request_id,
+            client_request_id: None,
+            retry_after: crate::parse_retry_after(&headers, now),
+            headers,
+            body: String::from_utf8_lossy(body).into_owned(),
+        }
+    }
+
     /// Parses an error body: OData `{"error":{"code","message"}}`, OAuth
     /// `{"error":"...","error_description":"..."}`, or a bare `{"code","message"}`.
     pub fn parse_body(body: &[u8]) -> (Option<String>, Option<String>) {
@@ -217,6 +247,30 @@ mod tests {
             (Some("BadRequest".into()), Some("m".into()))
         );
         assert_eq!(ServiceError::parse_body(b"<html>"), (None, None));
+    }
+
+    #[test]
+    fn from_parts_reads_code_message_request_id_and_wait() {
+        let mut headers = HeaderMap::new();
+        headers.insert("REQ_ID", http::HeaderValue::from_static("req-7"));
+        headers.insert("Retry-After", http::HeaderValue::from_static("3"));
+        let e = ServiceError::from_parts(
+            StatusCode::BAD_REQUEST,
+            "POST",
+            "accounts?$select=name",
+            headers,
+            br#"{"error":{"code":"0x80040237","message":"duplicate"}}"#,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(e.code(), Some("0x80040237"));
+        assert_eq!(e.message(), Some("duplicate"));
+        assert_eq!(e.request_id.as_deref(), Some("req-7"));
+        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
+        assert_eq!(e.url, "accounts");
+        assert_eq!(
+            e.to_string(),
+            "HTTP 400 Bad Request from POST accounts: 0x80040237: duplicate (request id req-7)"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use url::Url;
 pub const CLIENT_REQUEST_ID: &str = "x-ms-client-request-id";
 
 /// Response headers that carry the service's request id, in order of preference.
-const REQUEST_ID_HEADERS: [&str; 4] = [
+pub(crate) const REQUEST_ID_HEADERS: [&str; 4] = [
     "x-ms-service-request-id",
     "x-ms-request-id",
     "request-id",
