@@ -624,7 +624,7 @@ impl Config {
             .get(keys::AKTO_TOKEN)
             .map(|(v, _)| Secret::new(v.trim()));
         let sink = match (raw.trimmed(keys::OUTPUT), raw.trimmed(keys::INGESTION_URL)) {
-            (Some((out, _)), _) if out == "-" => SinkConfig::Stdout,
+            (Some(("-", _)), _) => SinkConfig::Stdout,
             (Some((out, _)), _) => SinkConfig::JsonLinesFile(PathBuf::from(out)),
             (None, Some((v, origin))) => {
                 let url = parse_service_url(v, origin, "https://akto-ingest.example.com")?;

@@ -167,6 +167,7 @@ pub struct Connector {
     config: Config,
     client: DataverseClient,
     clock: SharedClock,
+    retry: RetryPolicy,
 }
 
 /// Builds a [`Connector`].
@@ -201,7 +202,7 @@ impl ConnectorBuilder {
             DataverseClient::builder(self.config.environment_url.as_str(), self.credential)
                 .and_then(|b| {
                     b.page_size(self.config.page_size)
-                        .retry_policy(retry)
+                        .retry_policy(retry.clone())
                         .clock(self.clock.clone())
                         .build()
                 })
@@ -210,6 +211,7 @@ impl ConnectorBuilder {
             config: self.config,
             client,
             clock: self.clock,
+            retry,
         })
     }
 }
@@ -282,9 +284,20 @@ impl Connector {
         url: &url::Url,
         token: Option<client_core::Secret>,
     ) -> Result<AktoSink, ConnectorError> {
+        self.akto_sink_with(url, token, self.retry.clone())
+    }
+
+    /// An Akto sink with its own retry policy (e.g. a short one for a reachability check).
+    pub fn akto_sink_with(
+        &self,
+        url: &url::Url,
+        token: Option<client_core::Secret>,
+        retry: RetryPolicy,
+    ) -> Result<AktoSink, ConnectorError> {
         let pipeline = Pipeline::builder()
             .user_agent_prefix(concat!("copilot-connector/", env!("CARGO_PKG_VERSION")))
-            .retry_policy(default_retry())
+            .retry_policy(retry)
+            .connect_timeout(Duration::from_secs(10))
             .clock(self.clock.clone())
             .build()
             .map_err(|e| ConnectorError::Setup(format!("cannot set up HTTP: {e}")))?;

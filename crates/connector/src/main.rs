@@ -1,1 +1,594 @@
-fn main() {}
+//! `copilot-connector`: streams Copilot Studio conversations, as request/response pairs, to
+//! Akto's Data Ingestion Service (or JSON Lines), and checks the setup.
+//!
+//! Exit status: 0 success; 1 a pass or check failed; 2 invalid configuration or usage; 3 the
+//! checkpoint store is held by another run.
+
+use clap::{Args, Parser, Subcommand};
+use connector::config::{Config, ConfigError, Needs, RawConfig, keys};
+use connector::doctor::{self, Report, Status};
+use connector::ingest::{PassSummary, ProgressEvent, StopSignal};
+use connector::{Agent, Connector, ConnectorError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+const EXIT_LOCKED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "copilot-connector",
+    version,
+    about = "Streams Copilot Studio conversations as request/response pairs to Akto's Data Ingestion Service",
+    long_about = "Streams Copilot Studio conversations as request/response pairs to Akto's Data Ingestion Service.\n\n\
+Settings come from flags, then environment variables (Akto's names: DATAVERSE_ENVIRONMENT_URL, DATAVERSE_TENANT_ID, \
+DATAVERSE_CLIENT_ID, DATAVERSE_CLIENT_SECRET, COPILOT_BOT_ID, DATA_INGESTION_SERVICE_URL, AKTO_JWT_TOKEN, AKTO_ACCOUNT_ID), \
+then the --config TOML file. Secrets are read from the environment or the file only, never from flags.\n\n\
+Exit status: 0 success, 1 a pass or check failed, 2 invalid configuration, 3 another run holds the checkpoint store."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// A TOML configuration file (keys: environment_url, tenant_id, client_id, client_secret, bot_ids, ingestion_url, akto_token, ...).
+    #[arg(
+        long,
+        global = true,
+        env = "COPILOT_CONNECTOR_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Machine-readable JSON output instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The Dataverse environment URL, e.g. https://contoso.crm.dynamics.com [env: DATAVERSE_ENVIRONMENT_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    environment_url: Option<String>,
+    /// The Entra tenant id [env: DATAVERSE_TENANT_ID]
+    #[arg(long, global = true, value_name = "GUID")]
+    tenant_id: Option<String>,
+    /// The app registration's client id [env: DATAVERSE_CLIENT_ID]
+    #[arg(long, global = true, value_name = "GUID")]
+    client_id: Option<String>,
+    /// Sign in with this PEM file (certificate and private key) [env: AZURE_CLIENT_CERTIFICATE_PATH]
+    #[arg(long, global = true, value_name = "PEM")]
+    certificate: Option<String>,
+    /// Sign in with workload identity federation [env: AZURE_FEDERATED_TOKEN_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    federated_token_file: Option<String>,
+    /// Sign in with the host's Azure managed identity [env: COPILOT_CONNECTOR_MANAGED_IDENTITY]
+    #[arg(long, global = true)]
+    managed_identity: bool,
+    /// The Entra authority host [env: AZURE_AUTHORITY_HOST]
+    #[arg(long, global = true, value_name = "URL")]
+    authority_host: Option<String>,
+    /// Only these agents (bot ids, comma-separated or repeated) [env: COPILOT_BOT_ID]
+    #[arg(
+        long = "bot-id",
+        global = true,
+        value_name = "GUID",
+        value_delimiter = ','
+    )]
+    bot_ids: Vec<String>,
+    /// Akto's Data Ingestion Service base URL [env: DATA_INGESTION_SERVICE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    ingestion_url: Option<String>,
+    /// Written into every record [env: AKTO_ACCOUNT_ID; default 1000000]
+    #[arg(long, global = true, value_name = "ID")]
+    akto_account_id: Option<String>,
+    /// Write JSON Lines to FILE instead (`-` for standard output) [env: COPILOT_CONNECTOR_OUTPUT]
+    #[arg(long, global = true, value_name = "FILE")]
+    output: Option<String>,
+    /// The checkpoint database [env: COPILOT_CONNECTOR_STATE; default ./copilot-connector.db]
+    #[arg(long, global = true, value_name = "FILE")]
+    state: Option<String>,
+    /// How far each pass reaches back before the checkpoint [default 30m]
+    #[arg(long, global = true, value_name = "DURATION")]
+    overlap: Option<String>,
+    /// On the first pass, start this far back (e.g. 7d) instead of at the oldest transcript
+    #[arg(long, global = true, value_name = "DURATION")]
+    since: Option<String>,
+    /// Rows per Dataverse page [default 100]
+    #[arg(long, global = true, value_name = "N")]
+    page_size: Option<String>,
+    /// Records per delivery [default 50]
+    #[arg(long, global = true, value_name = "N")]
+    batch_size: Option<String>,
+    /// The environment id written into record tags [default: the organization id]
+    #[arg(long, global = true, value_name = "ID")]
+    environment_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deliver new conversations: one pass (--once) or on a schedule (--every 5m).
+    Ingest {
+        /// Run one pass; the exit status says whether everything was delivered.
+        #[arg(long, conflicts_with = "every")]
+        once: bool,
+        /// Run a pass every DURATION (e.g. 5m) until Ctrl-C or SIGTERM.
+        #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+        every: Option<Duration>,
+    },
+    /// List the environment's agents.
+    Agents,
+    /// Check the setup step by step and say how to fix each problem.
+    Doctor,
+    /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
+    Demo {
+        /// Where to write the records and the summary.
+        #[arg(long, default_value = "demo-out", value_name = "DIR")]
+        out: PathBuf,
+        /// Agents in the generated tenant.
+        #[arg(long, default_value_t = 5)]
+        agents: usize,
+        /// Transcripts in the generated tenant.
+        #[arg(long, default_value_t = 200)]
+        transcripts: usize,
+    },
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = connector::config::parse_duration(s)?;
+    if d.is_zero() {
+        return Err("the interval must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// Writes to stdout, ignoring a closed pipe (`| head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Writes to stderr.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
+    let file = match &g.config {
+        Some(path) => RawConfig::from_toml_file(path)?,
+        None => RawConfig::new(),
+    };
+    let env = RawConfig::from_env(|k| std::env::var(k).ok());
+    let mut flags = RawConfig::new();
+    flags.set_flag(keys::ENVIRONMENT_URL, g.environment_url.clone());
+    flags.set_flag(keys::TENANT_ID, g.tenant_id.clone());
+    flags.set_flag(keys::CLIENT_ID, g.client_id.clone());
+    flags.set_flag(keys::CERTIFICATE_PATH, g.certificate.clone());
+    flags.set_flag(keys::FEDERATED_TOKEN_FILE, g.federated_token_file.clone());
+    flags.set_flag(keys::MANAGED_IDENTITY, g.managed_identity.then_some("true"));
+    flags.set_flag(keys::AUTHORITY_HOST, g.authority_host.clone());
+    flags.set_flag(
+        keys::BOT_IDS,
+        (!g.bot_ids.is_empty()).then(|| g.bot_ids.join(",")),
+    );
+    flags.set_flag(keys::INGESTION_URL, g.ingestion_url.clone());
+    flags.set_flag(keys::AKTO_ACCOUNT_ID, g.akto_account_id.clone());
+    flags.set_flag(keys::OUTPUT, g.output.clone());
+    flags.set_flag(keys::STATE, g.state.clone());
+    flags.set_flag(keys::OVERLAP, g.overlap.clone());
+    flags.set_flag(keys::SINCE, g.since.clone());
+    flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
+    flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
+    flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
+    Ok(file.overlay(env).overlay(flags))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            err!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let g = &cli.global;
+    if let Command::Demo {
+        out,
+        agents,
+        transcripts,
+    } = &cli.command
+    {
+        return demo(out, *agents, *transcripts, g.json).await;
+    }
+    let needs = match cli.command {
+        Command::Ingest { .. } => Needs::Ingest,
+        _ => Needs::Dataverse,
+    };
+    let config = match raw_config(g).and_then(|raw| Config::from_raw(&raw, needs)) {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(cli.command, Command::Doctor) {
+                print_report(&doctor::config_failure(&e), g.json);
+            } else {
+                err!("error: {e}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let clock = client_core::system_clock();
+    let credential = match connector::credential::from_config(&config, clock.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let connector = match Connector::builder(config, credential.clone())
+        .clock(clock)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Command::Agents => match connector.agents().await {
+            Ok(agents) => {
+                print_agents(&agents, g.json);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                err!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        },
+        Command::Doctor => {
+            let report = doctor::run(&connector, &credential).await;
+            print_report(&report, g.json);
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Command::Ingest { once, every } => match (once, every) {
+            (_, Some(interval)) => ingest_every(&connector, interval, g).await,
+            (true, None) => ingest_once(&connector, g).await,
+            (false, None) => {
+                err!(
+                    "error: say how to run: `ingest --once` (one pass) or `ingest --every 5m` (a schedule)"
+                );
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Demo { .. } => ExitCode::SUCCESS,
+    }
+}
+
+/// Raises `stop` on Ctrl-C or SIGTERM; a second signal exits at once.
+fn watch_signals(stop: StopSignal) {
+    tokio::spawn(async move {
+        let mut signals = 0;
+        loop {
+            wait_for_signal().await;
+            signals += 1;
+            if signals > 1 {
+                err!("second signal: exiting now; the next run resumes from the checkpoint");
+                std::process::exit(130);
+            }
+            err!("stopping after the batch in flight (send the signal again to exit at once)");
+            stop.stop();
+        }
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn progress_bar(g: &Global) -> Option<ProgressBar> {
+    // Only for a person watching: not when stderr is piped or logs are on.
+    if !std::io::stderr().is_terminal() || g.verbose > 0 {
+        return None;
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}
+
+fn progress_fn(pb: &ProgressBar) -> connector::ingest::ProgressFn {
+    let pb = pb.clone();
+    let counts = Arc::new(std::sync::Mutex::new((0u64, 0u64)));
+    Arc::new(move |e| {
+        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            ProgressEvent::Row => c.0 += 1,
+            ProgressEvent::Batch(n) => c.1 += n as u64,
+            _ => {}
+        }
+        pb.set_message(format!("{} transcripts read, {} pairs delivered", c.0, c.1));
+    })
+}
+
+async fn one_pass(
+    connector: &Connector,
+    stop: StopSignal,
+    g: &Global,
+) -> Result<PassSummary, ConnectorError> {
+    let mut store = connector.open_state()?;
+    let sink = connector.sink_from_config().await?;
+    let pb = progress_bar(g);
+    let result = connector
+        .ingest_once(
+            &mut store,
+            sink.as_ref(),
+            stop,
+            pb.as_ref().map(progress_fn),
+        )
+        .await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    result
+}
+
+fn exit_for(e: &ConnectorError) -> ExitCode {
+    if e.is_locked() {
+        ExitCode::from(EXIT_LOCKED)
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+async fn ingest_once(connector: &Connector, g: &Global) -> ExitCode {
+    let stop = StopSignal::new();
+    watch_signals(stop.clone());
+    match one_pass(connector, stop, g).await {
+        Ok(summary) => {
+            print_summary(&summary, connector, g.json);
+            if summary.stopped_early {
+                // Not everything was read: say so in the exit status.
+                ExitCode::from(EXIT_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            err!("error: {e}");
+            exit_for(&e)
+        }
+    }
+}
+
+async fn ingest_every(connector: &Connector, interval: Duration, g: &Global) -> ExitCode {
+    let stop = StopSignal::new();
+    watch_signals(stop.clone());
+    // Hold the store for the whole schedule: a second scheduler is refused at once.
+    let store = match connector.open_state() {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return exit_for(&e);
+        }
+    };
+    let store = Arc::new(tokio::sync::Mutex::new(store));
+    let sink: Arc<dyn connector::sink::Sink> = match connector.sink_from_config().await {
+        Ok(s) => Arc::from(s),
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let json = g.json;
+    let outcome =
+        connector::schedule::run_every(interval, connector.clock().clone(), stop.clone(), || {
+            let (store, sink, stop) = (store.clone(), sink.clone(), stop.clone());
+            async move {
+                let mut store = store.lock().await;
+                let result = connector
+                    .ingest_once(&mut store, sink.as_ref(), stop, None)
+                    .await;
+                match &result {
+                    Ok(summary) => print_summary(summary, connector, json),
+                    Err(e) => err!("error: {e}"),
+                }
+                result.map(|_| ())
+            }
+        })
+        .await;
+    tracing::info!(
+        passes = outcome.passes,
+        failed = outcome.failed_passes,
+        "schedule stopped"
+    );
+    ExitCode::SUCCESS
+}
+
+fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
+    // With JSON Lines on stdout, the summary goes to stderr so the stream stays clean.
+    let to_stderr = matches!(
+        connector.config().sink,
+        connector::config::SinkConfig::Stdout
+    );
+    let text = if json {
+        serde_json::to_string(s).unwrap_or_default()
+    } else {
+        let mut t = format!(
+            "delivered {} pair(s) from {} transcript(s) in {} batch(es); {} transcript(s) already delivered",
+            s.records_delivered,
+            s.transcripts_delivered,
+            s.batches_delivered,
+            s.transcripts_already_delivered
+        );
+        if let Some(c) = &s.checkpoint_after {
+            t.push_str(&format!("; checkpoint {c}"));
+        }
+        if s.stopped_early {
+            t.push_str("; stopped early on request (the next run resumes from the checkpoint)");
+        }
+        for u in &s.transcripts_unparseable {
+            let id = if u.id.is_empty() {
+                "(no id)"
+            } else {
+                u.id.as_str()
+            };
+            t.push_str(&format!("\nskipped transcript {id}: {}", u.reason));
+        }
+        t
+    };
+    if to_stderr {
+        err!("{text}");
+    } else {
+        out!("{text}");
+    }
+}
+
+fn print_agents(agents: &[Agent], json: bool) {
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(agents).unwrap_or_default()
+        );
+        return;
+    }
+    let w_name = agents
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let w_schema = agents
+        .iter()
+        .map(|a| a.schema_name.chars().count())
+        .max()
+        .unwrap_or(11)
+        .max(11);
+    out!(
+        "{:<36}  {:<w_name$}  {:<w_schema$}  {:<8}  {:<15}  PUBLISHED",
+        "ID",
+        "NAME",
+        "SCHEMA NAME",
+        "STATE",
+        "STATUS"
+    );
+    for a in agents {
+        out!(
+            "{:<36}  {:<w_name$}  {:<w_schema$}  {:<8}  {:<15}  {}",
+            a.id,
+            a.name,
+            a.schema_name,
+            a.state,
+            a.status,
+            a.published_on.as_deref().unwrap_or("never")
+        );
+    }
+    if agents.is_empty() {
+        out!("(no agents)");
+    }
+}
+
+fn print_report(report: &Report, json: bool) {
+    if json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+        return;
+    }
+    for c in &report.checks {
+        let mark = match c.status {
+            Status::Pass => "[ok]  ",
+            Status::Warn => "[warn]",
+            Status::Fail => "[FAIL]",
+            Status::Skip => "[skip]",
+            _ => "[?]   ",
+        };
+        out!("{mark} {}: {}", c.title, c.detail);
+        if let Some(fix) = &c.fix {
+            out!("       fix: {fix}");
+        }
+    }
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .count();
+    let warned = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Warn)
+        .count();
+    out!(
+        "\n{}",
+        match (failed, warned) {
+            (0, 0) => "all checks passed".to_owned(),
+            (0, w) => format!("no failures, {w} warning(s)"),
+            (f, w) => format!("{f} check(s) failed, {w} warning(s)"),
+        }
+    );
+}
+
+async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
+    let _ = (out, agents, transcripts, json);
+    err!("error: the demo needs the tenant emulator, which is not wired in yet");
+    ExitCode::from(EXIT_FAILED)
+}
