@@ -63,7 +63,11 @@ impl Ingestion {
 
     /// Turns the `authorization` check on (with this token) or off.
     pub fn set_token(&self, token: Option<String>) {
-        *self.inner.token.write().unwrap_or_else(PoisonError::into_inner) = token;
+        *self
+            .inner
+            .token
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = token;
     }
 
     /// Whether requests must carry the token.
@@ -100,7 +104,11 @@ impl Ingestion {
 
     /// How many batches were accepted.
     pub fn batches(&self) -> u64 {
-        *self.inner.batches.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .inner
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Forgets the accepted records.
@@ -110,7 +118,11 @@ impl Ingestion {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
-        *self.inner.batches.lock().unwrap_or_else(PoisonError::into_inner) = 0;
+        *self
+            .inner
+            .batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = 0;
     }
 
     /// Waits until at least `n` records were accepted, or `timeout` passes (real time).
@@ -244,12 +256,21 @@ mod tests {
         assert!(parse_batch(b"nope").unwrap_err().contains("not JSON"));
         assert!(parse_batch(b"[]").is_err());
         assert!(parse_batch(br#"{}"#).unwrap_err().contains("missing"));
-        assert!(parse_batch(br#"{"batchData":{}}"#).unwrap_err().contains("array"));
-        assert!(parse_batch(br#"{"batchData":[1]}"#).unwrap_err().contains("[0]"));
+        assert!(
+            parse_batch(br#"{"batchData":{}}"#)
+                .unwrap_err()
+                .contains("array")
+        );
+        assert!(
+            parse_batch(br#"{"batchData":[1]}"#)
+                .unwrap_err()
+                .contains("[0]")
+        );
         let err = parse_batch(br#"{"batchData":[{"path":"/a"},{"statusCode":200}]}"#).unwrap_err();
         assert!(err.contains("batchData[1].statusCode"), "{err}");
         assert!(parse_batch(br#"{"batchData":[{"publishToGuardrails":"yes"}]}"#).is_err());
-        let ok = parse_batch(br#"{"batchData":[{"path":"/a","publishToGuardrails":true}]}"#).unwrap();
+        let ok =
+            parse_batch(br#"{"batchData":[{"path":"/a","publishToGuardrails":true}]}"#).unwrap();
         assert_eq!(ok.len(), 1);
         assert_eq!(parse_batch(br#"{"batchData":[]}"#).unwrap().len(), 0);
     }

@@ -25,7 +25,8 @@ use uuid::Uuid;
 use crate::clock::SharedClock;
 
 /// The `client_assertion_type` value for certificate and federated assertions.
-pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const JWT_BEARER_ASSERTION_TYPE: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client secret registered on an app.
 #[derive(Clone)]
@@ -435,7 +436,8 @@ impl Entra {
     /// resource's business).
     pub fn validate_token(&self, token: &str) -> Result<AccessTokenClaims, TokenRejection> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenRejection::Malformed);
         };
@@ -459,14 +461,21 @@ impl Entra {
             .map(u64::from_be_bytes)
             .ok_or(TokenRejection::Malformed)?;
         let parsed = AccessTokenClaims {
-            audience: str_claim("aud").ok_or(TokenRejection::Malformed)?.to_owned(),
+            audience: str_claim("aud")
+                .ok_or(TokenRejection::Malformed)?
+                .to_owned(),
             app_id: uuid_claim("appid").ok_or(TokenRejection::Malformed)?,
             object_id: uuid_claim("oid").ok_or(TokenRejection::Malformed)?,
             tenant_id: uuid_claim("tid").ok_or(TokenRejection::Malformed)?,
             roles: claims
                 .get("roles")
                 .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default(),
             issued_at: int_claim("iat").ok_or(TokenRejection::Malformed)?,
             expires_at: int_claim("exp").ok_or(TokenRejection::Malformed)?,
@@ -497,11 +506,13 @@ impl Entra {
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One Entra error answer.
@@ -568,7 +579,9 @@ fn is_dns_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -633,9 +646,10 @@ fn issue(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
     let form: HashMap<String, String> = if form_type_ok {
         url::form_urlencoded::parse(body).into_owned().collect()
@@ -649,7 +663,9 @@ fn issue(
             format!("The request body must contain the following parameter: '{name}'."),
         )
     };
-    let grant_type = form.get("grant_type").ok_or_else(|| missing("grant_type"))?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| missing("grant_type"))?;
     if grant_type != "client_credentials" {
         return Err(AadError::new(
             "unsupported_grant_type",
@@ -678,7 +694,9 @@ fn issue(
             false
         }
         (None, Some(assertion)) => {
-            if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER_ASSERTION_TYPE) {
+            if form.get("client_assertion_type").map(String::as_str)
+                != Some(JWT_BEARER_ASSERTION_TYPE)
+            {
                 return Err(AadError::new(
                     "invalid_request",
                     900144,
@@ -686,7 +704,15 @@ fn issue(
                 ));
             }
             let authority = read(&inner.authority).clone();
-            check_assertion(&app, assertion, &authority, tenant, inner.tenant_id, &inner.domain, now)?;
+            check_assertion(
+                &app,
+                assertion,
+                &authority,
+                tenant,
+                inner.tenant_id,
+                &inner.domain,
+                now,
+            )?;
             true
         }
         (None, None) => {
@@ -743,9 +769,10 @@ fn check_secret(app: &AppRegistration, secret: &str, now: OffsetDateTime) -> Res
     let client_id = app.client_id;
     // Comparing digests keeps the comparison time independent of where the values differ.
     let sent = digest::digest(&digest::SHA256, secret.as_bytes());
-    let matching = app.secrets.iter().find(|s| {
-        digest::digest(&digest::SHA256, s.value.as_bytes()).as_ref() == sent.as_ref()
-    });
+    let matching = app
+        .secrets
+        .iter()
+        .find(|s| digest::digest(&digest::SHA256, s.value.as_bytes()).as_ref() == sent.as_ref());
     match matching {
         Some(s) if s.expires_at.is_some_and(|at| at <= now) => Err(AadError::new(
             "invalid_client",
@@ -782,7 +809,13 @@ fn check_assertion(
     domain: &str,
     now: OffsetDateTime,
 ) -> Result<(), AadError> {
-    let malformed = || AadError::new("invalid_request", 50027, "JWT token is invalid or malformed.");
+    let malformed = || {
+        AadError::new(
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    };
     let parts: Vec<&str> = assertion.split('.').collect();
     let [h, c, s] = parts.as_slice() else {
         return Err(malformed());
@@ -795,23 +828,34 @@ fn check_assertion(
     let client_id = app.client_id.to_string();
 
     // iss and sub must both be the client ID.
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !iss.eq_ignore_ascii_case(&client_id) || !sub.eq_ignore_ascii_case(&client_id) {
         return Err(AadError::new(
             "invalid_client",
             700021,
-            format!(
-                "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials ."
-            ),
+            "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
         ));
     }
     // aud must be this token endpoint (by tenant ID or domain, as requested).
-    let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
-    let accepted: Vec<String> = [tenant_segment.to_owned(), tenant_id.to_string(), domain.to_owned()]
-        .iter()
-        .map(|t| format!("{authority}/{t}/oauth2/v2.0/token"))
-        .collect();
+    let aud = claims
+        .get("aud")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let accepted: Vec<String> = [
+        tenant_segment.to_owned(),
+        tenant_id.to_string(),
+        domain.to_owned(),
+    ]
+    .iter()
+    .map(|t| format!("{authority}/{t}/oauth2/v2.0/token"))
+    .collect();
     if !accepted.iter().any(|a| a.eq_ignore_ascii_case(aud)) {
         return Err(AadError::new(
             "invalid_client",
@@ -848,7 +892,10 @@ fn check_assertion(
         ));
     }
     // The key: a registered certificate named by x5t#S256 (PS256) or x5t (RS256).
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let x5t_s256 = header.get("x5t#S256").and_then(Value::as_str);
     let x5t = header.get("x5t").and_then(Value::as_str);
     let thumbprint = x5t_s256.or(x5t).unwrap_or_default().to_owned();
@@ -896,8 +943,14 @@ mod tests {
 
     fn tenant() -> (Entra, ManualClock, AppRegistration) {
         let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
-        let entra = Entra::new(Uuid::from_u128(1), "contoso.onmicrosoft.com", 7, Arc::new(clock.clone()));
-        let app = AppRegistration::new(Uuid::from_u128(2), "app").with_secret(ClientSecret::new("s3cret"));
+        let entra = Entra::new(
+            Uuid::from_u128(1),
+            "contoso.onmicrosoft.com",
+            7,
+            Arc::new(clock.clone()),
+        );
+        let app = AppRegistration::new(Uuid::from_u128(2), "app")
+            .with_secret(ClientSecret::new("s3cret"));
         entra.register_app(app.clone());
         entra.add_resource("http://127.0.0.1:1");
         (entra, clock, app)
@@ -932,7 +985,10 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged = json!({"aud":"x","appid":app.client_id(),"oid":app.object_id(),"tid":Uuid::from_u128(1),"iat":0,"exp":i64::MAX,"uti":"AAAAAAAAAAE"});
         parts[1] = URL_SAFE_NO_PAD.encode(forged.to_string());
-        assert_eq!(entra.validate_token(&parts.join(".")), Err(TokenRejection::BadSignature));
+        assert_eq!(
+            entra.validate_token(&parts.join(".")),
+            Err(TokenRejection::BadSignature)
+        );
         assert_eq!(entra.validate_token("abc"), Err(TokenRejection::Malformed));
     }
 

@@ -288,8 +288,8 @@ impl Faults {
             .inner
             .outage_until
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config.outage_secs > 0)
-            .then(|| now + Duration::from_secs(config.outage_secs));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (config.outage_secs > 0).then(|| now + Duration::from_secs(config.outage_secs));
         if config.expire_tokens {
             (self.inner.on_expire_tokens)();
         }
@@ -324,7 +324,12 @@ impl Faults {
     }
 }
 
-fn error_response(service: Service, status: StatusCode, retry_after: Option<u64>, message: &str) -> Response {
+fn error_response(
+    service: Service,
+    status: StatusCode,
+    retry_after: Option<u64>,
+    message: &str,
+) -> Response {
     let body = match service {
         Service::Dataverse => {
             let code = match status {
@@ -354,15 +359,26 @@ fn error_response(service: Service, status: StatusCode, retry_after: Option<u64>
 /// Sends the response's headers and the first half of its body, then aborts the connection.
 async fn truncate(response: Response) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-    let stream = futures::stream::iter([
-        Ok(half),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "tenant-emulator: connection dropped by fault injection",
-        )),
-    ]);
+    // States: Some(Some(half)) sends the half, Some(None) fails, None ends the stream.
+    let stream = futures::stream::unfold(Some(Some(half)), |state| async move {
+        match state? {
+            Some(half) => Some((Ok(half), Some(None))),
+            None => {
+                // Let the headers and the first half reach the socket before the abort; a
+                // real connection reset arrives after bytes did.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let error = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "tenant-emulator: connection dropped by fault injection",
+                );
+                Some((Err::<Bytes, _>(error), None))
+            }
+        }
+    });
     let mut response = Response::from_parts(parts, Body::from_stream(stream));
     // Keep the full length so the client sees a short body, not a clean end.
     response
@@ -437,7 +453,9 @@ mod tests {
 
     #[test]
     fn decisions_are_deterministic_and_proportional() {
-        let config = FaultConfig::none().with_throttle_rate(0.25).with_error_rate(0.25);
+        let config = FaultConfig::none()
+            .with_throttle_rate(0.25)
+            .with_error_rate(0.25);
         let a = faults(7);
         let b = faults(7);
         let fa: Vec<Fate> = (0..1000).map(|_| a.decide(&config)).collect();

@@ -1,10 +1,52 @@
-//! A local, deterministic stand-in for a Microsoft tenant (work in progress).
+//! A local, deterministic stand-in for a Microsoft tenant.
+//!
+//! One loopback port serves:
+//! - Entra ID's token endpoint, `POST /{tenant}/oauth2/v2.0/token` (client credentials with a
+//!   client secret or a certificate assertion, and Entra's real error bodies);
+//! - the Dataverse Web API under `/api/data/v9.1/` and `/api/data/v9.2/` with the Copilot
+//!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
+//!   token checks and Dataverse's service protection limits;
+//! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - an admin API under `/_emulator/`:
+//!   - `GET info` (URLs and the connector app's credentials);
+//!   - `GET ingested` (accepted ingestion records), `DELETE ingested` (clear them);
+//!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
+//!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
+//!   - `POST tokens/expire` (every token issued so far expires);
+//!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour) or
+//!     `{"rows": [...]}` (as given); answers `{"ids": [...]}`.
+//!
+//! The tenant (agents, components, application user, transcripts) is generated from a seed,
+//! shaped like real Copilot Studio rows; transcript content is generated on demand, so 100,000
+//! transcripts fit in little memory. Faults (latency, 429/500/503, dropped connections,
+//! outages, token expiry) can be injected at start or while running.
+//!
+//! ```no_run
+//! use tenant_emulator::Emulator;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder().seed(7).agents(20).transcripts(500).start().await?;
+//! let creds = emulator.credentials();
+//! // Token: POST {authority_host}/{tenant_id}/oauth2/v2.0/token
+//! //   grant_type=client_credentials, client_id, client_secret,
+//! //   scope={environment_url}/.default
+//! // Then: GET {environment_url}/api/data/v9.2/conversationtranscripts with the bearer token.
+//! println!("{} {} {}", emulator.authority_host(), creds.tenant_id, emulator.environment_url());
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
+mod admin;
 pub mod akto;
+mod auth;
 pub mod clock;
 pub mod dataverse;
+mod emulator;
 pub mod entra;
 pub mod faults;
 pub mod generate;
 mod rng;
 pub mod throttle;
+
+pub use emulator::{Credentials, Emulator, EmulatorBuilder, EmulatorError, RunningEmulator};

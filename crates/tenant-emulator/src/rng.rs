@@ -91,9 +91,7 @@ impl Rng {
 
     /// `n` characters from `alphabet`.
     pub(crate) fn string(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(*self.pick(alphabet)))
-            .collect()
+        (0..n).map(|_| char::from(*self.pick(alphabet))).collect()
     }
 }
 

@@ -154,12 +154,14 @@ impl Throttled {
             Self::Requests { limit, window, .. } => format!(
                 "Number of requests exceeded the limit of {limit} over time window of {window} seconds."
             ),
-            Self::ExecutionTime { limit_ms, window, .. } => format!(
+            Self::ExecutionTime {
+                limit_ms, window, ..
+            } => format!(
                 "Combined execution time of incoming requests exceeded limit of {limit_ms} milliseconds over time window of {window} seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later."
             ),
-            Self::Concurrency { limit, .. } => format!(
-                "Number of concurrent requests exceeded the limit of {limit}."
-            ),
+            Self::Concurrency { limit, .. } => {
+                format!("Number of concurrent requests exceeded the limit of {limit}.")
+            }
         }
     }
 
@@ -248,7 +250,11 @@ impl Drop for Permit {
     fn drop(&mut self) {
         let now = self.inner.clock.now();
         let took = (now - self.started).try_into().unwrap_or(Duration::ZERO);
-        let mut users = self.inner.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut users = self
+            .inner
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(state) = users.get_mut(&self.user) {
             state.in_flight = state.in_flight.saturating_sub(1);
             state.executions.push_back((now, took));
@@ -275,17 +281,29 @@ impl ServiceProtection {
 
     /// The current limits.
     pub fn limits(&self) -> ServiceProtectionLimits {
-        *self.inner.limits.lock().unwrap_or_else(PoisonError::into_inner)
+        *self
+            .inner
+            .limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Changes the limits (existing window contents are kept).
     pub fn set_limits(&self, limits: ServiceProtectionLimits) {
-        *self.inner.limits.lock().unwrap_or_else(PoisonError::into_inner) = limits;
+        *self
+            .inner
+            .limits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = limits;
     }
 
     /// Forgets every user's history.
     pub fn reset(&self) {
-        self.inner.users.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.inner
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Admits or refuses one request of `user`.
@@ -293,12 +311,20 @@ impl ServiceProtection {
         let limits = self.limits();
         let now = self.inner.clock.now();
         let window = time::Duration::try_from(limits.window).unwrap_or(time::Duration::MAX);
-        let mut users = self.inner.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut users = self
+            .inner
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let state = users.entry(user).or_default();
         while state.requests.front().is_some_and(|t| *t + window <= now) {
             state.requests.pop_front();
         }
-        while state.executions.front().is_some_and(|(t, _)| *t + window <= now) {
+        while state
+            .executions
+            .front()
+            .is_some_and(|(t, _)| *t + window <= now)
+        {
             state.executions.pop_front();
         }
         let unlimited = Remaining {
@@ -372,7 +398,10 @@ mod tests {
 
     fn protection(limits: ServiceProtectionLimits) -> (ServiceProtection, ManualClock) {
         let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
-        (ServiceProtection::new(limits, Arc::new(clock.clone())), clock)
+        (
+            ServiceProtection::new(limits, Arc::new(clock.clone())),
+            clock,
+        )
     }
 
     #[test]
@@ -388,7 +417,10 @@ mod tests {
         let err = sp.begin(user).unwrap_err();
         assert_eq!(err.retry_after(), 280);
         assert_eq!(err.code(), "0x80072322");
-        assert!(err.message().contains("limit of 3 over time window of 300 seconds"));
+        assert!(
+            err.message()
+                .contains("limit of 3 over time window of 300 seconds")
+        );
         // Other users are not affected.
         assert!(sp.begin(Uuid::from_u128(2)).is_ok());
         // Sending more while throttled lengthens the wait.
@@ -414,7 +446,8 @@ mod tests {
 
     #[test]
     fn execution_time_limit() {
-        let limits = ServiceProtectionLimits::default().with_execution_time(Duration::from_secs(60));
+        let limits =
+            ServiceProtectionLimits::default().with_execution_time(Duration::from_secs(60));
         let (sp, clock) = protection(limits);
         let user = Uuid::from_u128(1);
         let permit = sp.begin(user).unwrap();

@@ -27,7 +27,11 @@ pub(crate) fn topic_schema(bot: &BotProfile, name: &str) -> String {
 
 pub(crate) fn tool_schema(bot: &BotProfile, tool: &ToolDef) -> String {
     match tool.kind {
-        ToolKind::Mcp => format!("{}.topic.{}", bot.schema, compact(tool.name).to_ascii_lowercase()),
+        ToolKind::Mcp => format!(
+            "{}.topic.{}",
+            bot.schema,
+            compact(tool.name).to_ascii_lowercase()
+        ),
         _ => format!("{}.action.{}", bot.schema, compact(tool.name)),
     }
 }
@@ -195,7 +199,14 @@ fn custom_topic(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
     let def = &DOMAINS[bot.domain].topics[t];
     let mut data = String::from("kind: AdaptiveDialog\n");
     if bot.orchestration {
-        let _ = writeln!(data, "modelDescription: {}", q(&format!("This topic helps users {}.", def.name.to_ascii_lowercase())));
+        let _ = writeln!(
+            data,
+            "modelDescription: {}",
+            q(&format!(
+                "This topic helps users {}.",
+                def.name.to_ascii_lowercase()
+            ))
+        );
     }
     let _ = write!(
         data,
@@ -219,7 +230,11 @@ fn custom_topic(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
             "actions": actions,
         });
         let pretty = serde_json::to_string_pretty(&card).unwrap_or_default();
-        let _ = write!(data, "    - kind: AdaptiveCardPrompt\n      id: {}\n      card: |-\n", action_id(r, "adaptiveCardPrompt"));
+        let _ = write!(
+            data,
+            "    - kind: AdaptiveCardPrompt\n      id: {}\n      card: |-\n",
+            action_id(r, "adaptiveCardPrompt")
+        );
         for line in pretty.lines() {
             let _ = writeln!(data, "        {line}");
         }
@@ -245,7 +260,10 @@ fn tool(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
     let def = &DOMAINS[bot.domain].tools[t];
     let schema = tool_schema(bot, def);
     let data = match def.kind {
-        ToolKind::Connector { connector, operation } => {
+        ToolKind::Connector {
+            connector,
+            operation,
+        } => {
             let dashed = connector.replace('_', "-");
             format!(
                 "kind: TaskDialog\ninputs:\n  - kind: AutomaticTaskInput\n    propertyName: {}\n    description: {}\n\nmodelDisplayName: {}\nmodelDescription: {}\noutputs:\n  - propertyName: response\n    name: response\n\naction:\n  kind: InvokeConnectorTaskAction\n  connectionReference: {}.{connector}.{}-{}\n  connectionProperties:\n    mode: {}\n\n  operationId: {operation}\n\noutputMode: All\n",
@@ -289,8 +307,12 @@ fn tool(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
 fn knowledge(seed: u64, bot: &BotProfile, k: usize) -> Component {
     let def = &DOMAINS[bot.domain].knowledge[k];
     let source = match def.kind {
-        KnowledgeKind::SharePoint(site) => format!("  kind: SharePointSearchSource\n  site: {site}\n"),
-        KnowledgeKind::PublicSite(site) => format!("  kind: PublicSiteSearchSource\n  site: {site}\n"),
+        KnowledgeKind::SharePoint(site) => {
+            format!("  kind: SharePointSearchSource\n  site: {site}\n")
+        }
+        KnowledgeKind::PublicSite(site) => {
+            format!("  kind: PublicSiteSearchSource\n  site: {site}\n")
+        }
         KnowledgeKind::Dataverse(skill) => format!(
             "  kind: DataverseStructuredSearchSource\n  skillConfiguration: {skill}_{}\n",
             Rng::new(seed, &[S_KNOWLEDGE, bot.index as u64, 100 + k as u64]).string(ALNUM, 21)
@@ -308,7 +330,10 @@ fn knowledge(seed: u64, bot: &BotProfile, k: usize) -> Component {
 
 fn gpt_default(bot: &BotProfile, r: &mut Rng) -> Component {
     let domain = &DOMAINS[bot.domain];
-    let mut data = format!("kind: GptComponentMetadata\ndisplayName: {}\ninstructions: |-\n", q(&bot.name));
+    let mut data = format!(
+        "kind: GptComponentMetadata\ndisplayName: {}\ninstructions: |-\n",
+        q(&bot.name)
+    );
     for line in domain.instructions.lines() {
         let _ = writeln!(data, "  {line}");
     }
@@ -319,8 +344,17 @@ fn gpt_default(bot: &BotProfile, r: &mut Rng) -> Component {
     }
     data.push_str("conversationStarters:\n");
     for (question, _) in domain.questions.iter().take(2) {
-        let title: String = question.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-        let _ = write!(data, "  - title: {}\n    text: {}\n\n", q(&title), q(question));
+        let title: String = question
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = write!(
+            data,
+            "  - title: {}\n    text: {}\n\n",
+            q(&title),
+            q(question)
+        );
     }
     let _ = write!(
         data,
@@ -419,15 +453,23 @@ pub(crate) fn component_rows(
     components
         .into_iter()
         .map(|c| {
-            let created = bot.created + time::Duration::minutes(i64::try_from(r.range(0, 600)).unwrap_or(0));
-            let modified = created + time::Duration::hours(i64::try_from(r.range(0, 24 * 20)).unwrap_or(0));
+            let created =
+                bot.created + time::Duration::minutes(i64::try_from(r.range(0, 600)).unwrap_or(0));
+            let modified =
+                created + time::Duration::hours(i64::try_from(r.range(0, 24 * 20)).unwrap_or(0));
             let mut row = Row::new();
-            row.insert("botcomponentid".into(), json!(component_id(seed, bot, &c.schema)));
+            row.insert(
+                "botcomponentid".into(),
+                json!(component_id(seed, bot, &c.schema)),
+            );
             row.insert("name".into(), json!(c.name));
             row.insert("schemaname".into(), json!(c.schema));
             row.insert("componenttype".into(), json!(c.componenttype));
             row.insert("data".into(), json!(c.data));
-            row.insert("description".into(), c.description.map_or(Value::Null, Value::String));
+            row.insert(
+                "description".into(),
+                c.description.map_or(Value::Null, Value::String),
+            );
             row.insert("language".into(), json!(bot.language));
             row.insert("reusepolicy".into(), json!(0));
             row.insert("statecode".into(), json!(0));
@@ -444,7 +486,10 @@ pub(crate) fn component_rows(
             row.insert("_owninguser_value".into(), json!(owner.id));
             row.insert("_createdby_value".into(), json!(owner.id));
             row.insert("_modifiedby_value".into(), json!(owner.id));
-            row.insert("_owningbusinessunit_value".into(), json!(identity.business_unit_id));
+            row.insert(
+                "_owningbusinessunit_value".into(),
+                json!(identity.business_unit_id),
+            );
             row.insert("createdon".into(), json!(iso(created)));
             row.insert("modifiedon".into(), json!(iso(modified)));
             row

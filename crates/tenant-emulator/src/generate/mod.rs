@@ -92,7 +92,10 @@ impl TenantIdentity {
     /// The identity derived from `seed`.
     pub fn from_seed(seed: u64) -> Self {
         let mut r = Rng::new(seed, &[S_IDENTITY]);
-        let company = r.pick(COMPANIES).to_ascii_lowercase().replace([' ', '\''], "");
+        let company = r
+            .pick(COMPANIES)
+            .to_ascii_lowercase()
+            .replace([' ', '\''], "");
         let domain = format!("{company}{}.onmicrosoft.com", r.range(1, 999));
         let tenant_id = r.uuid();
         let organization_id = r.uuid();
@@ -199,12 +202,19 @@ pub(crate) fn compact(name: &str) -> String {
     name.chars().filter(char::is_ascii_alphanumeric).collect()
 }
 
-const FIRST: &[&str] = &["Alex", "Maria", "Wei", "Priya", "Jonas", "Fatima", "Diego", "Aiko", "Sam", "Olga"];
-const LAST: &[&str] = &["Campbell", "Nguyen", "Schmidt", "Okafor", "Rossi", "Tanaka", "Silva", "Patel", "Berg", "Kowalski"];
+const FIRST: &[&str] = &[
+    "Alex", "Maria", "Wei", "Priya", "Jonas", "Fatima", "Diego", "Aiko", "Sam", "Olga",
+];
+const LAST: &[&str] = &[
+    "Campbell", "Nguyen", "Schmidt", "Okafor", "Rossi", "Tanaka", "Silva", "Patel", "Berg",
+    "Kowalski",
+];
 
 fn subset(r: &mut Rng, len: usize, min: usize, max: usize) -> Vec<usize> {
     let max = max.min(len);
-    let n = usize::try_from(r.range(min as u64, max as u64)).unwrap_or(min).min(len);
+    let n = usize::try_from(r.range(min as u64, max as u64))
+        .unwrap_or(min)
+        .min(len);
     let mut all: Vec<usize> = (0..len).collect();
     // Partial Fisher-Yates.
     for i in 0..n {
@@ -222,7 +232,12 @@ impl SyntheticTenant {
     pub fn generate(spec: &TenantSpec) -> Self {
         let identity = TenantIdentity::from_seed(spec.seed);
         let mut mr = Rng::new(spec.seed, &[S_MAKER]);
-        let company = identity.domain.split('.').next().unwrap_or("contoso").to_owned();
+        let company = identity
+            .domain
+            .split('.')
+            .next()
+            .unwrap_or("contoso")
+            .to_owned();
         let makers: Vec<Maker> = (0..8)
             .map(|_| {
                 let first = *mr.pick(FIRST);
@@ -230,7 +245,12 @@ impl SyntheticTenant {
                 Maker {
                     id: mr.uuid(),
                     name: format!("{first} {last}"),
-                    upn: format!("{}.{}@{}", first.to_ascii_lowercase(), last.to_ascii_lowercase(), identity.domain),
+                    upn: format!(
+                        "{}.{}@{}",
+                        first.to_ascii_lowercase(),
+                        last.to_ascii_lowercase(),
+                        identity.domain
+                    ),
                     aad_object_id: mr.uuid(),
                 }
             })
@@ -264,7 +284,9 @@ impl SyntheticTenant {
                 let owner = r.index(makers.len());
                 let created = spec.anchor
                     - time::Duration::days(i64::from(spec.history_days))
-                    - time::Duration::minutes(i64::try_from(r.range(60, 60 * 24 * 120)).unwrap_or(60));
+                    - time::Duration::minutes(
+                        i64::try_from(r.range(60, 60 * 24 * 120)).unwrap_or(60),
+                    );
                 let mut channels = vec!["msteams"];
                 if r.chance(0.5) {
                     channels.push("webchat");
@@ -272,7 +294,13 @@ impl SyntheticTenant {
                 if r.chance(0.2) {
                     channels.push("directline");
                 }
-                let (language, locale) = *r.pick(&[(1033, "en-US"), (1033, "en-US"), (1033, "en-US"), (2057, "en-GB"), (1036, "fr-FR")]);
+                let (language, locale) = *r.pick(&[
+                    (1033, "en-US"),
+                    (1033, "en-US"),
+                    (1033, "en-US"),
+                    (2057, "en-GB"),
+                    (1036, "fr-FR"),
+                ]);
                 BotProfile {
                     index,
                     id,
@@ -338,9 +366,14 @@ impl SyntheticTenant {
     fn bot_row(&self, b: &BotProfile) -> Row {
         let owner = &self.makers[b.owner];
         let mut r = Rng::new(self.spec.seed, &[S_BOT, b.index as u64, 1]);
-        let modified = b.created + time::Duration::hours(i64::try_from(r.range(1, 24 * 30)).unwrap_or(1));
+        let modified =
+            b.created + time::Duration::hours(i64::try_from(r.range(1, 24 * 30)).unwrap_or(1));
         let published_on = b.published.then(|| modified + time::Duration::minutes(5));
-        let statuscode = if b.published || r.chance(0.8) { 1 } else { *r.pick(&[3, 4, 5]) };
+        let statuscode = if b.published || r.chance(0.8) {
+            1
+        } else {
+            *r.pick(&[3, 4, 5])
+        };
         let configuration = components::bot_configuration(b, &mut r);
         let mut row = Row::new();
         let mut put = |k: &str, v: Value| {
@@ -349,7 +382,10 @@ impl SyntheticTenant {
         put("botid", json!(b.id));
         put("name", json!(b.name));
         put("schemaname", json!(b.schema));
-        put("publishedon", published_on.map(iso).map_or(Value::Null, Value::String));
+        put(
+            "publishedon",
+            published_on.map(iso).map_or(Value::Null, Value::String),
+        );
         put("statecode", json!(0));
         put("statuscode", json!(statuscode));
         put("accesscontrolpolicy", json!(*r.pick(&[0, 0, 0, 1, 2])));
@@ -359,15 +395,33 @@ impl SyntheticTenant {
         put("configuration", json!(configuration));
         put("language", json!(b.language));
         put("runtimeprovider", json!(0));
-        put("template", json!(*r.pick(&["default-2.1.0", "default-2.1.0", "default-2.0.0", "cliagent-1.0.0"])));
+        put(
+            "template",
+            json!(*r.pick(&[
+                "default-2.1.0",
+                "default-2.1.0",
+                "default-2.0.0",
+                "cliagent-1.0.0"
+            ])),
+        );
         put("origin", Value::Null);
         put("iconbase64", Value::Null);
-        put("_publishedby_value", if b.published { json!(owner.id) } else { Value::Null });
+        put(
+            "_publishedby_value",
+            if b.published {
+                json!(owner.id)
+            } else {
+                Value::Null
+            },
+        );
         put("_ownerid_value", json!(owner.id));
         put("_owninguser_value", json!(owner.id));
         put("_createdby_value", json!(owner.id));
         put("_modifiedby_value", json!(owner.id));
-        put("_owningbusinessunit_value", json!(self.identity.business_unit_id));
+        put(
+            "_owningbusinessunit_value",
+            json!(self.identity.business_unit_id),
+        );
         put("componentstate", json!(0));
         put("ismanaged", json!(false));
         put("createdon", json!(iso(b.created)));
@@ -379,7 +433,15 @@ impl SyntheticTenant {
     pub fn component_rows(&self) -> Vec<Row> {
         self.bots
             .iter()
-            .flat_map(|b| components::component_rows(self.spec.seed, b, &self.identity, &self.makers[b.owner], &self.bots))
+            .flat_map(|b| {
+                components::component_rows(
+                    self.spec.seed,
+                    b,
+                    &self.identity,
+                    &self.makers[b.owner],
+                    &self.bots,
+                )
+            })
             .collect()
     }
 
@@ -396,10 +458,16 @@ impl SyntheticTenant {
                 row.insert("lastname".into(), json!(last));
                 row.insert("domainname".into(), json!(m.upn));
                 row.insert("internalemailaddress".into(), json!(m.upn));
-                row.insert("azureactivedirectoryobjectid".into(), json!(m.aad_object_id));
+                row.insert(
+                    "azureactivedirectoryobjectid".into(),
+                    json!(m.aad_object_id),
+                );
                 row.insert("isdisabled".into(), json!(false));
                 row.insert("accessmode".into(), json!(0));
-                row.insert("_businessunitid_value".into(), json!(self.identity.business_unit_id));
+                row.insert(
+                    "_businessunitid_value".into(),
+                    json!(self.identity.business_unit_id),
+                );
                 row
             })
             .collect()
@@ -413,8 +481,16 @@ impl SyntheticTenant {
         let mut r = Rng::new(self.spec.seed, &[S_ROLE]);
         let role_defs: [(&str, Option<&str>, bool); 6] = [
             ("Basic User", None, true),
-            ("System Administrator", Some("627090ff-40a3-4053-8790-584edc5be201"), true),
-            ("System Customizer", Some("119f245c-3cc8-4b62-b31c-d1a046ced15d"), true),
+            (
+                "System Administrator",
+                Some("627090ff-40a3-4053-8790-584edc5be201"),
+                true,
+            ),
+            (
+                "System Customizer",
+                Some("119f245c-3cc8-4b62-b31c-d1a046ced15d"),
+                true,
+            ),
             ("Environment Maker", None, true),
             ("Bot Transcript Viewer", None, true),
             (LEAST_PRIVILEGE_ROLE, None, false),
@@ -429,7 +505,10 @@ impl SyntheticTenant {
                 row.insert("roleid".into(), json!(id));
                 row.insert("name".into(), json!(name));
                 row.insert("_businessunitid_value".into(), json!(bu));
-                row.insert("roletemplateid".into(), template.map_or(Value::Null, |t| json!(t)));
+                row.insert(
+                    "roletemplateid".into(),
+                    template.map_or(Value::Null, |t| json!(t)),
+                );
                 row.insert("ismanaged".into(), json!(managed));
                 row.insert("componentstate".into(), json!(0));
                 row
@@ -441,18 +520,34 @@ impl SyntheticTenant {
             let granted: &[&str] = match app.dataverse_access() {
                 DataverseAccess::None => continue,
                 DataverseAccess::LeastPrivilege => &[LEAST_PRIVILEGE_ROLE],
-                DataverseAccess::OverPrivileged => &[LEAST_PRIVILEGE_ROLE, "System Administrator", "System Customizer"],
+                DataverseAccess::OverPrivileged => &[
+                    LEAST_PRIVILEGE_ROLE,
+                    "System Administrator",
+                    "System Customizer",
+                ],
             };
-            let mut ur = Rng::new(self.spec.seed, &[S_ROLE, label(&app.client_id().to_string())]);
+            let mut ur = Rng::new(
+                self.spec.seed,
+                &[S_ROLE, label(&app.client_id().to_string())],
+            );
             let user_id = ur.uuid();
             let mut row = Row::new();
             row.insert("systemuserid".into(), json!(user_id));
-            row.insert("fullname".into(), json!(format!("# {}", app.display_name())));
+            row.insert(
+                "fullname".into(),
+                json!(format!("# {}", app.display_name())),
+            );
             row.insert("firstname".into(), json!("#"));
             row.insert("lastname".into(), json!(app.display_name()));
-            row.insert("domainname".into(), json!(format!("{}@{}", app.client_id(), self.identity.domain)));
+            row.insert(
+                "domainname".into(),
+                json!(format!("{}@{}", app.client_id(), self.identity.domain)),
+            );
             row.insert("applicationid".into(), json!(app.client_id()));
-            row.insert("azureactivedirectoryobjectid".into(), json!(app.object_id()));
+            row.insert(
+                "azureactivedirectoryobjectid".into(),
+                json!(app.object_id()),
+            );
             row.insert("isdisabled".into(), json!(false));
             // 4 = Non-interactive (application users).
             row.insert("accessmode".into(), json!(4));
@@ -462,7 +557,10 @@ impl SyntheticTenant {
                 let mut link = Row::new();
                 link.insert("systemuserroleid".into(), json!(ur.uuid()));
                 link.insert("systemuserid".into(), json!(user_id));
-                link.insert("roleid".into(), json!(role_ids.get(role).copied().unwrap_or_default()));
+                link.insert(
+                    "roleid".into(),
+                    json!(role_ids.get(role).copied().unwrap_or_default()),
+                );
                 links.push(link);
             }
         }
@@ -475,7 +573,10 @@ impl SyntheticTenant {
 
     /// `conversationtranscripts` rows for these indices, without `content` (see
     /// [`SyntheticTenant::transcript_content`]).
-    pub fn transcript_rows(&self, indices: std::ops::Range<usize>) -> impl Iterator<Item = Row> + '_ {
+    pub fn transcript_rows(
+        &self,
+        indices: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = Row> + '_ {
         indices.filter_map(move |i| self.transcript_row(i as u64, None))
     }
 
@@ -486,16 +587,21 @@ impl SyntheticTenant {
         let total = self.weights.last()?.0;
         let mut r = Rng::new(self.spec.seed, &[S_TRANSCRIPT, i]);
         let pick = r.unit() * total;
-        let slot = self.weights.partition_point(|(w, _)| *w <= pick).min(self.weights.len() - 1);
+        let slot = self
+            .weights
+            .partition_point(|(w, _)| *w <= pick)
+            .min(self.weights.len() - 1);
         let bot = &self.bots[self.weights[slot].1];
         let id = r.uuid();
         let conversation_id = r.uuid();
         let history = i64::from(self.spec.history_days.max(1)) * 86_400;
-        let offset = i64::try_from(r.range(0, u64::try_from(history).unwrap_or(86_400))).unwrap_or(0);
+        let offset =
+            i64::try_from(r.range(0, u64::try_from(history).unwrap_or(86_400))).unwrap_or(0);
         let start = start.unwrap_or_else(|| self.spec.anchor - time::Duration::seconds(offset));
         let start = start.replace_nanosecond(0).unwrap_or(start);
         // Rows are written ~30 minutes after the conversation (session timeout + batching).
-        let created = start + time::Duration::seconds(i64::try_from(r.range(30 * 60, 45 * 60)).unwrap_or(1800));
+        let created = start
+            + time::Duration::seconds(i64::try_from(r.range(30 * 60, 45 * 60)).unwrap_or(1800));
         let schema_version = if r.chance(0.7) { "0.2.2" } else { "0.2.1" };
         let mut metadata = json!({
             "BotId": bot.runtime_id,
@@ -508,7 +614,10 @@ impl SyntheticTenant {
         let owner = self.makers[bot.owner].id;
         let mut row = Row::new();
         row.insert("conversationtranscriptid".into(), json!(id));
-        row.insert("name".into(), json!(format!("{conversation_id}_{}", bot.runtime_id)));
+        row.insert(
+            "name".into(),
+            json!(format!("{conversation_id}_{}", bot.runtime_id)),
+        );
         row.insert("metadata".into(), json!(metadata.to_string()));
         row.insert("conversationstarttime".into(), json!(iso(start)));
         row.insert("schematype".into(), json!("powervirtualagents"));
@@ -521,7 +630,10 @@ impl SyntheticTenant {
         row.insert("_owninguser_value".into(), json!(owner));
         row.insert("_createdby_value".into(), json!(owner));
         row.insert("_modifiedby_value".into(), json!(owner));
-        row.insert("_owningbusinessunit_value".into(), json!(self.identity.business_unit_id));
+        row.insert(
+            "_owningbusinessunit_value".into(),
+            json!(self.identity.business_unit_id),
+        );
         row.insert("createdon".into(), json!(iso(created)));
         row.insert("modifiedon".into(), json!(iso(created)));
         Some(row)
@@ -538,7 +650,9 @@ impl SyntheticTenant {
             .and_then(Value::as_str)
             .and_then(|s| Uuid::parse_str(s).ok())?;
         let bot = &self.bots[*self.by_id.get(&bot_id)?];
-        let id = row.get("conversationtranscriptid").and_then(Value::as_str)?;
+        let id = row
+            .get("conversationtranscriptid")
+            .and_then(Value::as_str)?;
         let conversation_id = row
             .get("name")
             .and_then(Value::as_str)
@@ -549,7 +663,13 @@ impl SyntheticTenant {
             .and_then(Value::as_str)
             .and_then(parse_iso)?;
         let mut r = Rng::new(self.spec.seed, &[S_CONTENT, label(id)]);
-        Some(transcript::content(&mut r, self, bot, conversation_id, start))
+        Some(transcript::content(
+            &mut r,
+            self,
+            bot,
+            conversation_id,
+            start,
+        ))
     }
 
     /// A materializer producing `content` for generated transcript rows.
@@ -562,10 +682,6 @@ impl SyntheticTenant {
             }
             extra
         })
-    }
-
-    pub(crate) fn maker(&self, bot: &BotProfile) -> &Maker {
-        &self.makers[bot.owner]
     }
 }
 
@@ -616,9 +732,15 @@ mod tests {
 
     #[test]
     fn names_and_schemas_are_unique() {
-        let t = SyntheticTenant::generate(&TenantSpec { agents: 2000, ..spec() });
+        let t = SyntheticTenant::generate(&TenantSpec {
+            agents: 2000,
+            ..spec()
+        });
         let rows = t.bot_rows();
-        let mut schemas: Vec<&str> = rows.iter().filter_map(|r| r["schemaname"].as_str()).collect();
+        let mut schemas: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r["schemaname"].as_str())
+            .collect();
         schemas.sort_unstable();
         schemas.dedup();
         assert_eq!(schemas.len(), 2000);

@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::catalog::{DOMAINS, GOODBYES, GREETINGS, ToolDef};
-use super::components::{FALLBACK_TEXT, component_id, greeting_text, knowledge_schema, tool_schema, topic_schema};
+use super::components::{
+    FALLBACK_TEXT, component_id, greeting_text, knowledge_schema, tool_schema, topic_schema,
+};
 use super::{BotProfile, SyntheticTenant, iso};
 use crate::rng::Rng;
 
@@ -54,7 +56,13 @@ impl Conv<'_> {
         self.acts.push(a);
     }
 
-    fn event(&mut self, name: &str, value: Option<Value>, reply_to: Option<&str>, from_user: bool) -> String {
+    fn event(
+        &mut self,
+        name: &str,
+        value: Option<Value>,
+        reply_to: Option<&str>,
+        from_user: bool,
+    ) -> String {
         let id = self.new_id();
         let mut a = json!({
             "id": id,
@@ -154,7 +162,13 @@ impl Conv<'_> {
         id
     }
 
-    fn dialog_tracing(&mut self, reply_to: &str, action_id: &str, topic_schema: &str, action_type: &str) {
+    fn dialog_tracing(
+        &mut self,
+        reply_to: &str,
+        action_id: &str,
+        topic_schema: &str,
+        action_type: &str,
+    ) {
         let component = component_id(self.tenant.spec.seed, self.bot, topic_schema);
         self.event(
             "DialogTracing",
@@ -187,7 +201,12 @@ impl Conv<'_> {
         self.wait(0, 1);
         self.trace("UnknownIntent", json!({"userQuery": question}), None, false);
         let search = topic_schema(self.bot, "Search");
-        self.dialog_tracing(&asked, "search-content", &search, "SearchAndSummarizeContent");
+        self.dialog_tracing(
+            &asked,
+            "search-content",
+            &search,
+            "SearchAndSummarizeContent",
+        );
         self.wait(1, 4);
         self.trace(
             "VariableAssignment",
@@ -196,13 +215,19 @@ impl Conv<'_> {
             false,
         );
         self.bot_message(answer, &asked, json!([]));
-        self.trace("GPTAnswer", json!({"gptAnswerState": "Answered"}), Some(&asked), false);
+        self.trace(
+            "GPTAnswer",
+            json!({"gptAnswerState": "Answered"}),
+            Some(&asked),
+            false,
+        );
         let endpoints: Vec<String> = self
             .bot
             .knowledge
             .iter()
             .map(|k| match DOMAINS[self.bot.domain].knowledge[*k].kind {
-                super::catalog::KnowledgeKind::SharePoint(s) | super::catalog::KnowledgeKind::PublicSite(s) => s.to_owned(),
+                super::catalog::KnowledgeKind::SharePoint(s)
+                | super::catalog::KnowledgeKind::PublicSite(s) => s.to_owned(),
                 super::catalog::KnowledgeKind::Dataverse(s) => s.to_owned(),
             })
             .collect();
@@ -220,7 +245,12 @@ impl Conv<'_> {
             "triggeredGptFallback": false,
             "completionState": "Answered",
         });
-        self.event("GenerativeAnswersSupportData", Some(support), Some(&asked), false);
+        self.event(
+            "GenerativeAnswersSupportData",
+            Some(support),
+            Some(&asked),
+            false,
+        );
         self.dialog_tracing(&asked, "has-answer-conditions", &search, "ConditionGroup");
         self.dialog_tracing(&asked, "end-topic", &search, "EndDialog");
     }
@@ -242,7 +272,18 @@ impl Conv<'_> {
         let asked = self.user_message(trigger);
         self.wait(0, 2);
         let schema = topic_schema(self.bot, def.name);
-        let plan = planned.then(|| self.plan_start(&asked, &schema, "CustomTopic", &format!("The user wants to {}; the {} topic handles that.", def.name.to_ascii_lowercase(), def.name)));
+        let plan = planned.then(|| {
+            self.plan_start(
+                &asked,
+                &schema,
+                "CustomTopic",
+                &format!(
+                    "The user wants to {}; the {} topic handles that.",
+                    def.name.to_ascii_lowercase(),
+                    def.name
+                ),
+            )
+        });
         if !planned {
             let score = 0.9 + self.r.unit() / 10.0;
             self.trace(
@@ -269,7 +310,12 @@ impl Conv<'_> {
                 },
             }]);
             self.bot_message("", &asked, card);
-            self.dialog_tracing(&asked, "adaptiveCardPrompt_card", &schema, "AdaptiveCardPrompt");
+            self.dialog_tracing(
+                &asked,
+                "adaptiveCardPrompt_card",
+                &schema,
+                "AdaptiveCardPrompt",
+            );
             self.wait(3, 40);
             let choice = *self.r.pick(choices);
             reply_to = self.user_postback(json!({"choice": choice}));
@@ -282,7 +328,13 @@ impl Conv<'_> {
         }
     }
 
-    fn plan_start(&mut self, asked: &str, step: &str, kind: &str, thought: &str) -> (String, String) {
+    fn plan_start(
+        &mut self,
+        asked: &str,
+        step: &str,
+        kind: &str,
+        thought: &str,
+    ) -> (String, String) {
         let plan_id = self.new_id();
         let step_id = self.new_id();
         self.event(
@@ -308,7 +360,14 @@ impl Conv<'_> {
         (plan_id, step_id)
     }
 
-    fn plan_finish(&mut self, asked: &str, plan_id: &str, step_id: &str, step: &str, observation: Value) {
+    fn plan_finish(
+        &mut self,
+        asked: &str,
+        plan_id: &str,
+        step_id: &str,
+        step: &str,
+        observation: Value,
+    ) {
         let ms = self.r.range(300, 4000);
         self.event(
             "DynamicPlanStepFinished",
@@ -324,7 +383,12 @@ impl Conv<'_> {
             Some(asked),
             false,
         );
-        self.trace("DynamicPlanFinished", json!({"planId": plan_id, "wasCancelled": false}), Some(asked), false);
+        self.trace(
+            "DynamicPlanFinished",
+            json!({"planId": plan_id, "wasCancelled": false}),
+            Some(asked),
+            false,
+        );
     }
 
     /// A knowledge question answered through generative orchestration.
@@ -332,7 +396,12 @@ impl Conv<'_> {
         let asked = self.user_message(question);
         self.wait(0, 2);
         let step = "P:UniversalSearchTool";
-        let (plan_id, step_id) = self.plan_start(&asked, step, "KnowledgeSource", "I should search the knowledge sources to answer this question.");
+        let (plan_id, step_id) = self.plan_start(
+            &asked,
+            step,
+            "KnowledgeSource",
+            "I should search the knowledge sources to answer this question.",
+        );
         let sources: Vec<String> = self
             .bot
             .knowledge
@@ -347,7 +416,13 @@ impl Conv<'_> {
         );
         self.wait(1, 5);
         self.bot_message(answer, &asked, json!([]));
-        self.plan_finish(&asked, &plan_id, &step_id, step, json!({"search_result": {"search_results": [{"text": answer}]}}));
+        self.plan_finish(
+            &asked,
+            &plan_id,
+            &step_id,
+            step,
+            json!({"search_result": {"search_results": [{"text": answer}]}}),
+        );
     }
 
     /// A connector / MCP / flow tool call through generative orchestration.
@@ -360,7 +435,11 @@ impl Conv<'_> {
         let asked = self.user_message(&question);
         self.wait(0, 2);
         let schema = tool_schema(self.bot, tool);
-        let thought = format!("I will use {} to {}.", tool.name, tool.description.to_ascii_lowercase());
+        let thought = format!(
+            "I will use {} to {}.",
+            tool.name,
+            tool.description.to_ascii_lowercase()
+        );
         let (plan_id, step_id) = self.plan_start(&asked, &schema, "CustomTopic", &thought);
         self.event(
             "DynamicPlanStepBindUpdate",
@@ -369,7 +448,8 @@ impl Conv<'_> {
             false,
         );
         self.wait(1, 6);
-        let observation: Value = serde_json::from_str(tool.result).unwrap_or_else(|_| json!(tool.result));
+        let observation: Value =
+            serde_json::from_str(tool.result).unwrap_or_else(|_| json!(tool.result));
         let reply = format!("Here is what I found with {}: {}", tool.name, tool.result);
         self.bot_message(&reply, &asked, json!([]));
         self.plan_finish(&asked, &plan_id, &step_id, &schema, observation);
@@ -377,12 +457,19 @@ impl Conv<'_> {
 }
 
 /// The content JSON for one conversation.
-pub(super) fn content(r: &mut Rng, tenant: &SyntheticTenant, bot: &BotProfile, conversation_id: &str, start: OffsetDateTime) -> String {
+pub(super) fn content(
+    r: &mut Rng,
+    tenant: &SyntheticTenant,
+    bot: &BotProfile,
+    conversation_id: &str,
+    start: OffsetDateTime,
+) -> String {
     let domain = &DOMAINS[bot.domain];
     let channel: &'static str = if r.chance(0.15) {
         "pva-studio"
     } else {
-        *r.pick(&bot.channels)
+        let picked: &&'static str = r.pick(&bot.channels);
+        picked
     };
     let (user, bot_from) = match channel {
         "pva-studio" => {
@@ -493,7 +580,10 @@ pub(super) fn content(r: &mut Rng, tenant: &SyntheticTenant, bot: &BotProfile, c
         }
     }
     let _ = GREETINGS;
-    let engaged = c.acts.iter().any(|a| a["type"] == "message" && a["from"]["role"] == 1);
+    let engaged = c
+        .acts
+        .iter()
+        .any(|a| a["type"] == "message" && a["from"]["role"] == 1);
     if !answered {
         outcome = "Abandoned";
     }

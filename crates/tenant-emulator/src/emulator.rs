@@ -1,0 +1,706 @@
+//! Starting and stopping the emulator: one loopback port serving Entra, Dataverse, the Akto
+//! ingestion endpoint and the `/_emulator` admin API.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::akto::Ingestion;
+use crate::clock::{SharedClock, SystemClock};
+use crate::dataverse::{Dataverse, DataverseConfig, DataverseError};
+use crate::entra::{AppRegistration, ClientSecret, DataverseAccess, Entra};
+use crate::faults::{FaultConfig, Faults, Service};
+use crate::generate::{Row, SyntheticTenant, TenantSpec};
+use crate::throttle::{ServiceProtection, ServiceProtectionLimits};
+
+/// Why the emulator could not start or a run-time change was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source} (is the port already in use?)")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Dataverse store refused seed data.
+    #[error("the Dataverse store refused the tenant's rows: {0}")]
+    Dataverse(#[from] DataverseError),
+    /// A fixture file could not be read.
+    #[error("cannot read fixture file {path}: {source}")]
+    FixtureRead {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A fixture file is not a JSON array of row objects (or `{"value":[...]}`).
+    #[error("fixture file {path} is not a JSON array of rows: {reason}")]
+    FixtureFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A fault config was refused.
+    #[error("invalid fault config: {0}")]
+    InvalidFaults(String),
+    /// A transcript row to add has no valid `conversationtranscriptid`.
+    #[error("transcript row {index} needs a conversationtranscriptid GUID")]
+    MissingTranscriptId {
+        /// Position of the row in the request.
+        index: usize,
+    },
+}
+
+/// The connector app's credentials, as a client would be configured.
+#[derive(Clone)]
+pub struct Credentials {
+    /// Directory (tenant) ID.
+    pub tenant_id: Uuid,
+    /// Application (client) ID.
+    pub client_id: Uuid,
+    /// Client secret value.
+    pub client_secret: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Entry point: `Emulator::builder()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Emulator;
+
+impl Emulator {
+    /// A builder with defaults: seed 7, 20 agents, 500 transcripts, ephemeral port on
+    /// 127.0.0.1, 3599 s tokens, documented service protection limits, no faults.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+}
+
+/// Configures and starts an emulator.
+#[must_use]
+pub struct EmulatorBuilder {
+    seed: u64,
+    agents: usize,
+    transcripts: usize,
+    history_days: u32,
+    anchor: Option<OffsetDateTime>,
+    host: IpAddr,
+    port: u16,
+    token_lifetime: Duration,
+    limits: ServiceProtectionLimits,
+    faults: FaultConfig,
+    ingestion_token: Option<String>,
+    clock: Option<SharedClock>,
+    connector_access: DataverseAccess,
+    apps: Vec<AppRegistration>,
+    fixture_rows: Vec<Row>,
+    fixture_files: Vec<PathBuf>,
+    resources: Vec<String>,
+}
+
+impl fmt::Debug for EmulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorBuilder")
+            .field("seed", &self.seed)
+            .field("agents", &self.agents)
+            .field("transcripts", &self.transcripts)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            agents: 20,
+            transcripts: 500,
+            history_days: 30,
+            anchor: None,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            token_lifetime: Duration::from_secs(3599),
+            limits: ServiceProtectionLimits::default(),
+            faults: FaultConfig::default(),
+            ingestion_token: None,
+            clock: None,
+            connector_access: DataverseAccess::LeastPrivilege,
+            apps: Vec::new(),
+            fixture_rows: Vec::new(),
+            fixture_files: Vec::new(),
+            resources: Vec::new(),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// The seed every generated value derives from.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Number of generated agents.
+    pub fn agents(mut self, agents: usize) -> Self {
+        self.agents = agents;
+        self
+    }
+
+    /// Number of generated transcripts.
+    pub fn transcripts(mut self, transcripts: usize) -> Self {
+        self.transcripts = transcripts;
+        self
+    }
+
+    /// Days of transcript history before the anchor (default 30).
+    pub fn history_days(mut self, days: u32) -> Self {
+        self.history_days = days;
+        self
+    }
+
+    /// The time generated history ends at. Default: today 00:00 UTC by the clock, so the same
+    /// seed gives the same rows all day; set it for rows that never change.
+    pub fn anchor(mut self, anchor: OffsetDateTime) -> Self {
+        self.anchor = Some(anchor);
+        self
+    }
+
+    /// The port to listen on (default 0: any free port).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Lifetime of issued access tokens (`expires_in`).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Service protection limits.
+    pub fn service_protection(mut self, limits: ServiceProtectionLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Faults from the start.
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Requires this raw token in the ingestion endpoint's `authorization` header.
+    pub fn ingestion_token(mut self, token: impl Into<String>) -> Self {
+        self.ingestion_token = Some(token.into());
+        self
+    }
+
+    /// The time source (tests pass a [`crate::clock::ManualClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// What the generated connector app's application user may do (default least privilege;
+    /// [`DataverseAccess::None`] makes Dataverse answer 403).
+    pub fn connector_access(mut self, access: DataverseAccess) -> Self {
+        self.connector_access = access;
+        self
+    }
+
+    /// Registers another app (with its own credentials and Dataverse access).
+    pub fn app(mut self, app: AppRegistration) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// Also accepts tokens for this resource (`{resource}/.default`), e.g. another API.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// Loads transcript rows as they are (e.g. rows copied from a real environment).
+    pub fn transcript_rows(mut self, rows: impl IntoIterator<Item = Row>) -> Self {
+        self.fixture_rows.extend(rows);
+        self
+    }
+
+    /// Loads transcript rows from a JSON file: an array of rows, or `{"value":[...]}` as the Web
+    /// API returns them.
+    pub fn transcript_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.fixture_files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Generates the tenant, binds the port and starts serving.
+    pub async fn start(self) -> Result<RunningEmulator, EmulatorError> {
+        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        let anchor = self.anchor.unwrap_or_else(|| {
+            let now = clock.now();
+            now.replace_time(time::Time::MIDNIGHT)
+        });
+        let mut fixture_rows = self.fixture_rows;
+        for path in &self.fixture_files {
+            fixture_rows.extend(load_rows(path)?);
+        }
+        let addr = SocketAddr::new(self.host, self.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind { addr, source })?;
+        let base_url = format!("http://{local}");
+
+        let spec = TenantSpec {
+            seed: self.seed,
+            agents: self.agents,
+            transcripts: self.transcripts,
+            anchor,
+            history_days: self.history_days,
+        };
+        let tenant = Arc::new(SyntheticTenant::generate(&spec));
+        let identity = tenant.identity().clone();
+
+        let entra = Entra::new(
+            identity.tenant_id,
+            identity.domain.clone(),
+            self.seed,
+            Arc::clone(&clock),
+        );
+        entra.set_authority(&base_url);
+        entra.set_token_lifetime(self.token_lifetime);
+        entra.add_resource(&base_url);
+        for resource in [
+            "https://api.powerplatform.com",
+            "https://graph.microsoft.com",
+            "https://management.azure.com",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(self.resources)
+        {
+            entra.add_resource(&resource);
+        }
+        let connector = AppRegistration::new(identity.client_id, "copilot-connector")
+            .with_object_id(identity.client_object_id)
+            .with_secret(
+                ClientSecret::new(identity.client_secret.clone())
+                    .with_id(identity.client_secret_id),
+            )
+            .with_dataverse_access(self.connector_access);
+        let mut apps = vec![connector];
+        apps.extend(self.apps);
+        for app in &apps {
+            entra.register_app(app.clone());
+        }
+
+        let dataverse = Dataverse::new(DataverseConfig {
+            organization_id: identity.organization_id,
+            business_unit_id: identity.business_unit_id,
+            clock: Arc::clone(&clock),
+            ..DataverseConfig::default()
+        });
+        let security = tenant.security_rows(&apps);
+        dataverse.insert_rows("systemusers", tenant.maker_rows())?;
+        dataverse.insert_rows("systemusers", security.application_users)?;
+        dataverse.insert_rows("roles", security.roles)?;
+        dataverse.insert_rows("systemuserroles_association", security.user_roles)?;
+        dataverse.insert_rows("bots", tenant.bot_rows())?;
+        dataverse.insert_rows("botcomponents", tenant.component_rows())?;
+        dataverse.insert_rows(
+            "conversationtranscripts",
+            tenant.transcript_rows(0..self.transcripts),
+        )?;
+        dataverse.set_materializer("conversationtranscripts", tenant.materializer());
+        if !fixture_rows.is_empty() {
+            insert_fixture_transcripts(&dataverse, fixture_rows)?;
+        }
+
+        let protection = ServiceProtection::new(self.limits, Arc::clone(&clock));
+        let expiring = entra.clone();
+        let faults = Faults::new(
+            self.seed,
+            Arc::clone(&clock),
+            Box::new(move || expiring.expire_issued_tokens()),
+        );
+        faults
+            .apply(self.faults)
+            .map_err(EmulatorError::InvalidFaults)?;
+        let ingestion = Ingestion::new(self.ingestion_token);
+
+        let shared = Arc::new(Shared {
+            base_url: base_url.clone(),
+            tenant,
+            entra,
+            dataverse,
+            ingestion,
+            faults,
+            protection,
+            clock,
+            next_transcript: AtomicU64::new(self.transcripts as u64),
+            credentials: Credentials {
+                tenant_id: identity.tenant_id,
+                client_id: identity.client_id,
+                client_secret: identity.client_secret.clone(),
+            },
+        });
+        let app = router(&shared);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "tenant-emulator server stopped with an error");
+            }
+        });
+        tracing::info!(%base_url, "tenant-emulator listening");
+        Ok(RunningEmulator {
+            shared,
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+}
+
+fn load_rows(path: &Path) -> Result<Vec<Row>, EmulatorError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::FixtureRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let format = |reason: String| EmulatorError::FixtureFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // Tolerate a UTF-8 BOM, as files saved on Windows carry one.
+    let value: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| format(e.to_string()))?;
+    let items = match value {
+        Value::Array(items) => items,
+        Value::Object(mut o) => match o.remove("value") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(format(
+                    "an object must hold the rows in \"value\"".to_owned(),
+                ));
+            }
+        },
+        _ => return Err(format("expected an array".to_owned())),
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(row) => Ok(row),
+            _ => Err(format(format!("item {i} is not an object"))),
+        })
+        .collect()
+}
+
+/// Inserts real transcript rows, adding a minimal `bots` row for each bot they reference that
+/// the tenant does not have (so `$expand` and bot lookups resolve).
+fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(), EmulatorError> {
+    let mut bots: std::collections::BTreeMap<String, Row> = std::collections::BTreeMap::new();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|mut row| {
+            // Annotations are the server's to compute.
+            row.retain(|k, _| !k.starts_with('@'));
+            if let Some(bot) = row
+                .get("_bot_conversationtranscriptid_value")
+                .and_then(Value::as_str)
+            {
+                let schema = row
+                    .get("metadata")
+                    .and_then(Value::as_str)
+                    .and_then(|m| serde_json::from_str::<Value>(m).ok())
+                    .and_then(|m| m.get("BotName").and_then(Value::as_str).map(str::to_owned));
+                bots.entry(bot.to_owned()).or_insert_with(|| {
+                    let mut b = Row::new();
+                    b.insert("botid".into(), Value::String(bot.to_owned()));
+                    let schema =
+                        schema.unwrap_or_else(|| format!("fixture_{}", &bot[..bot.len().min(8)]));
+                    b.insert("name".into(), Value::String(schema.clone()));
+                    b.insert("schemaname".into(), Value::String(schema));
+                    b.insert("statecode".into(), Value::from(0));
+                    b.insert("statuscode".into(), Value::from(1));
+                    b
+                });
+            }
+            row
+        })
+        .collect();
+    let missing: Vec<Row> = bots
+        .into_values()
+        .filter(|b| {
+            b.get("botid")
+                .and_then(Value::as_str)
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .is_some_and(|id| dataverse.row("bots", id).is_none())
+        })
+        .collect();
+    dataverse.insert_rows("bots", missing)?;
+    dataverse.insert_rows("conversationtranscripts", rows)?;
+    Ok(())
+}
+
+/// State shared by the library handle and the admin API.
+pub(crate) struct Shared {
+    pub(crate) base_url: String,
+    pub(crate) tenant: Arc<SyntheticTenant>,
+    pub(crate) entra: Entra,
+    pub(crate) dataverse: Dataverse,
+    pub(crate) ingestion: Ingestion,
+    pub(crate) faults: Faults,
+    pub(crate) protection: ServiceProtection,
+    pub(crate) clock: SharedClock,
+    pub(crate) next_transcript: AtomicU64,
+    pub(crate) credentials: Credentials,
+}
+
+impl Shared {
+    /// Generates `count` new transcripts that started ~now (so incremental syncs see them).
+    pub(crate) fn add_generated_transcripts(
+        &self,
+        count: usize,
+    ) -> Result<Vec<Uuid>, EmulatorError> {
+        let first = self
+            .next_transcript
+            .fetch_add(count as u64, Ordering::SeqCst);
+        let now = self.clock.now();
+        let rows: Vec<Row> = (first..first + count as u64)
+            .enumerate()
+            .filter_map(|(k, i)| {
+                // Spread the starts over the last hour; createdon follows 30-45 min later.
+                let start =
+                    now - time::Duration::minutes(60) + time::Duration::seconds(k as i64 % 3600);
+                self.tenant.transcript_row(i, Some(start))
+            })
+            .map(|mut row| {
+                // Written now, as a real row arriving during a run.
+                let stamp = crate::generate::iso(now);
+                row.insert("createdon".into(), Value::String(stamp.clone()));
+                row.insert("modifiedon".into(), Value::String(stamp));
+                row
+            })
+            .collect();
+        let ids = rows
+            .iter()
+            .filter_map(|r| r.get("conversationtranscriptid").and_then(Value::as_str))
+            .filter_map(|s| Uuid::parse_str(s).ok())
+            .collect();
+        self.dataverse
+            .insert_rows("conversationtranscripts", rows)?;
+        Ok(ids)
+    }
+
+    /// Inserts transcript rows as given.
+    pub(crate) fn add_transcript_rows(&self, rows: Vec<Row>) -> Result<Vec<Uuid>, EmulatorError> {
+        let mut ids = Vec::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            let id = row
+                .get("conversationtranscriptid")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or(EmulatorError::MissingTranscriptId { index })?;
+            ids.push(id);
+        }
+        insert_fixture_transcripts(&self.dataverse, rows)?;
+        Ok(ids)
+    }
+
+    pub(crate) fn token_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.base_url, self.credentials.tenant_id
+        )
+    }
+}
+
+fn router(shared: &Arc<Shared>) -> axum::Router {
+    use axum::middleware::from_fn_with_state;
+
+    let gate = crate::auth::Gate {
+        entra: shared.entra.clone(),
+        dataverse: shared.dataverse.clone(),
+        protection: shared.protection.clone(),
+        environment_url: Arc::from(shared.base_url.as_str()),
+        authorization_uri: Arc::from(format!(
+            "{}/{}",
+            shared.base_url, shared.credentials.tenant_id
+        )),
+    };
+    let dataverse = shared
+        .dataverse
+        .router()
+        .layer(from_fn_with_state(gate, crate::auth::gate))
+        .layer(from_fn_with_state(
+            (shared.faults.clone(), Service::Dataverse),
+            crate::faults::fault_layer,
+        ));
+    let entra = shared.entra.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Entra),
+        crate::faults::fault_layer,
+    ));
+    let ingestion = shared.ingestion.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Ingestion),
+        crate::faults::fault_layer,
+    ));
+    axum::Router::new()
+        .merge(entra)
+        .merge(ingestion)
+        .merge(crate::admin::router(Arc::clone(shared)))
+        .merge(dataverse)
+}
+
+/// A running emulator. Dropping it stops the server; [`RunningEmulator::shutdown`] waits for it.
+pub struct RunningEmulator {
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("base_url", &self.shared.base_url)
+            .field("credentials", &self.shared.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The Entra authority host: `{authority}/{tenant}/oauth2/v2.0/token` is the token endpoint.
+    pub fn authority_host(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The token endpoint URL for the tenant.
+    pub fn token_url(&self) -> String {
+        self.shared.token_url()
+    }
+
+    /// The Dataverse environment URL; tokens are requested for `{environment_url}/.default`.
+    pub fn environment_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The Web API base, `{environment_url}/api/data/v9.2/`.
+    pub fn web_api_url(&self) -> String {
+        format!("{}/api/data/v9.2/", self.shared.base_url)
+    }
+
+    /// The ingestion service URL; batches go to `{ingestion_url}/api/ingestData`.
+    pub fn ingestion_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The registered connector app's credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.shared.credentials
+    }
+
+    /// The generated tenant (identity, rows, transcript content).
+    pub fn tenant(&self) -> &SyntheticTenant {
+        &self.shared.tenant
+    }
+
+    /// The Entra tenant (apps, token validation, forced expiry).
+    pub fn entra(&self) -> &Entra {
+        &self.shared.entra
+    }
+
+    /// The Dataverse store.
+    pub fn dataverse(&self) -> &Dataverse {
+        &self.shared.dataverse
+    }
+
+    /// Records accepted by the ingestion endpoint.
+    pub fn ingestion(&self) -> &Ingestion {
+        &self.shared.ingestion
+    }
+
+    /// Live fault settings.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Service protection state and limits.
+    pub fn service_protection(&self) -> &ServiceProtection {
+        &self.shared.protection
+    }
+
+    /// Replaces the fault config (see [`FaultConfig`]).
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), EmulatorError> {
+        self.shared
+            .faults
+            .apply(faults)
+            .map_err(EmulatorError::InvalidFaults)
+    }
+
+    /// Makes every token issued so far expired.
+    pub fn expire_tokens(&self) {
+        self.shared.entra.expire_issued_tokens();
+    }
+
+    /// Generates `count` new transcripts that started within the last hour and were written
+    /// now; returns their IDs.
+    pub fn add_transcripts(&self, count: usize) -> Result<Vec<Uuid>, EmulatorError> {
+        self.shared.add_generated_transcripts(count)
+    }
+
+    /// Adds transcript rows as given (each needs a `conversationtranscriptid`).
+    pub fn add_transcript_rows(&self, rows: Vec<Row>) -> Result<Vec<Uuid>, EmulatorError> {
+        self.shared.add_transcript_rows(rows)
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
