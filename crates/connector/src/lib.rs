@@ -3,6 +3,7 @@
 pub mod config;
 mod connector;
 pub mod credential;
+pub mod demo;
 pub mod doctor;
 pub mod ingest;
 pub mod schedule;

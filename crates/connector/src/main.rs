@@ -588,7 +588,46 @@ fn print_report(report: &Report, json: bool) {
 }
 
 async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
-    let _ = (out, agents, transcripts, json);
-    err!("error: the demo needs the tenant emulator, which is not wired in yet");
-    ExitCode::from(EXIT_FAILED)
+    match connector::demo::run(out, agents, transcripts).await {
+        Ok(d) => {
+            if json {
+                out!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+            } else {
+                out!(
+                    "Started a tenant emulator at {} with {} agents and {} transcripts.\n",
+                    d.emulator_url,
+                    d.agents,
+                    d.transcripts
+                );
+                out!("$ copilot-connector doctor");
+                print_report(&d.doctor, false);
+                out!("\n$ copilot-connector ingest --once");
+                out!(
+                    "delivered {} pair(s) from {} transcript(s) in {} batch(es) of up to 50; {} transcript(s) skipped as unparseable",
+                    d.pass.records_delivered,
+                    d.pass.transcripts_delivered,
+                    d.pass.batches_delivered,
+                    d.pass.transcripts_unparseable.len()
+                );
+                out!(
+                    "\nThe ingestion endpoint accepted {} record(s): {}\nSummary: {}",
+                    d.records_ingested,
+                    d.records_file.display(),
+                    d.summary_file.display()
+                );
+                out!(
+                    "\nNext: point it at your environment (see the README) and run `copilot-connector doctor`."
+                );
+            }
+            if d.doctor.ok() && d.records_ingested as u64 == d.pass.records_delivered {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err(e) => {
+            err!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }
