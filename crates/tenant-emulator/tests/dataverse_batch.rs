@@ -28,13 +28,19 @@ fn parse_response(reply: &Reply) -> Vec<PartReply> {
 
 fn parse_parts(text: &str, boundary: &str) -> Vec<PartReply> {
     let delimiter = format!("--{boundary}");
-    assert!(text.trim_end().ends_with(&format!("{delimiter}--")), "not closed: {text}");
+    assert!(
+        text.trim_end().ends_with(&format!("{delimiter}--")),
+        "not closed: {text}"
+    );
     let mut out = Vec::new();
     for chunk in text.split(&delimiter).skip(1) {
         if chunk.starts_with("--") {
             break;
         }
-        let (mime, rest) = chunk.trim_start_matches("\r\n").split_once("\r\n\r\n").unwrap();
+        let (mime, rest) = chunk
+            .trim_start_matches("\r\n")
+            .split_once("\r\n\r\n")
+            .unwrap();
         if let Some(cs) = mime.split("boundary=").nth(1) {
             assert!(cs.starts_with("changesetresponse_"));
             out.extend(parse_parts(rest, cs.trim()));
@@ -67,7 +73,10 @@ fn parse_parts(text: &str, boundary: &str) -> Vec<PartReply> {
 }
 
 fn header<'a>(part: &'a PartReply, name: &str) -> Option<&'a str> {
-    part.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    part.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 async fn batch(server: &Server, body: &str, prefer: Option<&str>) -> Reply {
@@ -75,7 +84,9 @@ async fn batch(server: &Server, body: &str, prefer: Option<&str>) -> Reply {
     if let Some(p) = prefer {
         headers.push(("Prefer", p));
     }
-    server.send(Method::POST, "$batch", &headers, Some(body.to_owned())).await
+    server
+        .send(Method::POST, "$batch", &headers, Some(body.to_owned()))
+        .await
 }
 
 fn single(method: &str, url: &str, body: Option<&Value>) -> String {
@@ -96,9 +107,8 @@ fn single(method: &str, url: &str, body: Option<&Value>) -> String {
 }
 
 fn change_set(id: &str, requests: &[(&str, String, Value)]) -> String {
-    let mut out = format!(
-        "--batch_abc\r\nContent-Type: multipart/mixed; boundary=changeset_{id}\r\n\r\n"
-    );
+    let mut out =
+        format!("--batch_abc\r\nContent-Type: multipart/mixed; boundary=changeset_{id}\r\n\r\n");
     for (i, (method, url, body)) in requests.iter().enumerate() {
         let text = body.to_string();
         out.push_str(&format!(
@@ -112,13 +122,25 @@ fn change_set(id: &str, requests: &[(&str, String, Value)]) -> String {
 
 /// A change set whose third request fails (an unknown column), between two good requests.
 fn failing_batch(server: &Server) -> String {
-    let mut body = single("POST", "/api/data/v9.2/bots", Some(&json!({"name": "before"})));
+    let mut body = single(
+        "POST",
+        "/api/data/v9.2/bots",
+        Some(&json!({"name": "before"})),
+    );
     body.push_str(&change_set(
         "x1",
         &[
-            ("POST", format!("{}/bots", server.base), json!({"botid": guid(1), "name": "cs one"})),
+            (
+                "POST",
+                format!("{}/bots", server.base),
+                json!({"botid": guid(1), "name": "cs one"}),
+            ),
             ("PATCH", "$1".to_owned(), json!({"name": "cs one renamed"})),
-            ("POST", "bots".to_owned(), json!({"name": "bad", "nosuchcolumn": 1})),
+            (
+                "POST",
+                "bots".to_owned(),
+                json!({"name": "bad", "nosuchcolumn": 1}),
+            ),
         ],
     ));
     body.push_str(&single("POST", "bots", Some(&json!({"name": "after"}))));
@@ -127,7 +149,10 @@ fn failing_batch(server: &Server) -> String {
 }
 
 async fn bot_names(server: &Server) -> Vec<String> {
-    let body = server.get("bots?$select=name&$orderby=name", &[]).await.json();
+    let body = server
+        .get("bots?$select=name&$orderby=name", &[])
+        .await
+        .json();
     body["value"]
         .as_array()
         .unwrap()
@@ -143,11 +168,19 @@ async fn change_set_with_references_succeeds_in_the_documented_shape() {
         "ok",
         &[
             ("POST", "bots".to_owned(), json!({"name": "Parent"})),
-            ("POST", "botcomponents".to_owned(), json!({"name": "Child", "parentbotid@odata.bind": "$1"})),
+            (
+                "POST",
+                "botcomponents".to_owned(),
+                json!({"name": "Child", "parentbotid@odata.bind": "$1"}),
+            ),
             ("PATCH", "$1".to_owned(), json!({"schemaname": "cr_parent"})),
         ],
     );
-    body.push_str(&single("GET", "/api/data/v9.2/botcomponents?$select=name,_parentbotid_value", None));
+    body.push_str(&single(
+        "GET",
+        "/api/data/v9.2/botcomponents?$select=name,_parentbotid_value",
+        None,
+    ));
     body.push_str("--batch_abc--\r\n");
     // LF line ends are tolerated too.
     for text in [body.clone(), body.replace("\r\n", "\n")] {
@@ -163,11 +196,13 @@ async fn change_set_with_references_succeeds_in_the_documented_shape() {
         assert_eq!(header(&parts[2], "OData-EntityId"), Some(parent));
         let listing = parts[3].body.as_ref().unwrap();
         let parent_id = parent.trim_end_matches(')').rsplit('(').next().unwrap();
-        assert!(listing["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["_parentbotid_value"] == parent_id));
+        assert!(
+            listing["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["_parentbotid_value"] == parent_id)
+        );
     }
 }
 
@@ -187,15 +222,26 @@ async fn failing_change_set_rolls_back_and_stops_without_continue_on_error() {
     assert!(error["message"].as_str().unwrap().contains("nosuchcolumn"));
     // The change set left nothing behind; the request after it never ran.
     assert_eq!(bot_names(&server).await, ["before"]);
-    assert_eq!(server.get(&format!("bots({})", guid(1)), &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get(&format!("bots({})", guid(1)), &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn failing_change_set_rolls_back_and_continues_with_continue_on_error() {
     let server = start_default().await;
-    let reply = batch(&server, &failing_batch(&server), Some("odata.continue-on-error")).await;
+    let reply = batch(
+        &server,
+        &failing_batch(&server),
+        Some("odata.continue-on-error"),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.header("Preference-Applied"), Some("odata.continue-on-error"));
+    assert_eq!(
+        reply.header("Preference-Applied"),
+        Some("odata.continue-on-error")
+    );
     let parts = parse_response(&reply);
     let statuses: Vec<u16> = parts.iter().map(|p| p.status).collect();
     assert_eq!(statuses, [204, 400, 204]);
@@ -207,17 +253,28 @@ async fn malformed_and_oversized_batches_are_refused() {
     let server = start_default().await;
     // Not multipart.
     let reply = server
-        .send(Method::POST, "$batch", &[("Content-Type", "application/json")], Some("{}".into()))
+        .send(
+            Method::POST,
+            "$batch",
+            &[("Content-Type", "application/json")],
+            Some("{}".into()),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     reply.error();
     // No closing delimiter.
     let open = single("GET", "bots", None);
-    assert_eq!(batch(&server, &open, None).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        batch(&server, &open, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
     // GET inside a change set.
     let mut get_in_cs = "--batch_abc\r\nContent-Type: multipart/mixed; boundary=changeset_g\r\n\r\n--changeset_g\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\nGET bots HTTP/1.1\r\n\r\n\r\n--changeset_g--\r\n".to_owned();
     get_in_cs.push_str("--batch_abc--\r\n");
-    assert_eq!(batch(&server, &get_in_cs, None).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        batch(&server, &get_in_cs, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
     // 1001 requests.
     let mut many = String::new();
     for _ in 0..1001 {
@@ -251,5 +308,8 @@ async fn malformed_and_oversized_batches_are_refused() {
         "Content-ID Reference: '$7' does not exist in the batch context."
     );
     // GET on $batch is not allowed.
-    assert_eq!(server.get("$batch", &[]).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        server.get("$batch", &[]).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }

@@ -23,7 +23,10 @@ fn bots(ids: std::ops::Range<u64>) -> impl Iterator<Item = Value> {
 async fn initial_delta_link(server: &Server) -> String {
     let reply = server.get("bots?$select=name", &[TRACK]).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json()["@odata.deltaLink"].as_str().unwrap().to_owned()
+    reply.json()["@odata.deltaLink"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -32,20 +35,38 @@ async fn delta_cycle_upserts_deletes_then_nothing() {
     server.seed("bots", bots(1..4));
 
     let first = server.get("bots?$select=name", &[TRACK]).await;
-    assert_eq!(first.header("Preference-Applied"), Some("odata.track-changes"));
+    assert_eq!(
+        first.header("Preference-Applied"),
+        Some("odata.track-changes")
+    );
     let body = first.json();
-    assert_eq!(body["@odata.context"], format!("{}/$metadata#bots(name)", server.base));
-    assert_eq!(column(&body, "name"), [json!("bot 1"), json!("bot 2"), json!("bot 3")]);
+    assert_eq!(
+        body["@odata.context"],
+        format!("{}/$metadata#bots(name)", server.base)
+    );
+    assert_eq!(
+        column(&body, "name"),
+        [json!("bot 1"), json!("bot 2"), json!("bot 3")]
+    );
     assert!(body.get("@odata.nextLink").is_none());
     let delta = body["@odata.deltaLink"].as_str().unwrap().to_owned();
-    assert!(delta.starts_with(&format!("{}/bots?$select=name&$deltatoken=", server.base)), "{delta}");
+    assert!(
+        delta.starts_with(&format!("{}/bots?$select=name&$deltatoken=", server.base)),
+        "{delta}"
+    );
 
     // Two upserts (an update and a create) and a delete, all over HTTP.
     let update = server
-        .patch(&format!("bots({})", guid(1)), &[], json!({"name": "bot 1 renamed"}))
+        .patch(
+            &format!("bots({})", guid(1)),
+            &[],
+            json!({"name": "bot 1 renamed"}),
+        )
         .await;
     assert_eq!(update.status, StatusCode::NO_CONTENT);
-    let create = server.post("bots", &[], json!({"botid": guid(9), "name": "bot 9"})).await;
+    let create = server
+        .post("bots", &[], json!({"botid": guid(9), "name": "bot 9"}))
+        .await;
     assert_eq!(create.status, StatusCode::NO_CONTENT);
     let delete = server.delete(&format!("bots({})", guid(2)), &[]).await;
     assert_eq!(delete.status, StatusCode::NO_CONTENT);
@@ -53,7 +74,10 @@ async fn delta_cycle_upserts_deletes_then_nothing() {
     let changes = server.get(&delta, &[TRACK]).await;
     assert_eq!(changes.status, StatusCode::OK, "{}", changes.text);
     let body = changes.json();
-    assert_eq!(body["@odata.context"], format!("{}/$metadata#bots(name)/$delta", server.base));
+    assert_eq!(
+        body["@odata.context"],
+        format!("{}/$metadata#bots(name)/$delta", server.base)
+    );
     let value = body["value"].as_array().unwrap();
     assert_eq!(value.len(), 3);
     assert_eq!(value[0]["name"], "bot 1 renamed");
@@ -106,7 +130,11 @@ async fn large_initial_and_delta_results_page_until_the_delta_link() {
     // Twelve changes: eight updates and four deletions.
     for i in 0..8 {
         server
-            .patch(&format!("bots({})", guid(i)), &[], json!({"name": format!("v2 {i}")}))
+            .patch(
+                &format!("bots({})", guid(i)),
+                &[],
+                json!({"name": format!("v2 {i}")}),
+            )
             .await;
     }
     for i in 8..12 {
@@ -119,7 +147,13 @@ async fn large_initial_and_delta_results_page_until_the_delta_link() {
         let body = server.get(&url, &[prefer]).await.json();
         pages += 1;
         for entry in body["value"].as_array().unwrap() {
-            seen.push(entry.get("id").or_else(|| entry.get("botid")).unwrap().clone());
+            seen.push(
+                entry
+                    .get("id")
+                    .or_else(|| entry.get("botid"))
+                    .unwrap()
+                    .clone(),
+            );
         }
         match body["@odata.nextLink"].as_str() {
             Some(next) => url = next.to_owned(),
@@ -136,21 +170,35 @@ async fn large_initial_and_delta_results_page_until_the_delta_link() {
 #[tokio::test]
 async fn query_options_are_refused_with_change_tracking() {
     let server = start_default().await;
-    for option in ["$filter=name eq 'x'", "$orderby=name", "$expand=botcomponent_parent_bot", "$top=2"] {
-        let reply = server.get(&format!("bots?$select=name&{option}"), &[TRACK]).await;
+    for option in [
+        "$filter=name eq 'x'",
+        "$orderby=name",
+        "$expand=botcomponent_parent_bot",
+        "$top=2",
+    ] {
+        let reply = server
+            .get(&format!("bots?$select=name&{option}"), &[TRACK])
+            .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{option}");
         let name = option.split('=').next().unwrap();
         assert_eq!(
             reply.error().1,
-            format!("The \"{name}\" query parameter isn't supported when Change Tracking is enabled.")
+            format!(
+                "The \"{name}\" query parameter isn't supported when Change Tracking is enabled."
+            )
         );
     }
     let untracked = server.get("systemuserroles_association", &[TRACK]).await;
     assert_eq!(untracked.status, StatusCode::BAD_REQUEST);
-    let garbled = server.get("bots?$select=name&$deltatoken=banana", &[TRACK]).await;
+    let garbled = server
+        .get("bots?$select=name&$deltatoken=banana", &[TRACK])
+        .await;
     assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
     let future = server
-        .get("bots?$select=name&$deltatoken=99999999999%2101%2F01%2F2026%2000%3A00%3A00", &[TRACK])
+        .get(
+            "bots?$select=name&$deltatoken=99999999999%2101%2F01%2F2026%2000%3A00%3A00",
+            &[TRACK],
+        )
         .await;
     assert_eq!(future.status, StatusCode::BAD_REQUEST);
 }
@@ -161,7 +209,8 @@ fn assert_expired(reply: &dataverse_common::Reply) {
         reply.error(),
         (
             "0x80044352".to_owned(),
-            "Version stamp associated with the client has expired. Please perform a full sync.".to_owned()
+            "Version stamp associated with the client has expired. Please perform a full sync."
+                .to_owned()
         )
     );
 }

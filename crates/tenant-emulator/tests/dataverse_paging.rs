@@ -31,7 +31,10 @@ async fn all_pages(server: &Server, first: &str, prefer: &str) -> Vec<Value> {
         let reply = server.get(&url, &[("Prefer", prefer)]).await;
         assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.text);
         let body = reply.json();
-        let next = body.get("@odata.nextLink").and_then(Value::as_str).map(str::to_owned);
+        let next = body
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         pages.push(body);
         match next {
             Some(n) => url = n,
@@ -46,21 +49,39 @@ async fn maxpagesize_pages_in_key_order_with_absolute_next_links() {
     let server = start_default().await;
     server.seed("botcomponents", components(23));
     let reply = server
-        .get("botcomponents?$select=name", &[("Prefer", "odata.maxpagesize=5")])
+        .get(
+            "botcomponents?$select=name",
+            &[("Prefer", "odata.maxpagesize=5")],
+        )
         .await;
-    assert_eq!(reply.header("Preference-Applied"), Some("odata.maxpagesize=5"));
+    assert_eq!(
+        reply.header("Preference-Applied"),
+        Some("odata.maxpagesize=5")
+    );
     let body = reply.json();
     assert_eq!(body["value"].as_array().unwrap().len(), 5);
     let next = body["@odata.nextLink"].as_str().unwrap();
-    assert!(next.starts_with(&format!("{}/botcomponents?$select=name&$skiptoken=", server.base)), "{next}");
+    assert!(
+        next.starts_with(&format!(
+            "{}/botcomponents?$select=name&$skiptoken=",
+            server.base
+        )),
+        "{next}"
+    );
     // The skiptoken is a URL-encoded paging cookie, like the real one.
     let token = next.split("$skiptoken=").nth(1).unwrap();
     let cookie = percent_decode_str(token).decode_utf8().unwrap();
-    assert!(cookie.starts_with("<cookie pagenumber=\"2\" pagingcookie=\""), "{cookie}");
+    assert!(
+        cookie.starts_with("<cookie pagenumber=\"2\" pagingcookie=\""),
+        "{cookie}"
+    );
 
     let pages = all_pages(&server, "botcomponents?$select=name", "odata.maxpagesize=5").await;
     assert_eq!(pages.len(), 5);
-    let ids: Vec<Value> = pages.iter().flat_map(|p| column(p, "botcomponentid")).collect();
+    let ids: Vec<Value> = pages
+        .iter()
+        .flat_map(|p| column(p, "botcomponentid"))
+        .collect();
     assert_eq!(ids, (0..23).map(|i| json!(guid(i))).collect::<Vec<_>>());
     assert!(pages.last().unwrap().get("@odata.nextLink").is_none());
 }
@@ -75,24 +96,41 @@ async fn ordered_filtered_paging_matches_the_unpaged_result() {
     assert_eq!(expected.len(), 27);
     let pages = all_pages(&server, query, "odata.maxpagesize=4").await;
     assert_eq!(pages.len(), 7);
-    let paged: Vec<Value> = pages.iter().flat_map(|p| column(p, "botcomponentid")).collect();
+    let paged: Vec<Value> = pages
+        .iter()
+        .flat_map(|p| column(p, "botcomponentid"))
+        .collect();
     assert_eq!(paged, expected);
 }
 
 #[tokio::test]
 async fn writes_between_pages_neither_repeat_nor_skip_rows() {
     let server = start_default().await;
-    server.seed("botcomponents", (10..20).map(|i| json!({"botcomponentid": guid(i), "name": "x"})));
+    server.seed(
+        "botcomponents",
+        (10..20).map(|i| json!({"botcomponentid": guid(i), "name": "x"})),
+    );
     let first = server
-        .get("botcomponents?$select=name", &[("Prefer", "odata.maxpagesize=4")])
+        .get(
+            "botcomponents?$select=name",
+            &[("Prefer", "odata.maxpagesize=4")],
+        )
         .await
         .json();
     // A row before the cursor and one after it.
     server.seed(
         "botcomponents",
-        [json!({"botcomponentid": guid(1), "name": "x"}), json!({"botcomponentid": guid(30), "name": "x"})],
+        [
+            json!({"botcomponentid": guid(1), "name": "x"}),
+            json!({"botcomponentid": guid(30), "name": "x"}),
+        ],
     );
-    let rest = all_pages(&server, first["@odata.nextLink"].as_str().unwrap(), "odata.maxpagesize=4").await;
+    let rest = all_pages(
+        &server,
+        first["@odata.nextLink"].as_str().unwrap(),
+        "odata.maxpagesize=4",
+    )
+    .await;
     let mut ids: Vec<Value> = column(&first, "botcomponentid");
     ids.extend(rest.iter().flat_map(|p| column(p, "botcomponentid")));
     let mut expected: Vec<Value> = (10..20).map(|i| json!(guid(i))).collect();
@@ -104,11 +142,17 @@ async fn writes_between_pages_neither_repeat_nor_skip_rows() {
 async fn top_without_page_size_limits_and_is_ignored_with_it() {
     let server = start_default().await;
     server.seed("botcomponents", components(12));
-    let top = server.get("botcomponents?$select=name&$top=3", &[]).await.json();
+    let top = server
+        .get("botcomponents?$select=name&$top=3", &[])
+        .await
+        .json();
     assert_eq!(top["value"].as_array().unwrap().len(), 3);
     assert!(top.get("@odata.nextLink").is_none());
     let paged = server
-        .get("botcomponents?$select=name&$top=3", &[("Prefer", "odata.maxpagesize=5")])
+        .get(
+            "botcomponents?$select=name&$top=3",
+            &[("Prefer", "odata.maxpagesize=5")],
+        )
         .await
         .json();
     assert_eq!(paged["value"].as_array().unwrap().len(), 5);
@@ -120,20 +164,32 @@ async fn damaged_or_foreign_skiptokens_are_400() {
     let server = start_default().await;
     server.seed("botcomponents", components(12));
     let ordered = server
-        .get("botcomponents?$select=name&$orderby=name", &[("Prefer", "odata.maxpagesize=5")])
+        .get(
+            "botcomponents?$select=name&$orderby=name",
+            &[("Prefer", "odata.maxpagesize=5")],
+        )
         .await
         .json();
     let next = ordered["@odata.nextLink"].as_str().unwrap();
     let token = next.split("$skiptoken=").nth(1).unwrap();
     for path in [
         "botcomponents?$select=name&$skiptoken=garbage".to_owned(),
-        "botcomponents?$select=name&$skiptoken=%3Ccookie%20pagenumber%3D%222%22%20%2F%3E".to_owned(),
-        format!("botcomponents?$select=name&$skiptoken={}", &token[..token.len() / 2]),
+        "botcomponents?$select=name&$skiptoken=%3Ccookie%20pagenumber%3D%222%22%20%2F%3E"
+            .to_owned(),
+        format!(
+            "botcomponents?$select=name&$skiptoken={}",
+            &token[..token.len() / 2]
+        ),
         // A cookie of an ordered query used on an unordered one.
         format!("botcomponents?$select=name&$skiptoken={token}"),
     ] {
         let reply = server.get(&path, &[]).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            reply.text
+        );
         let (code, message) = reply.error();
         assert_eq!(code, "0x80040203");
         assert!(message.contains("$skiptoken"));
@@ -168,8 +224,14 @@ async fn default_page_is_5000_and_fast() {
     assert!(elapsed.as_secs_f64() < 5.0, "first page took {elapsed:?}");
     // An oversized page size is capped at 5000.
     let capped = server
-        .get("conversationtranscripts?$select=name", &[("Prefer", "odata.maxpagesize=9000")])
+        .get(
+            "conversationtranscripts?$select=name",
+            &[("Prefer", "odata.maxpagesize=9000")],
+        )
         .await;
-    assert_eq!(capped.header("Preference-Applied"), Some("odata.maxpagesize=5000"));
+    assert_eq!(
+        capped.header("Preference-Applied"),
+        Some("odata.maxpagesize=5000")
+    );
     assert_eq!(capped.json()["value"].as_array().unwrap().len(), 5000);
 }

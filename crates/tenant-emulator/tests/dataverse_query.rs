@@ -24,26 +24,60 @@ async fn seeded() -> Server {
         ],
     );
     let comps = [
-        (10, BOT_A, "Greeting", 9, false, "2024-09-01T10:00:00Z", Some("Says hello")),
+        (
+            10,
+            BOT_A,
+            "Greeting",
+            9,
+            false,
+            "2024-09-01T10:00:00Z",
+            Some("Says hello"),
+        ),
         (11, BOT_A, "Goodbye", 9, true, "2024-09-02T10:00:00Z", None),
-        (12, BOT_A, "Instructions", 15, false, "2024-09-03T10:00:00Z", Some("GPT")),
-        (13, BOT_B, "Escalate", 9, false, "2024-09-04T10:00:00Z", None),
-        (14, BOT_B, "Knowledge", 16, true, "2024-09-05T10:00:00Z", Some("SharePoint")),
+        (
+            12,
+            BOT_A,
+            "Instructions",
+            15,
+            false,
+            "2024-09-03T10:00:00Z",
+            Some("GPT"),
+        ),
+        (
+            13,
+            BOT_B,
+            "Escalate",
+            9,
+            false,
+            "2024-09-04T10:00:00Z",
+            None,
+        ),
+        (
+            14,
+            BOT_B,
+            "Knowledge",
+            16,
+            true,
+            "2024-09-05T10:00:00Z",
+            Some("SharePoint"),
+        ),
     ];
     server.seed(
         "botcomponents",
-        comps.iter().map(|(id, bot, name, ct, managed, created, desc)| {
-            json!({
-                "botcomponentid": guid(*id),
-                "_parentbotid_value": guid(*bot),
-                "name": name,
-                "schemaname": format!("cr3e5.topic.{name}"),
-                "componenttype": ct,
-                "ismanaged": managed,
-                "createdon": created,
-                "description": desc,
-            })
-        }),
+        comps
+            .iter()
+            .map(|(id, bot, name, ct, managed, created, desc)| {
+                json!({
+                    "botcomponentid": guid(*id),
+                    "_parentbotid_value": guid(*bot),
+                    "name": name,
+                    "schemaname": format!("cr3e5.topic.{name}"),
+                    "componenttype": ct,
+                    "ismanaged": managed,
+                    "createdon": created,
+                    "description": desc,
+                })
+            }),
     );
     server.seed(
         "bot_botcomponentset",
@@ -68,7 +102,12 @@ async fn select_returns_selected_columns_etag_and_key() {
     let reply = server.get("bots?$select=name", &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("OData-Version"), Some("4.0"));
-    assert!(reply.header("content-type").unwrap().starts_with("application/json"));
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body = reply.json();
     assert_eq!(
         body["@odata.context"],
@@ -81,7 +120,12 @@ async fn select_returns_selected_columns_etag_and_key() {
     assert!(first["@odata.etag"].as_str().unwrap().starts_with("W/\""));
     // Without $select every column comes back, nulls included.
     let all = server.get("bots", &[]).await.json();
-    assert!(all["value"][0].as_object().unwrap().contains_key("configuration"));
+    assert!(
+        all["value"][0]
+            .as_object()
+            .unwrap()
+            .contains_key("configuration")
+    );
     assert!(all["value"][0]["configuration"].is_null());
 }
 
@@ -90,8 +134,16 @@ async fn unknown_columns_are_the_real_400() {
     let server = seeded().await;
     for (path, logical, column) in [
         ("bots?$select=name,description", "bot", "description"),
-        ("bots?$select=generativeaiconfiguration", "bot", "generativeaiconfiguration"),
-        ("botcomponents?$filter=_botid_value eq 00000000-0000-0000-0000-000000000001", "botcomponent", "_botid_value"),
+        (
+            "bots?$select=generativeaiconfiguration",
+            "bot",
+            "generativeaiconfiguration",
+        ),
+        (
+            "botcomponents?$filter=_botid_value eq 00000000-0000-0000-0000-000000000001",
+            "botcomponent",
+            "_botid_value",
+        ),
         ("botcomponents?$orderby=nope desc", "botcomponent", "nope"),
         ("bots?$expand=nothing_here", "bot", "nothing_here"),
     ] {
@@ -101,7 +153,9 @@ async fn unknown_columns_are_the_real_400() {
         assert_eq!(code, "0x0");
         assert_eq!(
             message,
-            format!("Could not find a property named '{column}' on type 'Microsoft.Dynamics.CRM.{logical}'.")
+            format!(
+                "Could not find a property named '{column}' on type 'Microsoft.Dynamics.CRM.{logical}'."
+            )
         );
     }
 }
@@ -114,30 +168,71 @@ async fn filters_cover_every_operator_and_literal() {
         ("name eq 'Greeting'".into(), vec!["Greeting"]),
         // String comparison is case-insensitive, as Dataverse's collation makes it.
         ("name eq 'greeting'".into(), vec!["Greeting"]),
-        ("name ne 'Greeting'".into(), vec!["Escalate", "Goodbye", "Instructions", "Knowledge"]),
-        ("componenttype gt 9".into(), vec!["Instructions", "Knowledge"]),
-        ("componenttype ge 15".into(), vec!["Instructions", "Knowledge"]),
-        ("componenttype lt 15".into(), vec!["Escalate", "Goodbye", "Greeting"]),
-        ("componenttype le 9".into(), vec!["Escalate", "Goodbye", "Greeting"]),
-        ("componenttype eq 9 and ismanaged eq true".into(), vec!["Goodbye"]),
-        ("componenttype eq 15 or componenttype eq 16".into(), vec!["Instructions", "Knowledge"]),
-        ("not (componenttype eq 9)".into(), vec!["Instructions", "Knowledge"]),
-        ("(componenttype eq 9 or componenttype eq 16) and ismanaged eq false".into(), vec!["Escalate", "Greeting"]),
-        ("contains(name,'o')".into(), vec!["Goodbye", "Instructions", "Knowledge"]),
-        ("startswith(name,'G')".into(), vec!["Goodbye", "Greeting"]),
-        ("endswith(name,'ate')".into(), vec!["Escalate"]),
-        ("not contains(name,'e')".into(), vec!["Instructions"]),
-        (format!("_parentbotid_value eq {a}"), vec!["Goodbye", "Greeting", "Instructions"]),
-        ("createdon ge 2024-09-03T10:00:00Z".into(), vec!["Escalate", "Instructions", "Knowledge"]),
-        ("createdon lt 2024-09-02".into(), vec!["Greeting"]),
-        ("description eq null".into(), vec!["Escalate", "Goodbye"]),
-        ("description ne null".into(), vec!["Greeting", "Instructions", "Knowledge"]),
         (
-            "Microsoft.Dynamics.CRM.In(PropertyName='componenttype',PropertyValues=['15','16'])".into(),
+            "name ne 'Greeting'".into(),
+            vec!["Escalate", "Goodbye", "Instructions", "Knowledge"],
+        ),
+        (
+            "componenttype gt 9".into(),
             vec!["Instructions", "Knowledge"],
         ),
         (
-            "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['Greeting','Escalate'])".into(),
+            "componenttype ge 15".into(),
+            vec!["Instructions", "Knowledge"],
+        ),
+        (
+            "componenttype lt 15".into(),
+            vec!["Escalate", "Goodbye", "Greeting"],
+        ),
+        (
+            "componenttype le 9".into(),
+            vec!["Escalate", "Goodbye", "Greeting"],
+        ),
+        (
+            "componenttype eq 9 and ismanaged eq true".into(),
+            vec!["Goodbye"],
+        ),
+        (
+            "componenttype eq 15 or componenttype eq 16".into(),
+            vec!["Instructions", "Knowledge"],
+        ),
+        (
+            "not (componenttype eq 9)".into(),
+            vec!["Instructions", "Knowledge"],
+        ),
+        (
+            "(componenttype eq 9 or componenttype eq 16) and ismanaged eq false".into(),
+            vec!["Escalate", "Greeting"],
+        ),
+        (
+            "contains(name,'o')".into(),
+            vec!["Goodbye", "Instructions", "Knowledge"],
+        ),
+        ("startswith(name,'G')".into(), vec!["Goodbye", "Greeting"]),
+        ("endswith(name,'ate')".into(), vec!["Escalate"]),
+        ("not contains(name,'e')".into(), vec!["Instructions"]),
+        (
+            format!("_parentbotid_value eq {a}"),
+            vec!["Goodbye", "Greeting", "Instructions"],
+        ),
+        (
+            "createdon ge 2024-09-03T10:00:00Z".into(),
+            vec!["Escalate", "Instructions", "Knowledge"],
+        ),
+        ("createdon lt 2024-09-02".into(), vec!["Greeting"]),
+        ("description eq null".into(), vec!["Escalate", "Goodbye"]),
+        (
+            "description ne null".into(),
+            vec!["Greeting", "Instructions", "Knowledge"],
+        ),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='componenttype',PropertyValues=['15','16'])"
+                .into(),
+            vec!["Instructions", "Knowledge"],
+        ),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='name',PropertyValues=['Greeting','Escalate'])"
+                .into(),
             vec!["Escalate", "Greeting"],
         ),
     ];
@@ -156,7 +251,10 @@ async fn query_strings_are_percent_decoded() {
     let server = seeded().await;
     // An encoded ampersand inside a literal, an encoded `$`, and `+` for spaces.
     let reply = server
-        .get("bots?%24select=name&$filter=name%20eq%20%27A%26B%20Helper%27", &[])
+        .get(
+            "bots?%24select=name&$filter=name%20eq%20%27A%26B%20Helper%27",
+            &[],
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(column(&reply.json(), "name"), [json!("A&B Helper")]);
@@ -170,7 +268,10 @@ async fn query_strings_are_percent_decoded() {
 async fn orderby_top_and_count() {
     let server = seeded().await;
     let reply = server
-        .get("botcomponents?$select=name&$orderby=componenttype desc,name asc&$top=3&$count=true", &[])
+        .get(
+            "botcomponents?$select=name&$orderby=componenttype desc,name asc&$top=3&$count=true",
+            &[],
+        )
         .await;
     let body = reply.json();
     assert_eq!(
@@ -197,11 +298,17 @@ async fn count_is_capped_at_5000() {
         (0..5003).map(|n| json!({"botcomponentid": guid(n), "name": format!("c{n}")})),
     );
     let body = server
-        .get("botcomponents?$select=name&$count=true", &[("Prefer", "odata.maxpagesize=10")])
+        .get(
+            "botcomponents?$select=name&$count=true",
+            &[("Prefer", "odata.maxpagesize=10")],
+        )
         .await
         .json();
     assert_eq!(body["@odata.count"], 5000);
-    assert_eq!(body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"], true);
+    assert_eq!(
+        body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -211,9 +318,18 @@ async fn expand_botcomponent_relationships() {
     let body = server.get(path, &[]).await.json();
     let bots = body["value"].as_array().unwrap();
     assert_eq!(bots[0]["name"], "A&B Helper");
-    assert_eq!(column(&json!({"value": bots[0]["botcomponent_parent_bot"]}), "name"), [json!("Escalate")]);
     assert_eq!(
-        column(&json!({"value": bots[1]["botcomponent_parent_bot"]}), "name"),
+        column(
+            &json!({"value": bots[0]["botcomponent_parent_bot"]}),
+            "name"
+        ),
+        [json!("Escalate")]
+    );
+    assert_eq!(
+        column(
+            &json!({"value": bots[1]["botcomponent_parent_bot"]}),
+            "name"
+        ),
         [json!("Greeting"), json!("Goodbye")]
     );
     // Single-valued: the parent bot of each component.
@@ -224,46 +340,78 @@ async fn expand_botcomponent_relationships() {
     assert_eq!(comps["value"][0]["parentbotid"]["name"], "A&B Helper");
     // N:N through the intersect set.
     let nn = server
-        .get(&format!("bots({})?$select=name&$expand=bot_botcomponent($select=name)", guid(BOT_B)), &[])
+        .get(
+            &format!(
+                "bots({})?$select=name&$expand=bot_botcomponent($select=name)",
+                guid(BOT_B)
+            ),
+            &[],
+        )
         .await
         .json();
     assert_eq!(nn["bot_botcomponent"][0]["name"], "Instructions");
     assert!(nn["@odata.context"].as_str().unwrap().ends_with("/$entity"));
     // Navigation path.
     let nav = server
-        .get(&format!("bots({})/botcomponent_parent_bot?$select=name&$orderby=name", guid(BOT_B)), &[])
+        .get(
+            &format!(
+                "bots({})/botcomponent_parent_bot?$select=name&$orderby=name",
+                guid(BOT_B)
+            ),
+            &[],
+        )
         .await;
-    assert_eq!(column(&nav.json(), "name"), [json!("Escalate"), json!("Knowledge")]);
+    assert_eq!(
+        column(&nav.json(), "name"),
+        [json!("Escalate"), json!("Knowledge")]
+    );
 }
 
 #[tokio::test]
 async fn single_rows_and_not_found() {
     let server = seeded().await;
-    let ok = server.get(&format!("bots({})?$select=name", guid(BOT_A)), &[]).await;
+    let ok = server
+        .get(&format!("bots({})?$select=name", guid(BOT_A)), &[])
+        .await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.json()["name"], "O'Brien Bot");
     let etag = ok.json()["@odata.etag"].as_str().unwrap().to_owned();
     let not_modified = server
-        .get(&format!("bots({})?$select=name", guid(BOT_A)), &[("If-None-Match", &etag)])
+        .get(
+            &format!("bots({})?$select=name", guid(BOT_A)),
+            &[("If-None-Match", &etag)],
+        )
         .await;
     assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
-    let prop = server.get(&format!("bots({})/name", guid(BOT_A)), &[]).await.json();
+    let prop = server
+        .get(&format!("bots({})/name", guid(BOT_A)), &[])
+        .await
+        .json();
     assert_eq!(prop["value"], "O'Brien Bot");
 
     let missing = server.get(&format!("bots({})", guid(77)), &[]).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(
         missing.error(),
-        ("0x80040217".into(), format!("bot With Id = {} Does Not Exist", guid(77)))
+        (
+            "0x80040217".into(),
+            format!("bot With Id = {} Does Not Exist", guid(77))
+        )
     );
     let unknown = server.get("nopes?$select=name", &[]).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert_eq!(unknown.error().1, "Resource not found for the segment 'nopes'.");
+    assert_eq!(
+        unknown.error().1,
+        "Resource not found for the segment 'nopes'."
+    );
     let put = server
         .send(reqwest::Method::PUT, "bots", &[], Some("{}".into()))
         .await;
     assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(put.error().1, "The requested resource does not support http method 'PUT'.");
+    assert_eq!(
+        put.error().1,
+        "The requested resource does not support http method 'PUT'."
+    );
     let delete_all = server.delete("bots", &[]).await;
     assert_eq!(delete_all.status, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -287,7 +435,12 @@ async fn bad_queries_are_400_with_an_error_body() {
         "bots?$filter=Microsoft.Dynamics.CRM.In(PropertyName='statecode',PropertyValues=['x'])",
     ] {
         let reply = server.get(path, &[]).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            reply.text
+        );
         let (_, message) = reply.error();
         assert!(!message.is_empty());
     }
@@ -353,15 +506,24 @@ async fn materializer_fills_columns_on_demand() {
         std::sync::Arc::new(|row| {
             let name = row["name"].as_str().unwrap_or_default();
             let mut extra = serde_json::Map::new();
-            extra.insert("content".into(), json!(format!("{{\"activities\":[],\"for\":\"{name}\"}}")));
+            extra.insert(
+                "content".into(),
+                json!(format!("{{\"activities\":[],\"for\":\"{name}\"}}")),
+            );
             extra
         }),
     );
     let body = server
-        .get("conversationtranscripts?$select=content&$filter=contains(content,'t2')", &[])
+        .get(
+            "conversationtranscripts?$select=content&$filter=contains(content,'t2')",
+            &[],
+        )
         .await
         .json();
-    assert_eq!(column(&body, "content"), [json!("{\"activities\":[],\"for\":\"t2\"}")]);
+    assert_eq!(
+        column(&body, "content"),
+        [json!("{\"activities\":[],\"for\":\"t2\"}")]
+    );
 }
 
 #[tokio::test]
@@ -374,17 +536,35 @@ async fn metadata_and_who_am_i() {
     assert_eq!(who["OrganizationId"], config.organization_id.to_string());
 
     let set = server
-        .get("GlobalOptionSetDefinitions(Name='botcomponent_componenttype')", &[])
+        .get(
+            "GlobalOptionSetDefinitions(Name='botcomponent_componenttype')",
+            &[],
+        )
         .await
         .json();
     let options = set["Options"].as_array().unwrap();
     assert_eq!(options.len(), 20);
-    let values: Vec<i64> = options.iter().map(|o| o["Value"].as_i64().unwrap()).collect();
+    let values: Vec<i64> = options
+        .iter()
+        .map(|o| o["Value"].as_i64().unwrap())
+        .collect();
     assert_eq!(values, (0..20).collect::<Vec<_>>());
-    assert_eq!(options[9]["Label"]["UserLocalizedLabel"]["Label"], "Topic (V2)");
-    assert_eq!(options[15]["Label"]["LocalizedLabels"][0]["Label"], "Custom GPT");
-    assert!(options.iter().any(|o| o["Label"]["UserLocalizedLabel"].is_null()));
-    let missing = server.get("GlobalOptionSetDefinitions(Name='nope')", &[]).await;
+    assert_eq!(
+        options[9]["Label"]["UserLocalizedLabel"]["Label"],
+        "Topic (V2)"
+    );
+    assert_eq!(
+        options[15]["Label"]["LocalizedLabels"][0]["Label"],
+        "Custom GPT"
+    );
+    assert!(
+        options
+            .iter()
+            .any(|o| o["Label"]["UserLocalizedLabel"].is_null())
+    );
+    let missing = server
+        .get("GlobalOptionSetDefinitions(Name='nope')", &[])
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     let entity = server
@@ -394,11 +574,18 @@ async fn metadata_and_who_am_i() {
     assert_eq!(entity["ChangeTrackingEnabled"], true);
     assert_eq!(entity["EntitySetName"], "conversationtranscripts");
     let attrs = server
-        .get("EntityDefinitions(LogicalName='bot')/Attributes?$select=LogicalName,AttributeType", &[])
+        .get(
+            "EntityDefinitions(LogicalName='bot')/Attributes?$select=LogicalName,AttributeType",
+            &[],
+        )
         .await
         .json();
     let attrs = attrs["value"].as_array().unwrap();
-    assert!(attrs.iter().any(|a| a["LogicalName"] == "configuration" && a["AttributeType"] == "Memo"));
+    assert!(
+        attrs
+            .iter()
+            .any(|a| a["LogicalName"] == "configuration" && a["AttributeType"] == "Memo")
+    );
     assert!(!attrs.iter().any(|a| a["LogicalName"] == "description"));
 }
 
@@ -419,7 +606,10 @@ async fn caller_without_read_privilege_gets_403() {
         dataverse,
         client: reqwest::Client::new(),
     };
-    assert_eq!(server.get("bots?$select=name", &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        server.get("bots?$select=name", &[]).await.status,
+        StatusCode::OK
+    );
     let denied = server.get("botcomponents?$select=name", &[]).await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     let (code, message) = denied.error();

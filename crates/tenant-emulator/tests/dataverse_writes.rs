@@ -37,7 +37,10 @@ async fn create_returns_204_with_entity_id_or_201_with_the_row() {
     let created = server.post("bots", &[], json!({"name": "New Bot"})).await;
     assert_eq!(created.status, StatusCode::NO_CONTENT);
     let id_url = created.header("OData-EntityId").unwrap().to_owned();
-    assert!(id_url.starts_with(&format!("{}/bots(", server.base)), "{id_url}");
+    assert!(
+        id_url.starts_with(&format!("{}/bots(", server.base)),
+        "{id_url}"
+    );
     let row = server.get(&id_url, &[]).await.json();
     assert_eq!(row["name"], "New Bot");
     assert_eq!(row["statecode"], 0);
@@ -45,19 +48,41 @@ async fn create_returns_204_with_entity_id_or_201_with_the_row() {
     assert!(row["versionnumber"].is_u64());
 
     let represented = server
-        .post("bots?$select=name", &[("Prefer", "return=representation")], json!({"name": "Shown"}))
+        .post(
+            "bots?$select=name",
+            &[("Prefer", "return=representation")],
+            json!({"name": "Shown"}),
+        )
         .await;
     assert_eq!(represented.status, StatusCode::CREATED);
-    assert_eq!(represented.header("Preference-Applied"), Some("return=representation"));
+    assert_eq!(
+        represented.header("Preference-Applied"),
+        Some("return=representation")
+    );
     let body = represented.json();
     assert_eq!(body["name"], "Shown");
     assert!(body["@odata.etag"].as_str().unwrap().starts_with("W/\""));
-    assert!(body["@odata.context"].as_str().unwrap().ends_with("#bots(name)/$entity"));
+    assert!(
+        body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("#bots(name)/$entity")
+    );
 
-    let unknown = server.post("bots", &[], json!({"name": "x", "description": "no such column"})).await;
+    let unknown = server
+        .post(
+            "bots",
+            &[],
+            json!({"name": "x", "description": "no such column"}),
+        )
+        .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    assert!(unknown.error().1.starts_with("The property 'description' does not exist on type 'Microsoft.Dynamics.CRM.bot'."));
-    let wrong_type = server.post("bots", &[], json!({"statecode": "active"})).await;
+    assert!(unknown.error().1.starts_with(
+        "The property 'description' does not exist on type 'Microsoft.Dynamics.CRM.bot'."
+    ));
+    let wrong_type = server
+        .post("bots", &[], json!({"statecode": "active"}))
+        .await;
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     let lookup_direct = server
         .post("botcomponents", &[], json!({"_parentbotid_value": guid(1)}))
@@ -71,36 +96,74 @@ async fn upsert_rules_follow_if_match_and_if_none_match() {
     let url = format!("bots({})", guid(5));
 
     // If-Match: * never creates.
-    let absent = server.patch(&url, &[("If-Match", "*")], json!({"name": "x"})).await;
+    let absent = server
+        .patch(&url, &[("If-Match", "*")], json!({"name": "x"}))
+        .await;
     assert_eq!(absent.status, StatusCode::NOT_FOUND);
-    assert_eq!(absent.error().1, format!("bot With Id = {} Does Not Exist", guid(5)));
+    assert_eq!(
+        absent.error().1,
+        format!("bot With Id = {} Does Not Exist", guid(5))
+    );
 
     // No header: created (204), then updated (204).
-    assert_eq!(server.patch(&url, &[], json!({"name": "first"})).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(server.patch(&url, &[], json!({"name": "second"})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server
+            .patch(&url, &[], json!({"name": "first"}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server
+            .patch(&url, &[], json!({"name": "second"}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(server.get(&url, &[]).await.json()["name"], "second");
 
     // If-None-Match: * never updates.
-    let exists = server.patch(&url, &[("If-None-Match", "*")], json!({"name": "third"})).await;
+    let exists = server
+        .patch(&url, &[("If-None-Match", "*")], json!({"name": "third"}))
+        .await;
     assert_eq!(exists.status, StatusCode::PRECONDITION_FAILED);
-    assert_eq!(exists.error(), (String::new(), "A record with matching key values already exists.".to_owned()));
+    assert_eq!(
+        exists.error(),
+        (
+            String::new(),
+            "A record with matching key values already exists.".to_owned()
+        )
+    );
     let other = format!("bots({})", guid(6));
     assert_eq!(
-        server.patch(&other, &[("If-None-Match", "*")], json!({"name": "new"})).await.status,
+        server
+            .patch(&other, &[("If-None-Match", "*")], json!({"name": "new"}))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
 
     // If-Match: * updates an existing row.
     assert_eq!(
-        server.patch(&url, &[("If-Match", "*")], json!({"name": "fourth"})).await.status,
+        server
+            .patch(&url, &[("If-Match", "*")], json!({"name": "fourth"}))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
 
     // Optimistic concurrency with the row's ETag.
-    let etag = server.get(&url, &[]).await.json()["@odata.etag"].as_str().unwrap().to_owned();
-    let ok = server.patch(&url, &[("If-Match", &etag)], json!({"name": "fifth"})).await;
+    let etag = server.get(&url, &[]).await.json()["@odata.etag"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ok = server
+        .patch(&url, &[("If-Match", &etag)], json!({"name": "fifth"}))
+        .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
-    let stale = server.patch(&url, &[("If-Match", &etag)], json!({"name": "sixth"})).await;
+    let stale = server
+        .patch(&url, &[("If-Match", &etag)], json!({"name": "sixth"}))
+        .await;
     assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(
         stale.error().1,
@@ -112,7 +175,13 @@ async fn upsert_rules_follow_if_match_and_if_none_match() {
     // return=representation: 201 on create, 200 on update.
     let third = format!("bots({})", guid(7));
     let rep = [("Prefer", "return=representation")];
-    assert_eq!(server.patch(&third, &rep, json!({"name": "a"})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        server
+            .patch(&third, &rep, json!({"name": "a"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
     let updated = server.patch(&third, &rep, json!({"name": "b"})).await;
     assert_eq!(updated.status, StatusCode::OK);
     assert_eq!(updated.json()["name"], "b");
@@ -122,8 +191,14 @@ async fn upsert_rules_follow_if_match_and_if_none_match() {
     assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
 
     // Delete, then 404.
-    assert_eq!(server.delete(&third, &[]).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(server.delete(&third, &[]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.delete(&third, &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.delete(&third, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(server.get(&third, &[]).await.status, StatusCode::NOT_FOUND);
 }
 
@@ -131,13 +206,19 @@ async fn upsert_rules_follow_if_match_and_if_none_match() {
 async fn alternate_keys_with_quotes_and_numbers() {
     let server = with_inventory().await;
     let key = "cr_agents(cr_environment='Contoso''s Prod',cr_revision=2)";
-    let created = server.patch(key, &[], json!({"cr_name": "Agent A", "cr_active": true})).await;
+    let created = server
+        .patch(key, &[], json!({"cr_name": "Agent A", "cr_active": true}))
+        .await;
     assert_eq!(created.status, StatusCode::NO_CONTENT, "{}", created.text);
     let entity_url = created.header("OData-EntityId").unwrap().to_owned();
 
     // The same key (key values in the other order, string case differing) updates the same row.
     let again = server
-        .patch("cr_agents(cr_revision=2,cr_environment='contoso''s prod')", &[], json!({"cr_name": "Agent A2"}))
+        .patch(
+            "cr_agents(cr_revision=2,cr_environment='contoso''s prod')",
+            &[],
+            json!({"cr_name": "Agent A2"}),
+        )
         .await;
     assert_eq!(again.status, StatusCode::NO_CONTENT);
     assert_eq!(again.header("OData-EntityId"), Some(entity_url.as_str()));
@@ -149,21 +230,35 @@ async fn alternate_keys_with_quotes_and_numbers() {
 
     // Percent-encoded key segments decode first.
     let encoded = server
-        .get("cr_agents(cr_environment=%27Contoso%27%27s%20Prod%27,cr_revision=2)?$select=cr_name", &[])
+        .get(
+            "cr_agents(cr_environment=%27Contoso%27%27s%20Prod%27,cr_revision=2)?$select=cr_name",
+            &[],
+        )
         .await;
     assert_eq!(encoded.json()["cr_name"], "Agent A2");
 
     let missing = server
-        .patch("cr_agents(cr_environment='Nope',cr_revision=1)", &[("If-Match", "*")], json!({"cr_name": "x"}))
+        .patch(
+            "cr_agents(cr_environment='Nope',cr_revision=1)",
+            &[("If-Match", "*")],
+            json!({"cr_name": "x"}),
+        )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.error().1, "A record with the specified key values does not exist in cr_agent entity");
+    assert_eq!(
+        missing.error().1,
+        "A record with the specified key values does not exist in cr_agent entity"
+    );
     let not_a_key = server.get("cr_agents(cr_name='Agent A2')", &[]).await;
     assert_eq!(not_a_key.status, StatusCode::BAD_REQUEST);
 
     // Creating a second row with the same alternate key values is a 412.
     let duplicate = server
-        .post("cr_agents", &[], json!({"cr_name": "dup", "cr_environment": "CONTOSO'S PROD", "cr_revision": 2}))
+        .post(
+            "cr_agents",
+            &[],
+            json!({"cr_name": "dup", "cr_environment": "CONTOSO'S PROD", "cr_revision": 2}),
+        )
         .await;
     assert_eq!(duplicate.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(server.delete(key, &[]).await.status, StatusCode::NO_CONTENT);
@@ -190,19 +285,34 @@ async fn navigation_binds_set_lookups() {
         assert_eq!(created.json()["_parentbotid_value"], guid(1));
     }
     let missing = server
-        .post("botcomponents", &[], json!({"parentbotid@odata.bind": format!("/bots({})", guid(2))}))
+        .post(
+            "botcomponents",
+            &[],
+            json!({"parentbotid@odata.bind": format!("/bots({})", guid(2))}),
+        )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let wrong_set = server
-        .post("botcomponents", &[], json!({"parentbotid@odata.bind": format!("/botcomponents({})", guid(2))}))
+        .post(
+            "botcomponents",
+            &[],
+            json!({"parentbotid@odata.bind": format!("/botcomponents({})", guid(2))}),
+        )
         .await;
     assert!(wrong_set.status.is_client_error());
     let unknown_nav = server
-        .post("botcomponents", &[], json!({"nosuchnav@odata.bind": format!("/bots({})", guid(1))}))
+        .post(
+            "botcomponents",
+            &[],
+            json!({"nosuchnav@odata.bind": format!("/bots({})", guid(1))}),
+        )
         .await;
     assert_eq!(unknown_nav.status, StatusCode::BAD_REQUEST);
     let expanded = server
-        .get("botcomponents?$select=name&$expand=parentbotid($select=name)&$top=1", &[])
+        .get(
+            "botcomponents?$select=name&$expand=parentbotid($select=name)&$top=1",
+            &[],
+        )
         .await
         .json();
     assert_eq!(expanded["value"][0]["parentbotid"]["name"], "Parent");

@@ -84,13 +84,18 @@ fn split_multipart<'a>(body: &'a str, boundary: &str) -> Result<Vec<&'a str>, Ap
         offset += line.len();
     }
     if !closed {
-        return Err(malformed(format!("the closing delimiter '{closing}' is missing")));
+        return Err(malformed(format!(
+            "the closing delimiter '{closing}' is missing"
+        )));
     }
     Ok(parts)
 }
 
+/// Header lines as `(name, value)`.
+type Headers = Vec<(String, String)>;
+
 /// Splits header lines from what follows the first blank line.
-fn split_head(text: &str) -> Result<(Vec<(String, String)>, &str), ApiError> {
+fn split_head(text: &str) -> Result<(Headers, &str), ApiError> {
     let mut headers = Vec::new();
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
@@ -141,7 +146,8 @@ fn parse_http_part(mime: &[(String, String)], rest: &str) -> Result<Part, ApiErr
     let content_id = header(mime, "Content-ID")
         .or_else(|| header(&inner_headers, "Content-ID"))
         .map(str::to_owned);
-    let body = match header(&inner_headers, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
+    let body = match header(&inner_headers, "Content-Length").and_then(|l| l.parse::<usize>().ok())
+    {
         Some(len) if len <= body.len() && body.is_char_boundary(len) => &body[..len],
         _ => body.trim_end_matches(['\r', '\n']),
     };
@@ -168,15 +174,22 @@ fn parse_batch(body: &str, boundary: &str) -> Result<Vec<Item>, ApiError> {
             let mut parts = Vec::new();
             for inner in split_multipart(rest, &cs_boundary)? {
                 let (inner_mime, inner_rest) = split_head(inner)?;
-                if header(&inner_mime, "Content-Type").and_then(boundary_of).is_some() {
+                if header(&inner_mime, "Content-Type")
+                    .and_then(boundary_of)
+                    .is_some()
+                {
                     return Err(malformed("a change set cannot contain another change set"));
                 }
                 if !is_http(&inner_mime) {
-                    return Err(malformed("each part must have Content-Type: application/http"));
+                    return Err(malformed(
+                        "each part must have Content-Type: application/http",
+                    ));
                 }
                 let part = parse_http_part(&inner_mime, inner_rest)?;
                 if part.method == Method::GET {
-                    return Err(malformed("GET requests are not allowed inside a change set"));
+                    return Err(malformed(
+                        "GET requests are not allowed inside a change set",
+                    ));
                 }
                 parts.push(part);
             }
@@ -186,7 +199,9 @@ fn parse_batch(body: &str, boundary: &str) -> Result<Vec<Item>, ApiError> {
             count += 1;
             items.push(Item::Single(parse_http_part(&mime, rest)?));
         } else {
-            return Err(malformed("each part must have Content-Type: application/http or multipart/mixed"));
+            return Err(malformed(
+                "each part must have Content-Type: application/http or multipart/mixed",
+            ));
         }
         if count > MAX_REQUESTS {
             return Err(ApiError::odata(format!(
@@ -208,7 +223,10 @@ fn substitute(text: &str, refs: &HashMap<String, String>) -> Result<String, ApiE
     let Some(rest) = text.strip_prefix('$') else {
         return Ok(text.to_owned());
     };
-    let digits: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let digits: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
     if digits.is_empty() || digits.starts_with("batch") {
         return Ok(text.to_owned());
     }
@@ -329,7 +347,12 @@ fn execute_inner(inner: &Inner, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiErr
         match item {
             Item::Single(part) => {
                 let resp = run_single(inner, ctx, &part);
-                write_part(&mut out, &response_boundary, part.content_id.as_deref(), &resp);
+                write_part(
+                    &mut out,
+                    &response_boundary,
+                    part.content_id.as_deref(),
+                    &resp,
+                );
                 if is_error(&resp) {
                     failed = true;
                     if !continue_on_error {
@@ -346,9 +369,14 @@ fn execute_inner(inner: &Inner, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiErr
                 let mut failure = None;
                 for part in parts {
                     let resp = match to_request(&part, &refs) {
-                        Ok(r) if engine::parse_path(&r.path).is_ok_and(|t| t == engine::Target::Batch) => {
-                            ApiError::odata("A $batch request cannot contain another $batch request.")
-                                .into()
+                        Ok(r)
+                            if engine::parse_path(&r.path)
+                                .is_ok_and(|t| t == engine::Target::Batch) =>
+                        {
+                            ApiError::odata(
+                                "A $batch request cannot contain another $batch request.",
+                            )
+                            .into()
                         }
                         Ok(r) => engine::write(&mut store, ctx, &r, &mut undo),
                         Err(e) => e.into(),
@@ -357,7 +385,9 @@ fn execute_inner(inner: &Inner, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiErr
                         failure = Some((part.content_id, resp));
                         break;
                     }
-                    if let (Some(id), Some(url)) = (&part.content_id, resp.header_value("OData-EntityId")) {
+                    if let (Some(id), Some(url)) =
+                        (&part.content_id, resp.header_value("OData-EntityId"))
+                    {
                         refs.insert(id.clone(), url.to_owned());
                     }
                     done.push((part.content_id, resp));
@@ -419,7 +449,10 @@ mod tests {
             boundary_of("multipart/mixed; boundary=\"batch_1\"").as_deref(),
             Some("batch_1")
         );
-        assert_eq!(boundary_of("multipart/mixed;boundary=batch_AAA123").as_deref(), Some("batch_AAA123"));
+        assert_eq!(
+            boundary_of("multipart/mixed;boundary=batch_AAA123").as_deref(),
+            Some("batch_AAA123")
+        );
         assert_eq!(boundary_of("application/json"), None);
     }
 
@@ -429,10 +462,14 @@ mod tests {
         for text in [body.to_owned(), body.replace("\r\n", "\n")] {
             let items = parse_batch(&text, "batch_1").unwrap();
             assert_eq!(items.len(), 2);
-            let Item::Single(get) = &items[0] else { panic!() };
+            let Item::Single(get) = &items[0] else {
+                panic!()
+            };
             assert_eq!(get.method, Method::GET);
             assert_eq!(get.body, "");
-            let Item::ChangeSet(parts) = &items[1] else { panic!() };
+            let Item::ChangeSet(parts) = &items[1] else {
+                panic!()
+            };
             assert_eq!(parts[0].content_id.as_deref(), Some("1"));
             assert_eq!(parts[0].body, "{\"name\":\"a\"}");
         }
@@ -442,14 +479,23 @@ mod tests {
     fn references() {
         let mut refs = HashMap::new();
         refs.insert("1".to_owned(), "http://h/api/data/v9.2/bots(x)".to_owned());
-        assert_eq!(substitute("$1/name", &refs).unwrap(), "http://h/api/data/v9.2/bots(x)/name");
+        assert_eq!(
+            substitute("$1/name", &refs).unwrap(),
+            "http://h/api/data/v9.2/bots(x)/name"
+        );
         assert!(substitute("$2", &refs).is_err());
         assert_eq!(substitute("bots", &refs).unwrap(), "bots");
     }
 
     #[test]
     fn malformed_batches() {
-        assert!(parse_batch("--b\r\nContent-Type: application/http\r\n\r\nGET bots HTTP/1.1\r\n", "b").is_err());
+        assert!(
+            parse_batch(
+                "--b\r\nContent-Type: application/http\r\n\r\nGET bots HTTP/1.1\r\n",
+                "b"
+            )
+            .is_err()
+        );
         let nested_get = "--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: application/http\r\n\r\nGET bots HTTP/1.1\r\n\r\n--c--\r\n--b--\r\n";
         assert!(parse_batch(nested_get, "b").is_err());
     }

@@ -14,7 +14,11 @@ use time::OffsetDateTime;
 use super::error::{ApiError, INVALID_ARGUMENT_CODE};
 
 /// Characters left alone when percent-encoding (RFC 3986 unreserved).
-pub(crate) const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+pub(crate) const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub(crate) fn encode(s: &str) -> String {
     utf8_percent_encode(s, ENCODE).to_string()
@@ -48,8 +52,11 @@ fn xml_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Parses the start tags of a flat XML fragment into `(name, attributes)`.
-fn parse_tags(s: &str) -> Option<Vec<(String, Vec<(String, String)>)>> {
+/// A start tag: its name and attributes.
+type Tag = (String, Vec<(String, String)>);
+
+/// Parses the start tags of a flat XML fragment.
+fn parse_tags(s: &str) -> Option<Vec<Tag>> {
     let mut out = Vec::new();
     let mut rest = s.trim();
     while !rest.is_empty() {
@@ -87,7 +94,10 @@ fn parse_tags(s: &str) -> Option<Vec<(String, Vec<(String, String)>)>> {
 }
 
 fn attr<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    attrs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub(crate) fn bad_skiptoken() -> ApiError {
@@ -123,7 +133,11 @@ impl PageCookie {
             "<cookie pagenumber=\"{}\" pagingcookie=\"{}\" istracking=\"{}\" />",
             self.page,
             encode(&inner),
-            if self.tracking.is_some() { "True" } else { "False" }
+            if self.tracking.is_some() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 
@@ -233,7 +247,10 @@ mod tests {
             last_version: None,
             last: vec![
                 ("name".into(), json!("a \"quoted\" <name> & more")),
-                ("botid".into(), json!("6b04a11b-f5a3-4955-ac36-618cc896a838")),
+                (
+                    "botid".into(),
+                    json!("6b04a11b-f5a3-4955-ac36-618cc896a838"),
+                ),
             ],
         };
         let token = c.to_token();
@@ -249,7 +266,10 @@ mod tests {
             page: 2,
             tracking: Some((Some(10), 20)),
             last_version: Some(15),
-            last: vec![("botid".into(), json!("6b04a11b-f5a3-4955-ac36-618cc896a838"))],
+            last: vec![(
+                "botid".into(),
+                json!("6b04a11b-f5a3-4955-ac36-618cc896a838"),
+            )],
         };
         assert_eq!(PageCookie::from_token(&c.to_token()).unwrap(), c);
     }

@@ -151,7 +151,9 @@ fn parse_key(args: &str, segment: &str) -> Result<Key, ApiError> {
 fn split_segment(segment: &str) -> Result<(&str, Option<&str>), ApiError> {
     match segment.find('(') {
         None => Ok((segment, None)),
-        Some(i) if segment.ends_with(')') => Ok((&segment[..i], Some(&segment[i + 1..segment.len() - 1]))),
+        Some(i) if segment.ends_with(')') => {
+            Ok((&segment[..i], Some(&segment[i + 1..segment.len() - 1])))
+        }
         Some(_) => Err(bad_key(segment)),
     }
 }
@@ -238,7 +240,10 @@ fn resolve_key(table: &Table, key: &Key) -> Result<Option<Uuid>, ApiError> {
 }
 
 /// Matches alternate key pairs to a declared key; returns its index and the values in key order.
-fn alt_key_values(schema: &SetSchema, pairs: &[(String, Lit)]) -> Result<(usize, Vec<Value>), ApiError> {
+fn alt_key_values(
+    schema: &SetSchema,
+    pairs: &[(String, Lit)],
+) -> Result<(usize, Vec<Value>), ApiError> {
     let names: HashSet<&str> = pairs.iter().map(|(n, _)| n.as_str()).collect();
     let invalid = || {
         ApiError::bad_request(
@@ -246,7 +251,11 @@ fn alt_key_values(schema: &SetSchema, pairs: &[(String, Lit)]) -> Result<(usize,
             format!(
                 "The key specified for entity '{}' is not valid: ({}) is neither the primary key nor an alternate key.",
                 schema.logical(),
-                pairs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(",")
+                pairs
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         )
     };
@@ -284,14 +293,15 @@ fn lit_to_value(kind: &ColumnKind, lit: &Lit) -> Option<Value> {
 
 pub(crate) fn format_datetime(dt: OffsetDateTime) -> String {
     let utc = dt.to_offset(time::UtcOffset::UTC);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     utc.format(&fmt).unwrap_or_default()
 }
 
 /// Column indexes of `$select` (or all columns when absent).
-fn bind_select(schema: &SetSchema, select: Option<&[String]>) -> Result<Option<Vec<usize>>, ApiError> {
+fn bind_select(
+    schema: &SetSchema,
+    select: Option<&[String]>,
+) -> Result<Option<Vec<usize>>, ApiError> {
     let Some(names) = select else { return Ok(None) };
     if names.iter().any(|n| n == "*") {
         return Ok(None);
@@ -359,7 +369,9 @@ fn bind_nav(store: &Store, schema: &SetSchema, nav: &str) -> Result<NavKind, Api
     let mut sets: Vec<&String> = store.tables.keys().collect();
     sets.sort();
     for set in sets {
-        let Some(child) = store.table(set) else { continue };
+        let Some(child) = store.table(set) else {
+            continue;
+        };
         for (i, column) in child.schema.columns().iter().enumerate() {
             if let ColumnKind::Lookup {
                 target_set,
@@ -399,7 +411,11 @@ fn bind_nav(store: &Store, schema: &SetSchema, nav: &str) -> Result<NavKind, Api
     Err(ApiError::unknown_property(schema.logical(), nav))
 }
 
-fn bind_expand(store: &Store, schema: &SetSchema, opts: &[ExpandOpt]) -> Result<Vec<BoundExpand>, ApiError> {
+fn bind_expand(
+    store: &Store,
+    schema: &SetSchema,
+    opts: &[ExpandOpt],
+) -> Result<Vec<BoundExpand>, ApiError> {
     let mut out = Vec::new();
     for opt in opts {
         let kind = bind_nav(store, schema, &opt.nav)?;
@@ -481,7 +497,12 @@ struct Projector<'a> {
 }
 
 impl Projector<'_> {
-    fn row(&self, table: &Table, view: &RowView<'_>, select: Option<&[usize]>) -> Map<String, Value> {
+    fn row(
+        &self,
+        table: &Table,
+        view: &RowView<'_>,
+        select: Option<&[usize]>,
+    ) -> Map<String, Value> {
         let schema = &table.schema;
         let mut out = Map::new();
         out.insert("@odata.etag".into(), Value::String(view.etag()));
@@ -502,7 +523,12 @@ impl Projector<'_> {
         out
     }
 
-    fn annotate(&self, out: &mut Map<String, Value>, column: &super::schema::ColumnDef, value: &Value) {
+    fn annotate(
+        &self,
+        out: &mut Map<String, Value>,
+        column: &super::schema::ColumnDef,
+        value: &Value,
+    ) {
         if self.prefer.include_annotations.is_none() || value.is_null() {
             return;
         }
@@ -511,7 +537,9 @@ impl Projector<'_> {
         match column.kind() {
             ColumnKind::Lookup { target_set, .. } => {
                 let target = self.store.table(target_set);
-                if self.prefer.wants_annotation("Microsoft.Dynamics.CRM.lookuplogicalname")
+                if self
+                    .prefer
+                    .wants_annotation("Microsoft.Dynamics.CRM.lookuplogicalname")
                     && let Some(t) = target
                 {
                     out.insert(
@@ -531,23 +559,37 @@ impl Projector<'_> {
                 }
                 if self.prefer.wants_annotation(formatted)
                     && let Some(t) = target
-                    && let Some(pn) = t.schema.def.primary_name_column().and_then(|n| t.schema.col(n))
+                    && let Some(pn) = t
+                        .schema
+                        .def
+                        .primary_name_column()
+                        .and_then(|n| t.schema.col(n))
                     && let Some(id) = value.as_str().and_then(|s| Uuid::parse_str(s).ok())
                     && let Some(row) = t.rows.get(&id)
                     && let Some(text) = row.cells[pn].as_str()
                 {
-                    out.insert(format!("{name}@{formatted}"), Value::String(text.to_owned()));
+                    out.insert(
+                        format!("{name}@{formatted}"),
+                        Value::String(text.to_owned()),
+                    );
                 }
             }
             ColumnKind::Boolean if self.prefer.wants_annotation(formatted) => {
-                let text = if value.as_bool() == Some(true) { "Yes" } else { "No" };
+                let text = if value.as_bool() == Some(true) {
+                    "Yes"
+                } else {
+                    "No"
+                };
                 out.insert(format!("{name}@{formatted}"), Value::String(text.into()));
             }
             _ if self.prefer.wants_annotation(formatted) => {
                 if let (Some(set), Some(n)) = (column.option_set(), value.as_i64())
                     && let Some(label) = self.ctx.config.option_label(set, n)
                 {
-                    out.insert(format!("{name}@{formatted}"), Value::String(label.to_owned()));
+                    out.insert(
+                        format!("{name}@{formatted}"),
+                        Value::String(label.to_owned()),
+                    );
                 }
             }
             _ => {}
@@ -605,7 +647,8 @@ impl Projector<'_> {
                     ..
                 } => {
                     let link = table_of(self.store, intersect)?;
-                    let (Some(tc), Some(oc)) = (link.schema.col(this_col), link.schema.col(other_col))
+                    let (Some(tc), Some(oc)) =
+                        (link.schema.col(this_col), link.schema.col(other_col))
                     else {
                         continue;
                     };
@@ -659,7 +702,10 @@ fn context_fragment(set: &str, select: Option<&[String]>, expands: &[BoundExpand
         parts.push(format!(
             "{}({})",
             ex.nav,
-            ex.select_names.as_ref().map(|s| s.join(",")).unwrap_or_default()
+            ex.select_names
+                .as_ref()
+                .map(|s| s.join(","))
+                .unwrap_or_default()
         ));
     }
     if parts.is_empty() {
@@ -695,7 +741,9 @@ fn collection_body(
     if let Some((count, exceeded)) = count {
         out.extend_from_slice(format!(",\"@odata.count\":{count}").as_bytes());
         if exceeded {
-            out.extend_from_slice(b",\"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\":true");
+            out.extend_from_slice(
+                b",\"@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded\":true",
+            );
         }
     }
     out.extend_from_slice(b",\"value\":[");
@@ -781,7 +829,12 @@ fn get_count(store: &Store, req: &Req, table: &Table) -> Result<Resp, ApiError> 
     })
 }
 
-fn get_collection(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table) -> Result<Resp, ApiError> {
+fn get_collection(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    table: &Table,
+) -> Result<Resp, ApiError> {
     let q = QueryOptions::parse(&req.query)?;
     let prefer = Prefer::from_headers(&req.headers);
     let schema = &table.schema;
@@ -797,7 +850,11 @@ fn get_collection(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table) -> Res
     if tracking {
         return track_changes(store, ctx, &q, &prefer, table, select.as_deref(), cookie);
     }
-    let pred = q.filter.as_ref().map(|f| filter::bind(f, schema)).transpose()?;
+    let pred = q
+        .filter
+        .as_ref()
+        .map(|f| filter::bind(f, schema))
+        .transpose()?;
     let order = bind_order(schema, &q.orderby)?;
     let expands = bind_expand(store, schema, &q.expand)?;
     let page_size = prefer
@@ -805,7 +862,11 @@ fn get_collection(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table) -> Res
         .unwrap_or(ctx.config.default_page_size)
         .clamp(1, MAX_PAGE);
     // `$top` is ignored when a page size is asked for.
-    let top = if prefer.maxpagesize.is_none() { q.top } else { None };
+    let top = if prefer.maxpagesize.is_none() {
+        q.top
+    } else {
+        None
+    };
     let take = top.map_or(page_size, |t| t.min(page_size));
     let pk_name = schema.def.primary_key().to_owned();
 
@@ -864,7 +925,10 @@ fn get_collection(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table) -> Res
                 if names != expected {
                     return Err(bad_skiptoken());
                 }
-                let values: Vec<Value> = c.last[..order.len()].iter().map(|(_, v)| v.clone()).collect();
+                let values: Vec<Value> = c.last[..order.len()]
+                    .iter()
+                    .map(|(_, v)| v.clone())
+                    .collect();
                 let last_id = c.last[order.len()]
                     .1
                     .as_str()
@@ -956,7 +1020,9 @@ fn track_changes(
     if let Some(option) = q.first_tracking_conflict() {
         return Err(ApiError::bad_request(
             INVALID_ARGUMENT_CODE,
-            format!("The \"{option}\" query parameter isn't supported when Change Tracking is enabled."),
+            format!(
+                "The \"{option}\" query parameter isn't supported when Change Tracking is enabled."
+            ),
         ));
     }
     if !schema.def.change_tracking_enabled() {
@@ -973,7 +1039,9 @@ fn track_changes(
             let invalid = || {
                 ApiError::bad_request(
                     INVALID_ARGUMENT_CODE,
-                    format!("The $deltatoken '{raw}' is not valid. Start again with odata.track-changes."),
+                    format!(
+                        "The $deltatoken '{raw}' is not valid. Start again with odata.track-changes."
+                    ),
                 )
             };
             let token = DeltaToken::parse(raw).ok_or_else(invalid)?;
@@ -1004,11 +1072,7 @@ fn track_changes(
         .unwrap_or(ctx.config.default_page_size)
         .clamp(1, MAX_PAGE);
     let pk_name = schema.def.primary_key().to_owned();
-    let projector = Projector {
-        store,
-        ctx,
-        prefer,
-    };
+    let projector = Projector { store, ctx, prefer };
     let cookie_id = |c: &PageCookie| -> Result<Uuid, ApiError> {
         match c.last.as_slice() {
             [(name, Value::String(id))] if *name == pk_name => {
@@ -1036,7 +1100,11 @@ fn track_changes(
                     });
                     break;
                 }
-                values.push(Value::Object(projector.row(table, &store.view(table, row), select)));
+                values.push(Value::Object(projector.row(
+                    table,
+                    &store.view(table, row),
+                    select,
+                )));
                 last = Some(*id);
             }
         }
@@ -1093,7 +1161,12 @@ fn track_changes(
     let link_value = match &next_cookie {
         Some(c) => (
             "@odata.nextLink",
-            link(ctx.base, schema.set(), &pairs, &[("$skiptoken", c.to_token())]),
+            link(
+                ctx.base,
+                schema.set(),
+                &pairs,
+                &[("$skiptoken", c.to_token())],
+            ),
         ),
         None => {
             let token = DeltaToken {
@@ -1139,7 +1212,13 @@ fn not_found_for(table: &Table, key: &Key) -> ApiError {
     }
 }
 
-fn get_entity(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table, key: &Key) -> Result<Resp, ApiError> {
+fn get_entity(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    table: &Table,
+    key: &Key,
+) -> Result<Resp, ApiError> {
     let q = QueryOptions::parse(&req.query)?;
     let prefer = Prefer::from_headers(&req.headers);
     let schema = &table.schema;
@@ -1230,7 +1309,10 @@ fn get_property(
         .pop()
         .and_then(|mut m| m.remove(prop))
         .unwrap_or(Value::Null);
-    let target = bound.first().map(|b| b.target_set().to_owned()).unwrap_or_default();
+    let target = bound
+        .first()
+        .map(|b| b.target_set().to_owned())
+        .unwrap_or_default();
     if single {
         let Value::Object(entity) = value else {
             return Ok(Resp::empty(StatusCode::NO_CONTENT));
@@ -1252,7 +1334,10 @@ fn get_property(
         ctx.base,
         context_fragment(&target, q.select.as_deref(), &[])
     );
-    Ok(Resp::json(StatusCode::OK, collection_body(&context, None, &rows, None)))
+    Ok(Resp::json(
+        StatusCode::OK,
+        collection_body(&context, None, &rows, None),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1266,7 +1351,12 @@ pub(crate) fn write(store: &mut Store, ctx: &Ctx<'_>, req: &Req, undo: &mut Vec<
     }
 }
 
-fn write_inner(store: &mut Store, ctx: &Ctx<'_>, req: &Req, undo: &mut Vec<Undo>) -> Result<Resp, ApiError> {
+fn write_inner(
+    store: &mut Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    undo: &mut Vec<Undo>,
+) -> Result<Resp, ApiError> {
     let method = req.method.as_str();
     match parse_path(&req.path)? {
         Target::Set { set, key, rest } => {
@@ -1275,7 +1365,9 @@ fn write_inner(store: &mut Store, ctx: &Ctx<'_>, req: &Req, undo: &mut Vec<Undo>
                 (None, [], &Method::POST) => create(store, ctx, req, &set, undo),
                 (Some(key), [], &Method::PATCH) => upsert(store, ctx, req, &set, &key, undo),
                 (Some(key), [], &Method::DELETE) => delete(store, ctx, req, &set, &key, undo),
-                (None, [other, ..], _) if other != "$count" => Err(ApiError::segment_not_found(other)),
+                (None, [other, ..], _) if other != "$count" => {
+                    Err(ApiError::segment_not_found(other))
+                }
                 _ => Err(ApiError::method_not_allowed(method)),
             }
         }
@@ -1330,7 +1422,10 @@ fn coerce(kind: &ColumnKind, value: &Value) -> Result<Value, ApiError> {
         }
         K::Boolean => Value::Bool(value.as_bool().ok_or_else(err)?),
         K::DateTime => {
-            let dt = value.as_str().and_then(filter::parse_datetime).ok_or_else(err)?;
+            let dt = value
+                .as_str()
+                .and_then(filter::parse_datetime)
+                .ok_or_else(err)?;
             Value::String(format_datetime(dt))
         }
         K::Uniqueidentifier | K::Lookup { .. } => {
@@ -1496,7 +1591,14 @@ fn entity_url(ctx: &Ctx<'_>, set: &str, id: Uuid) -> String {
 }
 
 /// The 204 (or, with `return=representation`, the `status` with the row) answering a write.
-fn written(store: &Store, ctx: &Ctx<'_>, req: &Req, set: &str, id: Uuid, status: StatusCode) -> Result<Resp, ApiError> {
+fn written(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    set: &str,
+    id: Uuid,
+    status: StatusCode,
+) -> Result<Resp, ApiError> {
     let url = entity_url(ctx, set, id);
     let prefer = Prefer::from_headers(&req.headers);
     let table = table(store, set)?;
@@ -1534,7 +1636,13 @@ fn written(store: &Store, ctx: &Ctx<'_>, req: &Req, set: &str, id: Uuid, status:
         .header("Preference-Applied", "return=representation"))
 }
 
-fn create(store: &mut Store, ctx: &Ctx<'_>, req: &Req, set: &str, undo: &mut Vec<Undo>) -> Result<Resp, ApiError> {
+fn create(
+    store: &mut Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    set: &str,
+    undo: &mut Vec<Undo>,
+) -> Result<Resp, ApiError> {
     let schema = table(store, set)?.schema.clone();
     forbidden(ctx, "Create", schema.logical())?;
     let body = parse_body(req)?;
@@ -1566,7 +1674,10 @@ fn create(store: &mut Store, ctx: &Ctx<'_>, req: &Req, set: &str, undo: &mut Vec
 }
 
 fn header_str<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    req.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn upsert(
@@ -1661,7 +1772,11 @@ fn delete(
     let id = resolve_key(t, key)?.ok_or_else(|| not_found_for(t, key))?;
     if let Some(tag) = header_str(req, "if-match")
         && tag != "*"
-        && t.rows.get(&id).map(|r| format!("W/\"{}\"", r.version)).as_deref() != Some(tag)
+        && t.rows
+            .get(&id)
+            .map(|r| format!("W/\"{}\"", r.version))
+            .as_deref()
+            != Some(tag)
     {
         return Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -1717,7 +1832,11 @@ mod tests {
     #[test]
     fn coerce_values() {
         assert_eq!(
-            coerce(&ColumnKind::DateTime, &Value::String("2024-09-09T20:41:13+02:00".into())).unwrap(),
+            coerce(
+                &ColumnKind::DateTime,
+                &Value::String("2024-09-09T20:41:13+02:00".into())
+            )
+            .unwrap(),
             Value::String("2024-09-09T18:41:13Z".into())
         );
         assert!(coerce(&ColumnKind::Integer, &Value::String("1".into())).is_err());

@@ -231,7 +231,9 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ApiError> {
                     i += 36;
                     continue;
                 }
-                if c.is_ascii_digit() || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) {
+                if c.is_ascii_digit()
+                    || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit()))
+                {
                     // Date literals start with four digits and a dash.
                     let b = rest.as_bytes();
                     if b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
@@ -244,7 +246,9 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ApiError> {
                         continue;
                     }
                     let len = rest[1..]
-                        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.' || ch == 'e' || ch == 'E'))
+                        .find(|ch: char| {
+                            !(ch.is_ascii_digit() || ch == '.' || ch == 'e' || ch == 'E')
+                        })
                         .map_or(rest.len(), |n| n + 1);
                     let raw = &rest[..len];
                     let mut consumed = len;
@@ -264,7 +268,9 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ApiError> {
                     continue;
                 }
                 if is_ident_char(c) {
-                    let len = rest.find(|ch: char| !is_ident_char(ch)).unwrap_or(rest.len());
+                    let len = rest
+                        .find(|ch: char| !is_ident_char(ch))
+                        .unwrap_or(rest.len());
                     let word = &rest[..len];
                     let tok = match word {
                         "null" => Tok::Lit(Lit::Null),
@@ -666,15 +672,14 @@ fn compare(cell: &Value, val: &Val) -> Option<Ordering> {
         Val::Null => None,
         Val::Bool(b) => cell.as_bool().map(|c| c.cmp(b)),
         Val::Num(n) => cell.as_f64().and_then(|c| c.partial_cmp(n)),
-        Val::Str(s) => cell.as_str().map(|c| c.to_lowercase().as_str().cmp(s.as_str())),
+        Val::Str(s) => cell
+            .as_str()
+            .map(|c| c.to_lowercase().as_str().cmp(s.as_str())),
         Val::Guid(g) => cell
             .as_str()
             .and_then(|c| Uuid::parse_str(c).ok())
             .map(|c| c.cmp(g)),
-        Val::Date(d) => cell
-            .as_str()
-            .and_then(parse_datetime)
-            .map(|c| c.cmp(d)),
+        Val::Date(d) => cell.as_str().and_then(parse_datetime).map(|c| c.cmp(d)),
     }
 }
 
@@ -760,15 +765,13 @@ mod tests {
     use serde_json::json;
 
     fn schema() -> SetSchema {
-        SetSchema::build(
-            EntitySetDef::new("things", "thing", "thingid").columns([
-                ColumnDef::new("name", ColumnKind::String),
-                ColumnDef::new("n", ColumnKind::Integer),
-                ColumnDef::new("flag", ColumnKind::Boolean),
-                ColumnDef::new("at", ColumnKind::DateTime),
-                ColumnDef::lookup("parentid", "things", "thing_parent"),
-            ]),
-        )
+        SetSchema::build(EntitySetDef::new("things", "thing", "thingid").columns([
+            ColumnDef::new("name", ColumnKind::String),
+            ColumnDef::new("n", ColumnKind::Integer),
+            ColumnDef::new("flag", ColumnKind::Boolean),
+            ColumnDef::new("at", ColumnKind::DateTime),
+            ColumnDef::lookup("parentid", "things", "thing_parent"),
+        ]))
         .unwrap()
     }
 
@@ -798,7 +801,10 @@ mod tests {
         assert!(check("not (n ne 5)", &r));
         assert!(check("n eq 1 or flag eq true", &r));
         assert!(check("contains(name,'BRIEN')", &r));
-        assert!(check("startswith(name,'o''b') and endswith(name,'bot')", &r));
+        assert!(check(
+            "startswith(name,'o''b') and endswith(name,'bot')",
+            &r
+        ));
         assert!(check("at gt 2024-09-09T00:00:00Z", &r));
         assert!(check("at lt 2024-09-10", &r));
         assert!(check("_parentid_value eq null", &r));
@@ -826,7 +832,11 @@ mod tests {
             "Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.thing'."
         );
         let types = bind(&parse("name eq 1").unwrap(), &s).unwrap_err();
-        assert!(types.message.contains("'Edm.String' and 'Edm.Int32'"), "{}", types.message);
+        assert!(
+            types.message.contains("'Edm.String' and 'Edm.Int32'"),
+            "{}",
+            types.message
+        );
         assert!(parse("name eq").is_err());
         assert!(parse("name eq 'x").is_err());
         assert!(parse("(name eq 'x'").is_err());

@@ -4,11 +4,11 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::OptionSetDef;
 use super::engine::{Ctx, Resp};
 use super::error::{ApiError, NOT_EXIST_CODE};
 use super::query::QueryOptions;
 use super::store::{Store, Table};
-use super::OptionSetDef;
 
 pub(crate) fn who_am_i(ctx: &Ctx<'_>) -> Resp {
     let user = ctx.caller.map_or(ctx.config.default_user_id, |c| c.user_id);
@@ -71,7 +71,10 @@ fn option_set_json(def: &OptionSetDef) -> Map<String, Value> {
         "@odata.type".into(),
         Value::String("#Microsoft.Dynamics.CRM.OptionSetMetadata".into()),
     );
-    out.insert("MetadataId".into(), Value::String(metadata_id("optionset", &def.name)));
+    out.insert(
+        "MetadataId".into(),
+        Value::String(metadata_id("optionset", &def.name)),
+    );
     out.insert("Name".into(), Value::String(def.name.clone()));
     out.insert("IsGlobal".into(), Value::Bool(true));
     out.insert("IsCustomOptionSet".into(), Value::Bool(false));
@@ -100,7 +103,11 @@ fn metadata_query(raw: &str, what: &str) -> Result<QueryOptions, ApiError> {
     Ok(q)
 }
 
-pub(crate) fn option_sets(ctx: &Ctx<'_>, name: Option<&str>, raw_query: &str) -> Result<Resp, ApiError> {
+pub(crate) fn option_sets(
+    ctx: &Ctx<'_>,
+    name: Option<&str>,
+    raw_query: &str,
+) -> Result<Resp, ApiError> {
     let q = metadata_query(raw_query, "GlobalOptionSetDefinitions")?;
     let base = ctx.base;
     match name {
@@ -120,7 +127,9 @@ pub(crate) fn option_sets(ctx: &Ctx<'_>, name: Option<&str>, raw_query: &str) ->
             let mut out = Map::new();
             out.insert(
                 "@odata.context".into(),
-                Value::String(format!("{base}/$metadata#GlobalOptionSetDefinitions/$entity")),
+                Value::String(format!(
+                    "{base}/$metadata#GlobalOptionSetDefinitions/$entity"
+                )),
             );
             out.extend(select_props(option_set_json(def), q.select.as_deref()));
             Ok(Resp::value(StatusCode::OK, &Value::Object(out)))
@@ -147,18 +156,33 @@ fn entity_json(table: &Table, is_intersect: bool) -> Map<String, Value> {
     let def = &table.schema.def;
     let logical = def.logical_name();
     let mut out = Map::new();
-    out.insert("MetadataId".into(), Value::String(metadata_id("entity", logical)));
+    out.insert(
+        "MetadataId".into(),
+        Value::String(metadata_id("entity", logical)),
+    );
     out.insert("LogicalName".into(), Value::String(logical.to_owned()));
     out.insert("SchemaName".into(), Value::String(logical.to_owned()));
-    out.insert("EntitySetName".into(), Value::String(def.set_name().to_owned()));
-    out.insert("LogicalCollectionName".into(), Value::String(def.set_name().to_owned()));
-    out.insert("PrimaryIdAttribute".into(), Value::String(def.primary_key().to_owned()));
+    out.insert(
+        "EntitySetName".into(),
+        Value::String(def.set_name().to_owned()),
+    );
+    out.insert(
+        "LogicalCollectionName".into(),
+        Value::String(def.set_name().to_owned()),
+    );
+    out.insert(
+        "PrimaryIdAttribute".into(),
+        Value::String(def.primary_key().to_owned()),
+    );
     out.insert(
         "PrimaryNameAttribute".into(),
         def.primary_name_column()
             .map_or(Value::Null, |n| Value::String(n.to_owned())),
     );
-    out.insert("ChangeTrackingEnabled".into(), Value::Bool(def.change_tracking_enabled()));
+    out.insert(
+        "ChangeTrackingEnabled".into(),
+        Value::Bool(def.change_tracking_enabled()),
+    );
     out.insert("IsIntersect".into(), Value::Bool(is_intersect));
     out.insert("IsOptimisticConcurrencyEnabled".into(), Value::Bool(true));
     out.insert(
@@ -182,15 +206,24 @@ fn attributes_json(table: &Table) -> Vec<Map<String, Value>> {
         .map(|c| {
             let kind = c.kind();
             let mut attr = Map::new();
-            attr.insert("@odata.type".into(), Value::String(kind.metadata_type().into()));
+            attr.insert(
+                "@odata.type".into(),
+                Value::String(kind.metadata_type().into()),
+            );
             attr.insert(
                 "MetadataId".into(),
                 Value::String(metadata_id("attribute", &format!("{logical}.{}", c.name()))),
             );
             attr.insert("LogicalName".into(), Value::String(c.name().to_owned()));
             attr.insert("SchemaName".into(), Value::String(c.name().to_owned()));
-            attr.insert("EntityLogicalName".into(), Value::String(logical.to_owned()));
-            attr.insert("AttributeType".into(), Value::String(kind.attribute_type().into()));
+            attr.insert(
+                "EntityLogicalName".into(),
+                Value::String(logical.to_owned()),
+            );
+            attr.insert(
+                "AttributeType".into(),
+                Value::String(kind.attribute_type().into()),
+            );
             attr.insert(
                 "AttributeTypeName".into(),
                 json!({"Value": format!("{}Type", kind.attribute_type())}),
@@ -247,7 +280,10 @@ pub(crate) fn entity_definitions(
                 "@odata.context".into(),
                 Value::String(format!("{base}/$metadata#EntityDefinitions/$entity")),
             );
-            out.extend(select_props(entity_json(table, is_intersect(store, table)), select));
+            out.extend(select_props(
+                entity_json(table, is_intersect(store, table)),
+                select,
+            ));
             Ok(Resp::value(StatusCode::OK, &Value::Object(out)))
         }
         [attrs] if attrs == "Attributes" => {
@@ -281,7 +317,9 @@ pub(crate) fn entity_definitions(
             let mut out = Map::new();
             out.insert(
                 "@odata.context".into(),
-                Value::String(format!("{base}/$metadata#EntityDefinitions('{logical}')/Attributes/$entity")),
+                Value::String(format!(
+                    "{base}/$metadata#EntityDefinitions('{logical}')/Attributes/$entity"
+                )),
             );
             out.extend(select_props(attr, select));
             Ok(Resp::value(StatusCode::OK, &Value::Object(out)))

@@ -331,8 +331,11 @@ pub struct Dataverse {
 impl fmt::Debug for Dataverse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let store = self.inner.read();
-        let mut sets: Vec<(&String, usize)> =
-            store.tables.iter().map(|(k, t)| (k, t.rows.len())).collect();
+        let mut sets: Vec<(&String, usize)> = store
+            .tables
+            .iter()
+            .map(|(k, t)| (k, t.rows.len()))
+            .collect();
         sets.sort();
         f.debug_struct("Dataverse")
             .field("sets", &sets)
@@ -482,7 +485,10 @@ impl Dataverse {
         let app_col = users.schema.col("applicationid")?;
         let disabled_col = users.schema.col("isdisabled");
         let (user_id, _) = users.rows.iter().find(|(_, r)| {
-            r.cells[app_col].as_str().and_then(|s| Uuid::parse_str(s).ok()) == Some(app_id)
+            r.cells[app_col]
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+                == Some(app_id)
                 && disabled_col.is_none_or(|c| r.cells[c] != Value::Bool(true))
         })?;
         let mut privileges = Privileges::none();
@@ -495,8 +501,12 @@ impl Dataverse {
             roles.schema.col("name"),
         ) {
             for link in links.rows.values() {
-                let user = link.cells[uc].as_str().and_then(|s| Uuid::parse_str(s).ok());
-                let role = link.cells[rc].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                let user = link.cells[uc]
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                let role = link.cells[rc]
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok());
                 if user != Some(*user_id) {
                     continue;
                 }
@@ -691,12 +701,16 @@ mod tests {
         let role = Uuid::from_u128(12);
         dv.insert_rows(
             "systemusers",
-            [obj(json!({"systemuserid": user.to_string(), "applicationid": app.to_string()}))],
+            [obj(
+                json!({"systemuserid": user.to_string(), "applicationid": app.to_string()}),
+            )],
         )
         .unwrap();
         dv.insert_rows(
             "roles",
-            [obj(json!({"roleid": role.to_string(), "name": "Bot Transcript Viewer"}))],
+            [obj(
+                json!({"roleid": role.to_string(), "name": "Bot Transcript Viewer"}),
+            )],
         )
         .unwrap();
         dv.insert_rows(

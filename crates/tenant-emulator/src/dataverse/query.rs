@@ -46,7 +46,11 @@ pub(crate) fn decode_component(raw: &str) -> Result<String, ApiError> {
     percent_decode_str(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| ApiError::odata(format!("The query string '{raw}' is not valid UTF-8 once decoded.")))
+        .map_err(|_| {
+            ApiError::odata(format!(
+                "The query string '{raw}' is not valid UTF-8 once decoded."
+            ))
+        })
 }
 
 /// Splits `text` at `sep` outside quotes, parentheses and brackets.
@@ -72,10 +76,7 @@ pub(crate) fn split_top_level(text: &str, sep: char) -> Vec<&str> {
 }
 
 fn parse_select(value: &str) -> Result<Vec<String>, ApiError> {
-    let cols: Vec<String> = value
-        .split(',')
-        .map(|c| c.trim().to_owned())
-        .collect();
+    let cols: Vec<String> = value.split(',').map(|c| c.trim().to_owned()).collect();
     if cols.iter().any(String::is_empty) {
         return Err(ApiError::odata(format!(
             "Syntax error: an empty column name in $select '{value}'."
@@ -89,17 +90,23 @@ fn parse_orderby(value: &str) -> Result<Vec<OrderKey>, ApiError> {
     for item in value.split(',') {
         let mut words = item.split_whitespace();
         let Some(column) = words.next() else {
-            return Err(ApiError::odata(format!("Syntax error in $orderby '{value}'.")));
+            return Err(ApiError::odata(format!(
+                "Syntax error in $orderby '{value}'."
+            )));
         };
         let desc = match words.next() {
             None | Some("asc") => false,
             Some("desc") => true,
             Some(_) => {
-                return Err(ApiError::odata(format!("Syntax error in $orderby '{value}'.")));
+                return Err(ApiError::odata(format!(
+                    "Syntax error in $orderby '{value}'."
+                )));
             }
         };
         if words.next().is_some() {
-            return Err(ApiError::odata(format!("Syntax error in $orderby '{value}'.")));
+            return Err(ApiError::odata(format!(
+                "Syntax error in $orderby '{value}'."
+            )));
         }
         keys.push(OrderKey {
             column: column.to_owned(),
@@ -122,12 +129,16 @@ fn parse_expand(value: &str) -> Result<Vec<ExpandOpt>, ApiError> {
         let (nav, options) = match item.find('(') {
             Some(i) if item.ends_with(')') => (&item[..i], Some(&item[i + 1..item.len() - 1])),
             Some(_) => {
-                return Err(ApiError::odata(format!("Syntax error in $expand '{value}'.")));
+                return Err(ApiError::odata(format!(
+                    "Syntax error in $expand '{value}'."
+                )));
             }
             None => (item, None),
         };
         if nav.is_empty() {
-            return Err(ApiError::odata(format!("Syntax error in $expand '{value}'.")));
+            return Err(ApiError::odata(format!(
+                "Syntax error in $expand '{value}'."
+            )));
         }
         let mut opt = ExpandOpt {
             nav: nav.trim().to_owned(),
@@ -143,7 +154,9 @@ fn parse_expand(value: &str) -> Result<Vec<ExpandOpt>, ApiError> {
                     continue;
                 }
                 let Some((name, val)) = part.split_once('=') else {
-                    return Err(ApiError::odata(format!("Syntax error in $expand '{value}'.")));
+                    return Err(ApiError::odata(format!(
+                        "Syntax error in $expand '{value}'."
+                    )));
                 };
                 match name.trim() {
                     "$select" => opt.select = Some(parse_select(val)?),

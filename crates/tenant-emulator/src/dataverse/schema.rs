@@ -302,13 +302,18 @@ impl SetSchema {
             reason,
         };
         if def.set_name.is_empty() || def.logical_name.is_empty() {
-            return Err(invalid("set name and logical name must not be empty".into()));
+            return Err(invalid(
+                "set name and logical name must not be empty".into(),
+            ));
         }
         let mut index = HashMap::new();
         let mut navs = HashMap::new();
         for (i, column) in def.columns.iter().enumerate() {
             if index.insert(column.name.clone(), i).is_some() {
-                return Err(invalid(format!("column '{}' is declared twice", column.name)));
+                return Err(invalid(format!(
+                    "column '{}' is declared twice",
+                    column.name
+                )));
             }
             if let ColumnKind::Lookup { .. } = column.kind {
                 let Some(nav) = column.nav_name() else {
@@ -413,8 +418,16 @@ fn system_columns(logical: &str) -> Vec<ColumnDef> {
         col("importsequencenumber", K::Integer),
         col("timezoneruleversionnumber", K::Integer),
         col("utcconversiontimezonecode", K::Integer),
-        ColumnDef::lookup("createdby", "systemusers", &format!("lk_{logical}_createdby")),
-        ColumnDef::lookup("modifiedby", "systemusers", &format!("lk_{logical}_modifiedby")),
+        ColumnDef::lookup(
+            "createdby",
+            "systemusers",
+            &format!("lk_{logical}_createdby"),
+        ),
+        ColumnDef::lookup(
+            "modifiedby",
+            "systemusers",
+            &format!("lk_{logical}_modifiedby"),
+        ),
         ColumnDef::lookup(
             "createdonbehalfby",
             "systemusers",
@@ -634,7 +647,8 @@ mod tests {
 
     #[test]
     fn bad_definitions_are_refused() {
-        let dup = EntitySetDef::new("xs", "x", "xid").column(ColumnDef::new("xid", ColumnKind::String));
+        let dup =
+            EntitySetDef::new("xs", "x", "xid").column(ColumnDef::new("xid", ColumnKind::String));
         assert!(SetSchema::build(dup).is_err());
         let bad_key = EntitySetDef::new("xs", "x", "xid").alternate_key(["nope"]);
         assert!(SetSchema::build(bad_key).is_err());

@@ -280,9 +280,7 @@ impl RowView<'_> {
             return stored;
         };
         let extra = self.cache.get_or_init(|| materializer(&self.stored_map()));
-        extra
-            .get(self.schema.column(col).name())
-            .unwrap_or(&NULL)
+        extra.get(self.schema.column(col).name()).unwrap_or(&NULL)
     }
 
     pub(crate) fn etag(&self) -> String {
@@ -314,14 +312,24 @@ mod tests {
     fn put_remove_rollback() {
         let mut s = store();
         let a = Uuid::from_u128(1);
-        let v1 = s.put("things", a, vec![json!(a.to_string()), json!("A"), Value::Null].into(), None);
+        let v1 = s.put(
+            "things",
+            a,
+            vec![json!(a.to_string()), json!("A"), Value::Null].into(),
+            None,
+        );
         let t = s.table("things").unwrap();
         assert_eq!(t.rows[&a].cells[2], json!(v1));
         assert_eq!(t.find_alt(0, &[json!("a")]), Some(a));
 
         let mut undo = Vec::new();
         let b = Uuid::from_u128(2);
-        s.put("things", b, vec![json!(b.to_string()), json!("B"), Value::Null].into(), Some(&mut undo));
+        s.put(
+            "things",
+            b,
+            vec![json!(b.to_string()), json!("B"), Value::Null].into(),
+            Some(&mut undo),
+        );
         assert!(s.remove("things", a, Some(&mut undo)));
         assert!(s.table("things").unwrap().tombstones.contains_key(&a));
         s.rollback(undo);
@@ -331,6 +339,9 @@ mod tests {
         assert!(t.tombstones.is_empty());
         assert_eq!(t.find_alt(0, &[json!("B")]), None);
         assert_eq!(t.find_alt(0, &[json!("A")]), Some(a));
-        assert_eq!(t.alt_conflict(b, &[json!(b.to_string()), json!("a"), Value::Null]), Some(0));
+        assert_eq!(
+            t.alt_conflict(b, &[json!(b.to_string()), json!("a"), Value::Null]),
+            Some(0)
+        );
     }
 }

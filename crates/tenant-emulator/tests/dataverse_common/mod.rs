@@ -23,8 +23,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -38,7 +37,12 @@ impl Reply {
             .get("error")
             .and_then(Value::as_object)
             .unwrap_or_else(|| panic!("no error object: {}", self.text));
-        assert_eq!(err.len(), 2, "error has exactly code and message: {}", self.text);
+        assert_eq!(
+            err.len(),
+            2,
+            "error has exactly code and message: {}",
+            self.text
+        );
         (
             err["code"].as_str().unwrap().to_owned(),
             err["message"].as_str().unwrap().to_owned(),
@@ -86,7 +90,10 @@ impl Server {
             req = req.header(*name, *value);
         }
         if let Some(body) = body {
-            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
                 req = req.header("Content-Type", "application/json");
             }
             req = req.body(body);
@@ -104,11 +111,13 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-        self.send(Method::POST, path, headers, Some(body.to_string())).await
+        self.send(Method::POST, path, headers, Some(body.to_string()))
+            .await
     }
 
     pub async fn patch(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
-        self.send(Method::PATCH, path, headers, Some(body.to_string())).await
+        self.send(Method::PATCH, path, headers, Some(body.to_string()))
+            .await
     }
 
     pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
