@@ -473,6 +473,22 @@ fn lenient_role(raw: &RawValue) -> Lenient<Role> {
     }
 }
 
+/// A role, when the raw value is a number or a string.
+pub(crate) fn lenient_role_of(raw: &RawValue) -> Option<Role> {
+    match lenient_role(raw) {
+        Lenient::Value(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// Unix seconds, when the raw value can be read as a time.
+pub(crate) fn lenient_timestamp_of(raw: &RawValue) -> Option<i64> {
+    match lenient_timestamp(raw) {
+        Lenient::Value(t) => Some(t),
+        _ => None,
+    }
+}
+
 fn raw_fields_of(raw: &RawValue) -> Option<RawFields<'_>> {
     if first_byte(raw) != b'{' {
         return None;

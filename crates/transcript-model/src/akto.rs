@@ -17,9 +17,17 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use time::OffsetDateTime;
+
 use crate::error::{PageError, RowError};
-use crate::pairing::{Message, Pair, PairedTranscript};
-use crate::transcript::{Transcript, for_each_row};
+use crate::pairing::{
+    Message, PairedTranscript, ToolInvocation, TranscriptFacts, analyze, message_of_view,
+};
+use crate::transcript::{
+    RowOrOther, Transcript, TranscriptMetadata, content_error, conversation_id_of, header,
+    walk_rows,
+};
+use crate::view::ContentView;
 
 /// The host Akto's Copilot Studio connector reports.
 pub const DEFAULT_HOST: &str = "copilot.microsoft.com";
@@ -199,11 +207,11 @@ impl AktoConfig {
     /// The bot of a transcript: a registered bot matching the bot lookup or `metadata.BotId`;
     /// otherwise `metadata.BotName` (a schema name) serves as both names.
     pub fn bot_for(&self, transcript: &Transcript) -> BotIdentity {
-        let meta = transcript.metadata.as_ref();
-        let candidates = [
-            transcript.bot_id.as_deref(),
-            meta.and_then(|m| m.bot_id.as_deref()),
-        ];
+        self.bot_by_ids(transcript.bot_id.as_deref(), transcript.metadata.as_ref())
+    }
+
+    fn bot_by_ids(&self, bot_id: Option<&str>, meta: Option<&TranscriptMetadata>) -> BotIdentity {
+        let candidates = [bot_id, meta.and_then(|m| m.bot_id.as_deref())];
         for id in candidates.into_iter().flatten() {
             if let Some(bot) = self.bots.get(&id.to_ascii_lowercase()) {
                 return bot.clone();
@@ -216,14 +224,34 @@ impl AktoConfig {
     /// One record per pair of a paired transcript, in pair order.
     pub fn records(&self, paired: &PairedTranscript<'_>) -> Vec<AktoRecord> {
         let t = paired.transcript;
-        let bot = self.bot_for(t);
-        let tag = tag_json(&bot, &self.environment_id);
-        let facts = &paired.facts;
+        let row = RowContext {
+            id: &t.id,
+            conversation_id: t.conversation_id(),
+            bot: self.bot_for(t),
+            fallback_time: fallback_time(t.conversation_start_time, t.created_on),
+        };
+        let parts = paired
+            .pairs
+            .iter()
+            .map(|p| (p.index, p.request, p.response, p.tools.as_slice()));
+        self.build_records(&row, &paired.facts, parts)
+    }
+
+    fn build_records<'m, I>(
+        &self,
+        row: &RowContext<'_>,
+        facts: &TranscriptFacts,
+        pairs: I,
+    ) -> Vec<AktoRecord>
+    where
+        I: ExactSizeIterator<Item = PairParts<'m>>,
+    {
+        let tag = tag_json(&row.bot, &self.environment_id);
         let request_headers = json_object(&[
             ("host", Some(self.host.as_str())),
             ("content-type", Some("application/json")),
-            ("x-copilot-transcript-id", Some(t.id.as_str())),
-            ("x-copilot-conversation-id", t.conversation_id()),
+            ("x-copilot-transcript-id", Some(row.id)),
+            ("x-copilot-conversation-id", row.conversation_id),
             ("x-copilot-channel", facts.channel.as_deref()),
             ("x-copilot-conversation-kind", Some(facts.kind.as_str())),
             (
@@ -232,47 +260,47 @@ impl AktoConfig {
             ),
         ]);
         let outcome = facts.session.as_ref().and_then(|s| s.outcome.as_deref());
-        let fallback_time = t
-            .conversation_start_time
-            .or(t.created_on)
-            .map_or(0, time::OffsetDateTime::unix_timestamp);
-        paired
-            .pairs
-            .iter()
-            .map(|pair| {
-                let tools = tools_header(pair);
-                let response_headers = json_object(&[
-                    ("content-type", Some("application/json")),
-                    ("x-copilot-session-outcome", outcome),
-                    ("x-copilot-tools", tools.as_deref()),
-                ]);
-                AktoRecord {
-                    path: format!("/copilot/conversation/{}/message/{}", t.id, pair.index),
-                    request_headers: request_headers.clone(),
-                    response_headers,
-                    method: "POST".to_owned(),
-                    request_payload: payload_json(pair.request.as_ref()),
-                    response_payload: payload_json(pair.response.as_ref()),
-                    ip: String::new(),
-                    time: pair.timestamp().unwrap_or(fallback_time).to_string(),
-                    status_code: "200".to_owned(),
-                    kind: "HTTP/1.1".to_owned(),
-                    status: "OK".to_owned(),
-                    akto_account_id: self.account_id.clone(),
-                    akto_vxlan_id: self.vxlan_id.clone(),
-                    is_pending: "false".to_owned(),
-                    source: "MIRRORING".to_owned(),
-                    tag: tag.clone(),
-                }
-            })
-            .collect()
+        let mut out = Vec::with_capacity(pairs.len());
+        for (index, request, response, tools) in pairs {
+            let tools = tools_header(tools);
+            let response_headers = json_object(&[
+                ("content-type", Some("application/json")),
+                ("x-copilot-session-outcome", outcome),
+                ("x-copilot-tools", tools.as_deref()),
+            ]);
+            let time = request
+                .and_then(|m| m.timestamp)
+                .or_else(|| response.and_then(|m| m.timestamp))
+                .unwrap_or(row.fallback_time);
+            out.push(AktoRecord {
+                path: format!("/copilot/conversation/{}/message/{}", row.id, index),
+                request_headers: request_headers.clone(),
+                response_headers,
+                method: "POST".to_owned(),
+                request_payload: payload_json(request.as_ref()),
+                response_payload: payload_json(response.as_ref()),
+                ip: String::new(),
+                time: time.to_string(),
+                status_code: "200".to_owned(),
+                kind: "HTTP/1.1".to_owned(),
+                status: "OK".to_owned(),
+                akto_account_id: self.account_id.clone(),
+                akto_vxlan_id: self.vxlan_id.clone(),
+                is_pending: "false".to_owned(),
+                source: "MIRRORING".to_owned(),
+                tag: tag.clone(),
+            });
+        }
+        out
     }
 
     /// Parses a page of transcript rows (see [`crate::parse_page`]), pairs each row and builds
-    /// its records: one result per row, in input order.
+    /// its records: one result per row, in input order. The records are exactly those of
+    /// [`AktoConfig::records`] on each decoded row.
     ///
-    /// Rows are decoded, paired and dropped one at a time, so peak memory is the input plus the
-    /// records.
+    /// This is the fast path: the page is walked once, and each row's `content` is read once
+    /// into borrowed views of its activities, without building owned [`crate::Activity`]
+    /// values. Only one row is decoded at a time, so peak memory is the input plus the records.
     ///
     /// # Errors
     /// A [`PageError`] when the input is not JSON or not a page of rows.
@@ -281,11 +309,62 @@ impl AktoConfig {
         json: &[u8],
     ) -> Result<Vec<Result<Vec<AktoRecord>, RowError>>, PageError> {
         let mut out = Vec::new();
-        for_each_row(json, |row| {
-            out.push(row.map(|t| self.records(&t.pair())));
+        walk_rows(json, |row, index| {
+            out.push(self.row_records(row, Some(index)))
         })?;
         Ok(out)
     }
+
+    fn row_records(
+        &self,
+        row: RowOrOther<'_>,
+        index: Option<usize>,
+    ) -> Result<Vec<AktoRecord>, RowError> {
+        let (h, content_text) = header(row, index)?;
+        let views = match serde_json::from_str::<ContentView<'_>>(&content_text) {
+            Ok(ContentView(views)) => views,
+            Err(source) => return Err(content_error(index, h, source)),
+        };
+        let analysis = analyze(&views);
+        let context = RowContext {
+            id: &h.id,
+            conversation_id: conversation_id_of(h.name.as_deref()),
+            bot: self.bot_by_ids(h.bot_id.as_deref(), h.metadata.as_ref()),
+            fallback_time: fallback_time(h.conversation_start_time, h.created_on),
+        };
+        let message = |i: usize| message_of_view(&views[i], i, analysis.flags(i));
+        let parts = analysis
+            .pairs
+            .iter()
+            .zip(analysis.tools.iter())
+            .enumerate()
+            .map(|(n, ((req, resp), tools))| {
+                (n, req.map(message), resp.map(message), tools.as_slice())
+            });
+        Ok(self.build_records(&context, &analysis.facts, parts))
+    }
+}
+
+/// (pair index, request, response, planner steps).
+type PairParts<'m> = (
+    usize,
+    Option<Message<'m>>,
+    Option<Message<'m>>,
+    &'m [ToolInvocation],
+);
+
+/// What records need to know about their row.
+struct RowContext<'a> {
+    id: &'a str,
+    conversation_id: Option<&'a str>,
+    bot: BotIdentity,
+    fallback_time: i64,
+}
+
+/// The record time when no message has one: the conversation start, else the row's creation,
+/// else 0.
+fn fallback_time(start: Option<OffsetDateTime>, created: Option<OffsetDateTime>) -> i64 {
+    start.or(created).map_or(0, OffsetDateTime::unix_timestamp)
 }
 
 /// Sanitises a bot name for Akto: each run of characters other than ASCII letters, digits and
@@ -324,12 +403,11 @@ fn tag_json(bot: &BotIdentity, environment_id: &str) -> String {
     })
 }
 
-fn tools_header(pair: &Pair<'_>) -> Option<String> {
-    if pair.tools.is_empty() {
+fn tools_header(tools: &[ToolInvocation]) -> Option<String> {
+    if tools.is_empty() {
         return None;
     }
-    let parts: Vec<String> = pair
-        .tools
+    let parts: Vec<String> = tools
         .iter()
         .map(|t| format!("{}:{}", t.kind.as_str(), t.id))
         .collect();

@@ -56,6 +56,7 @@ mod error;
 pub mod m365;
 pub mod pairing;
 mod transcript;
+mod view;
 
 pub use activity::{Activity, ActivityType, ChannelAccount, Content, Role, UnknownFields};
 pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, sanitize_bot_name};

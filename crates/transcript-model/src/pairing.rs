@@ -35,13 +35,12 @@
 //!   [`ConversationKind::Autonomous`].
 //! - Duplicate greetings (the same text sent twice) are two messages and give two pairs.
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::activity::{Activity, ActivityType, is_empty_json};
 use crate::transcript::Transcript;
+use crate::view::{ActivityView, Kind};
 
 /// One side of a pair: a message as the security analysis needs it. Borrowed from its source.
 #[derive(Debug, Clone, Copy, Default)]
@@ -281,12 +280,12 @@ struct ConversationInfoWire {
 
 /// Flags read from a user message's `channelData`.
 #[derive(Default, Clone, Copy)]
-struct UserFlags {
+pub(crate) struct UserFlags {
     post_back: bool,
     trigger: bool,
 }
 
-fn user_flags(a: &Activity) -> UserFlags {
+fn user_flags(channel_data: Option<&RawValue>) -> UserFlags {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire<'a> {
@@ -295,7 +294,7 @@ fn user_flags(a: &Activity) -> UserFlags {
         #[serde(default, borrow)]
         trigger_test: Option<&'a RawValue>,
     }
-    let Some(raw) = a.channel_data.as_deref() else {
+    let Some(raw) = channel_data else {
         return UserFlags::default();
     };
     let Ok(w) = serde_json::from_str::<Wire<'_>>(raw.get()) else {
@@ -375,8 +374,9 @@ impl StepCollector {
             })
     }
 
-    fn event(&mut self, name: &str, a: &Activity, index: usize, served: Option<usize>) {
-        let Some(Ok(v)) = a.value_as::<serde_json::Value>() else {
+    fn event(&mut self, name: &str, value: Option<&RawValue>, index: usize, served: Option<usize>) {
+        let Some(Ok(v)) = value.map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()))
+        else {
             return;
         };
         let get = |k: &str| v.get(k).and_then(scalar_string);
@@ -434,14 +434,140 @@ impl StepCollector {
     }
 }
 
-/// Pairs a transcript's messages and gathers its facts. See the [module docs](self) for the
-/// rules.
-pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
-    let activities = &transcript.content.activities;
+/// What pairing needs to read from an activity; implemented by the owned [`Activity`] and by
+/// the borrowed view of the page -> records fast path, so both share one implementation.
+pub(crate) trait ActivityFields {
+    fn kind(&self) -> Kind;
+    fn is_from_user(&self) -> bool;
+    fn aad_object_id(&self) -> Option<&str>;
+    fn channel_id(&self) -> Option<&str>;
+    fn id(&self) -> Option<&str>;
+    fn name(&self) -> Option<&str>;
+    fn value_type(&self) -> Option<&str>;
+    fn reply_to_id(&self) -> Option<&str>;
+    fn value(&self) -> Option<&RawValue>;
+    fn channel_data(&self) -> Option<&RawValue>;
+}
+
+impl ActivityFields for Activity {
+    fn kind(&self) -> Kind {
+        match &self.activity_type {
+            Some(ActivityType::Message) => Kind::Message,
+            Some(ActivityType::Event) => Kind::Event,
+            Some(ActivityType::Trace) => Kind::Trace,
+            _ => Kind::Other,
+        }
+    }
+    fn is_from_user(&self) -> bool {
+        Activity::is_from_user(self)
+    }
+    fn aad_object_id(&self) -> Option<&str> {
+        self.from.as_ref().and_then(|f| f.aad_object_id.as_deref())
+    }
+    fn channel_id(&self) -> Option<&str> {
+        self.channel_id.as_deref()
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn value_type(&self) -> Option<&str> {
+        self.value_type.as_deref()
+    }
+    fn reply_to_id(&self) -> Option<&str> {
+        self.reply_to_id.as_deref()
+    }
+    fn value(&self) -> Option<&RawValue> {
+        self.value.as_deref()
+    }
+    fn channel_data(&self) -> Option<&RawValue> {
+        self.channel_data.as_deref()
+    }
+}
+
+impl ActivityFields for ActivityView<'_> {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn is_from_user(&self) -> bool {
+        self.from_user
+    }
+    fn aad_object_id(&self) -> Option<&str> {
+        self.aad_object_id.as_deref()
+    }
+    fn channel_id(&self) -> Option<&str> {
+        self.channel_id.as_deref()
+    }
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    fn value_type(&self) -> Option<&str> {
+        self.value_type.as_deref()
+    }
+    fn reply_to_id(&self) -> Option<&str> {
+        self.reply_to_id.as_deref()
+    }
+    fn value(&self) -> Option<&RawValue> {
+        self.value
+    }
+    fn channel_data(&self) -> Option<&RawValue> {
+        self.channel_data
+    }
+}
+
+/// The message of the borrowed view, as [`message_of`] builds it from an [`Activity`].
+pub(crate) fn message_of_view<'a>(
+    a: &'a ActivityView<'_>,
+    index: usize,
+    flags: UserFlags,
+) -> Message<'a> {
+    Message {
+        id: a.id.as_deref(),
+        timestamp: a.timestamp,
+        text: a.text.as_deref(),
+        attachments: a.attachments.filter(|v| !is_empty_json(v)),
+        value: a.value.filter(|v| !is_empty_json(v)),
+        activity_index: Some(index),
+        is_post_back: flags.post_back,
+        is_autonomous_trigger: flags.trigger,
+    }
+}
+
+fn decode<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<T> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+/// Pairing and facts, as activity indices, before messages are built.
+pub(crate) struct Analysis {
+    pub(crate) facts: TranscriptFacts,
+    /// (request, response) activity indices.
+    pub(crate) pairs: Vec<(Option<usize>, Option<usize>)>,
+    /// Flags of user messages, by activity index.
+    flags: Vec<(usize, UserFlags)>,
+    /// Planner steps per pair.
+    pub(crate) tools: Vec<Vec<ToolInvocation>>,
+    pub(crate) unattached_tools: Vec<ToolInvocation>,
+}
+
+impl Analysis {
+    pub(crate) fn flags(&self, index: usize) -> UserFlags {
+        self.flags
+            .binary_search_by_key(&index, |(i, _)| *i)
+            .map_or_else(|_| UserFlags::default(), |p| self.flags[p].1)
+    }
+}
+
+/// Pairs messages and gathers facts over any activity representation.
+pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
     let mut facts = TranscriptFacts::default();
     let mut sequence = Vec::new();
-    let mut flags_by_index: HashMap<usize, UserFlags> = HashMap::new();
-    let mut user_ids: HashMap<&str, usize> = HashMap::new();
+    let mut flags = Vec::new();
+    let mut user_ids: Vec<(&str, usize)> = Vec::new();
     let mut last_user: Option<usize> = None;
     let mut first_channel: Option<&str> = None;
     let mut message_channel: Option<&str> = None;
@@ -450,29 +576,29 @@ pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
 
     for (index, a) in activities.iter().enumerate() {
         if first_channel.is_none() {
-            first_channel = a.channel_id.as_deref();
+            first_channel = a.channel_id();
         }
         if a.is_from_user()
             && facts.user_aad_object_id.is_none()
-            && let Some(aad) = a.from.as_ref().and_then(|f| f.aad_object_id.as_deref())
+            && let Some(aad) = a.aad_object_id()
             && !aad.is_empty()
         {
             facts.user_aad_object_id = Some(aad.to_owned());
         }
-        match &a.activity_type {
-            Some(ActivityType::Message) => {
+        match a.kind() {
+            Kind::Message => {
                 if message_channel.is_none() {
-                    message_channel = a.channel_id.as_deref();
+                    message_channel = a.channel_id();
                 }
                 if a.is_from_user() {
-                    let mut flags = user_flags(a);
-                    if a.channel_id.as_deref() == Some("pva-autonomous") {
-                        flags.trigger = true;
+                    let mut f = user_flags(a.channel_data());
+                    if a.channel_id() == Some("pva-autonomous") {
+                        f.trigger = true;
                     }
-                    any_trigger |= flags.trigger;
-                    flags_by_index.insert(index, flags);
-                    if let Some(id) = a.id.as_deref() {
-                        user_ids.insert(id, index);
+                    any_trigger |= f.trigger;
+                    flags.push((index, f));
+                    if let Some(id) = a.id() {
+                        user_ids.push((id, index));
                     }
                     last_user = Some(index);
                     sequence.push((Side::Request, index));
@@ -480,34 +606,34 @@ pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
                     sequence.push((Side::Response, index));
                 }
             }
-            Some(ActivityType::Trace) => match a.value_type.as_deref() {
+            Kind::Trace => match a.value_type() {
                 Some("ConversationInfo") => {
-                    if let Some(Ok(info)) = a.value_as::<ConversationInfoWire>() {
+                    if let Some(info) = decode::<ConversationInfoWire>(a.value()) {
                         facts.is_design_mode = info.is_design_mode.or(facts.is_design_mode);
                         facts.locale = info.locale.or(facts.locale.take());
                     }
                 }
                 Some("SessionInfo") => {
-                    if let Some(Ok(info)) = a.value_as::<SessionInfo>() {
+                    if let Some(info) = decode::<SessionInfo>(a.value()) {
                         facts.session = Some(info);
                     }
                 }
                 _ => {}
             },
-            Some(ActivityType::Event) => {
-                if let Some(name) = a.name.as_deref()
+            Kind::Event => {
+                if let Some(name) = a.name()
                     && (name.starts_with("DynamicPlanStep")
                         || name == "UniversalSearchToolTraceData")
                 {
                     let served = a
-                        .reply_to_id
-                        .as_deref()
-                        .and_then(|r| user_ids.get(r).copied())
+                        .reply_to_id()
+                        .and_then(|r| user_ids.iter().rev().find(|(id, _)| *id == r))
+                        .map(|(_, i)| *i)
                         .or(last_user);
-                    steps.event(name, a, index, served);
+                    steps.event(name, a.value(), index, served);
                 }
             }
-            _ => {}
+            Kind::Other => {}
         }
     }
 
@@ -523,39 +649,51 @@ pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
         ConversationKind::Chat
     };
 
+    let pairs = pair_sequence(sequence);
+    let mut tools: Vec<Vec<ToolInvocation>> = pairs.iter().map(|_| Vec::new()).collect();
+    let mut unattached_tools = Vec::new();
+    for (step, served) in steps.steps {
+        match attach_target(&pairs, served, step.activity_index) {
+            Some(p) => tools[p].push(step),
+            None => unattached_tools.push(step),
+        }
+    }
+    Analysis {
+        facts,
+        pairs,
+        flags,
+        tools,
+        unattached_tools,
+    }
+}
+
+/// Pairs a transcript's messages and gathers its facts. See the [module docs](self) for the
+/// rules.
+pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
+    let activities = &transcript.content.activities;
+    let analysis = analyze(activities);
     let session_id = transcript.conversation_id();
-    let message = |i: usize| {
-        let flags = flags_by_index.get(&i).copied().unwrap_or_default();
-        message_of(&activities[i], i, flags)
-    };
-    let raw_pairs = pair_sequence(sequence);
-    let mut pairs: Vec<Pair<'_>> = raw_pairs
+    let message = |i: usize| message_of(&activities[i], i, analysis.flags(i));
+    let pairs = analysis
+        .pairs
         .iter()
+        .zip(analysis.tools.iter())
         .enumerate()
-        .map(|(index, (req, resp))| Pair {
+        .map(|(index, ((req, resp), tools))| Pair {
             index,
             request: req.map(message),
             response: resp.map(message),
-            tools: Vec::new(),
+            tools: tools.clone(),
             session_id,
             request_id: None,
             app_class: None,
         })
         .collect();
-
-    let mut unattached_tools = Vec::new();
-    for (step, served) in steps.steps {
-        match attach_target(&raw_pairs, served, step.activity_index) {
-            Some(p) => pairs[p].tools.push(step),
-            None => unattached_tools.push(step),
-        }
-    }
-
     PairedTranscript {
         transcript,
-        facts,
+        facts: analysis.facts,
         pairs,
-        unattached_tools,
+        unattached_tools: analysis.unattached_tools,
     }
 }
 

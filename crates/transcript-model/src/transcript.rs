@@ -110,6 +110,13 @@ impl Transcript {
     }
 }
 
+pub(crate) fn conversation_id_of(name: Option<&str>) -> Option<&str> {
+    name?
+        .split_once('_')
+        .map(|(c, _)| c)
+        .filter(|c| !c.is_empty())
+}
+
 /// Parses a page of rows: a JSON array of rows or an OData response `{"value": [...]}`.
 ///
 /// Every row yields its own result, in input order, so one bad row never hides the others.
@@ -133,10 +140,21 @@ pub fn for_each_row<F>(json: &[u8], mut f: F) -> Result<(), PageError>
 where
     F: FnMut(Result<Transcript, RowError>),
 {
+    walk_rows(json, |row, index| f(build(row, Some(index))))
+}
+
+/// Walks a page once, handing each element to `f` undecoded beyond its columns.
+pub(crate) fn walk_rows<'de, F>(json: &'de [u8], mut f: F) -> Result<(), PageError>
+where
+    F: FnMut(RowOrOther<'de>, usize),
+{
     let mut de = serde_json::Deserializer::from_slice(json);
-    let found_rows = PageSeed { f: &mut f }
-        .deserialize(&mut de)
-        .map_err(PageError::from_json)?;
+    let found_rows = PageSeed {
+        f: &mut f,
+        _de: std::marker::PhantomData,
+    }
+    .deserialize(&mut de)
+    .map_err(PageError::from_json)?;
     de.end().map_err(PageError::from_json)?;
     if found_rows {
         Ok(())
@@ -160,8 +178,9 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 // Lenient single-pass row decoding: the page is walked once; per-row problems become values,
 // never parse failures, so they cannot take the rest of the page down.
 
+/// A column (or any JSON value read leniently): a string, null, or the JSON type found.
 #[derive(Default)]
-enum Column<'de> {
+pub(crate) enum Column<'de> {
     #[default]
     Absent,
     Null,
@@ -220,7 +239,7 @@ impl<'de> Visitor<'de> for ColumnVisitor {
 }
 
 #[derive(Default)]
-struct RowWire<'de> {
+pub(crate) struct RowWire<'de> {
     id: Column<'de>,
     name: Column<'de>,
     bot_id: Column<'de>,
@@ -254,7 +273,7 @@ impl<'de> RowWire<'de> {
 /// A page element: a row object, or something else (kept only as its JSON type).
 // Lives briefly on the stack per row; boxing the row would cost an allocation per row.
 #[allow(clippy::large_enum_variant)]
-enum RowOrOther<'de> {
+pub(crate) enum RowOrOther<'de> {
     Row(RowWire<'de>),
     Other(&'static str),
 }
@@ -349,7 +368,24 @@ fn optional_time(
         })
 }
 
-fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowError> {
+/// The columns of a row other than `content`.
+pub(crate) struct RowHeader {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) bot_id: Option<String>,
+    pub(crate) metadata: Option<TranscriptMetadata>,
+    pub(crate) conversation_start_time: Option<OffsetDateTime>,
+    pub(crate) created_on: Option<OffsetDateTime>,
+    pub(crate) modified_on: Option<OffsetDateTime>,
+    pub(crate) schema_type: Option<String>,
+    pub(crate) schema_version: Option<String>,
+}
+
+/// Checks and decodes a row's columns; returns them with the (still encoded) `content` text.
+pub(crate) fn header(
+    row: RowOrOther<'_>,
+    index: Option<usize>,
+) -> Result<(RowHeader, Cow<'_, str>), RowError> {
     let row = match row {
         RowOrOther::Row(row) => row,
         RowOrOther::Other(found) => {
@@ -402,17 +438,6 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
             ));
         }
     };
-    let content = match Content::parse(&content_text) {
-        Ok(c) => c,
-        Err(source) => {
-            return Err(RowError::new(
-                index,
-                Some(id),
-                RowErrorKind::InvalidContent { source },
-            ));
-        }
-    };
-    drop(content_text);
     let metadata = match optional_string(row.metadata, "metadata", &id, index)? {
         None => None,
         Some(text) if text.trim().is_empty() => None,
@@ -427,7 +452,7 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
             }
         },
     };
-    Ok(Transcript {
+    let header = RowHeader {
         name: optional_string(row.name, "name", &id, index)?,
         bot_id: optional_string(
             row.bot_id,
@@ -446,19 +471,53 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
         modified_on: optional_time(row.modified_on, "modifiedon", &id, index)?,
         schema_type: optional_string(row.schema_type, "schematype", &id, index)?,
         schema_version: optional_string(row.schema_version, "schemaversion", &id, index)?,
-        content,
         id,
+    };
+    Ok((header, content_text))
+}
+
+/// The error for a `content` that is not a transcript document.
+pub(crate) fn content_error(
+    index: Option<usize>,
+    header: RowHeader,
+    source: serde_json::Error,
+) -> RowError {
+    RowError::new(
+        index,
+        Some(header.id),
+        RowErrorKind::InvalidContent { source },
+    )
+}
+
+fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowError> {
+    let (h, content_text) = header(row, index)?;
+    let content = match Content::parse(&content_text) {
+        Ok(c) => c,
+        Err(source) => return Err(content_error(index, h, source)),
+    };
+    Ok(Transcript {
+        id: h.id,
+        name: h.name,
+        bot_id: h.bot_id,
+        metadata: h.metadata,
+        conversation_start_time: h.conversation_start_time,
+        created_on: h.created_on,
+        modified_on: h.modified_on,
+        schema_type: h.schema_type,
+        schema_version: h.schema_version,
+        content,
     })
 }
 
 /// Walks the page; returns whether a row array was found.
-struct PageSeed<'f, F> {
+struct PageSeed<'f, 'de, F> {
     f: &'f mut F,
+    _de: std::marker::PhantomData<&'de ()>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, F>
+impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, 'de, F>
 where
-    F: FnMut(Result<Transcript, RowError>),
+    F: FnMut(RowOrOther<'de>, usize),
 {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -466,9 +525,9 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for PageSeed<'_, F>
+impl<'de, F> Visitor<'de> for PageSeed<'_, 'de, F>
 where
-    F: FnMut(Result<Transcript, RowError>),
+    F: FnMut(RowOrOther<'de>, usize),
 {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -477,13 +536,20 @@ where
         )
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        RowsSeed { f: self.f }.visit_seq(seq)
+        RowsSeed {
+            f: self.f,
+            _de: std::marker::PhantomData,
+        }
+        .visit_seq(seq)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if key == "value" && !found {
-                found = map.next_value_seed(RowsSeed { f: &mut *self.f })?;
+                found = map.next_value_seed(RowsSeed {
+                    f: &mut *self.f,
+                    _de: std::marker::PhantomData,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -492,13 +558,14 @@ where
     }
 }
 
-struct RowsSeed<'f, F> {
+struct RowsSeed<'f, 'de, F> {
     f: &'f mut F,
+    _de: std::marker::PhantomData<&'de ()>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for RowsSeed<'_, F>
+impl<'de, F> DeserializeSeed<'de> for RowsSeed<'_, 'de, F>
 where
-    F: FnMut(Result<Transcript, RowError>),
+    F: FnMut(RowOrOther<'de>, usize),
 {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
@@ -506,9 +573,9 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for RowsSeed<'_, F>
+impl<'de, F> Visitor<'de> for RowsSeed<'_, 'de, F>
 where
-    F: FnMut(Result<Transcript, RowError>),
+    F: FnMut(RowOrOther<'de>, usize),
 {
     type Value = bool;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -517,7 +584,7 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut index = 0usize;
         while let Some(row) = seq.next_element::<RowOrOther<'de>>()? {
-            (self.f)(build(row, Some(index)));
+            (self.f)(row, index);
             index += 1;
         }
         Ok(true)

@@ -70,17 +70,38 @@ fn to_json(i: usize, a: &Act) -> Value {
     }
 }
 
-fn build(acts: &[Act]) -> Transcript {
+fn row_text(acts: &[Act]) -> String {
     let activities: Vec<Value> = acts
         .iter()
         .enumerate()
         .map(|(i, a)| to_json(i, a))
         .collect();
-    let row = json!({
+    json!({
         "conversationtranscriptid": "prop",
         "content": json!({"activities": activities}).to_string(),
-    });
-    Transcript::from_json_slice(row.to_string().as_bytes()).unwrap()
+    })
+    .to_string()
+}
+
+/// The fast page -> records path must agree byte for byte with decode -> pair -> records.
+fn assert_paths_agree(row: &str) -> Result<(), TestCaseError> {
+    let config = AktoConfig::new("1", "2", "e");
+    let page = format!("[{row}]");
+    let fast = config.page_to_records(page.as_bytes()).unwrap();
+    let slow = Transcript::from_json_slice(row.as_bytes()).map(|t| config.records(&t.pair()));
+    match (&fast[0], &slow) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(
+            serde_json::to_string(a).unwrap(),
+            serde_json::to_string(b).unwrap()
+        ),
+        (Err(a), Err(b)) => prop_assert_eq!(a.row_id(), b.row_id()),
+        (a, b) => prop_assert!(false, "paths disagree: {:?} vs {:?}", a.is_ok(), b.is_ok()),
+    }
+    Ok(())
+}
+
+fn build(acts: &[Act]) -> Transcript {
+    Transcript::from_json_slice(row_text(acts).as_bytes()).unwrap()
 }
 
 proptest! {
@@ -146,6 +167,8 @@ proptest! {
         let responses: Vec<usize> = pairs.iter().filter_map(|p| p.response.and_then(|m| m.activity_index)).collect();
         prop_assert!(responses.windows(2).all(|w| w[0] < w[1]));
 
+        assert_paths_agree(&row_text(&acts))?;
+
         // One record per pair, deterministic.
         let config = AktoConfig::new("1", "2", "e");
         let a = config.records(&paired);
@@ -168,6 +191,10 @@ proptest! {
     fn decoding_never_panics_on_arbitrary_json(v in arb_json()) {
         // As content, as an activity, as a row and as a page.
         let text = v.to_string();
+        let row = json!({"conversationtranscriptid": "x", "content": json!({"activities": [v.clone()]}).to_string()});
+        assert_paths_agree(&row.to_string())?;
+        let row = json!({"conversationtranscriptid": "y", "content": json!({"activities": [v.clone(), v.clone()]}).to_string(), "metadata": v.to_string()});
+        assert_paths_agree(&row.to_string())?;
         if let Ok(c) = Content::parse(&json!({"activities": [v.clone()]}).to_string()) {
             let row = json!({"conversationtranscriptid": "x", "content": json!({"activities": [v.clone()]}).to_string()});
             let t = Transcript::from_json_slice(row.to_string().as_bytes()).unwrap();
@@ -218,6 +245,10 @@ fn arb_json() -> impl Strategy<Value = Value> {
                     Just("activities".to_owned()),
                     Just("content".to_owned()),
                     Just("conversationtranscriptid".to_owned()),
+                    Just("aadObjectId".to_owned()),
+                    Just("channelId".to_owned()),
+                    Just("valueType".to_owned()),
+                    Just("triggerTest".to_owned()),
                     "[a-z]{1,6}",
                 ],
                 inner,
