@@ -326,9 +326,11 @@ mod tests {
         .unwrap()
     }
 
+    type Case = (&'static str, u32, fn(&EntraError) -> bool, CredentialErrorKind);
+
     #[test]
     fn maps_by_code_not_description() {
-        let cases: [(&str, u32, fn(&EntraError) -> bool, CredentialErrorKind); 10] = [
+        let cases: [Case; 10] = [
             (
                 "invalid_client",
                 7000215,
