@@ -326,7 +326,12 @@ mod tests {
         .unwrap()
     }
 
-    type Case = (&'static str, u32, fn(&EntraError) -> bool, CredentialErrorKind);
+    type Case = (
+        &'static str,
+        u32,
+        fn(&EntraError) -> bool,
+        CredentialErrorKind,
+    );
 
     #[test]
     fn maps_by_code_not_description() {
