@@ -618,3 +618,63 @@ async fn caller_without_read_privilege_gets_403() {
     let who = server.get("WhoAmI", &[]).await.json();
     assert_eq!(who["UserId"], uuid::Uuid::from_u128(5).to_string());
 }
+
+#[tokio::test]
+async fn annotations_when_asked_for_and_v9_1_is_served() {
+    let server = seeded().await;
+    let path = "botcomponents?$select=name,componenttype,ismanaged,_parentbotid_value&$filter=name eq 'Greeting'";
+    let plain = server.get(path, &[]).await.json();
+    let row = plain["value"][0].as_object().unwrap();
+    assert!(
+        !row.keys()
+            .any(|k| k.contains("@OData") || k.contains("@Microsoft"))
+    );
+    let annotated = server
+        .get(path, &[("Prefer", "odata.include-annotations=\"*\"")])
+        .await;
+    assert_eq!(
+        annotated.header("Preference-Applied"),
+        Some("odata.include-annotations=\"*\"")
+    );
+    let row = &annotated.json()["value"][0];
+    assert_eq!(
+        row["componenttype@OData.Community.Display.V1.FormattedValue"],
+        "Topic (V2)"
+    );
+    assert_eq!(
+        row["ismanaged@OData.Community.Display.V1.FormattedValue"],
+        "No"
+    );
+    assert_eq!(
+        row["_parentbotid_value@Microsoft.Dynamics.CRM.lookuplogicalname"],
+        "bot"
+    );
+    assert_eq!(
+        row["_parentbotid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"],
+        "parentbotid"
+    );
+    assert_eq!(
+        row["_parentbotid_value@OData.Community.Display.V1.FormattedValue"],
+        "O'Brien Bot"
+    );
+
+    let v91 = server
+        .get(
+            &format!("{}/bots?$select=name", server.base.replace("v9.2", "v9.1")),
+            &[("Prefer", "odata.maxpagesize=1")],
+        )
+        .await
+        .json();
+    assert!(
+        v91["@odata.context"]
+            .as_str()
+            .unwrap()
+            .contains("/api/data/v9.1/$metadata#bots(name)")
+    );
+    assert!(
+        v91["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("/api/data/v9.1/bots?")
+    );
+}
