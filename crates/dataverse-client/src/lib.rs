@@ -12,6 +12,9 @@
 //! - Change tracking: [`track_changes`](DataverseClient::track_changes) then
 //!   [`changes_since`](DataverseClient::changes_since), a stream of [`Change`]s ending with
 //!   a new [`DeltaLink`]; an expired token is [`Error::DeltaTokenExpired`].
+//! - [`Batch`]: `$batch` with atomic change sets and `Content-ID` references, stop-on-error
+//!   or continue-on-error, split above [`MAX_BATCH_OPERATIONS`], one [`BatchResult`] per
+//!   operation.
 //! - Single rows: [`get`](DataverseClient::get), [`create`](DataverseClient::create),
 //!   [`update`](DataverseClient::update), [`upsert`](DataverseClient::upsert) (by primary id or
 //!   alternate [`Key`], create-only, update-only, ETag), [`delete`](DataverseClient::delete),
@@ -47,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod changes;
 mod client;
 mod error;
@@ -55,6 +59,10 @@ mod paging;
 mod query;
 mod write;
 
+pub use batch::{
+    Batch, BatchMode, BatchOperation, BatchOutcome, BatchResponse, BatchResult, ChangeSet,
+    ContentId, MAX_BATCH_OPERATIONS,
+};
 pub use changes::{Change, ChangeStream, Changes, DeltaLink};
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,

@@ -66,6 +66,23 @@ impl UpsertOptions {
     }
 }
 
+impl UpsertOptions {
+    /// The request headers these options add.
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        match &self.condition {
+            Condition::None => {}
+            Condition::CreateOnly => h.push(("If-None-Match", "*".to_owned())),
+            Condition::UpdateOnly => h.push(("If-Match", "*".to_owned())),
+            Condition::IfMatch(etag) => h.push(("If-Match", etag.clone())),
+        }
+        if self.return_row {
+            h.push(("Prefer", "return=representation".to_owned()));
+        }
+        h
+    }
+}
+
 /// Whether an upsert created or updated the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -226,16 +243,16 @@ impl DataverseClient {
         opts: UpsertOptions,
     ) -> Result<UpsertOutcome, Error> {
         check_body(body, Some(key))?;
-        let mut req = self.request(Method::PATCH, self.url(&key.path(entity_set)?)?);
-        req = match &opts.condition {
-            // A plain upsert sent twice leaves the same row: safe to retry after a lost reply.
-            Condition::None => req.idempotent(true),
-            Condition::CreateOnly => req.header("if-none-match", "*"),
-            Condition::UpdateOnly => req.header("if-match", "*").idempotent(true),
-            Condition::IfMatch(etag) => req.header("if-match", etag),
-        };
-        if opts.return_row {
-            req = req.header("prefer", "return=representation");
+        let mut req = self
+            .request(Method::PATCH, self.url(&key.path(entity_set)?)?)
+            // A plain or update-only upsert sent twice leaves the same row: safe to retry
+            // after a lost reply. Create-only and ETag upserts would fail the second time.
+            .idempotent(matches!(
+                opts.condition,
+                Condition::None | Condition::UpdateOnly
+            ));
+        for (name, value) in opts.headers() {
+            req = req.header(name, value);
         }
         let resp = self.send(req.json(body)).await?;
         let kind = match (resp.status().as_u16(), &opts.condition) {
