@@ -4,7 +4,7 @@ use crate::config::{Config, SinkConfig};
 use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, StopSignal};
 use crate::sink::{AktoSink, JsonLinesSink, Sink, SinkError};
 use crate::state::{StateError, StateStore};
-use client_core::{Pipeline, RetryPolicy, SharedClock, SharedCredential};
+use client_core::{Pipeline, RetryBudget, RetryPolicy, SharedClock, SharedCredential};
 use dataverse_client::{DataverseClient, Filter};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -203,6 +203,7 @@ impl ConnectorBuilder {
                 .and_then(|b| {
                     b.page_size(self.config.page_size)
                         .retry_policy(retry.clone())
+                        .retry_budget(retry_budget())
                         .clock(self.clock.clone())
                         .build()
                 })
@@ -214,6 +215,12 @@ impl ConnectorBuilder {
             retry,
         })
     }
+}
+
+/// Retries earn back one token per success: a flaky service (even a third of requests
+/// failing) is ridden out, while one that is down drains the budget and fails fast.
+fn retry_budget() -> RetryBudget {
+    RetryBudget::new(100, 1.0)
 }
 
 fn default_retry() -> RetryPolicy {
@@ -297,6 +304,7 @@ impl Connector {
         let pipeline = Pipeline::builder()
             .user_agent_prefix(concat!("copilot-connector/", env!("CARGO_PKG_VERSION")))
             .retry_policy(retry)
+            .retry_budget(retry_budget())
             .connect_timeout(Duration::from_secs(10))
             .clock(self.clock.clone())
             .build()

@@ -1,0 +1,123 @@
+//! Shared helpers of the connector's end-to-end tests: an emulator on a manual clock shared
+//! with the connector, configuration pointing at it, and the pairs the tenant should yield.
+
+#![allow(dead_code, unreachable_pub)]
+
+use client_core::ManualClock;
+use connector::config::{Config, Needs, RawConfig};
+use connector::ingest::{PassSummary, StopSignal};
+use connector::{Connector, ConnectorError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tenant_emulator::RunningEmulator;
+use tenant_emulator::clock::{Clock as EmulatorClock, Sleep};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+/// The start of every test's manual time (noon, so generated rows are all in the past).
+pub const T0: OffsetDateTime = datetime!(2026-03-02 12:00 UTC);
+
+/// One clock for both sides: the connector's backoff sleeps move the emulator's time too, so
+/// outages end and Retry-After waits pass without real waiting.
+#[derive(Clone, Debug)]
+pub struct SharedManualClock(pub ManualClock);
+
+impl EmulatorClock for SharedManualClock {
+    fn now(&self) -> OffsetDateTime {
+        client_core::Clock::now(&self.0)
+    }
+    fn sleep(&self, duration: Duration) -> Sleep {
+        self.0.advance(duration);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+pub fn clock() -> SharedManualClock {
+    SharedManualClock(ManualClock::new(T0))
+}
+
+/// Settings as Akto's job would pass them, pointing at `emulator`, plus `extra`.
+pub fn env_for(emulator: &RunningEmulator, state: &std::path::Path, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let creds = emulator.credentials();
+    let mut env: HashMap<String, String> = [
+        ("DATAVERSE_ENVIRONMENT_URL", emulator.environment_url().to_owned()),
+        ("DATAVERSE_TENANT_ID", creds.tenant_id.to_string()),
+        ("DATAVERSE_CLIENT_ID", creds.client_id.to_string()),
+        ("DATAVERSE_CLIENT_SECRET", creds.client_secret.clone()),
+        ("AZURE_AUTHORITY_HOST", emulator.authority_host().to_owned()),
+        ("DATA_INGESTION_SERVICE_URL", emulator.ingestion_url().to_owned()),
+        ("AKTO_ACCOUNT_ID", "1000000".to_owned()),
+        ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in extra {
+        if v.is_empty() {
+            env.remove(*k);
+        } else {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+    }
+    env
+}
+
+pub fn config(env: &HashMap<String, String>, needs: Needs) -> Config {
+    Config::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()), needs).expect("valid configuration")
+}
+
+pub fn connector(config: Config, clock: &SharedManualClock) -> (Connector, client_core::SharedCredential) {
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_config(&config, shared.clone()).expect("credential");
+    let c = Connector::builder(config, credential.clone())
+        .clock(shared)
+        .build()
+        .expect("connector");
+    (c, credential)
+}
+
+/// One `ingest --once` pass to the configured sink.
+pub async fn pass(c: &Connector) -> Result<PassSummary, ConnectorError> {
+    let mut store = c.open_state()?;
+    let sink = c.sink_from_config().await?;
+    c.ingest_once(&mut store, sink.as_ref(), StopSignal::new(), None).await
+}
+
+/// The record paths the emulator's transcripts should produce, computed without the
+/// connector: the generator's rows and content, paired by `transcript-model`.
+pub fn expected_paths(emulator: &RunningEmulator, rows: impl IntoIterator<Item = tenant_emulator::generate::Row>) -> Vec<String> {
+    let tenant = emulator.tenant();
+    let mut paths = Vec::new();
+    for mut row in rows {
+        if let Some(content) = tenant.transcript_content(&row) {
+            row.insert("content".into(), serde_json::Value::String(content));
+        }
+        let t = transcript_model::Transcript::from_value(&serde_json::Value::Object(row)).expect("generated rows parse");
+        for pair in &t.pair().pairs {
+            paths.push(format!("/copilot/conversation/{}/message/{}", t.id, pair.index));
+        }
+    }
+    paths.sort();
+    paths
+}
+
+/// How many times each path was ingested.
+pub fn ingested_counts(emulator: &RunningEmulator) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in emulator.ingestion().records() {
+        let path = r.get("path").and_then(|p| p.as_str()).unwrap_or_default().to_owned();
+        *counts.entry(path).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Asserts every expected path was ingested exactly once and nothing else was.
+pub fn assert_exactly_once(emulator: &RunningEmulator, expected: &[String]) {
+    let counts = ingested_counts(emulator);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {:?}", &twice[..twice.len().min(5)]);
+    let got: Vec<String> = counts.into_keys().collect();
+    assert_eq!(got.len(), expected.len(), "delivered {} distinct pairs, expected {}", got.len(), expected.len());
+    assert_eq!(got, expected);
+}
