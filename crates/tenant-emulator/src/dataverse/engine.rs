@@ -211,7 +211,7 @@ fn forbidden(ctx: &Ctx<'_>, op: &str, logical: &str) -> Result<(), ApiError> {
         format!(
             "Principal user (Id={}, type=8, privilegeCount={}, accessMode=4), is missing {privilege} privilege for entity '{logical}'.",
             caller.user_id,
-            caller.privileges.len()
+            caller.privileges.named_count()
         ),
     ))
 }

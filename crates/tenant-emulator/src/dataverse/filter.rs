@@ -159,6 +159,7 @@ pub(crate) fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
         return Some(date.midnight().assume_utc());
     }
     if let Some((date, rest)) = s.split_once('T')
+        && rest.is_ascii()
         && rest.len() >= 5
         && rest.as_bytes()[2] == b':'
         && !rest[3..].contains(':')
@@ -843,5 +844,9 @@ mod tests {
         assert!(parse("name xx 'x'").is_err());
         assert!(parse("").is_err());
         assert!(bind(&parse("contains(n,'1')").unwrap(), &s).is_err());
+        // Malformed dates never panic, whatever their characters.
+        for text in ["2024-01-01Té:00", "2024-01-01T1é:00Z", "x", "2024-13-40"] {
+            assert!(parse_datetime(text).is_none(), "{text}");
+        }
     }
 }

@@ -113,8 +113,8 @@ impl Privileges {
         self.has(&format!("prvRead{logical_name}"))
     }
 
-    /// The number of named privileges (for error messages).
-    pub fn len(&self) -> usize {
+    /// The number of privileges granted by name (for error messages).
+    pub fn named_count(&self) -> usize {
         self.names.len()
     }
 
