@@ -47,7 +47,7 @@ impl AzureCliCredential {
             program: PathBuf::from(if cfg!(windows) { "az.cmd" } else { "az" }),
             tenant_id: None,
             timeout: Duration::from_secs(30),
-            cache: TokenCache::new(options.get_clock().clone()),
+            cache: TokenCache::new(options.clock().clone()),
         }
     }
 

@@ -23,8 +23,9 @@ const RETRY_AFTER_FAILED_REFRESH: Duration = Duration::from_secs(30);
 /// - A token is refreshed once fewer than 5 minutes remain ([`DEFAULT_REFRESH_MARGIN`]), or
 ///   from the issuer's `refresh_in` if that is earlier. A token issued with less than the
 ///   margin to live is refreshed at half its lifetime instead of on every call.
-/// - However many callers ask at once, one request is made per scope set; the others wait for
-///   its result.
+/// - However many callers ask at once, one request is made per scope set. Callers with no
+///   valid token wait for its result; while a still-valid token is being refreshed, other
+///   callers get that token at once instead of waiting.
 /// - Failures are not cached. If a refresh fails while the cached token is still valid, that
 ///   token is returned (and the refresh tried again at most every 30 seconds).
 ///
@@ -33,14 +34,55 @@ const RETRY_AFTER_FAILED_REFRESH: Duration = Duration::from_secs(30);
 pub struct TokenCache {
     clock: SharedClock,
     margin: Duration,
-    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
 }
 
 #[derive(Default)]
 struct Entry {
+    state: Mutex<State>,
+    /// Held by the one caller requesting a token for this scope set.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct State {
     token: Option<AccessToken>,
     refresh_at: Option<OffsetDateTime>,
     failed_at: Option<OffsetDateTime>,
+}
+
+enum Cached {
+    /// Valid and not due for refresh.
+    Fresh(AccessToken),
+    /// Valid but due for refresh.
+    Due(AccessToken),
+    /// None, or expired.
+    Missing,
+}
+
+impl Entry {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means a thread panicked while holding it; the state is whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn look(&self, now: OffsetDateTime) -> Cached {
+        let s = self.state();
+        match (&s.token, s.refresh_at) {
+            (Some(t), Some(at)) if now < at && now < t.expires_on => Cached::Fresh(t.clone()),
+            (Some(t), _) if now < t.expires_on => {
+                let recently_failed = s
+                    .failed_at
+                    .is_some_and(|f| now - f < RETRY_AFTER_FAILED_REFRESH);
+                if recently_failed {
+                    Cached::Fresh(t.clone())
+                } else {
+                    Cached::Due(t.clone())
+                }
+            }
+            _ => Cached::Missing,
+        }
+    }
 }
 
 impl TokenCache {
@@ -67,9 +109,8 @@ impl TokenCache {
         s.join(" ")
     }
 
-    fn entry(&self, scopes: &[&str]) -> Arc<tokio::sync::Mutex<Entry>> {
+    fn entry(&self, scopes: &[&str]) -> Arc<Entry> {
         let key = Self::key(scopes);
-        // A poisoned map only means another thread panicked while inserting; it is still valid.
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(key).or_default().clone()
     }
@@ -86,48 +127,44 @@ impl TokenCache {
         Fut: Future<Output = Result<AccessToken, CredentialError>>,
     {
         let entry = self.entry(scopes);
-        // Held across the fetch: concurrent callers for the same scopes wait here and then
-        // find the fresh token, so only one request is made.
-        let mut e = entry.lock().await;
-        let now = self.clock.now();
-        if let (Some(token), Some(refresh_at)) = (&e.token, e.refresh_at) {
-            if now < refresh_at {
-                return Ok(token.clone());
-            }
-            let recently_failed = e
-                .failed_at
-                .is_some_and(|f| now - f < RETRY_AFTER_FAILED_REFRESH);
-            if recently_failed && now < token.expires_on {
-                return Ok(token.clone());
-            }
+        let _refreshing = match entry.look(self.clock.now()) {
+            Cached::Fresh(t) => return Ok(t),
+            // Someone else is already refreshing a token that is still valid: use it.
+            Cached::Due(t) => match entry.refresh.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(t),
+            },
+            Cached::Missing => entry.refresh.lock().await,
+        };
+        // Another caller may have refreshed while this one waited for the lock.
+        if let Cached::Fresh(t) = entry.look(self.clock.now()) {
+            return Ok(t);
         }
-        match fetch().await {
+        let result = fetch().await;
+        let now = self.clock.now();
+        let mut s = entry.state();
+        match result {
             Ok(token) => {
-                let now = self.clock.now();
-                e.refresh_at = Some(self.refresh_at(&token, now));
-                e.failed_at = None;
-                e.token = Some(token.clone());
+                s.refresh_at = Some(self.refresh_at(&token, now));
+                s.failed_at = None;
+                s.token = Some(token.clone());
                 Ok(token)
             }
-            Err(err) => {
-                let now = self.clock.now();
-                match e.token.clone() {
-                    Some(old) if now < old.expires_on => {
-                        tracing::warn!(
-                            error = %err,
-                            expires_in_s = (old.expires_on - now).whole_seconds(),
-                            "token refresh failed; using the cached token, which is still valid"
-                        );
-                        e.failed_at = Some(now);
-                        Ok(old)
-                    }
-                    _ => {
-                        e.token = None;
-                        e.refresh_at = None;
-                        Err(err)
-                    }
+            Err(err) => match s.token.clone() {
+                Some(old) if now < old.expires_on => {
+                    tracing::warn!(
+                        error = %err,
+                        expires_in_s = (old.expires_on - now).whole_seconds(),
+                        "token refresh failed; using the cached token, which is still valid"
+                    );
+                    s.failed_at = Some(now);
+                    Ok(old)
                 }
-            }
+                _ => {
+                    *s = State::default();
+                    Err(err)
+                }
+            },
         }
     }
 
@@ -146,11 +183,9 @@ impl TokenCache {
     /// Drops the cached token for `scopes` if it is `token` (a service refused it).
     pub async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
         let entry = self.entry(scopes);
-        let mut e = entry.lock().await;
-        if e.token.as_ref().is_some_and(|t| t.token == token.token) {
-            e.token = None;
-            e.refresh_at = None;
-            e.failed_at = None;
+        let mut s = entry.state();
+        if s.token.as_ref().is_some_and(|t| t.token == token.token) {
+            *s = State::default();
         }
     }
 

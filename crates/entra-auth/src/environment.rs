@@ -30,7 +30,7 @@ pub(crate) fn apply_authority_env(
         )
         .with_hint("e.g. https://login.microsoftonline.us/")
     })?;
-    let options = options.authority_host_override(url);
+    let options = options.with_authority_host(url);
     // Check now so the error names the variable.
     options.authority_host().map_err(|e| {
         CredentialError::new(

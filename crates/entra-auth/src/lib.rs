@@ -53,7 +53,7 @@
 //!     "contoso.onmicrosoft.us",
 //!     "00000000-0000-0000-0000-000000000001",
 //!     std::env::var("CLIENT_SECRET")?,
-//!     CredentialOptions::default().cloud(Cloud::UsGovHigh),
+//!     CredentialOptions::default().with_cloud(Cloud::UsGovHigh),
 //! )?;
 //! let pipeline = client_core::Pipeline::builder()
 //!     .credential(Arc::new(credential))

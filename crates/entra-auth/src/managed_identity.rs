@@ -137,7 +137,7 @@ impl ManagedIdentityCredential {
         Ok(Self {
             probe: options.pipeline(RetryPolicy::none())?,
             pipeline: options.pipeline(managed_identity_retry_policy())?,
-            cache: TokenCache::new(options.get_clock().clone()),
+            cache: TokenCache::new(options.clock().clone()),
             probed: AtomicBool::new(false),
             id,
             source,
@@ -239,7 +239,7 @@ impl ManagedIdentityCredential {
                             status = r.status().as_u16(),
                             "IMDS probe answered a retryable status"
                         );
-                        self.options.get_clock().sleep(Duration::from_secs(1)).await;
+                        self.options.clock().sleep(Duration::from_secs(1)).await;
                         self.pipeline
                             .send_raw(self.request(&resource))
                             .await
@@ -266,7 +266,7 @@ impl ManagedIdentityCredential {
             "IMDS"
         };
         if (200..300).contains(&status) {
-            return parse_mi_token(response.body(), self.options.get_clock().now(), endpoint);
+            return parse_mi_token(response.body(), self.options.clock().now(), endpoint);
         }
         let (code, message) = ServiceError::parse_body(response.body());
         let detail = [code, message]

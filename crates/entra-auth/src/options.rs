@@ -16,8 +16,8 @@ use url::Url;
 /// ```
 /// use entra_auth::{Cloud, CredentialOptions};
 /// let options = CredentialOptions::default()
-///     .cloud(Cloud::UsGovHigh)
-///     .timeout(std::time::Duration::from_secs(20));
+///     .with_cloud(Cloud::UsGovHigh)
+///     .with_timeout(std::time::Duration::from_secs(20));
 /// assert_eq!(options.authority_host().unwrap().as_str(), "https://login.microsoftonline.us/");
 /// ```
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl Default for CredentialOptions {
 
 impl CredentialOptions {
     /// The cloud to sign in to (default: public).
-    pub fn cloud(mut self, cloud: Cloud) -> Self {
+    pub fn with_cloud(mut self, cloud: Cloud) -> Self {
         self.cloud = cloud;
         self
     }
@@ -55,36 +55,36 @@ impl CredentialOptions {
     /// Signs in at this authority host instead of the cloud's (`AZURE_AUTHORITY_HOST`; a test
     /// server or emulator). It must be https, or http to loopback; credentials check it when
     /// they are built.
-    pub fn authority_host_override(mut self, authority_host: Url) -> Self {
+    pub fn with_authority_host(mut self, authority_host: Url) -> Self {
         self.authority_host = Some(authority_host);
         self
     }
 
     /// The clock for token expiry, assertion times and retry backoff.
-    pub fn clock(mut self, clock: SharedClock) -> Self {
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
     /// Retries of token requests.
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry_policy = policy;
         self
     }
 
     /// The timeout of one token request attempt (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// The cloud.
-    pub fn get_cloud(&self) -> &Cloud {
+    pub fn cloud(&self) -> &Cloud {
         &self.cloud
     }
 
     /// The clock.
-    pub fn get_clock(&self) -> &SharedClock {
+    pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
 
@@ -341,14 +341,14 @@ mod tests {
     #[test]
     fn token_url_joins_below_the_authority_path() {
         let o = CredentialOptions::default()
-            .authority_host_override("http://127.0.0.1:9/emu".parse().unwrap());
+            .with_authority_host("http://127.0.0.1:9/emu".parse().unwrap());
         let ep = TokenEndpoint::new("contoso.com", &o).unwrap();
         assert_eq!(
             ep.url().as_str(),
             "http://127.0.0.1:9/emu/contoso.com/oauth2/v2.0/token"
         );
         let o = CredentialOptions::default()
-            .authority_host_override("http://login.example.com/".parse().unwrap());
+            .with_authority_host("http://login.example.com/".parse().unwrap());
         assert!(TokenEndpoint::new("contoso.com", &o).is_err());
     }
 }

@@ -21,7 +21,7 @@ fn fake_az(dir: &Path, body: &str) -> PathBuf {
 }
 
 fn cli(program: &Path) -> AzureCliCredential {
-    AzureCliCredential::new(CredentialOptions::default().clock(Arc::new(clock())))
+    AzureCliCredential::new(CredentialOptions::default().with_clock(Arc::new(clock())))
         .with_program(program)
 }
 

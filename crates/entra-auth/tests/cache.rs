@@ -312,3 +312,25 @@ async fn the_pipeline_invalidates_on_401_and_gets_a_fresh_token() {
     api_401.assert_calls_async(1).await;
     api_ok.assert_calls_async(1).await;
 }
+
+#[tokio::test]
+async fn callers_get_the_valid_token_while_another_refreshes_it() {
+    let c = clock();
+    let (inner, cred) = cached(&c);
+    inner.push_ok("old", START + Duration::from_secs(3600));
+    cred.get_token(&[SCOPE]).await.unwrap();
+    c.advance(Duration::from_secs(58 * 60)); // due for refresh, still valid
+    inner.push_ok("new", START + Duration::from_secs(2 * 3600));
+    let (refresher, other) = tokio::join!(cred.get_token(&[SCOPE]), async {
+        // Start after the refresh has begun (it yields while "on the wire").
+        tokio::task::yield_now().await;
+        cred.get_token(&[SCOPE]).await
+    });
+    assert_eq!(refresher.unwrap().token.expose(), "new");
+    assert_eq!(other.unwrap().token.expose(), "old");
+    assert_eq!(inner.calls(), 2);
+    assert_eq!(
+        cred.get_token(&[SCOPE]).await.unwrap().token.expose(),
+        "new"
+    );
+}

@@ -169,7 +169,7 @@ fn refuses_bad_configuration_up_front() {
         TENANT,
         CLIENT_ID,
         SECRET,
-        o.authority_host_override("http://login.example.com/".parse().unwrap()),
+        o.with_authority_host("http://login.example.com/".parse().unwrap()),
     )
     .unwrap_err();
     assert!(e.message().contains("http"), "{e}");

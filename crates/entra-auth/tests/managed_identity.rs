@@ -161,7 +161,7 @@ async fn no_imds_is_not_configured_and_400_is_no_identity() {
     let cred = ManagedIdentityCredential::from_env(
         ManagedIdentityId::SystemAssigned,
         &Env::default(),
-        entra_auth::CredentialOptions::default().clock(Arc::new(c.clone())),
+        entra_auth::CredentialOptions::default().with_clock(Arc::new(c.clone())),
     )
     .unwrap()
     .with_imds_endpoint(

@@ -23,9 +23,9 @@ pub fn clock() -> ManualClock {
 /// Options pointing at the mock server, with the manual clock and quick retries.
 pub fn options(server: &MockServer, clock: &ManualClock) -> CredentialOptions {
     CredentialOptions::default()
-        .authority_host_override(server.base_url().parse().unwrap())
-        .clock(Arc::new(clock.clone()))
-        .retry_policy(
+        .with_authority_host(server.base_url().parse().unwrap())
+        .with_clock(Arc::new(clock.clone()))
+        .with_retry_policy(
             RetryPolicy::default()
                 .with_max_attempts(3)
                 .with_initial_backoff(Duration::from_millis(10)),
