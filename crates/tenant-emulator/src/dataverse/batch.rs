@@ -487,6 +487,13 @@ mod tests {
         assert_eq!(substitute("bots", &refs).unwrap(), "bots");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_batch_bodies_never_panic(body in "(--b\\r?\\n|Content-Type: (application/http|multipart/mixed; boundary=c)\\r?\\n|\\r?\\n|--c\\r?\\n|--c--\\r?\\n|--b--\\r?\\n|GET bots HTTP/1.1\\r?\\n|POST bots HTTP/1.1\\r?\\n|Content-Length: [0-9]{1,3}\\r?\\n|\\PC{0,10})*") {
+            let _ = parse_batch(&body, "b");
+        }
+    }
+
     #[test]
     fn malformed_batches() {
         assert!(

@@ -287,6 +287,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_skiptokens_never_panic(raw in "\\PC{0,120}") {
+            let _ = PageCookie::from_token(&raw);
+            let _ = DeltaToken::parse(&raw);
+        }
+
+        #[test]
+        fn cookies_with_any_values_round_trip(name in "\\PC{0,20}", n in proptest::num::i64::ANY, page in 2u32..1000) {
+            let c = PageCookie {
+                page,
+                tracking: None,
+                last_version: None,
+                last: vec![
+                    ("name".into(), json!(name)),
+                    ("n".into(), json!(n)),
+                    ("botid".into(), json!("6b04a11b-f5a3-4955-ac36-618cc896a838")),
+                ],
+            };
+            proptest::prop_assert_eq!(PageCookie::from_token(&c.to_token()).unwrap(), c);
+        }
+    }
+
     #[test]
     fn delta_token_shape() {
         let t = DeltaToken {

@@ -228,6 +228,15 @@ impl QueryOptions {
                         "The query parameter {n} is not supported"
                     )));
                 }
+                // Saved and FetchXML queries would silently return unfiltered rows here.
+                "fetchXml" | "savedQuery" | "userQuery" => {
+                    return Err(ApiError::bad_request(
+                        super::error::INVALID_ARGUMENT_CODE,
+                        format!(
+                            "The '{name}' query parameter is not supported by this emulator; use OData query options."
+                        ),
+                    ));
+                }
                 // Parameter aliases and custom options are passed through untouched.
                 _ => {}
             }
@@ -338,6 +347,34 @@ mod tests {
         assert!(QueryOptions::parse("$top=x").is_err());
         assert!(QueryOptions::parse("$count=yes").is_err());
         assert!(QueryOptions::parse("$orderby=name sideways").is_err());
+        assert!(QueryOptions::parse("fetchXml=%3Cfetch%2F%3E").is_err());
+        assert!(QueryOptions::parse("custom=1").is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_query_strings_never_panic(raw in "\\PC{0,80}") {
+            let _ = QueryOptions::parse(&raw);
+        }
+
+        #[test]
+        fn arbitrary_filters_never_panic(
+            text in "[a-z0-9 ()',.=\\[\\]:TZ+-]{0,60}|\\PC{0,40}"
+        ) {
+            let _ = filter::parse(&text);
+        }
+
+        #[test]
+        fn string_literals_round_trip(s in "\\PC{0,30}") {
+            let literal = format!("name eq '{}'", s.replace('\'', "''"));
+            let parsed = filter::parse(&literal).unwrap();
+            let expected = filter::Expr::Cmp(
+                filter::CmpOp::Eq,
+                filter::Operand::Prop("name".into()),
+                filter::Operand::Lit(filter::Lit::Str(s)),
+            );
+            proptest::prop_assert_eq!(parsed, expected);
+        }
     }
 
     #[test]
