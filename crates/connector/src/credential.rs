@@ -18,8 +18,8 @@ pub fn from_config(
     let kind = config.credential.kind();
     let wrap = |source: CredentialError| ConnectorError::Credential { kind, source };
     let options = CredentialOptions::default()
-        .authority_host_override(config.authority_host.clone())
-        .clock(clock);
+        .with_authority_host(config.authority_host.clone())
+        .with_clock(clock);
     let tenant = || {
         config.tenant_id.clone().ok_or_else(|| {
             wrap(
