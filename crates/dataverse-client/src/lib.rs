@@ -19,6 +19,11 @@
 //!   [`update`](DataverseClient::update), [`upsert`](DataverseClient::upsert) (by primary id or
 //!   alternate [`Key`], create-only, update-only, ETag), [`delete`](DataverseClient::delete),
 //!   associate/disassociate, and [`odata_bind`] for lookups.
+//! - Metadata: [`who_am_i`](DataverseClient::who_am_i),
+//!   [`global_option_set`](DataverseClient::global_option_set) (labels with the
+//!   `UserLocalizedLabel` fallback), [`entity_definition`](DataverseClient::entity_definition),
+//!   [`attribute_definitions`](DataverseClient::attribute_definitions) and
+//!   [`change_tracking_enabled`](DataverseClient::change_tracking_enabled).
 //! - Errors: one [`Error`] type exposing status, service code and message, request id and the
 //!   [`ThrottleKind`] (hex and decimal codes).
 //!
@@ -55,6 +60,7 @@ mod changes;
 mod client;
 mod error;
 mod key;
+mod metadata;
 mod paging;
 mod query;
 mod write;
@@ -69,6 +75,7 @@ pub use client::{
 };
 pub use error::{Error, ThrottleKind};
 pub use key::{Key, odata_bind};
+pub use metadata::{AttributeDefinition, EntityDefinition, LocalizedLabel, OptionSet, OptionValue};
 pub use paging::{Continuation, Page, PageStream, RowStream};
 pub use query::{Filter, FilterValue, Query};
 pub use write::{UpsertKind, UpsertOptions, UpsertOutcome};
