@@ -96,6 +96,31 @@ fn bench(c: &mut Criterion) {
             black_box(unrecognized)
         });
     });
+    // Baseline: the YAML event parser and serde_json alone, on the same inputs.
+    group.bench_function("baseline_yaml_rust2_events_and_serde_json_x100k", |b| {
+        b.iter(|| {
+            let mut events = 0usize;
+            for input in &workload {
+                match input {
+                    Input::Component(_, text) | Input::Settings(text) => {
+                        let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
+                        loop {
+                            let (event, _) = parser.next_token().unwrap();
+                            events += 1;
+                            if event == yaml_rust2::Event::StreamEnd {
+                                break;
+                            }
+                        }
+                    }
+                    Input::Configuration(json) => {
+                        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+                        events += usize::from(value.is_object());
+                    }
+                }
+            }
+            black_box(events)
+        });
+    });
     group.finish();
 }
 

@@ -95,7 +95,7 @@ pub enum ComponentContent {
     /// A topic (`AdaptiveDialog`).
     Topic(Topic),
     /// A tool: connector, flow, MCP server, connected or child agent, inline skill ...
-    Tool(Tool),
+    Tool(Box<Tool>),
     /// A knowledge source (`KnowledgeSourceConfiguration`).
     KnowledgeSource(KnowledgeSource),
     /// The agent's GPT definition (`GptComponentMetadata`).
@@ -123,7 +123,10 @@ pub struct Topic {
     /// `beginDialog`: what starts the topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<TopicTrigger>,
-    /// Every action in the tree, depth first in document order.
+    /// Further triggers (`triggers`), rarely used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_triggers: Vec<TopicTrigger>,
+    /// Every action in the tree (all triggers), depth first in document order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<TopicAction>,
 }
@@ -418,6 +421,9 @@ pub struct Tool {
     /// A child agent's `settings.instructions` or an inline skill's body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// Actions of a child agent's trigger (`beginDialog.actions`), depth first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<TopicAction>,
     /// Inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<ToolInput>,
@@ -445,6 +451,7 @@ impl Tool {
             skill_action: None,
             history: None,
             instructions: None,
+            actions: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
         }

@@ -97,8 +97,8 @@ fn parse_document(
     };
     match kind {
         "AdaptiveDialog" => ComponentContent::Topic(parse_topic(view, report)),
-        "TaskDialog" => ComponentContent::Tool(parse_task_dialog(view, report)),
-        "AgentDialog" => ComponentContent::Tool(parse_agent_dialog(view, report)),
+        "TaskDialog" => ComponentContent::Tool(Box::new(parse_task_dialog(view, report))),
+        "AgentDialog" => ComponentContent::Tool(Box::new(parse_agent_dialog(view, report))),
         "McpTool" => {
             let mut tool = Tool::new(ToolKind::McpServer);
             tool.connector_id = view.string("connectorId", report);
@@ -109,7 +109,7 @@ fn parse_document(
                 tool.connector_id.as_deref(),
                 tool.connection_reference.as_deref(),
             );
-            ComponentContent::Tool(tool)
+            ComponentContent::Tool(Box::new(tool))
         }
         "ConnectedAgentTool" => {
             let mut tool = Tool::new(ToolKind::ConnectedAgent);
@@ -119,9 +119,9 @@ fn parse_document(
                 .and_then(Node::kind)
                 .map(str::to_owned);
             tool.description = view.string("description", report);
-            ComponentContent::Tool(tool)
+            ComponentContent::Tool(Box::new(tool))
         }
-        "InlineAgentSkill" => ComponentContent::Tool(parse_inline_skill(view, report)),
+        "InlineAgentSkill" => ComponentContent::Tool(Box::new(parse_inline_skill(view, report))),
         "KnowledgeSourceConfiguration" => {
             ComponentContent::KnowledgeSource(parse_knowledge(view, report))
         }
@@ -177,8 +177,9 @@ fn parse_topic(view: &mut MapView<'_>, report: &mut Report) -> Topic {
         );
     }
     for (path, node) in view.seq("triggers", report) {
-        // Further triggers: their actions count, their own details are not kept.
-        parse_trigger(node, path, &mut topic.actions, report);
+        if let Some(trigger) = parse_trigger(node, path, &mut topic.actions, report) {
+            topic.other_triggers.push(trigger);
+        }
     }
     view.allow(&[
         "confirmation",
@@ -584,13 +585,11 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
 fn parse_agent_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
     let mut tool = Tool::new(ToolKind::ChildAgent);
     tool.inputs = task_inputs(view, report);
-    if let Some(node) = view.take("beginDialog") {
-        let mut actions = Vec::new();
-        if let Some(trigger) =
-            parse_trigger(node, view.path_of("beginDialog"), &mut actions, report)
-        {
-            tool.description = trigger.description;
-        }
+    if let Some(node) = view.take("beginDialog")
+        && let Some(trigger) =
+            parse_trigger(node, view.path_of("beginDialog"), &mut tool.actions, report)
+    {
+        tool.description = trigger.description;
     }
     if let Some(mut settings) = view.map("settings", report) {
         let gpt = parse_gpt(&mut settings, report);

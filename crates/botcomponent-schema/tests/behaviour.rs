@@ -705,3 +705,53 @@ fn refreshed_labels_flow_into_parsed_components() {
     assert_eq!(parsed.type_label, "Agent Tool");
     assert_eq!(parsed.component_type, ComponentType::Unknown(23));
 }
+
+#[test]
+fn further_triggers_and_child_agent_actions_are_kept() {
+    let data = "\
+kind: AdaptiveDialog
+beginDialog:
+  kind: OnRecognizedIntent
+  intent:
+    triggerQueries: [refund]
+triggers:
+  - kind: OnEventActivity
+    id: ev
+    actions:
+      - kind: InvokeFlowAction
+        id: f
+        flowId: f-1
+";
+    let parsed = parse(9, data);
+    let t = topic(&parsed);
+    assert_eq!(t.other_triggers.len(), 1);
+    assert_eq!(t.other_triggers[0].kind, "OnEventActivity");
+    assert_eq!(t.actions[0].path, "/triggers/0/actions/0");
+    assert!(parsed.unrecognized.is_empty(), "{:?}", parsed.unrecognized);
+
+    let data = "\
+kind: AgentDialog
+beginDialog:
+  kind: OnToolSelected
+  id: main
+  description: Handles refunds
+  actions:
+    - kind: HttpRequestAction
+      id: h
+      method: Get
+      url: https://refunds.contoso.com
+settings:
+  instructions: Be brief.
+";
+    let parsed = parse(9, data);
+    let child = tool(&parsed);
+    assert_eq!(child.description.as_deref(), Some("Handles refunds"));
+    assert_eq!(child.instructions.as_deref(), Some("Be brief."));
+    assert_eq!(
+        child.actions[0].detail,
+        Some(ActionDetail::HttpRequest {
+            method: Some("Get".into()),
+            url: Some("https://refunds.contoso.com".into())
+        })
+    );
+}
