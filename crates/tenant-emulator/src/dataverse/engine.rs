@@ -732,10 +732,11 @@ fn link(base: &str, set: &str, pairs: &[String], extra: &[(&str, String)]) -> St
 fn collection_body(
     context: &str,
     count: Option<(usize, bool)>,
-    rows: &[Value],
+    rows: impl IntoIterator<Item = Value>,
     link: Option<(&str, &str)>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + rows.len() * 256);
+    let rows = rows.into_iter();
+    let mut out = Vec::with_capacity(64 + rows.size_hint().0 * 256);
     out.extend_from_slice(b"{\"@odata.context\":");
     let _ = serde_json::to_writer(&mut out, context);
     if let Some((count, exceeded)) = count {
@@ -747,11 +748,12 @@ fn collection_body(
         }
     }
     out.extend_from_slice(b",\"value\":[");
-    for (i, row) in rows.iter().enumerate() {
+    // Each row is dropped once written, so a large page is not held twice.
+    for (i, row) in rows.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let _ = serde_json::to_writer(&mut out, row);
+        let _ = serde_json::to_writer(&mut out, &row);
     }
     out.push(b']');
     if let Some((name, url)) = link {
@@ -993,11 +995,10 @@ fn get_collection(
         ctx.base,
         context_fragment(schema.set(), q.select.as_deref(), &expands)
     );
-    let rows: Vec<Value> = outs.into_iter().map(Value::Object).collect();
     let body = collection_body(
         &context,
         count,
-        &rows,
+        outs.into_iter().map(Value::Object),
         next.as_deref().map(|n| ("@odata.nextLink", n)),
     );
     let mut resp = Resp::json(StatusCode::OK, body);
@@ -1192,7 +1193,7 @@ fn track_changes(
     if since.is_some() {
         context.push_str("/$delta");
     }
-    let body = collection_body(&context, None, &values, Some((link_value.0, &link_value.1)));
+    let body = collection_body(&context, None, values, Some((link_value.0, &link_value.1)));
     let mut resp = Resp::json(StatusCode::OK, body);
     if let Some(applied) = preference_applied(prefer, true) {
         resp = resp.header("Preference-Applied", applied);
@@ -1336,7 +1337,7 @@ fn get_property(
     );
     Ok(Resp::json(
         StatusCode::OK,
-        collection_body(&context, None, &rows, None),
+        collection_body(&context, None, rows, None),
     ))
 }
 
