@@ -15,7 +15,7 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use transcript_model::{AktoConfig, for_each_row};
+use transcript_model::AktoConfig;
 
 struct Args {
     file: String,
@@ -95,9 +95,9 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut write_error = None;
-    let walked = for_each_row(&bytes, |row| match row {
-        Ok(transcript) => {
-            for record in config.records(&transcript.pair()) {
+    let walked = config.for_each_row_records(&bytes, |row| match row {
+        Ok(records) => {
+            for record in records {
                 let line = serde_json::to_string(&record).map_err(std::io::Error::from);
                 if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
                     write_error.get_or_insert(e);

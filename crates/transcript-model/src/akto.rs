@@ -309,10 +309,22 @@ impl AktoConfig {
         json: &[u8],
     ) -> Result<Vec<Result<Vec<AktoRecord>, RowError>>, PageError> {
         let mut out = Vec::new();
-        walk_rows(json, |row, index| {
-            out.push(self.row_records(row, Some(index)))
-        })?;
+        self.for_each_row_records(json, |row| out.push(row))?;
         Ok(out)
+    }
+
+    /// Streams [`AktoConfig::page_to_records`]: hands each row's records (or its error) to `f`
+    /// as soon as the row is read, in input order, so a caller can batch and send them
+    /// without holding the whole page's records.
+    ///
+    /// # Errors
+    /// A [`PageError`] when the input is not JSON or not a page of rows. Rows before the point
+    /// of failure have already been passed to `f`.
+    pub fn for_each_row_records<F>(&self, json: &[u8], mut f: F) -> Result<(), PageError>
+    where
+        F: FnMut(Result<Vec<AktoRecord>, RowError>),
+    {
+        walk_rows(json, |row, index| f(self.row_records(row, Some(index))))
     }
 
     fn row_records(
