@@ -169,7 +169,10 @@ impl TokenCache {
     }
 
     fn refresh_at(&self, token: &AccessToken, now: OffsetDateTime) -> OffsetDateTime {
-        let mut at = token.expires_on - self.margin;
+        let mut at = token
+            .expires_on
+            .checked_sub(self.margin.try_into().unwrap_or(time::Duration::ZERO))
+            .unwrap_or(token.expires_on);
         if let Some(r) = token.refresh_on {
             at = at.min(r);
         }

@@ -245,8 +245,8 @@ impl EntraError {
     pub fn hint(&self) -> Option<&'static str> {
         Some(match self {
             EntraError::InvalidClientSecret(_) => {
-                "use the client secret's Value, not its Secret ID (the Value is shown only once, \
-                 when the secret is created; create a new secret if it was not saved)"
+                "use the client secret's Value, not its Secret ID; the Value is shown only once, \
+                 when the secret is created, so create a new secret if it was not saved"
             }
             EntraError::ExpiredClientSecret(_) => {
                 "create a new client secret under the app registration's Certificates & secrets \

@@ -147,7 +147,8 @@ impl ManagedIdentityCredential {
     }
 
     /// Uses `endpoint` instead of `169.254.169.254` for IMDS (a test server, or a proxy on
-    /// this machine). It must be https, loopback, or the IMDS address.
+    /// this machine). It must be https, loopback, or the IMDS address. It has no effect when
+    /// the App Service endpoint is in use.
     pub fn with_imds_endpoint(mut self, endpoint: Url) -> Result<Self, CredentialError> {
         client_core::check_url_allowing_imds(&endpoint).map_err(|e| {
             CredentialError::new(
@@ -349,15 +350,14 @@ fn parse_mi_token(
         .or_else(|| {
             r.expires_in
                 .and_then(|n| n.as_i64())
-                .map(|s| now + time::Duration::seconds(s))
+                .and_then(|s| crate::options::after(now, s))
         })
         .ok_or_else(|| invalid("no expires_on or expires_in"))?;
     let mut out = AccessToken::new(token, expires_on);
     out.refresh_on = r
         .refresh_in
         .and_then(|n| n.as_i64())
-        .filter(|s| *s > 0)
-        .map(|s| now + time::Duration::seconds(s));
+        .and_then(|s| crate::options::after(now, s));
     Ok(out)
 }
 

@@ -290,17 +290,24 @@ pub(crate) fn parse_token(
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("no access_token"))?;
-    let expires_in = r
+    let expires_on = r
         .expires_in
         .and_then(|n| n.as_i64())
-        .ok_or_else(|| invalid("no expires_in"))?;
-    let mut out = AccessToken::new(token, now + time::Duration::seconds(expires_in));
+        .and_then(|s| after(now, s))
+        .ok_or_else(|| invalid("no usable expires_in"))?;
+    let mut out = AccessToken::new(token, expires_on);
     out.refresh_on = r
         .refresh_in
         .and_then(|n| n.as_i64())
-        .filter(|s| *s > 0)
-        .map(|s| now + time::Duration::seconds(s));
+        .and_then(|s| after(now, s));
     Ok(out)
+}
+
+/// `now` plus a positive number of seconds from a response, if representable.
+pub(crate) fn after(now: OffsetDateTime, seconds: i64) -> Option<OffsetDateTime> {
+    (seconds > 0)
+        .then(|| now.checked_add(time::Duration::seconds(seconds)))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -332,6 +339,10 @@ mod tests {
         .unwrap();
         assert_eq!(t.expires_on, now + time::Duration::seconds(3599));
         assert_eq!(t.refresh_on, Some(now + time::Duration::seconds(1800)));
+        for bad in [r#""expires_in":-5"#, r#""expires_in":9223372036854775807"#] {
+            let body = format!(r#"{{"access_token":"x",{bad}}}"#);
+            assert!(parse_token(body.as_bytes(), now, "t").is_err(), "{bad}");
+        }
         let e = parse_token(br#"{"access_token":"secret-tok"}"#, now, "t").unwrap_err();
         assert_eq!(e.kind(), CredentialErrorKind::InvalidResponse);
         assert!(!e.to_string().contains("secret-tok"));
