@@ -49,7 +49,7 @@ pub struct OptionValue {
 }
 
 /// A global choice (option set) definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct OptionSet {
     /// The option set's name.
