@@ -1,0 +1,173 @@
+//! End-to-end: the `copilot-connector` binary's commands, exit statuses and messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use support::*;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+async fn emulator(transcripts: usize) -> RunningEmulator {
+    Emulator::builder().seed(9).agents(4).transcripts(transcripts).start().await.unwrap()
+}
+
+fn cmd(env: &HashMap<String, String>, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+    c.args(args)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
+    cmd(env, args).output().await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_settings_exit_2_naming_the_variable() {
+    let emu = emulator(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATAVERSE_CLIENT_ID", "my-connector-app")]);
+    let out = run(&env, &["ingest", "--once"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("DATAVERSE_CLIENT_ID is invalid"), "{err}");
+    assert!(err.contains("Application (client) ID"), "{err}");
+
+    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATA_INGESTION_SERVICE_URL", "http://akto.internal:9091")]);
+    let out = run(&env, &["ingest", "--once"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("DATA_INGESTION_SERVICE_URL is invalid"));
+
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let out = run(&env, &["ingest"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--once"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_lists_the_environment_as_a_table_or_json() {
+    let emu = emulator(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let out = run(&env, &["agents", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let agents: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(agents.len(), 4);
+    let bots = emu.tenant().bot_rows();
+    let names: Vec<&str> = bots.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    for a in &agents {
+        assert!(names.contains(&a["name"].as_str().unwrap()), "{a}");
+        assert!(a["id"].as_str().is_some() && a["schema_name"].as_str().is_some());
+    }
+    let table = text(&run(&env, &["agents"]).await.stdout);
+    assert!(table.starts_with("ID"), "{table}");
+    assert_eq!(table.lines().count(), 5, "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_can_come_from_a_toml_file() {
+    let emu = emulator(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = emu.credentials();
+    let file = dir.path().join("connector.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "environment_url = \"{}\"\ntenant_id = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\nauthority_host = \"{}\"\n",
+            emu.environment_url(),
+            creds.tenant_id,
+            creds.client_id,
+            creds.client_secret,
+            emu.authority_host()
+        ),
+    )
+    .unwrap();
+    let out = run(&HashMap::new(), &["agents", "--json", "--config", file.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_prints_the_checklist_and_fails_on_a_wrong_secret() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATAVERSE_CLIENT_SECRET", "wrong")]);
+    let out = run(&env, &["doctor"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("[FAIL] Entra ID token"), "{stdout}");
+    assert!(stdout.contains("fix:"), "{stdout}");
+    assert!(!stdout.contains("wrong"), "the secret must not be echoed: {stdout}");
+
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let out = run(&env, &["doctor", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checks"].as_array().unwrap().len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_is_refused_with_exit_3() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let env = env_for(&emu, &state, &[]);
+    let (c, _) = connector(config(&env, connector::config::Needs::Ingest), &clock());
+    let _held = c.open_state().unwrap();
+    let out = run(&env, &["ingest", "--once"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("another copilot-connector run"));
+    assert!(emu.ingestion().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_to_stdout_keep_the_summary_on_stderr() {
+    let emu = emulator(30).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[("COPILOT_CONNECTOR_OUTPUT", "-")]);
+    let out = run(&env, &["ingest", "--once", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..30));
+    let mut paths: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["path"].as_str().unwrap().to_owned())
+        .collect();
+    paths.sort();
+    assert_eq!(paths, expected);
+    let summary: Value = serde_json::from_str(text(&out.stderr).trim().lines().last().unwrap()).unwrap();
+    assert_eq!(summary["records_delivered"], expected.len());
+    assert!(emu.ingestion().is_empty(), "--output replaces the ingestion service");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_stops_cleanly_on_sigterm() {
+    let emu = emulator(60).await;
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..60));
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let child = cmd(&env, &["ingest", "--every", "1h"]).spawn().unwrap();
+    assert!(emu.ingestion().wait_for(expected.len(), Duration::from_secs(60)).await);
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the schedule did not stop on SIGTERM")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_exactly_once(&emu, &expected);
+}
