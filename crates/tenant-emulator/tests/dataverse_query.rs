@@ -678,3 +678,45 @@ async fn annotations_when_asked_for_and_v9_1_is_served() {
             .contains("/api/data/v9.1/bots?")
     );
 }
+
+#[tokio::test]
+async fn materializer_for_named_columns_runs_only_when_they_are_read() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = start_default().await;
+    server.seed(
+        "conversationtranscripts",
+        (1..=4).map(|n| json!({"conversationtranscriptid": guid(n), "name": format!("t{n}")})),
+    );
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    server.dataverse.set_materializer_for(
+        "conversationtranscripts",
+        ["content"],
+        std::sync::Arc::new(move |_row| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut extra = serde_json::Map::new();
+            extra.insert("content".into(), json!("{\"activities\":[]}"));
+            extra.insert(
+                "metadata".into(),
+                json!("ignored: not a declared column of it"),
+            );
+            extra
+        }),
+    );
+    let body = server
+        .get(
+            "conversationtranscripts?$select=name,metadata&$filter=_owningteam_value eq null",
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(body["value"].as_array().unwrap().len(), 4);
+    assert!(body["value"][0]["metadata"].is_null());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let with_content = server
+        .get("conversationtranscripts?$select=content&$top=2", &[])
+        .await
+        .json();
+    assert_eq!(with_content["value"][1]["content"], "{\"activities\":[]}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

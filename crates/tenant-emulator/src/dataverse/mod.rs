@@ -458,7 +458,30 @@ impl Dataverse {
     /// cells before filtering, ordering and selecting. It is called at most once per row per
     /// request, only when a null cell of the row is read.
     pub fn set_materializer(&self, set: &str, f: Materializer) {
-        self.inner.write().materializers.insert(set.to_owned(), f);
+        let entry = store::MaterializerEntry { f, columns: None };
+        self.inner
+            .write()
+            .materializers
+            .insert(set.to_owned(), entry);
+    }
+
+    /// Like [`set_materializer`](Self::set_materializer), but `f` is only called when one of
+    /// `columns` is read (say `content`), so queries touching other null columns never pay for
+    /// it. Prefer this when the produced columns are known.
+    pub fn set_materializer_for<S: Into<String>>(
+        &self,
+        set: &str,
+        columns: impl IntoIterator<Item = S>,
+        f: Materializer,
+    ) {
+        let entry = store::MaterializerEntry {
+            f,
+            columns: Some(columns.into_iter().map(Into::into).collect()),
+        };
+        self.inner
+            .write()
+            .materializers
+            .insert(set.to_owned(), entry);
     }
 
     /// Makes every delta token issued so far expire: the next delta read answers 400 with

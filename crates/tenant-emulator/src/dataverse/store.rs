@@ -2,7 +2,7 @@
 //! change tracking, alternate key indexes, and an undo log for atomic change sets.
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -111,6 +111,12 @@ impl Table {
     }
 }
 
+/// A set's materializer and, if known, the only columns it produces.
+pub(crate) struct MaterializerEntry {
+    pub(crate) f: Materializer,
+    pub(crate) columns: Option<HashSet<String>>,
+}
+
 /// What to restore when a change set fails.
 #[derive(Debug)]
 pub(crate) struct Undo {
@@ -127,7 +133,7 @@ pub(crate) struct Store {
     pub(crate) version: u64,
     /// Delta tokens at or below this version have expired.
     pub(crate) expired_through: u64,
-    pub(crate) materializers: HashMap<String, Materializer>,
+    pub(crate) materializers: HashMap<String, MaterializerEntry>,
     pub(crate) many_to_many: Vec<ManyToMany>,
 }
 
@@ -257,7 +263,7 @@ impl Store {
 pub(crate) struct RowView<'a> {
     pub(crate) schema: &'a SetSchema,
     pub(crate) row: &'a Row,
-    materializer: Option<&'a Materializer>,
+    materializer: Option<&'a MaterializerEntry>,
     cache: OnceCell<Map<String, Value>>,
 }
 
@@ -276,10 +282,18 @@ impl RowView<'_> {
         if !stored.is_null() {
             return stored;
         }
-        let Some(materializer) = self.materializer else {
+        let Some(entry) = self.materializer else {
             return stored;
         };
-        let extra = self.cache.get_or_init(|| materializer(&self.stored_map()));
+        let name = self.schema.column(col).name();
+        if entry
+            .columns
+            .as_ref()
+            .is_some_and(|only| !only.contains(name))
+        {
+            return stored;
+        }
+        let extra = self.cache.get_or_init(|| (entry.f)(&self.stored_map()));
         extra.get(self.schema.column(col).name()).unwrap_or(&NULL)
     }
 
