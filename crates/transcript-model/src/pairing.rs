@@ -15,7 +15,8 @@
 //!   a pair with no response.
 //!
 //! So every message appears in at least one pair, a user message appears once per reply (once
-//! when there is none) and pairs come out in activity order.
+//! when there is none) and pairs come out in activity order. Pairing is positional, as Akto's
+//! published rules are; `replyToId` is used only to tell which prompt a planner step served.
 //!
 //! # Messages without text
 //!
@@ -556,10 +557,15 @@ pub(crate) struct Analysis {
 
 impl Analysis {
     pub(crate) fn flags(&self, index: usize) -> UserFlags {
-        self.flags
-            .binary_search_by_key(&index, |(i, _)| *i)
-            .map_or_else(|_| UserFlags::default(), |p| self.flags[p].1)
+        flags_at(&self.flags, index)
     }
+}
+
+/// The flags of the user message at activity `index` (`flags` is sorted by index).
+fn flags_at(flags: &[(usize, UserFlags)], index: usize) -> UserFlags {
+    flags
+        .binary_search_by_key(&index, |(i, _)| *i)
+        .map_or_else(|_| UserFlags::default(), |p| flags[p].1)
 }
 
 /// Pairs messages and gathers facts over any activity representation.
@@ -671,19 +677,24 @@ pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
 /// rules.
 pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
     let activities = &transcript.content.activities;
-    let analysis = analyze(activities);
+    let Analysis {
+        facts,
+        pairs,
+        flags,
+        tools,
+        unattached_tools,
+    } = analyze(activities);
     let session_id = transcript.conversation_id();
-    let message = |i: usize| message_of(&activities[i], i, analysis.flags(i));
-    let pairs = analysis
-        .pairs
-        .iter()
-        .zip(analysis.tools.iter())
+    let message = |i: usize| message_of(&activities[i], i, flags_at(&flags, i));
+    let pairs = pairs
+        .into_iter()
+        .zip(tools)
         .enumerate()
         .map(|(index, ((req, resp), tools))| Pair {
             index,
             request: req.map(message),
             response: resp.map(message),
-            tools: tools.clone(),
+            tools,
             session_id,
             request_id: None,
             app_class: None,
@@ -691,9 +702,9 @@ pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
         .collect();
     PairedTranscript {
         transcript,
-        facts: analysis.facts,
+        facts,
         pairs,
-        unattached_tools: analysis.unattached_tools,
+        unattached_tools,
     }
 }
 
