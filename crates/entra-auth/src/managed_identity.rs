@@ -88,15 +88,15 @@ pub struct ManagedIdentityCredential {
     cache: TokenCache,
 }
 
-/// The default retries for managed identity endpoints: 404, 410, 429 and 5xx, for up to 90 s
-/// (IMDS says it is back within about 70 s after a 410).
+/// The default retries for managed identity endpoints: 404, 410, 429 and 5xx, up to 8
+/// attempts within 2 minutes (IMDS says it is back within about 70 s after a 410).
 pub fn managed_identity_retry_policy() -> RetryPolicy {
     RetryPolicy::default()
         .with_statuses([404, 410, 429].into_iter().chain(500..=599))
-        .with_max_attempts(6)
-        .with_initial_backoff(Duration::from_secs(1))
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_secs(2))
         .with_max_backoff(Duration::from_secs(30))
-        .with_max_elapsed(Duration::from_secs(90))
+        .with_max_elapsed(Duration::from_secs(120))
 }
 
 impl ManagedIdentityCredential {

@@ -10,6 +10,7 @@ use httpmock::HttpMockResponse;
 use httpmock::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 const ARM: &str = "https://management.azure.com/.default";
 const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
@@ -146,8 +147,13 @@ async fn imds_gives_up_after_the_retry_policy_as_unavailable() {
     let cred = imds(&server, ManagedIdentityId::SystemAssigned, &c);
     let e = cred.get_token(&[ARM]).await.unwrap_err();
     assert_eq!(e.kind(), CredentialErrorKind::Unavailable);
-    // The probe, then the retry policy's 6 attempts.
-    m.assert_calls_async(7).await;
+    // The probe, then the retry policy's 8 attempts, all within its 2 minutes (virtual).
+    m.assert_calls_async(9).await;
+    assert!(
+        c.total_slept() <= Duration::from_secs(121),
+        "{:?}",
+        c.total_slept()
+    );
 }
 
 #[tokio::test]
