@@ -131,6 +131,26 @@ async fn nothing_secret_in_debug_errors_or_logs() {
             .unwrap(),
         ),
     ];
+    #[cfg(unix)]
+    let credentials = {
+        use std::os::unix::fs::PermissionsExt;
+        let mut credentials = credentials;
+        let az = dir.path().join("az");
+        let exp = START.unix_timestamp() + 3600;
+        std::fs::write(
+            &az,
+            format!(
+                "#!/bin/sh\ncase \"$*\" in *bad*) echo 'ERROR: failed' >&2; exit 1;; esac\n\
+                 echo '{{\"accessToken\":\"{TOKEN}\",\"expires_on\":{exp}}}'\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+        credentials.push(Box::new(
+            entra_auth::AzureCliCredential::new(options(&server, &c)).with_program(&az),
+        ));
+        credentials
+    };
     let mut outputs = Vec::new();
     for cred in &credentials {
         outputs.push(format!("{cred:?}"));
