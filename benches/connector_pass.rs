@@ -1,0 +1,121 @@
+//! One `copilot-connector ingest --once` pass over 10,000 transcripts on the tenant emulator
+//! with 20 ms added to every request (token endpoint, Dataverse, ingestion): wall time,
+//! requests made and the connector process's peak memory.
+//!
+//! Run: `cargo bench -p connector --bench connector_pass` (options: `-- --transcripts N
+//! --latency-ms MS --page-size N`). The connector runs as its own process (the release
+//! binary), so its peak resident memory (VmHWM) is measured apart from the emulator's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tenant_emulator::Emulator;
+use tenant_emulator::faults::FaultConfig;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Peak resident set of `pid` in KiB, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let transcripts = arg("--transcripts", if quick { 200 } else { 10_000 }) as usize;
+    let latency = arg("--latency-ms", 20);
+    let page_size = arg("--page-size", 100);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let emu = Emulator::builder()
+            .seed(42)
+            .agents(50)
+            .transcripts(transcripts)
+            .faults(FaultConfig::none().with_latency(Duration::from_millis(latency)))
+            .start()
+            .await
+            .unwrap();
+        let creds = emu.credentials().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+        cmd.args(["ingest", "--once", "--json"])
+            .env_clear()
+            .env("DATAVERSE_ENVIRONMENT_URL", emu.environment_url())
+            .env("DATAVERSE_TENANT_ID", creds.tenant_id.to_string())
+            .env("DATAVERSE_CLIENT_ID", creds.client_id.to_string())
+            .env("DATAVERSE_CLIENT_SECRET", &creds.client_secret)
+            .env("AZURE_AUTHORITY_HOST", emu.authority_host())
+            .env("DATA_INGESTION_SERVICE_URL", emu.ingestion_url())
+            .env("COPILOT_CONNECTOR_STATE", dir.path().join("state.db"))
+            .env("COPILOT_CONNECTOR_PAGE_SIZE", page_size.to_string())
+            // One debug line per HTTP response: the request count.
+            .env("RUST_LOG", "client_core=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let pid = child.id().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let counter = tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let (mut responses, mut retries) = (0u64, 0u64);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(" response ") || line.ends_with(" response") {
+                    responses += 1;
+                }
+                if line.contains("retrying") {
+                    retries += 1;
+                }
+            }
+            (responses, retries)
+        });
+        let mut peak = 0;
+        let status = loop {
+            if let Some(kib) = peak_rss_kib(pid) {
+                peak = peak.max(kib);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let wall = started.elapsed();
+        let (responses, retries) = counter.await.unwrap();
+        let mut stdout = String::new();
+        if let Some(mut out) = child.stdout.take() {
+            use tokio::io::AsyncReadExt;
+            out.read_to_string(&mut stdout).await.unwrap();
+        }
+        assert!(status.success(), "the pass failed: {status}");
+        let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let records = summary["records_delivered"].as_u64().unwrap();
+        assert_eq!(records as usize, emu.ingestion().len(), "every record reached the ingestion service");
+        println!(
+            "connector pass: {transcripts} transcripts, {latency} ms latency, page size {page_size}: \
+             {:.2} s wall, {responses} HTTP requests ({retries} retries), {records} records in {} batches, \
+             peak RSS {:.1} MiB",
+            wall.as_secs_f64(),
+            summary["batches_delivered"],
+            peak as f64 / 1024.0
+        );
+    });
+}
