@@ -283,6 +283,7 @@ impl EmulatorBuilder {
             anchor,
             history_days: self.history_days,
         };
+        let timer = std::time::Instant::now();
         let tenant = Arc::new(SyntheticTenant::generate(&spec));
         let identity = tenant.identity().clone();
 
@@ -332,10 +333,20 @@ impl EmulatorBuilder {
         dataverse.insert_rows("systemuserroles_association", security.user_roles)?;
         dataverse.insert_rows("bots", tenant.bot_rows())?;
         dataverse.insert_rows("botcomponents", tenant.component_rows())?;
+        tracing::info!(
+            elapsed_ms = timer.elapsed().as_millis(),
+            agents = self.agents,
+            "agents and components loaded"
+        );
         dataverse.insert_rows(
             "conversationtranscripts",
             tenant.transcript_rows(0..self.transcripts),
         )?;
+        tracing::info!(
+            elapsed_ms = timer.elapsed().as_millis(),
+            transcripts = self.transcripts,
+            "transcripts loaded"
+        );
         dataverse.set_materializer("conversationtranscripts", tenant.materializer());
         if !fixture_rows.is_empty() {
             insert_fixture_transcripts(&dataverse, fixture_rows)?;

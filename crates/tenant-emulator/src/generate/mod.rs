@@ -66,7 +66,7 @@ impl TenantSpec {
 }
 
 /// The tenant's fixed identifiers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TenantIdentity {
     /// Entra tenant ID.
     pub tenant_id: Uuid,
@@ -86,6 +86,19 @@ pub struct TenantIdentity {
     pub client_secret: String,
     /// The connector app's secret ID (what people paste by mistake).
     pub client_secret_id: Uuid,
+}
+
+impl std::fmt::Debug for TenantIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantIdentity")
+            .field("tenant_id", &self.tenant_id)
+            .field("domain", &self.domain)
+            .field("organization_id", &self.organization_id)
+            .field("environment_id", &self.environment_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantIdentity {
@@ -728,6 +741,13 @@ mod tests {
         }
         let other = SyntheticTenant::generate(&TenantSpec { seed: 43, ..spec() });
         assert_ne!(a.bot_rows(), other.bot_rows());
+    }
+
+    #[test]
+    fn debug_output_has_no_secret() {
+        let t = SyntheticTenant::generate(&spec());
+        let secret = t.identity().client_secret.clone();
+        assert!(!format!("{t:?}").contains(&secret));
     }
 
     #[test]
