@@ -967,6 +967,7 @@ impl DataverseClient {
                 continue;
             }
             let (chunk_results, failed) = self.send_batch(chunk, mode, results.len()).await?;
+            tracing::debug!(operations = chunk_results.len(), failed, "$batch answered");
             results.extend(chunk_results);
             stopped = failed && mode == BatchMode::StopOnError;
         }

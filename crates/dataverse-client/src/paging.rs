@@ -191,6 +191,13 @@ impl Pager {
             prefer: self.prefer.clone(),
             fetch: self.fetch.clone(),
         });
+        tracing::debug!(
+            path = url.path(),
+            rows = body.value.len(),
+            more = next.is_some(),
+            delta = body.delta_link.is_some(),
+            "page"
+        );
         self.next = next.clone().map(Ok);
         Ok(Some(RawPage {
             rows: body.value,

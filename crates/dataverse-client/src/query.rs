@@ -477,6 +477,7 @@ impl Query {
     }
 
     /// Rows per page (`Prefer: odata.maxpagesize`, 1..=5000), overriding the client's.
+    /// FetchXML queries page by their own `count` attribute instead.
     pub fn page_size(mut self, n: u32) -> Self {
         self.page_size = Some(n);
         self
