@@ -499,7 +499,7 @@ impl Entra {
         axum::Router::new()
             .route(
                 "/{tenant}/oauth2/v2.0/token",
-                axum::routing::post(token_endpoint),
+                axum::routing::post(token_endpoint).get(token_endpoint_get),
             )
             .with_state(self.clone())
     }
@@ -609,6 +609,16 @@ async fn token_endpoint(
             e.into_response(now)
         }
     }
+}
+
+/// Entra answers a GET on the token endpoint with AADSTS900561.
+async fn token_endpoint_get(State(entra): State<Entra>) -> Response {
+    AadError::new(
+        "invalid_request",
+        900561,
+        "The endpoint only accepts POST, OPTIONS requests. Received a GET request.",
+    )
+    .into_response(entra.inner.clock.now())
 }
 
 fn issue(

@@ -268,6 +268,8 @@ async fn tenant_errors() {
         90002,
     )
     .await;
+    let get = http().get(emu.token_url()).send().await.unwrap();
+    assert_aad_error(get, 400, "invalid_request", 900561).await;
     let malformed = format!("{}/not_a_tenant/oauth2/v2.0/token", emu.authority_host());
     assert_aad_error(
         token_request_to(&emu, &malformed, &form).await,

@@ -32,7 +32,11 @@ pub(crate) fn tool_schema(bot: &BotProfile, tool: &ToolDef) -> String {
             bot.schema,
             compact(tool.name).to_ascii_lowercase()
         ),
-        _ => format!("{}.action.{}", bot.schema, compact(tool.name)),
+        // Real schema names cut long display names (e.g. `...Performanunboundactioninselectedenvi`).
+        _ => {
+            let name = compact(tool.name);
+            format!("{}.action.{}", bot.schema, &name[..name.len().min(50)])
+        }
     }
 }
 
