@@ -240,3 +240,28 @@ async fn tokens_expire_after_the_retention_period() {
     clock.advance(Duration::from_secs(2 * 24 * 3600));
     assert_expired(&server.get(&link, &[TRACK]).await);
 }
+
+#[tokio::test]
+async fn deletions_come_after_upserts_and_changes_can_be_counted() {
+    let server = start_default().await;
+    server.seed("bots", bots(1..4));
+    let delta = initial_delta_link(&server).await;
+    // The deletion happens first, yet comes last (new or updated rows first, then deletions).
+    server.delete(&format!("bots({})", guid(3)), &[]).await;
+    server
+        .patch(&format!("bots({})", guid(1)), &[], json!({"name": "later"}))
+        .await;
+    let body = server.get(&delta, &[TRACK]).await.json();
+    let value = body["value"].as_array().unwrap();
+    assert_eq!(value.len(), 2);
+    assert_eq!(value[0]["botid"], guid(1));
+    assert_eq!(value[1]["reason"], "deleted");
+    assert_eq!(value[1]["id"], guid(3));
+
+    let token = delta.split("$deltatoken=").nth(1).unwrap();
+    let count = server
+        .get(&format!("bots/$count?$deltatoken={token}"), &[])
+        .await;
+    assert_eq!(count.status, StatusCode::OK);
+    assert_eq!(count.text, "2");
+}

@@ -587,6 +587,41 @@ async fn metadata_and_who_am_i() {
             .any(|a| a["LogicalName"] == "configuration" && a["AttributeType"] == "Memo")
     );
     assert!(!attrs.iter().any(|a| a["LogicalName"] == "description"));
+
+    server
+        .dataverse
+        .declare_entity_set(
+            tenant_emulator::dataverse::EntitySetDef::new("cr_things", "cr_thing", "cr_thingid")
+                .change_tracking(false),
+        )
+        .unwrap();
+    let tracked = server
+        .get(
+            "EntityDefinitions?$select=LogicalName&$filter=ChangeTrackingEnabled eq true",
+            &[],
+        )
+        .await;
+    assert_eq!(tracked.status, StatusCode::OK, "{}", tracked.text);
+    let names = column(&tracked.json(), "LogicalName");
+    assert!(names.contains(&json!("conversationtranscript")));
+    assert!(!names.contains(&json!("systemuserroles")));
+    assert!(!names.contains(&json!("cr_thing")));
+    let custom = server
+        .get(
+            "EntityDefinitions?$select=LogicalName&$filter=IsCustomEntity eq true",
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(column(&custom, "LogicalName"), [json!("cr_thing")]);
+    let unknown = server
+        .get("EntityDefinitions?$filter=Nonsense eq true", &[])
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        unknown.error().1,
+        "Could not find a property named 'Nonsense' on type 'Microsoft.Dynamics.CRM.EntityMetadata'."
+    );
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ pub(crate) struct PageCookie {
     pub(crate) tracking: Option<(Option<u64>, u64)>,
     /// For delta pages: the version of the last change emitted.
     pub(crate) last_version: Option<u64>,
+    /// For delta pages: whether the last change emitted was a deletion (they come last).
+    pub(crate) last_deleted: bool,
     /// Ordering column values of the last row emitted, primary key last.
     pub(crate) last: Vec<(String, Value)>,
 }
@@ -120,6 +122,9 @@ impl PageCookie {
         if let Some(v) = self.last_version {
             inner.push_str(&format!(" lastversion=\"{v}\""));
         }
+        if self.last_deleted {
+            inner.push_str(" lastdeleted=\"1\"");
+        }
         inner.push('>');
         for (column, value) in &self.last {
             let text = match value {
@@ -184,6 +189,11 @@ impl PageCookie {
             Some(s) => Some(s.parse::<u64>().ok()?),
             None => None,
         };
+        let last_deleted = match attr(root_attrs, "lastdeleted") {
+            None => false,
+            Some("1") => true,
+            Some(_) => return None,
+        };
         let mut last = Vec::new();
         for (column, col_attrs) in columns {
             let text = attr(col_attrs, "last")?;
@@ -202,6 +212,7 @@ impl PageCookie {
             page,
             tracking,
             last_version,
+            last_deleted,
             last,
         })
     }
@@ -245,6 +256,7 @@ mod tests {
             page: 3,
             tracking: None,
             last_version: None,
+            last_deleted: false,
             last: vec![
                 ("name".into(), json!("a \"quoted\" <name> & more")),
                 (
@@ -266,6 +278,7 @@ mod tests {
             page: 2,
             tracking: Some((Some(10), 20)),
             last_version: Some(15),
+            last_deleted: true,
             last: vec![(
                 "botid".into(),
                 json!("6b04a11b-f5a3-4955-ac36-618cc896a838"),
@@ -300,6 +313,7 @@ mod tests {
                 page,
                 tracking: None,
                 last_version: None,
+                last_deleted: false,
                 last: vec![
                     ("name".into(), json!(name)),
                     ("n".into(), json!(n)),

@@ -801,7 +801,7 @@ fn read_inner(store: &Store, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiError>
             forbidden(ctx, "Read", table.schema.logical())?;
             match (key, rest.as_slice()) {
                 (None, []) => get_collection(store, ctx, req, table),
-                (None, [count]) if count == "$count" => get_count(store, req, table),
+                (None, [count]) if count == "$count" => get_count(store, ctx, req, table),
                 (None, [other, ..]) => Err(ApiError::segment_not_found(other)),
                 (Some(key), []) => get_entity(store, ctx, req, table, &key),
                 (Some(key), [prop]) => get_property(store, ctx, req, table, &key, prop),
@@ -811,8 +811,18 @@ fn read_inner(store: &Store, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiError>
     }
 }
 
-fn get_count(store: &Store, req: &Req, table: &Table) -> Result<Resp, ApiError> {
+fn get_count(store: &Store, ctx: &Ctx<'_>, req: &Req, table: &Table) -> Result<Resp, ApiError> {
     let q = QueryOptions::parse(&req.query)?;
+    if let Some(raw) = &q.deltatoken {
+        // The number of changes since the token (documented for change tracking).
+        let since = delta_since(store, ctx, raw)?;
+        let n = changes_between(table, since, store.version).len();
+        return Ok(Resp {
+            status: StatusCode::OK,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: n.to_string().into_bytes(),
+        });
+    }
     let pred = q
         .filter
         .as_ref()
@@ -979,6 +989,7 @@ fn get_collection(
                 page: cookie.as_ref().map_or(2, |c| c.page + 1),
                 tracking: None,
                 last_version: None,
+                last_deleted: false,
                 last,
             };
             Some(link(
@@ -1035,32 +1046,11 @@ fn track_changes(
             ),
         ));
     }
-    let since = match &q.deltatoken {
-        Some(raw) => {
-            let invalid = || {
-                ApiError::bad_request(
-                    INVALID_ARGUMENT_CODE,
-                    format!(
-                        "The $deltatoken '{raw}' is not valid. Start again with odata.track-changes."
-                    ),
-                )
-            };
-            let token = DeltaToken::parse(raw).ok_or_else(invalid)?;
-            if token.version > store.version {
-                return Err(invalid());
-            }
-            if token.version <= store.expired_through
-                || ctx.now - token.issued > ctx.config.change_tracking_retention
-            {
-                return Err(ApiError::bad_request(
-                    EXPIRED_VERSION_STAMP_CODE,
-                    "Version stamp associated with the client has expired. Please perform a full sync.",
-                ));
-            }
-            Some(token.version)
-        }
-        None => None,
-    };
+    let since = q
+        .deltatoken
+        .as_deref()
+        .map(|raw| delta_since(store, ctx, raw))
+        .transpose()?;
     let upto = match &cookie {
         Some(c) => match c.tracking {
             Some((cookie_since, upto)) if cookie_since == since => upto,
@@ -1097,6 +1087,7 @@ fn track_changes(
                         page: cookie.as_ref().map_or(2, |c| c.page + 1),
                         tracking: Some((None, upto)),
                         last_version: None,
+                        last_deleted: false,
                         last: vec![(pk_name.clone(), Value::String(id.to_string()))],
                     });
                     break;
@@ -1110,35 +1101,24 @@ fn track_changes(
             }
         }
         Some(since) => {
-            let mut changes: Vec<(u64, Uuid, Option<&Row>)> = table
-                .rows
-                .iter()
-                .filter(|(_, r)| r.version > since && r.version <= upto)
-                .map(|(id, r)| (r.version, *id, Some(r)))
-                .chain(
-                    table
-                        .tombstones
-                        .iter()
-                        .filter(|(_, v)| **v > since && **v <= upto)
-                        .map(|(id, v)| (*v, *id, None)),
-                )
-                .collect();
-            changes.sort_by_key(|(v, id, _)| (*v, *id));
+            let changes = changes_between(table, since, upto);
             let skip = match &cookie {
                 Some(c) => {
                     let last_version = c.last_version.ok_or_else(bad_skiptoken)?;
                     let last_id = cookie_id(c)?;
-                    changes.partition_point(|(v, id, _)| (*v, *id) <= (last_version, last_id))
+                    let mark = (c.last_deleted, last_version, last_id);
+                    changes.partition_point(|(d, v, id, _)| (*d, *v, *id) <= mark)
                 }
                 None => 0,
             };
             let mut last = None;
-            for (version, id, row) in changes.into_iter().skip(skip) {
+            for (deleted, version, id, row) in changes.into_iter().skip(skip) {
                 if values.len() == page_size {
-                    next_cookie = last.map(|(v, id): (u64, Uuid)| PageCookie {
+                    next_cookie = last.map(|(d, v, id): (bool, u64, Uuid)| PageCookie {
                         page: cookie.as_ref().map_or(2, |c| c.page + 1),
                         tracking: Some((Some(since), upto)),
                         last_version: Some(v),
+                        last_deleted: d,
                         last: vec![(pk_name.clone(), Value::String(id.to_string()))],
                     });
                     break;
@@ -1151,7 +1131,7 @@ fn track_changes(
                         "reason": "deleted",
                     }),
                 });
-                last = Some((version, id));
+                last = Some((deleted, version, id));
             }
         }
     }
@@ -1199,6 +1179,52 @@ fn track_changes(
         resp = resp.header("Preference-Applied", applied);
     }
     Ok(resp)
+}
+
+/// Checks a `$deltatoken`: the version it was issued at, or the documented errors.
+fn delta_since(store: &Store, ctx: &Ctx<'_>, raw: &str) -> Result<u64, ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            INVALID_ARGUMENT_CODE,
+            format!("The $deltatoken '{raw}' is not valid. Start again with odata.track-changes."),
+        )
+    };
+    let token = DeltaToken::parse(raw).ok_or_else(invalid)?;
+    if token.version > store.version {
+        return Err(invalid());
+    }
+    if token.version <= store.expired_through
+        || ctx.now - token.issued > ctx.config.change_tracking_retention
+    {
+        return Err(ApiError::bad_request(
+            EXPIRED_VERSION_STAMP_CODE,
+            "Version stamp associated with the client has expired. Please perform a full sync.",
+        ));
+    }
+    Ok(token.version)
+}
+
+/// A change: `(deleted, version, id, row)`.
+type Change<'a> = (bool, u64, Uuid, Option<&'a Row>);
+
+/// Changes with a version in `(since, upto]`: new or updated rows by version, then deletions by
+/// version (the order the documentation describes).
+fn changes_between(table: &Table, since: u64, upto: u64) -> Vec<Change<'_>> {
+    let mut changes: Vec<Change<'_>> = table
+        .rows
+        .iter()
+        .filter(|(_, r)| r.version > since && r.version <= upto)
+        .map(|(id, r)| (false, r.version, *id, Some(r)))
+        .chain(
+            table
+                .tombstones
+                .iter()
+                .filter(|(_, v)| **v > since && **v <= upto)
+                .map(|(id, v)| (true, *v, *id, None)),
+        )
+        .collect();
+    changes.sort_by_key(|(d, v, id, _)| (*d, *v, *id));
+    changes
 }
 
 fn not_found_for(table: &Table, key: &Key) -> ApiError {

@@ -4,10 +4,14 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use std::sync::LazyLock;
+
 use super::OptionSetDef;
 use super::engine::{Ctx, Resp};
 use super::error::{ApiError, NOT_EXIST_CODE};
+use super::filter;
 use super::query::QueryOptions;
+use super::schema::SetSchema;
 use super::store::{Store, Table};
 
 pub(crate) fn who_am_i(ctx: &Ctx<'_>) -> Resp {
@@ -93,9 +97,13 @@ fn select_props(mut obj: Map<String, Value>, select: Option<&[String]>) -> Map<S
     obj
 }
 
-fn metadata_query(raw: &str, what: &str) -> Result<QueryOptions, ApiError> {
+fn metadata_query(raw: &str, what: &str, filter_allowed: bool) -> Result<QueryOptions, ApiError> {
     let q = QueryOptions::parse(raw)?;
-    if q.filter.is_some() || !q.orderby.is_empty() || q.top.is_some() || !q.expand.is_empty() {
+    if (q.filter.is_some() && !filter_allowed)
+        || !q.orderby.is_empty()
+        || q.top.is_some()
+        || !q.expand.is_empty()
+    {
         return Err(ApiError::odata(format!(
             "Only $select is supported on {what} by this emulator."
         )));
@@ -108,7 +116,7 @@ pub(crate) fn option_sets(
     name: Option<&str>,
     raw_query: &str,
 ) -> Result<Resp, ApiError> {
-    let q = metadata_query(raw_query, "GlobalOptionSetDefinitions")?;
+    let q = metadata_query(raw_query, "GlobalOptionSetDefinitions", false)?;
     let base = ctx.base;
     match name {
         Some(name) => {
@@ -152,6 +160,28 @@ pub(crate) fn option_sets(
     }
 }
 
+/// The filterable properties of `EntityMetadata`, as a schema for `$filter`.
+static ENTITY_METADATA: LazyLock<SetSchema> = LazyLock::new(|| {
+    use super::schema::{ColumnDef, ColumnKind as K, EntitySetDef};
+    let def = EntitySetDef::new("EntityDefinitions", "EntityMetadata", "MetadataId").columns([
+        ColumnDef::new("LogicalName", K::String),
+        ColumnDef::new("SchemaName", K::String),
+        ColumnDef::new("EntitySetName", K::String),
+        ColumnDef::new("LogicalCollectionName", K::String),
+        ColumnDef::new("PrimaryIdAttribute", K::String),
+        ColumnDef::new("PrimaryNameAttribute", K::String),
+        ColumnDef::new("ChangeTrackingEnabled", K::Boolean),
+        ColumnDef::new("IsIntersect", K::Boolean),
+        ColumnDef::new("IsCustomEntity", K::Boolean),
+        ColumnDef::new("IsOptimisticConcurrencyEnabled", K::Boolean),
+    ]);
+    match SetSchema::build(def) {
+        Ok(schema) => schema,
+        // The definition above is fixed and checked by tests.
+        Err(e) => unreachable!("invalid EntityMetadata schema: {e}"),
+    }
+});
+
 fn entity_json(table: &Table, is_intersect: bool) -> Map<String, Value> {
     let def = &table.schema.def;
     let logical = def.logical_name();
@@ -184,6 +214,10 @@ fn entity_json(table: &Table, is_intersect: bool) -> Map<String, Value> {
         Value::Bool(def.change_tracking_enabled()),
     );
     out.insert("IsIntersect".into(), Value::Bool(is_intersect));
+    out.insert(
+        "IsCustomEntity".into(),
+        Value::Bool(!super::schema::is_builtin(def.set_name())),
+    );
     out.insert("IsOptimisticConcurrencyEnabled".into(), Value::Bool(true));
     out.insert(
         "Keys".into(),
@@ -248,7 +282,11 @@ pub(crate) fn entity_definitions(
     rest: &[String],
     raw_query: &str,
 ) -> Result<Resp, ApiError> {
-    let q = metadata_query(raw_query, "EntityDefinitions")?;
+    let q = metadata_query(
+        raw_query,
+        "EntityDefinitions",
+        logical.is_none() && rest.is_empty(),
+    )?;
     let base = ctx.base;
     let select = q.select.as_deref();
     let Some(logical) = logical else {
@@ -257,9 +295,23 @@ pub(crate) fn entity_definitions(
         }
         let mut tables: Vec<&Table> = store.tables.values().collect();
         tables.sort_by(|a, b| a.schema.logical().cmp(b.schema.logical()));
+        let pred = q
+            .filter
+            .as_ref()
+            .map(|f| filter::bind(f, &ENTITY_METADATA))
+            .transpose()?;
         let values: Vec<Value> = tables
             .into_iter()
-            .map(|t| Value::Object(select_props(entity_json(t, is_intersect(store, t)), select)))
+            .map(|t| entity_json(t, is_intersect(store, t)))
+            .filter(|e| {
+                let cells: Vec<Value> = ENTITY_METADATA
+                    .columns()
+                    .iter()
+                    .map(|c| e.get(c.name()).cloned().unwrap_or(Value::Null))
+                    .collect();
+                pred.as_ref().is_none_or(|p| p.eval(&|i| &cells[i]))
+            })
+            .map(|e| Value::Object(select_props(e, select)))
             .collect();
         return Ok(Resp::value(
             StatusCode::OK,

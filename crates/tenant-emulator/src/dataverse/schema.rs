@@ -587,6 +587,20 @@ pub(crate) fn builtin_sets() -> Vec<EntitySetDef> {
     ]
 }
 
+/// Whether `set` is one of the built-in (system) entity sets.
+pub(crate) fn is_builtin(set: &str) -> bool {
+    matches!(
+        set,
+        "bots"
+            | "botcomponents"
+            | "conversationtranscripts"
+            | "systemusers"
+            | "roles"
+            | "systemuserroles_association"
+            | "bot_botcomponentset"
+    )
+}
+
 /// The built-in N:N relationships.
 pub(crate) fn builtin_many_to_many() -> Vec<ManyToMany> {
     vec![
@@ -616,6 +630,7 @@ mod tests {
     #[test]
     fn builtins_validate() {
         for def in builtin_sets() {
+            assert!(is_builtin(def.set_name()));
             let schema = SetSchema::build(def).unwrap();
             assert_eq!(schema.pk, 0);
         }
