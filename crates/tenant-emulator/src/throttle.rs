@@ -468,6 +468,43 @@ mod tests {
         assert_eq!(p.remaining().requests, 9);
     }
 
+    proptest::proptest! {
+        /// Whatever the arrival pattern, a refused client that waits exactly `Retry-After`
+        /// (sending nothing meanwhile) is admitted, and one second earlier it is not.
+        #[test]
+        fn waiting_retry_after_is_exactly_enough(
+            gaps in proptest::collection::vec(0u64..40, 1..60),
+            limit in 1u32..8,
+        ) {
+            let (sp, clock) = protection(ServiceProtectionLimits::default().with_requests(limit));
+            let user = Uuid::from_u128(9);
+            for gap in gaps {
+                clock.advance(Duration::from_secs(gap));
+                if let Err(throttled) = sp.begin(user) {
+                    let wait = throttled.retry_after();
+                    proptest::prop_assert!((1..=300).contains(&wait));
+                    // Probe one second early on a copy of the state: still refused.
+                    let probe = ServiceProtection {
+                        inner: Arc::new(Inner {
+                            limits: Mutex::new(sp.limits()),
+                            users: Mutex::new(
+                                sp.inner.users.lock().unwrap().iter().map(|(k, v)| (*k, UserState {
+                                    requests: v.requests.clone(),
+                                    executions: v.executions.clone(),
+                                    in_flight: v.in_flight,
+                                })).collect(),
+                            ),
+                            clock: Arc::new(ManualClock::new(clock.now() + Duration::from_secs(wait - 1))),
+                        }),
+                    };
+                    proptest::prop_assert!(wait == 1 || probe.begin(user).is_err());
+                    clock.advance(Duration::from_secs(wait));
+                    proptest::prop_assert!(sp.begin(user).is_ok());
+                }
+            }
+        }
+    }
+
     #[test]
     fn disabled_limits_admit_everything() {
         let (sp, _clock) = protection(ServiceProtectionLimits::disabled().with_requests(1));

@@ -150,3 +150,35 @@ async fn malformed_batches_get_422_and_are_not_recorded() {
     }
     assert!(emu.ingestion().is_empty());
 }
+
+#[tokio::test]
+async fn size_limits() {
+    let clock = clock();
+    let emu = builder(&clock).start().await.unwrap();
+    // A string over 5 MB is refused as malformed.
+    let mut big = record(0);
+    big["responsePayload"] = json!("x".repeat(5 * 1024 * 1024 + 1));
+    let response = ingest(
+        emu.ingestion_url(),
+        None,
+        json!({"batchData": [big]}).to_string(),
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    // A request over 10 MB is refused before it is parsed.
+    let parts: Vec<Value> = (0..3)
+        .map(|_| {
+            let mut r = record(0);
+            r["responsePayload"] = json!("y".repeat(4 * 1024 * 1024));
+            r
+        })
+        .collect();
+    let response = ingest(
+        emu.ingestion_url(),
+        None,
+        json!({"batchData": parts}).to_string(),
+    )
+    .await;
+    assert_eq!(response.status(), 413);
+    assert!(emu.ingestion().is_empty());
+}
