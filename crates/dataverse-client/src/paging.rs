@@ -171,7 +171,8 @@ impl Pager {
         let next = if let Some(fetch) = &mut self.fetch {
             if body.more_records == Some(true) {
                 fetch.page += 1;
-                let xml = set_fetch_paging(&fetch.xml, fetch.page, body.paging_cookie.as_deref())?;
+                let xml =
+                    set_fetch_paging(&fetch.xml, fetch.page, body.paging_cookie.as_deref(), None)?;
                 Some(self.client.url(&format!(
                     "{}?fetchXml={}",
                     fetch.entity_set,
@@ -233,14 +234,22 @@ fn first_request(
             None => FETCH_ANNOTATIONS.to_owned(),
         };
         let prefer = query::prefer_header(false, None, Some(&annotations))?;
-        // Validate the document's start tag now rather than on page two.
-        set_fetch_paging(xml, 1, None)?;
+        // Validates the document's start tag now rather than on page two.
+        let mut first = set_fetch_paging(xml, 1, None, query.explicit_page_size())?;
+        let url = match query.explicit_page_size() {
+            // The page size goes into the document (`count`), so send the rewritten one.
+            Some(_) => client.url(&format!("{set}?fetchXml={}", encode_query_value(&first)))?,
+            None => {
+                first = xml.to_owned();
+                client.url(&format!("{set}?{qs}"))?
+            }
+        };
         let state = FetchState {
             entity_set: set.to_owned(),
-            xml: xml.to_owned(),
+            xml: first,
             page: 1,
         };
-        return Ok((client.url(&format!("{set}?{qs}"))?, prefer, Some(state)));
+        return Ok((url, prefer, Some(state)));
     }
     let prefer = query.preferences(inner.page_size, inner.annotations.as_deref())?;
     let relative = if qs.is_empty() {
@@ -251,12 +260,21 @@ fn first_request(
     Ok((client.url(&relative)?, prefer, None))
 }
 
-/// Sets `page` and `paging-cookie` on the `<fetch>` element of a FetchXML document.
+/// Sets `page`, `paging-cookie` and, if given, `count` on the `<fetch>` element of a FetchXML
+/// document.
 pub(crate) fn set_fetch_paging(
     xml: &str,
     page: u32,
     cookie: Option<&str>,
+    count: Option<u32>,
 ) -> Result<String, Error> {
+    if let Some(n) = count
+        && !(1..=5000).contains(&n)
+    {
+        return Err(Error::invalid(format!(
+            "page size {n} is out of range: Dataverse accepts 1 to 5000"
+        )));
+    }
     let bad = |why: &str| Error::invalid(format!("the FetchXML query {why}"));
     let start = xml
         .match_indices("<fetch")
@@ -299,9 +317,14 @@ pub(crate) fn set_fetch_paging(
     out.push_str(&xml[..start]);
     out.push_str("<fetch");
     for (name, value) in &attrs {
-        if name != "page" && name != "paging-cookie" {
+        let replaced =
+            name == "page" || name == "paging-cookie" || (name == "count" && count.is_some());
+        if !replaced {
             out.push_str(&format!(" {name}=\"{}\"", value.replace('"', "&quot;")));
         }
+    }
+    if let Some(n) = count {
+        out.push_str(&format!(" count=\"{n}\""));
     }
     out.push_str(&format!(" page=\"{page}\""));
     if let Some(cookie) = cookie.and_then(inner_paging_cookie) {
@@ -458,7 +481,7 @@ mod tests {
     fn fetch_paging_attributes() {
         let xml = "<fetch version='1.0' count=\"3\" page='7'><entity name='bot'/></fetch>";
         assert_eq!(
-            set_fetch_paging(xml, 2, None).unwrap(),
+            set_fetch_paging(xml, 2, None, None).unwrap(),
             "<fetch version=\"1.0\" count=\"3\" page=\"2\"><entity name='bot'/></fetch>"
         );
         let annotation = "<cookie pagenumber=\"2\" pagingcookie=\"%253ccookie%2520page%253d%25221%2522%253e%253cbotid%2520last%253d%2522%257bA%257d%2522%2520%252f%253e%253c%252fcookie%253e\" istracking=\"False\" />";
@@ -467,10 +490,27 @@ mod tests {
             "<cookie page=\"1\"><botid last=\"{A}\" /></cookie>"
         );
         assert_eq!(
-            set_fetch_paging("<fetch><entity name='bot'/></fetch>", 2, Some(annotation)).unwrap(),
+            set_fetch_paging(
+                "<fetch><entity name='bot'/></fetch>",
+                2,
+                Some(annotation),
+                None
+            )
+            .unwrap(),
             "<fetch page=\"2\" paging-cookie=\"&lt;cookie page=&quot;1&quot;&gt;&lt;botid last=&quot;{A}&quot; /&gt;&lt;/cookie&gt;\"><entity name='bot'/></fetch>"
         );
-        assert!(set_fetch_paging("<fetchx/>", 1, None).is_err());
-        assert!(set_fetch_paging("<fetch a=b>", 1, None).is_err());
+        assert!(set_fetch_paging("<fetchx/>", 1, None, None).is_err());
+        assert!(set_fetch_paging("<fetch a=b>", 1, None, None).is_err());
+        assert_eq!(
+            set_fetch_paging(
+                "<fetch count='9'><entity name='bot'/></fetch>",
+                1,
+                None,
+                Some(50)
+            )
+            .unwrap(),
+            "<fetch count=\"50\" page=\"1\"><entity name='bot'/></fetch>"
+        );
+        assert!(set_fetch_paging("<fetch/>", 1, None, Some(0)).is_err());
     }
 }

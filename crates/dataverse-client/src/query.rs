@@ -477,7 +477,7 @@ impl Query {
     }
 
     /// Rows per page (`Prefer: odata.maxpagesize`, 1..=5000), overriding the client's.
-    /// FetchXML queries page by their own `count` attribute instead.
+    /// For FetchXML queries it sets the document's `count` attribute instead.
     pub fn page_size(mut self, n: u32) -> Self {
         self.page_size = Some(n);
         self
@@ -492,6 +492,10 @@ impl Query {
 
     pub(crate) fn top_limit(&self) -> Option<u32> {
         self.top
+    }
+
+    pub(crate) fn explicit_page_size(&self) -> Option<u32> {
+        self.page_size
     }
 
     pub(crate) fn annotations(&self) -> Option<&str> {

@@ -436,3 +436,26 @@ async fn fetch_xml_pages_with_the_paging_cookie() {
     page1.assert_async().await;
     page2.assert_async().await;
 }
+
+#[tokio::test]
+async fn fetch_xml_page_size_sets_the_count_attribute() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path(format!("{API}/bots")).query_param(
+                "fetchXml",
+                "<fetch count=\"25\" page=\"1\"><entity name='bot'/></fetch>",
+            );
+            then.status(200).json_body(json!({"value": []}));
+        })
+        .await;
+    let c = clock();
+    let client = client_for(&server.base_url(), &c);
+    let q = client
+        .query("bots")
+        .fetch_xml("<fetch><entity name='bot'/></fetch>")
+        .page_size(25);
+    let rows: Vec<Value> = client.rows(&q).try_collect().await.unwrap();
+    assert!(rows.is_empty());
+    m.assert_async().await;
+}
