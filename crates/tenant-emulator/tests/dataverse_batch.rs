@@ -5,7 +5,7 @@
 
 mod dataverse_common;
 
-use dataverse_common::{Reply, Server, guid, start_default};
+use dataverse_common::{Reply, Server, column, guid, start_default};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -174,6 +174,11 @@ async fn change_set_with_references_succeeds_in_the_documented_shape() {
                 json!({"name": "Child", "parentbotid@odata.bind": "$1"}),
             ),
             ("PATCH", "$1".to_owned(), json!({"schemaname": "cr_parent"})),
+            (
+                "POST",
+                "$1/bot_botcomponent/$ref".to_owned(),
+                json!({"@odata.id": "$2"}),
+            ),
         ],
     );
     body.push_str(&single(
@@ -188,13 +193,15 @@ async fn change_set_with_references_succeeds_in_the_documented_shape() {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         assert!(reply.text.contains("HTTP/1.1 204 No Content\r\n"));
         let parts = parse_response(&reply);
-        assert_eq!(parts.len(), 4);
+        assert_eq!(parts.len(), 5);
+        assert_eq!(parts[3].status, 204);
+        assert_eq!(parts[3].content_id.as_deref(), Some("4"));
         assert_eq!(parts[0].status, 204);
         assert_eq!(parts[0].content_id.as_deref(), Some("1"));
         let parent = header(&parts[0], "OData-EntityId").unwrap();
         assert!(parent.starts_with(&format!("{}/bots(", server.base)));
         assert_eq!(header(&parts[2], "OData-EntityId"), Some(parent));
-        let listing = parts[3].body.as_ref().unwrap();
+        let listing = parts[4].body.as_ref().unwrap();
         let parent_id = parent.trim_end_matches(')').rsplit('(').next().unwrap();
         assert!(
             listing["value"]
@@ -203,6 +210,14 @@ async fn change_set_with_references_succeeds_in_the_documented_shape() {
                 .iter()
                 .any(|r| r["_parentbotid_value"] == parent_id)
         );
+        let linked = server
+            .get(
+                &format!("bots({parent_id})/bot_botcomponent?$select=name"),
+                &[],
+            )
+            .await
+            .json();
+        assert!(column(&linked, "name").contains(&json!("Child")));
     }
 }
 

@@ -317,3 +317,105 @@ async fn navigation_binds_set_lookups() {
         .json();
     assert_eq!(expanded["value"][0]["parentbotid"]["name"], "Parent");
 }
+
+#[tokio::test]
+async fn associate_and_disassociate_with_ref() {
+    let server = start_default().await;
+    server.seed("bots", [json!({"botid": guid(1), "name": "Bot"})]);
+    server.seed(
+        "botcomponents",
+        [
+            json!({"botcomponentid": guid(10), "name": "Shared"}),
+            json!({"botcomponentid": guid(11), "name": "Own"}),
+        ],
+    );
+    let bot = format!("bots({})", guid(1));
+    let shared = format!("{}/botcomponents({})", server.base, guid(10));
+
+    // N:N through bot_botcomponent.
+    let linked = server
+        .post(
+            &format!("{bot}/bot_botcomponent/$ref"),
+            &[],
+            json!({"@odata.id": shared}),
+        )
+        .await;
+    assert_eq!(linked.status, StatusCode::NO_CONTENT, "{}", linked.text);
+    let expanded = server
+        .get(
+            &format!("{bot}?$select=name&$expand=bot_botcomponent($select=name)"),
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(expanded["bot_botcomponent"][0]["name"], "Shared");
+    let again = server
+        .post(
+            &format!("{bot}/bot_botcomponent/$ref"),
+            &[],
+            json!({"@odata.id": shared}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::PRECONDITION_FAILED);
+    let unlinked = server
+        .delete(&format!("{bot}/bot_botcomponent({})/$ref", guid(10)), &[])
+        .await;
+    assert_eq!(unlinked.status, StatusCode::NO_CONTENT);
+    let gone = server
+        .delete(&format!("{bot}/bot_botcomponent({})/$ref", guid(10)), &[])
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    // 1:N from the parent side, then removed with $id.
+    let own = format!("botcomponents({})", guid(11));
+    let parented = server
+        .post(
+            &format!("{bot}/botcomponent_parent_bot/$ref"),
+            &[],
+            json!({"@odata.id": own}),
+        )
+        .await;
+    assert_eq!(parented.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get(&own, &[]).await.json()["_parentbotid_value"],
+        guid(1)
+    );
+    let removed = server
+        .delete(
+            &format!(
+                "{bot}/botcomponent_parent_bot/$ref?$id={}/{own}",
+                server.base
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    assert!(server.get(&own, &[]).await.json()["_parentbotid_value"].is_null());
+
+    // Single-valued from the child side.
+    let set = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("{own}/parentbotid/$ref"),
+            &[],
+            Some(json!({"@odata.id": format!("/{bot}")}).to_string()),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.text);
+    assert_eq!(
+        server.get(&own, &[]).await.json()["_parentbotid_value"],
+        guid(1)
+    );
+    let wrong = server
+        .send(
+            reqwest::Method::PUT,
+            &format!("{own}/parentbotid/$ref"),
+            &[],
+            Some(json!({"@odata.id": shared}).to_string()),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let cleared = server.delete(&format!("{own}/parentbotid/$ref"), &[]).await;
+    assert_eq!(cleared.status, StatusCode::NO_CONTENT);
+    assert!(server.get(&own, &[]).await.json()["_parentbotid_value"].is_null());
+}

@@ -1392,6 +1392,11 @@ fn write_inner(
                 (None, [], &Method::POST) => create(store, ctx, req, &set, undo),
                 (Some(key), [], &Method::PATCH) => upsert(store, ctx, req, &set, &key, undo),
                 (Some(key), [], &Method::DELETE) => delete(store, ctx, req, &set, &key, undo),
+                (Some(key), [nav, r], m)
+                    if r == "$ref" && matches!(*m, Method::POST | Method::PUT | Method::DELETE) =>
+                {
+                    reference(store, ctx, req, &set, &key, nav, undo)
+                }
                 (None, [other, ..], _) if other != "$count" => {
                     Err(ApiError::segment_not_found(other))
                 }
@@ -1813,6 +1818,174 @@ fn delete(
     }
     store.remove(set, id, Some(undo));
     Ok(Resp::empty(StatusCode::NO_CONTENT))
+}
+
+/// `$ref` requests: associate (`POST`/`PUT` with `{"@odata.id": url}`) or disassociate
+/// (`DELETE`, the related row named as `nav(id)` or by `?$id=url`).
+fn reference(
+    store: &mut Store,
+    ctx: &Ctx<'_>,
+    req: &Req,
+    set: &str,
+    key: &Key,
+    nav_segment: &str,
+    undo: &mut Vec<Undo>,
+) -> Result<Resp, ApiError> {
+    let t = table(store, set)?;
+    let schema = t.schema.clone();
+    forbidden(ctx, "Write", schema.logical())?;
+    let source = resolve_key(t, key)?.ok_or_else(|| not_found_for(t, key))?;
+    let (nav, nav_key) = split_segment(nav_segment)?;
+    let kind = bind_nav(store, &schema, nav).map_err(|_| ApiError::segment_not_found(nav))?;
+    // The related row: from the body (associate), from `nav(id)` or `$id` (disassociate).
+    let related: Option<(String, Uuid)> = if req.method == Method::DELETE {
+        let id_param = req.query.split('&').find_map(|p| {
+            let (n, v) = p.split_once('=')?;
+            (super::query::decode_component(n).ok()? == "$id")
+                .then(|| super::query::decode_component(v).ok())
+                .flatten()
+        });
+        match (nav_key, id_param) {
+            (Some(k), _) => {
+                let target_set = match &kind {
+                    NavKind::Single { target, .. } => target,
+                    NavKind::Children { child, .. } => child,
+                    NavKind::Many { other, .. } => other,
+                };
+                let target = table(store, target_set)?;
+                let k = parse_key(k, nav_segment)?;
+                let id = resolve_key(target, &k)?.ok_or_else(|| not_found_for(target, &k))?;
+                Some((target_set.clone(), id))
+            }
+            (None, Some(url)) => Some(resolve_reference(store, &url)?),
+            (None, None) => None,
+        }
+    } else {
+        let body = parse_body(req)?;
+        let url = body
+            .get("@odata.id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::odata("A $ref request body must be {\"@odata.id\": \"<entity URL>\"}.")
+            })?;
+        Some(resolve_reference(store, url)?)
+    };
+    let wrong_target = |expected: &str, got: &str| {
+        ApiError::odata(format!(
+            "The navigation property '{nav}' relates to '{expected}', not to '{got}'."
+        ))
+    };
+    let no_link = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            super::error::NOT_EXIST_CODE,
+            format!("The record is not associated through '{nav}'."),
+        )
+    };
+    let associate = req.method != Method::DELETE;
+    match kind {
+        NavKind::Single { col, target } => {
+            if req.method == Method::POST {
+                return Err(ApiError::method_not_allowed("POST"));
+            }
+            let mut cells = row_cells(store, set, source)?;
+            match related {
+                Some((got, id)) if associate => {
+                    if got != target {
+                        return Err(wrong_target(&target, &got));
+                    }
+                    cells[col] = Value::String(id.to_string());
+                }
+                _ => cells[col] = Value::Null,
+            }
+            stamp(&schema, ctx, &mut cells, false);
+            store.put(set, source, cells, Some(undo));
+        }
+        NavKind::Children { child, col } => {
+            let Some((got, child_id)) = related else {
+                return Err(ApiError::odata(format!(
+                    "Name the related row to disassociate: {nav}(id)/$ref or $id."
+                )));
+            };
+            if got != child {
+                return Err(wrong_target(&child, &got));
+            }
+            let mut cells = row_cells(store, &child, child_id)?;
+            let current = cells[col].as_str().and_then(|s| Uuid::parse_str(s).ok());
+            if associate {
+                cells[col] = Value::String(source.to_string());
+            } else if current == Some(source) {
+                cells[col] = Value::Null;
+            } else {
+                return Err(no_link());
+            }
+            let child_schema = table(store, &child)?.schema.clone();
+            stamp(&child_schema, ctx, &mut cells, false);
+            store.put(&child, child_id, cells, Some(undo));
+        }
+        NavKind::Many {
+            intersect,
+            this_col,
+            other_col,
+            other,
+        } => {
+            let Some((got, other_id)) = related else {
+                return Err(ApiError::odata(format!(
+                    "Name the related row to disassociate: {nav}(id)/$ref or $id."
+                )));
+            };
+            if got != other {
+                return Err(wrong_target(&other, &got));
+            }
+            let link = table(store, &intersect)?;
+            let link_schema = link.schema.clone();
+            let (Some(tc), Some(oc)) = (link_schema.col(&this_col), link_schema.col(&other_col))
+            else {
+                return Err(ApiError::segment_not_found(nav));
+            };
+            let existing: Vec<Uuid> = link
+                .rows
+                .iter()
+                .filter(|(_, r)| {
+                    r.cells[tc].as_str().and_then(|s| Uuid::parse_str(s).ok()) == Some(source)
+                        && r.cells[oc].as_str().and_then(|s| Uuid::parse_str(s).ok())
+                            == Some(other_id)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if associate {
+                if !existing.is_empty() {
+                    return Err(ApiError::new(
+                        StatusCode::PRECONDITION_FAILED,
+                        "0x80040237",
+                        "Cannot insert duplicate key.",
+                    ));
+                }
+                let id = Uuid::new_v4();
+                let mut cells = vec![Value::Null; link_schema.len()].into_boxed_slice();
+                cells[link_schema.pk] = Value::String(id.to_string());
+                cells[tc] = Value::String(source.to_string());
+                cells[oc] = Value::String(other_id.to_string());
+                store.put(&intersect, id, cells, Some(undo));
+            } else {
+                if existing.is_empty() {
+                    return Err(no_link());
+                }
+                for id in existing {
+                    store.remove(&intersect, id, Some(undo));
+                }
+            }
+        }
+    }
+    Ok(Resp::empty(StatusCode::NO_CONTENT))
+}
+
+fn row_cells(store: &Store, set: &str, id: Uuid) -> Result<Box<[Value]>, ApiError> {
+    let t = table(store, set)?;
+    t.rows
+        .get(&id)
+        .map(|r| r.cells.clone())
+        .ok_or_else(|| ApiError::row_not_found(t.schema.logical(), &id))
 }
 
 #[cfg(test)]
