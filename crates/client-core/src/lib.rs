@@ -8,6 +8,8 @@
 //!   jitter, waiting at least as long as `Retry-After` (seconds or HTTP date), `retry-after-ms`
 //!   or `x-ms-retry-after-ms` ask, up to a ceiling ([`RetryPolicy`]); timeouts and connections
 //!   lost after sending are retried only for idempotent requests;
+//! - after a 429 with `Retry-After`, starts no request to that host until the wait is over
+//!   (requests sent while throttled lengthen the wait);
 //! - bounds concurrency per client and spends retries from a shared [`RetryBudget`];
 //! - on a 401, drops the cached token, gets a fresh one and retries once;
 //! - refuses plain http except to loopback ([`check_url`]);

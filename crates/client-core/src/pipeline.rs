@@ -414,6 +414,7 @@ impl PipelineBuilder {
                 retry: self.retry,
                 budget: self.budget.unwrap_or_default(),
                 semaphore: Semaphore::new(self.max_concurrency),
+                throttled_until: std::sync::Mutex::new(std::collections::HashMap::new()),
                 attempt_timeout: self.attempt_timeout,
                 clock: self.clock,
             }),
@@ -450,6 +451,9 @@ struct Inner {
     retry: RetryPolicy,
     budget: RetryBudget,
     semaphore: Semaphore,
+    /// Per host, when a 429's `Retry-After` ends: until then no request to that host starts,
+    /// because requests sent while throttled lengthen the wait (Dataverse, Graph).
+    throttled_until: std::sync::Mutex<std::collections::HashMap<String, time::OffsetDateTime>>,
     attempt_timeout: Duration,
     clock: SharedClock,
 }
@@ -545,6 +549,13 @@ impl Pipeline {
         let mut refreshed_after_401 = false;
         loop {
             attempt += 1;
+            if let Some(pause) = self.throttle_pause(&host) {
+                tracing::debug!(
+                    pause_ms = pause.as_millis() as u64,
+                    "host is throttling: waiting for its Retry-After"
+                );
+                inner.clock.sleep(pause).await;
+            }
             let auth = self.token(&request).await?;
             let outcome = self
                 .attempt(
@@ -594,6 +605,11 @@ impl Pipeline {
                         attempt -= 1;
                         continue;
                     }
+                    if status == StatusCode::TOO_MANY_REQUESTS
+                        && let Some(wait) = parse_retry_after(&response.headers, inner.clock.now())
+                    {
+                        self.hold_host(&host, wait);
+                    }
                     if !inner.retry.retries_status(status.as_u16()) {
                         if status.is_success() {
                             inner.budget.deposit();
@@ -624,6 +640,32 @@ impl Pipeline {
             let (delay, why) = retry_reason;
             tracing::info!(attempt, delay_ms = delay.as_millis() as u64, reason = %why, "retrying");
             inner.clock.sleep(delay).await;
+        }
+    }
+
+    /// How long requests to `host` must still wait after a 429, if at all.
+    fn throttle_pause(&self, host: &str) -> Option<Duration> {
+        let inner = &*self.inner;
+        let until = *inner
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(host)?;
+        let left = until - inner.clock.now();
+        left.is_positive().then(|| left.unsigned_abs())
+    }
+
+    /// Holds every request to `host` for `wait` (capped by the policy's Retry-After ceiling).
+    fn hold_host(&self, host: &str, wait: Duration) {
+        let inner = &*self.inner;
+        let until = inner.clock.now() + wait.min(inner.retry.retry_after_ceiling());
+        let mut map = inner
+            .throttled_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(host.to_owned()).or_insert(until);
+        if *entry < until {
+            *entry = until;
         }
     }
 

@@ -99,6 +99,11 @@ impl RetryPolicy {
         self.max_elapsed
     }
 
+    /// The longest wait honoured when a service asks for more.
+    pub fn retry_after_ceiling(&self) -> Duration {
+        self.retry_after_ceiling
+    }
+
     /// Whether `status` is retried.
     pub fn retries_status(&self, status: u16) -> bool {
         self.statuses.contains(&status)

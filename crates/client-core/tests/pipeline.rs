@@ -424,3 +424,33 @@ async fn no_token_in_debug_or_errors() {
     assert_eq!(err.status(), Some(403));
     assert!(err.to_string().contains("prvReadbot"));
 }
+
+#[tokio::test]
+async fn after_a_429_other_requests_to_the_host_wait_for_retry_after() {
+    let server = MockServer::start_async().await;
+    let throttled = server
+        .mock_async(|when, then| {
+            when.path("/a");
+            then.status(429).header("Retry-After", "5").body("{}");
+        })
+        .await;
+    let other = server
+        .mock_async(|when, then| {
+            when.path("/b");
+            then.status(200).body("{}");
+        })
+        .await;
+    let c = clock();
+    let p = pipeline(&c, RetryPolicy::none());
+    let err = p.send(Request::get(url(&server, "/a"))).await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(c.sleeps().is_empty());
+    // The next request to the same host waits out the Retry-After before it is sent...
+    p.send(Request::get(url(&server, "/b"))).await.unwrap();
+    assert_eq!(c.sleeps(), vec![Duration::from_secs(5)]);
+    // ...and once it is over, requests go straight out again.
+    p.send(Request::get(url(&server, "/b"))).await.unwrap();
+    assert_eq!(c.sleeps().len(), 1);
+    throttled.assert_calls_async(1).await;
+    other.assert_calls_async(2).await;
+}
