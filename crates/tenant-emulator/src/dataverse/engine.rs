@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::cookie::{self, DeltaToken, PageCookie, bad_skiptoken};
 use super::error::{ApiError, EXPIRED_VERSION_STAMP_CODE, INVALID_ARGUMENT_CODE};
-use super::filter::{self, Lit, Pred};
+use super::filter::{self, Lit, Pred, SortKey};
 use super::query::{ExpandOpt, OrderKey, Prefer, QueryOptions, split_top_level};
 use super::schema::{ColumnKind, SetSchema};
 use super::store::{Row, RowView, Store, Table, Undo};
@@ -454,33 +454,31 @@ fn matches(pred: Option<&Pred>, view: &RowView<'_>) -> bool {
     pred.is_none_or(|p| p.eval(&|c| view.get(c)))
 }
 
-/// Sort keys of rows: the ordered columns' values, then the primary key.
+/// Rows sorted by the ordered columns' values, then the primary key, with their sort keys.
 fn sort_rows<'a>(
     store: &'a Store,
     table: &'a Table,
     rows: Vec<(Uuid, &'a Row)>,
     order: &[(usize, bool)],
-) -> Vec<(Vec<Value>, Uuid, &'a Row)> {
-    let mut keyed: Vec<(Vec<Value>, Uuid, &Row)> = rows
+) -> Vec<(Vec<SortKey>, Uuid, &'a Row)> {
+    let mut keyed: Vec<(Vec<SortKey>, Uuid, &Row)> = rows
         .into_iter()
         .map(|(id, row)| {
             let view = store.view(table, row);
-            let key = order.iter().map(|(c, _)| view.get(*c).clone()).collect();
+            let key = order
+                .iter()
+                .map(|(c, _)| SortKey::of(table.schema.column(*c).kind(), view.get(*c)))
+                .collect();
             (key, id, row)
         })
         .collect();
-    keyed.sort_by(|a, b| compare_keys(&table.schema, order, (&a.0, a.1), (&b.0, b.1)));
+    keyed.sort_by(|a, b| compare_keys(order, (&a.0, a.1), (&b.0, b.1)));
     keyed
 }
 
-fn compare_keys(
-    schema: &SetSchema,
-    order: &[(usize, bool)],
-    a: (&[Value], Uuid),
-    b: (&[Value], Uuid),
-) -> Ordering {
-    for (i, (col, desc)) in order.iter().enumerate() {
-        let ord = filter::order_cells(schema.column(*col).kind(), &a.0[i], &b.0[i]);
+fn compare_keys(order: &[(usize, bool)], a: (&[SortKey], Uuid), b: (&[SortKey], Uuid)) -> Ordering {
+    for (i, (_, desc)) in order.iter().enumerate() {
+        let ord = a.0[i].compare(&b.0[i]);
         let ord = if *desc { ord.reverse() } else { ord };
         if ord != Ordering::Equal {
             return ord;
@@ -937,9 +935,10 @@ fn get_collection(
                 if names != expected {
                     return Err(bad_skiptoken());
                 }
-                let values: Vec<Value> = c.last[..order.len()]
+                let values: Vec<SortKey> = c.last[..order.len()]
                     .iter()
-                    .map(|(_, v)| v.clone())
+                    .zip(&order)
+                    .map(|((_, v), (col, _))| SortKey::of(schema.column(*col).kind(), v))
                     .collect();
                 let last_id = c.last[order.len()]
                     .1
@@ -947,19 +946,23 @@ fn get_collection(
                     .and_then(|s| Uuid::parse_str(s).ok())
                     .ok_or_else(bad_skiptoken)?;
                 sorted.partition_point(|(k, id, _)| {
-                    compare_keys(schema, &order, (k, *id), (&values, last_id)) != Ordering::Greater
+                    compare_keys(&order, (k, *id), (&values, last_id)) != Ordering::Greater
                 })
             }
             None => 0,
         };
         let mut iter = sorted.into_iter().skip(start);
-        for (key, id, row) in iter.by_ref() {
+        for (_, id, row) in iter.by_ref() {
             if page.len() == take {
                 more = true;
                 break;
             }
-            last_key = key;
             page.push((id, row));
+        }
+        // The cookie keeps the last row's values as stored, not its sort keys.
+        if let Some((_, row)) = page.last() {
+            let view = store.view(table, row);
+            last_key = order.iter().map(|(c, _)| view.get(*c).clone()).collect();
         }
     }
     if top.is_some() {

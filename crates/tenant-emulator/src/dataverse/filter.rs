@@ -727,35 +727,57 @@ impl Pred {
     }
 }
 
-/// Orders two cells of the same column: nulls first, strings case-insensitively, dates and
-/// GUIDs by value.
-pub(crate) fn order_cells(kind: &ColumnKind, a: &Value, b: &Value) -> Ordering {
-    match (a.is_null(), b.is_null()) {
-        (true, true) => return Ordering::Equal,
-        (true, false) => return Ordering::Less,
-        (false, true) => return Ordering::Greater,
-        _ => {}
+/// A cell converted once for ordering: nulls first, strings case-insensitively, dates and GUIDs
+/// by value (so sorting never re-parses).
+#[derive(Debug, Clone)]
+pub(crate) enum SortKey {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Date(OffsetDateTime),
+    Guid(Uuid),
+    Str(String),
+}
+
+impl SortKey {
+    pub(crate) fn of(kind: &ColumnKind, v: &Value) -> Self {
+        match (kind, v) {
+            (_, Value::Null) => Self::Null,
+            (ColumnKind::DateTime, Value::String(s)) => match parse_datetime(s) {
+                Some(d) => Self::Date(d),
+                None => Self::Str(s.to_lowercase()),
+            },
+            (k, Value::String(s)) if k.is_guid() => match Uuid::parse_str(s) {
+                Ok(g) => Self::Guid(g),
+                Err(_) => Self::Str(s.to_lowercase()),
+            },
+            (_, Value::String(s)) => Self::Str(s.to_lowercase()),
+            (_, Value::Number(n)) => Self::Num(n.as_f64().unwrap_or(0.0)),
+            (_, Value::Bool(b)) => Self::Bool(*b),
+            (_, other) => Self::Str(other.to_string()),
+        }
     }
-    match kind {
-        ColumnKind::DateTime => {
-            let pa = a.as_str().and_then(parse_datetime);
-            let pb = b.as_str().and_then(parse_datetime);
-            pa.cmp(&pb)
+
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Null => 0,
+            Self::Bool(_) => 1,
+            Self::Num(_) => 2,
+            Self::Date(_) => 3,
+            Self::Guid(_) => 4,
+            Self::Str(_) => 5,
         }
-        ColumnKind::Uniqueidentifier | ColumnKind::Lookup { .. } => {
-            let pa = a.as_str().and_then(|s| Uuid::parse_str(s).ok());
-            let pb = b.as_str().and_then(|s| Uuid::parse_str(s).ok());
-            pa.cmp(&pb)
+    }
+
+    pub(crate) fn compare(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::Bool(a), Self::Bool(b)) => a.cmp(b),
+            (Self::Num(a), Self::Num(b)) => a.total_cmp(b),
+            (Self::Date(a), Self::Date(b)) => a.cmp(b),
+            (Self::Guid(a), Self::Guid(b)) => a.cmp(b),
+            (Self::Str(a), Self::Str(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
         }
-        _ => match (a, b) {
-            (Value::String(x), Value::String(y)) => x.to_lowercase().cmp(&y.to_lowercase()),
-            (Value::Number(x), Value::Number(y)) => x
-                .as_f64()
-                .partial_cmp(&y.as_f64())
-                .unwrap_or(Ordering::Equal),
-            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-            _ => a.to_string().cmp(&b.to_string()),
-        },
     }
 }
 
@@ -822,6 +844,25 @@ mod tests {
         assert!(check("n in (1,5)", &r));
         assert!(check("5 eq n", &r));
         assert!(check("1 lt n", &r));
+    }
+
+    #[test]
+    fn sort_keys_order_typed_values() {
+        let date = ColumnKind::DateTime;
+        let a = SortKey::of(&date, &json!("2024-09-09T18:41:13Z"));
+        let b = SortKey::of(&date, &json!("2024-09-09T20:41:13+03:00"));
+        assert_eq!(a.compare(&b), Ordering::Greater);
+        assert_eq!(SortKey::Null.compare(&a), Ordering::Less);
+        let s = ColumnKind::String;
+        assert_eq!(
+            SortKey::of(&s, &json!("apple")).compare(&SortKey::of(&s, &json!("Banana"))),
+            Ordering::Less
+        );
+        let n = ColumnKind::Integer;
+        assert_eq!(
+            SortKey::of(&n, &json!(10)).compare(&SortKey::of(&n, &json!(9))),
+            Ordering::Greater
+        );
     }
 
     #[test]
