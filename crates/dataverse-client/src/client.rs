@@ -24,7 +24,8 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 ///
 /// Every request carries `Accept: application/json` and the OData version headers, a bearer
 /// token for the environment's scope, and goes through the `client-core` pipeline, which
-/// retries 429 (after `Retry-After`), 5xx and connection failures.
+/// retries 429 (after `Retry-After`, holding this client's other requests meanwhile), 5xx and
+/// connection failures.
 ///
 /// ```no_run
 /// use dataverse_client::{DataverseClient, Filter};

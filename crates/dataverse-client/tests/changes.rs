@@ -55,17 +55,32 @@ async fn a_delta_cycle() {
             }));
         })
         .await;
+    // The changes come in two pages: a next link inside the delta response.
+    let delta1_page2 = format!("{API}/bots?$select=botid,name&$deltatoken=919042&$skiptoken=2");
+    let changes2 = server
+        .mock_async(|when, then| {
+            when.method(GET).is_true(raw_uri(delta1_page2.clone())).header("prefer", "odata.track-changes");
+            then.status(200).json_body(json!({
+                "@odata.context": format!("{base}{API}/$metadata#bots(botid,name)/$delta"),
+                "value": [
+                    {"@odata.context": format!("{base}{API}/$metadata#bots/$deletedEntity"), "id": id(2), "reason": "deleted"},
+                ],
+                "@odata.deltaLink": format!("{base}{delta2}"),
+            }));
+        })
+        .await;
     let changes = server
         .mock_async(|when, then| {
-            when.method(GET).is_true(raw_uri(delta1.clone())).header("prefer", "odata.track-changes");
+            when.method(GET)
+                .is_true(raw_uri(delta1.clone()))
+                .header("prefer", "odata.track-changes");
             then.status(200).json_body(json!({
                 "@odata.context": format!("{base}{API}/$metadata#bots(botid,name)/$delta"),
                 "value": [
                     {"@odata.etag": "W/\"2\"", "botid": id(1), "name": "renamed"},
                     {"@odata.etag": "W/\"3\"", "botid": id(3), "name": "new"},
-                    {"@odata.context": format!("{base}{API}/$metadata#bots/$deletedEntity"), "id": id(2), "reason": "deleted"},
                 ],
-                "@odata.deltaLink": format!("{base}{delta2}"),
+                "@odata.nextLink": format!("{base}{delta1_page2}"),
             }));
         })
         .await;
@@ -115,7 +130,7 @@ async fn a_delta_cycle() {
         }
     );
     assert!(third.is_empty());
-    for m in [initial1, initial2, changes, empty] {
+    for m in [initial1, initial2, changes, changes2, empty] {
         m.assert_calls_async(1).await;
     }
 }
