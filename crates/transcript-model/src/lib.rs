@@ -11,6 +11,21 @@
 //! and trace kinds are kept verbatim) and strict only where it must be: a row whose `content`
 //! is not a transcript document is a [`RowError`] for that row alone.
 //!
+//! # Entry points
+//!
+//! | You have | Call | You get |
+//! |---|---|---|
+//! | a page's bytes (`{"value":[...]}` or `[...]`), want records | [`AktoConfig::page_to_records`] or, streaming, [`AktoConfig::for_each_row_records`] | per row: its records, or a [`RowError`] |
+//! | a page's bytes, want the model | [`parse_page`] or, streaming, [`for_each_row`] | per row: a [`Transcript`], or a [`RowError`] |
+//! | one row as bytes or as a `serde_json::Value` | [`Transcript::from_json_slice`], [`Transcript::from_value`] | a [`Transcript`] |
+//! | a [`Transcript`] | [`Transcript::pair`] ([`pair_transcript`]) | a [`PairedTranscript`]: pairs and [`TranscriptFacts`] |
+//! | a [`PairedTranscript`] | [`AktoConfig::records`] | one [`AktoRecord`] per pair |
+//! | Graph `aiInteraction` pages | [`parse_interactions`], then [`pair_interactions`] | [`Pair`]s |
+//!
+//! The page functions are the fast path: one pass over the page, each row's `content` decoded
+//! once into borrowed views, no owned activities built; they give exactly the records the
+//! model path gives. Records are deterministic (same input, byte-identical JSON).
+//!
 //! # From a page of rows to Akto records
 //!
 //! ```
