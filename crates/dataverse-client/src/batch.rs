@@ -735,7 +735,7 @@ fn parse_response(body: &str, boundary: &str) -> Result<Vec<ResponseItem>, Strin
 
 /// Reads a request body written by [`write_batch`] (or any client following the format)
 /// back into items; `api_path` is stripped from request lines.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 fn parse_request(body: &str, boundary: &str, api_path: &str) -> Result<Vec<Item>, String> {
     let read_op = |part: &MimePart<'_>| -> Result<BatchOperation, String> {
         let msg = parse_http(part.content)?;
