@@ -602,7 +602,7 @@ impl Projector<'_> {
         expands: &[BoundExpand],
     ) -> Result<(), ApiError> {
         for ex in expands {
-            let target = table_of(self.store, ex.target_set())?;
+            let target = table(self.store, ex.target_set())?;
             match &ex.kind {
                 NavKind::Single { col, .. } => {
                     for ((_, row), out) in page.iter().zip(outs.iter_mut()) {
@@ -644,7 +644,7 @@ impl Projector<'_> {
                     other_col,
                     ..
                 } => {
-                    let link = table_of(self.store, intersect)?;
+                    let link = table(self.store, intersect)?;
                     let (Some(tc), Some(oc)) =
                         (link.schema.col(this_col), link.schema.col(other_col))
                     else {
@@ -687,10 +687,6 @@ impl Projector<'_> {
             })
             .collect()
     }
-}
-
-fn table_of<'s>(store: &'s Store, set: &str) -> Result<&'s Table, ApiError> {
-    table(store, set)
 }
 
 /// `#bots(name,botid,nav(a,b))` for `@odata.context`.

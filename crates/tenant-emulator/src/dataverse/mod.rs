@@ -548,10 +548,12 @@ impl Dataverse {
         })
     }
 
-    /// The Web API router: `/api/data/v9.1/...` and `/api/data/v9.2/...`. Absolute links
+    /// The Web API router: `/api/data/v9.2/...`, and `v9.1` and `v9.0`, which Dataverse still
+    /// serves with the same behaviour. Absolute links
     /// (`@odata.nextLink`, `@odata.deltaLink`, `OData-EntityId`) use the request's Host header.
     pub fn router(&self) -> Router {
         Router::new()
+            .route("/api/data/v9.0/{*rest}", any(serve))
             .route("/api/data/v9.1/{*rest}", any(serve))
             .route("/api/data/v9.2/{*rest}", any(serve))
             .with_state(self.clone())
