@@ -5,7 +5,10 @@
 //!     cargo test -p dataverse-client --test live -- --ignored
 //! ```
 //!
-//! Nothing is written: only reads, metadata, change tracking reads and a read-only `$batch`.
+//! The first test writes nothing: only reads, metadata, change tracking reads and a read-only
+//! `$batch`. The second creates, changes and deletes one `botcomponent` under the first
+//! agent; it also needs `DATAVERSE_LIVE_WRITES=1` and is meant for an emulator or a scratch
+//! environment.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,7 +18,8 @@
 
 use client_core::{AccessToken, StaticTokenCredential};
 use dataverse_client::{
-    Batch, BatchMode, Change, DataverseClient, Filter, FilterValue, Key, Query,
+    Batch, BatchMode, BatchOperation, Change, DataverseClient, Filter, FilterValue, Key, Query,
+    UpsertOptions,
 };
 use futures::TryStreamExt;
 use serde_json::Value;
@@ -123,4 +127,114 @@ async fn reads_pages_metadata_changes_and_batches() {
         .await
         .unwrap();
     assert!(results.iter().all(|r| r.is_success()), "{results:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs DATAVERSE_LIVE_URL, DATAVERSE_TOKEN and DATAVERSE_LIVE_WRITES=1"]
+async fn writes_batches_and_sees_them_as_changes() {
+    assert_eq!(
+        std::env::var("DATAVERSE_LIVE_WRITES").as_deref(),
+        Ok("1"),
+        "this test writes: set DATAVERSE_LIVE_WRITES=1 (emulator or scratch environment only)"
+    );
+    let client = live_client();
+    let bot: Value = client
+        .rows(&client.query("bots").select(["botid"]).top(1))
+        .try_next()
+        .await
+        .unwrap()
+        .expect("the environment has no agent");
+    let bot_id = Uuid::parse_str(bot["botid"].as_str().unwrap()).unwrap();
+    assert!(
+        client
+            .change_tracking_enabled("botcomponent")
+            .await
+            .unwrap()
+    );
+
+    let mut initial = client.track_changes("botcomponents", &["botcomponentid", "name"]);
+    while initial.try_next().await.unwrap().is_some() {}
+    let delta = initial.delta_link().cloned().unwrap();
+
+    // A change set: create a component bound to the agent, then change it through `$1`.
+    let name = format!("dataverse-client live test {}", Uuid::new_v4());
+    let mut batch = Batch::new();
+    let mut cs = batch.change_set();
+    let created = cs.create(
+        "botcomponents",
+        serde_json::json!({
+            "name": name,
+            "schemaname": "dvclient.livetest",
+            "componenttype": 9,
+            "parentbotid@odata.bind": format!("/bots({bot_id})"),
+        }),
+    );
+    cs.push(
+        BatchOperation::new(http::Method::PATCH, &created.reference())
+            .json(serde_json::json!({"description": "changed in the same change set"})),
+    );
+    batch.get("bots", &Key::id(bot_id), &["name"]);
+    let results = client.batch(batch, BatchMode::StopOnError).await.unwrap();
+    assert!(results.iter().all(|r| r.is_success()), "{results:?}");
+    let id = results[0].response().unwrap().entity_id().unwrap();
+
+    let row: Value = client
+        .get(
+            "botcomponents",
+            &Key::id(id),
+            &["name", "description", "_parentbotid_value"],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row["name"], name.as_str());
+    assert_eq!(row["description"], "changed in the same change set");
+    assert_eq!(row["_parentbotid_value"], bot_id.to_string());
+
+    let changes = client.changes_since(delta).read_all().await.unwrap();
+    assert!(
+        changes
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::Upsert(r) if r["botcomponentid"] == id.to_string()))
+    );
+
+    let key = Key::id(id);
+    let err = client
+        .upsert(
+            "botcomponents",
+            &key,
+            &serde_json::json!({"description": "x"}),
+            UpsertOptions::new().create_only(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+    client
+        .upsert(
+            "botcomponents",
+            &key,
+            &serde_json::json!({"description": "y"}),
+            UpsertOptions::new().update_only(),
+        )
+        .await
+        .unwrap();
+    client.delete("botcomponents", &key).await.unwrap();
+    assert!(
+        client
+            .get::<Value>("botcomponents", &key, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let after = client
+        .changes_since(changes.delta_link)
+        .read_all()
+        .await
+        .unwrap();
+    assert!(
+        after.changes.contains(&Change::Deleted { id }),
+        "{:?}",
+        after.changes
+    );
 }
