@@ -7,6 +7,21 @@
 //! one global version counter, which is both the row's ETag (`W/"version"`) and its
 //! change-tracking position; deletions leave tombstones for delta links.
 //!
+//! Served: entity sets (built-in and declared at run time) with `$select`, `$filter` (`eq`, `ne`,
+//! `gt`, `ge`, `lt`, `le`, `and`, `or`, `not`, parentheses, `contains`, `startswith`, `endswith`,
+//! `in`, `Microsoft.Dynamics.CRM.In`/`NotIn`), `$orderby`, `$top`, `$count` (capped at 5000),
+//! `$expand` of lookups, 1:N and N:N relationships (nested `$select`, `$filter`, `$orderby`,
+//! `$top`); `odata.maxpagesize` paging with an opaque `$skiptoken` cookie; change tracking with
+//! delta links, `$deletedEntity` entries and token expiry; create, update, upsert by primary or
+//! alternate key with the If-Match / If-None-Match rules; `nav@odata.bind` and `$ref`
+//! associations; `$batch` with atomic change sets; `WhoAmI`, `GlobalOptionSetDefinitions`,
+//! `EntityDefinitions` (with `/Attributes`); Dataverse's error bodies throughout.
+//!
+//! Not emulated (answered with a 400 or 404 that says so, never silently ignored): FetchXML and
+//! saved queries, `$apply`, `$skip`, lambda operators, nested `$expand`, filters comparing two
+//! columns or crossing relationships, the `$metadata` CSDL document, functions and actions other
+//! than `WhoAmI`.
+//!
 //! ```no_run
 //! use tenant_emulator::dataverse::{Dataverse, DataverseConfig};
 //! use serde_json::json;
