@@ -10,6 +10,7 @@
 //! 2 on a usage or file error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use botcomponent_schema::{BotConfiguration, ComponentTypeRegistry, FeatureType, parse_component};
@@ -78,13 +79,21 @@ fn main() -> ExitCode {
             }
         },
     };
-    match serde_json::to_string_pretty(&output) {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
+    let json = match serde_json::to_string_pretty(&output) {
+        Ok(json) => json,
         Err(error) => {
             eprintln!("cannot serialise the result: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // Written by hand rather than with println!, which panics when the reader
+    // (e.g. `| head`) closes the pipe early.
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{json}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cannot write the result: {error}");
             ExitCode::from(2)
         }
     }
