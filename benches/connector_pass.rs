@@ -6,7 +6,13 @@
 //! --latency-ms MS --page-size N`). The connector runs as its own process (the release
 //! binary), so its peak resident memory (VmHWM) is measured apart from the emulator's.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

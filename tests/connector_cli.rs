@@ -1,6 +1,12 @@
 //! End-to-end: the `copilot-connector` binary's commands, exit statuses and messages.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "support/connector_support.rs"]
 mod support;
@@ -13,7 +19,13 @@ use support::*;
 use tenant_emulator::{Emulator, RunningEmulator};
 
 async fn emulator(transcripts: usize) -> RunningEmulator {
-    Emulator::builder().seed(9).agents(4).transcripts(transcripts).start().await.unwrap()
+    Emulator::builder()
+        .seed(9)
+        .agents(4)
+        .transcripts(transcripts)
+        .start()
+        .await
+        .unwrap()
 }
 
 fn cmd(env: &HashMap<String, String>, args: &[&str]) -> tokio::process::Command {
@@ -40,14 +52,22 @@ fn text(b: &[u8]) -> String {
 async fn invalid_settings_exit_2_naming_the_variable() {
     let emu = emulator(1).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATAVERSE_CLIENT_ID", "my-connector-app")]);
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATAVERSE_CLIENT_ID", "my-connector-app")],
+    );
     let out = run(&env, &["ingest", "--once"]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("DATAVERSE_CLIENT_ID is invalid"), "{err}");
     assert!(err.contains("Application (client) ID"), "{err}");
 
-    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATA_INGESTION_SERVICE_URL", "http://akto.internal:9091")]);
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATA_INGESTION_SERVICE_URL", "http://akto.internal:9091")],
+    );
     let out = run(&env, &["ingest", "--once"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("DATA_INGESTION_SERVICE_URL is invalid"));
@@ -96,22 +116,38 @@ async fn settings_can_come_from_a_toml_file() {
         ),
     )
     .unwrap();
-    let out = run(&HashMap::new(), &["agents", "--json", "--config", file.to_str().unwrap()]).await;
+    let out = run(
+        &HashMap::new(),
+        &["agents", "--json", "--config", file.to_str().unwrap()],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 4);
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_prints_the_checklist_and_fails_on_a_wrong_secret() {
     let emu = emulator(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&emu, &dir.path().join("s.db"), &[("DATAVERSE_CLIENT_SECRET", "wrong")]);
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATAVERSE_CLIENT_SECRET", "wrong")],
+    );
     let out = run(&env, &["doctor"]).await;
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("[FAIL] Entra ID token"), "{stdout}");
     assert!(stdout.contains("fix:"), "{stdout}");
-    assert!(!stdout.contains("wrong"), "the secret must not be echoed: {stdout}");
+    assert!(
+        !stdout.contains("wrong"),
+        "the secret must not be echoed: {stdout}"
+    );
 
     let env = env_for(&emu, &dir.path().join("s.db"), &[]);
     let out = run(&env, &["doctor", "--json"]).await;
@@ -138,19 +174,32 @@ async fn a_second_run_is_refused_with_exit_3() {
 async fn json_lines_to_stdout_keep_the_summary_on_stderr() {
     let emu = emulator(30).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&emu, &dir.path().join("s.db"), &[("COPILOT_CONNECTOR_OUTPUT", "-")]);
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("COPILOT_CONNECTOR_OUTPUT", "-")],
+    );
     let out = run(&env, &["ingest", "--once", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..30));
     let mut paths: Vec<String> = text(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["path"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["path"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     paths.sort();
     assert_eq!(paths, expected);
-    let summary: Value = serde_json::from_str(text(&out.stderr).trim().lines().last().unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_str(text(&out.stderr).trim().lines().last().unwrap()).unwrap();
     assert_eq!(summary["records_delivered"], expected.len());
-    assert!(emu.ingestion().is_empty(), "--output replaces the ingestion service");
+    assert!(
+        emu.ingestion().is_empty(),
+        "--output replaces the ingestion service"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,9 +209,16 @@ async fn the_schedule_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("s.db"), &[]);
     let child = cmd(&env, &["ingest", "--every", "1h"]).spawn().unwrap();
-    assert!(emu.ingestion().wait_for(expected.len(), Duration::from_secs(60)).await);
+    assert!(
+        emu.ingestion()
+            .wait_for(expected.len(), Duration::from_secs(60))
+            .await
+    );
     let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await

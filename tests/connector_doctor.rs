@@ -1,6 +1,12 @@
 //! End-to-end: `doctor` against emulated tenants with the setup mistakes people make.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "support/connector_support.rs"]
 mod support;
@@ -20,7 +26,11 @@ fn builder(clock: &SharedManualClock) -> EmulatorBuilder {
         .clock(std::sync::Arc::new(clock.clone()))
 }
 
-async fn doctor(emu: &RunningEmulator, clock: &SharedManualClock, extra: &[(&str, &str)]) -> Report {
+async fn doctor(
+    emu: &RunningEmulator,
+    clock: &SharedManualClock,
+    extra: &[(&str, &str)],
+) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(emu, &dir.path().join("s.db"), extra);
     let (c, credential) = connector(config(&env, Needs::Dataverse), clock);
@@ -29,7 +39,16 @@ async fn doctor(emu: &RunningEmulator, clock: &SharedManualClock, extra: &[(&str
     let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
     assert_eq!(
         ids,
-        ["config", "token", "whoami", "read-bots", "read-transcripts", "transcripts-exist", "roles", "ingestion"]
+        [
+            "config",
+            "token",
+            "whoami",
+            "read-bots",
+            "read-transcripts",
+            "transcripts-exist",
+            "roles",
+            "ingestion"
+        ]
     );
     report
 }
@@ -55,7 +74,12 @@ async fn a_correct_setup_passes_every_check() {
 async fn a_wrong_secret_is_explained() {
     let clock = clock();
     let emu = builder(&clock).start().await.unwrap();
-    let r = doctor(&emu, &clock, &[("DATAVERSE_CLIENT_SECRET", "not-the-secret")]).await;
+    let r = doctor(
+        &emu,
+        &clock,
+        &[("DATAVERSE_CLIENT_SECRET", "not-the-secret")],
+    )
+    .await;
     assert!(!r.ok());
     assert_eq!(status(&r, "token"), Status::Fail);
     let detail = &r.get("token").unwrap().detail;
@@ -69,14 +93,21 @@ async fn a_wrong_secret_is_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_application_user_is_explained() {
     let clock = clock();
-    let emu = builder(&clock).connector_access(DataverseAccess::None).start().await.unwrap();
+    let emu = builder(&clock)
+        .connector_access(DataverseAccess::None)
+        .start()
+        .await
+        .unwrap();
     let r = doctor(&emu, &clock, &[]).await;
     assert!(!r.ok());
     assert_eq!(status(&r, "token"), Status::Pass);
     let failed = r.checks.iter().find(|c| c.status == Status::Fail).unwrap();
     assert!(failed.detail.contains("403"), "{failed:?}");
     let f = failed.fix.clone().unwrap();
-    assert!(f.contains("Application users") && f.contains("Organization"), "{f}");
+    assert!(
+        f.contains("Application users") && f.contains("Organization"),
+        "{f}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,13 +131,18 @@ async fn readable_agents_without_transcript_access_are_explained() {
             l
         })
         .collect();
-    emu.dataverse().insert_rows("systemuserroles_association", links).unwrap();
+    emu.dataverse()
+        .insert_rows("systemuserroles_association", links)
+        .unwrap();
 
     let r = doctor(&emu, &clock, &[]).await;
     assert_eq!(status(&r, "read-bots"), Status::Pass, "{r:#?}");
     assert_eq!(status(&r, "read-transcripts"), Status::Fail, "{r:#?}");
     let f = fix(&r, "read-transcripts");
-    assert!(f.contains("conversationtranscript") && f.contains("Organization"), "{f}");
+    assert!(
+        f.contains("conversationtranscript") && f.contains("Organization"),
+        "{f}"
+    );
     assert_eq!(status(&r, "transcripts-exist"), Status::Skip);
 }
 
@@ -136,7 +172,10 @@ async fn an_over_privileged_role_is_a_warning() {
     assert_eq!(status(&r, "roles"), Status::Warn, "{r:#?}");
     let c = r.get("roles").unwrap();
     assert!(c.detail.contains("System Administrator"), "{c:?}");
-    assert!(fix(&r, "roles").contains("remove System Administrator"), "{c:?}");
+    assert!(
+        fix(&r, "roles").contains("remove System Administrator"),
+        "{c:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,14 +189,21 @@ async fn an_unreachable_ingestion_endpoint_is_explained() {
     let r = doctor(&emu, &clock, &[("DATA_INGESTION_SERVICE_URL", &url)]).await;
     assert!(!r.ok());
     assert_eq!(status(&r, "ingestion"), Status::Fail);
-    assert!(fix(&r, "ingestion").contains("DATA_INGESTION_SERVICE_URL"), "{r:#?}");
+    assert!(
+        fix(&r, "ingestion").contains("DATA_INGESTION_SERVICE_URL"),
+        "{r:#?}"
+    );
     assert_eq!(status(&r, "read-transcripts"), Status::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_ingestion_token_is_explained() {
     let clock = clock();
-    let emu = builder(&clock).ingestion_token("right-token").start().await.unwrap();
+    let emu = builder(&clock)
+        .ingestion_token("right-token")
+        .start()
+        .await
+        .unwrap();
     let r = doctor(&emu, &clock, &[("AKTO_JWT_TOKEN", "wrong-token")]).await;
     assert_eq!(status(&r, "ingestion"), Status::Fail);
     assert!(fix(&r, "ingestion").contains("AKTO_JWT_TOKEN"), "{r:#?}");

@@ -1,6 +1,12 @@
 //! End-to-end: the connector against the tenant emulator (Entra, Dataverse, Akto ingestion).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "support/connector_support.rs"]
 mod support;
@@ -11,7 +17,10 @@ use support::*;
 use tenant_emulator::Emulator;
 use tenant_emulator::faults::{FaultConfig, FaultTargets};
 
-async fn emulator(clock: &SharedManualClock, transcripts: usize) -> tenant_emulator::RunningEmulator {
+async fn emulator(
+    clock: &SharedManualClock,
+    transcripts: usize,
+) -> tenant_emulator::RunningEmulator {
     Emulator::builder()
         .seed(11)
         .agents(6)
@@ -42,7 +51,10 @@ async fn passes_deliver_every_pair_exactly_once_and_pick_up_late_transcripts() {
     // A second pass over the overlapping window sends nothing.
     let second = pass(&c).await.unwrap();
     assert_eq!(second.records_delivered, 0, "{second:?}");
-    assert!(second.transcripts_already_delivered > 0, "the window overlaps the last pass");
+    assert!(
+        second.transcripts_already_delivered > 0,
+        "the window overlaps the last pass"
+    );
     assert_exactly_once(&emu, &expected);
 
     // Transcripts written later arrive with the next pass, and only they.
@@ -55,7 +67,11 @@ async fn passes_deliver_every_pair_exactly_once_and_pick_up_late_transcripts() {
     expected.extend(new_paths.iter().cloned());
     expected.sort();
     let third = pass(&c).await.unwrap();
-    assert_eq!(third.records_delivered as usize, new_paths.len(), "{third:?}");
+    assert_eq!(
+        third.records_delivered as usize,
+        new_paths.len(),
+        "{third:?}"
+    );
     assert_exactly_once(&emu, &expected);
 }
 
@@ -78,9 +94,15 @@ async fn copilot_bot_id_limits_delivery_to_those_agents() {
     let rows: Vec<_> = emu
         .tenant()
         .transcript_rows(0..200)
-        .filter(|r| bots.iter().any(|b| r["_bot_conversationtranscriptid_value"].as_str() == Some(b)))
+        .filter(|r| {
+            bots.iter()
+                .any(|b| r["_bot_conversationtranscriptid_value"].as_str() == Some(b))
+        })
         .collect();
-    assert!(!rows.is_empty() && rows.len() < 200, "the two agents have some, not all, transcripts");
+    assert!(
+        !rows.is_empty() && rows.len() < 200,
+        "the two agents have some, not all, transcripts"
+    );
     assert_eq!(summary.transcripts_read as usize, rows.len());
     let expected = expected_paths(&emu, rows);
     assert_exactly_once(&emu, &expected);
@@ -91,8 +113,12 @@ async fn thirty_percent_throttling_and_unavailability_still_deliver_exactly_once
     let clock = clock();
     let emu = emulator(&clock, 250).await;
     // 429 and 503 everywhere: token endpoint, Dataverse and the ingestion service.
-    emu.set_faults(FaultConfig::none().with_throttle_rate(0.15).with_unavailable_rate(0.15))
-        .unwrap();
+    emu.set_faults(
+        FaultConfig::none()
+            .with_throttle_rate(0.15)
+            .with_unavailable_rate(0.15),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("s.db"), &[]);
     let (c, _) = connector(config(&env, Needs::Ingest), &clock);
@@ -100,7 +126,10 @@ async fn thirty_percent_throttling_and_unavailability_still_deliver_exactly_once
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..250));
     assert_eq!(summary.records_delivered as usize, expected.len());
     assert_exactly_once(&emu, &expected);
-    assert!(!clock.0.sleeps().is_empty(), "the faults were met and waited out");
+    assert!(
+        !clock.0.sleeps().is_empty(),
+        "the faults were met and waited out"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +182,8 @@ async fn an_ingestion_outage_loses_nothing() {
     let mut all = expected.clone();
     all.extend(expected_paths(
         &emu,
-        ids.iter().map(|id| emu.dataverse().row("conversationtranscripts", *id).unwrap()),
+        ids.iter()
+            .map(|id| emu.dataverse().row("conversationtranscripts", *id).unwrap()),
     ));
     all.sort();
     emu.set_faults(
@@ -176,8 +206,14 @@ async fn a_malformed_transcript_is_reported_and_the_rest_delivered() {
     let clock = clock();
     let emu = emulator(&clock, 120).await;
     // One row whose content is not a transcript document, written before the pass.
-    let mut bad = emu.tenant().transcript_row(5000, Some(T0 - time::Duration::hours(2))).unwrap();
-    bad.insert("content".into(), serde_json::Value::String("{\"activities\": [truncated".into()));
+    let mut bad = emu
+        .tenant()
+        .transcript_row(5000, Some(T0 - time::Duration::hours(2)))
+        .unwrap();
+    bad.insert(
+        "content".into(),
+        serde_json::Value::String("{\"activities\": [truncated".into()),
+    );
     let bad_id = bad["conversationtranscriptid"].as_str().unwrap().to_owned();
     emu.add_transcript_rows(vec![bad]).unwrap();
 
@@ -187,7 +223,11 @@ async fn a_malformed_transcript_is_reported_and_the_rest_delivered() {
     let summary = pass(&c).await.unwrap();
     assert_eq!(summary.transcripts_unparseable.len(), 1, "{summary:?}");
     assert_eq!(summary.transcripts_unparseable[0].id, bad_id);
-    assert!(summary.transcripts_unparseable[0].reason.contains("content"));
+    assert!(
+        summary.transcripts_unparseable[0]
+            .reason
+            .contains("content")
+    );
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..120));
     assert_exactly_once(&emu, &expected);
     // Reported once, not retried on every pass.
@@ -205,5 +245,8 @@ async fn a_second_run_on_the_same_state_is_refused() {
     let _held = c.open_state().unwrap();
     let err = pass(&c).await.unwrap_err();
     assert!(err.is_locked(), "{err}");
-    assert!(err.to_string().contains("another copilot-connector run"), "{err}");
+    assert!(
+        err.to_string().contains("another copilot-connector run"),
+        "{err}"
+    );
 }

@@ -2,7 +2,13 @@
 //! 2,000-transcript pass, five times, then left to finish: every pair arrives at least once,
 //! and each kill costs at most one batch sent twice.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "support/connector_support.rs"]
 mod support;
@@ -49,17 +55,27 @@ async fn sigkill_at_random_points_loses_nothing_and_duplicates_at_most_a_batch_p
         // Somewhere in the next sixth of the pass (0 = while starting up).
         let target = before + rng.random_range(0..=expected.len() / 6);
         let mut child = command(&env).spawn().unwrap();
-        let reached = emu.ingestion().wait_for(target, Duration::from_secs(120)).await;
+        let reached = emu
+            .ingestion()
+            .wait_for(target, Duration::from_secs(120))
+            .await;
         if let Ok(Some(status)) = child.try_wait() {
             // The pass finished before the kill point.
             assert!(status.success(), "exited with {status}");
             break;
         }
-        assert!(reached, "no progress: {} records after 120 s", emu.ingestion().len());
+        assert!(
+            reached,
+            "no progress: {} records after 120 s",
+            emu.ingestion().len()
+        );
         child.kill().await.unwrap(); // SIGKILL
         kills += 1;
     }
-    assert!(kills >= 3, "the pass was too quick to be killed ({kills} kills)");
+    assert!(
+        kills >= 3,
+        "the pass was too quick to be killed ({kills} kills)"
+    );
 
     let output = command(&env).output().await.unwrap();
     assert!(
@@ -69,15 +85,29 @@ async fn sigkill_at_random_points_loses_nothing_and_duplicates_at_most_a_batch_p
     );
 
     let counts = ingested_counts(&emu);
-    let missing: Vec<&String> = expected.iter().filter(|p| !counts.contains_key(*p)).collect();
-    assert!(missing.is_empty(), "{} pairs lost, e.g. {:?}", missing.len(), &missing[..missing.len().min(3)]);
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|p| !counts.contains_key(*p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} pairs lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
     assert_eq!(counts.len(), expected.len(), "unexpected paths delivered");
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
-    eprintln!("{} pairs, {kills} kills, {duplicates} records sent twice", expected.len());
+    eprintln!(
+        "{} pairs, {kills} kills, {duplicates} records sent twice",
+        expected.len()
+    );
     assert!(
         duplicates <= kills * BATCH,
         "{duplicates} records sent twice after {kills} kills (at most {} allowed)",
         kills * BATCH
     );
-    assert!(counts.values().all(|n| *n <= 2), "a record was sent three times");
+    assert!(
+        counts.values().all(|n| *n <= 2),
+        "a record was sent three times"
+    );
 }

@@ -38,15 +38,25 @@ pub fn clock() -> SharedManualClock {
 }
 
 /// Settings as Akto's job would pass them, pointing at `emulator`, plus `extra`.
-pub fn env_for(emulator: &RunningEmulator, state: &std::path::Path, extra: &[(&str, &str)]) -> HashMap<String, String> {
+pub fn env_for(
+    emulator: &RunningEmulator,
+    state: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> HashMap<String, String> {
     let creds = emulator.credentials();
     let mut env: HashMap<String, String> = [
-        ("DATAVERSE_ENVIRONMENT_URL", emulator.environment_url().to_owned()),
+        (
+            "DATAVERSE_ENVIRONMENT_URL",
+            emulator.environment_url().to_owned(),
+        ),
         ("DATAVERSE_TENANT_ID", creds.tenant_id.to_string()),
         ("DATAVERSE_CLIENT_ID", creds.client_id.to_string()),
         ("DATAVERSE_CLIENT_SECRET", creds.client_secret.clone()),
         ("AZURE_AUTHORITY_HOST", emulator.authority_host().to_owned()),
-        ("DATA_INGESTION_SERVICE_URL", emulator.ingestion_url().to_owned()),
+        (
+            "DATA_INGESTION_SERVICE_URL",
+            emulator.ingestion_url().to_owned(),
+        ),
         ("AKTO_ACCOUNT_ID", "1000000".to_owned()),
         ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
     ]
@@ -64,12 +74,17 @@ pub fn env_for(emulator: &RunningEmulator, state: &std::path::Path, extra: &[(&s
 }
 
 pub fn config(env: &HashMap<String, String>, needs: Needs) -> Config {
-    Config::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()), needs).expect("valid configuration")
+    Config::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()), needs)
+        .expect("valid configuration")
 }
 
-pub fn connector(config: Config, clock: &SharedManualClock) -> (Connector, client_core::SharedCredential) {
+pub fn connector(
+    config: Config,
+    clock: &SharedManualClock,
+) -> (Connector, client_core::SharedCredential) {
     let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_config(&config, shared.clone()).expect("credential");
+    let credential =
+        connector::credential::from_config(&config, shared.clone()).expect("credential");
     let c = Connector::builder(config, credential.clone())
         .clock(shared)
         .build()
@@ -81,21 +96,29 @@ pub fn connector(config: Config, clock: &SharedManualClock) -> (Connector, clien
 pub async fn pass(c: &Connector) -> Result<PassSummary, ConnectorError> {
     let mut store = c.open_state()?;
     let sink = c.sink_from_config().await?;
-    c.ingest_once(&mut store, sink.as_ref(), StopSignal::new(), None).await
+    c.ingest_once(&mut store, sink.as_ref(), StopSignal::new(), None)
+        .await
 }
 
 /// The record paths the emulator's transcripts should produce, computed without the
 /// connector: the generator's rows and content, paired by `transcript-model`.
-pub fn expected_paths(emulator: &RunningEmulator, rows: impl IntoIterator<Item = tenant_emulator::generate::Row>) -> Vec<String> {
+pub fn expected_paths(
+    emulator: &RunningEmulator,
+    rows: impl IntoIterator<Item = tenant_emulator::generate::Row>,
+) -> Vec<String> {
     let tenant = emulator.tenant();
     let mut paths = Vec::new();
     for mut row in rows {
         if let Some(content) = tenant.transcript_content(&row) {
             row.insert("content".into(), serde_json::Value::String(content));
         }
-        let t = transcript_model::Transcript::from_value(&serde_json::Value::Object(row)).expect("generated rows parse");
+        let t = transcript_model::Transcript::from_value(&serde_json::Value::Object(row))
+            .expect("generated rows parse");
         for pair in &t.pair().pairs {
-            paths.push(format!("/copilot/conversation/{}/message/{}", t.id, pair.index));
+            paths.push(format!(
+                "/copilot/conversation/{}/message/{}",
+                t.id, pair.index
+            ));
         }
     }
     paths.sort();
@@ -106,7 +129,11 @@ pub fn expected_paths(emulator: &RunningEmulator, rows: impl IntoIterator<Item =
 pub fn ingested_counts(emulator: &RunningEmulator) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for r in emulator.ingestion().records() {
-        let path = r.get("path").and_then(|p| p.as_str()).unwrap_or_default().to_owned();
+        let path = r
+            .get("path")
+            .and_then(|p| p.as_str())
+            .unwrap_or_default()
+            .to_owned();
         *counts.entry(path).or_insert(0) += 1;
     }
     counts
@@ -116,8 +143,18 @@ pub fn ingested_counts(emulator: &RunningEmulator) -> BTreeMap<String, usize> {
 pub fn assert_exactly_once(emulator: &RunningEmulator, expected: &[String]) {
     let counts = ingested_counts(emulator);
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once: {:?}", &twice[..twice.len().min(5)]);
+    assert!(
+        twice.is_empty(),
+        "delivered more than once: {:?}",
+        &twice[..twice.len().min(5)]
+    );
     let got: Vec<String> = counts.into_keys().collect();
-    assert_eq!(got.len(), expected.len(), "delivered {} distinct pairs, expected {}", got.len(), expected.len());
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "delivered {} distinct pairs, expected {}",
+        got.len(),
+        expected.len()
+    );
     assert_eq!(got, expected);
 }

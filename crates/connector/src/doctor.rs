@@ -155,7 +155,10 @@ fn forbidden_fix(e: &dataverse_client::Error, table: &str) -> String {
 
 fn describe_dv_error(e: &dataverse_client::Error) -> String {
     let mut s = e.to_string();
-    if let Some(code) = e.service_code().filter(|c| !c.is_empty()) {
+    if let Some(code) = e
+        .service_code()
+        .filter(|c| !c.is_empty() && !s.contains(*c))
+    {
         s.push_str(&format!(" [code {code}]"));
     }
     s
@@ -190,8 +193,9 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
             true
         }
         Err(e) => {
-            let mut detail = e.to_string();
-            if let Some(code) = e.code() {
+            // The hint goes in the fix, not twice.
+            let mut detail = e.message().to_owned();
+            if let Some(code) = e.code().filter(|c| !detail.contains(*c)) {
                 detail.push_str(&format!(" [{code}]"));
             }
             r.push(
