@@ -17,7 +17,7 @@ pub enum ParseError {
     },
     /// Nesting deeper than the limit (real components nest well below it).
     #[error(
-        "YAML nested deeper than {limit} levels at line {line}; the document is not a Copilot Studio component"
+        "YAML nested deeper than {limit} levels at line {line}; real components nest far less, so the text is refused"
     )]
     TooDeep {
         /// 1-based line where the limit was crossed.
