@@ -163,7 +163,8 @@ pub struct TranscriptFacts {
     pub is_design_mode: Option<bool>,
     /// `ConversationInfo.locale`.
     pub locale: Option<String>,
-    /// The last `SessionInfo` trace.
+    /// The last `SessionInfo` trace; `None` when there is none or it does not decode (the
+    /// trace itself stays in the transcript's activities).
     pub session: Option<SessionInfo>,
 }
 
