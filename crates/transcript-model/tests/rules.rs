@@ -449,3 +449,36 @@ fn text_with_quotes_and_unicode_survives_into_payloads() {
     let payload: Value = serde_json::from_str(&record.request_payload).unwrap();
     assert_eq!(payload["message"], text);
 }
+
+#[test]
+fn streaming_records_match_the_collected_page() {
+    let good = json!({"conversationtranscriptid": "a", "content": json!({"activities": [user("u", "q"), bot("r", "a")]}).to_string()});
+    let bad = json!({"conversationtranscriptid": "b", "content": "nope"});
+    let page = json!([good, bad, good]).to_string();
+    let config = AktoConfig::new("1", "2", "e");
+    let mut streamed = Vec::new();
+    config
+        .for_each_row_records(page.as_bytes(), |row| {
+            streamed.push(row.map_err(|e| e.to_string()))
+        })
+        .unwrap();
+    let collected: Vec<_> = config
+        .page_to_records(page.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(streamed, collected);
+    assert_eq!(streamed.len(), 3);
+    assert!(streamed[1].as_ref().unwrap_err().contains("#1 b"));
+
+    // A page cut short: the rows before the damage were delivered, then the page error.
+    let cut = &page[..page.len() - 10];
+    let mut seen = 0;
+    let result = config.for_each_row_records(cut.as_bytes(), |_| seen += 1);
+    assert!(matches!(
+        result,
+        Err(transcript_model::PageError::NotJson { .. })
+    ));
+    assert_eq!(seen, 2);
+}
