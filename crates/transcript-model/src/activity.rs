@@ -390,8 +390,11 @@ impl<'de> Deserialize<'de> for ActivityList<'de> {
 
 /// The outcome of reading a known field leniently.
 enum Lenient<T> {
+    /// `null`.
     Absent,
+    /// A value of the expected shape.
     Value(T),
+    /// Some other JSON type: the caller keeps the raw value in `unknown_fields`.
     Unexpected,
 }
 
@@ -400,34 +403,24 @@ fn first_byte(raw: &RawValue) -> u8 {
 }
 
 /// A JSON string's contents; a string without escapes is copied without a parse.
-pub(crate) fn raw_to_string(raw: &RawValue) -> LenientString {
+fn raw_to_string(raw: &RawValue) -> Lenient<String> {
     match first_byte(raw) {
         b'"' => {
             let s = raw.get();
             if let Some(inner) = s.get(1..s.len().saturating_sub(1))
                 && !inner.contains('\\')
             {
-                LenientString::Value(inner.to_owned())
+                Lenient::Value(inner.to_owned())
             } else {
                 match serde_json::from_str::<String>(s) {
-                    Ok(v) => LenientString::Value(v),
-                    Err(_) => LenientString::Unexpected,
+                    Ok(v) => Lenient::Value(v),
+                    Err(_) => Lenient::Unexpected,
                 }
             }
         }
-        b'n' => LenientString::Absent,
-        _ => LenientString::Unexpected,
+        b'n' => Lenient::Absent,
+        _ => Lenient::Unexpected,
     }
-}
-
-/// Result of reading a JSON value that should be a string.
-pub(crate) enum LenientString {
-    /// `null`.
-    Absent,
-    /// A string.
-    Value(String),
-    /// Some other JSON type.
-    Unexpected,
 }
 
 fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
@@ -436,7 +429,7 @@ fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
         b'n' => Lenient::Absent,
         b'-' | b'0'..=b'9' => number_to_secs(text).map_or(Lenient::Unexpected, Lenient::Value),
         b'"' => match raw_to_string(raw) {
-            LenientString::Value(s) => number_to_secs(&s)
+            Lenient::Value(s) => number_to_secs(&s)
                 .or_else(|| {
                     OffsetDateTime::parse(&s, &Rfc3339)
                         .ok()
@@ -466,7 +459,7 @@ fn lenient_role(raw: &RawValue) -> Lenient<Role> {
             Err(_) => Lenient::Value(Role::Other(raw.get().to_owned())),
         },
         b'"' => match raw_to_string(raw) {
-            LenientString::Value(s) => Lenient::Value(Role::from_wire_str(&s)),
+            Lenient::Value(s) => Lenient::Value(Role::from_wire_str(&s)),
             _ => Lenient::Unexpected,
         },
         _ => Lenient::Unexpected,
@@ -529,9 +522,9 @@ fn build_channel_account(raw: &RawValue) -> Lenient<ChannelAccount> {
             }
         };
         match raw_to_string(value) {
-            LenientString::Value(s) => *slot = Some(s),
-            LenientString::Absent => {}
-            LenientString::Unexpected => account
+            Lenient::Value(s) => *slot = Some(s),
+            Lenient::Absent => {}
+            Lenient::Unexpected => account
                 .unknown_fields
                 .push((key.into_owned(), value.to_owned())),
         }
@@ -552,9 +545,9 @@ fn build_activity(RawFields(fields): RawFields<'_>) -> Activity {
             "valueType" => &mut a.value_type,
             "type" => {
                 match raw_to_string(value) {
-                    LenientString::Value(s) => a.activity_type = Some(ActivityType::from_wire(&s)),
-                    LenientString::Absent => {}
-                    LenientString::Unexpected => {
+                    Lenient::Value(s) => a.activity_type = Some(ActivityType::from_wire(&s)),
+                    Lenient::Absent => {}
+                    Lenient::Unexpected => {
                         a.unknown_fields.push((key.into_owned(), value.to_owned()))
                     }
                 }
@@ -598,11 +591,9 @@ fn build_activity(RawFields(fields): RawFields<'_>) -> Activity {
             }
         };
         match raw_to_string(value) {
-            LenientString::Value(s) => *string_slot = Some(s),
-            LenientString::Absent => {}
-            LenientString::Unexpected => {
-                a.unknown_fields.push((key.into_owned(), value.to_owned()))
-            }
+            Lenient::Value(s) => *string_slot = Some(s),
+            Lenient::Absent => {}
+            Lenient::Unexpected => a.unknown_fields.push((key.into_owned(), value.to_owned())),
         }
     }
     a
