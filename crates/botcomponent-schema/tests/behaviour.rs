@@ -755,3 +755,65 @@ settings:
         })
     );
 }
+
+#[test]
+fn configuration_reports_unknown_keys_at_every_depth() {
+    let json = r#"{
+        "$kind": "BotConfiguration",
+        "rootExtra": 1,
+        "settings": {"GenerativeActionsEnabled": true, "Flag": false, "Level": "High"},
+        "aISettings": {"$kind": "AISettings", "useModelKnowledge": "yes", "aiExtra": 2},
+        "recognizer": {"$kind": "GenerativeAIRecognizer", "recExtra": 3},
+        "channels": [{"channelId": "msteams", "chanExtra": 4}],
+        "gPTSettings": {"defaultSchemaName": "x.gpt.default", "gptExtra": 5},
+        "agentSettings": {
+            "$kind": "AgentSettings",
+            "model": {"$kind": "ModelConfig", "series": "GPT5", "modelExtra": 6},
+            "instructions": {"$kind": "Instructions", "segments": [
+                {"$kind": "StaticSegment", "value": "Be kind. "},
+                {"$kind": "ToolReferenceSegment", "tool": "x"},
+                {"$kind": "StaticSegment", "value": "Be brief.", "segExtra": 7}
+            ]},
+            "agentExtra": 8
+        }
+    }"#;
+    let config = botcomponent_schema::BotConfiguration::parse(json).unwrap();
+    let reported: Vec<_> = config
+        .unrecognized
+        .iter()
+        .map(|u| (u.path.clone(), u.reason.clone()))
+        .collect();
+    assert_eq!(
+        reported,
+        vec![
+            ("/settings/Level".to_owned(), UnrecognizedReason::UnknownKey),
+            (
+                "/aISettings/useModelKnowledge".to_owned(),
+                UnrecognizedReason::UnexpectedShape {
+                    expected: "boolean".into(),
+                    found: "string".into()
+                }
+            ),
+            key("/aISettings/aiExtra"),
+            key("/recognizer/recExtra"),
+            key("/channels/0/chanExtra"),
+            key("/gPTSettings/gptExtra"),
+            key("/agentSettings/model/modelExtra"),
+            (
+                "/agentSettings/instructions/segments/1/$kind".to_owned(),
+                UnrecognizedReason::UnknownKind {
+                    kind: "ToolReferenceSegment".into()
+                }
+            ),
+            key("/agentSettings/instructions/segments/2/segExtra"),
+            key("/agentSettings/agentExtra"),
+            key("/rootExtra"),
+        ]
+    );
+    assert_eq!(config.generative_actions, Some(true));
+    assert_eq!(config.other_settings.get("Flag"), Some(&false));
+    assert_eq!(config.use_model_knowledge, None);
+    let settings = config.agent_settings.unwrap();
+    assert_eq!(settings.model.as_deref(), Some("GPT5"));
+    assert_eq!(settings.instructions.as_deref(), Some("Be kind. Be brief."));
+}
