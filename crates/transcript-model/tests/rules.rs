@@ -250,8 +250,13 @@ fn unknown_activity_types_are_kept_and_skipped() {
     let t = transcript(json!([
         user("u", "q"),
         {"type": "hologram", "id": "h", "from": {"role": 0}, "text": "3d", "futureField": {"x": 1}},
+        {"type": "trace", "valueType": "FutureTraceKind", "from": {"role": 0}, "value": {"k": [1, 2]}},
         bot("r", "a")
     ]));
+    let trace = &t.content.activities[2];
+    assert_eq!(trace.activity_type, Some(ActivityType::Trace));
+    assert_eq!(trace.value_type.as_deref(), Some("FutureTraceKind"));
+    assert_eq!(trace.value.as_ref().unwrap().get(), r#"{"k":[1,2]}"#);
     let a = &t.content.activities[1];
     assert_eq!(
         a.activity_type,
