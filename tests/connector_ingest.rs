@@ -42,6 +42,12 @@ async fn passes_deliver_every_pair_exactly_once_and_pick_up_late_transcripts() {
     let first = pass(&c).await.unwrap();
     let mut expected = expected_paths(&emu, emu.tenant().transcript_rows(0..300));
     assert_eq!(first.transcripts_read, 300);
+    assert_eq!(
+        first.transcripts_delivered + first.transcripts_without_pairs,
+        300,
+        "{first:?}"
+    );
+    assert!(first.transcripts_unparseable.is_empty());
     assert_eq!(first.records_delivered as usize, expected.len());
     assert!(first.batches_delivered as usize >= expected.len() / 50);
     assert_exactly_once(&emu, &expected);
@@ -78,7 +84,16 @@ async fn passes_deliver_every_pair_exactly_once_and_pick_up_late_transcripts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copilot_bot_id_limits_delivery_to_those_agents() {
     let clock = clock();
-    let emu = emulator(&clock, 200).await;
+    // The ingestion service checks its token here: AKTO_JWT_TOKEN goes out raw.
+    let emu = Emulator::builder()
+        .seed(11)
+        .agents(6)
+        .transcripts(200)
+        .ingestion_token("eyJ.akto.token")
+        .clock(std::sync::Arc::new(clock.clone()))
+        .start()
+        .await
+        .unwrap();
     let bots: Vec<String> = emu
         .tenant()
         .bot_rows()
@@ -88,7 +103,14 @@ async fn copilot_bot_id_limits_delivery_to_those_agents() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let list = bots.join(",");
-    let env = env_for(&emu, &dir.path().join("s.db"), &[("COPILOT_BOT_ID", &list)]);
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[
+            ("COPILOT_BOT_ID", &list),
+            ("AKTO_JWT_TOKEN", "eyJ.akto.token"),
+        ],
+    );
     let (c, _) = connector(config(&env, Needs::Ingest), &clock);
     let summary = pass(&c).await.unwrap();
     let rows: Vec<_> = emu

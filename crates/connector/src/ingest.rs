@@ -69,6 +69,8 @@ pub struct PassSummary {
     pub transcripts_delivered: u64,
     /// Rows skipped because that version was already delivered.
     pub transcripts_already_delivered: u64,
+    /// Rows with no message to pair (only events or traces, e.g. an abandoned session).
+    pub transcripts_without_pairs: u64,
     /// Rows that could not be parsed, reported and not retried (until their next version).
     pub transcripts_unparseable: Vec<SkippedTranscript>,
     /// Records (pairs) accepted by the destination.
@@ -376,6 +378,9 @@ impl Pass<'_> {
             let total = records.len() as u64;
             let skip = usize::try_from(already.min(total)).unwrap_or(usize::MAX);
             if skip == records.len() {
+                if total == 0 {
+                    summary.transcripts_without_pairs += 1;
+                }
                 pending.progress.push(TranscriptProgress {
                     id,
                     version,

@@ -603,10 +603,12 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
                 print_report(&d.doctor, false);
                 out!("\n$ copilot-connector ingest --once");
                 out!(
-                    "delivered {} pair(s) from {} transcript(s) in {} batch(es) of up to 50; {} transcript(s) skipped as unparseable",
+                    "read {} transcript(s): delivered {} pair(s) from {} in {} batch(es) of up to 50; {} without messages, {} unparseable",
+                    d.pass.transcripts_read,
                     d.pass.records_delivered,
                     d.pass.transcripts_delivered,
                     d.pass.batches_delivered,
+                    d.pass.transcripts_without_pairs,
                     d.pass.transcripts_unparseable.len()
                 );
                 out!(
