@@ -58,6 +58,9 @@ pub enum EmulatorError {
     /// A fault config was refused.
     #[error("invalid fault config: {0}")]
     InvalidFaults(String),
+    /// The tenant cannot be generated as asked.
+    #[error("invalid tenant: {0}")]
+    InvalidSpec(String),
     /// A transcript row to add has no valid `conversationtranscriptid`.
     #[error("transcript row {index} needs a conversationtranscriptid GUID")]
     MissingTranscriptId {
@@ -263,6 +266,12 @@ impl EmulatorBuilder {
             let now = clock.now();
             now.replace_time(time::Time::MIDNIGHT)
         });
+        if self.agents == 0 && self.transcripts > 0 {
+            return Err(EmulatorError::InvalidSpec(format!(
+                "{} transcripts need at least one agent; set agents(1) or more",
+                self.transcripts
+            )));
+        }
         let mut fixture_rows = self.fixture_rows;
         for path in &self.fixture_files {
             fixture_rows.extend(load_rows(path)?);
@@ -502,6 +511,11 @@ impl Shared {
         &self,
         count: usize,
     ) -> Result<Vec<Uuid>, EmulatorError> {
+        if self.tenant.agent_count() == 0 && count > 0 {
+            return Err(EmulatorError::InvalidSpec(
+                "the tenant has no agent to generate transcripts for".to_owned(),
+            ));
+        }
         let first = self
             .next_transcript
             .fetch_add(count as u64, Ordering::SeqCst);

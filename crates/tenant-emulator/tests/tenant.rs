@@ -263,3 +263,37 @@ async fn info_describes_the_emulator() {
     assert!(!format!("{:?}", emu.credentials()).contains(&emu.credentials().client_secret));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn start_errors_say_what_to_fix() {
+    let clock = clock();
+    let err = builder(&clock)
+        .agents(0)
+        .transcripts(5)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tenant_emulator::EmulatorError::InvalidSpec(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("agent"));
+
+    let emu = builder(&clock).start().await.unwrap();
+    let port: u16 = emu.base_url().rsplit(':').next().unwrap().parse().unwrap();
+    let err = builder(&clock).port(port).start().await.unwrap_err();
+    assert!(
+        matches!(err, tenant_emulator::EmulatorError::Bind { .. }),
+        "{err}"
+    );
+
+    let err = builder(&clock)
+        .transcript_file("/nonexistent/transcripts.json")
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tenant_emulator::EmulatorError::FixtureRead { .. }),
+        "{err}"
+    );
+}

@@ -335,11 +335,13 @@ impl SyntheticTenant {
             })
             .collect();
         let by_id = bots.iter().map(|b| (b.id, b.index)).collect();
-        // Zipf-like traffic: a few agents get most conversations.
+        // Zipf-like traffic: a few agents get most conversations. Only published agents talk,
+        // unless none is published (tiny tenants), so transcripts are never silently dropped.
+        let any_published = bots.iter().any(|b| b.published);
         let mut acc = 0.0;
         let weights = bots
             .iter()
-            .filter(|b| b.published)
+            .filter(|b| b.published || !any_published)
             .enumerate()
             .map(|(rank, b)| {
                 acc += 1.0 / ((rank + 1) as f64).powf(0.8);
@@ -595,7 +597,7 @@ impl SyntheticTenant {
 
     /// One transcript row for index `i` (indices past the spec's count are valid too: used to
     /// add transcripts at run time). With `start`, the conversation starts then instead of at
-    /// a generated time.
+    /// a generated time. `None` only when the tenant has no agent.
     pub fn transcript_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
         let total = self.weights.last()?.0;
         let mut r = Rng::new(self.spec.seed, &[S_TRANSCRIPT, i]);
@@ -741,6 +743,23 @@ mod tests {
         }
         let other = SyntheticTenant::generate(&TenantSpec { seed: 43, ..spec() });
         assert_ne!(a.bot_rows(), other.bot_rows());
+    }
+
+    #[test]
+    fn every_index_yields_a_transcript_even_in_tiny_tenants() {
+        for seed in 0..50 {
+            let t = SyntheticTenant::generate(&TenantSpec {
+                seed,
+                agents: 1,
+                ..spec()
+            });
+            assert_eq!(t.transcript_rows(0..5).count(), 5);
+        }
+        let empty = SyntheticTenant::generate(&TenantSpec {
+            agents: 0,
+            ..spec()
+        });
+        assert_eq!(empty.transcript_rows(0..5).count(), 0);
     }
 
     #[test]
