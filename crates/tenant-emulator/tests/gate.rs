@@ -189,3 +189,46 @@ async fn limits_can_be_changed_at_run_time() {
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn least_privilege_by_default_over_privileged_on_request() {
+    let clock = clock();
+    let least = builder(&clock).start().await.unwrap();
+    let caller = least
+        .dataverse()
+        .privileges_for_app(least.credentials().client_id)
+        .unwrap();
+    assert!(caller.privileges.can_read("conversationtranscript"));
+    assert!(caller.privileges.can_read("botcomponent"));
+    assert!(!caller.privileges.has("prvWritebot"));
+    assert!(!caller.privileges.has("prvDeleteconversationtranscript"));
+
+    let over = builder(&clock)
+        .connector_access(DataverseAccess::OverPrivileged)
+        .start()
+        .await
+        .unwrap();
+    let caller = over
+        .dataverse()
+        .privileges_for_app(over.credentials().client_id)
+        .unwrap();
+    assert!(caller.privileges.has("prvDeleteconversationtranscript"));
+    // The role names are visible over HTTP, as a permissions audit would read them.
+    let token = dataverse_token(&over).await;
+    let roles: Value = dv_get(&over, &token, "roles?$select=name")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = roles["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(names.contains(&"System Administrator"), "{names:?}");
+    assert!(
+        names.contains(&"Copilot Studio Connector Reader"),
+        "{names:?}"
+    );
+}
