@@ -355,6 +355,116 @@ mod tests {
         assert!(!format!("{s:?}").contains("very-secret"));
     }
 
+    fn manual_pipeline(clock: &client_core::ManualClock, attempts: u32) -> Pipeline {
+        Pipeline::builder()
+            .clock(std::sync::Arc::new(clock.clone()))
+            .retry_policy(client_core::RetryPolicy::default().with_max_attempts(attempts))
+            .build()
+            .unwrap()
+    }
+
+    fn clock() -> client_core::ManualClock {
+        client_core::ManualClock::new(time::macros::datetime!(2026-03-01 12:00 UTC))
+    }
+
+    #[tokio::test]
+    async fn akto_gets_the_raw_token_and_the_batch() {
+        use httpmock::prelude::*;
+        let server = MockServer::start_async().await;
+        let m = server
+            .mock_async(|when, then| {
+                when.method(POST)
+                    .path("/api/ingestData")
+                    .header("authorization", "eyJ.raw")
+                    .header("content-type", "application/json")
+                    .json_body(serde_json::json!({"batchData": [{"path": "/a"}, {"path": "/b"}]}));
+                then.status(200).body(r#"{"success":true}"#);
+            })
+            .await;
+        let sink = AktoSink::new(
+            &server.base_url().parse().unwrap(),
+            Some(Secret::new("eyJ.raw")),
+            manual_pipeline(&clock(), 3),
+        )
+        .unwrap();
+        sink.deliver(&[rec(r#"{"path":"/a"}"#), rec(r#"{"path":"/b"}"#)])
+            .await
+            .unwrap();
+        m.assert_calls_async(1).await;
+    }
+
+    #[tokio::test]
+    async fn a_malformed_batch_is_refused_without_retrying() {
+        use httpmock::prelude::*;
+        let server = MockServer::start_async().await;
+        let m = server
+            .mock_async(|when, then| {
+                when.method(POST).path("/api/ingestData");
+                then.status(422)
+                    .body(r#"{"error":"batchData[0].time must be a string"}"#);
+            })
+            .await;
+        let sink = AktoSink::new(
+            &server.base_url().parse().unwrap(),
+            None,
+            manual_pipeline(&clock(), 5),
+        )
+        .unwrap();
+        let err = sink.deliver(&[rec(r#"{"path":"/a"}"#)]).await.unwrap_err();
+        assert_eq!(err.status(), Some(422));
+        assert!(matches!(err, SinkError::Rejected { .. }), "{err}");
+        m.assert_calls_async(1).await;
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_service_is_retried_then_reported() {
+        use httpmock::prelude::*;
+        let server = MockServer::start_async().await;
+        let m = server
+            .mock_async(|when, then| {
+                when.method(POST).path("/api/ingestData");
+                then.status(503).header("retry-after", "7");
+            })
+            .await;
+        let clock = clock();
+        let sink = AktoSink::new(
+            &server.base_url().parse().unwrap(),
+            None,
+            manual_pipeline(&clock, 4),
+        )
+        .unwrap();
+        let err = sink.deliver(&[rec(r#"{"path":"/a"}"#)]).await.unwrap_err();
+        assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+        m.assert_calls_async(4).await;
+        // Retry-After was honoured between the attempts (on the manual clock).
+        assert!(
+            clock
+                .sleeps()
+                .iter()
+                .all(|d| *d >= std::time::Duration::from_secs(7)),
+            "{:?}",
+            clock.sleeps()
+        );
+        // `success: false` in a 200 is a refusal too.
+        let server = MockServer::start_async().await;
+        server
+            .mock_async(|when, then| {
+                when.method(POST).path("/api/ingestData");
+                then.status(200).body(r#"{"success":false}"#);
+            })
+            .await;
+        let sink = AktoSink::new(
+            &server.base_url().parse().unwrap(),
+            None,
+            manual_pipeline(&clock, 4),
+        )
+        .unwrap();
+        assert!(matches!(
+            sink.deliver(&[rec("{}")]).await.unwrap_err(),
+            SinkError::Rejected { status: 200, .. }
+        ));
+    }
+
     #[tokio::test]
     async fn json_lines_append_across_sinks() {
         let dir = tempfile::tempdir().unwrap();
