@@ -154,13 +154,15 @@ async fn rows_are_shaped_like_the_real_ones() {
         "GPTAnswer",
         "UnknownIntent",
         "message",
+        "HandOff",
+        "endOfConversation",
     ] {
         assert!(
             seen_types.contains(expected),
             "no {expected} in {seen_types:?}"
         );
     }
-    for expected in ["msteams", "pva-studio"] {
+    for expected in ["msteams", "pva-studio", "webchat"] {
         assert!(
             channels.contains(expected),
             "no {expected} channel in {channels:?}"

@@ -746,6 +746,28 @@ mod tests {
     }
 
     #[test]
+    fn rare_shapes_occur() {
+        let t = Arc::new(SyntheticTenant::generate(&spec()));
+        let m = t.materializer();
+        let mut seen = std::collections::BTreeSet::new();
+        for row in t.transcript_rows(0..2000) {
+            let content = m(&row)["content"].as_str().unwrap().to_owned();
+            for marker in [
+                "\"pva-autonomous\"",
+                "\"ErrorTraceData\"",
+                "\"HandOff\"",
+                "\"directline\"",
+                "\"triggerTest\"",
+            ] {
+                if content.contains(marker) {
+                    seen.insert(marker);
+                }
+            }
+        }
+        assert_eq!(seen.len(), 5, "{seen:?}");
+    }
+
+    #[test]
     fn every_index_yields_a_transcript_even_in_tiny_tenants() {
         for seed in 0..50 {
             let t = SyntheticTenant::generate(&TenantSpec {

@@ -26,6 +26,7 @@ struct Conv<'a> {
     user: Value,
     bot_from: Value,
     messages: u32,
+    failed: bool,
 }
 
 impl Conv<'_> {
@@ -214,7 +215,9 @@ impl Conv<'_> {
             Some(&asked),
             false,
         );
-        self.bot_message(answer, &asked, json!([]));
+        // Some tenants redact bot replies: the message stays, its text is gone.
+        let shown = if self.r.chance(0.03) { "" } else { answer };
+        self.bot_message(shown, &asked, json!([]));
         self.trace(
             "GPTAnswer",
             json!({"gptAnswerState": "Answered"}),
@@ -433,6 +436,11 @@ impl Conv<'_> {
             tool.argument.1
         );
         let asked = self.user_message(&question);
+        self.run_tool(&asked, tool);
+    }
+
+    /// The plan for one tool call answering activity `asked`; connectors fail now and then.
+    fn run_tool(&mut self, asked: &str, tool: &ToolDef) {
         self.wait(0, 2);
         let schema = tool_schema(self.bot, tool);
         let thought = format!(
@@ -440,19 +448,86 @@ impl Conv<'_> {
             tool.name,
             tool.description.to_ascii_lowercase()
         );
-        let (plan_id, step_id) = self.plan_start(&asked, &schema, "CustomTopic", &thought);
+        let (plan_id, step_id) = self.plan_start(asked, &schema, "CustomTopic", &thought);
         self.event(
             "DynamicPlanStepBindUpdate",
             Some(json!({"taskDialogId": schema, "stepId": step_id, "arguments": {tool.argument.0: tool.argument.1}, "planIdentifier": plan_id})),
-            Some(&asked),
+            Some(asked),
             false,
         );
         self.wait(1, 6);
+        if self.r.chance(0.05) {
+            let message = format!(
+                "The connector request for '{}' failed with status 502 (Bad Gateway).",
+                tool.name
+            );
+            self.trace(
+                "ErrorTraceData",
+                json!({"isUserError": false, "errorCode": "ConnectorRequestFailure", "errorMessage": message}),
+                Some(asked),
+                false,
+            );
+            let text = format!(
+                "An error has occurred.\nError code: ConnectorRequestFailure\nConversation Id: {}\nTime (UTC): {}.",
+                self.conversation_id,
+                iso(OffsetDateTime::from_unix_timestamp(self.t)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH))
+            );
+            self.bot_message(&text, asked, json!([]));
+            let on_error = topic_schema(self.bot, "On Error");
+            self.dialog_tracing(asked, "sendMessage_dZ0gaF", &on_error, "SendActivity");
+            self.failed = true;
+            return;
+        }
         let observation: Value =
             serde_json::from_str(tool.result).unwrap_or_else(|_| json!(tool.result));
         let reply = format!("Here is what I found with {}: {}", tool.name, tool.result);
-        self.bot_message(&reply, &asked, json!([]));
-        self.plan_finish(&asked, &plan_id, &step_id, &schema, observation);
+        self.bot_message(&reply, asked, json!([]));
+        self.plan_finish(asked, &plan_id, &step_id, &schema, observation);
+    }
+
+    /// "Talk to a person": the Escalate topic, a hand-off trace.
+    fn escalate(&mut self) {
+        let asked = self.user_message("Talk to a person");
+        self.wait(0, 1);
+        let schema = topic_schema(self.bot, "Escalate");
+        self.trace(
+            "IntentRecognition",
+            json!({"intentId": schema, "intentName": "Escalate", "score": 0.97}),
+            Some(&asked),
+            false,
+        );
+        self.bot_message(
+            "Escalating to a representative is not currently configured for this agent, however this is where the agent could provide information about how to get in touch with someone another way.",
+            &asked,
+            json!([]),
+        );
+        self.dialog_tracing(&asked, "sendMessage_escalate", &schema, "SendActivity");
+        self.trace(
+            "HandOff",
+            json!({"type": "HandOff", "handOffContext": {"topicName": "Escalate", "conversationId": self.conversation_id}}),
+            Some(&asked),
+            false,
+        );
+    }
+
+    /// An autonomous run: a trigger payload (no text) starts a plan.
+    fn autonomous(&mut self, tool: &ToolDef) {
+        let id = self.new_id();
+        let t = self.t;
+        self.acts.push(json!({
+            "id": id,
+            "type": "message",
+            "timestamp": t,
+            "from": self.user,
+            "channelId": self.channel,
+            "text": "",
+            "attachments": [],
+            "channelData": {"triggerTest": false},
+            "value": {"subject": format!("New request: {}", tool.argument.1), "from": "requests@contoso.com"},
+        }));
+        self.messages += 1;
+        self.run_tool(&id, tool);
     }
 }
 
@@ -465,7 +540,10 @@ pub(super) fn content(
     start: OffsetDateTime,
 ) -> String {
     let domain = &DOMAINS[bot.domain];
-    let channel: &'static str = if r.chance(0.15) {
+    let autonomous = bot.orchestration && !bot.tools.is_empty() && r.chance(0.04);
+    let channel: &'static str = if autonomous {
+        "pva-autonomous"
+    } else if r.chance(0.15) {
         "pva-studio"
     } else {
         let picked: &&'static str = r.pick(&bot.channels);
@@ -497,6 +575,7 @@ pub(super) fn content(
         user,
         bot_from,
         messages: 0,
+        failed: false,
     };
     c.trace(
         "ConversationInfo",
@@ -508,7 +587,9 @@ pub(super) fn content(
     if let Some(first) = c.acts.first_mut().and_then(Value::as_object_mut) {
         first.remove("id");
     }
-    if channel == "msteams" {
+    if autonomous {
+        // No greeting: the trigger's payload is the first activity.
+    } else if channel == "msteams" {
         c.event("conversationUpdate", None, None, true);
         if let Some(last) = c.acts.last_mut() {
             last["type"] = json!("conversationUpdate");
@@ -530,7 +611,11 @@ pub(super) fn content(
     let scenario = c.r.unit();
     let mut outcome = "Abandoned";
     let mut answered = true;
-    if scenario < 0.12 {
+    if autonomous {
+        let t = *c.r.pick(&bot.tools);
+        c.autonomous(&domain.tools[t]);
+        outcome = "Resolved";
+    } else if scenario < 0.12 {
         // Greeting only (or, in Teams, an install with no message).
     } else if scenario < 0.22 {
         c.wait(5, 60);
@@ -541,6 +626,10 @@ pub(super) fn content(
         c.wait(5, 60);
         let q = *c.r.pick(domain.unanswerable);
         c.fallback(q);
+    } else if scenario < 0.34 {
+        c.wait(5, 60);
+        c.escalate();
+        outcome = "Escalated";
     } else {
         let turns = c.r.range(1, 4);
         for _ in 0..turns {
@@ -577,6 +666,14 @@ pub(super) fn content(
             c.wait(0, 1);
             c.bot_message("You're welcome.", &said, json!([]));
             outcome = "Resolved";
+            if c.r.chance(0.3) {
+                c.event("endOfConversation", None, Some(&said), false);
+                if let Some(last) = c.acts.last_mut().and_then(Value::as_object_mut) {
+                    last.insert("type".into(), json!("endOfConversation"));
+                    last.remove("name");
+                    last.insert("code".into(), json!("completedSuccessfully"));
+                }
+            }
         }
     }
     let _ = GREETINGS;
@@ -584,7 +681,7 @@ pub(super) fn content(
         .acts
         .iter()
         .any(|a| a["type"] == "message" && a["from"]["role"] == 1);
-    if !answered {
+    if !answered || c.failed {
         outcome = "Abandoned";
     }
     let start_iso = iso(start);
