@@ -610,8 +610,10 @@ impl SyntheticTenant {
         let id = r.uuid();
         let conversation_id = r.uuid();
         let history = i64::from(self.spec.history_days.max(1)) * 86_400;
-        let offset =
-            i64::try_from(r.range(0, u64::try_from(history).unwrap_or(86_400))).unwrap_or(0);
+        // Conversations end early enough that their rows (written 30-45 min later) exist by
+        // the anchor: with the default anchor (today 00:00) nothing is created in the future.
+        let offset = i64::try_from(r.range(45 * 60, u64::try_from(history).unwrap_or(86_400)))
+            .unwrap_or(45 * 60);
         let start = start.unwrap_or_else(|| self.spec.anchor - time::Duration::seconds(offset));
         let start = start.replace_nanosecond(0).unwrap_or(start);
         // Rows are written ~30 minutes after the conversation (session timeout + batching).
@@ -815,6 +817,7 @@ mod tests {
             let start = parse_iso(row["conversationstarttime"].as_str().unwrap()).unwrap();
             let created = parse_iso(row["createdon"].as_str().unwrap()).unwrap();
             let lag = created - start;
+            assert!(created <= spec().anchor, "{created} is after the anchor");
             assert!(lag >= time::Duration::minutes(30) && lag <= time::Duration::minutes(45));
             let metadata: Value = serde_json::from_str(row["metadata"].as_str().unwrap()).unwrap();
             assert!(metadata["BotName"].is_string());
