@@ -213,3 +213,22 @@ async fn a_refused_ingestion_token_is_explained() {
     let json: Value = serde_json::to_value(&ok).unwrap();
     assert_eq!(json["checks"][7]["status"], "pass");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_bot_id_is_a_failure_naming_it() {
+    let clock = clock();
+    let emu = builder(&clock).start().await.unwrap();
+    let stray = "0b0b0b0b-0000-4000-8000-000000000001";
+    let r = doctor(&emu, &clock, &[("COPILOT_BOT_ID", stray)]).await;
+    assert_eq!(status(&r, "read-bots"), Status::Fail, "{r:#?}");
+    assert!(r.get("read-bots").unwrap().detail.contains(stray));
+    assert!(fix(&r, "read-bots").contains("copilot-connector agents"));
+    // And no transcript exists for it.
+    assert_eq!(status(&r, "transcripts-exist"), Status::Warn);
+    assert!(
+        r.get("transcripts-exist")
+            .unwrap()
+            .detail
+            .contains("COPILOT_BOT_ID")
+    );
+}

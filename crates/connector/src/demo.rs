@@ -66,9 +66,11 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let state = out.join("state.db");
+    // Refused (Locked) while another demo runs here; otherwise start from a clean checkpoint.
+    // The lock file itself stays: removing it would break a lock someone might take meanwhile.
+    drop(crate::state::StateStore::open(&state, "demo").map_err(ConnectorError::from)?);
     for stale in [
         state.clone(),
-        out.join("state.db.lock"),
         out.join("state.db-wal"),
         out.join("state.db-shm"),
     ] {
