@@ -110,6 +110,9 @@ struct Global {
     /// The environment id written into record tags [default: the organization id]
     #[arg(long, global = true, value_name = "ID")]
     environment_id: Option<String>,
+    /// The host written into records [default: copilot.microsoft.com]
+    #[arg(long, global = true, value_name = "HOST")]
+    record_host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +209,7 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
     flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
+    flags.set_flag(keys::RECORD_HOST, g.record_host.clone());
     Ok(file.overlay(env).overlay(flags))
 }
 
@@ -299,6 +303,7 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(EXIT_CONFIG)
             }
         },
+        // Handled above, before any configuration is read.
         Command::Demo { .. } => ExitCode::SUCCESS,
     }
 }
