@@ -68,6 +68,32 @@ impl SinkError {
 ///
 /// `deliver` must return `Ok` only once the destination has accepted every record of the batch;
 /// it may be called again with the same records after a crash (delivery is at least once).
+///
+/// ```
+/// use connector::sink::{RecordJson, Sink, SinkError};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// /// Counts records instead of sending them.
+/// #[derive(Debug, Default)]
+/// struct Counter(AtomicUsize);
+///
+/// #[async_trait::async_trait]
+/// impl Sink for Counter {
+///     fn describe(&self) -> String {
+///         "a counter".into()
+///     }
+///     async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
+///         self.0.fetch_add(records.len(), Ordering::SeqCst);
+///         Ok(())
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let sink = Counter::default();
+/// let record = serde_json::value::RawValue::from_string(r#"{"path":"/a"}"#.into()).unwrap();
+/// sink.deliver(&[record]).await.unwrap();
+/// assert_eq!(sink.0.load(Ordering::SeqCst), 1);
+/// # });
+/// ```
 #[async_trait]
 pub trait Sink: Send + Sync + fmt::Debug {
     /// A short description for messages, e.g. `Akto ingestion at https://...`.
