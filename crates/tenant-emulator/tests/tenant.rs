@@ -299,3 +299,52 @@ async fn start_errors_say_what_to_fix() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn fixture_files_in_web_api_shape_with_a_bom_load_and_bad_ones_are_refused() {
+    let raw: Vec<Value> =
+        serde_json::from_str(include_str!("fixtures/slg-conversationtranscripts.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("page.json");
+    // As saved from a Web API response on Windows: {"value":[...]} with a UTF-8 BOM.
+    let text = format!(
+        "\u{feff}{}",
+        json!({"@odata.context": "x", "value": [raw[0]]})
+    );
+    std::fs::write(&good, text).unwrap();
+    let clock = clock();
+    let emu = builder(&clock)
+        .transcripts(0)
+        .transcript_file(&good)
+        .start()
+        .await
+        .unwrap();
+    let token = dataverse_token(&emu).await;
+    assert_eq!(
+        all(&emu, &token, "conversationtranscripts?$select=name")
+            .await
+            .len(),
+        1
+    );
+    // The fixture's bot is not one of the generated agents: a stub bots row makes it resolvable.
+    let bot = raw[0]["_bot_conversationtranscriptid_value"]
+        .as_str()
+        .unwrap();
+    let response = dv_get(&emu, &token, &format!("bots({bot})?$select=schemaname")).await;
+    assert_eq!(response.status(), 200);
+    let row: Value = response.json().await.unwrap();
+    assert_eq!(row["schemaname"], "cr3e5_testCopilot");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"rows": []}"#).unwrap();
+    let err = builder(&clock)
+        .transcript_file(&bad)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, tenant_emulator::EmulatorError::FixtureFormat { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("value"), "{err}");
+}
