@@ -558,3 +558,229 @@ async fn throttled_then_success() {
     throttled.assert_calls_async(1).await;
     ok.assert_calls_async(2).await;
 }
+
+#[tokio::test]
+async fn top_and_count() {
+    let server = MockServer::start_async().await;
+    let base = server.base_url();
+    let rows = |names: &[&str]| json!(by_name(names));
+    let top_only = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/{SET}"))
+                .query_param("$top", "4")
+                .query_param("$orderby", "cr_name asc")
+                .header_missing("prefer");
+            then.status(200)
+                .json_body(json!({"value": rows(&["alpha", "bravo", "charlie", "delta"])}));
+        })
+        .await;
+    // Next to maxpagesize the service ignores $top: pages go on, the client stops at 4 rows.
+    let p2 = format!("{API}/{SET}?$select={PK},{NAME}&$orderby=cr_name%20asc&$top=4&$skiptoken=2");
+    let p3 = format!("{API}/{SET}?$select={PK},{NAME}&$orderby=cr_name%20asc&$top=4&$skiptoken=3");
+    let top_paged_3 = server
+        .mock_async(|when, then| {
+            when.method(GET).is_true(raw_uri(p3.clone()));
+            then.status(200)
+                .json_body(json!({"value": rows(&["golf", "hotel"])}));
+        })
+        .await;
+    let top_paged_2 = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .is_true(raw_uri(p2.clone()))
+                .header("prefer", "odata.maxpagesize=3");
+            then.status(200).json_body(json!({
+                "value": rows(&["delta", "echo", "foxtrot"]),
+                "@odata.nextLink": format!("{base}{p3}"),
+            }));
+        })
+        .await;
+    let top_paged = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/{SET}"))
+                .query_param("$top", "4")
+                .query_param_missing("$skiptoken")
+                .header("prefer", "odata.maxpagesize=3");
+            then.status(200).json_body(json!({
+                "value": rows(&["alpha", "bravo", "charlie"]),
+                "@odata.nextLink": format!("{base}{p2}"),
+            }));
+        })
+        .await;
+    let counted = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/{SET}"))
+                .query_param("$count", "true")
+                .query_param_missing("$top")
+                .header("prefer", "odata.maxpagesize=3");
+            then.status(200).json_body(json!({
+                "@odata.count": 8,
+                "value": rows(&["alpha", "bravo", "charlie"]),
+                "@odata.nextLink": format!("{base}{API}/{SET}?$count=true&$skiptoken=2"),
+            }));
+        })
+        .await;
+    let c = clock();
+    scenarios::top_and_count(&client_for(&base, &c)).await;
+    for m in [top_only, top_paged, top_paged_2, counted] {
+        m.assert_calls_async(1).await;
+    }
+    top_paged_3.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn optimistic_concurrency() {
+    let server = MockServer::start_async().await;
+    let row4 = format!("{API}/{SET}({})", row_id(4));
+    let read = server
+        .mock_async(|when, then| {
+            when.method(GET).path(&row4).query_param("$select", NAME);
+            then.status(200)
+                .json_body(json!({"@odata.etag": "W/\"200\"", PK: row_id(4), NAME: "echo"}));
+        })
+        .await;
+    let matched = server
+        .mock_async(|when, then| {
+            when.method(PATCH)
+                .path(&row4)
+                .header("if-match", "W/\"200\"")
+                .json_body(json!({"cr_revision": 6}));
+            then.status(204).header("ETag", "W/\"201\"");
+        })
+        .await;
+    let stale = server
+        .mock_async(|when, then| {
+            when.method(PATCH)
+                .path(&row4)
+                .header("if-match", "W/\"200\"")
+                .json_body(json!({"cr_revision": 7}));
+            then.status(412).json_body(json!({"error": {"code": "0x80060882", "message": "The version of the existing record doesn't match the RowVersion property provided."}}));
+        })
+        .await;
+    let reread = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(&row4)
+                .query_param("$select", "cr_revision");
+            then.status(200)
+                .json_body(json!({"@odata.etag": "W/\"201\"", PK: row_id(4), "cr_revision": 6}));
+        })
+        .await;
+    let c = clock();
+    scenarios::optimistic_concurrency(&client_for(&server.base_url(), &c)).await;
+    for m in [read, matched, stale, reread] {
+        m.assert_calls_async(1).await;
+    }
+}
+
+#[tokio::test]
+async fn missing_row_and_unknown_set() {
+    let server = MockServer::start_async().await;
+    let missing = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/{SET}({})", scenarios::missing_id()));
+            then.status(404).json_body(json!({"error": {"code": "0x80040217", "message": format!("cr_inventory With Id = {} Does Not Exist", scenarios::missing_id())}}));
+        })
+        .await;
+    let unknown = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/cr_inventoriez({})", row_id(1)));
+            then.status(404).json_body(json!({"error": {"code": "0x80060888", "message": "Resource not found for the segment 'cr_inventoriez'."}}));
+        })
+        .await;
+    let c = clock();
+    scenarios::missing_row_and_unknown_set(&client_for(&server.base_url(), &c)).await;
+    missing.assert_calls_async(1).await;
+    unknown.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn table_metadata() {
+    let server = MockServer::start_async().await;
+    let entity = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!(
+                    "{API}/EntityDefinitions(LogicalName='cr_inventory')"
+                ))
+                .query_param_exists("$select");
+            then.status(200).json_body(json!({
+                "LogicalName": "cr_inventory", "SchemaName": "cr_Inventory", "EntitySetName": SET,
+                "PrimaryIdAttribute": PK, "PrimaryNameAttribute": NAME,
+                "ChangeTrackingEnabled": true, "IsIntersect": false,
+                "MetadataId": "00000000-0000-0000-0000-000000000001"
+            }));
+        })
+        .await;
+    let attributes = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!(
+                    "{API}/EntityDefinitions(LogicalName='cr_inventory')/Attributes"
+                ))
+                .query_param_exists("$select");
+            then.status(200).json_body(json!({"value": [
+                {"LogicalName": PK, "AttributeType": "Uniqueidentifier", "IsPrimaryId": true},
+                {"LogicalName": NAME, "AttributeType": "String", "IsPrimaryId": false},
+                {"LogicalName": "cr_revision", "AttributeType": "Integer", "IsPrimaryId": false},
+                {"LogicalName": "cr_active", "AttributeType": "Boolean", "IsPrimaryId": false},
+                {"LogicalName": "cr_lastseen", "AttributeType": "DateTime", "IsPrimaryId": false},
+            ]}));
+        })
+        .await;
+    let c = clock();
+    scenarios::table_metadata(&client_for(&server.base_url(), &c)).await;
+    entity.assert_calls_async(2).await;
+    attributes.assert_calls_async(1).await;
+}
+
+#[tokio::test]
+async fn change_set_with_a_reference() {
+    let server = MockServer::start_async().await;
+    let id = uuid::Uuid::from_u128(0x1111);
+    let entity_id = format!("{}{API}/{SET}({id})", server.base_url());
+    let body = format!(
+        "--batchresponse_r1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_r2\r\n\r\n\
+         --changesetresponse_r2\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\nLocation: {entity_id}\r\nOData-EntityId: {entity_id}\r\n\r\n\r\n\
+         --changesetresponse_r2\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\nOData-EntityId: {entity_id}\r\n\r\n\r\n\
+         --changesetresponse_r2--\r\n--batchresponse_r1--\r\n"
+    );
+    let batch = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(format!("{API}/$batch"))
+                .header_missing("prefer")
+                .body_includes(format!("POST {API}/{SET} HTTP/1.1"))
+                .body_includes("Content-ID: 1")
+                .body_includes("PATCH $1 HTTP/1.1")
+                .body_includes("Content-ID: 2")
+                .body_includes("{\"cr_environment\":\"set through $1\"}");
+            then.status(200)
+                .header("Content-Type", "multipart/mixed; boundary=batchresponse_r1")
+                .body(body);
+        })
+        .await;
+    let read = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/{SET}({id})"))
+                .query_param("$select", "cr_name,cr_environment");
+            then.status(200)
+                .json_body(json!({PK: id, NAME: "lima", "cr_environment": "set through $1"}));
+        })
+        .await;
+    let c = clock();
+    assert_eq!(
+        scenarios::change_set_with_a_reference(&client_for(&server.base_url(), &c)).await,
+        id
+    );
+    batch.assert_async().await;
+    read.assert_async().await;
+}

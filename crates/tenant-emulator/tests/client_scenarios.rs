@@ -59,6 +59,17 @@ fn client_for_app(
     client_id: Uuid,
     secret: &str,
 ) -> DataverseClient {
+    client_builder(emulator, clock, client_id, secret)
+        .build()
+        .unwrap()
+}
+
+fn client_builder(
+    emulator: &RunningEmulator,
+    clock: &client_core::ManualClock,
+    client_id: Uuid,
+    secret: &str,
+) -> dataverse_client::DataverseClientBuilder {
     let options = CredentialOptions::default()
         .with_authority_host(url::Url::parse(emulator.authority_host()).unwrap())
         .with_clock(Arc::new(clock.clone()));
@@ -72,8 +83,6 @@ fn client_for_app(
     DataverseClient::builder(emulator.environment_url(), Arc::new(credential))
         .unwrap()
         .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
 }
 
 /// The scenario table, declared at run time as the inventory tables are.
@@ -149,6 +158,23 @@ async fn delta_cycle() {
         dataverse.row(scenarios::SET, scenarios::row_id(1)).unwrap()["cr_name"],
         "hotel (renamed)"
     );
+}
+
+#[tokio::test]
+async fn delta_cycle_with_pages_inside_the_delta_responses() {
+    let env = start().await;
+    let creds = env.emulator.credentials().clone();
+    // Three rows a page: the initial sync spans three pages before its delta link.
+    let client = client_builder(
+        &env.emulator,
+        &env.clock,
+        creds.client_id,
+        &creds.client_secret,
+    )
+    .page_size(3)
+    .build()
+    .unwrap();
+    scenarios::delta_cycle(&client).await;
 }
 
 #[tokio::test]
@@ -277,4 +303,48 @@ async fn a_429_from_service_protection_is_waited_out() {
     // The fourth request in the window is refused with Retry-After: 10 (all three earlier
     // arrivals must leave the window); the client waits that long and succeeds.
     scenarios::throttled_then_success(&env.client, &env.clock, 4, window).await;
+}
+
+#[tokio::test]
+async fn top_and_count() {
+    let env = start().await;
+    scenarios::top_and_count(&env.client).await;
+}
+
+#[tokio::test]
+async fn optimistic_concurrency_with_etags() {
+    let env = start().await;
+    scenarios::optimistic_concurrency(&env.client).await;
+}
+
+#[tokio::test]
+async fn a_missing_row_is_none_and_an_unknown_set_an_error() {
+    let env = start().await;
+    scenarios::missing_row_and_unknown_set(&env.client).await;
+}
+
+#[tokio::test]
+async fn table_metadata() {
+    let env = start().await;
+    scenarios::table_metadata(&env.client).await;
+}
+
+#[tokio::test]
+async fn a_change_set_with_a_content_id_reference() {
+    let env = start().await;
+    let id = scenarios::change_set_with_a_reference(&env.client).await;
+    let row = env.emulator.dataverse().row(scenarios::SET, id).unwrap();
+    assert_eq!(row["cr_environment"], "set through $1");
+}
+
+#[tokio::test]
+async fn a_revoked_access_token_is_replaced_once() {
+    let env = start().await;
+    let before = scenarios::who_am_i(&env.client).await;
+    // Every token issued so far stops working, although the credential's cache still holds
+    // one that looks valid: the 401 makes the client fetch a fresh token and retry once.
+    env.emulator.expire_tokens();
+    let after = scenarios::who_am_i(&env.client).await;
+    assert_eq!(after, before);
+    assert!(env.clock.sleeps().is_empty(), "{:?}", env.clock.sleeps());
 }

@@ -638,3 +638,153 @@ pub async fn throttled_then_success(
         "expected a wait of at least {retry_after:?}: {sleeps:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// More of the documented behaviour
+
+/// `$top` alone is honoured by the server; next to `odata.maxpagesize` the server ignores it,
+/// so the row stream itself stops after `n` rows. `$count=true` counts every matching row.
+pub async fn top_and_count(client: &DataverseClient) {
+    let expected = &names_in_order()[..4];
+    let q = client
+        .query(SET)
+        .select([PK, NAME])
+        .order_by(NAME, false)
+        .top(4);
+    let rows: Vec<Value> = client.rows(&q).try_collect().await.unwrap();
+    assert_eq!(rows.iter().map(name_of).collect::<Vec<_>>(), expected);
+
+    let rows: Vec<Value> = client
+        .rows(&q.clone().page_size(PAGE_SIZE))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().map(name_of).collect::<Vec<_>>(), expected);
+
+    let q = client
+        .query(SET)
+        .select([PK, NAME])
+        .order_by(NAME, false)
+        .count(true)
+        .page_size(PAGE_SIZE);
+    let mut pages = client.pages::<Value>(&q);
+    let page = pages.try_next().await.unwrap().unwrap();
+    assert_eq!(page.rows.len(), PAGE_SIZE as usize);
+    assert_eq!(page.count, Some(8));
+}
+
+/// `If-Match: {etag}`: an update with the row's current ETag succeeds and changes it; the old
+/// ETag then fails with 412.
+pub async fn optimistic_concurrency(client: &DataverseClient) {
+    let key = Key::id(row_id(4));
+    let row: Value = client
+        .get(SET, &key, &[NAME])
+        .await
+        .unwrap()
+        .expect("seeded row 4");
+    let etag = row["@odata.etag"]
+        .as_str()
+        .expect("rows carry @odata.etag")
+        .to_owned();
+    let out = client
+        .upsert(
+            SET,
+            &key,
+            &json!({"cr_revision": 6}),
+            UpsertOptions::new().if_match(etag.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.kind, UpsertKind::Updated);
+    let err = client
+        .upsert(
+            SET,
+            &key,
+            &json!({"cr_revision": 7}),
+            UpsertOptions::new().if_match(etag),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err}");
+    let now: Value = client
+        .get(SET, &key, &["cr_revision"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now["cr_revision"], 6, "the stale write changed nothing");
+}
+
+/// A missing row reads as `None`; an unknown entity set is an error (Dataverse answers 404 to
+/// both, and tells them apart by the code `0x80060888`, "Resource not found for the segment").
+pub async fn missing_row_and_unknown_set(client: &DataverseClient) {
+    let none: Option<Value> = client
+        .get(SET, &Key::id(missing_id()), &[NAME])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    let err = client
+        .get::<Value>("cr_inventoriez", &Key::id(row_id(1)), &[])
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(
+        err.service_message()
+            .unwrap_or_default()
+            .contains("cr_inventoriez"),
+        "{err}"
+    );
+}
+
+/// `EntityDefinitions(LogicalName='cr_inventory')` and its attributes.
+pub async fn table_metadata(client: &DataverseClient) {
+    let def = client.entity_definition(LOGICAL).await.unwrap();
+    assert_eq!(def.logical_name, LOGICAL);
+    assert_eq!(def.entity_set_name.as_deref(), Some(SET));
+    assert_eq!(def.primary_id_attribute.as_deref(), Some(PK));
+    assert_eq!(def.primary_name_attribute.as_deref(), Some(NAME));
+    assert!(def.change_tracking_enabled);
+    assert!(client.change_tracking_enabled(LOGICAL).await.unwrap());
+    let attributes = client.attribute_definitions(LOGICAL).await.unwrap();
+    let kind = |name: &str| {
+        attributes
+            .iter()
+            .find(|a| a.logical_name == name)
+            .and_then(|a| a.attribute_type.clone())
+    };
+    assert_eq!(kind(PK).as_deref(), Some("Uniqueidentifier"));
+    assert_eq!(kind(NAME).as_deref(), Some("String"));
+    assert_eq!(kind("cr_revision").as_deref(), Some("Integer"));
+    assert_eq!(kind("cr_active").as_deref(), Some("Boolean"));
+    assert_eq!(kind("cr_lastseen").as_deref(), Some("DateTime"));
+    let pk = attributes.iter().find(|a| a.logical_name == PK).unwrap();
+    assert_eq!(pk.is_primary_id, Some(true));
+}
+
+/// A change set that succeeds, its second part addressing what the first created (`$1`):
+/// both answer 204 with the created row's id, and the row holds both writes.
+pub async fn change_set_with_a_reference(client: &DataverseClient) -> Uuid {
+    let mut batch = Batch::new();
+    let mut cs = batch.change_set();
+    let created = cs.create(SET, json!({NAME: "lima", "cr_revision": 12}));
+    cs.push(
+        dataverse_client::BatchOperation::new(http::Method::PATCH, &created.reference())
+            .json(json!({"cr_environment": "set through $1"})),
+    );
+    let results = client.batch(batch, BatchMode::StopOnError).await.unwrap();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results.iter().all(BatchResult::is_success), "{results:?}");
+    let id = results[0]
+        .response()
+        .and_then(|r| r.entity_id())
+        .expect("OData-EntityId of the created row");
+    assert_eq!(results[0].content_id.unwrap().value(), 1);
+    assert_eq!(results[1].content_id.unwrap().value(), 2);
+    let row: Value = client
+        .get(SET, &Key::id(id), &[NAME, "cr_environment"])
+        .await
+        .unwrap()
+        .expect("the change set's row");
+    assert_eq!(row[NAME], "lima");
+    assert_eq!(row["cr_environment"], "set through $1");
+    id
+}
