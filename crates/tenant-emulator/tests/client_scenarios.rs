@@ -303,6 +303,9 @@ async fn a_429_from_service_protection_is_waited_out() {
     // The fourth request in the window is refused with Retry-After: 10 (all three earlier
     // arrivals must leave the window); the client waits that long and succeeds.
     scenarios::throttled_then_success(&env.client, &env.clock, 4, window).await;
+    // Exactly one wait, exactly as long as the emulator asked: the Retry-After is exact (the
+    // window frees up at that moment) and the client adds nothing to it.
+    assert_eq!(env.clock.sleeps(), [window]);
 }
 
 #[tokio::test]

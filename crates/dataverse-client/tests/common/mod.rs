@@ -1,6 +1,6 @@
 //! Shared test setup. Scenarios take a [`DataverseClient`] built by [`client_for`] from an
-//! environment URL, so the same scenario can run against httpmock or another server (such as
-//! the tenant emulator) that serves the same data.
+//! environment URL; the ones in `tests/scenarios/` run both here (`tests/shared_scenarios.rs`)
+//! and against the tenant emulator (`crates/tenant-emulator/tests/client_scenarios.rs`).
 #![allow(dead_code, unreachable_pub)]
 
 use client_core::{AccessToken, ManualClock, StaticTokenCredential};
