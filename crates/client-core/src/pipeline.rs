@@ -658,7 +658,15 @@ impl Pipeline {
     /// Holds every request to `host` for `wait` (capped by the policy's Retry-After ceiling).
     fn hold_host(&self, host: &str, wait: Duration) {
         let inner = &*self.inner;
-        let until = inner.clock.now() + wait.min(inner.retry.retry_after_ceiling());
+        let now = inner.clock.now();
+        // A ceiling configured as "forever" must not overflow the date arithmetic.
+        let until = time::Duration::try_from(wait.min(inner.retry.retry_after_ceiling()))
+            .ok()
+            .and_then(|w| now.checked_add(w))
+            .unwrap_or(time::OffsetDateTime::new_utc(
+                time::Date::MAX,
+                time::Time::MIDNIGHT,
+            ));
         let mut map = inner
             .throttled_until
             .lock()
@@ -686,7 +694,8 @@ impl Pipeline {
         let elapsed = (inner.clock.now() - start).unsigned_abs();
         // A service that asks us back only after the deadline gets its answer now, with its
         // Retry-After kept on the error, instead of an early retry it would refuse again.
-        if elapsed + delay.max(requested.unwrap_or_default()) > inner.retry.max_elapsed() {
+        let wait = delay.max(requested.unwrap_or_default());
+        if elapsed.saturating_add(wait) > inner.retry.max_elapsed() {
             tracing::debug!("retry would pass the elapsed-time limit");
             return None;
         }

@@ -122,9 +122,18 @@ impl RetryPolicy {
     }
 }
 
+/// The longest wait [`parse_retry_after`] reports: a service asking for more is treated as
+/// asking for a day, so no arithmetic on the wait can overflow.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 /// Reads the wait a service asked for: `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds),
 /// then `Retry-After` (seconds, possibly fractional, or an HTTP date relative to `now`).
+/// Waits longer than a day are reported as one day.
 pub fn parse_retry_after(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
+    parse_retry_after_unbounded(headers, now).map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+fn parse_retry_after_unbounded(headers: &HeaderMap, now: OffsetDateTime) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(ms) = headers.get(name).and_then(|v| v.to_str().ok())
             && let Ok(ms) = ms.trim().parse::<u64>()
@@ -144,7 +153,9 @@ pub fn parse_retry_after(headers: &HeaderMap, now: OffsetDateTime) -> Option<Dur
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        return Some(Duration::from_secs_f64(
+            secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+        ));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     let at = OffsetDateTime::from(at);
@@ -272,6 +283,18 @@ mod tests {
             None
         );
         assert_eq!(parse_retry_after(&HeaderMap::new(), now), None);
+        for huge in [
+            ("retry-after", "18446744073709551615"),
+            ("retry-after", "1e300"),
+            ("retry-after-ms", "18446744073709551615"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ] {
+            assert_eq!(
+                parse_retry_after(&headers(&[huge]), now),
+                Some(Duration::from_secs(86_400)),
+                "{huge:?}"
+            );
+        }
     }
 
     #[test]

@@ -454,3 +454,47 @@ async fn after_a_429_other_requests_to_the_host_wait_for_retry_after() {
     throttled.assert_calls_async(1).await;
     other.assert_calls_async(2).await;
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_does_not_panic() {
+    // A misbehaving proxy or service: the wait must be bounded, never an arithmetic overflow.
+    let server = MockServer::start_async().await;
+    // A first 503 makes time pass, so the elapsed time plus the wait would overflow.
+    let busy = server
+        .mock_async(|when, then| {
+            when.path("/absurd").is_true(first(1));
+            then.status(503).header("Retry-After", "3");
+        })
+        .await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/absurd");
+            then.status(429)
+                .header("Retry-After", "18446744073709551615");
+        })
+        .await;
+    let c = clock();
+    let p = pipeline(&c, RetryPolicy::default());
+    let err = p
+        .send(Request::get(url(&server, "/absurd")))
+        .await
+        .unwrap_err();
+    assert!(err.is_throttled());
+    assert_eq!(busy.calls_async().await, 1);
+    assert_eq!(
+        m.calls_async().await,
+        1,
+        "a day-long wait passes the elapsed limit"
+    );
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(86_400)));
+    // The host hold is capped by the ceiling, so the next request waits at most that long.
+    server
+        .mock_async(|when, then| {
+            when.path("/next");
+            then.status(200);
+        })
+        .await;
+    let before = c.sleeps().len();
+    p.send(Request::get(url(&server, "/next"))).await.unwrap();
+    assert_eq!(c.sleeps()[before..], [Duration::from_secs(300)]);
+}
