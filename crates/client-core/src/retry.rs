@@ -308,6 +308,27 @@ mod tests {
         assert!(b.try_withdraw());
     }
 
+    #[test]
+    fn backoff_doubles_with_full_jitter_up_to_the_cap() {
+        let p = RetryPolicy::default()
+            .with_initial_backoff(Duration::from_millis(800))
+            .with_max_backoff(Duration::from_secs(5));
+        // unit = 1: the cap itself, doubling per retry up to max_backoff.
+        let caps: Vec<Duration> = (0..5).map(|r| p.delay(r, None, 1.0)).collect();
+        assert_eq!(
+            caps,
+            [800, 1600, 3200, 5000, 5000].map(Duration::from_millis)
+        );
+        // Full jitter: anywhere from zero to the cap, in proportion to the random unit.
+        assert_eq!(p.delay(2, None, 0.0), Duration::ZERO);
+        assert_eq!(p.delay(2, None, 0.5), Duration::from_millis(1600));
+        // The service's wait is a floor even when the jitter is small.
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(2)), 0.0),
+            Duration::from_secs(2)
+        );
+    }
+
     proptest! {
         #[test]
         fn delay_respects_floor_cap_and_ceiling(retry in 0u32..40, unit in 0.0f64..=1.0, req in proptest::option::of(0u64..1000)) {

@@ -498,3 +498,107 @@ async fn an_absurd_retry_after_does_not_panic() {
     p.send(Request::get(url(&server, "/next"))).await.unwrap();
     assert_eq!(c.sleeps()[before..], [Duration::from_secs(300)]);
 }
+
+#[tokio::test]
+async fn retries_exactly_the_documented_statuses() {
+    let server = MockServer::start_async().await;
+    for status in [408u16, 429, 500, 502, 503, 504] {
+        let path = format!("/retried-{status}");
+        let failing = server
+            .mock_async(|when, then| {
+                when.path(path.as_str()).is_true(first(1));
+                then.status(status);
+            })
+            .await;
+        let ok = server
+            .mock_async(|when, then| {
+                when.path(path.as_str());
+                then.status(200);
+            })
+            .await;
+        let c = clock();
+        let resp = pipeline(&c, RetryPolicy::default())
+            .send(Request::get(url(&server, &path)).without_auth())
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e}"));
+        assert_eq!(resp.attempts(), 2, "{status} is retried");
+        failing.assert_calls_async(1).await;
+        ok.assert_calls_async(1).await;
+    }
+    for status in [400u16, 401, 403, 404, 409, 412, 501, 505] {
+        let path = format!("/final-{status}");
+        let m = server
+            .mock_async(|when, then| {
+                when.path(path.as_str());
+                then.status(status);
+            })
+            .await;
+        let c = clock();
+        let err = pipeline(&c, RetryPolicy::default())
+            .send(Request::get(url(&server, &path)).without_auth())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(status));
+        m.assert_calls_async(1).await;
+        assert!(c.sleeps().is_empty(), "{status} is not retried");
+    }
+}
+
+/// A loopback HTTP server that holds every request for one (virtual) second and records how
+/// many were in flight at once.
+async fn counting_server() -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let (now, max) = (in_flight.clone(), max_seen.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let (now, max) = (now.clone(), max.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                sock.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                )
+                .await
+                .unwrap();
+            });
+        }
+    });
+    (port, in_flight, max_seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_limited_per_pipeline() {
+    let (port, _, max_seen) = counting_server().await;
+    let p = Pipeline::builder().max_concurrency(2).build().unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let p = p.clone();
+            let u: url::Url = format!("http://127.0.0.1:{port}/r{i}").parse().unwrap();
+            tokio::spawn(async move { p.send(Request::get(u).without_auth()).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        max_seen.load(Ordering::SeqCst),
+        2,
+        "clones share the limit of 2"
+    );
+}
