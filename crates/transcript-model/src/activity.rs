@@ -308,7 +308,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// A JSON object as its (key, raw value) pairs, in order.
-struct RawFields<'de>(Vec<(Key<'de>, &'de RawValue)>);
+pub(crate) struct RawFields<'de>(pub(crate) Vec<(Key<'de>, &'de RawValue)>);
 
 impl<'de> Deserialize<'de> for RawFields<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -389,7 +389,7 @@ impl<'de> Deserialize<'de> for ActivityList<'de> {
 }
 
 /// The outcome of reading a known field leniently.
-enum Lenient<T> {
+pub(crate) enum Lenient<T> {
     /// `null`.
     Absent,
     /// A value of the expected shape.
@@ -404,23 +404,74 @@ fn first_byte(raw: &RawValue) -> u8 {
 
 /// A JSON string's contents; a string without escapes is copied without a parse.
 fn raw_to_string(raw: &RawValue) -> Lenient<String> {
+    match raw_str(raw) {
+        Lenient::Value(s) => Lenient::Value(s.into_owned()),
+        Lenient::Absent => Lenient::Absent,
+        Lenient::Unexpected => Lenient::Unexpected,
+    }
+}
+
+/// A JSON string's contents, borrowed when it has no escapes.
+///
+/// An escape that cannot be a Rust string (a lone UTF-16 surrogate such as `\ud83d`, left
+/// behind when a writer cuts a surrogate pair in half) becomes U+FFFD instead of costing the
+/// whole text: a prompt must never vanish from the analysis because one character is broken.
+pub(crate) fn raw_str(raw: &RawValue) -> Lenient<Cow<'_, str>> {
     match first_byte(raw) {
         b'"' => {
             let s = raw.get();
             if let Some(inner) = s.get(1..s.len().saturating_sub(1))
                 && !inner.contains('\\')
             {
-                Lenient::Value(inner.to_owned())
+                Lenient::Value(Cow::Borrowed(inner))
             } else {
                 match serde_json::from_str::<String>(s) {
-                    Ok(v) => Lenient::Value(v),
-                    Err(_) => Lenient::Unexpected,
+                    Ok(v) => Lenient::Value(Cow::Owned(v)),
+                    Err(_) => unescape_lossy(s)
+                        .map_or(Lenient::Unexpected, |v| Lenient::Value(Cow::Owned(v))),
                 }
             }
         }
         b'n' => Lenient::Absent,
         _ => Lenient::Unexpected,
     }
+}
+
+/// Decodes a JSON string literal whose escapes include lone surrogates, each becoming U+FFFD.
+fn unescape_lossy(literal: &str) -> Option<String> {
+    struct Bytes;
+    impl Visitor<'_> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON string")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(v.to_vec())
+        }
+    }
+    // serde_json hands out a string's bytes with lone surrogates encoded as WTF-8
+    // (`ED A0..BF xx`); those three bytes become one U+FFFD.
+    let mut de = serde_json::Deserializer::from_str(literal);
+    let bytes = de.deserialize_bytes(Bytes).ok()?;
+    Some(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == 0xED && i + 2 < bytes.len() && (0xA0..=0xBF).contains(&bytes[i + 1])
+                {
+                    out.extend_from_slice("\u{FFFD}".as_bytes());
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    })
 }
 
 fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
@@ -482,7 +533,7 @@ pub(crate) fn lenient_timestamp_of(raw: &RawValue) -> Option<i64> {
     }
 }
 
-fn raw_fields_of(raw: &RawValue) -> Option<RawFields<'_>> {
+pub(crate) fn raw_fields_of(raw: &RawValue) -> Option<RawFields<'_>> {
     if first_byte(raw) != b'{' {
         return None;
     }

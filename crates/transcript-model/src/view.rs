@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::activity::{Key, Role, lenient_role_of, lenient_timestamp_of};
-use crate::transcript::Column;
+use crate::activity::{
+    Key, Lenient, RawFields, Role, lenient_role_of, lenient_timestamp_of, raw_fields_of, raw_str,
+};
 
 /// The activity types pairing distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,20 +54,43 @@ pub(crate) struct ActivityView<'a> {
     pub(crate) value_type: Option<Cow<'a, str>>,
 }
 
-fn string(c: Column<'_>) -> Option<Cow<'_, str>> {
-    match c {
-        Column::Str(s) => Some(s),
+/// A string field, read as [`crate::Activity`] reads it: other JSON types are no string, and
+/// a broken escape does not cost the text.
+fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match raw_str(raw) {
+        Lenient::Value(s) => Some(s),
         _ => None,
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FromView<'a> {
-    #[serde(default, borrow)]
-    role: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    aad_object_id: Option<&'a RawValue>,
+fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+/// `from.role` is the user's and `from.aadObjectId`, read as [`crate::ChannelAccount`] reads
+/// them (a later valid value of a repeated key wins); `None` when `from` is not an object.
+fn from_fields(raw: &RawValue) -> Option<(bool, Option<Cow<'_, str>>)> {
+    let RawFields(fields) = raw_fields_of(raw)?;
+    let mut role = None;
+    let mut aad = None;
+    for (Key(key), value) in fields {
+        match &*key {
+            "role" => {
+                if let Some(r) = lenient_role_of(value) {
+                    role = Some(r);
+                }
+            }
+            "aadObjectId" => {
+                if let Some(s) = string(value) {
+                    aad = Some(s);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((role == Some(Role::User), aad))
 }
 
 impl<'de> Deserialize<'de> for ActivityView<'de> {
@@ -81,32 +105,31 @@ impl<'de> Deserialize<'de> for ActivityView<'de> {
                 let mut a = ActivityView::default();
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     match &*key {
+                        // A repeated key overwrites only with a usable value, as in the model.
                         "type" => {
-                            if let Column::Str(t) = map.next_value::<Column<'de>>()? {
+                            if let Some(t) = string(map.next_value()?) {
                                 a.kind = Kind::of(&t);
                             }
                         }
-                        "id" => a.id = string(map.next_value()?),
-                        "text" => a.text = string(map.next_value()?),
-                        "replyToId" => a.reply_to_id = string(map.next_value()?),
-                        "channelId" => a.channel_id = string(map.next_value()?),
-                        "name" => a.name = string(map.next_value()?),
-                        "valueType" => a.value_type = string(map.next_value()?),
-                        "timestamp" => a.timestamp = lenient_timestamp_of(map.next_value()?),
+                        "id" => set(&mut a.id, string(map.next_value()?)),
+                        "text" => set(&mut a.text, string(map.next_value()?)),
+                        "replyToId" => set(&mut a.reply_to_id, string(map.next_value()?)),
+                        "channelId" => set(&mut a.channel_id, string(map.next_value()?)),
+                        "name" => set(&mut a.name, string(map.next_value()?)),
+                        "valueType" => set(&mut a.value_type, string(map.next_value()?)),
+                        "timestamp" => {
+                            set(&mut a.timestamp, lenient_timestamp_of(map.next_value()?));
+                        }
                         "attachments" => a.attachments = Some(map.next_value()?),
                         "channelData" => a.channel_data = Some(map.next_value()?),
                         "value" => a.value = Some(map.next_value()?),
                         "from" => {
                             let raw: &'de RawValue = map.next_value()?;
-                            if let Ok(from) = serde_json::from_str::<FromView<'de>>(raw.get()) {
-                                a.from_user = from
-                                    .role
-                                    .and_then(lenient_role_of)
-                                    .is_some_and(|r| r == Role::User);
-                                a.aad_object_id = from
-                                    .aad_object_id
-                                    .and_then(|r| serde_json::from_str::<Column<'de>>(r.get()).ok())
-                                    .and_then(string);
+                            // Like the model: a `from` that is not an object leaves
+                            // the previous one in place.
+                            if let Some((from_user, aad)) = from_fields(raw) {
+                                a.from_user = from_user;
+                                a.aad_object_id = aad;
                             }
                         }
                         _ => {
