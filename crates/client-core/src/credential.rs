@@ -116,15 +116,35 @@ pub enum CredentialErrorKind {
 /// The message never contains a secret, an assertion or a token. Richer, provider-specific
 /// errors (for example `entra_auth::EntraError`) are kept as the [`source`](StdError::source)
 /// and can be recovered with [`CredentialError::downcast_ref`].
-#[derive(Debug, thiserror::Error)]
-#[error("{message}{}", hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default())]
+///
+/// It is `Clone` (the source is shared), so one failed token request can be reported to every
+/// caller that was waiting for it.
+#[derive(Debug, Clone)]
 pub struct CredentialError {
     kind: CredentialErrorKind,
     message: String,
     hint: Option<String>,
     code: Option<String>,
-    #[source]
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl fmt::Display for CredentialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for CredentialError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        // The error itself, not the `Arc` around it, so callers can downcast what they get.
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
 }
 
 impl CredentialError {
@@ -158,7 +178,7 @@ impl CredentialError {
 
     /// Keeps an underlying error.
     pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -213,6 +233,27 @@ mod tests {
         assert!(!e.is_retryable());
         let tok = AccessToken::new("eyJ.secret.token", OffsetDateTime::UNIX_EPOCH);
         assert!(!format!("{tok:?}").contains("eyJ"));
+    }
+
+    #[derive(Debug, thiserror::Error, PartialEq)]
+    #[error("provider detail")]
+    struct Detail;
+
+    #[test]
+    fn clones_keep_the_source_reachable_by_downcasting() {
+        let e = CredentialError::new(CredentialErrorKind::Rejected, "refused")
+            .with_code("x/1")
+            .with_source(Detail);
+        let c = e.clone();
+        for e in [&e, &c] {
+            assert_eq!(e.downcast_ref::<Detail>(), Some(&Detail));
+            let via_std = StdError::source(e).and_then(|s| s.downcast_ref::<Detail>());
+            assert_eq!(via_std, Some(&Detail));
+            assert_eq!(
+                (e.kind(), e.code(), e.to_string().as_str()),
+                (CredentialErrorKind::Rejected, Some("x/1"), "refused")
+            );
+        }
     }
 
     #[tokio::test]
