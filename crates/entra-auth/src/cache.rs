@@ -24,10 +24,12 @@ const RETRY_AFTER_FAILED_REFRESH: Duration = Duration::from_secs(30);
 ///   from the issuer's `refresh_in` if that is earlier. A token issued with less than the
 ///   margin to live is refreshed at half its lifetime instead of on every call.
 /// - However many callers ask at once, one request is made per scope set. Callers with no
-///   valid token wait for its result; while a still-valid token is being refreshed, other
-///   callers get that token at once instead of waiting.
-/// - Failures are not cached. If a refresh fails while the cached token is still valid, that
-///   token is returned (and the refresh tried again at most every 30 seconds).
+///   valid token wait for its result, success or failure; while a still-valid token is being
+///   refreshed, other callers get that token at once instead of waiting. A caller dropped
+///   mid-request does not block the others: the next waiter makes the request.
+/// - Failures are not cached: the callers that were waiting get the error, the next caller
+///   asks again. If a refresh fails while the cached token is still valid, that token is
+///   returned (and the refresh tried again at most every 30 seconds).
 ///
 /// Time comes from the [`Clock`](client_core::Clock), so all of this is testable with
 /// [`ManualClock`](client_core::ManualClock).
@@ -49,6 +51,18 @@ struct State {
     token: Option<AccessToken>,
     refresh_at: Option<OffsetDateTime>,
     failed_at: Option<OffsetDateTime>,
+    /// Token requests finished so far, so a caller that waited can tell one finished meanwhile.
+    finished: u64,
+    /// The error of the last request, if it failed, for the callers that waited for it.
+    last_error: Option<CredentialError>,
+}
+
+impl State {
+    fn forget_token(&mut self) {
+        self.token = None;
+        self.refresh_at = None;
+        self.failed_at = None;
+    }
 }
 
 enum Cached {
@@ -67,7 +81,10 @@ impl Entry {
     }
 
     fn look(&self, now: OffsetDateTime) -> Cached {
-        let s = self.state();
+        Self::look_at(&self.state(), now)
+    }
+
+    fn look_at(s: &State, now: OffsetDateTime) -> Cached {
         match (&s.token, s.refresh_at) {
             (Some(t), Some(at)) if now < at && now < t.expires_on => Cached::Fresh(t.clone()),
             (Some(t), _) if now < t.expires_on => {
@@ -127,7 +144,13 @@ impl TokenCache {
         Fut: Future<Output = Result<AccessToken, CredentialError>>,
     {
         let entry = self.entry(scopes);
-        let _refreshing = match entry.look(self.clock.now()) {
+        let (cached, finished) = {
+            let s = entry.state();
+            (Entry::look_at(&s, self.clock.now()), s.finished)
+        };
+        // The lock is released on drop, also when this future is dropped mid-request, so a
+        // cancelled caller hands the request over to the next waiter.
+        let _refreshing = match cached {
             Cached::Fresh(t) => return Ok(t),
             // Someone else is already refreshing a token that is still valid: use it.
             Cached::Due(t) => match entry.refresh.try_lock() {
@@ -136,17 +159,28 @@ impl TokenCache {
             },
             Cached::Missing => entry.refresh.lock().await,
         };
-        // Another caller may have refreshed while this one waited for the lock.
-        if let Cached::Fresh(t) = entry.look(self.clock.now()) {
-            return Ok(t);
+        {
+            let s = entry.state();
+            // Another caller may have refreshed while this one waited for the lock...
+            if let Cached::Fresh(t) = Entry::look_at(&s, self.clock.now()) {
+                return Ok(t);
+            }
+            // ...or failed: its answer is this caller's too, rather than one more request.
+            if s.finished != finished
+                && let Some(e) = &s.last_error
+            {
+                return Err(e.clone());
+            }
         }
         let result = fetch().await;
         let now = self.clock.now();
         let mut s = entry.state();
+        s.finished += 1;
         match result {
             Ok(token) => {
                 s.refresh_at = Some(self.refresh_at(&token, now));
                 s.failed_at = None;
+                s.last_error = None;
                 s.token = Some(token.clone());
                 Ok(token)
             }
@@ -158,10 +192,12 @@ impl TokenCache {
                         "token refresh failed; using the cached token, which is still valid"
                     );
                     s.failed_at = Some(now);
+                    s.last_error = Some(err);
                     Ok(old)
                 }
                 _ => {
-                    *s = State::default();
+                    s.forget_token();
+                    s.last_error = Some(err.clone());
                     Err(err)
                 }
             },
@@ -188,7 +224,7 @@ impl TokenCache {
         let entry = self.entry(scopes);
         let mut s = entry.state();
         if s.token.as_ref().is_some_and(|t| t.token == token.token) {
-            *s = State::default();
+            s.forget_token();
         }
     }
 

@@ -334,3 +334,78 @@ async fn callers_get_the_valid_token_while_another_refreshes_it() {
         "new"
     );
 }
+
+#[tokio::test]
+async fn callers_waiting_for_a_failed_request_share_its_error_instead_of_retrying_one_by_one() {
+    // A wrong secret or an identity provider that is down: the callers that queued behind the
+    // one request get its answer; they must not each ask again in turn.
+    let c = clock();
+    let (inner, cred) = cached(&c);
+    let cred = Arc::new(cred);
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let cred = cred.clone();
+            tokio::spawn(async move { cred.get_token(&[SCOPE]).await })
+        })
+        .collect();
+    for t in tasks {
+        let e = t.await.unwrap().unwrap_err();
+        assert_eq!(e.message(), "script exhausted");
+    }
+    assert_eq!(inner.calls(), 1);
+    // The failure is not cached: the next caller asks again.
+    inner.push_ok("later", START + Duration::from_secs(3600));
+    assert_eq!(
+        cred.get_token(&[SCOPE]).await.unwrap().token.expose(),
+        "later"
+    );
+    assert_eq!(inner.calls(), 2);
+}
+
+/// Never answers its first request; answers the others.
+#[derive(Debug, Default)]
+struct HangsOnce {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl TokenCredential for HangsOnce {
+    async fn get_token(&self, _scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::future::pending::<()>().await;
+        }
+        Ok(AccessToken::new(
+            "after-cancel",
+            START + Duration::from_secs(3600),
+        ))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_dropped_mid_request_does_not_wedge_the_others() {
+    let c = clock();
+    let inner = Arc::new(HangsOnce::default());
+    let cred = Arc::new(CachedCredential::new(inner.clone(), Arc::new(c.clone())));
+    let first = tokio::spawn({
+        let cred = cred.clone();
+        async move { cred.get_token(&[SCOPE]).await }
+    });
+    let second = tokio::spawn({
+        let cred = cred.clone();
+        async move { cred.get_token(&[SCOPE]).await }
+    });
+    // Let the first start its request and the second queue behind it.
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 1);
+    first.abort();
+    // With paused time, a wedged caller would hit this timeout at once instead of hanging.
+    let t = tokio::time::timeout(Duration::from_secs(60), second)
+        .await
+        .expect("the waiting caller is not wedged")
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.token.expose(), "after-cancel");
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
+}
