@@ -9,8 +9,8 @@
 //! (`{"value": [...]}`). BOTS_FILE, optional, is a `bots` response used for display names;
 //! without it a bot's name comes from `metadata.BotName`. Records go to stdout as JSON Lines in
 //! input order; each row that cannot be decoded gets one line on stderr naming it. The exit
-//! status is 0 unless FILE (or BOTS_FILE) cannot be read or is not a page of rows.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! status is 0 unless FILE (or BOTS_FILE) cannot be read or is not a page of rows (1; a FILE
+//! that is not JSON prints no records at all) or the command line is wrong (2).
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -29,7 +29,7 @@ struct Args {
 const USAGE: &str = "usage: pair_transcripts FILE [--bots BOTS_FILE] [--account-id ID] \
                      [--vxlan-id ID] [--environment-id ID] [--host HOST]";
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut file = None;
     let mut args = Args {
         file: String::new(),
@@ -39,7 +39,7 @@ fn parse_args() -> Result<Args, String> {
         environment_id: String::new(),
         host: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
@@ -58,15 +58,30 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn main() -> ExitCode {
-    let args = match parse_args() {
+/// Exit status: success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit status: FILE or BOTS_FILE cannot be read or is not a page, or stdout failed.
+pub(crate) const EXIT_FAILURE: u8 = 1;
+/// Exit status: bad command line.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// The whole program: `argv` without the program name; records to `out`, diagnostics to `err`.
+/// Returns the exit status. (A function, not `main`, so the contract is tested: see
+/// `crates/transcript-model/tests/pair_transcripts_example.rs`.)
+pub(crate) fn run(
+    argv: impl IntoIterator<Item = String>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    // Diagnostics are best effort: a closed stderr must not change the outcome.
+    let args = match parse_args(argv) {
         Ok(a) => a,
         Err(e) => {
             if !e.is_empty() {
-                eprintln!("error: {e}");
+                let _ = writeln!(err, "error: {e}");
             }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+            let _ = writeln!(err, "{USAGE}");
+            return EXIT_USAGE;
         }
     };
 
@@ -79,43 +94,68 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|bytes| config.add_bots_from_page(&bytes).map_err(|e| e.to_string()));
         if let Err(e) = added {
-            eprintln!("error: cannot use bots file {path}: {e}");
-            return ExitCode::FAILURE;
+            let _ = writeln!(err, "error: cannot use bots file {path}: {e}");
+            return EXIT_FAILURE;
         }
     }
 
     let bytes = match std::fs::read(&args.file) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.file);
-            return ExitCode::FAILURE;
+            let _ = writeln!(err, "error: cannot read {}: {e}", args.file);
+            return EXIT_FAILURE;
         }
     };
+    // A file that is not JSON prints no records at all: check the whole text before streaming,
+    // so that a truncated file never passes half its records down a pipe and then fails.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        let _ = writeln!(err, "error: {}: the page is not valid JSON: {e}", args.file);
+        return EXIT_FAILURE;
+    }
 
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::new(out);
     let mut write_error = None;
     let walked = config.for_each_row_records(&bytes, |row| match row {
         Ok(records) => {
-            for record in records {
-                let line = serde_json::to_string(&record).map_err(std::io::Error::from);
+            // After a failed write (a closed pipe, a full disk) the rest is not written.
+            for record in &records {
+                if write_error.is_some() {
+                    break;
+                }
+                let line = serde_json::to_string(record).map_err(std::io::Error::from);
                 if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
-                    write_error.get_or_insert(e);
+                    write_error = Some(e);
                 }
             }
         }
-        Err(e) => eprintln!("{e}"),
+        Err(e) => {
+            let _ = writeln!(err, "{e}");
+        }
     });
     if let Err(e) = out.flush() {
         write_error.get_or_insert(e);
     }
     if let Err(e) = walked {
-        eprintln!("error: {}: {e}", args.file);
-        return ExitCode::FAILURE;
+        let _ = writeln!(err, "error: {}: {e}", args.file);
+        return EXIT_FAILURE;
     }
-    if let Some(e) = write_error {
-        eprintln!("error: writing stdout: {e}");
-        return ExitCode::FAILURE;
+    match write_error {
+        // The reader went away (`| head`): nothing is wrong with the input.
+        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Some(e) => {
+            let _ = writeln!(err, "error: writing stdout: {e}");
+            EXIT_FAILURE
+        }
+        None => EXIT_OK,
     }
-    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    ExitCode::from(run(
+        std::env::args().skip(1),
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+    ))
 }
