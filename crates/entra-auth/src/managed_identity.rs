@@ -18,6 +18,11 @@ use url::Url;
 pub const IMDS_TOKEN_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 const IMDS_API_VERSION: &str = "2018-02-01";
 const APP_SERVICE_API_VERSION: &str = "2019-08-01";
+/// IMDS answers 410 while it is being updated and is back within about 70 s: after a 410 the
+/// credential keeps asking at least this long, whatever the retry policy's jitter drew.
+const IMDS_UPDATE_WINDOW: time::Duration = time::Duration::seconds(70);
+/// The pause between rounds of asking while IMDS is still updating.
+const IMDS_UPDATE_PAUSE: Duration = Duration::from_secs(5);
 
 /// Which managed identity to use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -61,7 +66,8 @@ enum Source {
 /// - Elsewhere, asks IMDS at `169.254.169.254` (api-version 2018-02-01). The first request is a
 ///   probe with a short timeout and no retries: if nothing answers, this is not an Azure VM and
 ///   the error is [`CredentialErrorKind::NotConfigured`]. Once IMDS has answered, requests are
-///   retried on 404, 410 (IMDS is updating), 429 and 5xx with exponential backoff.
+///   retried on 404, 410 (IMDS is updating), 429 and 5xx with exponential backoff, and for
+///   at least 70 s from the first request while IMDS keeps answering 410.
 ///
 /// A user-assigned identity is selected by [`ManagedIdentityId`]. Azure Arc, Service Fabric
 /// and Cloud Shell identity endpoints are not supported.
@@ -212,6 +218,7 @@ impl ManagedIdentityCredential {
 
     async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         let resource = resource_of(scopes)?;
+        let started = self.options.clock().now();
         tracing::debug!(identity = ?self.id, app_service = self.is_app_service(), %resource, "requesting a managed identity token");
         let response = if !self.is_app_service() && !self.probed.load(Ordering::Acquire) {
             match self
@@ -256,6 +263,19 @@ impl ManagedIdentityCredential {
                 .await
                 .map_err(transport)?
         };
+        let mut response = response;
+        while !self.is_app_service()
+            && response.status().as_u16() == 410
+            && self.options.clock().now() - started < IMDS_UPDATE_WINDOW
+        {
+            tracing::debug!("IMDS is being updated (HTTP 410): asking again");
+            self.options.clock().sleep(IMDS_UPDATE_PAUSE).await;
+            response = self
+                .pipeline
+                .send_raw(self.request(&resource))
+                .await
+                .map_err(transport)?;
+        }
         self.parse(response)
     }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use client_core::{CredentialErrorKind, TokenCredential};
+use client_core::{Clock, CredentialErrorKind, TokenCredential};
 use common::*;
 use entra_auth::{Env, ManagedIdentityCredential, ManagedIdentityId};
 use httpmock::HttpMockResponse;
@@ -276,4 +276,59 @@ fn app_service_endpoint_must_be_local_or_https() {
     )
     .unwrap_err();
     assert_eq!(e.kind(), CredentialErrorKind::InvalidConfiguration);
+}
+
+#[tokio::test]
+async fn imds_updating_410_is_retried_for_at_least_70_seconds() {
+    // IMDS answers 410 while it is being updated and is back within about 70 s: however the
+    // backoff's jitter falls, the credential must still be asking when it comes back.
+    for back_after in [69u64, 75] {
+        let server = MockServer::start_async().await;
+        let c = clock();
+        let now = c.clone();
+        server
+            .mock_async(move |when, then| {
+                when.method(GET).path(IMDS_PATH);
+                then.respond_with(move |_| {
+                    let updating = now.now() < START + Duration::from_secs(back_after);
+                    HttpMockResponse::builder()
+                        .status(if updating { 410 } else { 200 })
+                        .body(if updating {
+                            "{}".into()
+                        } else {
+                            mi_body("tok-updated")
+                        })
+                        .build()
+                });
+            })
+            .await;
+        let cred = imds(&server, ManagedIdentityId::SystemAssigned, &c);
+        let t = cred.get_token(&[ARM]).await.unwrap();
+        assert_eq!(t.token.expose(), "tok-updated", "back after {back_after} s");
+    }
+
+    // If it never comes back, the credential gives up, as unavailable, after that window.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(IMDS_PATH);
+            then.status(410).body("{}");
+        })
+        .await;
+    let c = clock();
+    let e = imds(&server, ManagedIdentityId::SystemAssigned, &c)
+        .get_token(&[ARM])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), CredentialErrorKind::Unavailable);
+    assert!(
+        c.total_slept() >= Duration::from_secs(70),
+        "{:?}",
+        c.total_slept()
+    );
+    assert!(
+        c.total_slept() <= Duration::from_secs(200),
+        "{:?}",
+        c.total_slept()
+    );
 }
