@@ -248,6 +248,9 @@ impl TokenEndpoint {
             .finish();
         let request = Request::post(self.url.clone())
             .without_auth()
+            // A client-credentials grant has no side effect: a request that timed out (or lost
+            // its connection) may be sent again.
+            .idempotent(true)
             .header("accept", "application/json")
             .body(body, "application/x-www-form-urlencoded");
         let response = self.pipeline.send_raw(request).await.map_err(transport)?;

@@ -8,6 +8,8 @@ use client_core::{CredentialErrorKind, TokenCredential};
 use common::*;
 use entra_auth::{ClientSecretCredential, EntraError};
 use httpmock::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const SECRET: &str = "Xy7~s3cr3t-VALUE.abc";
@@ -173,4 +175,61 @@ fn refuses_bad_configuration_up_front() {
     )
     .unwrap_err();
     assert!(e.message().contains("http"), "{e}");
+}
+
+/// A token endpoint on loopback, in this runtime (so paused time applies to it too): the first
+/// request is answered only after a minute, later ones at once. Returns its URL and how many
+/// requests it has seen.
+async fn slow_then_fast_token_endpoint() -> (url::Url, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Headers, then the form body (its length is small: read until it arrives).
+                while !String::from_utf8_lossy(&buf).contains("grant_type=") {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let i = count.fetch_add(1, Ordering::SeqCst);
+                if i == 0 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                let body = token_body(&format!("tok-{i}"), 3600);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/").parse().unwrap(), seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_request_that_times_out_is_retried() {
+    // Asking for a client-credentials token twice is harmless, so a slow answer is retried
+    // like a GET would be (the pipeline does not retry a timed-out POST by default).
+    let (authority, seen) = slow_then_fast_token_endpoint().await;
+    let c = clock();
+    let options = entra_auth::CredentialOptions::default()
+        .with_authority_host(authority)
+        .with_clock(Arc::new(c.clone()))
+        .with_timeout(Duration::from_secs(5));
+    let cred = ClientSecretCredential::new(TENANT, CLIENT_ID, SECRET, options).unwrap();
+    let t = cred.get_token(&[SCOPE]).await.unwrap();
+    assert_eq!(t.token.expose(), "tok-1");
+    assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
