@@ -418,10 +418,10 @@ async fn roles_check(r: &mut Report, connector: &Connector, user_id: Uuid) {
         .query("systemusers")
         .select(["systemuserid"])
         .filter(Filter::eq("systemuserid", user_id))
-        .expand(
-            "systemuserroles_association",
-            &["name", "roleid", "roletemplateid"],
-        );
+        // No $select inside the expansion: the role template is the lookup
+        // `_roletemplateid_value` in Dataverse, and naming a column the service does not know
+        // would fail the whole query.
+        .expand("systemuserroles_association", &[]);
     let rows = match dv.rows::<Value>(&q).try_collect::<Vec<Value>>().await {
         Ok(rows) => rows,
         Err(e) if matches!(e.status(), Some(403)) => {
@@ -468,7 +468,8 @@ async fn roles_check(r: &mut Report, connector: &Connector, user_id: Uuid) {
         .filter(|x| {
             let name = x.get("name").and_then(Value::as_str).unwrap_or_default();
             let template = x
-                .get("roletemplateid")
+                .get("_roletemplateid_value")
+                .or_else(|| x.get("roletemplateid"))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_ascii_lowercase();
