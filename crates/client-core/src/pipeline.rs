@@ -216,7 +216,9 @@ impl fmt::Debug for Request {
 }
 
 /// A complete response (the body is read in full).
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the body's length, not the body: token endpoints answer with a token in it.
+#[derive(Clone)]
 pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
@@ -308,6 +310,20 @@ impl Response {
             body: String::from_utf8_lossy(&self.body).into_owned(),
             headers: self.headers,
         }))
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("url", &self.url.as_str())
+            .field("request_id", &self.request_id)
+            .field("client_request_id", &self.client_request_id)
+            .field("attempts", &self.attempts)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 

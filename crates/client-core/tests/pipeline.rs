@@ -602,3 +602,28 @@ async fn concurrency_is_limited_per_pipeline() {
         "clones share the limit of 2"
     );
 }
+
+#[tokio::test]
+async fn a_response_debug_does_not_show_its_body() {
+    // Token endpoints answer with the token in the body: printing a response must not leak it.
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.path("/token");
+            then.status(200)
+                .header("x-ms-request-id", "rid-9")
+                .body(r#"{"access_token":"eyJ-body-secret","expires_in":3599}"#);
+        })
+        .await;
+    let c = clock();
+    let resp = pipeline(&c, RetryPolicy::default())
+        .send(Request::post(url(&server, "/token")).without_auth())
+        .await
+        .unwrap();
+    let d = format!("{resp:?} {resp:#?}");
+    assert!(!d.contains("eyJ-body-secret"), "{d}");
+    assert!(
+        d.contains("200") && d.contains("rid-9") && d.contains("body_len"),
+        "{d}"
+    );
+}
