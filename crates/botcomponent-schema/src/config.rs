@@ -118,12 +118,12 @@ fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration
     }
     if let Some(mut settings) = view.map("settings", report) {
         config.generative_actions = settings.boolean("GenerativeActionsEnabled", report);
-        for (key, value) in settings.entries() {
+        for (index, (key, value)) in settings.entries().iter().enumerate() {
             if let Some(b) = value.as_bool()
                 && key != "GenerativeActionsEnabled"
             {
                 config.other_settings.insert(key.clone(), b);
-                settings.allow(&[key.as_str()]);
+                settings.allow_index(index);
             }
         }
         settings.finish(report);

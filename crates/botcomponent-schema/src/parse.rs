@@ -727,10 +727,10 @@ fn parse_gpt(view: &mut MapView<'_>, report: &mut Report) -> CustomGpt {
         }
     }
     if let Some(mut caps) = view.map("gptCapabilities", report) {
-        for (key, value) in caps.entries() {
+        for (index, (key, value)) in caps.entries().iter().enumerate() {
             if let Some(b) = value.as_bool() {
                 gpt.capabilities.insert(key.clone(), b);
-                caps.allow(&[key.as_str()]);
+                caps.allow_index(index);
             }
         }
         caps.allow(&["fineTunedModels", "customExperience"]);

@@ -5,6 +5,8 @@
 //! nesting depth and alias expansion are bounded: a 1 MB `data` column must not be
 //! able to exhaust the stack or memory.
 
+use std::collections::{HashMap, HashSet};
+
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
@@ -173,7 +175,9 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
     // from turning a 1 MB text into gigabytes of nodes.
     let mut budget = text.len().saturating_mul(2).saturating_add(10_000);
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: Vec<(usize, Node)> = Vec::new();
+    // Anchor id -> a copy of its node. Copies are charged to the budget like alias
+    // expansions: nested anchors would otherwise copy a large subtree once per level.
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
     // Open collections: the node under construction, its anchor, and a pending key.
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Node> = None;
@@ -226,7 +230,7 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
                 (Node::Scalar { text: value, plain }, anchor)
             }
             Event::Alias(id) => {
-                let found = anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n);
+                let found = anchors.get(&id);
                 match found {
                     Some(node) => {
                         let cost = count_nodes(node);
@@ -252,7 +256,12 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
         }
         budget -= 1;
         if anchor != 0 {
-            anchors.push((anchor, node.clone()));
+            let cost = count_nodes(&node);
+            if cost > budget {
+                return Err(ParseError::TooLarge { line });
+            }
+            budget -= cost;
+            anchors.insert(anchor, node.clone());
         }
         match stack.last_mut() {
             Some(frame) => frame.push(node),
@@ -505,13 +514,26 @@ impl<'a> MapView<'a> {
         self.string(key, report)
     }
 
+    /// Marks the entry at `index` (of [`MapView::entries`]) as understood.
+    pub(crate) fn allow_index(&mut self, index: usize) {
+        if let Some(used) = self.used.get_mut(index) {
+            *used = true;
+        }
+    }
+
     /// Reports every key not read or allowed.
     pub(crate) fn finish(self, report: &mut Report) {
+        if self.used.iter().all(|u| *u) {
+            return;
+        }
+        // Telling a repeated key from an unknown one must stay linear: a 1 MB mapping
+        // can hold 100,000 keys.
+        let mut seen: HashSet<&str> = HashSet::with_capacity(self.entries.len());
         for (index, (key, _)) in self.entries.iter().enumerate() {
+            let duplicate = !seen.insert(key.as_str());
             if self.used[index] {
                 continue;
             }
-            let duplicate = self.entries[..index].iter().any(|(k, _)| k == key);
             let reason = if duplicate {
                 UnrecognizedReason::DuplicateKey
             } else {
