@@ -627,3 +627,51 @@ async fn a_response_debug_does_not_show_its_body() {
         "{d}"
     );
 }
+
+#[derive(Debug)]
+struct Unavailable;
+
+#[async_trait]
+impl TokenCredential for Unavailable {
+    async fn get_token(&self, _scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+        Err(CredentialError::new(
+            client_core::CredentialErrorKind::Unavailable,
+            "identity provider down",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn credential_and_decode_failures_are_typed() {
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/rows");
+            then.status(200).body("<html>not json</html>");
+        })
+        .await;
+    let c = clock();
+    let p = Pipeline::builder()
+        .credential(Arc::new(Unavailable))
+        .default_scope(SCOPE)
+        .clock(Arc::new(c.clone()))
+        .build()
+        .unwrap();
+    let err = p
+        .send(Request::get(url(&server, "/rows")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Credential(_)), "{err:?}");
+    assert!(err.is_retryable() && err.status().is_none());
+    assert!(err.to_string().contains("identity provider down"), "{err}");
+    m.assert_calls_async(0).await;
+
+    let resp = pipeline(&c, RetryPolicy::default())
+        .send(Request::get(url(&server, "/rows")))
+        .await
+        .unwrap();
+    let err = resp.json::<serde_json::Value>().unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("/rows"), "{err}");
+}
