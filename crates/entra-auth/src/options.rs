@@ -119,8 +119,11 @@ impl CredentialOptions {
 
 /// Checks a tenant: a GUID or a domain. Anything else would change the token URL's path.
 pub(crate) fn check_tenant(tenant_id: &str) -> Result<(), CredentialError> {
+    // `.` is allowed for domains, but not where it could name a path segment (`..`).
     let ok = !tenant_id.is_empty()
         && tenant_id.len() <= 256
+        && !tenant_id.starts_with('.')
+        && !tenant_id.contains("..")
         && tenant_id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
@@ -321,7 +324,7 @@ mod tests {
     fn tenant_and_client_checks() {
         assert!(check_tenant("72f988bf-86f1-41af-91ab-2d7cd011db47").is_ok());
         assert!(check_tenant("contoso.onmicrosoft.com").is_ok());
-        for bad in ["", "a/b", "../x", "a b", "x?y"] {
+        for bad in ["", "a/b", "../x", "a b", "x?y", "..", ".", "a..b"] {
             let e = check_tenant(bad).unwrap_err();
             assert_eq!(e.kind(), CredentialErrorKind::InvalidConfiguration);
         }
