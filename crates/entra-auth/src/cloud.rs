@@ -269,6 +269,74 @@ mod tests {
     }
 
     #[test]
+    fn hosts_match_the_wire_facts_table() {
+        // authority, Graph, ARM, Power Platform API, BAP (wire-facts.md section 1, Clouds).
+        // GCC's ARM is "-" there: GCC signs in to public Entra ID, so public ARM (documented
+        // on `arm_host`). GCC High's Power Platform API host is marked unsure there.
+        let table = [
+            (
+                Cloud::Public,
+                "login.microsoftonline.com",
+                "graph.microsoft.com",
+                "management.azure.com",
+                "api.powerplatform.com",
+                "api.bap.microsoft.com",
+            ),
+            (
+                Cloud::UsGov,
+                "login.microsoftonline.com",
+                "graph.microsoft.com",
+                "management.azure.com",
+                "api.gov.powerplatform.microsoft.us",
+                "gov.api.bap.microsoft.us",
+            ),
+            (
+                Cloud::UsGovHigh,
+                "login.microsoftonline.us",
+                "graph.microsoft.us",
+                "management.usgovcloudapi.net",
+                "api.high.powerplatform.microsoft.us",
+                "high.api.bap.microsoft.us",
+            ),
+            (
+                Cloud::UsDod,
+                "login.microsoftonline.us",
+                "dod-graph.microsoft.us",
+                "management.usgovcloudapi.net",
+                "api.appsplatform.us",
+                "api.bap.appsplatform.us",
+            ),
+            (
+                Cloud::China,
+                "login.chinacloudapi.cn",
+                "microsoftgraph.chinacloudapi.cn",
+                "management.chinacloudapi.cn",
+                "api.powerplatform.partner.microsoftonline.cn",
+                "api.bap.partner.microsoftonline.cn",
+            ),
+        ];
+        for (cloud, authority, graph, arm, pp, bap) in table {
+            assert_eq!(
+                cloud.authority_host().as_str(),
+                format!("https://{authority}/"),
+                "{cloud}"
+            );
+            assert_eq!(
+                (
+                    cloud.graph_host(),
+                    cloud.arm_host(),
+                    cloud.power_platform_api_host(),
+                    cloud.bap_host()
+                ),
+                (graph, arm, pp, bap),
+                "{cloud}"
+            );
+            assert_eq!(cloud.graph_scope(), format!("https://{graph}/.default"));
+            assert_eq!(cloud.bap_scope(), format!("https://{bap}/.default"));
+        }
+    }
+
+    #[test]
     fn parses_aliases_and_rejects_unknown() {
         assert_eq!(
             "AzureUSGovernment".parse::<Cloud>().unwrap(),
