@@ -162,7 +162,20 @@ impl FeatureType {
 
     /// The feature type of a parsed component: by its content where that is more
     /// precise than its component type (type 9 holds tools as well as topics).
+    ///
+    /// A type-9 component whose content could not be classified (an unknown `kind`,
+    /// no `kind`, empty `data`) is [`FeatureType::Other`], not a topic: type 9 holds
+    /// actions, MCP tools, connected agents and skills too, and calling every one of
+    /// them a topic is the very mislabel this crate exists to avoid.
     pub fn for_component(component: &ParsedComponent) -> Self {
+        if component.component_type == ComponentType::TopicV2
+            && matches!(
+                component.content,
+                ComponentContent::Unknown | ComponentContent::Empty
+            )
+        {
+            return FeatureType::Other;
+        }
         match &component.content {
             ComponentContent::Topic(_) => FeatureType::Topic,
             ComponentContent::Tool(tool) => match tool.tool_kind {
@@ -409,7 +422,12 @@ pub fn agent_features(
             Err(error) => {
                 tracing::debug!(component_id = %row.component_id, %error, "botcomponent.data is unreadable");
                 (
-                    FeatureType::for_family(info.family),
+                    // As in `for_component`: an unread type-9 row is not assumed a topic.
+                    if info.component_type == ComponentType::TopicV2 {
+                        FeatureType::Other
+                    } else {
+                        FeatureType::for_family(info.family)
+                    },
                     FeatureDetail::Unreadable {
                         error: error.to_string(),
                     },

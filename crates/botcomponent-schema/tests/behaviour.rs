@@ -80,8 +80,14 @@ fn unknown_kind_is_recorded_once_and_the_component_returned() {
             }
         )]
     );
-    // Its family still classifies it.
-    assert_eq!(FeatureType::for_component(&parsed), FeatureType::Topic);
+    // Type 9 holds tools as well as topics: an unknown kind there is not called a topic.
+    assert_eq!(FeatureType::for_component(&parsed), FeatureType::Other);
+    // Where the type says it all (type 16 holds only knowledge sources), the family classifies.
+    let parsed = parse(16, "kind: FancyNewKnowledge\n");
+    assert_eq!(
+        FeatureType::for_component(&parsed),
+        FeatureType::KnowledgeSource
+    );
 
     let parsed = parse(16, "source:\n  kind: SharePointSearchSource\n");
     assert_eq!(
@@ -275,7 +281,10 @@ fn empty_data_is_an_empty_component() {
         assert_eq!(parsed.content, ComponentContent::Empty, "{data:?}");
         assert!(parsed.kind.is_none());
         assert!(parsed.unrecognized.is_empty(), "{data:?}");
-        assert_eq!(FeatureType::for_component(&parsed), FeatureType::Topic);
+        // An empty type-9 row could be a topic or any tool: not classified as a topic.
+        assert_eq!(FeatureType::for_component(&parsed), FeatureType::Other);
+        let parsed = parse(15, data);
+        assert_eq!(FeatureType::for_component(&parsed), FeatureType::CustomGpt);
     }
 }
 
@@ -633,6 +642,7 @@ fn unreadable_payloads_keep_their_rows() {
         ComponentRow::new("bad", 16, Some("source: [unclosed\n".into())),
         ComponentRow::new("none", 9, None),
         ComponentRow::new("future", 40, Some("kind: HoloDeck\n".into())),
+        ComponentRow::new("bad9", 9, Some("kind: [unclosed\n".into())),
     ];
     let agent = agent_features(&ComponentTypeRegistry::builtin(), &bot, &rows);
     assert_eq!(
@@ -640,8 +650,10 @@ fn unreadable_payloads_keep_their_rows() {
         vec![
             ("b".to_owned(), FeatureType::CopilotSettings),
             ("bad".to_owned(), FeatureType::KnowledgeSource),
-            ("none".to_owned(), FeatureType::Topic),
+            // Type 9 with nothing readable: not assumed to be a topic.
+            ("none".to_owned(), FeatureType::Other),
             ("future".to_owned(), FeatureType::Other),
+            ("bad9".to_owned(), FeatureType::Other),
         ]
     );
     assert!(
