@@ -272,3 +272,26 @@ async fn a_second_run_on_the_same_state_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_replaced_without_losing_a_pass() {
+    let clock = clock();
+    let emu = emulator(&clock, 50).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    // One connector for both passes, as `ingest --every` keeps it: its token is cached.
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    pass(&c).await.unwrap();
+    let mut expected = expected_paths(&emu, emu.tenant().transcript_rows(0..50));
+    emu.expire_tokens();
+    clock.0.advance(Duration::from_secs(60));
+    let ids = emu.add_transcripts(10).unwrap();
+    expected.extend(expected_paths(
+        &emu,
+        ids.iter()
+            .map(|id| emu.dataverse().row("conversationtranscripts", *id).unwrap()),
+    ));
+    expected.sort();
+    pass(&c).await.unwrap();
+    assert_exactly_once(&emu, &expected);
+}
