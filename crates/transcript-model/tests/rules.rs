@@ -23,7 +23,21 @@ fn transcript_with(activities: Value, extra_columns: Value) -> Transcript {
     for (k, v) in extra_columns.as_object().unwrap() {
         row[k] = v.clone();
     }
-    Transcript::from_json_slice(row.to_string().as_bytes()).unwrap()
+    let text = row.to_string();
+    let t = Transcript::from_json_slice(text.as_bytes()).unwrap();
+    // Every rule below also holds on the fast page path: it must give the same records.
+    let config = AktoConfig::new("1", "2", "e");
+    let fast = config
+        .page_to_records(format!("[{text}]").as_bytes())
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(
+        fast,
+        config.records(&t.pair()),
+        "page path and model path disagree"
+    );
+    t
 }
 
 fn user(id: &str, text: &str) -> Value {
