@@ -80,11 +80,7 @@ impl Entry {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn look(&self, now: OffsetDateTime) -> Cached {
-        Self::look_at(&self.state(), now)
-    }
-
-    fn look_at(s: &State, now: OffsetDateTime) -> Cached {
+    fn look(s: &State, now: OffsetDateTime) -> Cached {
         match (&s.token, s.refresh_at) {
             (Some(t), Some(at)) if now < at && now < t.expires_on => Cached::Fresh(t.clone()),
             (Some(t), _) if now < t.expires_on => {
@@ -146,7 +142,7 @@ impl TokenCache {
         let entry = self.entry(scopes);
         let (cached, finished) = {
             let s = entry.state();
-            (Entry::look_at(&s, self.clock.now()), s.finished)
+            (Entry::look(&s, self.clock.now()), s.finished)
         };
         // The lock is released on drop, also when this future is dropped mid-request, so a
         // cancelled caller hands the request over to the next waiter.
@@ -162,7 +158,7 @@ impl TokenCache {
         {
             let s = entry.state();
             // Another caller may have refreshed while this one waited for the lock...
-            if let Cached::Fresh(t) = Entry::look_at(&s, self.clock.now()) {
+            if let Cached::Fresh(t) = Entry::look(&s, self.clock.now()) {
                 return Ok(t);
             }
             // ...or failed: its answer is this caller's too, rather than one more request.
