@@ -13,6 +13,8 @@
 //! - bounds concurrency per client and spends retries from a shared [`RetryBudget`];
 //! - on a 401, drops the cached token, gets a fresh one and retries once;
 //! - refuses plain http except to loopback ([`check_url`]);
+//! - reaches remote hosts through the environment's proxy (`HTTPS_PROXY`, honouring
+//!   `NO_PROXY`) or one set with [`PipelineBuilder::proxy`], and loopback and IMDS directly;
 //! - maps failures to one typed [`Error`] whose text never contains a secret.
 //!
 //! Time comes from an injectable [`Clock`], so backoff and expiry are testable with

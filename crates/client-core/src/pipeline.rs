@@ -327,6 +327,31 @@ impl fmt::Debug for Response {
     }
 }
 
+/// Where requests to remote hosts go.
+enum ProxyChoice {
+    /// The proxy `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name, honouring `NO_PROXY`.
+    Environment,
+    /// Straight to the host.
+    None,
+    /// This proxy.
+    Url(Url),
+}
+
+impl fmt::Debug for ProxyChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyChoice::Environment => f.write_str("Environment"),
+            ProxyChoice::None => f.write_str("None"),
+            ProxyChoice::Url(u) => {
+                // A proxy URL may carry credentials.
+                let mut shown = u.clone();
+                let _ = shown.set_password(None);
+                f.debug_tuple("Url").field(&shown.as_str()).finish()
+            }
+        }
+    }
+}
+
 /// Builds a [`Pipeline`].
 #[derive(Debug)]
 pub struct PipelineBuilder {
@@ -339,6 +364,7 @@ pub struct PipelineBuilder {
     attempt_timeout: Duration,
     connect_timeout: Duration,
     clock: SharedClock,
+    proxy: ProxyChoice,
 }
 
 impl Default for PipelineBuilder {
@@ -353,6 +379,7 @@ impl Default for PipelineBuilder {
             attempt_timeout: Duration::from_secs(100),
             connect_timeout: Duration::from_secs(10),
             clock: system_clock(),
+            proxy: ProxyChoice::Environment,
         }
     }
 }
@@ -412,18 +439,49 @@ impl PipelineBuilder {
         self
     }
 
+    /// Sends requests to remote hosts through this HTTP(S) proxy instead of the one the
+    /// environment names. Loopback and IMDS requests never go through a proxy.
+    pub fn proxy(mut self, proxy: Url) -> Self {
+        self.proxy = ProxyChoice::Url(proxy);
+        self
+    }
+
+    /// Ignores `HTTPS_PROXY` and friends: every request goes straight to its host.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxyChoice::None;
+        self
+    }
+
     /// Builds the pipeline.
+    ///
+    /// By default requests to remote hosts use the proxy the environment names
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, honouring `NO_PROXY`), as other Azure SDKs
+    /// do; loopback and IMDS requests always go direct.
     pub fn build(self) -> Result<Pipeline, Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            // Redirects would carry the bearer token to another host; Microsoft APIs don't need them.
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|e| Error::InvalidRequest(format!("cannot build the HTTP client: {e}")))?;
+        let failed = |e: reqwest::Error| {
+            Error::InvalidRequest(format!("cannot build the HTTP client: {}", e.without_url()))
+        };
+        let client = || {
+            reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                // Redirects would carry the bearer token to another host; Microsoft APIs
+                // don't need them.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let direct = client().no_proxy().build().map_err(failed)?;
+        let http = match &self.proxy {
+            // reqwest reads the proxy variables itself.
+            ProxyChoice::Environment => client().build().map_err(failed)?,
+            ProxyChoice::None => direct.clone(),
+            ProxyChoice::Url(u) => {
+                let proxy = reqwest::Proxy::all(u.as_str()).map_err(failed)?;
+                client().proxy(proxy).build().map_err(failed)?
+            }
+        };
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 http,
+                direct,
                 credential: self.credential,
                 default_scopes: self.default_scopes,
                 user_agent: self.user_agent,
@@ -460,7 +518,10 @@ pub struct Pipeline {
 }
 
 struct Inner {
+    /// For remote hosts: through the configured proxy, if any.
     http: reqwest::Client,
+    /// For loopback and IMDS, which a proxy cannot reach.
+    direct: reqwest::Client,
     credential: Option<SharedCredential>,
     default_scopes: Vec<String>,
     user_agent: String,
@@ -736,7 +797,10 @@ impl Pipeline {
         };
         let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
-        let mut builder = inner.http.request(method, request.url.clone());
+        let direct = crate::is_loopback(&request.url)
+            || request.url.host() == Some(url::Host::Ipv4(crate::IMDS_ADDRESS));
+        let client = if direct { &inner.direct } else { &inner.http };
+        let mut builder = client.request(method, request.url.clone());
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_bytes());
         }

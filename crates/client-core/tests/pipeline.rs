@@ -675,3 +675,69 @@ async fn credential_and_decode_failures_are_typed() {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("/rows"), "{err}");
 }
+
+/// A loopback "proxy" that records the first line of each request and refuses it.
+async fn recording_proxy() -> (url::Url, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    tokio::spawn(async move {
+        loop {
+            let (sock, _) = listener.accept().await.unwrap();
+            let mut reader = BufReader::new(sock);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line).await;
+            seen.lock().unwrap().push(line.trim_end().to_owned());
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    (format!("http://127.0.0.1:{port}").parse().unwrap(), lines)
+}
+
+#[tokio::test]
+async fn remote_hosts_go_through_the_proxy_and_loopback_does_not() {
+    let (proxy, lines) = recording_proxy().await;
+    let p = Pipeline::builder()
+        .proxy(proxy)
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    // A remote host: tunnelled through the proxy (which refuses, so nothing leaves this host).
+    let err = p
+        .send(
+            Request::get(
+                "https://org.crm.dynamics.com/api/data/v9.2/WhoAmI"
+                    .parse()
+                    .unwrap(),
+            )
+            .without_auth(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["CONNECT org.crm.dynamics.com:443 HTTP/1.1"]
+    );
+    // Loopback: straight to the server, never through the proxy.
+    let server = MockServer::start_async().await;
+    let m = server
+        .mock_async(|when, then| {
+            when.path("/local");
+            then.status(200);
+        })
+        .await;
+    p.send(Request::get(url(&server, "/local")).without_auth())
+        .await
+        .unwrap();
+    m.assert_calls_async(1).await;
+    assert_eq!(lines.lock().unwrap().len(), 1);
+    // The proxy's credentials are not shown.
+    let b = Pipeline::builder().proxy("http://user:pr0xy-pw@127.0.0.1:3128".parse().unwrap());
+    assert!(!format!("{b:?}").contains("pr0xy-pw"));
+}
