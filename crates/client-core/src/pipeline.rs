@@ -626,13 +626,6 @@ impl Pipeline {
         let mut refreshed_after_401 = false;
         loop {
             attempt += 1;
-            if let Some(pause) = self.throttle_pause(&host) {
-                tracing::debug!(
-                    pause_ms = pause.as_millis() as u64,
-                    "host is throttling: waiting for its Retry-After"
-                );
-                inner.clock.sleep(pause).await;
-            }
             let auth = self.token(&request).await?;
             let outcome = self
                 .attempt(
@@ -681,11 +674,6 @@ impl Pipeline {
                         );
                         attempt -= 1;
                         continue;
-                    }
-                    if status == StatusCode::TOO_MANY_REQUESTS
-                        && let Some(wait) = parse_retry_after(&response.headers, inner.clock.now())
-                    {
-                        self.hold_host(&host, wait);
                     }
                     if !inner.retry.retries_status(status.as_u16()) {
                         if status.is_success() {
@@ -792,8 +780,22 @@ impl Pipeline {
         timeout: Duration,
     ) -> Attempt {
         let inner = &*self.inner;
-        let Ok(_permit) = inner.semaphore.acquire().await else {
-            return Attempt::Failed(Error::InvalidRequest("the pipeline is shut down".into()));
+        let _permit = loop {
+            if let Some(pause) = self.throttle_pause(host) {
+                tracing::debug!(
+                    pause_ms = pause.as_millis() as u64,
+                    "host is throttling: waiting for its Retry-After"
+                );
+                inner.clock.sleep(pause).await;
+            }
+            let Ok(permit) = inner.semaphore.acquire().await else {
+                return Attempt::Failed(Error::InvalidRequest("the pipeline is shut down".into()));
+            };
+            // Another request to this host may have been throttled while this one waited for
+            // a slot: then give the slot back and wait too.
+            if self.throttle_pause(host).is_none() {
+                break permit;
+            }
         };
         let method = reqwest::Method::from_bytes(request.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
@@ -835,7 +837,15 @@ impl Pipeline {
             Ok::<_, Error>((status, headers, body))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok((status, headers, body))) => Attempt::Done(status, headers, body),
+            Ok(Ok((status, headers, body))) => {
+                // Hold the host before giving the slot back, so no queued request slips out.
+                if status == StatusCode::TOO_MANY_REQUESTS
+                    && let Some(wait) = parse_retry_after(&headers, inner.clock.now())
+                {
+                    self.hold_host(host, wait);
+                }
+                Attempt::Done(status, headers, body)
+            }
             Ok(Err(e)) => Attempt::Failed(e),
             Err(_) => Attempt::Failed(Error::Timeout {
                 host: host.to_owned(),

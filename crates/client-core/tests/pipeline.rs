@@ -741,3 +741,46 @@ async fn remote_hosts_go_through_the_proxy_and_loopback_does_not() {
     let b = Pipeline::builder().proxy("http://user:pr0xy-pw@127.0.0.1:3128".parse().unwrap());
     assert!(!format!("{b:?}").contains("pr0xy-pw"));
 }
+
+#[tokio::test]
+async fn a_request_queued_for_a_slot_during_a_429_waits_for_retry_after_too() {
+    // With one slot, B queues behind A. A is answered 429 with Retry-After: B, which was
+    // already past the throttle check, must still not reach the host before the wait is over.
+    let server = MockServer::start_async().await;
+    let a = server
+        .mock_async(|when, then| {
+            when.path("/a");
+            then.status(429).header("Retry-After", "5");
+        })
+        .await;
+    let b = server
+        .mock_async(|when, then| {
+            when.path("/b");
+            then.status(200);
+        })
+        .await;
+    let c = clock();
+    let p = Pipeline::builder()
+        .credential(Arc::new(StaticTokenCredential::new(token("tok-1"))))
+        .default_scope(SCOPE)
+        .clock(Arc::new(c.clone()))
+        .retry_policy(RetryPolicy::none())
+        .max_concurrency(1)
+        .build()
+        .unwrap();
+    let first = tokio::spawn({
+        let p = p.clone();
+        let u = url(&server, "/a");
+        async move { p.send(Request::get(u)).await }
+    });
+    let second = tokio::spawn({
+        let p = p.clone();
+        let u = url(&server, "/b");
+        async move { p.send(Request::get(u)).await }
+    });
+    assert!(first.await.unwrap().unwrap_err().is_throttled());
+    second.await.unwrap().unwrap();
+    a.assert_calls_async(1).await;
+    b.assert_calls_async(1).await;
+    assert_eq!(c.sleeps(), [Duration::from_secs(5)]);
+}
