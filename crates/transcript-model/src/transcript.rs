@@ -6,10 +6,11 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::activity::{Content, Key};
+use crate::activity::{Content, Key, Lenient, raw_str};
 use crate::error::{PageError, RowError, RowErrorKind};
 
 /// The decoded `metadata` column: `{"BotId","AADTenantId","BotName","BatchId"}`.
@@ -69,7 +70,9 @@ impl Transcript {
     /// A [`RowError`] when the text is not a JSON object or a required column is missing or
     /// malformed (see [`RowErrorKind`]).
     pub fn from_json_slice(json: &[u8]) -> Result<Self, RowError> {
+        // As for pages: the lenient reading only when the strict one refuses the text.
         let row = serde_json::from_slice::<RowOrOther<'_>>(json)
+            .or_else(|_| serde_json::from_slice::<LenientRow<'_>>(json).map(|r| r.0))
             .map_err(|e| RowError::new(None, None, RowErrorKind::InvalidJson { source: e }))?;
         build(row, None)
     }
@@ -144,13 +147,39 @@ where
 }
 
 /// Walks a page once, handing each element to `f` undecoded beyond its columns.
+///
+/// The strict reading decodes string columns directly, which fails the page on a lone
+/// surrogate escape. Rather than pay for a lenient reading of every page, a page the strict
+/// reading refuses is read again leniently ([`Column::from_raw`]), handing on only the rows
+/// the first reading had not reached; only when that fails too is the page an error.
 pub(crate) fn walk_rows<'de, F>(json: &'de [u8], mut f: F) -> Result<(), PageError>
 where
     F: FnMut(RowOrOther<'de>, usize),
 {
+    let mut delivered = 0usize;
+    let strict = walk::<false, _>(json, &mut |row, index| {
+        f(row, index);
+        delivered = index + 1;
+    });
+    match strict {
+        Err(PageError::NotJson { .. } | PageError::UnexpectedShape { .. }) => {
+            walk::<true, _>(json, &mut |row, index| {
+                if index >= delivered {
+                    f(row, index);
+                }
+            })
+        }
+        other => other,
+    }
+}
+
+fn walk<'de, const LENIENT: bool, F>(json: &'de [u8], f: &mut F) -> Result<(), PageError>
+where
+    F: FnMut(RowOrOther<'de>, usize),
+{
     let mut de = serde_json::Deserializer::from_slice(json);
-    let found_rows = PageSeed {
-        f: &mut f,
+    let found_rows = PageSeed::<'_, 'de, F, LENIENT> {
+        f,
         _de: std::marker::PhantomData,
     }
     .deserialize(&mut de)
@@ -238,6 +267,25 @@ impl<'de> Visitor<'de> for ColumnVisitor {
     }
 }
 
+impl<'de> Column<'de> {
+    /// Reads a column from its raw JSON, leniently: where decoding the text as a `String`
+    /// fails on a lone UTF-16 surrogate escape (left when a writer cut a surrogate pair in
+    /// half), the character becomes U+FFFD instead.
+    fn from_raw(raw: &'de RawValue) -> Self {
+        match raw.get().as_bytes().first() {
+            Some(b'"') => match raw_str(raw) {
+                Lenient::Value(s) => Column::Str(s),
+                _ => Column::Other("an undecodable string"),
+            },
+            Some(b'n') => Column::Null,
+            Some(b'{') => Column::Other("an object"),
+            Some(b'[') => Column::Other("an array"),
+            Some(b't' | b'f') => Column::Other("a boolean"),
+            _ => Column::Other("a number"),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct RowWire<'de> {
     id: Column<'de>,
@@ -280,48 +328,65 @@ pub(crate) enum RowOrOther<'de> {
 
 impl<'de> Deserialize<'de> for RowOrOther<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RowVisitor;
-        impl<'de> Visitor<'de> for RowVisitor {
-            type Value = RowOrOther<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a conversationtranscript row")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut row = RowWire::default();
-                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-                    match row.slot(&key) {
-                        Some(slot) => *slot = map.next_value::<Column<'de>>()?,
-                        None => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+        deserializer.deserialize_any(RowVisitor::<false>)
+    }
+}
+
+/// A page element read with lenient string columns ([`Column::from_raw`]): slower, so
+/// used only to re-read a page the strict reading refused.
+pub(crate) struct LenientRow<'de>(pub(crate) RowOrOther<'de>);
+
+impl<'de> Deserialize<'de> for LenientRow<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(RowVisitor::<true>)
+            .map(LenientRow)
+    }
+}
+
+struct RowVisitor<const LENIENT: bool>;
+
+impl<'de, const LENIENT: bool> Visitor<'de> for RowVisitor<LENIENT> {
+    type Value = RowOrOther<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a conversationtranscript row")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut row = RowWire::default();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match row.slot(&key) {
+                Some(slot) if LENIENT => {
+                    *slot = Column::from_raw(map.next_value::<&'de RawValue>()?);
                 }
-                Ok(RowOrOther::Row(row))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RowOrOther::Other("an array"))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("a boolean"))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("a number"))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("a number"))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("a number"))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("a string"))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(RowOrOther::Other("null"))
+                Some(slot) => *slot = map.next_value::<Column<'de>>()?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        deserializer.deserialize_any(RowVisitor)
+        Ok(RowOrOther::Row(row))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(RowOrOther::Other("an array"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("a string"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(RowOrOther::Other("null"))
     }
 }
 
@@ -510,12 +575,12 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
 }
 
 /// Walks the page; returns whether a row array was found.
-struct PageSeed<'f, 'de, F> {
+struct PageSeed<'f, 'de, F, const LENIENT: bool> {
     f: &'f mut F,
     _de: std::marker::PhantomData<&'de ()>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for PageSeed<'_, 'de, F>
+impl<'de, F, const LENIENT: bool> DeserializeSeed<'de> for PageSeed<'_, 'de, F, LENIENT>
 where
     F: FnMut(RowOrOther<'de>, usize),
 {
@@ -525,7 +590,7 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for PageSeed<'_, 'de, F>
+impl<'de, F, const LENIENT: bool> Visitor<'de> for PageSeed<'_, 'de, F, LENIENT>
 where
     F: FnMut(RowOrOther<'de>, usize),
 {
@@ -536,7 +601,7 @@ where
         )
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        RowsSeed {
+        RowsSeed::<'_, 'de, F, LENIENT> {
             f: self.f,
             _de: std::marker::PhantomData,
         }
@@ -546,7 +611,7 @@ where
         let mut found = false;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if key == "value" && !found {
-                found = map.next_value_seed(RowsSeed {
+                found = map.next_value_seed(RowsSeed::<'_, 'de, F, LENIENT> {
                     f: &mut *self.f,
                     _de: std::marker::PhantomData,
                 })?;
@@ -558,12 +623,12 @@ where
     }
 }
 
-struct RowsSeed<'f, 'de, F> {
+struct RowsSeed<'f, 'de, F, const LENIENT: bool> {
     f: &'f mut F,
     _de: std::marker::PhantomData<&'de ()>,
 }
 
-impl<'de, F> DeserializeSeed<'de> for RowsSeed<'_, 'de, F>
+impl<'de, F, const LENIENT: bool> DeserializeSeed<'de> for RowsSeed<'_, 'de, F, LENIENT>
 where
     F: FnMut(RowOrOther<'de>, usize),
 {
@@ -573,7 +638,7 @@ where
     }
 }
 
-impl<'de, F> Visitor<'de> for RowsSeed<'_, 'de, F>
+impl<'de, F, const LENIENT: bool> Visitor<'de> for RowsSeed<'_, 'de, F, LENIENT>
 where
     F: FnMut(RowOrOther<'de>, usize),
 {
@@ -583,7 +648,13 @@ where
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut index = 0usize;
-        while let Some(row) = seq.next_element::<RowOrOther<'de>>()? {
+        loop {
+            let row = if LENIENT {
+                seq.next_element::<LenientRow<'de>>()?.map(|r| r.0)
+            } else {
+                seq.next_element::<RowOrOther<'de>>()?
+            };
+            let Some(row) = row else { break };
             (self.f)(row, index);
             index += 1;
         }

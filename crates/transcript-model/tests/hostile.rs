@@ -204,3 +204,43 @@ fn non_utf8_input_is_an_error_not_a_panic() {
     );
     assert!(Transcript::from_json_slice(&bad[1..bad.len() - 1]).is_err());
 }
+
+#[test]
+fn a_lone_surrogate_in_a_column_costs_one_character_not_the_page() {
+    // The `content` column's own JSON string carries the broken character (the inner
+    // document was written unescaped and the outer writer escaped it).
+    let page = r#"[
+        {"conversationtranscriptid":"first","content":"{\"activities\":[]}"},
+        {"conversationtranscriptid":"a","content":"{\"activities\":[{\"type\":\"message\",\"from\":{\"role\":1},\"text\":\"cut \ud83d\"}]}"},
+        {"conversationtranscriptid":"b\udc00","name":"x\ud800_y","content":"{\"activities\":[]}"},
+        {"conversationtranscriptid":"c","content":"{\"activities\":[]}"}
+    ]"#;
+    // Each row exactly once, in order, although the first reading stopped after "first".
+    let rows = parse_page(page.as_bytes()).unwrap();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.as_ref().unwrap().id.as_str())
+        .collect();
+    assert_eq!(ids, ["first", "a", "b\u{FFFD}", "c"]);
+    let a = rows[1].as_ref().unwrap();
+    assert_eq!(
+        a.content.activities[0].text.as_deref(),
+        Some("cut \u{FFFD}")
+    );
+    let records = AktoConfig::new("1", "2", "e")
+        .page_to_records(page.as_bytes())
+        .unwrap();
+    let records: Vec<_> = records.into_iter().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(
+        records[1][0].request_payload,
+        "{\"message\":\"cut \u{FFFD}\"}"
+    );
+    assert_eq!(records[2].len(), 0);
+    // One row on its own, too.
+    let one = r#"{"conversationtranscriptid":"x\ud800","content":"{\"activities\":[]}"}"#;
+    assert_eq!(
+        Transcript::from_json_slice(one.as_bytes()).unwrap().id,
+        "x\u{FFFD}"
+    );
+}
