@@ -158,16 +158,15 @@ async fn thirty_percent_throttling_and_unavailability_still_deliver_exactly_once
 async fn dropped_connections_and_throttling_on_reads_still_deliver_exactly_once() {
     let clock = clock();
     let emu = emulator(&clock, 250).await;
-    // Connections cut mid-body on Dataverse reads. Not on the ingestion service: a cut after it
-    // took a batch cannot be told from a lost batch, and at-least-once resends it (the SIGKILL
-    // test bounds that). Not on the token endpoint: entra-auth does not yet retry a token POST
-    // whose response was cut (see the connector's notes).
+    // Connections cut mid-body on sign-in and Dataverse reads. Not on the ingestion service: a
+    // cut after it took a batch cannot be told from a lost batch, and at-least-once resends it
+    // (the SIGKILL test bounds that).
     emu.set_faults(
         FaultConfig::none()
             .with_drop_rate(0.1)
             .with_throttle_rate(0.1)
             .with_unavailable_rate(0.1)
-            .with_targets(FaultTargets::new(true, false, false)),
+            .with_targets(FaultTargets::new(true, false, true)),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
