@@ -8,7 +8,6 @@
 //! Exit status: 0 when the content could be read (including unknown component types
 //! and kinds, which are reported under `unrecognized`), 1 when it is not YAML/JSON,
 //! 2 on a usage or file error.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -22,27 +21,51 @@ enum Mode {
     Configuration,
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mode, path) = match args.as_slice() {
+/// Exit status: the content was read (unknown types and kinds included).
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit status: the content is not YAML (or, with `--configuration`, not JSON).
+pub(crate) const EXIT_UNREADABLE: u8 = 1;
+/// Exit status: bad command line, unreadable file or failed output.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// The whole program: `args` without the program name; the JSON result to `out`,
+/// diagnostics to `err`. Returns the exit status. (A function, not `main`, so the
+/// contract is tested: see `crates/botcomponent-schema/tests/parse_component_example.rs`.)
+pub(crate) fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    // Diagnostics are best effort: a closed stderr must not change the outcome.
+    let (mode, path) = match args {
         [flag, n, path] if flag == "--type" => match n.parse::<i32>() {
             Ok(n) => (Mode::Component(n), path),
             Err(_) => {
-                eprintln!("--type expects an integer component type, got {n:?}\n{USAGE}");
-                return ExitCode::from(2);
+                let _ = writeln!(
+                    err,
+                    "--type expects an integer component type, got {n:?}\n{USAGE}"
+                );
+                return EXIT_USAGE;
             }
         },
         [flag, path] if flag == "--configuration" => (Mode::Configuration, path),
         _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+            let _ = writeln!(err, "{USAGE}");
+            return EXIT_USAGE;
         }
     };
     let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                // Read what can be read, but say that bytes were replaced.
+                let _ = writeln!(
+                    err,
+                    "{path}: not UTF-8 (first bad byte at offset {}); invalid bytes read as U+FFFD",
+                    error.utf8_error().valid_up_to()
+                );
+                String::from_utf8_lossy(error.as_bytes()).into_owned()
+            }
+        },
         Err(error) => {
-            eprintln!("cannot read {path}: {error}");
-            return ExitCode::from(2);
+            let _ = writeln!(err, "cannot read {path}: {error}");
+            return EXIT_USAGE;
         }
     };
     let output = match mode {
@@ -66,35 +89,44 @@ fn main() -> ExitCode {
                     value
                 }
                 Err(error) => {
-                    eprintln!("{path}: {error}");
-                    return ExitCode::from(1);
+                    let _ = writeln!(err, "{path}: {error}");
+                    return EXIT_UNREADABLE;
                 }
             }
         }
         Mode::Configuration => match BotConfiguration::parse(&text) {
             Ok(config) => serde_json::to_value(&config).unwrap_or_default(),
             Err(error) => {
-                eprintln!("{path}: {error}");
-                return ExitCode::from(1);
+                let _ = writeln!(err, "{path}: {error}");
+                return EXIT_UNREADABLE;
             }
         },
     };
     let json = match serde_json::to_string_pretty(&output) {
         Ok(json) => json,
         Err(error) => {
-            eprintln!("cannot serialise the result: {error}");
-            return ExitCode::from(2);
+            let _ = writeln!(err, "cannot serialise the result: {error}");
+            return EXIT_USAGE;
         }
     };
     // Written by hand rather than with println!, which panics when the reader
     // (e.g. `| head`) closes the pipe early.
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{json}").and_then(|()| stdout.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+    match writeln!(out, "{json}").and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
         Err(error) => {
-            eprintln!("cannot write the result: {error}");
-            ExitCode::from(2)
+            let _ = writeln!(err, "cannot write the result: {error}");
+            EXIT_USAGE
         }
     }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status = run(
+        &args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    );
+    ExitCode::from(status)
 }
