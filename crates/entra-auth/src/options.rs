@@ -130,9 +130,12 @@ pub(crate) fn check_tenant(tenant_id: &str) -> Result<(), CredentialError> {
     if ok {
         Ok(())
     } else {
+        // Not echoed: a value in the wrong variable may be a client secret.
         Err(CredentialError::new(
             CredentialErrorKind::InvalidConfiguration,
-            format!("invalid tenant id `{}`", tenant_id.escape_debug()),
+            format!("invalid tenant id ({})", what_is_wrong(tenant_id, |c| {
+                c.is_ascii_alphanumeric() || c == '.' || c == '-'
+            })),
         )
         .with_hint(
             "the tenant must be a directory (tenant) GUID or a domain such as contoso.onmicrosoft.com",
@@ -149,11 +152,37 @@ pub(crate) fn check_client_id(client_id: &str) -> Result<(), CredentialError> {
     {
         return Err(CredentialError::new(
             CredentialErrorKind::InvalidConfiguration,
-            format!("invalid client id `{}`", client_id.escape_debug()),
+            format!(
+                "invalid client id ({})",
+                what_is_wrong(client_id, |c| !c.is_whitespace() && !c.is_control())
+            ),
         )
         .with_hint("use the application (client) id GUID from the app registration"));
     }
     Ok(())
+}
+
+/// Says what is wrong with a rejected identifier without repeating it: the first character
+/// `allowed` refuses (a visible ASCII one is shown, anything else only by position), or that
+/// the dots are misplaced, or that it is empty or too long.
+fn what_is_wrong(value: &str, allowed: impl Fn(char) -> bool) -> String {
+    if value.is_empty() {
+        return "it is empty".into();
+    }
+    if let Some((i, c)) = value.chars().enumerate().find(|(_, c)| !allowed(*c)) {
+        return if c.is_ascii_graphic() {
+            format!("character {} `{c}` is not allowed", i + 1)
+        } else {
+            format!(
+                "character {} is a space, control or non-ASCII character",
+                i + 1
+            )
+        };
+    }
+    if value.len() > 256 {
+        return format!("it is {} bytes long", value.len());
+    }
+    "it must not start with `.` or contain `..`".into()
 }
 
 /// Joins scopes for the v2 endpoint, refusing an empty list.
@@ -328,6 +357,16 @@ mod tests {
             let e = check_tenant(bad).unwrap_err();
             assert_eq!(e.kind(), CredentialErrorKind::InvalidConfiguration);
         }
+        // The value is not repeated (it may be a secret in the wrong variable), only what is
+        // wrong with it.
+        let e = check_tenant("Xy7~s3cr3t.VALUE").unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        assert!(e.message().contains("character 4 `~`"), "{e}");
+        let e = check_client_id("Xy7 s3cr3t").unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        assert!(e.message().contains("character 4"), "{e}");
+        assert!(check_tenant("a..b").unwrap_err().message().contains("`..`"));
+        assert!(check_tenant("").unwrap_err().message().contains("empty"));
         assert!(check_client_id("abc").is_ok());
         assert!(check_client_id("a b").is_err());
         assert!(scope_param(&[" "]).is_err());
