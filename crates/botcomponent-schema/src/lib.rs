@@ -25,7 +25,8 @@
 //! (RFC 6901) in the document, and the component is returned with what could be
 //! read. Keys are checked wherever the crate models a structure: the top level of
 //! each component kind, topic triggers and every topic action (against the key
-//! lists of the published Copilot Studio authoring schema, see below), tool inputs,
+//! lists of the published Copilot Studio authoring schema, see below), the activity
+//! templates, data sources and connection properties inside them, tool inputs,
 //! outputs and actions, knowledge sources and settings. The values of known keys the
 //! crate does not model (adaptive cards, dynamic schemas, Power Fx) are kept opaque.
 //!

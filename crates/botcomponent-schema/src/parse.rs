@@ -104,7 +104,7 @@ fn parse_document(
             tool.connector_id = view.string("connectorId", report);
             tool.connection_reference = view.string("connectionReference", report);
             tool.operation_id = view.string("operationId", report);
-            tool.connection_mode = connection_mode(view.take("connectionProperties"));
+            tool.connection_mode = connection_mode(view, report);
             tool.connector = connector_name(
                 tool.connector_id.as_deref(),
                 tool.connection_reference.as_deref(),
@@ -321,7 +321,7 @@ fn action_detail(kind: &str, view: &mut MapView<'_>, report: &mut Report) -> Opt
         },
         "InvokeConnectorAction" => ActionDetail::InvokeConnector {
             connection_reference: view.string("connectionReference", report),
-            connection_mode: connection_mode(view.take("connectionProperties")),
+            connection_mode: connection_mode(view, report),
             operation_id: view.string("operationId", report),
         },
         "InvokeFlowAction" => ActionDetail::InvokeFlow {
@@ -359,27 +359,24 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
         answers.knowledge_sources =
             knowledge_selection(node, &view.path_of("knowledgeSources"), report);
     }
-    if let Some(node) = view.take("publicDataSource") {
-        let path = view.path_of("publicDataSource");
+    if let Some(mut source) = view.map("publicDataSource", report) {
         for key in ["sites", "pages"] {
-            if let Some(list) = node.get(key) {
-                answers
-                    .public_sites
-                    .extend(strings_of(list, &child_path(&path, key), report));
-            }
+            let items = source.strings(key, report);
+            answers.public_sites.extend(items);
         }
+        source.allow(&["kind", "customConfigurationId"]);
+        source.finish(report);
     }
-    if let Some(sites) = view
-        .take("sharePointSearchDataSource")
-        .and_then(|n| n.get("sites"))
-    {
-        let path = child_path(&view.path_of("sharePointSearchDataSource"), "sites");
-        answers.sharepoint_sites = strings_of(sites, &path, report);
+    if let Some(mut source) = view.map("sharePointSearchDataSource", report) {
+        answers.sharepoint_sites = source.strings("sites", report);
+        source.allow(&["kind", "additionalSearchTerms", "indexBehavior"]);
+        source.finish(report);
     }
-    answers.custom_data = view
-        .take("customDataSource")
-        .and_then(|n| n.get("searchResults"))
-        .and_then(Node::scalar_text);
+    if let Some(mut source) = view.map("customDataSource", report) {
+        answers.custom_data = source.string("searchResults", report);
+        source.allow(&["kind"]);
+        source.finish(report);
+    }
     answers.file_search = view
         .take("fileSearchDataSource")
         .is_some_and(|n| !n.is_null());
@@ -390,43 +387,74 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
 }
 
 fn knowledge_selection(node: &Node, path: &str, report: &mut Report) -> Option<KnowledgeSelection> {
-    match node.kind() {
-        Some("SearchAllKnowledgeSources") => Some(KnowledgeSelection::All),
-        Some("SearchSpecificKnowledgeSources") => Some(KnowledgeSelection::Specific {
-            sources: node
-                .get("knowledgeSources")
-                .map(|n| strings_of(n, &child_path(path, "knowledgeSources"), report))
-                .unwrap_or_default(),
+    let Some(kind) = node.kind() else {
+        if !node.is_null() {
+            report.push(path.to_owned(), UnrecognizedReason::MissingKind);
+        }
+        return None;
+    };
+    let mut view = MapView::of(node, path.to_owned(), report)?;
+    view.allow(&["kind", "$kind"]);
+    let selection = match kind {
+        "SearchAllKnowledgeSources" => Some(KnowledgeSelection::All),
+        "SearchSpecificKnowledgeSources" => Some(KnowledgeSelection::Specific {
+            sources: view.strings("knowledgeSources", report),
         }),
-        Some(other) => {
+        other => {
             report.unknown_kind(child_path(path, "kind"), other);
+            view.allow_all();
             None
         }
-        None => {
-            if !node.is_null() {
-                report.push(path.to_owned(), UnrecognizedReason::MissingKind);
-            }
-            None
-        }
-    }
+    };
+    view.finish(report);
+    selection
 }
+
+/// Keys of an activity template (`ActivityTemplateBase`: a message, an event or another
+/// activity), from the authoring schema.
+const ACTIVITY_TEMPLATE_KEYS: &[&str] = &[
+    "activityType",
+    "allowBargeIn",
+    "attachmentLayout",
+    "attachments",
+    "channelData",
+    "citationEntities",
+    "expiration",
+    "importance",
+    "inputHint",
+    "kind",
+    "name",
+    "quickReplies",
+    "randomizeVariantSelection",
+    "speak",
+    "summary",
+    "text",
+    "value",
+];
 
 /// The texts of an activity template: a plain string, or `text:` of an activity.
 fn message_texts(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
     match node {
-        Node::Map(_) => node
-            .get("text")
-            .map(|t| strings_of(t, &child_path(path, "text"), report))
-            .unwrap_or_default(),
+        Node::Map(_) => {
+            let Some(mut view) = MapView::of(node, path.to_owned(), report) else {
+                return Vec::new();
+            };
+            let texts = view.strings("text", report);
+            view.allow_sorted(ACTIVITY_TEMPLATE_KEYS);
+            view.finish(report);
+            texts
+        }
         other => strings_of(other, path, report),
     }
 }
 
-fn connection_mode(properties: Option<&Node>) -> Option<ConnectionMode> {
-    properties?
-        .get("mode")?
-        .scalar_text()
-        .map(ConnectionMode::from)
+/// `connectionProperties.mode`; the other keys of `connectionProperties` are checked.
+fn connection_mode(view: &mut MapView<'_>, report: &mut Report) -> Option<ConnectionMode> {
+    let mut properties = view.map("connectionProperties", report)?;
+    let mode = properties.string("mode", report).map(ConnectionMode::from);
+    properties.allow(&["kind", "name", "usageDescription"]);
+    properties.finish(report);
+    mode
 }
 
 /// The connector API name: the last segment of `connectorId`, else the
@@ -517,7 +545,7 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
         return;
     };
     tool.connection_reference = action.string("connectionReference", report);
-    tool.connection_mode = connection_mode(action.take("connectionProperties"));
+    tool.connection_mode = connection_mode(action, report);
     tool.operation_id = action.string("operationId", report);
     tool.flow_id = action.string("flowId", report);
     tool.model_id = action.string("aIModelId", report);

@@ -3,9 +3,9 @@
 
 use botcomponent_schema::{
     ActionDetail, AgentFeatures, BotRow, ComponentContent, ComponentFamily, ComponentRow,
-    ComponentType, ComponentTypeRegistry, FeatureDetail, FeatureType, GenerativeAnswers,
-    KnowledgeSelection, ParseError, ParsedComponent, SchemaGeneration, Tool, ToolKind, Topic,
-    UnrecognizedReason, ValueSource, agent_features, parse_component,
+    ComponentType, ComponentTypeRegistry, ConnectionMode, FeatureDetail, FeatureType,
+    GenerativeAnswers, KnowledgeSelection, ParseError, ParsedComponent, SchemaGeneration, Tool,
+    ToolKind, Topic, UnrecognizedReason, ValueSource, agent_features, parse_component,
 };
 
 fn parse(component_type: i32, data: &str) -> ParsedComponent {
@@ -828,4 +828,91 @@ fn configuration_reports_unknown_keys_at_every_depth() {
     let settings = config.agent_settings.unwrap();
     assert_eq!(settings.model.as_deref(), Some("GPT5"));
     assert_eq!(settings.instructions.as_deref(), Some("Be kind. Be brief."));
+}
+
+#[test]
+fn unknown_keys_inside_modelled_sub_structures_are_reported() {
+    let data = "kind: AdaptiveDialog
+beginDialog:
+  kind: OnRecognizedIntent
+  id: main
+  actions:
+    - kind: SendActivity
+      id: s1
+      activity:
+        text:
+          - hello
+        speak:
+          - hello
+        zzActivity: 1
+    - kind: SearchAndSummarizeContent
+      id: g1
+      userInput: =System.Activity.Text
+      knowledgeSources:
+        kind: SearchSpecificKnowledgeSources
+        knowledgeSources:
+          - cr_x.knowledge.Docs
+        zzSelection: 1
+      publicDataSource:
+        sites:
+          - https://contoso.example
+        zzPublic: 1
+      sharePointSearchDataSource:
+        sites:
+          - https://contoso.sharepoint.com/sites/hr
+        zzSharePoint: 1
+      customDataSource:
+        searchResults: =Topic.Results
+        zzCustom: 1
+    - kind: InvokeConnectorAction
+      id: c1
+      connectionReference: cr_x.shared_office365.abc
+      operationId: SendEmailV2
+      connectionProperties:
+        mode: Invoker
+        zzConnection: 1
+";
+    let parsed = parse(9, data);
+    let paths: Vec<String> = unrecognized(&parsed).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        paths,
+        [
+            "/beginDialog/actions/0/activity/zzActivity",
+            "/beginDialog/actions/1/knowledgeSources/zzSelection",
+            "/beginDialog/actions/1/publicDataSource/zzPublic",
+            "/beginDialog/actions/1/sharePointSearchDataSource/zzSharePoint",
+            "/beginDialog/actions/1/customDataSource/zzCustom",
+            "/beginDialog/actions/2/connectionProperties/zzConnection",
+        ]
+    );
+    // What is modelled is still read.
+    let actions = &topic(&parsed).actions;
+    assert_eq!(
+        actions[0].detail,
+        Some(ActionDetail::SendMessage {
+            text: vec!["hello".into()]
+        })
+    );
+    let Some(ActionDetail::GenerativeAnswers(answers)) = &actions[1].detail else {
+        panic!("not generative answers: {:?}", actions[1].detail)
+    };
+    assert_eq!(answers.public_sites, ["https://contoso.example"]);
+    assert_eq!(
+        answers.sharepoint_sites,
+        ["https://contoso.sharepoint.com/sites/hr"]
+    );
+    assert_eq!(answers.custom_data.as_deref(), Some("=Topic.Results"));
+    assert_eq!(
+        answers.knowledge_sources,
+        Some(KnowledgeSelection::Specific {
+            sources: vec!["cr_x.knowledge.Docs".into()]
+        })
+    );
+    let Some(ActionDetail::InvokeConnector {
+        connection_mode, ..
+    }) = &actions[2].detail
+    else {
+        panic!("not a connector call")
+    };
+    assert_eq!(connection_mode, &Some(ConnectionMode::Invoker));
 }
