@@ -24,6 +24,10 @@ pub(crate) const REQUEST_ID_HEADERS: [&str; 4] = [
     "req_id",
 ];
 
+/// How many times one attempt waits for a host's 429 hold (which other requests may extend)
+/// before it is sent anyway.
+const MAX_HOLD_WAITS: u32 = 4;
+
 /// Request headers never shown in `Debug` output.
 const SENSITIVE_HEADERS: [&str; 5] = [
     "authorization",
@@ -780,8 +784,13 @@ impl Pipeline {
         timeout: Duration,
     ) -> Attempt {
         let inner = &*self.inner;
+        // Bounded, so a clock whose sleep does not move it cannot make this spin forever.
+        let mut waits_left = MAX_HOLD_WAITS;
         let _permit = loop {
-            if let Some(pause) = self.throttle_pause(host) {
+            if waits_left > 0
+                && let Some(pause) = self.throttle_pause(host)
+            {
+                waits_left -= 1;
                 tracing::debug!(
                     pause_ms = pause.as_millis() as u64,
                     "host is throttling: waiting for its Retry-After"
@@ -793,7 +802,7 @@ impl Pipeline {
             };
             // Another request to this host may have been throttled while this one waited for
             // a slot: then give the slot back and wait too.
-            if self.throttle_pause(host).is_none() {
+            if waits_left == 0 || self.throttle_pause(host).is_none() {
                 break permit;
             }
         };

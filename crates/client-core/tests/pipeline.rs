@@ -784,3 +784,59 @@ async fn a_request_queued_for_a_slot_during_a_429_waits_for_retry_after_too() {
     b.assert_calls_async(1).await;
     assert_eq!(c.sleeps(), [Duration::from_secs(5)]);
 }
+
+/// A clock that never moves, even when slept on.
+#[derive(Debug)]
+struct FrozenClock;
+
+impl client_core::Clock for FrozenClock {
+    fn now(&self) -> time::OffsetDateTime {
+        datetime!(2026-03-01 12:00 UTC)
+    }
+    fn sleep(&self, _: Duration) -> client_core::SleepFuture {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[test]
+fn a_clock_that_does_not_move_cannot_make_a_held_host_spin_forever() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = MockServer::start_async().await;
+            server
+                .mock_async(|when, then| {
+                    when.path("/a");
+                    then.status(429).header("Retry-After", "5");
+                })
+                .await;
+            server
+                .mock_async(|when, then| {
+                    when.path("/b");
+                    then.status(200);
+                })
+                .await;
+            let p = Pipeline::builder()
+                .clock(Arc::new(FrozenClock))
+                .retry_policy(RetryPolicy::none())
+                .build()
+                .unwrap();
+            let _ = p
+                .send(Request::get(url(&server, "/a")).without_auth())
+                .await;
+            // The hold never ends by this clock: the request still goes out after a few waits.
+            p.send(Request::get(url(&server, "/b")).without_auth())
+                .await
+                .unwrap();
+        });
+        done.send(()).unwrap();
+    });
+    // Only a spinning pipeline makes this wait for real.
+    finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the second request completes");
+}
