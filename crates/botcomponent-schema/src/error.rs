@@ -25,10 +25,10 @@ pub enum ParseError {
         /// The nesting limit.
         limit: usize,
     },
-    /// Alias expansion would grow the document far beyond its text size.
-    #[error("YAML aliases at line {line} expand beyond the size limit (an alias bomb?)")]
+    /// Anchors and alias expansion would grow the document far beyond its text size.
+    #[error("YAML anchors or aliases at line {line} expand beyond the size limit (an alias bomb?)")]
     TooLarge {
-        /// 1-based line of the alias that crossed the limit.
+        /// 1-based line of the anchor or alias that crossed the limit.
         line: usize,
     },
 }
