@@ -104,18 +104,17 @@ impl Transcript {
         build(RowOrOther::Row(row), None)
     }
 
-    /// The conversation id: the part of `name` before the first `_`.
+    /// The conversation id: `name` (`{conversationId}_{botId}`) without its last `_` and the
+    /// bot id after it. Conversation ids may themselves contain `_` (Teams ids are
+    /// base64url); bot ids (GUIDs) never do.
     pub fn conversation_id(&self) -> Option<&str> {
-        let name = self.name.as_deref()?;
-        name.split_once('_')
-            .map(|(c, _)| c)
-            .filter(|c| !c.is_empty())
+        conversation_id_of(self.name.as_deref())
     }
 }
 
 pub(crate) fn conversation_id_of(name: Option<&str>) -> Option<&str> {
     name?
-        .split_once('_')
+        .rsplit_once('_')
         .map(|(c, _)| c)
         .filter(|c| !c.is_empty())
 }
@@ -751,6 +750,18 @@ mod tests {
         assert_eq!(a.metadata, b.metadata);
         assert_eq!(a.created_on, b.created_on);
         assert_eq!(a.conversation_id(), Some("conv"));
+        // Teams conversation ids are base64url and may hold `_`; the bot id (a GUID) never does.
+        for (name, id) in [
+            (
+                "a:1Ab_cD-ef_4b57a07a-d1cf-06b6-3ebc-97dababcdbf0",
+                Some("a:1Ab_cD-ef"),
+            ),
+            ("conv_bot", Some("conv")),
+            ("_bot", None),
+            ("no-separator", None),
+        ] {
+            assert_eq!(conversation_id_of(Some(name)), id, "{name}");
+        }
         assert_eq!(b.content.activities[0].text.as_deref(), Some("hi"));
         assert_eq!(a.metadata.as_ref().unwrap().unknown_fields.len(), 1);
         assert!(matches!(
