@@ -12,9 +12,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-/// The `client_assertion_type` of a JWT client assertion.
-pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
 /// How long a client assertion is valid (Entra accepts up to 10 minutes).
 const ASSERTION_LIFETIME: time::Duration = time::Duration::minutes(10);
 
@@ -345,13 +342,7 @@ impl ClientCertificateCredential {
         )?;
         tracing::debug!(tenant = %self.tenant_id, client_id = %self.client_id, %scope, x5t = %self.certificate.x5t, "requesting a token with a certificate");
         self.endpoint
-            .request(&[
-                ("client_id", self.client_id.as_str()),
-                ("scope", scope.as_str()),
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", assertion.expose()),
-            ])
+            .assertion_grant(&self.client_id, &scope, &assertion)
             .await
     }
 }

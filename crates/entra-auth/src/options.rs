@@ -295,7 +295,28 @@ impl TokenEndpoint {
         let now = self.clock.now();
         parse_token(response.body(), now, "the Entra ID token endpoint")
     }
+
+    /// The client-credentials grant with a client assertion (a signed certificate JWT or a
+    /// federated token).
+    pub(crate) async fn assertion_grant(
+        &self,
+        client_id: &str,
+        scope: &str,
+        assertion: &client_core::Secret,
+    ) -> Result<AccessToken, CredentialError> {
+        self.request(&[
+            ("client_id", client_id),
+            ("scope", scope),
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", assertion.expose()),
+        ])
+        .await
+    }
 }
+
+/// `client_assertion_type` for a JWT assertion.
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Maps a pipeline failure while talking to an identity endpoint.
 pub(crate) fn transport(e: client_core::Error) -> CredentialError {

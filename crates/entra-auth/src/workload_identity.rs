@@ -2,7 +2,6 @@
 //! exchanged for an Entra ID token.
 
 use crate::cache::TokenCache;
-use crate::client_certificate::JWT_BEARER;
 use crate::env::Env;
 use crate::options::{CredentialOptions, TokenEndpoint, check_client_id, scope_param};
 use client_core::{
@@ -128,13 +127,7 @@ impl WorkloadIdentityCredential {
         let assertion = self.federated_token().await?;
         tracing::debug!(tenant = %self.tenant_id, client_id = %self.client_id, %scope, "requesting a token with a federated token");
         self.endpoint
-            .request(&[
-                ("client_id", self.client_id.as_str()),
-                ("scope", scope.as_str()),
-                ("grant_type", "client_credentials"),
-                ("client_assertion_type", JWT_BEARER),
-                ("client_assertion", assertion.expose()),
-            ])
+            .assertion_grant(&self.client_id, &scope, &assertion)
             .await
     }
 }
