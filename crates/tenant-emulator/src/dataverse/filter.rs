@@ -290,10 +290,33 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, ApiError> {
     Ok(out)
 }
 
+/// How deep parentheses and `not` may nest. The parser recurses once per level, so an
+/// unbounded depth lets one hostile URL overflow the stack and abort the whole emulator.
+const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     toks: Vec<(usize, Tok)>,
     at: usize,
     text: &'a str,
+    depth: usize,
+}
+
+/// Combines operands of one `and`/`or` chain into a balanced tree, so a long chain
+/// (`a eq 1 or a eq 2 or ...`, how clients spell `in`) is log-deep for binding, evaluation
+/// and drop, which all recurse.
+fn balanced(mut items: Vec<Expr>, join: fn(Box<Expr>, Box<Expr>) -> Expr) -> Option<Expr> {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => join(Box::new(a), Box::new(b)),
+                None => a,
+            });
+        }
+        items = next;
+    }
+    items.pop()
 }
 
 impl Parser<'_> {
@@ -334,26 +357,40 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, ApiError> {
-        let mut left = self.and()?;
+        let mut items = vec![self.and()?];
         while self.keyword("or") {
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            items.push(self.and()?);
         }
-        Ok(left)
+        balanced(items, Expr::Or).ok_or_else(|| self.err())
     }
 
     fn and(&mut self) -> Result<Expr, ApiError> {
-        let mut left = self.unary()?;
+        let mut items = vec![self.unary()?];
         while self.keyword("and") {
-            let right = self.unary()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            items.push(self.unary()?);
         }
-        Ok(left)
+        balanced(items, Expr::And).ok_or_else(|| self.err())
+    }
+
+    /// Enters one nesting level (a parenthesis or a `not`), refusing past [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), ApiError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(ApiError::odata(format!(
+                "The $filter expression nests deeper than {MAX_NESTING} levels of parentheses or 'not' at position {} in '{}'.",
+                self.pos(),
+                self.text
+            )));
+        }
+        Ok(())
     }
 
     fn unary(&mut self) -> Result<Expr, ApiError> {
         if self.keyword("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.nest()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -361,8 +398,10 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Expr, ApiError> {
         if self.peek() == Some(&Tok::LParen) {
             self.at += 1;
+            self.nest()?;
             let inner = self.or()?;
             self.expect(&Tok::RParen)?;
+            self.depth -= 1;
             return Ok(inner);
         }
         // A function call: an identifier directly followed by '('.
@@ -519,7 +558,12 @@ pub(crate) fn parse(text: &str) -> Result<Expr, ApiError> {
     if toks.is_empty() {
         return Err(ApiError::odata("Expression expected at position 0 in ''."));
     }
-    let mut parser = Parser { toks, at: 0, text };
+    let mut parser = Parser {
+        toks,
+        at: 0,
+        text,
+        depth: 0,
+    };
     let expr = parser.or()?;
     if parser.at < parser.toks.len() {
         return Err(parser.err());
@@ -798,6 +842,10 @@ mod tests {
         .unwrap()
     }
 
+    pub(super) fn schema_for_hostile() -> SetSchema {
+        schema()
+    }
+
     fn check(filter: &str, row: &[Value]) -> bool {
         let s = schema();
         let pred = bind(&parse(filter).unwrap(), &s).unwrap();
@@ -889,5 +937,60 @@ mod tests {
         for text in ["2024-01-01Té:00", "2024-01-01T1é:00Z", "x", "2024-13-40"] {
             assert!(parse_datetime(text).is_none(), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = format!("{}n eq 1{}", "(".repeat(200_000), ")".repeat(200_000));
+        assert!(parse(&deep).is_err());
+        let nots = format!("{}n eq 1", "not ".repeat(100_000));
+        assert!(parse(&nots).is_err());
+        // Up to the limit is fine.
+        let ok = format!(
+            "{}n eq 1{}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn long_chains_are_shallow_and_keep_their_meaning() {
+        fn depth(e: &Expr) -> usize {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => 1 + depth(a).max(depth(b)),
+                Expr::Not(a) => 1 + depth(a),
+                _ => 1,
+            }
+        }
+        let chain = (0..50_000)
+            .map(|i| format!("n eq {i}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let e = parse(&chain).unwrap();
+        assert!(depth(&e) <= 20, "{}", depth(&e));
+        let s = super::tests::schema_for_hostile();
+        let pred = bind(&e, &s).unwrap();
+        let row = |n: i64| {
+            let mut r = vec![Value::Null; 6];
+            r[2] = serde_json::json!(n);
+            r
+        };
+        let r = row(49_999);
+        assert!(pred.eval(&|i| &r[i]));
+        let r = row(50_000);
+        assert!(!pred.eval(&|i| &r[i]));
+        // `and` still binds tighter than `or`.
+        let e = parse("n eq 1 or n eq 2 and n eq 3").unwrap();
+        let pred = bind(&e, &s).unwrap();
+        let r = row(1);
+        assert!(pred.eval(&|i| &r[i]));
+        let r = row(2);
+        assert!(!pred.eval(&|i| &r[i]));
     }
 }
