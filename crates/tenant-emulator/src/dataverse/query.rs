@@ -261,6 +261,26 @@ impl QueryOptions {
     }
 }
 
+/// Splits a `Prefer` header at the commas outside double quotes: a quoted value such as
+/// `odata.include-annotations="A,B"` holds a comma-separated list of its own.
+fn split_preferences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
 /// The preferences of a `Prefer` header (several may be comma separated, in one or more headers).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Prefer {
@@ -276,7 +296,7 @@ impl Prefer {
         let mut p = Self::default();
         for value in headers.get_all("prefer") {
             let Ok(text) = value.to_str() else { continue };
-            for item in split_top_level(text, ',') {
+            for item in split_preferences(text) {
                 let item = item.trim();
                 let (name, val) = match item.split_once('=') {
                     Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
@@ -401,5 +421,21 @@ mod tests {
         assert_eq!(p.maxpagesize, Some(500));
         assert!(p.track_changes);
         assert!(p.wants_annotation("OData.Community.Display.V1.FormattedValue"));
+    }
+
+    #[test]
+    fn a_quoted_annotation_list_is_one_preference() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "prefer",
+            HeaderValue::from_static(
+                "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft.Dynamics.CRM.lookuplogicalname\",odata.maxpagesize=7",
+            ),
+        );
+        let p = Prefer::from_headers(&h);
+        assert!(p.wants_annotation("OData.Community.Display.V1.FormattedValue"));
+        assert!(p.wants_annotation("Microsoft.Dynamics.CRM.lookuplogicalname"));
+        assert!(!p.wants_annotation("Microsoft.Dynamics.CRM.associatednavigationproperty"));
+        assert_eq!(p.maxpagesize, Some(7));
     }
 }
