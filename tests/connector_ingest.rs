@@ -294,3 +294,68 @@ async fn an_expired_token_is_replaced_without_losing_a_pass() {
     pass(&c).await.unwrap();
     assert_exactly_once(&emu, &expected);
 }
+
+/// A transcript row of `emu`'s tenant (index `i`, written an hour before T0) whose content is
+/// one exchange with this question and answer.
+fn row_with_exchange(
+    emu: &tenant_emulator::RunningEmulator,
+    i: u64,
+    question: &str,
+    answer: &str,
+) -> tenant_emulator::generate::Row {
+    let mut row = emu
+        .tenant()
+        .transcript_row(i, Some(T0 - time::Duration::hours(2)))
+        .unwrap();
+    let content = serde_json::json!({"activities": [
+        {"id": "1", "type": "message", "timestamp": 1_772_400_000, "from": {"id": "u", "role": 1}, "text": question},
+        {"id": "2", "type": "message", "timestamp": 1_772_400_001, "from": {"id": "b", "role": 0}, "text": answer, "replyToId": "1"},
+    ]});
+    row.insert(
+        "content".into(),
+        serde_json::Value::String(content.to_string()),
+    );
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_records_are_split_to_the_request_limit_and_an_oversized_one_is_reported() {
+    let clock = clock();
+    let emu = emulator(&clock, 20).await;
+    // 30 answers of 400 KB: one batch of them would be over the service's 10 MB request limit.
+    let answer = "a".repeat(400_000);
+    let mut rows: Vec<_> = (0..30)
+        .map(|i| row_with_exchange(&emu, 6000 + i, "summarise this", &answer))
+        .collect();
+    // A 5.5 MB question is over the 5 MB per-string limit: it can never be delivered.
+    let huge = row_with_exchange(&emu, 7000, &"q".repeat(5_500_000), "ok");
+    let huge_id = huge["conversationtranscriptid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rows.push(huge);
+    emu.add_transcript_rows(rows).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    let summary = pass(&c).await.unwrap();
+    assert_eq!(summary.records_skipped.len(), 1, "{summary:?}");
+    assert_eq!(summary.records_skipped[0].transcript_id, huge_id);
+    assert!(
+        summary.records_skipped[0].reason.contains("string limit"),
+        "{summary:?}"
+    );
+    let big = ingested_counts(&emu)
+        .keys()
+        .filter(|p| !p.contains(&huge_id))
+        .count();
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..20));
+    assert_eq!(big, expected.len() + 30);
+    assert!(ingested_counts(&emu).values().all(|n| *n == 1));
+    assert!(emu.ingestion().batches() > summary.records_delivered.div_ceil(50));
+    // The next pass neither resends nor reports it again.
+    let again = pass(&c).await.unwrap();
+    assert_eq!(again.records_delivered, 0);
+    assert!(again.records_skipped.is_empty());
+}

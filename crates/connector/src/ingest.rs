@@ -5,7 +5,7 @@
 //! `conversationtranscript` rows ordered by `modifiedon`. [`crate::Connector`] feeds it from
 //! Dataverse.
 
-use crate::sink::{RecordJson, Sink, SinkError};
+use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
 use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
 use client_core::SharedClock;
 use futures::{Stream, StreamExt};
@@ -59,6 +59,18 @@ pub struct SkippedTranscript {
     pub reason: String,
 }
 
+/// A record the destination can never accept (over its size limits), reported and skipped so
+/// that it does not fail every pass after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRecord {
+    /// The transcript it belongs to.
+    pub transcript_id: String,
+    /// The record's `path` (`/copilot/conversation/{id}/message/{index}`).
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -73,6 +85,9 @@ pub struct PassSummary {
     pub transcripts_without_pairs: u64,
     /// Rows that could not be parsed, reported and not retried (until their next version).
     pub transcripts_unparseable: Vec<SkippedTranscript>,
+    /// Records over the destination's size limits, reported and not sent (the rest of their
+    /// transcript is delivered).
+    pub records_skipped: Vec<SkippedRecord>,
     /// Records (pairs) accepted by the destination.
     pub records_delivered: u64,
     /// Batches accepted.
@@ -166,6 +181,18 @@ fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), String>
     Ok((id, version, modified))
 }
 
+/// The `path` of a serialised record (for reports).
+fn record_path(record: &RawValue) -> String {
+    #[derive(serde::Deserialize)]
+    struct Path {
+        path: Option<String>,
+    }
+    serde_json::from_str::<Path>(record.get())
+        .ok()
+        .and_then(|p| p.path)
+        .unwrap_or_default()
+}
+
 /// Builds the records of one row.
 pub(crate) fn build_records(akto: &AktoConfig, row: &Value) -> Result<Vec<RecordJson>, String> {
     let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
@@ -186,6 +213,10 @@ struct Pending {
     // nothing to send, in pass order.
     progress: Vec<TranscriptProgress>,
     failures: Vec<Failure>,
+    // Records refused by the sink's limits, recorded against their transcript version.
+    skipped: Vec<Failure>,
+    // The length of `records`' JSON text.
+    bytes: usize,
     // The `modifiedon` of the last row fully handled (all its records buffered, or nothing to
     // send): once the buffer is accepted, everything up to it is done.
     done_through: Option<OffsetDateTime>,
@@ -268,7 +299,10 @@ impl Pass<'_> {
         pending: &mut Pending,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
-        if pending.records.is_empty() && pending.progress.is_empty() && pending.failures.is_empty()
+        if pending.records.is_empty()
+            && pending.progress.is_empty()
+            && pending.failures.is_empty()
+            && pending.skipped.is_empty()
         {
             return Ok(());
         }
@@ -281,6 +315,7 @@ impl Pass<'_> {
         self.store.commit(
             &pending.progress,
             &pending.failures,
+            &pending.skipped,
             pending.done_through,
             self.clock.now(),
         )?;
@@ -293,10 +328,12 @@ impl Pass<'_> {
             summary.checkpoint_after = Some(fmt_time(w));
         }
         pending.records.clear();
+        pending.bytes = 0;
         // A transcript cut by the batch boundary keeps its entry, so the next commit records
         // its further progress.
         pending.progress.retain(|p| !p.complete);
         pending.failures.clear();
+        pending.skipped.clear();
         if n > 0 {
             self.emit(ProgressEvent::Batch(n));
         }
@@ -319,8 +356,11 @@ impl Pass<'_> {
             records: Vec::with_capacity(batch_size),
             progress: Vec::new(),
             failures: Vec::new(),
+            skipped: Vec::new(),
+            bytes: 0,
             done_through: None,
         };
+        let limits = self.sink.limits();
         let mut rows = std::pin::pin!(rows);
         loop {
             if self.stop.is_stopped() {
@@ -392,14 +432,42 @@ impl Pass<'_> {
                 continue;
             }
             pending.progress.push(TranscriptProgress {
-                id,
-                version,
+                id: id.clone(),
+                version: version.clone(),
                 modified_on,
                 records_delivered: already,
                 complete: false,
             });
             for (i, record) in records.into_iter().enumerate().skip(skip) {
-                pending.records.push(record);
+                if let Some(reason) = limits.refuses(&record) {
+                    // Sending it would be refused on every pass and hold back everything
+                    // after it: report it instead, and count it as handled.
+                    let path = record_path(&record);
+                    tracing::warn!(transcript = %id, %path, %reason, "record over the destination's size limits; recorded and skipped");
+                    pending.skipped.push(Failure {
+                        id: id.clone(),
+                        version: version.clone(),
+                        modified_on,
+                        reason: format!("{path}: {reason}"),
+                    });
+                    summary.records_skipped.push(SkippedRecord {
+                        transcript_id: id.clone(),
+                        path,
+                        reason,
+                    });
+                } else {
+                    let len = record.get().len();
+                    // Deliver what is buffered first if this record would take the request
+                    // over the destination's size limit.
+                    if let Some(max) = limits.max_batch_bytes
+                        && !pending.records.is_empty()
+                        && batch_body_len(pending.bytes + len, pending.records.len() + 1) > max
+                    {
+                        self.flush(&mut pending, &mut summary).await?;
+                    }
+                    pending.bytes += len;
+                    pending.records.push(record);
+                }
                 // The current transcript is always the last entry: a flush keeps only the
                 // incomplete one.
                 let complete = i as u64 + 1 == total;
@@ -432,6 +500,8 @@ mod tests {
         got: Mutex<Vec<String>>,
         batches: Mutex<u32>,
         fail_from: Option<u32>,
+        limits: crate::sink::SinkLimits,
+        bodies: Mutex<Vec<usize>>,
     }
 
     #[async_trait]
@@ -448,12 +518,19 @@ mod tests {
                 });
             }
             *b += 1;
+            self.bodies
+                .lock()
+                .unwrap()
+                .push(crate::sink::batch_body(records).len());
             let mut got = self.got.lock().unwrap();
             for r in records {
                 let v: Value = serde_json::from_str(r.get()).unwrap();
                 got.push(v["path"].as_str().unwrap().to_owned());
             }
             Ok(())
+        }
+        fn limits(&self) -> crate::sink::SinkLimits {
+            self.limits
         }
     }
 
@@ -471,6 +548,22 @@ mod tests {
             "metadata": r#"{"BotId":"b","BotName":"cr_bot"}"#,
             "content": serde_json::json!({"activities": activities}).to_string(),
         })
+    }
+
+    /// A transcript row with one exchange per `(question, answer)`.
+    fn row_with(n: u32, turns: &[(&str, &str)]) -> Value {
+        let mut r = row(n, 0, 1);
+        let activities: Vec<Value> = turns
+            .iter()
+            .flat_map(|(q, a)| {
+                [
+                    serde_json::json!({"type":"message","timestamp":1_700_000_000,"from":{"role":1},"text":q}),
+                    serde_json::json!({"type":"message","timestamp":1_700_000_001,"from":{"role":0},"text":a}),
+                ]
+            })
+            .collect();
+        r["content"] = Value::String(serde_json::json!({ "activities": activities }).to_string());
+        r
     }
 
     async fn pass(
@@ -582,6 +675,54 @@ mod tests {
         let again = pass(&mut s, &sink, rows, 50).await.unwrap();
         assert!(again.transcripts_unparseable.is_empty());
         assert_eq!(again.records_delivered, 0);
+    }
+
+    #[tokio::test]
+    async fn batches_fit_the_sinks_size_limits_and_an_oversized_record_is_skipped_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let big = "x".repeat(3000);
+        let huge = "y".repeat(9000);
+        let rows = vec![
+            row_with(0, &[("q", &big), ("q", &big), ("q", "a")]),
+            // Its second record can never fit: the other two still go.
+            row_with(1, &[("q", "a"), (&huge, "a"), ("q", &big)]),
+            row_with(2, &[("q", &big), ("q", &big)]),
+        ];
+        let sink = MemorySink {
+            limits: crate::sink::SinkLimits::new(Some(8000), None),
+            ..MemorySink::default()
+        };
+        let summary = pass(&mut s, &sink, rows.clone(), 50).await.unwrap();
+        let bodies = sink.bodies.lock().unwrap().clone();
+        assert!(bodies.iter().all(|b| *b <= 8000), "{bodies:?}");
+        assert!(bodies.len() >= 3, "{bodies:?}");
+        let got = sink.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert_eq!(summary.records_delivered, 7);
+        let id1 = "00000000-0000-0000-0000-000000000001";
+        assert_eq!(summary.records_skipped.len(), 1, "{summary:?}");
+        let skipped = &summary.records_skipped[0];
+        assert_eq!(skipped.transcript_id, id1);
+        assert_eq!(
+            skipped.path,
+            format!("/copilot/conversation/{id1}/message/1")
+        );
+        assert!(
+            skipped.reason.contains("8000-byte request limit"),
+            "{skipped:?}"
+        );
+        assert!(!got.contains(&skipped.path));
+        assert_eq!(s.failures().unwrap().len(), 1);
+        assert!(s.transcript(id1).unwrap().unwrap().complete);
+        assert_eq!(
+            summary.checkpoint_after.as_deref(),
+            Some("2026-03-01T12:02:00Z")
+        );
+        // Nothing is sent or reported again.
+        let again = pass(&mut s, &sink, rows, 50).await.unwrap();
+        assert_eq!(again.records_delivered, 0);
+        assert!(again.records_skipped.is_empty());
     }
 
     #[tokio::test]

@@ -498,6 +498,9 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
             };
             t.push_str(&format!("\nskipped transcript {id}: {}", u.reason));
         }
+        for r in &s.records_skipped {
+            t.push_str(&format!("\nskipped record {}: {}", r.path, r.reason));
+        }
         t
     };
     if to_stderr {

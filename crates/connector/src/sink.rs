@@ -64,6 +64,81 @@ impl SinkError {
     }
 }
 
+/// What a destination accepts in one delivery. The pass splits batches to fit, and a record
+/// that can never fit is reported and skipped instead of failing every run after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SinkLimits {
+    /// The largest request body [`batch_body`] may produce, in bytes (`None`: no limit).
+    pub max_batch_bytes: Option<usize>,
+    /// The largest string value of one record, in bytes once decoded (`None`: no limit).
+    pub max_string_bytes: Option<usize>,
+}
+
+/// Akto's ingestion service refuses requests over 10 MB and strings over 5 MB; decimal
+/// megabytes, the smaller reading, so either reading of "MB" is respected.
+pub const AKTO_MAX_REQUEST_BYTES: usize = 10_000_000;
+/// See [`AKTO_MAX_REQUEST_BYTES`].
+pub const AKTO_MAX_STRING_BYTES: usize = 5_000_000;
+
+impl SinkLimits {
+    /// No limit.
+    pub const NONE: SinkLimits = SinkLimits {
+        max_batch_bytes: None,
+        max_string_bytes: None,
+    };
+
+    /// Akto's Data Ingestion Service: 10 MB per request, 5 MB per string.
+    pub const AKTO: SinkLimits = SinkLimits {
+        max_batch_bytes: Some(AKTO_MAX_REQUEST_BYTES),
+        max_string_bytes: Some(AKTO_MAX_STRING_BYTES),
+    };
+
+    /// Limits with a maximal request body and string size.
+    pub fn new(max_batch_bytes: Option<usize>, max_string_bytes: Option<usize>) -> Self {
+        Self {
+            max_batch_bytes,
+            max_string_bytes,
+        }
+    }
+
+    /// Why `record` can never be delivered within these limits, or `None` when it can.
+    pub fn refuses(&self, record: &RawValue) -> Option<String> {
+        let len = record.get().len();
+        if let Some(max) = self.max_batch_bytes
+            && batch_body_len(len, 1) > max
+        {
+            return Some(format!(
+                "the record is {len} bytes, over the destination's {max}-byte request limit"
+            ));
+        }
+        // A decoded string is never longer than the record's text: parse only big records.
+        if let Some(max) = self.max_string_bytes
+            && len > max
+        {
+            let fields: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(record.get()).ok()?;
+            for (key, value) in fields {
+                if let serde_json::Value::String(s) = value
+                    && s.len() > max
+                {
+                    return Some(format!(
+                        "its `{key}` is {} bytes, over the destination's {max}-byte string limit",
+                        s.len()
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The length of [`batch_body`] for `count` records of `records_len` bytes in all.
+pub fn batch_body_len(records_len: usize, count: usize) -> usize {
+    // `{"batchData":[` + records + commas + `]}`
+    14 + records_len + count.saturating_sub(1) + 2
+}
+
 /// A destination for records. Implement it to send records somewhere else.
 ///
 /// `deliver` must return `Ok` only once the destination has accepted every record of the batch;
@@ -101,6 +176,11 @@ pub trait Sink: Send + Sync + fmt::Debug {
 
     /// Delivers one batch.
     async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError>;
+
+    /// What one delivery may hold (default: no limit beyond the batch size).
+    fn limits(&self) -> SinkLimits {
+        SinkLimits::NONE
+    }
 }
 
 /// Akto's Data Ingestion Service: `POST {base}/api/ingestData` with `{"batchData":[...]}` and the
@@ -251,6 +331,10 @@ impl Sink for AktoSink {
         }
         self.post(batch_body(records)).await
     }
+
+    fn limits(&self) -> SinkLimits {
+        SinkLimits::AKTO
+    }
 }
 
 enum Out {
@@ -352,6 +436,25 @@ mod tests {
         assert_eq!(v["batchData"][1]["path"], "/b");
         let empty: serde_json::Value = serde_json::from_slice(&batch_body(&[])).unwrap();
         assert_eq!(empty["batchData"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn limits_refuse_only_what_can_never_fit() {
+        let recs = [rec(r#"{"path":"/a"}"#), rec(r#"{"path":"/bb"}"#)];
+        let len: usize = recs.iter().map(|r| r.get().len()).sum();
+        assert_eq!(batch_body_len(len, 2), batch_body(&recs).len());
+        assert_eq!(batch_body_len(0, 0), batch_body(&[]).len());
+
+        let limits = SinkLimits::new(Some(100), Some(10));
+        assert_eq!(limits.refuses(&recs[0]), None);
+        // A string of 13 bytes once decoded (its escapes do not count).
+        let long = rec(r#"{"path":"/a","requestPayload":"{\"m\":\"12345\"}"}"#);
+        let why = limits.refuses(&long).unwrap();
+        assert!(why.contains("`requestPayload` is 13 bytes"), "{why}");
+        let huge = rec(&format!(r#"{{"path":"{}"}}"#, "x".repeat(100)));
+        let why = SinkLimits::new(Some(100), None).refuses(&huge).unwrap();
+        assert!(why.contains("100-byte request limit"), "{why}");
+        assert_eq!(SinkLimits::NONE.refuses(&huge), None);
     }
 
     #[test]

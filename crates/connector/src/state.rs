@@ -285,12 +285,14 @@ impl StateStore {
     }
 
     /// Records, in one transaction, the progress of every transcript in an accepted batch, the
-    /// unparseable transcripts met since the last commit, and the new watermark (never moved
-    /// backwards).
+    /// unparseable transcripts met since the last commit (each marked done), the records
+    /// skipped as undeliverable (noted against their transcript version, whose progress says
+    /// the rest), and the new watermark (never moved backwards).
     pub fn commit(
         &mut self,
         progress: &[TranscriptProgress],
         failures: &[Failure],
+        skipped_records: &[Failure],
         watermark: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StateError> {
@@ -349,6 +351,27 @@ impl StateStore {
                     f.modified_on.unix_timestamp(),
                     0_i64,
                     1_i64,
+                    now_text
+                ])
+                .map_err(&sql)?;
+            }
+            // One entry per transcript version: a second skipped record adds its reason.
+            let mut note = tx
+                .prepare_cached(
+                    "INSERT INTO failures (scope, transcript_id, version, modified_unix, reason, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (scope, transcript_id, version) DO UPDATE SET
+                        reason = failures.reason || '; ' || excluded.reason
+                     WHERE instr(failures.reason, excluded.reason) = 0",
+                )
+                .map_err(&sql)?;
+            for f in skipped_records {
+                note.execute(params![
+                    scope,
+                    f.id,
+                    f.version,
+                    f.modified_on.unix_timestamp(),
+                    f.reason,
                     now_text
                 ])
                 .map_err(&sql)?;
@@ -435,6 +458,7 @@ mod tests {
                     progress("t2", "11", 2, false),
                 ],
                 &[],
+                &[],
                 Some(T0),
                 T0,
             )
@@ -451,7 +475,7 @@ mod tests {
             })
         );
         // The watermark never moves backwards.
-        s.commit(&[], &[], Some(T0 - time::Duration::hours(1)), T0)
+        s.commit(&[], &[], &[], Some(T0 - time::Duration::hours(1)), T0)
             .unwrap();
         assert_eq!(s.watermark().unwrap(), Some(T0));
         // Another scope sees nothing.
@@ -485,10 +509,42 @@ mod tests {
             modified_on: T0,
             reason: "content is not JSON".into(),
         };
-        s.commit(&[], std::slice::from_ref(&f), None, T0).unwrap();
-        s.commit(&[], std::slice::from_ref(&f), None, T0).unwrap();
+        s.commit(&[], std::slice::from_ref(&f), &[], None, T0)
+            .unwrap();
+        s.commit(&[], std::slice::from_ref(&f), &[], None, T0)
+            .unwrap();
         assert_eq!(s.failures().unwrap(), vec![f]);
         assert!(s.transcript("bad").unwrap().unwrap().complete);
+    }
+
+    #[test]
+    fn skipped_records_are_noted_without_marking_the_transcript_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = StateStore::open(&dir.path().join("s.db"), "s").unwrap();
+        let note = |reason: &str| Failure {
+            id: "t".into(),
+            version: "3".into(),
+            modified_on: T0,
+            reason: reason.into(),
+        };
+        s.commit(
+            &[progress("t", "3", 2, false)],
+            &[],
+            &[note("/m/1: too big")],
+            None,
+            T0,
+        )
+        .unwrap();
+        // The same note again (a resumed pass) and a second one.
+        s.commit(&[], &[], &[note("/m/1: too big")], None, T0)
+            .unwrap();
+        s.commit(&[], &[], &[note("/m/4: too big")], None, T0)
+            .unwrap();
+        let failures = s.failures().unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].reason, "/m/1: too big; /m/4: too big");
+        let t = s.transcript("t").unwrap().unwrap();
+        assert_eq!((t.records_delivered, t.complete), (2, false));
     }
 
     #[test]
@@ -497,7 +553,7 @@ mod tests {
         let mut s = StateStore::open(&dir.path().join("s.db"), "s").unwrap();
         let mut old = progress("old", "1", 1, true);
         old.modified_on = T0 - time::Duration::days(2);
-        s.commit(&[old, progress("new", "2", 1, true)], &[], None, T0)
+        s.commit(&[old, progress("new", "2", 1, true)], &[], &[], None, T0)
             .unwrap();
         assert_eq!(s.prune(T0 - time::Duration::days(1)).unwrap(), 1);
         assert!(s.transcript("old").unwrap().is_none());
