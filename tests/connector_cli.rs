@@ -227,3 +227,76 @@ async fn the_schedule_stops_cleanly_on_sigterm() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_exactly_once(&emu, &expected);
 }
+
+/// Every file under `dir`, relative, sorted.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(
+                    path.strip_prefix(dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
+    // As the README's first command runs it: no configuration, in the working directory.
+    let dir = tempfile::tempdir().unwrap();
+    for run in 1..=2 {
+        let out = cmd(&HashMap::new(), &["demo"])
+            .current_dir(dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "run {run}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("all checks passed"), "{stdout}");
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("demo-out/summary.json")).unwrap(),
+        )
+        .unwrap();
+        let delivered = summary["pass"]["records_delivered"].as_u64().unwrap();
+        assert!(delivered > 0);
+        // Each run starts from a fresh checkpoint and rewrites the records file.
+        let pairs = std::fs::read_to_string(dir.path().join("demo-out/pairs.jsonl")).unwrap();
+        assert_eq!(pairs.lines().count() as u64, delivered, "run {run}");
+        for line in pairs.lines() {
+            let record: Value = serde_json::from_str(line).unwrap();
+            assert!(
+                record["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/copilot/conversation/")
+            );
+        }
+        let files = files_under(dir.path());
+        let allowed = [
+            "demo-out/pairs.jsonl",
+            "demo-out/state.db",
+            "demo-out/state.db.lock",
+            "demo-out/summary.json",
+        ];
+        assert!(
+            files.iter().all(|f| allowed.contains(&f.as_str())),
+            "stray files: {files:?}"
+        );
+    }
+}
