@@ -359,3 +359,155 @@ async fn big_records_are_split_to_the_request_limit_and_an_oversized_one_is_repo
     assert_eq!(again.records_delivered, 0);
     assert!(again.records_skipped.is_empty());
 }
+
+/// Passes every batch to `inner`; before the first one, runs `before_first` (a write to
+/// Dataverse in the middle of the pass).
+struct Tap {
+    inner: Box<dyn connector::sink::Sink>,
+    before_first: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
+}
+
+#[async_trait::async_trait]
+impl connector::sink::Sink for Tap {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn deliver(
+        &self,
+        records: &[connector::sink::RecordJson],
+    ) -> Result<(), connector::sink::SinkError> {
+        let hook = self.before_first.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        self.inner.deliver(records).await
+    }
+    fn limits(&self) -> connector::sink::SinkLimits {
+        self.inner.limits()
+    }
+}
+
+fn iso(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_timestamps_across_pages_late_commits_and_mid_pass_changes_are_all_delivered() {
+    let clock = clock();
+    let emu = emulator(&clock, 30).await;
+    // 40 rows written in the same second: pages of 7 cut through them several times.
+    let tie = T0 - time::Duration::hours(3);
+    let tied: Vec<_> = (0..40)
+        .map(|i| {
+            let mut row = emu
+                .tenant()
+                .transcript_row(8000 + i, Some(tie - time::Duration::hours(1)))
+                .unwrap();
+            row.insert("createdon".into(), iso(tie).into());
+            row.insert("modifiedon".into(), iso(tie).into());
+            row
+        })
+        .collect();
+    let first_tied = tied[0].clone();
+    emu.add_transcript_rows(tied).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("COPILOT_CONNECTOR_PAGE_SIZE", "7")],
+    );
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+
+    // During the first pass, an already-read row gets a new version (modifiedon = now).
+    let changed_id = first_tied["conversationtranscriptid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut changed = row_with_exchange(&emu, 8000, "changed mid-pass", "noted");
+    changed.insert("conversationtranscriptid".into(), changed_id.clone().into());
+    changed.insert("createdon".into(), iso(tie).into());
+    changed.insert("modifiedon".into(), iso(T0).into());
+    let emu_for_hook = emu.dataverse().clone();
+    let sink = Tap {
+        inner: c.sink_from_config().await.unwrap(),
+        before_first: std::sync::Mutex::new(Some(Box::new(move || {
+            emu_for_hook
+                .insert_rows("conversationtranscripts", [changed])
+                .unwrap();
+        }))),
+    };
+    let mut store = c.open_state().unwrap();
+    let first = c
+        .ingest_once(
+            &mut store,
+            &sink,
+            connector::ingest::StopSignal::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(first.transcripts_read >= 70, "{first:?}");
+    let watermark = time::OffsetDateTime::parse(
+        first.checkpoint_after.as_deref().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+
+    // A row committed late: its modifiedon is 10 minutes before the checkpoint.
+    let late = row_with_exchange(&emu, 9000, "written late", "still delivered");
+    let late_id = late["conversationtranscriptid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut late = late;
+    late.insert(
+        "modifiedon".into(),
+        iso(watermark - time::Duration::minutes(10)).into(),
+    );
+    emu.add_transcript_rows(vec![late]).unwrap();
+    drop(store);
+    let second = pass(&c).await.unwrap();
+    assert!(second.records_delivered >= 1, "{second:?}");
+
+    let records = emu.ingestion().records();
+    let texts: Vec<String> = records
+        .iter()
+        .map(|r| serde_json::Value::Object(r.clone()).to_string())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(&changed_id) && t.contains("changed mid-pass")),
+        "the version written during the pass was not delivered"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(&late_id) && t.contains("written late")),
+        "the row committed late inside the overlap was not delivered"
+    );
+    // Every other pair exactly once.
+    let mut expected = expected_paths(
+        &emu,
+        emu.tenant().transcript_rows(0..30).chain((1..40).map(|i| {
+            let mut row = emu
+                .tenant()
+                .transcript_row(8000 + i, Some(tie - time::Duration::hours(1)))
+                .unwrap();
+            row.insert("createdon".into(), iso(tie).into());
+            row
+        })),
+    );
+    expected.sort();
+    let counts = ingested_counts(&emu);
+    for p in &expected {
+        assert_eq!(counts.get(p), Some(&1), "{p}");
+    }
+}
