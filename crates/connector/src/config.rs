@@ -414,12 +414,21 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
+/// How a refused value is described: its length, never its text, because a secret pasted into
+/// the wrong variable would otherwise end up in the log.
+fn shape(value: &str) -> String {
+    format!(
+        "the value ({} characters, not shown in case it is a secret)",
+        value.chars().count()
+    )
+}
+
 /// Parses an http(s) URL: https, or plain http to a loopback host only.
 fn parse_service_url(value: &str, origin: &Origin, example: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| {
         invalid(
             origin,
-            format!("`{value}` is not a URL ({e})"),
+            format!("{} is not a URL ({e})", shape(value)),
             format!("give an absolute URL such as {example}"),
         )
     })?;
@@ -494,7 +503,7 @@ fn parse_guid(value: &str, origin: &Origin, what: &str) -> Result<Uuid, ConfigEr
     Uuid::parse_str(value.trim()).map_err(|_| {
         invalid(
             origin,
-            format!("`{value}` is not a GUID"),
+            format!("{} is not a GUID", shape(value)),
             format!(
                 "copy the {what} from the Azure portal (a GUID like 00000000-0000-0000-0000-000000000000)"
             ),
@@ -570,7 +579,7 @@ impl Config {
                 if Uuid::parse_str(v).is_err() && !is_domain {
                     return Err(invalid(
                         origin,
-                        format!("`{v}` is neither a GUID nor a domain name"),
+                        format!("{} is neither a GUID nor a domain name", shape(v)),
                         "use the Directory (tenant) ID shown on the app registration's overview page",
                     ));
                 }
@@ -846,6 +855,25 @@ mod tests {
             Needs::Ingest,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_secret_in_the_wrong_variable_is_not_echoed() {
+        let secret = "Abc8Q~s3cr3tV4lu3-of-the-app-registration";
+        for var in [
+            "DATAVERSE_CLIENT_ID",
+            "DATAVERSE_TENANT_ID",
+            "DATAVERSE_ENVIRONMENT_URL",
+            "DATA_INGESTION_SERVICE_URL",
+            "AZURE_AUTHORITY_HOST",
+        ] {
+            let e = Config::from_raw(&with(&[(var, secret)]), Needs::Ingest).unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with(&format!("{var} is invalid")), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
+            assert!(text.contains("41 characters"), "{text}");
+        }
     }
 
     #[test]
