@@ -300,3 +300,46 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_pass_stops_after_the_batch_in_flight_and_sends_nothing_twice() {
+    let emu = emulator(400).await;
+    // Slow enough that the signal lands in the middle of the pass.
+    emu.set_faults(
+        tenant_emulator::faults::FaultConfig::none().with_latency(Duration::from_millis(30)),
+    )
+    .unwrap();
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..400));
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let child = cmd(&env, &["ingest", "--once", "--json"]).spawn().unwrap();
+    assert!(emu.ingestion().wait_for(100, Duration::from_secs(60)).await);
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the pass did not stop on SIGTERM")
+        .unwrap();
+    // Stopped early: not everything was delivered, and the exit status says so.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("stopping after the batch in flight"));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["stopped_early"], true);
+    let delivered = summary["records_delivered"].as_u64().unwrap() as usize;
+    // What the ingestion service holds is exactly what the pass reported and committed.
+    assert_eq!(emu.ingestion().len(), delivered);
+    assert!(delivered < expected.len(), "the pass was not cut");
+
+    emu.set_faults(tenant_emulator::faults::FaultConfig::none())
+        .unwrap();
+    let out = run(&env, &["ingest", "--once"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A clean stop costs no duplicate at all.
+    assert_exactly_once(&emu, &expected);
+}
