@@ -511,3 +511,31 @@ async fn shared_timestamps_across_pages_late_commits_and_mid_pass_changes_are_al
         assert_eq!(counts.get(p), Some(&1), "{p}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connections_on_the_ingestion_service_resend_only_the_cut_batches() {
+    let clock = clock();
+    let emu = emulator(&clock, 250).await;
+    // A cut after the service took a batch cannot be told from a lost batch: the batch is sent
+    // again. Everything arrives, and only the cut batches twice.
+    emu.set_faults(
+        FaultConfig::none()
+            .with_drop_rate(0.15)
+            .with_targets(FaultTargets::new(false, true, false)),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    let summary = pass(&c).await.unwrap();
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..250));
+    let counts = ingested_counts(&emu);
+    assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), expected);
+    let cut = emu.ingestion().batches() - summary.batches_delivered;
+    assert!(cut > 0, "no connection was cut");
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= cut as usize * 50,
+        "{duplicates} duplicates from {cut} cut batches"
+    );
+}
