@@ -539,3 +539,54 @@ async fn dropped_connections_on_the_ingestion_service_resend_only_the_cut_batche
         "{duplicates} duplicates from {cut} cut batches"
     );
 }
+
+/// The Akto sink without its size limits: what the service refuses is learnt from its answers.
+#[derive(Debug)]
+struct WithoutLimits(Box<dyn connector::sink::Sink>);
+
+#[async_trait::async_trait]
+impl connector::sink::Sink for WithoutLimits {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    async fn deliver(
+        &self,
+        records: &[connector::sink::RecordJson],
+    ) -> Result<(), connector::sink::SinkError> {
+        self.0.deliver(records).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_service_refuses_with_422_is_isolated_and_the_rest_delivered() {
+    let clock = clock();
+    let emu = emulator(&clock, 60).await;
+    let huge = row_with_exchange(&emu, 7000, "fine", &"z".repeat(5_300_000));
+    let huge_id = huge["conversationtranscriptid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    emu.add_transcript_rows(vec![huge]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    let sink = WithoutLimits(c.sink_from_config().await.unwrap());
+    let mut store = c.open_state().unwrap();
+    let summary = c
+        .ingest_once(
+            &mut store,
+            &sink,
+            connector::ingest::StopSignal::new(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.records_skipped.len(), 1, "{summary:?}");
+    assert_eq!(summary.records_skipped[0].transcript_id, huge_id);
+    assert!(
+        summary.records_skipped[0].reason.contains("422"),
+        "{summary:?}"
+    );
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..60));
+    assert_exactly_once(&emu, &expected);
+}

@@ -209,6 +209,8 @@ pub(crate) fn build_records(akto: &AktoConfig, row: &Value) -> Result<Vec<Record
 
 struct Pending {
     records: Vec<RecordJson>,
+    // For each record: its transcript id, row version and `modifiedon` (to note a refusal).
+    owners: Vec<(String, String, OffsetDateTime)>,
     // Progress per transcript touched by the records in `records`, plus rows that produced
     // nothing to send, in pass order.
     progress: Vec<TranscriptProgress>,
@@ -308,9 +310,7 @@ impl Pass<'_> {
         }
         let n = pending.records.len();
         if n > 0 {
-            self.sink.deliver(&pending.records).await?;
-            summary.records_delivered += n as u64;
-            summary.batches_delivered += 1;
+            self.deliver_isolating(pending, summary).await?;
         }
         self.store.commit(
             &pending.progress,
@@ -328,6 +328,7 @@ impl Pass<'_> {
             summary.checkpoint_after = Some(fmt_time(w));
         }
         pending.records.clear();
+        pending.owners.clear();
         pending.bytes = 0;
         // A transcript cut by the batch boundary keeps its entry, so the next commit records
         // its further progress.
@@ -336,6 +337,62 @@ impl Pass<'_> {
         pending.skipped.clear();
         if n > 0 {
             self.emit(ProgressEvent::Batch(n));
+        }
+        Ok(())
+    }
+
+    /// Delivers the buffered records. When the destination refuses the batch as malformed or
+    /// too large (413, 422), halves it until the refused records are alone; those are noted
+    /// and skipped, so one bad record cannot fail every pass at the same batch, but only while
+    /// the destination accepts other records of this pass (a destination refusing everything
+    /// is a setup problem, and fails the pass).
+    async fn deliver_isolating(
+        &mut self,
+        pending: &mut Pending,
+        summary: &mut PassSummary,
+    ) -> Result<(), IngestError> {
+        let mut refused: Vec<(usize, SinkError)> = Vec::new();
+        let mut accepted_before = summary.records_delivered > 0;
+        let mut todo: Vec<std::ops::Range<usize>> = Vec::new();
+        todo.push(0..pending.records.len());
+        while let Some(range) = todo.pop() {
+            match self.sink.deliver(&pending.records[range.clone()]).await {
+                Ok(()) => {
+                    accepted_before = true;
+                    summary.records_delivered += range.len() as u64;
+                    summary.batches_delivered += 1;
+                }
+                Err(e) if e.refuses_content() && range.len() > 1 => {
+                    let mid = range.start + range.len() / 2;
+                    tracing::warn!(error = %e, records = range.len(), "the destination refused a batch; splitting it to find the records it refuses");
+                    // Popped first half first, so records keep their order.
+                    todo.push(mid..range.end);
+                    todo.push(range.start..mid);
+                }
+                Err(e) if e.refuses_content() => refused.push((range.start, e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !accepted_before && !refused.is_empty() {
+            let (_, e) = refused.swap_remove(0);
+            return Err(e.into());
+        }
+        for (i, e) in refused {
+            let (id, version, modified_on) = pending.owners[i].clone();
+            let path = record_path(&pending.records[i]);
+            let reason = format!("the destination refused it: {e}");
+            tracing::warn!(transcript = %id, %path, %reason, "record refused by the destination; recorded and skipped");
+            pending.skipped.push(Failure {
+                id: id.clone(),
+                version,
+                modified_on,
+                reason: format!("{path}: {reason}"),
+            });
+            summary.records_skipped.push(SkippedRecord {
+                transcript_id: id,
+                path,
+                reason,
+            });
         }
         Ok(())
     }
@@ -354,6 +411,7 @@ impl Pass<'_> {
         let batch_size = self.batch_size.max(1);
         let mut pending = Pending {
             records: Vec::with_capacity(batch_size),
+            owners: Vec::with_capacity(batch_size),
             progress: Vec::new(),
             failures: Vec::new(),
             skipped: Vec::new(),
@@ -467,6 +525,9 @@ impl Pass<'_> {
                     }
                     pending.bytes += len;
                     pending.records.push(record);
+                    pending
+                        .owners
+                        .push((id.clone(), version.clone(), modified_on));
                 }
                 // The current transcript is always the last entry: a flush keeps only the
                 // incomplete one.
@@ -502,6 +563,8 @@ mod tests {
         fail_from: Option<u32>,
         limits: crate::sink::SinkLimits,
         bodies: Mutex<Vec<usize>>,
+        // Batches holding a record with this text are refused as malformed (422).
+        refuse: Option<&'static str>,
     }
 
     #[async_trait]
@@ -515,6 +578,16 @@ mod tests {
                 return Err(SinkError::Io {
                     destination: "memory".into(),
                     source: std::io::Error::other("down"),
+                });
+            }
+            if let Some(bad) = self.refuse
+                && records.iter().any(|r| r.get().contains(bad))
+            {
+                return Err(SinkError::Rejected {
+                    destination: "memory".into(),
+                    status: 422,
+                    message: "malformed".into(),
+                    fix: String::new(),
                 });
             }
             *b += 1;
@@ -723,6 +796,60 @@ mod tests {
         let again = pass(&mut s, &sink, rows, 50).await.unwrap();
         assert_eq!(again.records_delivered, 0);
         assert!(again.records_skipped.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_the_destination_refuses_is_isolated_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let mut rows: Vec<Value> = (0..12).map(|n| row(n, 3, 1)).collect();
+        rows[7] = row_with(7, &[("q", "a"), ("poison", "a"), ("q", "a")]);
+        let sink = MemorySink {
+            refuse: Some("poison"),
+            ..MemorySink::default()
+        };
+        let summary = pass(&mut s, &sink, rows.clone(), 10).await.unwrap();
+        let got = sink.got.lock().unwrap().clone();
+        // Every other record exactly once.
+        assert_eq!(got.len(), 35, "{got:?}");
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 35);
+        let bad = "/copilot/conversation/00000000-0000-0000-0000-000000000007/message/1";
+        assert!(!got.iter().any(|p| p == bad));
+        assert_eq!(summary.records_skipped.len(), 1, "{summary:?}");
+        assert_eq!(summary.records_skipped[0].path, bad);
+        assert!(
+            summary.records_skipped[0].reason.contains("HTTP 422"),
+            "{summary:?}"
+        );
+        assert_eq!(summary.records_delivered, 35);
+        assert_eq!(s.failures().unwrap().len(), 1);
+        let again = pass(&mut s, &sink, rows, 10).await.unwrap();
+        assert_eq!(again.records_delivered, 0);
+        assert!(again.records_skipped.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_destination_refusing_everything_fails_the_pass_and_skips_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink {
+            refuse: Some("/copilot/"),
+            ..MemorySink::default()
+        };
+        let rows: Vec<Value> = (0..3).map(|n| row(n, 2, 1)).collect();
+        let err = pass(&mut s, &sink, rows, 4).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                IngestError::Sink(SinkError::Rejected { status: 422, .. })
+            ),
+            "{err}"
+        );
+        assert!(s.failures().unwrap().is_empty());
+        assert_eq!(s.watermark().unwrap(), None);
     }
 
     #[tokio::test]

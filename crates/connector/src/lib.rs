@@ -16,6 +16,9 @@
 //!   already delivered by transcript id and row version; a pass cut short (even by `kill -9`)
 //!   resumes after the last accepted record, so a crash costs at most one batch sent twice.
 //!   A transcript whose content cannot be parsed is recorded with the reason and reported once.
+//!   Batches are cut to fit the destination's request size limit; a record it can never take
+//!   (over the limits, or refused as malformed while the rest of the batch is accepted) is
+//!   isolated, recorded and reported, instead of failing every pass at the same batch.
 //! - **One run at a time**: the checkpoint store holds an exclusive OS lock; a second run is
 //!   refused with a clear message.
 //! - **Operations**: [`schedule::run_every`] for `ingest --every 5m` (no overlap, clean stop),

@@ -54,6 +54,18 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether the destination refused the records themselves (HTTP 413 too large, 422
+    /// malformed): resending them unchanged cannot succeed, though other records may.
+    pub fn refuses_content(&self) -> bool {
+        matches!(
+            self,
+            SinkError::Rejected {
+                status: 413 | 422,
+                ..
+            }
+        )
+    }
+
     /// The HTTP status of a refusal, if any.
     pub fn status(&self) -> Option<u16> {
         match self {
