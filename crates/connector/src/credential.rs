@@ -42,7 +42,14 @@ pub fn from_config(
                 .map_err(wrap)?,
         ),
         CredentialConfig::Certificate { path } => {
-            let certificate = ClientCertificate::from_pem_file(path).map_err(wrap)?;
+            let certificate = ClientCertificate::from_pem_file(path).map_err(|e| {
+                let e = if e.hint().is_some() {
+                    e
+                } else {
+                    e.with_hint("check AZURE_CLIENT_CERTIFICATE_PATH (or --certificate): it must name a PEM file holding the app registration's certificate and its private key")
+                };
+                wrap(e)
+            })?;
             Arc::new(
                 ClientCertificateCredential::new(tenant()?, client()?, certificate, options)
                     .map_err(wrap)?,
@@ -60,4 +67,39 @@ pub fn from_config(
             Arc::new(ManagedIdentityCredential::new(id, options).map_err(wrap)?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Needs, RawConfig};
+
+    #[test]
+    fn a_missing_certificate_names_the_setting_to_fix() {
+        let env = [
+            (
+                "DATAVERSE_ENVIRONMENT_URL",
+                "https://contoso.crm.dynamics.com",
+            ),
+            (
+                "DATAVERSE_TENANT_ID",
+                "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            ),
+            (
+                "DATAVERSE_CLIENT_ID",
+                "11111111-2222-3333-4444-555555555555",
+            ),
+            ("AZURE_CLIENT_CERTIFICATE_PATH", "/nonexistent/app.pem"),
+        ];
+        let raw = RawConfig::from_env(|k| {
+            env.iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| (*v).to_owned())
+        });
+        let config = Config::from_raw(&raw, Needs::Dataverse).unwrap();
+        let e = from_config(&config, client_core::system_clock()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("AZURE_CLIENT_CERTIFICATE_PATH"), "{text}");
+        assert!(text.contains("/nonexistent/app.pem"), "{text}");
+    }
 }
