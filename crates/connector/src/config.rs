@@ -629,9 +629,18 @@ impl Config {
             }
         }
 
-        let token = raw
-            .get(keys::AKTO_TOKEN)
-            .map(|(v, _)| Secret::new(v.trim()));
+        let token = match raw.trimmed(keys::AKTO_TOKEN) {
+            // Sent as a header value: refused now, not on every delivery.
+            Some((v, origin)) if !v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => {
+                return Err(invalid(
+                    origin,
+                    "the token holds characters an HTTP header cannot carry (a line break or a non-ASCII character; the value is not shown)",
+                    "copy the ingestion token again, as one line",
+                ));
+            }
+            Some((v, _)) => Some(Secret::new(v)),
+            None => None,
+        };
         let sink = match (raw.trimmed(keys::OUTPUT), raw.trimmed(keys::INGESTION_URL)) {
             (Some(("-", _)), _) => SinkConfig::Stdout,
             (Some((out, _)), _) => SinkConfig::JsonLinesFile(PathBuf::from(out)),
@@ -873,6 +882,19 @@ mod tests {
             assert!(!text.contains("s3cr3t"), "{text}");
             assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
             assert!(text.contains("41 characters"), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_akto_token_that_cannot_be_a_header_is_refused_at_start() {
+        let e = error(&[("AKTO_JWT_TOKEN", "eyJ.first-line\neyJ.second")]);
+        assert!(e.starts_with("AKTO_JWT_TOKEN is invalid"), "{e}");
+        assert!(!e.contains("eyJ"), "{e}");
+        let c =
+            Config::from_raw(&with(&[("AKTO_JWT_TOKEN", " eyJ.ok \n")]), Needs::Ingest).unwrap();
+        match c.sink {
+            SinkConfig::Akto { token, .. } => assert_eq!(token.unwrap().expose(), "eyJ.ok"),
+            other => panic!("{other:?}"),
         }
     }
 
