@@ -343,3 +343,50 @@ async fn sigterm_during_a_pass_stops_after_the_batch_in_flight_and_sends_nothing
     // A clean stop costs no duplicate at all.
     assert_exactly_once(&emu, &expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delivery_exits_1_and_keeps_the_default_checkpoint_in_the_working_directory() {
+    let emu = Emulator::builder()
+        .seed(9)
+        .agents(4)
+        .transcripts(40)
+        .ingestion_token("eyJ.right")
+        .start()
+        .await
+        .unwrap();
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..40));
+    let dir = tempfile::tempdir().unwrap();
+    // No COPILOT_CONNECTOR_STATE: the checkpoint is ./copilot-connector.db.
+    let mut env = env_for(
+        &emu,
+        &dir.path().join("unused.db"),
+        &[("AKTO_JWT_TOKEN", "eyJ.wrong")],
+    );
+    env.remove("COPILOT_CONNECTOR_STATE");
+    let out = cmd(&env, &["ingest", "--once"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("delivery failed") && err.contains("AKTO_JWT_TOKEN"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("eyJ.wrong"),
+        "the token must not be echoed: {err}"
+    );
+    assert!(emu.ingestion().is_empty());
+    assert!(dir.path().join("copilot-connector.db").exists());
+
+    env.insert("AKTO_JWT_TOKEN".into(), "eyJ.right".into());
+    let out = cmd(&env, &["ingest", "--once"])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_exactly_once(&emu, &expected);
+}
