@@ -168,9 +168,27 @@ fn describe(key: &Key) -> String {
 /// Raw settings, as strings with their origin, before validation.
 ///
 /// Layers are merged with [`RawConfig::overlay`]: flags over environment over file.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the secrets' origins, not their values.
+#[derive(Clone, Default)]
 pub struct RawConfig {
     values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+/// The keys whose values are secrets.
+const SECRET_KEYS: &[Key] = &[keys::CLIENT_SECRET, keys::AKTO_TOKEN];
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (key, (value, origin)) in &self.values {
+            if SECRET_KEYS.iter().any(|k| k.toml == *key) {
+                map.entry(key, &("<redacted>", origin));
+            } else {
+                map.entry(key, &(value, origin));
+            }
+        }
+        map.finish()
+    }
 }
 
 impl RawConfig {
@@ -813,10 +831,12 @@ mod tests {
         }
         assert_eq!(c.batch_size, 50);
         assert_eq!(c.overlap, Duration::from_secs(1800));
-        // No secret in Debug output.
-        let dbg = format!("{c:?}");
-        assert!(!dbg.contains("s3cr3t"), "{dbg}");
-        assert!(!dbg.contains("eyJhbGciOi"), "{dbg}");
+        // No secret in Debug output, before or after validation.
+        for dbg in [format!("{c:?}"), format!("{:?}", env(AKTO_ENV))] {
+            assert!(!dbg.contains("s3cr3t"), "{dbg}");
+            assert!(!dbg.contains("eyJhbGciOi"), "{dbg}");
+            assert!(dbg.contains("contoso.crm.dynamics.com"), "{dbg}");
+        }
     }
 
     fn with(overrides: &[(&'static str, &'static str)]) -> RawConfig {
