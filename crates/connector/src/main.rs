@@ -54,7 +54,7 @@ struct Global {
     /// Machine-readable JSON output instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// The Dataverse environment URL, e.g. https://contoso.crm.dynamics.com [env: DATAVERSE_ENVIRONMENT_URL]
+    /// The Dataverse environment URL, e.g. `https://contoso.crm.dynamics.com` [env: DATAVERSE_ENVIRONMENT_URL]
     #[arg(long, global = true, value_name = "URL")]
     environment_url: Option<String>,
     /// The Entra tenant id [env: DATAVERSE_TENANT_ID]
