@@ -1134,6 +1134,28 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_change_set_rolls_back_the_parts_that_answered_2xx() {
+        let mut b = Batch::new();
+        let mut cs = b.change_set();
+        cs.create("accounts", serde_json::json!({"name": "a"}));
+        cs.create("contacts", serde_json::json!({"lastname": "b"}));
+        cs.create("contacts", serde_json::json!({"lastname": "c"}));
+        // Both parts nested, the first one 2xx: the service undid it with the change set.
+        let body = "--r\r\nContent-Type: multipart/mixed; boundary=cs\r\n\r\n\
+            --cs\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n\
+            --cs\r\nContent-Type: application/http\r\nContent-ID: 2\r\n\r\n\
+            HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{\"error\":{\"code\":\"0x1\",\"message\":\"no\"}}\r\n\
+            --cs--\r\n--r--\r\n";
+        let responses = parse_response(body, "r").unwrap();
+        let (results, failed) =
+            match_results(&b.items, responses, 0, time::OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert!(failed);
+        assert!(matches!(results[0].outcome, BatchOutcome::RolledBack));
+        assert_eq!(results[1].error().unwrap().service_message(), Some("no"));
+        assert!(matches!(results[2].outcome, BatchOutcome::RolledBack));
+    }
+
+    #[test]
     fn boundaries() {
         assert_eq!(
             boundary_of("multipart/mixed; boundary=\"batch_1\""),

@@ -27,18 +27,32 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 /// retries 429 (after `Retry-After`, holding this client's other requests meanwhile), 5xx and
 /// connection failures.
 ///
-/// ```no_run
+/// Here against a local stand-in (plain http is allowed to loopback only); give
+/// `https://org.crm.dynamics.com` and a real credential for an environment.
+///
+/// ```
+/// use client_core::{AccessToken, StaticTokenCredential};
 /// use dataverse_client::{DataverseClient, Filter};
 /// use futures::TryStreamExt;
-/// # async fn run(credential: client_core::SharedCredential) -> Result<(), dataverse_client::Error> {
-/// let client = DataverseClient::builder("https://org.crm.dynamics.com", credential)?
+/// use std::sync::Arc;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = httpmock::MockServer::start_async().await;
+/// # server.mock_async(|when, then| {
+/// #     when.path("/api/data/v9.2/bots")
+/// #         .query_param("$filter", "statecode eq 0")
+/// #         .header("prefer", "odata.maxpagesize=500")
+/// #         .header("authorization", "Bearer token");
+/// #     then.json_body(serde_json::json!({"value": [{"botid": "00000000-0000-0000-0000-000000000001", "name": "Helpdesk"}]}));
+/// # }).await;
+/// # let environment_url = server.base_url();
+/// let token = AccessToken::new("token", time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+/// let client = DataverseClient::builder(&environment_url, Arc::new(StaticTokenCredential::new(token)))?
 ///     .page_size(500)
 ///     .build()?;
-/// let me = client.who_am_i().await?;
-/// println!("signed in as {}", me.user_id);
 /// let query = client.query("bots").select(["botid", "name"]).filter(Filter::eq("statecode", 0));
 /// let bots: Vec<serde_json::Value> = client.rows(&query).try_collect().await?;
-/// println!("{} active agents", bots.len());
+/// assert_eq!(bots[0]["name"], "Helpdesk");
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -308,6 +308,17 @@ async fn a_429_with_a_decimal_code_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn throttling_codes_are_exposed_when_retries_run_out() {
+    // The Web API documents hex codes, Microsoft's .NET client compares decimal ones.
+    for (code, kind) in [
+        ("0x80072326", ThrottleKind::Concurrency),
+        ("-2147015902", ThrottleKind::Requests),
+        ("-2147015903", ThrottleKind::ExecutionTime),
+    ] {
+        throttling_code_is_exposed(code, kind).await;
+    }
+}
+
+async fn throttling_code_is_exposed(code: &str, kind: ThrottleKind) {
     let server = MockServer::start_async().await;
     server
         .mock_async(|when, then| {
@@ -315,7 +326,7 @@ async fn throttling_codes_are_exposed_when_retries_run_out() {
             then.status(429)
                 .header("Retry-After", "7")
                 .header("x-ms-service-request-id", "rid-9")
-                .json_body(json!({"error": {"code": "0x80072326", "message": "Number of concurrent requests exceeded the limit of 52."}}));
+                .json_body(json!({"error": {"code": code, "message": "Number of concurrent requests exceeded the limit of 52."}}));
         })
         .await;
     let c = clock();
@@ -332,7 +343,7 @@ async fn throttling_codes_are_exposed_when_retries_run_out() {
     .unwrap();
     let err = client.who_am_i().await.unwrap_err();
     assert!(err.is_throttled() && err.is_retryable());
-    assert_eq!(err.throttle(), Some(ThrottleKind::Concurrency));
+    assert_eq!(err.throttle(), Some(kind), "{code}");
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
     assert_eq!(err.request_id(), Some("rid-9"));
