@@ -452,6 +452,48 @@ async fn bad_queries_are_400_with_an_error_body() {
 }
 
 #[tokio::test]
+async fn hostile_filters_are_400s_and_the_server_keeps_serving() {
+    let server = seeded().await;
+    // URIs are limited to 64 KiB; 10,000 levels fit and were far beyond the stack.
+    let deep = 10_000;
+    let hostile = [
+        // Each of these used to recurse once per level: deep enough, the stack overflowed and
+        // the whole process aborted.
+        format!(
+            "bots?$filter={}statecode eq 0{}",
+            "(".repeat(deep),
+            ")".repeat(deep)
+        ),
+        format!("bots?$filter={}statecode eq 0", "not ".repeat(deep)),
+        format!("bots(name={}'x'{})", "(".repeat(deep), ")".repeat(deep)),
+        format!(
+            "bots?$expand=botcomponent_parent_bot($filter={}name eq 'x'{})",
+            "(".repeat(deep),
+            ")".repeat(deep)
+        ),
+    ];
+    for path in &hostile {
+        let reply = server.get(path, &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", &path[..40]);
+    }
+    // Huge numbers and long chains are answered, not refused or overflowed.
+    let reply = server
+        .get(
+            "bots?$filter=statecode eq 99999999999999999999999999 or statecode eq 1e400",
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let chain = (0..1_500)
+        .map(|i| format!("statecode eq {i}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let reply = server.get(&format!("bots?$filter={chain}"), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert!(!reply.json()["value"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn real_transcript_rows_load_and_query() {
     let server = start_default().await;
     let rows = real_transcripts();
