@@ -122,14 +122,24 @@ pub struct EntityDefinition {
     pub primary_name_attribute: Option<String>,
     /// Whether change tracking is enabled (required by
     /// [`DataverseClient::track_changes`]).
-    #[serde(rename = "ChangeTrackingEnabled", default)]
+    #[serde(
+        rename = "ChangeTrackingEnabled",
+        default,
+        deserialize_with = "null_is_false"
+    )]
     pub change_tracking_enabled: bool,
     /// Whether this is the intersect table of an N:N relationship.
-    #[serde(rename = "IsIntersect", default)]
+    #[serde(rename = "IsIntersect", default, deserialize_with = "null_is_false")]
     pub is_intersect: bool,
     /// The metadata id.
     #[serde(rename = "MetadataId", default)]
     pub metadata_id: Option<Uuid>,
+}
+
+/// Both flags are nullable booleans in the metadata model: `null` reads as `false` instead of
+/// failing the whole definition.
+fn null_is_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// A column's definition.
@@ -230,5 +240,26 @@ impl DataverseClient {
             .entity_definition(logical_name)
             .await?
             .change_tracking_enabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_flags_read_as_false() {
+        let d: EntityDefinition = serde_json::from_value(serde_json::json!({
+            "LogicalName": "bot",
+            "ChangeTrackingEnabled": null,
+            "IsIntersect": null,
+        }))
+        .unwrap();
+        assert!(!d.change_tracking_enabled && !d.is_intersect);
+        let d: EntityDefinition = serde_json::from_value(
+            serde_json::json!({"LogicalName": "bot", "ChangeTrackingEnabled": true}),
+        )
+        .unwrap();
+        assert!(d.change_tracking_enabled && !d.is_intersect);
     }
 }
