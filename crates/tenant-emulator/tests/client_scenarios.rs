@@ -143,6 +143,66 @@ async fn paging_and_typed_filters() {
     scenarios::filter_literals(&env.client).await;
 }
 
+/// Values holding URL and OData metacharacters go through an alternate key (URL path), a body
+/// and a `$filter` (query string) and come back as they were: neither end lets a value change
+/// the request's structure.
+#[tokio::test]
+async fn values_with_url_metacharacters_survive_keys_bodies_and_filters() {
+    use dataverse_client::{Filter, Key, UpsertOptions};
+    use futures::TryStreamExt;
+    let env = start().await;
+    let client = &env.client;
+    let values = [
+        "a&b=c",
+        "x#y",
+        "1+1 = 2",
+        "100% sure",
+        "%27 is a quote",
+        "it's ''doubled''",
+        "q?x=1",
+        "path/seg\\back",
+        "semi;colon, comma (paren)",
+        "tab\tnew\nline",
+        "ünïcödé 😀",
+        "') or (1 eq 1",
+    ];
+    for (i, v) in values.iter().enumerate() {
+        let revision = 100 + i32::try_from(i).unwrap();
+        let key = Key::alternate([("cr_name", (*v).into()), ("cr_revision", revision.into())]);
+        client
+            .upsert(
+                scenarios::SET,
+                &key,
+                &serde_json::json!({"cr_environment": v}),
+                UpsertOptions::new().create_only(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        let row: Value = client
+            .get(scenarios::SET, &key, &["cr_name", "cr_environment"])
+            .await
+            .unwrap_or_else(|e| panic!("{v:?}: {e}"))
+            .unwrap_or_else(|| panic!("{v:?}: not found by its key"));
+        assert_eq!(row["cr_name"], *v);
+        assert_eq!(row["cr_environment"], *v);
+    }
+    for v in values {
+        for filter in [
+            Filter::eq("cr_environment", v),
+            Filter::eq("cr_name", v).and(Filter::contains("cr_environment", v)),
+            Filter::starts_with("cr_name", v).and(Filter::ends_with("cr_environment", v)),
+        ] {
+            let q = client
+                .query(scenarios::SET)
+                .select(["cr_name"])
+                .filter(filter);
+            let rows: Vec<Value> = client.rows(&q).try_collect().await.unwrap();
+            let names: Vec<&str> = rows.iter().filter_map(|r| r["cr_name"].as_str()).collect();
+            assert_eq!(names, [v], "{v:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn delta_cycle() {
     let env = start().await;
