@@ -702,6 +702,17 @@ mod tests {
     }
 
     #[test]
+    fn apply_is_encoded_as_one_value() {
+        let q = Query::new("botcomponents")
+            .filter(Filter::eq("statecode", 0))
+            .apply("groupby((_parentbotid_value),aggregate($count as n))");
+        assert_eq!(
+            q.query_string().unwrap(),
+            "$filter=statecode%20eq%200&$apply=groupby((_parentbotid_value),aggregate($count%20as%20n))"
+        );
+    }
+
+    #[test]
     fn preferences() {
         let q = Query::new("bots");
         assert_eq!(q.preferences(None, None).unwrap(), None);
