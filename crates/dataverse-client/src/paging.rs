@@ -166,7 +166,7 @@ impl Pager {
             }
             Err(e) => return Err(e.into()),
         };
-        let body: PageBody<T> = serde_json::from_slice(resp.body())
+        let body: PageBody<T> = decode_page(resp.body())
             .map_err(|e| Error::decode(format!("a page of {}", without_query(url.as_str())), e))?;
         let next = if let Some(fetch) = &mut self.fetch {
             if body.more_records == Some(true) {
@@ -473,6 +473,63 @@ impl DataverseClient {
     }
 }
 
+/// Decodes a page. A writer that cut a UTF-16 surrogate pair in half leaves an escape such as
+/// `\ud83d` that no Rust string can hold; rather than fail the whole page on every read (and so
+/// stop a sync at that page forever), such escapes become U+FFFD and the page is read again.
+fn decode_page<T: DeserializeOwned>(body: &[u8]) -> Result<PageBody<T>, serde_json::Error> {
+    match serde_json::from_slice(body) {
+        Ok(page) => Ok(page),
+        Err(strict) => match replace_lone_surrogates(body) {
+            Some(repaired) => {
+                tracing::warn!("page held lone UTF-16 surrogate escapes; read them as U+FFFD");
+                serde_json::from_slice(&repaired)
+            }
+            None => Err(strict),
+        },
+    }
+}
+
+/// Rewrites every `\uXXXX` escape of a surrogate that is not part of a high+low pair as
+/// `\ufffd`; `None` when there is none. Backslashes occur only inside JSON strings, so no
+/// string tracking is needed; an escaped backslash is skipped as a unit.
+pub(crate) fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    fn unit_at(b: &[u8], i: usize) -> Option<u16> {
+        if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(i + 2..i + 6)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit_at(json, i) {
+            Some(u) if is_high(u) && unit_at(json, i + 6).is_some_and(is_low) => i += 12,
+            Some(u) if is_high(u) || is_low(u) => {
+                let buf = out.get_or_insert_with(|| Vec::with_capacity(json.len()));
+                buf.extend_from_slice(&json[copied..i]);
+                buf.extend_from_slice(b"\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            // Any other escape, `\\` included, is two bytes or a plain `\uXXXX`.
+            Some(_) => i += 6,
+            None => i += 2,
+        }
+    }
+    out.map(|mut buf| {
+        buf.extend_from_slice(&json[copied..]);
+        buf
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +569,38 @@ mod tests {
             "<fetch count=\"50\" page=\"1\"><entity name='bot'/></fetch>"
         );
         assert!(set_fetch_paging("<fetch/>", 1, None, Some(0)).is_err());
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_and_pairs_stay() {
+        let fix =
+            |s: &str| replace_lone_surrogates(s.as_bytes()).map(|b| String::from_utf8(b).unwrap());
+        assert_eq!(fix(r#"{"a":"ok \ud83d\ude00 \\ud83d \n"}"#), None);
+        assert_eq!(
+            fix(r#"{"a":"cut \ud83d"}"#).as_deref(),
+            Some(r#"{"a":"cut \ufffd"}"#)
+        );
+        assert_eq!(
+            fix(r#"{"a":"\ude00\ud83d\u0041"}"#).as_deref(),
+            Some(r#"{"a":"\ufffd\ufffd\u0041"}"#)
+        );
+        assert_eq!(
+            fix(r#"{"a":"\\\ud83d"}"#).as_deref(),
+            Some(r#"{"a":"\\\ufffd"}"#)
+        );
+        assert_eq!(fix(r#"{"a":"trailing \"#), None);
+    }
+
+    #[test]
+    fn a_page_with_a_cut_surrogate_pair_is_read_not_refused() {
+        let body = br#"{"value":[{"name":"emoji cut \ud83d here"},{"name":"\ud83d\ude00"}]}"#;
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(body).is_err(),
+            "strict reading refuses it"
+        );
+        let page: PageBody<serde_json::Value> = decode_page(body).unwrap();
+        assert_eq!(page.value[0]["name"], "emoji cut \u{fffd} here");
+        assert_eq!(page.value[1]["name"], "\u{1f600}");
+        assert!(decode_page::<serde_json::Value>(b"{not json").is_err());
     }
 }
