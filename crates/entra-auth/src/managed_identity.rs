@@ -3,12 +3,11 @@
 
 use crate::cache::TokenCache;
 use crate::env::Env;
-use crate::options::{CredentialOptions, Num, transport};
+use crate::options::{CredentialOptions, Expiry, parse_token, transport};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Pipeline, Request, Response, RetryPolicy,
     Secret, ServiceError, TokenCredential, async_trait,
 };
-use serde::Deserialize;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -287,7 +286,12 @@ impl ManagedIdentityCredential {
             "IMDS"
         };
         if (200..300).contains(&status) {
-            return parse_mi_token(response.body(), self.options.clock().now(), endpoint);
+            return parse_token(
+                response.body(),
+                self.options.clock().now(),
+                endpoint,
+                Expiry::OnOrIn,
+            );
         }
         let (code, message) = ServiceError::parse_body(response.body());
         let detail = [code, message]
@@ -337,50 +341,6 @@ fn resource_of(scopes: &[&str]) -> Result<String, CredentialError> {
     }
 }
 
-#[derive(Deserialize)]
-struct MiToken {
-    access_token: Option<Secret>,
-    expires_on: Option<Num>,
-    expires_in: Option<Num>,
-    refresh_in: Option<Num>,
-}
-
-/// Parses a managed identity token response, whose numbers may be strings.
-fn parse_mi_token(
-    body: &[u8],
-    now: time::OffsetDateTime,
-    from: &str,
-) -> Result<AccessToken, CredentialError> {
-    let invalid = |why: &str| {
-        CredentialError::new(
-            CredentialErrorKind::InvalidResponse,
-            format!("{from} answered without a usable token: {why}"),
-        )
-    };
-    let r: MiToken =
-        serde_json::from_slice(body).map_err(|_| invalid("the body is not the expected JSON"))?;
-    let token = r
-        .access_token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| invalid("no access_token"))?;
-    let expires_on = r
-        .expires_on
-        .and_then(|n| n.as_i64())
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .or_else(|| {
-            r.expires_in
-                .and_then(|n| n.as_i64())
-                .and_then(|s| crate::options::after(now, s))
-        })
-        .ok_or_else(|| invalid("no expires_on or expires_in"))?;
-    let mut out = AccessToken::new(token, expires_on);
-    out.refresh_on = r
-        .refresh_in
-        .and_then(|n| n.as_i64())
-        .and_then(|s| crate::options::after(now, s));
-    Ok(out)
-}
-
 impl fmt::Debug for ManagedIdentityCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ManagedIdentityCredential");
@@ -423,15 +383,22 @@ mod tests {
     #[test]
     fn parses_string_numbers() {
         let now = time::OffsetDateTime::UNIX_EPOCH;
-        let t = parse_mi_token(
+        let t = parse_token(
             br#"{"access_token":"x","expires_in":"86399","expires_on":"1700000000","token_type":"Bearer"}"#,
             now,
             "IMDS",
+            Expiry::OnOrIn,
         )
         .unwrap();
         assert_eq!(t.expires_on.unix_timestamp(), 1_700_000_000);
-        let t = parse_mi_token(br#"{"access_token":"x","expires_in":"60"}"#, now, "IMDS").unwrap();
+        let t = parse_token(
+            br#"{"access_token":"x","expires_in":"60"}"#,
+            now,
+            "IMDS",
+            Expiry::OnOrIn,
+        )
+        .unwrap();
         assert_eq!(t.expires_on, now + time::Duration::seconds(60));
-        assert!(parse_mi_token(br#"{"access_token":"x"}"#, now, "IMDS").is_err());
+        assert!(parse_token(br#"{"access_token":"x"}"#, now, "IMDS", Expiry::OnOrIn).is_err());
     }
 }

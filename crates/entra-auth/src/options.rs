@@ -232,11 +232,23 @@ impl Num {
     }
 }
 
+/// A token response: the Entra ID token endpoint's, or a managed identity endpoint's (which
+/// adds `expires_on`).
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<Secret>,
+    expires_on: Option<Num>,
     expires_in: Option<Num>,
     refresh_in: Option<Num>,
+}
+
+/// Which fields of a token response say when the token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// `expires_in` only (the Entra ID token endpoint).
+    In,
+    /// `expires_on` (Unix seconds), else `expires_in` (managed identity endpoints).
+    OnOrIn,
 }
 
 impl TokenEndpoint {
@@ -293,7 +305,12 @@ impl TokenEndpoint {
             return Err(e.into());
         }
         let now = self.clock.now();
-        parse_token(response.body(), now, "the Entra ID token endpoint")
+        parse_token(
+            response.body(),
+            now,
+            "the Entra ID token endpoint",
+            Expiry::In,
+        )
     }
 
     /// The client-credentials grant with a client assertion (a signed certificate JWT or a
@@ -328,11 +345,13 @@ pub(crate) fn transport(e: client_core::Error) -> CredentialError {
     CredentialError::new(kind, format!("token request failed: {e}")).with_source(e)
 }
 
-/// Parses a successful OAuth token response (`access_token`, `expires_in`, `refresh_in`).
+/// Parses a successful token response (`access_token`, the expiry fields `expiry` names, and
+/// `refresh_in`); its numbers may be JSON numbers or strings.
 pub(crate) fn parse_token(
     body: &[u8],
     now: OffsetDateTime,
     from: &str,
+    expiry: Expiry,
 ) -> Result<AccessToken, CredentialError> {
     let invalid = |why: &str| {
         CredentialError::new(
@@ -346,11 +365,22 @@ pub(crate) fn parse_token(
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| invalid("no access_token"))?;
-    let expires_on = r
-        .expires_in
-        .and_then(|n| n.as_i64())
-        .and_then(|s| after(now, s))
-        .ok_or_else(|| invalid("no usable expires_in"))?;
+    let expires_in = || {
+        r.expires_in
+            .as_ref()
+            .and_then(Num::as_i64)
+            .and_then(|s| after(now, s))
+    };
+    let expires_on = match expiry {
+        Expiry::In => expires_in().ok_or_else(|| invalid("no usable expires_in"))?,
+        Expiry::OnOrIn => r
+            .expires_on
+            .as_ref()
+            .and_then(Num::as_i64)
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .or_else(expires_in)
+            .ok_or_else(|| invalid("no expires_on or expires_in"))?,
+    };
     let mut out = AccessToken::new(token, expires_on);
     out.refresh_on = r
         .refresh_in
@@ -401,18 +431,32 @@ mod tests {
             br#"{"access_token":"x","expires_in":"3599","refresh_in":1800}"#,
             now,
             "t",
+            Expiry::In,
         )
         .unwrap();
         assert_eq!(t.expires_on, now + time::Duration::seconds(3599));
         assert_eq!(t.refresh_on, Some(now + time::Duration::seconds(1800)));
         for bad in [r#""expires_in":-5"#, r#""expires_in":9223372036854775807"#] {
             let body = format!(r#"{{"access_token":"x",{bad}}}"#);
-            assert!(parse_token(body.as_bytes(), now, "t").is_err(), "{bad}");
+            assert!(
+                parse_token(body.as_bytes(), now, "t", Expiry::In).is_err(),
+                "{bad}"
+            );
         }
-        let e = parse_token(br#"{"access_token":"secret-tok"}"#, now, "t").unwrap_err();
+        let e = parse_token(br#"{"access_token":"secret-tok"}"#, now, "t", Expiry::In).unwrap_err();
         assert_eq!(e.kind(), CredentialErrorKind::InvalidResponse);
         assert!(!e.to_string().contains("secret-tok"));
-        assert!(parse_token(b"nope", now, "t").is_err());
+        assert!(parse_token(b"nope", now, "t", Expiry::In).is_err());
+        // The token endpoint's expiry is `expires_in`; an `expires_on` alone does not do.
+        let only_on = br#"{"access_token":"x","expires_on":"1700000000"}"#;
+        assert!(parse_token(only_on, now, "t", Expiry::In).is_err());
+        assert_eq!(
+            parse_token(only_on, now, "t", Expiry::OnOrIn)
+                .unwrap()
+                .expires_on
+                .unix_timestamp(),
+            1_700_000_000
+        );
     }
 
     #[test]
