@@ -125,6 +125,24 @@ pub struct StateStore {
     _lock: File,
 }
 
+/// Runs `stmt`, an insert into `failures` of (scope, transcript_id, version, modified_unix,
+/// reason, recorded_at), for `f`.
+fn insert_failure(
+    stmt: &mut rusqlite::Statement<'_>,
+    scope: &str,
+    f: &Failure,
+    now_text: &str,
+) -> rusqlite::Result<usize> {
+    stmt.execute(params![
+        scope,
+        f.id,
+        f.version,
+        f.modified_on.unix_timestamp(),
+        f.reason,
+        now_text
+    ])
+}
+
 fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
@@ -334,15 +352,7 @@ impl StateStore {
                 )
                 .map_err(&sql)?;
             for f in failures {
-                fail.execute(params![
-                    scope,
-                    f.id,
-                    f.version,
-                    f.modified_on.unix_timestamp(),
-                    f.reason,
-                    now_text
-                ])
-                .map_err(&sql)?;
+                insert_failure(&mut fail, &scope, f, &now_text).map_err(&sql)?;
                 // An unparseable row is done: it is reported, not retried every pass.
                 up.execute(params![
                     scope,
@@ -366,15 +376,7 @@ impl StateStore {
                 )
                 .map_err(&sql)?;
             for f in skipped_records {
-                note.execute(params![
-                    scope,
-                    f.id,
-                    f.version,
-                    f.modified_on.unix_timestamp(),
-                    f.reason,
-                    now_text
-                ])
-                .map_err(&sql)?;
+                insert_failure(&mut note, &scope, f, &now_text).map_err(&sql)?;
             }
             if let Some(w) = watermark {
                 tx.execute(
