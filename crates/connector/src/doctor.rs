@@ -93,6 +93,21 @@ impl Report {
         });
     }
 
+    /// Records a failed Dataverse read of `table`; a 403 gets the fix for the missing rights.
+    fn read_failed(
+        &mut self,
+        id: &'static str,
+        title: &'static str,
+        e: &dataverse_client::Error,
+        table: &str,
+    ) {
+        let fix = match e.status() {
+            Some(403) => forbidden_fix(e, table),
+            _ => "see the error; rerun with -v for the request log".into(),
+        };
+        self.push(id, title, Status::Fail, describe_dv_error(e), Some(fix));
+    }
+
     fn skip(&mut self, id: &'static str, title: &'static str, why: &str) {
         self.push(id, title, Status::Skip, why, None);
     }
@@ -277,17 +292,7 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
                 r.push("read-bots", T_BOTS, status, detail, fix);
             }
             Err(e) => {
-                let fix = match e.status() {
-                    Some(403) => forbidden_fix(&e, "bot"),
-                    _ => "see the error; rerun with -v for the request log".into(),
-                };
-                r.push(
-                    "read-bots",
-                    T_BOTS,
-                    Status::Fail,
-                    describe_dv_error(&e),
-                    Some(fix),
-                );
+                r.read_failed("read-bots", T_BOTS, &e, "bot");
             }
         }
 
@@ -337,16 +342,11 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
                 }
             }
             Err(e) => {
-                let fix = match e.status() {
-                    Some(403) => forbidden_fix(&e, "conversationtranscript"),
-                    _ => "see the error; rerun with -v for the request log".into(),
-                };
-                r.push(
+                r.read_failed(
                     "read-transcripts",
                     T_TRANSCRIPTS,
-                    Status::Fail,
-                    describe_dv_error(&e),
-                    Some(fix),
+                    &e,
+                    "conversationtranscript",
                 );
                 r.skip(
                     "transcripts-exist",
