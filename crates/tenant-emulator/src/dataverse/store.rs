@@ -126,6 +126,18 @@ pub(crate) struct Undo {
     tombstone: Option<u64>,
 }
 
+impl Undo {
+    /// What restores row `id` of `set` (held in `table`) as it is now, row and tombstone.
+    fn of(table: &Table, set: &str, id: Uuid) -> Self {
+        Self {
+            set: set.to_owned(),
+            id,
+            row: table.rows.get(&id).cloned(),
+            tombstone: table.tombstones.get(&id).copied(),
+        }
+    }
+}
+
 /// All tables plus change-tracking state.
 pub(crate) struct Store {
     pub(crate) tables: HashMap<String, Table>,
@@ -179,12 +191,7 @@ impl Store {
             cells[vcol] = Value::from(version);
         }
         if let Some(undo) = undo {
-            undo.push(Undo {
-                set: set.to_owned(),
-                id,
-                row: table.rows.get(&id).cloned(),
-                tombstone: table.tombstones.get(&id).copied(),
-            });
+            undo.push(Undo::of(table, set, id));
         }
         table.unindex(id);
         table.tombstones.remove(&id);
@@ -207,12 +214,7 @@ impl Store {
             return false;
         };
         if let Some(undo) = undo {
-            undo.push(Undo {
-                set: set.to_owned(),
-                id,
-                row: table.rows.get(&id).cloned(),
-                tombstone: table.tombstones.get(&id).copied(),
-            });
+            undo.push(Undo::of(table, set, id));
         }
         table.unindex(id);
         table.rows.remove(&id);
