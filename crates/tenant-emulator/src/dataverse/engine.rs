@@ -1695,13 +1695,30 @@ fn create(
     }
     let mut cells = vec![Value::Null; schema.len()].into_boxed_slice();
     cells[schema.pk] = Value::String(id.to_string());
-    apply_body(store, &schema, &mut cells, &body, id)?;
-    stamp(&schema, ctx, &mut cells, true);
-    if let Some(k) = t.alt_conflict(id, &cells) {
-        return Err(duplicate_alt_key(&schema, k));
-    }
+    let cells = fill(store, ctx, t, cells, &body, id, true)?;
     store.put(set, id, cells, Some(undo));
     written(store, ctx, req, set, id, StatusCode::CREATED)
+}
+
+/// Row `id` of `table`, `cells` (its current cells, or a new row's), with the request body
+/// applied and the system columns stamped, unless it would then clash with another row on an
+/// alternate key.
+fn fill(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    table: &Table,
+    mut cells: Box<[Value]>,
+    body: &Map<String, Value>,
+    id: Uuid,
+    created: bool,
+) -> Result<Box<[Value]>, ApiError> {
+    let schema = &table.schema;
+    apply_body(store, schema, &mut cells, body, id)?;
+    stamp(schema, ctx, &mut cells, created);
+    match table.alt_conflict(id, &cells) {
+        Some(k) => Err(duplicate_alt_key(schema, k)),
+        None => Ok(cells),
+    }
 }
 
 fn header_str<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
@@ -1749,16 +1766,12 @@ fn upsert(
     match existing {
         Some(id) => {
             forbidden(ctx, "Write", schema.logical())?;
-            let mut cells = t
+            let cells = t
                 .rows
                 .get(&id)
                 .map(|r| r.cells.clone())
                 .ok_or_else(|| not_found_for(t, key))?;
-            apply_body(store, &schema, &mut cells, &body, id)?;
-            stamp(&schema, ctx, &mut cells, false);
-            if let Some(k) = t.alt_conflict(id, &cells) {
-                return Err(duplicate_alt_key(&schema, k));
-            }
+            let cells = fill(store, ctx, t, cells, &body, id, false)?;
             store.put(set, id, cells, Some(undo));
             written(store, ctx, req, set, id, StatusCode::OK)
         }
@@ -1779,11 +1792,7 @@ fn upsert(
                 },
             };
             cells[schema.pk] = Value::String(id.to_string());
-            apply_body(store, &schema, &mut cells, &body, id)?;
-            stamp(&schema, ctx, &mut cells, true);
-            if let Some(k) = t.alt_conflict(id, &cells) {
-                return Err(duplicate_alt_key(&schema, k));
-            }
+            let cells = fill(store, ctx, t, cells, &body, id, true)?;
             store.put(set, id, cells, Some(undo));
             written(store, ctx, req, set, id, StatusCode::CREATED)
         }
