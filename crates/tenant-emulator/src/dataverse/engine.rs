@@ -1728,6 +1728,18 @@ fn header_str<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
         .map(str::trim)
 }
 
+/// Refuses a write whose `If-Match` is neither `*` nor the ETag of row `id` as it is now.
+fn check_if_match(t: &Table, id: Uuid, tag: &str) -> Result<(), ApiError> {
+    if tag == "*" || t.rows.get(&id).map(Row::etag).as_deref() == Some(tag) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "",
+        "The version of the existing record doesn't match the RowVersion property provided.",
+    ))
+}
+
 fn upsert(
     store: &mut Store,
     ctx: &Ctx<'_>,
@@ -1743,16 +1755,7 @@ fn upsert(
     let if_none_match = header_str(req, "if-none-match");
     match (existing, if_match) {
         (None, Some(_)) => return Err(not_found_for(t, key)),
-        (Some(id), Some(tag)) if tag != "*" => {
-            let current = t.rows.get(&id).map(|r| format!("W/\"{}\"", r.version));
-            if current.as_deref() != Some(tag) {
-                return Err(ApiError::new(
-                    StatusCode::PRECONDITION_FAILED,
-                    "",
-                    "The version of the existing record doesn't match the RowVersion property provided.",
-                ));
-            }
-        }
+        (Some(id), Some(tag)) => check_if_match(t, id, tag)?,
         _ => {}
     }
     if existing.is_some() && if_none_match == Some("*") {
@@ -1810,19 +1813,8 @@ fn delete(
     let t = table(store, set)?;
     forbidden(ctx, "Delete", t.schema.logical())?;
     let id = resolve_key(t, key)?.ok_or_else(|| not_found_for(t, key))?;
-    if let Some(tag) = header_str(req, "if-match")
-        && tag != "*"
-        && t.rows
-            .get(&id)
-            .map(|r| format!("W/\"{}\"", r.version))
-            .as_deref()
-            != Some(tag)
-    {
-        return Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
-            "",
-            "The version of the existing record doesn't match the RowVersion property provided.",
-        ));
+    if let Some(tag) = header_str(req, "if-match") {
+        check_if_match(t, id, tag)?;
     }
     store.remove(set, id, Some(undo));
     Ok(Resp::empty(StatusCode::NO_CONTENT))

@@ -19,6 +19,13 @@ pub(crate) struct Row {
     pub(crate) cells: Box<[Value]>,
 }
 
+impl Row {
+    /// The weak ETag of this version, `W/"{version}"`.
+    pub(crate) fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
 /// One entity set's data.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -300,7 +307,7 @@ impl RowView<'_> {
     }
 
     pub(crate) fn etag(&self) -> String {
-        format!("W/\"{}\"", self.row.version)
+        self.row.etag()
     }
 }
 
