@@ -168,6 +168,11 @@ fn forbidden_fix(e: &dataverse_client::Error, table: &str) -> String {
     }
 }
 
+/// A security role row's `name`.
+fn role_name(role: &Value) -> Option<&str> {
+    role.get("name").and_then(Value::as_str)
+}
+
 fn describe_dv_error(e: &dataverse_client::Error) -> String {
     let mut s = e.to_string();
     if let Some(code) = e
@@ -456,17 +461,12 @@ async fn roles_check(r: &mut Report, connector: &Connector, user_id: Uuid) {
         .collect();
     let names: Vec<String> = roles
         .iter()
-        .map(|x| {
-            x.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned()
-        })
+        .map(|x| role_name(x).unwrap_or("?").to_owned())
         .collect();
     let broad: Vec<String> = roles
         .iter()
         .filter(|x| {
-            let name = x.get("name").and_then(Value::as_str).unwrap_or_default();
+            let name = role_name(x).unwrap_or_default();
             let template = x
                 .get("_roletemplateid_value")
                 .or_else(|| x.get("roletemplateid"))
@@ -477,12 +477,7 @@ async fn roles_check(r: &mut Report, connector: &Connector, user_id: Uuid) {
                 || template == SYSTEM_CUSTOMIZER_TEMPLATE
                 || BROAD_ROLES.iter().any(|b| b.eq_ignore_ascii_case(name))
         })
-        .map(|x| {
-            x.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("?")
-                .to_owned()
-        })
+        .map(|x| role_name(x).unwrap_or("?").to_owned())
         .collect();
     if names.is_empty() {
         r.push(
