@@ -6,7 +6,22 @@
 //! ```
 //!
 //! The scope defaults to Microsoft Graph's. Set `AZURE_AUTHORITY_HOST` for a sovereign cloud.
-//! `--require-role NAME` exits with status 1 if the token lacks that application role.
+//! `--require-role NAME` exits with status 1 if the token lacks that application role. A failed
+//! sign-in exits with 1 and prints the error (with Entra's AADSTS codes, trace and correlation
+//! ids when Entra answered).
+//! `AZURE_CLIENT_CERTIFICATE_PATH` (a PEM file with the certificate and its private key) may
+//! replace the secret.
+//!
+//! Against the local tenant emulator, with the values it prints at start
+//! (`DATAVERSE_TENANT_ID`, `DATAVERSE_CLIENT_ID`, `DATAVERSE_CLIENT_SECRET`, and its URL as
+//! both authority host and environment URL):
+//!
+//! ```sh
+//! cargo run --release -p tenant-emulator -- serve --port 8400 &
+//! export AZURE_AUTHORITY_HOST=http://127.0.0.1:8400 AZURE_TENANT_ID=<tenant id> \
+//!     AZURE_CLIENT_ID=<client id> AZURE_CLIENT_SECRET=<client secret>
+//! cargo run -p entra-auth --example get_token -- http://127.0.0.1:8400/.default
+//! ```
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
 use client_core::TokenCredential;

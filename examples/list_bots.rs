@@ -7,14 +7,23 @@
 //!
 //! Sign-in, first match wins:
 //! - `DATAVERSE_TOKEN`: a bearer token obtained elsewhere (e.g.
-//!   `az account get-access-token --resource https://org.crm.dynamics.com`), or any token
-//!   for a local emulator on `http://127.0.0.1`;
+//!   `az account get-access-token --resource https://org.crm.dynamics.com`); the tenant
+//!   emulator checks tokens like Dataverse does, so use one from its token endpoint;
 //! - the `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` (or
 //!   `AZURE_CLIENT_CERTIFICATE_PATH`) variables of an application user of the environment
 //!   (`entra_auth::EnvironmentCredential`);
 //! - the Azure CLI's signed-in account (`az login`).
 //!
 //! The environment URL may also come from `DATAVERSE_ENVIRONMENT_URL`.
+//!
+//! Against the local tenant emulator, with the values it prints at start:
+//!
+//! ```text
+//! cargo run --release -p tenant-emulator -- serve --port 8400 &
+//! export AZURE_AUTHORITY_HOST=http://127.0.0.1:8400 AZURE_TENANT_ID=<tenant id> \
+//!     AZURE_CLIENT_ID=<client id> AZURE_CLIENT_SECRET=<client secret>
+//! cargo run -p dataverse-client --example list_bots -- http://127.0.0.1:8400
+//! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use client_core::{AccessToken, SharedCredential, StaticTokenCredential};
