@@ -5,12 +5,20 @@
 //!     [--account-id ID] [--vxlan-id ID] [--environment-id ID] [--host HOST]
 //! ```
 //!
+//! For example, on the 11 real rows this repository keeps as a test fixture:
+//!
+//! ```text
+//! cargo run --release --example pair_transcripts -- \
+//!     crates/transcript-model/tests/fixtures/slg-conversationtranscripts.json
+//! ```
+//!
 //! FILE is a JSON array of `conversationtranscript` rows or an OData response
 //! (`{"value": [...]}`). BOTS_FILE, optional, is a `bots` response used for display names;
 //! without it a bot's name comes from `metadata.BotName`. Records go to stdout as JSON Lines in
 //! input order; each row that cannot be decoded gets one line on stderr naming it. The exit
 //! status is 0 unless FILE (or BOTS_FILE) cannot be read or is not a page of rows (1; a FILE
-//! that is not JSON prints no records at all) or the command line is wrong (2).
+//! that is not JSON prints no records at all) or the command line is wrong (2). `--help` prints
+//! the usage on stdout and exits with 0.
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -76,11 +84,13 @@ pub(crate) fn run(
     // Diagnostics are best effort: a closed stderr must not change the outcome.
     let args = match parse_args(argv) {
         Ok(a) => a,
+        // `--help`: asked for, so on stdout and not a failure.
+        Err(e) if e.is_empty() => {
+            let _ = writeln!(out, "{USAGE}");
+            return EXIT_OK;
+        }
         Err(e) => {
-            if !e.is_empty() {
-                let _ = writeln!(err, "error: {e}");
-            }
-            let _ = writeln!(err, "{USAGE}");
+            let _ = writeln!(err, "error: {e}\n{USAGE}");
             return EXIT_USAGE;
         }
     };

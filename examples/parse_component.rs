@@ -5,9 +5,19 @@
 //! cargo run --release --example parse_component -- --configuration path/to/configuration.json
 //! ```
 //!
+//! N is the row's `componenttype` (9 for topics and tools, 15 custom GPT, 16 knowledge
+//! source, ...). For example, on real samples this repository keeps as test fixtures:
+//!
+//! ```text
+//! cargo run --release --example parse_component -- --type 9 \
+//!     crates/botcomponent-schema/tests/fixtures/09_ct9_TaskDialog_MCP.data.yaml
+//! cargo run --release --example parse_component -- --configuration \
+//!     crates/botcomponent-schema/tests/fixtures/16_bot.configuration__workshop_hiringAgent.json
+//! ```
+//!
 //! Exit status: 0 when the content could be read (including unknown component types
-//! and kinds, which are reported under `unrecognized`), 1 when it is not YAML/JSON,
-//! 2 on a usage or file error.
+//! and kinds, which are reported under `unrecognized`) and for `--help`, 1 when it is not
+//! YAML/JSON, 2 on a usage or file error.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,6 +55,11 @@ pub(crate) fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> 
             }
         },
         [flag, path] if flag == "--configuration" => (Mode::Configuration, path),
+        // Asked for, so on stdout and not a failure.
+        [flag] if flag == "-h" || flag == "--help" => {
+            let _ = writeln!(out, "{USAGE}");
+            return EXIT_OK;
+        }
         _ => {
             let _ = writeln!(err, "{USAGE}");
             return EXIT_USAGE;
