@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Measures the tenant-emulator binary at scale: time from process start to the first
 # 5000-row conversationtranscripts page served, and peak RSS (GNU time's "Maximum resident set size").
-# Usage: bench-tenant-emulator.sh [agents] [transcripts] [port]
+# Usage: bench_serve.sh [agents] [transcripts] [port]   (defaults 2000 100000 18400)
+# Build first: cargo build --release -p tenant-emulator --bin tenant-emulator
+# Needs curl, jq and GNU time (/usr/bin/time); TENANT_EMULATOR_BIN overrides the binary's path.
 set -euo pipefail
 AGENTS=${1:-2000}; TRANSCRIPTS=${2:-100000}; PORT=${3:-18400}
-BIN=/work/main/target/release/tenant-emulator
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+BIN=${TENANT_EMULATOR_BIN:-$ROOT/target/release/tenant-emulator}
 OUT=$(mktemp); TIMELOG=$(mktemp)
 T0=$(date +%s%N)
 /usr/bin/time -v "$BIN" serve --port "$PORT" --agents "$AGENTS" --transcripts "$TRANSCRIPTS" >"$OUT" 2>"$TIMELOG" &
