@@ -302,6 +302,66 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_refuses_settings_flags_it_would_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["demo", "--state", "s.db"][..],
+        &[
+            "demo",
+            "--environment-url",
+            "https://contoso.crm.dynamics.com",
+        ],
+        &["--output", "-", "demo"],
+        &["demo", "--bot-id", "c6e5d3b0-0000-4000-8000-000000000001"],
+        &["demo", "--managed-identity"],
+        &["demo", "--config", "connector.toml"],
+    ] {
+        let out = cmd(&HashMap::new(), args)
+            .current_dir(dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("demo does not use {flag}")),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        // Refused before anything ran.
+        assert!(files_under(dir.path()).is_empty(), "{args:?}");
+    }
+    // Its own options, --json and a configuration variable meant for real runs are fine.
+    let env = HashMap::from([(
+        "COPILOT_CONNECTOR_CONFIG".to_owned(),
+        "/nonexistent/connector.toml".to_owned(),
+    )]);
+    let out = cmd(
+        &env,
+        &[
+            "demo",
+            "--out",
+            "elsewhere",
+            "--agents",
+            "2",
+            "--transcripts",
+            "7",
+            "--json",
+        ],
+    )
+    .current_dir(dir.path())
+    .output()
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["agents"], 2);
+    assert_eq!(outcome["transcripts"], 7);
+    assert!(dir.path().join("elsewhere/summary.json").is_file());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_pass_stops_after_the_batch_in_flight_and_sends_nothing_twice() {
     let emu = emulator(400).await;
     // Slow enough that the signal lands in the middle of the pass.

@@ -4,7 +4,8 @@
 //! Exit status: 0 success; 1 a pass or check failed; 2 invalid configuration or usage; 3 the
 //! checkpoint store is held by another run.
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use connector::config::{Config, ConfigError, Needs, RawConfig, keys};
 use connector::doctor::{self, Report, Status};
 use connector::ingest::{PassSummary, ProgressEvent, StopSignal};
@@ -131,6 +132,11 @@ enum Command {
     /// Check the setup step by step and say how to fix each problem.
     Doctor,
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
+    #[command(
+        long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
+The demo configures itself for the emulator: besides its own options it takes only --json and -v, and refuses \
+every settings flag listed below (--config, --environment-url, --state, --output, ...) rather than ignore it."
+    )]
     Demo {
         /// Where to write the records and the summary.
         #[arg(long, default_value = "demo-out", value_name = "DIR")]
@@ -213,8 +219,41 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     Ok(file.overlay(env).overlay(flags))
 }
 
+/// The global flags `demo` uses; it configures everything else itself.
+const DEMO_USES: &[&str] = &["verbose", "json"];
+
+/// The first settings flag given on the command line of `demo`, which does not use it.
+fn demo_refused_flag(matches: &ArgMatches) -> Option<String> {
+    let Some(("demo", sub)) = matches.subcommand() else {
+        return None;
+    };
+    let settings = Global::augment_args(clap::Command::new("settings"));
+    settings
+        .get_arguments()
+        .filter(|a| !DEMO_USES.contains(&a.get_id().as_str()))
+        .find(|a| {
+            // Only flags: a variable such as COPILOT_CONNECTOR_CONFIG may be set for real runs.
+            let id = a.get_id().as_str();
+            [matches, sub]
+                .iter()
+                .any(|m| m.value_source(id) == Some(ValueSource::CommandLine))
+        })
+        .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some(flag) = demo_refused_flag(&matches) {
+        err!(
+            "error: demo does not use {flag}: it runs against its own emulator with its own settings; \
+             drop {flag} (demo takes --out, --agents, --transcripts, --json, -v)"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
