@@ -302,6 +302,30 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_names_every_variable_and_flag_of_every_setting() {
+    let out = run(&HashMap::new(), &["--help"]).await;
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for key in connector::config::keys::ALL {
+        // The fallbacks too (AZURE_TENANT_ID after DATAVERSE_TENANT_ID, ...): both work.
+        for var in key.env {
+            assert!(help.contains(var), "--help does not name {var}:\n{help}");
+        }
+        // Secrets have no flag.
+        if *key != connector::config::keys::CLIENT_SECRET
+            && *key != connector::config::keys::AKTO_TOKEN
+        {
+            assert!(
+                help.split_whitespace()
+                    .any(|word| word == format!("--{}", key.flag)),
+                "--help does not list --{}",
+                key.flag
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_refuses_settings_flags_it_would_not_use() {
     let dir = tempfile::tempdir().unwrap();
     for args in [

@@ -27,8 +27,8 @@ const EXIT_LOCKED: u8 = 3;
     version,
     about = "Streams Copilot Studio conversations as request/response pairs to Akto's Data Ingestion Service",
     long_about = "Streams Copilot Studio conversations as request/response pairs to Akto's Data Ingestion Service.\n\n\
-Settings come from flags, then environment variables (Akto's names: DATAVERSE_ENVIRONMENT_URL, DATAVERSE_TENANT_ID, \
-DATAVERSE_CLIENT_ID, DATAVERSE_CLIENT_SECRET, COPILOT_BOT_ID, DATA_INGESTION_SERVICE_URL, AKTO_JWT_TOKEN, AKTO_ACCOUNT_ID), \
+Settings come from flags, then environment variables (Akto's names: DATAVERSE_ENVIRONMENT_URL, DATAVERSE_TENANT_ID \
+or AZURE_TENANT_ID, DATAVERSE_CLIENT_ID or AZURE_CLIENT_ID, DATAVERSE_CLIENT_SECRET or AZURE_CLIENT_SECRET, COPILOT_BOT_ID, DATA_INGESTION_SERVICE_URL, AKTO_JWT_TOKEN, AKTO_ACCOUNT_ID), \
 then the --config TOML file. Secrets are read from the environment or the file only, never from flags.\n\n\
 Exit status: 0 success, 1 a pass or check failed, 2 invalid configuration, 3 another run holds the checkpoint store."
 )]
@@ -58,10 +58,10 @@ struct Global {
     /// The Dataverse environment URL, e.g. `https://contoso.crm.dynamics.com` [env: DATAVERSE_ENVIRONMENT_URL]
     #[arg(long, global = true, value_name = "URL")]
     environment_url: Option<String>,
-    /// The Entra tenant id [env: DATAVERSE_TENANT_ID]
+    /// The Entra tenant id [env: DATAVERSE_TENANT_ID, else AZURE_TENANT_ID]
     #[arg(long, global = true, value_name = "GUID")]
     tenant_id: Option<String>,
-    /// The app registration's client id [env: DATAVERSE_CLIENT_ID]
+    /// The app registration's client id [env: DATAVERSE_CLIENT_ID, else AZURE_CLIENT_ID]
     #[arg(long, global = true, value_name = "GUID")]
     client_id: Option<String>,
     /// Sign in with this PEM file (certificate and private key) [env: AZURE_CLIENT_CERTIFICATE_PATH]
@@ -96,22 +96,22 @@ struct Global {
     /// The checkpoint database [env: COPILOT_CONNECTOR_STATE; default ./copilot-connector.db]
     #[arg(long, global = true, value_name = "FILE")]
     state: Option<String>,
-    /// How far each pass reaches back before the checkpoint [default 30m]
+    /// How far each pass reaches back before the checkpoint [env: COPILOT_CONNECTOR_OVERLAP; default 30m]
     #[arg(long, global = true, value_name = "DURATION")]
     overlap: Option<String>,
-    /// On the first pass, start this far back (e.g. 7d) instead of at the oldest transcript
+    /// On the first pass, start this far back (e.g. 7d) instead of at the oldest transcript [env: COPILOT_CONNECTOR_SINCE]
     #[arg(long, global = true, value_name = "DURATION")]
     since: Option<String>,
-    /// Rows per Dataverse page [default 100]
+    /// Rows per Dataverse page [env: COPILOT_CONNECTOR_PAGE_SIZE; default 100]
     #[arg(long, global = true, value_name = "N")]
     page_size: Option<String>,
-    /// Records per delivery [default 50]
+    /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
     #[arg(long, global = true, value_name = "N")]
     batch_size: Option<String>,
-    /// The environment id written into record tags [default: the organization id]
+    /// The environment id written into record tags [env: COPILOT_ENVIRONMENT_ID; default: the organization id]
     #[arg(long, global = true, value_name = "ID")]
     environment_id: Option<String>,
-    /// The host written into records [default: copilot.microsoft.com]
+    /// The host written into records [env: COPILOT_CONNECTOR_RECORD_HOST; default: copilot.microsoft.com]
     #[arg(long, global = true, value_name = "HOST")]
     record_host: Option<String>,
 }
