@@ -24,7 +24,7 @@
 //!     AZURE_CLIENT_ID=<client id> AZURE_CLIENT_SECRET=<client secret>
 //! cargo run -p dataverse-client --example list_bots -- http://127.0.0.1:8400
 //! ```
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stderr)]
 
 use client_core::{AccessToken, SharedCredential, StaticTokenCredential};
 use dataverse_client::{DataverseClient, Filter};
@@ -34,6 +34,7 @@ use entra_auth::{
 use futures::TryStreamExt;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -116,8 +117,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    println!("{} agents in {}", bots.len(), client.environment_url());
-    for bot in &bots {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match write_listing(&mut out, &bots, &counts, &labels, client.environment_url())
+        .and_then(|()| out.flush())
+    {
+        // The reader went away (`| head`): nothing is wrong with the listing.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(Into::into),
+    }
+}
+
+/// Writes the listing; the error of a failed write (a closed pipe, a full disk) stops it.
+fn write_listing(
+    out: &mut impl Write,
+    bots: &[Bot],
+    counts: &HashMap<Uuid, BTreeMap<i32, u64>>,
+    labels: &dataverse_client::OptionSet,
+    environment_url: impl std::fmt::Display,
+) -> std::io::Result<()> {
+    writeln!(out, "{} agents in {environment_url}", bots.len())?;
+    for bot in bots {
         let by_type = counts.get(&bot.botid);
         let total: u64 = by_type.map(|m| m.values().sum()).unwrap_or(0);
         let state = match bot.statecode {
@@ -125,17 +145,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(1) => "inactive",
             _ => "?",
         };
-        println!(
+        writeln!(
+            out,
             "{}  {}  ({}, {state})  {total} components",
             bot.botid,
             bot.name.as_deref().unwrap_or("(no name)"),
             bot.schemaname.as_deref().unwrap_or("?"),
-        );
+        )?;
         for (kind, n) in by_type.into_iter().flatten() {
             let label = labels
                 .label(*kind)
                 .map_or_else(|| format!("type {kind}"), str::to_owned);
-            println!("    {n:>5}  {label}");
+            writeln!(out, "    {n:>5}  {label}")?;
         }
     }
     Ok(())
