@@ -102,12 +102,89 @@ async fn a_missing_application_user_is_explained() {
     assert!(!r.ok());
     assert_eq!(status(&r, "token"), Status::Pass);
     let failed = r.checks.iter().find(|c| c.status == Status::Fail).unwrap();
+    assert_eq!(failed.id, "whoami", "{r:#?}");
     assert!(failed.detail.contains("403"), "{failed:?}");
-    let f = failed.fix.clone().unwrap();
+    assert_whoami_forbidden_fix(&fix(&r, "whoami"));
+    assert_eq!(status(&r, "read-bots"), Status::Skip, "{r:#?}");
+}
+
+/// WhoAmI's own fix: about the application user, not a role's rights on a table.
+fn assert_whoami_forbidden_fix(f: &str) {
     assert!(
-        f.contains("Application users") && f.contains("Organization"),
+        f.contains("Application users")
+            && f.contains("New app user")
+            && f.contains("disabled")
+            && f.contains("activate")
+            && f.contains("security role"),
         "{f}"
     );
+    assert!(!f.contains("lacks read"), "{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_application_user_is_explained() {
+    let clock = clock();
+    let emu = builder(&clock).start().await.unwrap();
+    let app = emu.entra().app(emu.credentials().client_id).unwrap();
+    let disabled: Vec<_> = emu
+        .tenant()
+        .security_rows(&[app])
+        .application_users
+        .into_iter()
+        .map(|mut u| {
+            u.insert("isdisabled".into(), Value::Bool(true));
+            u
+        })
+        .collect();
+    assert!(!disabled.is_empty());
+    emu.dataverse()
+        .insert_rows("systemusers", disabled)
+        .unwrap();
+
+    let r = doctor(&emu, &clock, &[]).await;
+    assert_eq!(status(&r, "token"), Status::Pass, "{r:#?}");
+    assert_eq!(status(&r, "whoami"), Status::Fail, "{r:#?}");
+    assert_whoami_forbidden_fix(&fix(&r, "whoami"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_user_without_a_role_refused_on_whoami_is_explained() {
+    // The emulator answers WhoAmI for a user without roles, as it needs no table privilege;
+    // this 403 is the answer Dataverse gives a principal with no role (roleCount=0).
+    let clock = clock();
+    let emu = builder(&clock).start().await.unwrap();
+    let dataverse = httpmock::MockServer::start_async().await;
+    let whoami = dataverse
+        .mock_async(|when, then| {
+            when.method("GET").path("/api/data/v9.2/WhoAmI");
+            then.status(403)
+                .header("content-type", "application/json; odata.metadata=minimal")
+                .body(
+                    r#"{"error":{"code":"0x80040220","message":"Principal user (Id=6f1c2a0e-0000-4000-8000-000000000001, type=8, roleCount=0, privilegeCount=0, accessMode=4), is missing prvReadSystemUser privilege"}}"#,
+                );
+        })
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATAVERSE_ENVIRONMENT_URL", &dataverse.base_url())],
+    );
+    let credential: client_core::SharedCredential =
+        std::sync::Arc::new(client_core::StaticTokenCredential::new(
+            client_core::AccessToken::new("opaque-token".to_owned(), T0 + time::Duration::hours(1)),
+        ));
+    let c = connector::Connector::builder(config(&env, Needs::Dataverse), credential.clone())
+        .clock(std::sync::Arc::new(clock.0.clone()))
+        .build()
+        .unwrap();
+    let r = doctor::run(&c, &credential).await;
+    whoami.assert_async().await;
+    assert_eq!(status(&r, "token"), Status::Pass, "{r:#?}");
+    assert_eq!(status(&r, "whoami"), Status::Fail, "{r:#?}");
+    let f = fix(&r, "whoami");
+    assert!(f.contains("no security role"), "{f}");
+    assert_whoami_forbidden_fix(&f);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,6 +168,21 @@ fn forbidden_fix(e: &dataverse_client::Error, table: &str) -> String {
     }
 }
 
+/// What a 403 on `WhoAmI` means. `WhoAmI` needs no table privilege, so the refusal is about the
+/// application user itself, not a role's rights on a table.
+fn whoami_forbidden_fix(e: &dataverse_client::Error) -> String {
+    const STEPS: &str = "in the Power Platform admin center open the environment > Settings > Users + permissions > Application users: if this app registration has no app user there, add one (New app user); if its app user is disabled, activate it; then give it a security role with Read at Organization scope on `bot` and `conversationtranscript`";
+    let code = e.service_code().unwrap_or_default().to_ascii_lowercase();
+    let message = e.service_message().unwrap_or_default();
+    // 0x80072560: "The user is not a member of the organization."
+    let cause = if code == "0x80072560" || message.contains("not a member of the organization") {
+        "Dataverse knows no enabled application user for this app in this environment (it is missing or disabled)"
+    } else {
+        "Dataverse refused the application user itself: it is missing or disabled in this environment, or has no security role"
+    };
+    format!("{cause}: {STEPS}")
+}
+
 /// A security role row's `name`.
 fn role_name(role: &Value) -> Option<&str> {
     role.get("name").and_then(Value::as_str)
@@ -247,7 +262,7 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
             }
             Err(e) => {
                 let fix = match e.status() {
-                    Some(403) => forbidden_fix(&e, "bot"),
+                    Some(403) => whoami_forbidden_fix(&e),
                     Some(401) => "Dataverse refused the token: check that DATAVERSE_ENVIRONMENT_URL is the environment where the application user was created, and that the tenant is the environment's tenant".into(),
                     Some(404) => "no Dataverse environment at DATAVERSE_ENVIRONMENT_URL: copy the Environment URL from the Power Platform admin center".into(),
                     _ => "check DATAVERSE_ENVIRONMENT_URL and the network path to it".into(),
