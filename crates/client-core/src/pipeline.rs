@@ -712,20 +712,20 @@ impl Pipeline {
         }
     }
 
-    /// How long requests to `host` must still wait after a 429, if at all.
-    fn throttle_pause(&self, host: &str) -> Option<Duration> {
+    /// How long requests to `server` (`host:port`) must still wait after a 429, if at all.
+    fn throttle_pause(&self, server: &str) -> Option<Duration> {
         let inner = &*self.inner;
         let until = *inner
             .throttled_until
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(host)?;
+            .get(server)?;
         let left = until - inner.clock.now();
         left.is_positive().then(|| left.unsigned_abs())
     }
 
-    /// Holds every request to `host` for `wait` (capped by the policy's Retry-After ceiling).
-    fn hold_host(&self, host: &str, wait: Duration) {
+    /// Holds every request to `server` (`host:port`) for `wait` (capped by the policy's Retry-After ceiling).
+    fn hold_host(&self, server: &str, wait: Duration) {
         let inner = &*self.inner;
         let now = inner.clock.now();
         // A ceiling configured as "forever" must not overflow the date arithmetic.
@@ -740,7 +740,7 @@ impl Pipeline {
             .throttled_until
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(host.to_owned()).or_insert(until);
+        let entry = map.entry(server.to_owned()).or_insert(until);
         if *entry < until {
             *entry = until;
         }
@@ -784,11 +784,17 @@ impl Pipeline {
         timeout: Duration,
     ) -> Attempt {
         let inner = &*self.inner;
+        // Throttling is per server: two services on one host (different ports) are held apart.
+        let server = format!(
+            "{host}:{}",
+            request.url.port_or_known_default().unwrap_or_default()
+        );
+        let server = server.as_str();
         // Bounded, so a clock whose sleep does not move it cannot make this spin forever.
         let mut waits_left = MAX_HOLD_WAITS;
         let _permit = loop {
             if waits_left > 0
-                && let Some(pause) = self.throttle_pause(host)
+                && let Some(pause) = self.throttle_pause(server)
             {
                 waits_left -= 1;
                 tracing::debug!(
@@ -802,7 +808,7 @@ impl Pipeline {
             };
             // Another request to this host may have been throttled while this one waited for
             // a slot: then give the slot back and wait too.
-            if waits_left == 0 || self.throttle_pause(host).is_none() {
+            if waits_left == 0 || self.throttle_pause(server).is_none() {
                 break permit;
             }
         };
@@ -851,7 +857,7 @@ impl Pipeline {
                 if status == StatusCode::TOO_MANY_REQUESTS
                     && let Some(wait) = parse_retry_after(&headers, inner.clock.now())
                 {
-                    self.hold_host(host, wait);
+                    self.hold_host(server, wait);
                 }
                 Attempt::Done(status, headers, body)
             }

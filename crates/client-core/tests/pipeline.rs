@@ -456,6 +456,42 @@ async fn after_a_429_other_requests_to_the_host_wait_for_retry_after() {
 }
 
 #[tokio::test]
+async fn a_429_holds_only_the_server_that_sent_it_not_another_port_on_the_same_host() {
+    let throttling = MockServer::start_async().await;
+    let calm = MockServer::start_async().await;
+    throttling
+        .mock_async(|when, then| {
+            when.path("/a");
+            then.status(429).header("Retry-After", "5").body("{}");
+        })
+        .await;
+    let ok = calm
+        .mock_async(|when, then| {
+            when.path("/b");
+            then.status(200).body("{}");
+        })
+        .await;
+    let c = clock();
+    let p = pipeline(&c, RetryPolicy::none());
+    p.send(Request::get(url(&throttling, "/a")))
+        .await
+        .unwrap_err();
+    // Both servers are 127.0.0.1; only the port differs.
+    p.send(Request::get(url(&calm, "/b"))).await.unwrap();
+    assert!(
+        c.sleeps().is_empty(),
+        "the other server was held: {:?}",
+        c.sleeps()
+    );
+    ok.assert_calls_async(1).await;
+    // The throttling server itself is still held.
+    p.send(Request::get(url(&throttling, "/a")))
+        .await
+        .unwrap_err();
+    assert_eq!(c.sleeps(), vec![Duration::from_secs(5)]);
+}
+
+#[tokio::test]
 async fn an_absurd_retry_after_does_not_panic() {
     // A misbehaving proxy or service: the wait must be bounded, never an arithmetic overflow.
     let server = MockServer::start_async().await;
