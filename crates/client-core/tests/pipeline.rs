@@ -39,6 +39,28 @@ fn first(n: usize) -> impl Fn(&HttpMockRequest) -> bool + Send + Sync + 'static 
     move |_| seen.fetch_add(1, Ordering::SeqCst) < n
 }
 
+/// A mock answering `path` with 429 and `Retry-After: secs`.
+async fn throttled_path<'a>(server: &'a MockServer, path: &str, secs: u64) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.path(path);
+            then.status(429)
+                .header("Retry-After", secs.to_string())
+                .body("{}");
+        })
+        .await
+}
+
+/// A mock answering `path` with 200 and an empty JSON object.
+async fn ok_path<'a>(server: &'a MockServer, path: &str) -> httpmock::Mock<'a> {
+    server
+        .mock_async(|when, then| {
+            when.path(path);
+            then.status(200).body("{}");
+        })
+        .await
+}
+
 fn url(server: &MockServer, path: &str) -> url::Url {
     server.url(path).parse().unwrap()
 }
@@ -86,12 +108,7 @@ async fn honours_retry_after_seconds_on_429() {
                 .body(r#"{"error":{"code":"-2147015902","message":"Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}"#);
         })
         .await;
-    let ok = server
-        .mock_async(|when, then| {
-            when.path("/rows");
-            then.status(200).body("{}");
-        })
-        .await;
+    let ok = ok_path(&server, "/rows").await;
     let c = clock();
     let resp = pipeline(&c, RetryPolicy::default())
         .send(Request::get(url(&server, "/rows")))
@@ -428,18 +445,8 @@ async fn no_token_in_debug_or_errors() {
 #[tokio::test]
 async fn after_a_429_other_requests_to_the_host_wait_for_retry_after() {
     let server = MockServer::start_async().await;
-    let throttled = server
-        .mock_async(|when, then| {
-            when.path("/a");
-            then.status(429).header("Retry-After", "5").body("{}");
-        })
-        .await;
-    let other = server
-        .mock_async(|when, then| {
-            when.path("/b");
-            then.status(200).body("{}");
-        })
-        .await;
+    let throttled = throttled_path(&server, "/a", 5).await;
+    let other = ok_path(&server, "/b").await;
     let c = clock();
     let p = pipeline(&c, RetryPolicy::none());
     let err = p.send(Request::get(url(&server, "/a"))).await.unwrap_err();
@@ -459,18 +466,8 @@ async fn after_a_429_other_requests_to_the_host_wait_for_retry_after() {
 async fn a_429_holds_only_the_server_that_sent_it_not_another_port_on_the_same_host() {
     let throttling = MockServer::start_async().await;
     let calm = MockServer::start_async().await;
-    throttling
-        .mock_async(|when, then| {
-            when.path("/a");
-            then.status(429).header("Retry-After", "5").body("{}");
-        })
-        .await;
-    let ok = calm
-        .mock_async(|when, then| {
-            when.path("/b");
-            then.status(200).body("{}");
-        })
-        .await;
+    throttled_path(&throttling, "/a", 5).await;
+    let ok = ok_path(&calm, "/b").await;
     let c = clock();
     let p = pipeline(&c, RetryPolicy::none());
     p.send(Request::get(url(&throttling, "/a")))
