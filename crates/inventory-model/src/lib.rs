@@ -36,15 +36,22 @@
 //! assert_eq!(CreatedIn::from_label("Microsoft 365 Copilot Agent Builder"), Some(CreatedIn::AgentBuilder));
 //! ```
 
+pub mod diff;
 pub mod docs;
 mod error;
+pub mod input;
+pub mod mapping;
 pub mod metadata;
 pub mod options;
+pub mod posture;
+pub mod reconcile;
 pub mod rows;
 pub mod sample;
 pub mod schema;
+mod secrets;
 
 pub use botcomponent_schema::{FeatureType, SchemaGeneration};
+pub use diff::{AgentRef, DiffScope, InventoryDiff, StaleRow, diff};
 pub use error::{RowError, ValidationError};
 pub use options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, OptionDef,
@@ -55,6 +62,20 @@ pub use rows::Encoding;
 pub use rows::{
     AgentFeatureRow, AgentRow, AuthShareRow, BillingEntitlementRow, ComplianceStateRow,
     EnvironmentRow, InventoryRow, UsageSignalRow, WorkIqStateRow,
+};
+pub use input::{
+    AudienceObservation, BillingPolicy, BotRecord, BotScan, DataverseSnapshot, EnvironmentInfo,
+    EnvironmentScan, IdentityObservation, InputError, InventorySource, OwnerObservation,
+    OwnerState, PermissionObservation, ReadStatus, RelatedTarget, Relationship, ScanInput,
+    ScanOutcome, SessionObservation, Shares, TenantAgent, UsageInput, WorkIqObservation,
+};
+pub use mapping::{AudienceResolution, Inventory, InventoryRows, InventorySettings, build_inventory};
+pub use posture::{
+    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity,
+};
+pub use reconcile::{
+    CoverageKind, CoverageRecord, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason,
+    ReconcileSettings,
 };
 pub use sample::AgentRecord;
 pub use schema::{ColumnDef, ColumnType, KeyDef, Release, TableDef};
