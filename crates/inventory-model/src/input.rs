@@ -787,3 +787,80 @@ pub struct BillingPolicy {
     /// Basis of the decision.
     pub entitlement_basis: Option<String>,
 }
+
+impl OwnerObservation {
+    /// An owner.
+    pub fn new(object_id: Option<String>, upn: Option<String>, state: OwnerState) -> Self {
+        OwnerObservation { object_id, upn, state }
+    }
+}
+
+impl PermissionObservation {
+    /// The permissions of one principal.
+    pub fn new(principal_id: impl Into<String>, excess: Vec<String>) -> Self {
+        PermissionObservation {
+            principal_id: principal_id.into(),
+            excess,
+        }
+    }
+}
+
+impl AudienceObservation {
+    /// A resolved audience.
+    pub fn new(upn_count: u32, truncated: bool, failed: bool, resolved_at: OffsetDateTime) -> Self {
+        AudienceObservation {
+            upn_count,
+            truncated,
+            failed,
+            resolved_at,
+        }
+    }
+}
+
+impl Shares {
+    /// Viewers and editors.
+    pub fn new(viewers: Vec<String>, editors: Vec<String>) -> Self {
+        Shares { viewers, editors }
+    }
+}
+
+impl WorkIqObservation {
+    /// A Work IQ state.
+    pub fn new(
+        agent_id: impl Into<String>,
+        environment_id: impl Into<String>,
+        configured: bool,
+        tier: WorkIqTier,
+        observed: WorkIqObserved,
+    ) -> Self {
+        WorkIqObservation {
+            agent_id: agent_id.into(),
+            environment_id: environment_id.into(),
+            configured,
+            tier,
+            observed,
+            config_source_component_type: None,
+            last_observed: None,
+        }
+    }
+}
+
+impl BillingPolicy {
+    /// A policy.
+    pub fn new(
+        agent_id: Option<String>,
+        policy_id: impl Into<String>,
+        policy_type: PolicyType,
+        spend_scope: SpendScope,
+    ) -> Self {
+        BillingPolicy {
+            agent_id,
+            policy_id: policy_id.into(),
+            policy_type,
+            user_scope_group_id: None,
+            spend_scope,
+            budget_state: None,
+            entitlement_basis: None,
+        }
+    }
+}
