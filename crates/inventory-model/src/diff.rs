@@ -41,7 +41,10 @@ pub struct DiffScope {
 
 impl DiffScope {
     /// A scope.
-    pub fn new(scanned_environments: impl IntoIterator<Item = String>, inventory_read: bool) -> Self {
+    pub fn new(
+        scanned_environments: impl IntoIterator<Item = String>,
+        inventory_read: bool,
+    ) -> Self {
         DiffScope {
             scanned_environments: scanned_environments.into_iter().map(|e| norm(&e)).collect(),
             inventory_read,
@@ -87,7 +90,9 @@ pub struct InventoryDiff {
 impl InventoryDiff {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.upserts == InventoryRows::default() && self.gone_agents.is_empty() && self.stale_rows.is_empty()
+        self.upserts == InventoryRows::default()
+            && self.gone_agents.is_empty()
+            && self.stale_rows.is_empty()
     }
 }
 
@@ -111,7 +116,12 @@ fn key_of<R: InventoryRow>(row: &R) -> Vec<String> {
             let json = row.to_json(Encoding::Dataverse);
             ["fsi_agentid", "fsi_policyid"]
                 .iter()
-                .map(|c| json.get(*c).and_then(Value::as_str).map(norm).unwrap_or_default())
+                .map(|c| {
+                    json.get(*c)
+                        .and_then(Value::as_str)
+                        .map(norm)
+                        .unwrap_or_default()
+                })
                 .collect()
         }
     }
@@ -122,7 +132,15 @@ fn key_pairs<R: InventoryRow>(row: &R) -> Vec<(&'static str, String)> {
         let json = row.to_json(Encoding::Dataverse);
         ["fsi_agentid", "fsi_policyid"]
             .iter()
-            .map(|c| (*c, json.get(*c).and_then(Value::as_str).unwrap_or_default().to_owned()))
+            .map(|c| {
+                (
+                    *c,
+                    json.get(*c)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
             .collect()
     })
 }
@@ -131,20 +149,29 @@ fn key_pairs<R: InventoryRow>(row: &R) -> Vec<(&'static str, String)> {
 fn agent_of<R: InventoryRow>(row: &R) -> Option<(String, String)> {
     let json = row.to_json(Encoding::Dataverse);
     let agent = json.get("fsi_agentid")?.as_str()?;
-    let env = json.get("fsi_environmentid").and_then(Value::as_str).unwrap_or("");
+    let env = json
+        .get("fsi_environmentid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     Some((norm(agent), norm(env)))
 }
 
 fn changed<R: InventoryRow>(previous: &[R], current: &[R]) -> (Vec<R>, Vec<Vec<String>>) {
-    let before: BTreeMap<Vec<String>, Map<String, Value>> =
-        previous.iter().map(|r| (key_of(r), comparable(r))).collect();
+    let before: BTreeMap<Vec<String>, Map<String, Value>> = previous
+        .iter()
+        .map(|r| (key_of(r), comparable(r)))
+        .collect();
     let upserts = current
         .iter()
         .filter(|r| before.get(&key_of(*r)) != Some(&comparable(*r)))
         .cloned()
         .collect();
     let now: BTreeSet<Vec<String>> = current.iter().map(key_of).collect();
-    let missing = before.keys().filter(|k| !now.contains(*k)).cloned().collect();
+    let missing = before
+        .keys()
+        .filter(|k| !now.contains(*k))
+        .cloned()
+        .collect();
     (upserts, missing)
 }
 
@@ -162,7 +189,9 @@ fn stale<R: InventoryRow>(
         // Rows of gone or unobserved agents follow their agent, they are not stale.
         if agent_of(row).is_some_and(|a| {
             gone_or_unobserved.contains(&a)
-                || gone_or_unobserved.iter().any(|(g, _)| *g == a.0 && a.1.is_empty())
+                || gone_or_unobserved
+                    .iter()
+                    .any(|(g, _)| *g == a.0 && a.1.is_empty())
         }) {
             continue;
         }
@@ -190,9 +219,14 @@ pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope
         };
         let seen_by_inventory = matches!(
             row.discovery_source,
-            Some(DiscoverySource::ResourceGraph | DiscoverySource::AdminCenter | DiscoverySource::Reconciled)
+            Some(
+                DiscoverySource::ResourceGraph
+                    | DiscoverySource::AdminCenter
+                    | DiscoverySource::Reconciled
+            )
         );
-        let observable = scope.scanned_environments.contains(&env) || (scope.inventory_read && seen_by_inventory);
+        let observable = scope.scanned_environments.contains(&env)
+            || (scope.inventory_read && seen_by_inventory);
         left_alone.insert((norm(&row.agent_id), env));
         if observable {
             if row.published_state.as_deref() != Some(GONE_STATE) {

@@ -149,13 +149,18 @@ impl EnvironmentInfo {
             field: "name",
         })?;
         let props = item.get("properties").unwrap_or(&Value::Null);
-        let linked = props.get("linkedEnvironmentMetadata").unwrap_or(&Value::Null);
+        let linked = props
+            .get("linkedEnvironmentMetadata")
+            .unwrap_or(&Value::Null);
         Ok(EnvironmentInfo {
             environment_id,
             display_name: owned(props, &["displayName"]),
             location: owned(item, &["location"]),
             sku: owned(props, &["environmentSku"]),
-            is_default: props.get("isDefault").and_then(Value::as_bool).unwrap_or(false),
+            is_default: props
+                .get("isDefault")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             is_managed: props
                 .get("governanceConfiguration")
                 .and_then(|g| g.get("protectionLevel"))
@@ -222,16 +227,25 @@ pub struct TenantAgent {
 fn field<'a>(row: &'a Value, name: &str) -> Option<&'a Value> {
     // Fields appear at the top level or under `properties` depending on the API
     // and its version; the top level wins.
-    row.get(name)
-        .filter(|v| !v.is_null())
-        .or_else(|| row.get("properties").and_then(|p| p.get(name)).filter(|v| !v.is_null()))
+    row.get(name).filter(|v| !v.is_null()).or_else(|| {
+        row.get("properties")
+            .and_then(|p| p.get(name))
+            .filter(|v| !v.is_null())
+    })
 }
 
 fn text_field(row: &Value, name: &str) -> Option<String> {
-    field(row, name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+    field(row, name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
-fn date_field(row: &Value, what: &'static str, name: &'static str) -> Result<Option<OffsetDateTime>, InputError> {
+fn date_field(
+    row: &Value,
+    what: &'static str,
+    name: &'static str,
+) -> Result<Option<OffsetDateTime>, InputError> {
     match text_field(row, name) {
         None => Ok(None),
         Some(s) => OffsetDateTime::parse(&s, &Rfc3339)
@@ -479,13 +493,20 @@ impl BotRecord {
     /// Reads a `bots` row as the Web API returns it (logical names).
     pub fn from_dataverse_json(row: &Value) -> Result<Self, InputError> {
         const WHAT: &str = "bot";
-        let int = |name: &str| row.get(name).and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok());
+        let int = |name: &str| {
+            row.get(name)
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+        };
         let date = |name: &'static str| -> Result<Option<OffsetDateTime>, InputError> {
             match row.get(name).and_then(Value::as_str) {
                 None | Some("") => Ok(None),
-                Some(s) => OffsetDateTime::parse(s, &Rfc3339)
-                    .map(Some)
-                    .map_err(|_| InputError::BadDateTime { what: WHAT, field: name }),
+                Some(s) => OffsetDateTime::parse(s, &Rfc3339).map(Some).map_err(|_| {
+                    InputError::BadDateTime {
+                        what: WHAT,
+                        field: name,
+                    }
+                }),
             }
         };
         Ok(BotRecord {
@@ -564,7 +585,9 @@ impl Relationship {
             Relationship::AiPluginOperation => "botcomponent_aipluginoperation",
             Relationship::ConnectionReference => "botcomponent_connectionreference",
             Relationship::Workflow => "botcomponent_workflow",
-            Relationship::EnvironmentVariableDefinition => "botcomponent_environmentvariabledefinition",
+            Relationship::EnvironmentVariableDefinition => {
+                "botcomponent_environmentvariabledefinition"
+            }
             Relationship::DataverseTableSearch => "botcomponent_dvtablesearch",
             Relationship::AiModel => "botcomponent_msdyn_aimodel",
         }
@@ -660,7 +683,11 @@ pub struct SessionObservation {
 
 impl SessionObservation {
     /// A session.
-    pub fn new(session_id: impl Into<String>, started_at: OffsetDateTime, interactions: u32) -> Self {
+    pub fn new(
+        session_id: impl Into<String>,
+        started_at: OffsetDateTime,
+        interactions: u32,
+    ) -> Self {
         SessionObservation {
             session_id: session_id.into(),
             started_at,
@@ -791,7 +818,11 @@ pub struct BillingPolicy {
 impl OwnerObservation {
     /// An owner.
     pub fn new(object_id: Option<String>, upn: Option<String>, state: OwnerState) -> Self {
-        OwnerObservation { object_id, upn, state }
+        OwnerObservation {
+            object_id,
+            upn,
+            state,
+        }
     }
 }
 

@@ -44,7 +44,8 @@ use crate::options::{
 };
 use crate::posture::{AgentFacts, AgentPosture, CheckStatus, PostureSettings, bounded, evaluate};
 use crate::reconcile::{
-    CoverageKind, CoverageRecord, InventoryOnlyReason, ReconcileSettings, ReconciledAgent, reconcile,
+    CoverageKind, CoverageRecord, InventoryOnlyReason, ReconcileSettings, ReconciledAgent,
+    reconcile,
 };
 use crate::rows::{
     AgentFeatureRow, AgentRow, AuthShareRow, BillingEntitlementRow, ComplianceStateRow,
@@ -120,7 +121,9 @@ fn norm(id: &str) -> String {
 }
 
 fn non_empty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    s.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn fit(text: &str, column: &str, table: &schema::TableDef) -> String {
@@ -178,12 +181,21 @@ fn published_state(agent: &ReconciledAgent<'_>) -> Option<String> {
         return Some(state.to_owned());
     }
     agent.inventory.map(|i| {
-        if i.last_published_at.is_some() { "Published" } else { "Draft" }.to_owned()
+        if i.last_published_at.is_some() {
+            "Published"
+        } else {
+            "Draft"
+        }
+        .to_owned()
     })
 }
 
 fn is_classic(scan: &BotScan) -> bool {
-    !scan.components.is_empty() && scan.components.iter().all(|c| (0..=8).contains(&c.component_type))
+    !scan.components.is_empty()
+        && scan
+            .components
+            .iter()
+            .all(|c| (0..=8).contains(&c.component_type))
 }
 
 fn raw_json(agent: &ReconciledAgent<'_>) -> Option<String> {
@@ -253,7 +265,10 @@ pub fn feature_detail(feature: &Feature) -> String {
                     }
                 }
                 ComponentContent::Tool(tool) => {
-                    d.insert("toolKind".into(), serde_json::to_value(tool.tool_kind).unwrap_or_default());
+                    d.insert(
+                        "toolKind".into(),
+                        serde_json::to_value(tool.tool_kind).unwrap_or_default(),
+                    );
                     for (k, v) in [
                         ("actionKind", &tool.action_kind),
                         ("displayName", &tool.display_name),
@@ -274,7 +289,11 @@ pub fn feature_detail(feature: &Feature) -> String {
                     }
                 }
                 ComponentContent::KnowledgeSource(k) => {
-                    for (key, v) in [("sourceKind", &k.source_kind), ("site", &k.site), ("indexName", &k.index_name)] {
+                    for (key, v) in [
+                        ("sourceKind", &k.source_kind),
+                        ("site", &k.site),
+                        ("indexName", &k.index_name),
+                    ] {
                         if let Some(v) = v {
                             d.insert(key.into(), json!(v));
                         }
@@ -289,7 +308,11 @@ pub fn feature_detail(feature: &Feature) -> String {
                     }
                     d.insert(
                         "hasInstructions".into(),
-                        json!(g.instructions.as_deref().is_some_and(|i| !i.trim().is_empty())),
+                        json!(
+                            g.instructions
+                                .as_deref()
+                                .is_some_and(|i| !i.trim().is_empty())
+                        ),
                     );
                 }
                 ComponentContent::ExternalTrigger(t) => {
@@ -307,7 +330,12 @@ pub fn feature_detail(feature: &Feature) -> String {
             }
             if !p.unrecognized.is_empty() {
                 d.insert("unrecognized".into(), json!(p.unrecognized.len()));
-                let paths: Vec<&str> = p.unrecognized.iter().take(10).map(|u| u.path.as_str()).collect();
+                let paths: Vec<&str> = p
+                    .unrecognized
+                    .iter()
+                    .take(10)
+                    .map(|u| u.path.as_str())
+                    .collect();
                 d.insert("unrecognizedPaths".into(), json!(paths));
             }
         }
@@ -401,16 +429,37 @@ fn feature_rows(
             // The same component listed twice: one row per (agent, source).
             continue;
         }
-        let label = f.source_name.clone().or_else(|| f.schema_name.clone()).unwrap_or_else(|| f.source_id.clone());
+        let label = f
+            .source_name
+            .clone()
+            .or_else(|| f.schema_name.clone())
+            .unwrap_or_else(|| f.source_id.clone());
         let mut row = AgentFeatureRow::new(agent.agent_id.clone(), f.source_id.clone());
-        row.name = Some(fit(&format!("{}: {label}", f.feature_type.label()), "fsi_name", t));
+        row.name = Some(fit(
+            &format!("{}: {label}", f.feature_type.label()),
+            "fsi_name",
+            t,
+        ));
         row.environment_id = Some(agent.environment_id.clone());
         row.feature_type = Some(f.feature_type);
         row.component_type = f.component_type;
-        row.component_version = Some(f.component_version.unwrap_or(SchemaGeneration::NotApplicable));
-        row.source_object_name = f.source_name.as_deref().map(|n| fit(n, "fsi_sourceobjectname", t));
+        row.component_version = Some(
+            f.component_version
+                .unwrap_or(SchemaGeneration::NotApplicable),
+        );
+        row.source_object_name = f
+            .source_name
+            .as_deref()
+            .map(|n| fit(n, "fsi_sourceobjectname", t));
         row.is_enabled = f.is_enabled;
-        row.relationship_name = Some(if f.component_type.is_some() { "botcomponent" } else { "bot" }.to_owned());
+        row.relationship_name = Some(
+            if f.component_type.is_some() {
+                "botcomponent"
+            } else {
+                "bot"
+            }
+            .to_owned(),
+        );
         row.detection_source = Some(DetectionSource::DataverseBotcomponentScan);
         row.detection_confidence = Some(DetectionConfidence::Configured);
         row.detection_detail = Some(feature_detail(f));
@@ -428,16 +477,28 @@ fn feature_rows(
         if rows.contains_key(&key) {
             continue;
         }
-        via.sort_by(|a, b| (a.relationship, &a.component_id).cmp(&(b.relationship, &b.component_id)));
+        via.sort_by(|a, b| {
+            (a.relationship, &a.component_id).cmp(&(b.relationship, &b.component_id))
+        });
         let first = via[0];
         let feature_type = relationship_feature_type(first.relationship);
-        let label = first.target_name.clone().unwrap_or_else(|| first.target_id.clone());
+        let label = first
+            .target_name
+            .clone()
+            .unwrap_or_else(|| first.target_id.clone());
         let mut row = AgentFeatureRow::new(agent.agent_id.clone(), first.target_id.clone());
-        row.name = Some(fit(&format!("{}: {label}", feature_type.label()), "fsi_name", t));
+        row.name = Some(fit(
+            &format!("{}: {label}", feature_type.label()),
+            "fsi_name",
+            t,
+        ));
         row.environment_id = Some(agent.environment_id.clone());
         row.feature_type = Some(feature_type);
         row.component_version = Some(SchemaGeneration::NotApplicable);
-        row.source_object_name = first.target_name.as_deref().map(|n| fit(n, "fsi_sourceobjectname", t));
+        row.source_object_name = first
+            .target_name
+            .as_deref()
+            .map(|n| fit(n, "fsi_sourceobjectname", t));
         row.is_enabled = Some(true);
         row.relationship_name = Some(first.relationship.name().to_owned());
         row.detection_source = Some(DetectionSource::DataverseBotcomponentScan);
@@ -488,14 +549,18 @@ impl AudienceResolution {
 fn auth_share_row(agent: &ReconciledAgent<'_>, input: &ScanInput) -> AuthShareRow {
     let mut row = AuthShareRow::new(agent.agent_id.clone(), agent.environment_id.clone());
     let name = agent_display_name(agent);
-    row.name = Some(fit(&format!("Auth & sharing: {name}"), "fsi_name", &schema::AUTH_SHARE));
+    row.name = Some(fit(
+        &format!("Auth & sharing: {name}"),
+        "fsi_name",
+        &schema::AUTH_SHARE,
+    ));
     row.limit_sharing_mode = agent.environment.and_then(|e| e.limit_sharing_mode.clone());
     row.last_scanned_at = Some(whole_seconds(input.scanned_at));
     row.run_id = Some(input.run_id.clone());
-    let identity = input
-        .identities
-        .iter()
-        .find(|i| norm(&i.agent_id) == norm(&agent.agent_id) && norm(&i.environment_id) == norm(&agent.environment_id));
+    let identity = input.identities.iter().find(|i| {
+        norm(&i.agent_id) == norm(&agent.agent_id)
+            && norm(&i.environment_id) == norm(&agent.environment_id)
+    });
     let mut resolution = AudienceResolution::NotResolved;
     if let Some((_, scan)) = agent.dataverse {
         let bot = &scan.bot;
@@ -574,11 +639,21 @@ fn agent_display_name(agent: &ReconciledAgent<'_>) -> String {
     agent
         .inventory
         .and_then(|i| non_empty(i.display_name.as_deref()))
-        .or_else(|| agent.dataverse.and_then(|(_, s)| non_empty(s.bot.name.as_deref())))
+        .or_else(|| {
+            agent
+                .dataverse
+                .and_then(|(_, s)| non_empty(s.bot.name.as_deref()))
+        })
         .unwrap_or_else(|| agent.agent_id.clone())
 }
 
-fn agent_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &InventorySettings, identity_upn: Option<String>, identity_owner: Option<String>) -> AgentRow {
+fn agent_row(
+    agent: &ReconciledAgent<'_>,
+    input: &ScanInput,
+    settings: &InventorySettings,
+    identity_upn: Option<String>,
+    identity_owner: Option<String>,
+) -> AgentRow {
     let t = &schema::AGENT;
     let inv = agent.inventory;
     let bot = agent.dataverse.map(|(_, s)| &s.bot);
@@ -596,7 +671,9 @@ fn agent_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &Inventor
     row.schema_name = bot
         .and_then(|b| non_empty(b.schema_name.as_deref()))
         .or_else(|| inv.and_then(|i| non_empty(i.schema_name.as_deref())));
-    row.owner_id = inv.and_then(|i| non_empty(i.owner_id.as_deref())).or(identity_owner);
+    row.owner_id = inv
+        .and_then(|i| non_empty(i.owner_id.as_deref()))
+        .or(identity_owner);
     row.owner_upn = identity_upn;
     let created_in = inv.and_then(|i| created_in(i.created_in.as_deref()));
     row.created_in = Some(created_in.unwrap_or(CreatedIn::Unknown));
@@ -612,16 +689,31 @@ fn agent_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &Inventor
     row.auth_mode = bot
         .and_then(|b| b.authentication_mode)
         .map(|m| auth_mode_text(m).to_owned())
-        .or_else(|| inv.and_then(|i| i.authentication.as_deref().map(|a| fit(a, "fsi_authmode", t))));
+        .or_else(|| {
+            inv.and_then(|i| {
+                i.authentication
+                    .as_deref()
+                    .map(|a| fit(a, "fsi_authmode", t))
+            })
+        });
     row.bot_id = inv.and_then(|i| non_empty(i.bot_id.as_deref()));
     row.entra_app_id = inv.and_then(|i| non_empty(i.entra_app_id.as_deref()));
     row.entra_agent_id = inv.and_then(|i| non_empty(i.entra_agent_id.as_deref()));
-    row.is_managed = bot.and_then(|b| b.is_managed).or_else(|| inv.and_then(|i| i.is_managed));
+    row.is_managed = bot
+        .and_then(|b| b.is_managed)
+        .or_else(|| inv.and_then(|i| i.is_managed));
     row.region = inv
         .and_then(|i| non_empty(i.location.as_deref()))
-        .or_else(|| agent.environment.and_then(|e| non_empty(e.location.as_deref())));
+        .or_else(|| {
+            agent
+                .environment
+                .and_then(|e| non_empty(e.location.as_deref()))
+        });
     row.discovery_source = Some(agent.discovery_source);
-    row.created_on = inv.and_then(|i| i.created_at).or_else(|| bot.and_then(|b| b.created_on)).map(whole_seconds);
+    row.created_on = inv
+        .and_then(|i| i.created_at)
+        .or_else(|| bot.and_then(|b| b.created_on))
+        .map(whole_seconds);
     row.modified_on = bot.and_then(|b| b.modified_on).map(whole_seconds);
     row.last_published_at = inv
         .and_then(|i| i.last_published_at)
@@ -633,7 +725,11 @@ fn agent_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &Inventor
     row
 }
 
-fn completeness(agent: &ReconciledAgent<'_>, row: &AgentRow, features: Option<&AgentFeatures>) -> (ScanCompleteness, Vec<String>) {
+fn completeness(
+    agent: &ReconciledAgent<'_>,
+    row: &AgentRow,
+    features: Option<&AgentFeatures>,
+) -> (ScanCompleteness, Vec<String>) {
     let mut level = ScanCompleteness::Complete;
     let mut reasons = Vec::new();
     let mut lower = |to: ScanCompleteness, reason: String, reasons: &mut Vec<String>| {
@@ -654,13 +750,21 @@ fn completeness(agent: &ReconciledAgent<'_>, row: &AgentRow, features: Option<&A
             CoverageKind::InventoryOnly(InventoryOnlyReason::EnvironmentUnreadable) => {
                 let failed = matches!(agent.scan, Some(ScanOutcome::Failed { .. }));
                 lower(
-                    if failed { ScanCompleteness::Failed } else { ScanCompleteness::Incomplete },
+                    if failed {
+                        ScanCompleteness::Failed
+                    } else {
+                        ScanCompleteness::Incomplete
+                    },
                     format!("environment not read: {}", c.detail),
                     &mut reasons,
                 );
             }
             CoverageKind::InventoryOnly(_) | CoverageKind::DataverseOnly(_) => {
-                lower(ScanCompleteness::Incomplete, format!("{}: {}", c.kind.code(), c.detail), &mut reasons);
+                lower(
+                    ScanCompleteness::Incomplete,
+                    format!("{}: {}", c.kind.code(), c.detail),
+                    &mut reasons,
+                );
             }
             _ => {}
         }
@@ -668,13 +772,21 @@ fn completeness(agent: &ReconciledAgent<'_>, row: &AgentRow, features: Option<&A
     if let Some((_, scan)) = agent.dataverse {
         match &scan.components_read {
             ReadStatus::Complete => {}
-            ReadStatus::Partial { detail } => {
-                lower(ScanCompleteness::Incomplete, format!("components read in part: {detail}"), &mut reasons)
-            }
-            ReadStatus::Failed { detail } => {
-                lower(ScanCompleteness::Failed, format!("components not read: {detail}"), &mut reasons)
-            }
-            ReadStatus::NotRead => lower(ScanCompleteness::Incomplete, "components not read".to_owned(), &mut reasons),
+            ReadStatus::Partial { detail } => lower(
+                ScanCompleteness::Incomplete,
+                format!("components read in part: {detail}"),
+                &mut reasons,
+            ),
+            ReadStatus::Failed { detail } => lower(
+                ScanCompleteness::Failed,
+                format!("components not read: {detail}"),
+                &mut reasons,
+            ),
+            ReadStatus::NotRead => lower(
+                ScanCompleteness::Incomplete,
+                "components not read".to_owned(),
+                &mut reasons,
+            ),
         }
         match &scan.related_read {
             ReadStatus::Complete => {}
@@ -683,7 +795,11 @@ fn completeness(agent: &ReconciledAgent<'_>, row: &AgentRow, features: Option<&A
                 format!("related records not read: {detail}"),
                 &mut reasons,
             ),
-            ReadStatus::NotRead => lower(ScanCompleteness::Incomplete, "related records not read".to_owned(), &mut reasons),
+            ReadStatus::NotRead => lower(
+                ScanCompleteness::Incomplete,
+                "related records not read".to_owned(),
+                &mut reasons,
+            ),
         }
         if let Some(features) = features {
             let unreadable = features
@@ -740,11 +856,15 @@ fn violations_json(posture: &AgentPosture) -> (i32, String) {
     (count, text)
 }
 
-fn usage_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &InventorySettings) -> Option<UsageSignalRow> {
-    let usage = input
-        .usage
-        .iter()
-        .find(|u| norm(&u.agent_id) == norm(&agent.agent_id) && norm(&u.environment_id) == norm(&agent.environment_id))?;
+fn usage_row(
+    agent: &ReconciledAgent<'_>,
+    input: &ScanInput,
+    settings: &InventorySettings,
+) -> Option<UsageSignalRow> {
+    let usage = input.usage.iter().find(|u| {
+        norm(&u.agent_id) == norm(&agent.agent_id)
+            && norm(&u.environment_id) == norm(&agent.environment_id)
+    })?;
     let start = input.scanned_at - Duration::days(i64::from(settings.usage_window_days));
     let mut sessions = BTreeSet::new();
     let mut users = BTreeSet::new();
@@ -770,13 +890,21 @@ fn usage_row(agent: &ReconciledAgent<'_>, input: &ScanInput, settings: &Inventor
         }
     }
     let mut row = UsageSignalRow::new(agent.agent_id.clone(), agent.environment_id.clone());
-    row.name = Some(fit(&format!("Usage: {}", agent_display_name(agent)), "fsi_name", &schema::USAGE_SIGNAL));
+    row.name = Some(fit(
+        &format!("Usage: {}", agent_display_name(agent)),
+        "fsi_name",
+        &schema::USAGE_SIGNAL,
+    ));
     row.last_interaction_utc = last.map(whole_seconds);
     row.interactions_30d = Some(i32::try_from(interactions).unwrap_or(i32::MAX));
     row.unique_users_30d = Some(i32::try_from(users.len()).unwrap_or(i32::MAX));
     row.sessions_30d = Some(i32::try_from(sessions.len()).unwrap_or(i32::MAX));
     row.aggregation_window_days = i32::try_from(settings.usage_window_days).ok();
-    row.signal_source = Some(fit(&usage.source, "fsi_signalsource", &schema::USAGE_SIGNAL));
+    row.signal_source = Some(fit(
+        &usage.source,
+        "fsi_signalsource",
+        &schema::USAGE_SIGNAL,
+    ));
     row.last_aggregated_at = Some(whole_seconds(input.scanned_at));
     row.run_id = Some(input.run_id.clone());
     Some(row)
@@ -794,10 +922,10 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
 
     for agent in &rec.agents {
         *agent_counts.entry(norm(&agent.environment_id)).or_default() += 1;
-        let identity = input
-            .identities
-            .iter()
-            .find(|i| norm(&i.agent_id) == norm(&agent.agent_id) && norm(&i.environment_id) == norm(&agent.environment_id));
+        let identity = input.identities.iter().find(|i| {
+            norm(&i.agent_id) == norm(&agent.agent_id)
+                && norm(&i.environment_id) == norm(&agent.environment_id)
+        });
         let owner = identity.and_then(|i| i.owner.as_ref());
         let arow = agent_row(
             agent,
@@ -814,10 +942,10 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         if let Some(u) = usage_row(agent, input, settings) {
             rows.usage.push(u);
         }
-        let usage = input
-            .usage
-            .iter()
-            .find(|u| norm(&u.agent_id) == norm(&agent.agent_id) && norm(&u.environment_id) == norm(&agent.environment_id));
+        let usage = input.usage.iter().find(|u| {
+            norm(&u.agent_id) == norm(&agent.agent_id)
+                && norm(&u.environment_id) == norm(&agent.environment_id)
+        });
         let scan = agent.dataverse.map(|(_, s)| s);
         let facts = AgentFacts {
             agent_id: &agent.agent_id,
@@ -841,7 +969,11 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         ));
         c.risk_level = Some(posture.risk);
         c.scan_completeness = Some(level);
-        c.scan_completeness_reason = Some(fit(&reasons.join("; "), "fsi_scancompletenessreason", &schema::COMPLIANCE_STATE));
+        c.scan_completeness_reason = Some(fit(
+            &reasons.join("; "),
+            "fsi_scancompletenessreason",
+            &schema::COMPLIANCE_STATE,
+        ));
         let (count, violations) = violations_json(&posture);
         c.violation_count = Some(count);
         c.violations_json = Some(violations);
@@ -862,13 +994,27 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         row.name = Some(fit(&display, "fsi_name", t));
         row.environment_name = Some(fit(&display, "fsi_environmentname", t));
         if let Some(info) = env.info {
-            row.environment_url = info.instance_api_url.as_deref().map(|u| fit(u, "fsi_environmenturl", t));
+            row.environment_url = info
+                .instance_api_url
+                .as_deref()
+                .map(|u| fit(u, "fsi_environmenturl", t));
             row.region = non_empty(info.location.as_deref());
             row.environment_type = non_empty(info.sku.as_deref());
             row.is_managed = info.is_managed;
         }
-        row.zone = Some(settings.zones.get(&norm(&env.environment_id)).copied().unwrap_or(Zone::Unclassified));
-        row.agent_count = Some(agent_counts.get(&norm(&env.environment_id)).copied().unwrap_or(0));
+        row.zone = Some(
+            settings
+                .zones
+                .get(&norm(&env.environment_id))
+                .copied()
+                .unwrap_or(Zone::Unclassified),
+        );
+        row.agent_count = Some(
+            agent_counts
+                .get(&norm(&env.environment_id))
+                .copied()
+                .unwrap_or(0),
+        );
         row.delta_link = match env.scan {
             Some(ScanOutcome::Scanned(s)) => s.delta_link.clone(),
             _ => input
@@ -888,7 +1034,10 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         .map(|a| (norm(&a.agent_id), norm(&a.environment_id)))
         .collect();
     let mut work_iq: Vec<&crate::input::WorkIqObservation> = input.work_iq.iter().collect();
-    work_iq.sort_by(|a, b| (norm(&a.environment_id), norm(&a.agent_id)).cmp(&(norm(&b.environment_id), norm(&b.agent_id))));
+    work_iq.sort_by(|a, b| {
+        (norm(&a.environment_id), norm(&a.agent_id))
+            .cmp(&(norm(&b.environment_id), norm(&b.agent_id)))
+    });
     for w in work_iq {
         let mut row = WorkIqStateRow::new(w.agent_id.clone(), w.environment_id.clone());
         let name = if known.contains(&(norm(&w.agent_id), norm(&w.environment_id))) {
@@ -900,7 +1049,8 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         row.configured = Some(w.configured);
         row.configured_tier = Some(w.tier);
         row.observed_status = Some(w.observed);
-        row.per_user_license_required = Some(w.tier == crate::options::WorkIqTier::McpInCopilotStudio);
+        row.per_user_license_required =
+            Some(w.tier == crate::options::WorkIqTier::McpInCopilotStudio);
         row.config_source_component_type = w.config_source_component_type;
         row.last_observed_utc = w.last_observed.map(whole_seconds);
         row.last_scanned_at = Some(whole_seconds(input.scanned_at));
@@ -912,7 +1062,14 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
     for b in billing {
         let mut row = BillingEntitlementRow::new();
         row.name = Some(fit(
-            &format!("Billing: {}{}", b.policy_id, b.agent_id.as_deref().map(|a| format!(" / {a}")).unwrap_or_default()),
+            &format!(
+                "Billing: {}{}",
+                b.policy_id,
+                b.agent_id
+                    .as_deref()
+                    .map(|a| format!(" / {a}"))
+                    .unwrap_or_default()
+            ),
             "fsi_name",
             &schema::BILLING_ENTITLEMENT,
         ));
@@ -924,7 +1081,10 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         row.budget_state = b.budget_state.clone();
         // Fail closed: zero-rating is never assumed.
         row.zero_rating_eligible = Some(false);
-        row.entitlement_basis = b.entitlement_basis.as_deref().map(|e| fit(e, "fsi_entitlementbasis", &schema::BILLING_ENTITLEMENT));
+        row.entitlement_basis = b
+            .entitlement_basis
+            .as_deref()
+            .map(|e| fit(e, "fsi_entitlementbasis", &schema::BILLING_ENTITLEMENT));
         row.last_evaluated_at = Some(whole_seconds(input.scanned_at));
         row.run_id = Some(input.run_id.clone());
         rows.billing.push(row);

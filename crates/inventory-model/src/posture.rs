@@ -174,7 +174,9 @@ impl CheckId {
             CheckId::ExternalTools => "Agent calls MCP servers or other agents",
             CheckId::HardCodedCredentials => "Credentials are written into the agent",
             CheckId::PublicKnowledge => "Agent answers from the public web or model knowledge",
-            CheckId::OrchestrationWithoutInstructions => "Generative orchestration without instructions",
+            CheckId::OrchestrationWithoutInstructions => {
+                "Generative orchestration without instructions"
+            }
             CheckId::OrphanedOwner => "Agent owner is disabled or gone",
             CheckId::Dormant => "Published agent is unchanged and unused",
             CheckId::AutonomousTrigger => "Agent is started by external events",
@@ -471,7 +473,11 @@ fn connections<'a>(w: &Walk<'a>) -> Vec<Connection<'a>> {
         if let Some(tool) = tool_of(parsed)
             && let Some(reference) = tool.connection_reference.as_deref()
         {
-            let base = if tool.action_kind.is_some() { "/action" } else { "" };
+            let base = if tool.action_kind.is_some() {
+                "/action"
+            } else {
+                ""
+            };
             out.push(Connection {
                 source_id: id,
                 path: format!("{base}/connectionProperties/mode"),
@@ -521,7 +527,11 @@ const NO_DATAVERSE: &str = "the agent's Dataverse definition was not read";
 const PARTIAL: &str = "some of the agent's components were not read";
 
 /// Runs every check on one agent.
-pub fn evaluate(facts: &AgentFacts<'_>, environment_id: &str, settings: &PostureSettings) -> AgentPosture {
+pub fn evaluate(
+    facts: &AgentFacts<'_>,
+    environment_id: &str,
+    settings: &PostureSettings,
+) -> AgentPosture {
     let w = facts.features.map(walk);
     let components_known = w.is_some() && facts.components_complete;
     let complete_reason = if w.is_none() { NO_DATAVERSE } else { PARTIAL };
@@ -530,7 +540,14 @@ pub fn evaluate(facts: &AgentFacts<'_>, environment_id: &str, settings: &Posture
         let status = if settings.disabled.contains(&check) {
             CheckStatus::Disabled
         } else {
-            run(check, facts, w.as_ref(), components_known, complete_reason, settings)
+            run(
+                check,
+                facts,
+                w.as_ref(),
+                components_known,
+                complete_reason,
+                settings,
+            )
         };
         results.push(CheckResult {
             check,
@@ -562,7 +579,10 @@ fn run(
                 evidence: vec![Evidence::column(
                     agent,
                     "bot.accesscontrolpolicy",
-                    format!("{p} ({})", if p == 0 { "Any" } else { "Any (multi-tenant)" }),
+                    format!(
+                        "{p} ({})",
+                        if p == 0 { "Any" } else { "Any (multi-tenant)" }
+                    ),
                 )],
             },
             Some(_) => CheckStatus::NotFound,
@@ -575,19 +595,27 @@ fn run(
             let inventory = facts.inventory.and_then(|i| i.authentication.as_deref());
             match (dataverse, inventory) {
                 (Some(1), _) => CheckStatus::Found {
-                    evidence: vec![Evidence::column(agent, "bot.authenticationmode", "1 (None)")],
+                    evidence: vec![Evidence::column(
+                        agent,
+                        "bot.authenticationmode",
+                        "1 (None)",
+                    )],
                 },
                 (None, Some(a)) if a.eq_ignore_ascii_case("none") => CheckStatus::Found {
                     evidence: vec![Evidence::column(agent, "properties.authentication", a)],
                 },
                 (Some(_), _) | (None, Some(_)) => CheckStatus::NotFound,
                 (None, None) => CheckStatus::NotEvaluated {
-                    reason: "neither bot.authenticationmode nor the inventory's authentication was read".to_owned(),
+                    reason:
+                        "neither bot.authenticationmode nor the inventory's authentication was read"
+                            .to_owned(),
                 },
             }
         }
         CheckId::MakerCredentials => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let evidence = connections(w)
                 .into_iter()
                 .filter(|c| !matches!(c.mode, Some(ConnectionMode::Invoker)))
@@ -596,20 +624,27 @@ fn run(
                         Some(m) => String::from(m.clone()),
                         None => "absent (not Invoker)".to_owned(),
                     };
-                    Evidence::at(c.source_id, c.path, Some(format!("{mode}; connection reference {}", c.reference)))
+                    Evidence::at(
+                        c.source_id,
+                        c.path,
+                        Some(format!("{mode}; connection reference {}", c.reference)),
+                    )
                 })
                 .collect();
             found_or(evidence, components_known, missing)
         }
         CheckId::HttpRequest | CheckId::InsecureEndpoint => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let mut evidence = Vec::new();
             for (id, parsed) in &w.components {
                 for action in actions(parsed) {
                     if let Some(ActionDetail::HttpRequest { url, .. }) = &action.detail {
                         let url_text = url.clone().unwrap_or_default();
-                        let host_ok = parse_url(&url_text)
-                            .is_some_and(|(_, host, _)| host_allowed(&settings.allowed_http_hosts, &host));
+                        let host_ok = parse_url(&url_text).is_some_and(|(_, host, _)| {
+                            host_allowed(&settings.allowed_http_hosts, &host)
+                        });
                         let hit = match check {
                             CheckId::HttpRequest => !host_ok,
                             _ => insecure(&url_text),
@@ -628,7 +663,11 @@ fn run(
                     {
                         for site in g.public_sites.iter().chain(&g.sharepoint_sites) {
                             if insecure(site) {
-                                evidence.push(Evidence::at(id, action.path.clone(), Some(site.clone())));
+                                evidence.push(Evidence::at(
+                                    id,
+                                    action.path.clone(),
+                                    Some(site.clone()),
+                                ));
                             }
                         }
                     }
@@ -643,18 +682,32 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::EmailExfiltration => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let sends: Vec<Evidence> = connections(w)
                 .into_iter()
                 .filter(|c| {
-                    let outlook = c.connector.is_some_and(|k| k.eq_ignore_ascii_case("shared_office365"))
-                        || c.reference.to_ascii_lowercase().contains("shared_office365");
+                    let outlook = c
+                        .connector
+                        .is_some_and(|k| k.eq_ignore_ascii_case("shared_office365"))
+                        || c.reference
+                            .to_ascii_lowercase()
+                            .contains("shared_office365");
                     let op = c.operation.unwrap_or("").to_ascii_lowercase();
-                    outlook && (op.contains("send") || op.contains("forward") || op.contains("reply"))
+                    outlook
+                        && (op.contains("send") || op.contains("forward") || op.contains("reply"))
                 })
                 .map(|c| {
-                    let path = c.path.trim_end_matches("/connectionProperties/mode").to_owned();
-                    Evidence::at(c.source_id, format!("{path}/operationId"), c.operation.map(str::to_owned))
+                    let path = c
+                        .path
+                        .trim_end_matches("/connectionProperties/mode")
+                        .to_owned();
+                    Evidence::at(
+                        c.source_id,
+                        format!("{path}/operationId"),
+                        c.operation.map(str::to_owned),
+                    )
                 })
                 .collect();
             let generative = w.configuration.and_then(|(_, c)| c.generative_actions);
@@ -662,7 +715,11 @@ fn run(
                 Some(true) if !sends.is_empty() => {
                     let mut evidence = sends;
                     if let Some((bot, _)) = w.configuration {
-                        evidence.push(Evidence::at(bot, "/settings/GenerativeActionsEnabled", Some("true".to_owned())));
+                        evidence.push(Evidence::at(
+                            bot,
+                            "/settings/GenerativeActionsEnabled",
+                            Some("true".to_owned()),
+                        ));
                     }
                     found_or(evidence, true, missing)
                 }
@@ -675,7 +732,9 @@ fn run(
             }
         }
         CheckId::ExternalTools => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let mut evidence = Vec::new();
             for (id, parsed) in &w.components {
                 if let Some(tool) = tool_of(parsed) {
@@ -697,12 +756,20 @@ fn run(
                                 .or(tool.display_name.as_deref())
                                 .unwrap_or("")
                         );
-                        let path = if tool.action_kind.is_some() { "/action/kind" } else { "/kind" };
+                        let path = if tool.action_kind.is_some() {
+                            "/action/kind"
+                        } else {
+                            "/kind"
+                        };
                         evidence.push(Evidence::at(id, path, Some(what)));
                     }
                 }
                 for action in actions(parsed) {
-                    if let Some(ActionDetail::InvokeMcpTool { server_schema_name, tool_name }) = &action.detail {
+                    if let Some(ActionDetail::InvokeMcpTool {
+                        server_schema_name,
+                        tool_name,
+                    }) = &action.detail
+                    {
                         let allowed = server_schema_name
                             .as_deref()
                             .is_some_and(|s| host_allowed(&settings.allowed_mcp_hosts, s));
@@ -720,7 +787,9 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::HardCodedCredentials => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let mut evidence = Vec::new();
             for row in facts.components {
                 for (line, path, kind) in secrets::scan_yaml(row.data.as_deref().unwrap_or("")) {
@@ -737,7 +806,11 @@ fn run(
                 let mut found = Vec::new();
                 secrets::scan_json(&json, "", &mut found);
                 for (path, kind) in found {
-                    evidence.push(Evidence::at(agent, path, Some(format!("{} in bot.configuration", kind.label()))));
+                    evidence.push(Evidence::at(
+                        agent,
+                        path,
+                        Some(format!("{} in bot.configuration", kind.label())),
+                    ));
                 }
             }
             if let Some(features) = facts.features
@@ -750,10 +823,16 @@ fn run(
                     Some(format!("{} in the instructions", kind.label())),
                 ));
             }
-            found_or(evidence, components_known && !w.configuration_unreadable, missing)
+            found_or(
+                evidence,
+                components_known && !w.configuration_unreadable,
+                missing,
+            )
         }
         CheckId::PublicKnowledge => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let mut evidence = Vec::new();
             for (id, parsed) in &w.components {
                 match &parsed.content {
@@ -765,17 +844,25 @@ fn run(
                             evidence.push(Evidence::at(id, "/source/kind", Some(kind.to_owned())));
                         }
                     }
-                    ComponentContent::CustomGpt(g) => {
-                        if g.capabilities.get("webBrowsing") == Some(&true) {
-                            evidence.push(Evidence::at(id, "/gptCapabilities/webBrowsing", Some("true".to_owned())));
-                        }
+                    ComponentContent::CustomGpt(g)
+                        if g.capabilities.get("webBrowsing") == Some(&true) =>
+                    {
+                        evidence.push(Evidence::at(
+                            id,
+                            "/gptCapabilities/webBrowsing",
+                            Some("true".to_owned()),
+                        ));
                     }
                     _ => {}
                 }
                 for action in actions(parsed) {
                     if let Some(ActionDetail::GenerativeAnswers(g)) = &action.detail {
                         if g.web_browsing == Some(true) {
-                            evidence.push(Evidence::at(id, format!("{}/webBrowsing", action.path), Some("true".to_owned())));
+                            evidence.push(Evidence::at(
+                                id,
+                                format!("{}/webBrowsing", action.path),
+                                Some("true".to_owned()),
+                            ));
                         }
                         if g.model_knowledge == Some(true) {
                             evidence.push(Evidence::at(
@@ -797,12 +884,22 @@ fn run(
             if let Some((bot, c)) = w.configuration
                 && c.use_model_knowledge == Some(true)
             {
-                evidence.push(Evidence::at(bot, "/aISettings/useModelKnowledge", Some("true".to_owned())));
+                evidence.push(Evidence::at(
+                    bot,
+                    "/aISettings/useModelKnowledge",
+                    Some("true".to_owned()),
+                ));
             }
-            found_or(evidence, components_known && !w.configuration_unreadable, missing)
+            found_or(
+                evidence,
+                components_known && !w.configuration_unreadable,
+                missing,
+            )
         }
         CheckId::OrchestrationWithoutInstructions => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let Some((bot, config)) = w.configuration else {
                 return CheckStatus::NotEvaluated {
                     reason: "bot.configuration was not readable".to_owned(),
@@ -814,7 +911,11 @@ fn run(
                 .is_some_and(|i| !i.value.trim().is_empty());
             match config.generative_actions {
                 Some(true) if !has_instructions && components_known => CheckStatus::Found {
-                    evidence: vec![Evidence::at(bot, "/settings/GenerativeActionsEnabled", Some("true; no instructions".to_owned()))],
+                    evidence: vec![Evidence::at(
+                        bot,
+                        "/settings/GenerativeActionsEnabled",
+                        Some("true; no instructions".to_owned()),
+                    )],
                 },
                 Some(true) if !has_instructions => not_evaluated(missing),
                 _ => CheckStatus::NotFound,
@@ -827,8 +928,16 @@ fn run(
                     "owner",
                     format!(
                         "{} is {}",
-                        owner.upn.as_deref().or(owner.object_id.as_deref()).unwrap_or("the owner"),
-                        if owner.state == OwnerState::Disabled { "disabled" } else { "missing" }
+                        owner
+                            .upn
+                            .as_deref()
+                            .or(owner.object_id.as_deref())
+                            .unwrap_or("the owner"),
+                        if owner.state == OwnerState::Disabled {
+                            "disabled"
+                        } else {
+                            "missing"
+                        }
                     ),
                 )],
             },
@@ -839,7 +948,9 @@ fn run(
         },
         CheckId::Dormant => dormant(facts, settings),
         CheckId::AutonomousTrigger => {
-            let Some(w) = w else { return not_evaluated(missing) };
+            let Some(w) = w else {
+                return not_evaluated(missing);
+            };
             let evidence = w
                 .components
                 .iter()
@@ -848,14 +959,20 @@ fn run(
                         id,
                         "/externalTriggerSource",
                         Some(
-                            [t.source_kind.as_deref(), t.connection_type.as_deref(), t.flow_name.as_deref()]
-                                .into_iter()
-                                .flatten()
-                                .collect::<Vec<_>>()
-                                .join("; "),
+                            [
+                                t.source_kind.as_deref(),
+                                t.connection_type.as_deref(),
+                                t.flow_name.as_deref(),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>()
+                            .join("; "),
                         ),
                     )),
-                    _ if parsed.component_type.value() == 17 => Some(Evidence::at(id, "", Some("component type 17".to_owned()))),
+                    _ if parsed.component_type.value() == 17 => {
+                        Some(Evidence::at(id, "", Some("component type 17".to_owned())))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -865,26 +982,42 @@ fn run(
             let mut evidence: Vec<Evidence> = facts
                 .coverage
                 .iter()
-                .map(|c| Evidence::column(agent, "coverage", format!("{}: {}", c.kind.code(), c.detail)))
+                .map(|c| {
+                    Evidence::column(
+                        agent,
+                        "coverage",
+                        format!("{}: {}", c.kind.code(), c.detail),
+                    )
+                })
                 .collect();
             if facts.features.is_some() && !facts.components_complete {
-                evidence.push(Evidence::column(agent, "coverage", "components not completely read"));
+                evidence.push(Evidence::column(
+                    agent,
+                    "coverage",
+                    "components not completely read",
+                ));
             }
             found_or(evidence, true, "")
         }
-        CheckId::OverPrivilegedIdentity => match facts.identity.and_then(|i| i.permissions.as_ref()) {
-            Some(p) if !p.excess.is_empty() => {
-                let mut excess = p.excess.clone();
-                excess.sort();
-                CheckStatus::Found {
-                    evidence: vec![Evidence::column(&p.principal_id, "permissions", excess.join(", "))],
+        CheckId::OverPrivilegedIdentity => {
+            match facts.identity.and_then(|i| i.permissions.as_ref()) {
+                Some(p) if !p.excess.is_empty() => {
+                    let mut excess = p.excess.clone();
+                    excess.sort();
+                    CheckStatus::Found {
+                        evidence: vec![Evidence::column(
+                            &p.principal_id,
+                            "permissions",
+                            excess.join(", "),
+                        )],
+                    }
                 }
+                Some(_) => CheckStatus::NotFound,
+                None => CheckStatus::NotEvaluated {
+                    reason: "the agent identity's permissions were not read".to_owned(),
+                },
             }
-            Some(_) => CheckStatus::NotFound,
-            None => CheckStatus::NotEvaluated {
-                reason: "the agent identity's permissions were not read".to_owned(),
-            },
-        },
+        }
     }
 }
 
@@ -923,18 +1056,21 @@ fn dormant(facts: &AgentFacts<'_>, settings: &PostureSettings) -> CheckStatus {
         .max();
     match last {
         Some(t) if t > cutoff => CheckStatus::NotFound,
-        Some(_) | None if usage.covers_days >= settings.dormancy_days || last.is_some() => CheckStatus::Found {
-            evidence: vec![Evidence::column(
-                facts.agent_id,
-                "usage",
-                format!(
-                    "published {}, last change {}, last use {}",
-                    crate::rows::format_datetime(published),
-                    crate::rows::format_datetime(modified),
-                    last.map(crate::rows::format_datetime).unwrap_or_else(|| format!("none in {} days", usage.covers_days))
-                ),
-            )],
-        },
+        Some(_) | None if usage.covers_days >= settings.dormancy_days || last.is_some() => {
+            CheckStatus::Found {
+                evidence: vec![Evidence::column(
+                    facts.agent_id,
+                    "usage",
+                    format!(
+                        "published {}, last change {}, last use {}",
+                        crate::rows::format_datetime(published),
+                        crate::rows::format_datetime(modified),
+                        last.map(crate::rows::format_datetime)
+                            .unwrap_or_else(|| format!("none in {} days", usage.covers_days))
+                    ),
+                )],
+            }
+        }
         _ => not_evaluated(&format!(
             "usage covers {} days, fewer than the {}-day dormancy threshold",
             usage.covers_days, settings.dormancy_days

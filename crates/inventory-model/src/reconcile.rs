@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use time::Duration;
 
-use crate::input::{BotScan, DataverseSnapshot, EnvironmentInfo, ScanInput, ScanOutcome, TenantAgent};
+use crate::input::{
+    BotScan, DataverseSnapshot, EnvironmentInfo, ScanInput, ScanOutcome, TenantAgent,
+};
 use crate::options::DiscoverySource;
 
 /// Why an agent is in the tenant inventory but not in its environment's Dataverse scan.
@@ -93,7 +95,10 @@ impl CoverageKind {
     /// A stable code, e.g. `inventory_only.environment_unreadable`.
     pub fn code(&self) -> String {
         let json = serde_json::to_value(self).unwrap_or_default();
-        let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("unknown");
+        let kind = json
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("unknown");
         match json.get("reason").and_then(|r| r.as_str()) {
             Some(reason) => format!("{kind}.{reason}"),
             None => kind.to_owned(),
@@ -186,29 +191,56 @@ fn norm(id: &str) -> String {
     id.trim().to_ascii_lowercase()
 }
 
-fn not_scanned_reason(outcome: Option<&ScanOutcome>, info: Option<&EnvironmentInfo>) -> Option<(NotScannedReason, String)> {
+fn not_scanned_reason(
+    outcome: Option<&ScanOutcome>,
+    info: Option<&EnvironmentInfo>,
+) -> Option<(NotScannedReason, String)> {
     let developer = info
         .and_then(|i| i.sku.as_deref())
         .is_some_and(|s| s.eq_ignore_ascii_case("Developer"));
     match outcome {
         Some(ScanOutcome::Scanned(_)) => None,
-        Some(ScanOutcome::Forbidden { detail }) => Some((NotScannedReason::Forbidden, format!("access denied (403): {detail}"))),
-        Some(ScanOutcome::NoDataverse) => Some((NotScannedReason::NoDataverse, "the environment has no Dataverse database".to_owned())),
-        Some(ScanOutcome::Skipped { reason }) if developer => Some((NotScannedReason::Developer, format!("developer environment skipped: {reason}"))),
-        Some(ScanOutcome::Skipped { reason }) => Some((NotScannedReason::Skipped, format!("skipped: {reason}"))),
-        Some(ScanOutcome::Failed { detail }) => Some((NotScannedReason::Failed, format!("scan failed: {detail}"))),
-        None if developer => Some((NotScannedReason::Developer, "developer environment not scanned".to_owned())),
-        None if info.is_some_and(|i| i.instance_api_url.is_none()) => {
-            Some((NotScannedReason::NoDataverse, "the environment list gives no Dataverse URL".to_owned()))
+        Some(ScanOutcome::Forbidden { detail }) => Some((
+            NotScannedReason::Forbidden,
+            format!("access denied (403): {detail}"),
+        )),
+        Some(ScanOutcome::NoDataverse) => Some((
+            NotScannedReason::NoDataverse,
+            "the environment has no Dataverse database".to_owned(),
+        )),
+        Some(ScanOutcome::Skipped { reason }) if developer => Some((
+            NotScannedReason::Developer,
+            format!("developer environment skipped: {reason}"),
+        )),
+        Some(ScanOutcome::Skipped { reason }) => {
+            Some((NotScannedReason::Skipped, format!("skipped: {reason}")))
         }
-        None => Some((NotScannedReason::NotAttempted, "no scan of this environment in this run".to_owned())),
+        Some(ScanOutcome::Failed { detail }) => {
+            Some((NotScannedReason::Failed, format!("scan failed: {detail}")))
+        }
+        None if developer => Some((
+            NotScannedReason::Developer,
+            "developer environment not scanned".to_owned(),
+        )),
+        None if info.is_some_and(|i| i.instance_api_url.is_none()) => Some((
+            NotScannedReason::NoDataverse,
+            "the environment list gives no Dataverse URL".to_owned(),
+        )),
+        None => Some((
+            NotScannedReason::NotAttempted,
+            "no scan of this environment in this run".to_owned(),
+        )),
     }
 }
 
 /// Whether a bot looks classic: it has components and all of them are of the
 /// first-generation types (0..=8).
 fn is_classic(bot: &BotScan) -> bool {
-    !bot.components.is_empty() && bot.components.iter().all(|c| (0..=8).contains(&c.component_type))
+    !bot.components.is_empty()
+        && bot
+            .components
+            .iter()
+            .all(|c| (0..=8).contains(&c.component_type))
 }
 
 /// Reconciles what a scan read.
@@ -224,30 +256,34 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
     // Environments by normalised id; the first spelling seen wins, list first.
     let mut envs: BTreeMap<String, ReconciledEnvironment<'a>> = BTreeMap::new();
     for info in input.environments.iter().flatten() {
-        envs.entry(norm(&info.environment_id)).or_insert(ReconciledEnvironment {
-            environment_id: info.environment_id.clone(),
-            info: Some(info),
-            scan: None,
-        });
+        envs.entry(norm(&info.environment_id))
+            .or_insert(ReconciledEnvironment {
+                environment_id: info.environment_id.clone(),
+                info: Some(info),
+                scan: None,
+            });
     }
     let listed: BTreeSet<String> = envs.keys().cloned().collect();
     for scan in &input.environment_scans {
-        let e = envs.entry(norm(&scan.environment_id)).or_insert(ReconciledEnvironment {
-            environment_id: scan.environment_id.clone(),
-            info: None,
-            scan: None,
-        });
+        let e = envs
+            .entry(norm(&scan.environment_id))
+            .or_insert(ReconciledEnvironment {
+                environment_id: scan.environment_id.clone(),
+                info: None,
+                scan: None,
+            });
         // A repeated entry for one environment: the first one counts.
         if e.scan.is_none() {
             e.scan = Some(&scan.outcome);
         }
     }
     for agent in input.tenant_agents.iter().flatten() {
-        envs.entry(norm(&agent.environment_id)).or_insert(ReconciledEnvironment {
-            environment_id: agent.environment_id.clone(),
-            info: None,
-            scan: None,
-        });
+        envs.entry(norm(&agent.environment_id))
+            .or_insert(ReconciledEnvironment {
+                environment_id: agent.environment_id.clone(),
+                info: None,
+                scan: None,
+            });
     }
 
     if input.environments.is_none() {
@@ -263,7 +299,8 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
             CoverageKind::InventoryUnavailable,
             None,
             None,
-            "the tenant inventory was not read; agents are known only from Dataverse scans".to_owned(),
+            "the tenant inventory was not read; agents are known only from Dataverse scans"
+                .to_owned(),
         ));
     }
     for (key, env) in &envs {
@@ -286,11 +323,13 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
     }
 
     // Dataverse bots by (environment, bot id).
-    let mut bots: BTreeMap<(String, String), (&'a DataverseSnapshot, &'a BotScan)> = BTreeMap::new();
+    let mut bots: BTreeMap<(String, String), (&'a DataverseSnapshot, &'a BotScan)> =
+        BTreeMap::new();
     for (key, env) in &envs {
         if let Some(ScanOutcome::Scanned(snapshot)) = env.scan {
             for bot in &snapshot.bots {
-                bots.entry((key.clone(), norm(&bot.bot.bot_id))).or_insert((snapshot, bot));
+                bots.entry((key.clone(), norm(&bot.bot.bot_id)))
+                    .or_insert((snapshot, bot));
             }
         }
     }
@@ -300,13 +339,17 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
     let mut matched: BTreeSet<(String, String)> = BTreeSet::new();
     for agent in input.tenant_agents.iter().flatten() {
         let env_key = norm(&agent.environment_id);
-        let Some(env) = envs.get(&env_key) else { continue };
+        let Some(env) = envs.get(&env_key) else {
+            continue;
+        };
         let by_name = (env_key.clone(), norm(&agent.name));
         let by_bot_id = agent.bot_id.as_deref().map(|b| (env_key.clone(), norm(b)));
         let mut own = Vec::new();
         let hit = if let Some(found) = bots.get(&by_name).filter(|_| !matched.contains(&by_name)) {
             Some((by_name.clone(), *found))
-        } else if let Some(key) = by_bot_id.filter(|k| k.1 != by_name.1 && bots.contains_key(k) && !matched.contains(k)) {
+        } else if let Some(key) =
+            by_bot_id.filter(|k| k.1 != by_name.1 && bots.contains_key(k) && !matched.contains(k))
+        {
             own.push(record(
                 CoverageKind::IdSpaceSplit,
                 Some(&env.environment_id),
@@ -323,16 +366,29 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
         let (agent_id, dataverse, source) = match hit {
             Some((key, found)) => {
                 matched.insert(key);
-                (found.1.bot.bot_id.clone(), Some(found), DiscoverySource::Reconciled)
+                (
+                    found.1.bot.bot_id.clone(),
+                    Some(found),
+                    DiscoverySource::Reconciled,
+                )
             }
             None => {
                 let (reason, detail) = match env.scan {
                     Some(ScanOutcome::Scanned(snapshot)) => {
-                        let deleted = snapshot.deleted_bot_ids.iter().any(|d| norm(d) == by_name.1);
+                        let deleted = snapshot
+                            .deleted_bot_ids
+                            .iter()
+                            .any(|d| norm(d) == by_name.1);
                         if deleted {
-                            (InventoryOnlyReason::Deleted, "the environment's change tracking reports it deleted".to_owned())
+                            (
+                                InventoryOnlyReason::Deleted,
+                                "the environment's change tracking reports it deleted".to_owned(),
+                            )
                         } else if agent.created_at.is_some_and(|c| c > snapshot.read_at) {
-                            (InventoryOnlyReason::NotYetSynced, "created after the environment's bots were read".to_owned())
+                            (
+                                InventoryOnlyReason::NotYetSynced,
+                                "created after the environment's bots were read".to_owned(),
+                            )
                         } else {
                             (
                                 InventoryOnlyReason::Deleted,
@@ -354,7 +410,9 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
                     detail,
                 ));
                 let source = match agent.source {
-                    crate::input::InventorySource::PowerPlatformAdmin => DiscoverySource::AdminCenter,
+                    crate::input::InventorySource::PowerPlatformAdmin => {
+                        DiscoverySource::AdminCenter
+                    }
                     _ => DiscoverySource::ResourceGraph,
                 };
                 (agent.name.clone(), None, source)
@@ -386,18 +444,30 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
         }
         let env = &envs[&key.0];
         let (reason, detail) = if input.tenant_agents.is_none() {
-            (DataverseOnlyReason::InventoryNotRead, "the tenant inventory was not read".to_owned())
+            (
+                DataverseOnlyReason::InventoryNotRead,
+                "the tenant inventory was not read".to_owned(),
+            )
         } else if is_classic(found.1) {
-            (DataverseOnlyReason::ClassicBot, "only first-generation (V1) components: a classic bot".to_owned())
+            (
+                DataverseOnlyReason::ClassicBot,
+                "only first-generation (V1) components: a classic bot".to_owned(),
+            )
         } else if found
             .1
             .bot
             .created_on
             .is_some_and(|c| c + settings.inventory_freshness >= inventory_read_at)
         {
-            (DataverseOnlyReason::InventoryLag, "created shortly before the inventory was read".to_owned())
+            (
+                DataverseOnlyReason::InventoryLag,
+                "created shortly before the inventory was read".to_owned(),
+            )
         } else {
-            (DataverseOnlyReason::Unexplained, "in Dataverse but not in the tenant inventory".to_owned())
+            (
+                DataverseOnlyReason::Unexplained,
+                "in Dataverse but not in the tenant inventory".to_owned(),
+            )
         };
         agents.insert(
             key.clone(),
@@ -422,11 +492,18 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
     // The same agent id in several environments.
     let mut environments_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (env, agent) in agents.keys() {
-        environments_of.entry(agent.clone()).or_default().push(env.clone());
+        environments_of
+            .entry(agent.clone())
+            .or_default()
+            .push(env.clone());
     }
     for ((env, agent_key), agent) in agents.iter_mut() {
         if let Some(all) = environments_of.get(agent_key).filter(|all| all.len() > 1) {
-            let others: Vec<&str> = all.iter().filter(|e| *e != env).map(String::as_str).collect();
+            let others: Vec<&str> = all
+                .iter()
+                .filter(|e| *e != env)
+                .map(String::as_str)
+                .collect();
             agent.coverage.push(record(
                 CoverageKind::AgentInSeveralEnvironments,
                 Some(&agent.environment_id),

@@ -34,7 +34,9 @@ impl SecretKind {
 
 fn token_len(s: &str) -> usize {
     s.chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=' | '~'))
+        .take_while(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=' | '~')
+        })
         .count()
 }
 
@@ -64,11 +66,20 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
     for at in lower_find(line, "basic ") {
         let token = &line[at + 6..];
         let n = token_len(token);
-        if n >= 16 && token[..n].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')) {
+        if n >= 16
+            && token[..n]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        {
             return Some(SecretKind::BasicCredentials);
         }
     }
-    for key in ["accountkey", "sharedaccesskey", "sharedaccesssignature", "sig"] {
+    for key in [
+        "accountkey",
+        "sharedaccesskey",
+        "sharedaccesssignature",
+        "sig",
+    ] {
         for at in lower_find(line, key) {
             let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphanumeric();
             if before_ok && value_after(line, at, key.len()).is_some_and(|v| token_len(v) >= 16) {
@@ -76,9 +87,20 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
             }
         }
     }
-    for key in ["client_secret", "clientsecret", "api_key", "apikey", "api-key", "x-api-key", "subscription-key", "access_token"] {
+    for key in [
+        "client_secret",
+        "clientsecret",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-api-key",
+        "subscription-key",
+        "access_token",
+    ] {
         for at in lower_find(line, key) {
-            if value_after(line, at, key.len()).is_some_and(|v| token_len(v) >= 16 && !v.starts_with('=')) {
+            if value_after(line, at, key.len())
+                .is_some_and(|v| token_len(v) >= 16 && !v.starts_with('='))
+            {
                 return Some(SecretKind::ApiKey);
             }
         }
@@ -104,7 +126,16 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
             return Some(SecretKind::Jwt);
         }
     }
-    for prefix in ["AKIA", "ghp_", "gho_", "github_pat_", "xoxb-", "xoxp-", "sk-", "AIza"] {
+    for prefix in [
+        "AKIA",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "sk-",
+        "AIza",
+    ] {
         for (at, _) in line.match_indices(prefix) {
             let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphanumeric();
             if before_ok && token_len(&line[at..]) >= prefix.len() + 16 {
@@ -139,7 +170,9 @@ fn key_of(line: &str) -> Option<(usize, bool, String)> {
         indent += 2 + (rest.len() - rest.trim_start().len());
         body = rest.trim_start();
     }
-    let colon = body.find(": ").or_else(|| body.strip_suffix(':').map(str::len))?;
+    let colon = body
+        .find(": ")
+        .or_else(|| body.strip_suffix(':').map(str::len))?;
     let key = body[..colon].trim().trim_matches(['"', '\'']);
     if key.is_empty() || key.starts_with('=') {
         return None;
@@ -202,7 +235,11 @@ fn yaml_path(lines: &[&str], index: usize) -> String {
 }
 
 /// Secrets in the string values of a JSON document, with their JSON Pointers.
-pub(crate) fn scan_json(value: &serde_json::Value, path: &str, out: &mut Vec<(String, SecretKind)>) {
+pub(crate) fn scan_json(
+    value: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<(String, SecretKind)>,
+) {
     match value {
         serde_json::Value::String(s) => {
             if let Some(kind) = s.lines().find_map(scan_line) {
@@ -243,13 +280,31 @@ mod tests {
     fn secret_shapes_are_found_and_prose_is_not() {
         let found = [
             ("-----BEGIN RSA PRIVATE KEY-----", SecretKind::PrivateKey),
-            ("Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345", SecretKind::BearerToken),
-            ("header: Basic dXNlcjpwYXNzd29yZDEyMzQ1", SecretKind::BasicCredentials),
-            ("DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcdefghijklmnop1234==", SecretKind::ConnectionString),
-            ("client_secret: 8Q~abcdefghijklmnopqrstu", SecretKind::ApiKey),
-            ("value: ghp_abcdefghijklmnopqrstuvwxyz0123456789", SecretKind::KnownTokenPrefix),
+            (
+                "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345",
+                SecretKind::BearerToken,
+            ),
+            (
+                "header: Basic dXNlcjpwYXNzd29yZDEyMzQ1",
+                SecretKind::BasicCredentials,
+            ),
+            (
+                "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcdefghijklmnop1234==",
+                SecretKind::ConnectionString,
+            ),
+            (
+                "client_secret: 8Q~abcdefghijklmnopqrstu",
+                SecretKind::ApiKey,
+            ),
+            (
+                "value: ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                SecretKind::KnownTokenPrefix,
+            ),
             ("password: Hunter2Hunter2", SecretKind::Password),
-            ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop", SecretKind::Jwt),
+            (
+                "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+                SecretKind::Jwt,
+            ),
         ];
         for (line, kind) in found {
             assert_eq!(scan_line(line), Some(kind), "{line}");

@@ -24,12 +24,26 @@ fn kinds(inv: &Inventory) -> Vec<(CoverageKind, Option<String>, Option<String>)>
 }
 
 fn completeness(inv: &Inventory, agent: &str) -> (ScanCompleteness, String) {
-    let c = inv.rows.compliance.iter().find(|c| c.agent_id == agent).unwrap();
-    (c.scan_completeness.unwrap(), c.scan_completeness_reason.clone().unwrap())
+    let c = inv
+        .rows
+        .compliance
+        .iter()
+        .find(|c| c.agent_id == agent)
+        .unwrap();
+    (
+        c.scan_completeness.unwrap(),
+        c.scan_completeness_reason.clone().unwrap(),
+    )
 }
 
 fn source(inv: &Inventory, agent: &str) -> DiscoverySource {
-    inv.rows.agents.iter().find(|a| a.agent_id == agent).unwrap().discovery_source.unwrap()
+    inv.rows
+        .agents
+        .iter()
+        .find(|a| a.agent_id == agent)
+        .unwrap()
+        .discovery_source
+        .unwrap()
 }
 
 #[test]
@@ -38,7 +52,10 @@ fn seen_by_both_is_reconciled_without_gaps() {
     let inv = run(&input);
     assert_eq!(source(&inv, "b1"), DiscoverySource::Reconciled);
     assert!(inv.coverage.is_empty(), "{:?}", inv.coverage);
-    assert_eq!(completeness(&inv, "b1"), (ScanCompleteness::Complete, String::new()));
+    assert_eq!(
+        completeness(&inv, "b1"),
+        (ScanCompleteness::Complete, String::new())
+    );
 }
 
 #[test]
@@ -47,14 +64,24 @@ fn inventory_only_because_the_environment_is_forbidden() {
     input.tenant_agents = Some(vec![inventory_agent("b1", "env-1", "One")]);
     input.environment_scans = vec![EnvironmentScan::new(
         "env-1",
-        ScanOutcome::Forbidden { detail: "403 Forbidden".into() },
+        ScanOutcome::Forbidden {
+            detail: "403 Forbidden".into(),
+        },
     )];
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
         [
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::Forbidden), Some("env-1".into()), None),
-            (CoverageKind::InventoryOnly(InventoryOnlyReason::EnvironmentUnreadable), Some("env-1".into()), Some("b1".into())),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::Forbidden),
+                Some("env-1".into()),
+                None
+            ),
+            (
+                CoverageKind::InventoryOnly(InventoryOnlyReason::EnvironmentUnreadable),
+                Some("env-1".into()),
+                Some("b1".into())
+            ),
         ]
     );
     assert_eq!(source(&inv, "b1"), DiscoverySource::ResourceGraph);
@@ -70,13 +97,19 @@ fn inventory_only_because_the_environment_scan_failed_is_failed() {
     input.tenant_agents = Some(vec![inventory_agent("b1", "env-1", "One")]);
     input.environment_scans = vec![EnvironmentScan::new(
         "env-1",
-        ScanOutcome::Failed { detail: "throttled beyond the retry budget".into() },
+        ScanOutcome::Failed {
+            detail: "throttled beyond the retry budget".into(),
+        },
     )];
     let inv = run(&input);
     let (level, reason) = completeness(&inv, "b1");
     assert_eq!(level, ScanCompleteness::Failed);
     assert!(reason.contains("throttled"), "{reason}");
-    assert!(kinds(&inv).contains(&(CoverageKind::EnvironmentNotScanned(NotScannedReason::Failed), Some("env-1".into()), None)));
+    assert!(kinds(&inv).contains(&(
+        CoverageKind::EnvironmentNotScanned(NotScannedReason::Failed),
+        Some("env-1".into()),
+        None
+    )));
 }
 
 #[test]
@@ -88,7 +121,11 @@ fn inventory_only_because_created_after_the_read_is_not_yet_synced() {
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
-        [(CoverageKind::InventoryOnly(InventoryOnlyReason::NotYetSynced), Some("env-1".into()), Some("b-new".into()))]
+        [(
+            CoverageKind::InventoryOnly(InventoryOnlyReason::NotYetSynced),
+            Some("env-1".into()),
+            Some("b-new".into())
+        )]
     );
     assert_eq!(completeness(&inv, "b-new").0, ScanCompleteness::Incomplete);
 }
@@ -96,16 +133,35 @@ fn inventory_only_because_created_after_the_read_is_not_yet_synced() {
 #[test]
 fn inventory_only_in_a_read_environment_is_deleted() {
     let mut input = one_environment(vec![]);
-    input.tenant_agents = Some(vec![inventory_agent("b-old", "env-1", "Old"), inventory_agent("b-gone", "env-1", "Gone")]);
+    input.tenant_agents = Some(vec![
+        inventory_agent("b-old", "env-1", "Old"),
+        inventory_agent("b-gone", "env-1", "Gone"),
+    ]);
     if let ScanOutcome::Scanned(s) = &mut input.environment_scans[0].outcome {
         s.deleted_bot_ids = vec!["B-GONE".into()];
     }
     let inv = run(&input);
-    let records: Vec<_> = inv.coverage.iter().map(|c| (c.kind.clone(), c.agent_id.clone().unwrap(), c.detail.clone())).collect();
+    let records: Vec<_> = inv
+        .coverage
+        .iter()
+        .map(|c| {
+            (
+                c.kind.clone(),
+                c.agent_id.clone().unwrap(),
+                c.detail.clone(),
+            )
+        })
+        .collect();
     assert_eq!(records.len(), 2);
-    assert_eq!(records[0].0, CoverageKind::InventoryOnly(InventoryOnlyReason::Deleted));
+    assert_eq!(
+        records[0].0,
+        CoverageKind::InventoryOnly(InventoryOnlyReason::Deleted)
+    );
     assert!(records[0].2.contains("change tracking"), "{}", records[0].2);
-    assert_eq!(records[1].0, CoverageKind::InventoryOnly(InventoryOnlyReason::Deleted));
+    assert_eq!(
+        records[1].0,
+        CoverageKind::InventoryOnly(InventoryOnlyReason::Deleted)
+    );
     assert!(records[1].2.contains("lags"), "{}", records[1].2);
 }
 
@@ -113,13 +169,20 @@ fn inventory_only_in_a_read_environment_is_deleted() {
 fn dataverse_only_classic_bot() {
     let mut input = one_environment(vec![scanned_bot(
         bot("b-classic", "Classic"),
-        vec![component("c1", 0, "Greeting", None), component("c2", 2, "Var", None)],
+        vec![
+            component("c1", 0, "Greeting", None),
+            component("c2", 2, "Var", None),
+        ],
     )]);
     input.tenant_agents = Some(vec![]);
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
-        [(CoverageKind::DataverseOnly(DataverseOnlyReason::ClassicBot), Some("env-1".into()), Some("b-classic".into()))]
+        [(
+            CoverageKind::DataverseOnly(DataverseOnlyReason::ClassicBot),
+            Some("env-1".into()),
+            Some("b-classic".into())
+        )]
     );
     assert_eq!(source(&inv, "b-classic"), DiscoverySource::DataverseScan);
     let agent = &inv.rows.agents[0];
@@ -137,18 +200,29 @@ fn dataverse_only_recent_bot_is_inventory_lag() {
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
-        [(CoverageKind::DataverseOnly(DataverseOnlyReason::InventoryLag), Some("env-1".into()), Some("b-recent".into()))]
+        [(
+            CoverageKind::DataverseOnly(DataverseOnlyReason::InventoryLag),
+            Some("env-1".into()),
+            Some("b-recent".into())
+        )]
     );
 }
 
 #[test]
 fn dataverse_only_old_bot_is_unexplained_and_never_silent() {
-    let mut input = one_environment(vec![scanned_bot(bot("b-x", "X"), vec![component("c9", 9, "T", None)])]);
+    let mut input = one_environment(vec![scanned_bot(
+        bot("b-x", "X"),
+        vec![component("c9", 9, "T", None)],
+    )]);
     input.tenant_agents = Some(vec![]);
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
-        [(CoverageKind::DataverseOnly(DataverseOnlyReason::Unexplained), Some("env-1".into()), Some("b-x".into()))]
+        [(
+            CoverageKind::DataverseOnly(DataverseOnlyReason::Unexplained),
+            Some("env-1".into()),
+            Some("b-x".into())
+        )]
     );
     assert_eq!(completeness(&inv, "b-x").0, ScanCompleteness::Incomplete);
 }
@@ -162,7 +236,11 @@ fn no_inventory_at_all() {
         kinds(&inv),
         [
             (CoverageKind::InventoryUnavailable, None, None),
-            (CoverageKind::DataverseOnly(DataverseOnlyReason::InventoryNotRead), Some("env-1".into()), Some("b1".into())),
+            (
+                CoverageKind::DataverseOnly(DataverseOnlyReason::InventoryNotRead),
+                Some("env-1".into()),
+                Some("b1".into())
+            ),
         ]
     );
     assert!(!inv.inventory_read);
@@ -176,23 +254,62 @@ fn listed_environments_not_scanned_say_why() {
     let mut teams = environment("env-teams", "Teams");
     teams.instance_api_url = None;
     let mut input_envs = input.environments.take().unwrap();
-    input_envs.extend([dev, teams, environment("env-403", "Locked"), environment("env-skip", "Skipped"), environment("env-none", "Never")]);
+    input_envs.extend([
+        dev,
+        teams,
+        environment("env-403", "Locked"),
+        environment("env-skip", "Skipped"),
+        environment("env-none", "Never"),
+    ]);
     input.environments = Some(input_envs);
-    input.environment_scans.push(EnvironmentScan::new("env-403", ScanOutcome::Forbidden { detail: "no application user".into() }));
-    input.environment_scans.push(EnvironmentScan::new("env-skip", ScanOutcome::Skipped { reason: "excluded by settings".into() }));
-    input.environment_scans.push(EnvironmentScan::new("env-nodv", ScanOutcome::NoDataverse));
+    input.environment_scans.push(EnvironmentScan::new(
+        "env-403",
+        ScanOutcome::Forbidden {
+            detail: "no application user".into(),
+        },
+    ));
+    input.environment_scans.push(EnvironmentScan::new(
+        "env-skip",
+        ScanOutcome::Skipped {
+            reason: "excluded by settings".into(),
+        },
+    ));
+    input
+        .environment_scans
+        .push(EnvironmentScan::new("env-nodv", ScanOutcome::NoDataverse));
     let inv = run(&input);
-    let got: Vec<_> = kinds(&inv).into_iter().map(|(k, e, _)| (k, e.unwrap())).collect();
+    let got: Vec<_> = kinds(&inv)
+        .into_iter()
+        .map(|(k, e, _)| (k, e.unwrap()))
+        .collect();
     assert_eq!(
         got,
         [
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::Forbidden), "env-403".into()),
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::Developer), "env-dev".into()),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::Forbidden),
+                "env-403".into()
+            ),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::Developer),
+                "env-dev".into()
+            ),
             (CoverageKind::EnvironmentNotListed, "env-nodv".into()),
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::NoDataverse), "env-nodv".into()),
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::NotAttempted), "env-none".into()),
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::Skipped), "env-skip".into()),
-            (CoverageKind::EnvironmentNotScanned(NotScannedReason::NoDataverse), "env-teams".into()),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::NoDataverse),
+                "env-nodv".into()
+            ),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::NotAttempted),
+                "env-none".into()
+            ),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::Skipped),
+                "env-skip".into()
+            ),
+            (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::NoDataverse),
+                "env-teams".into()
+            ),
         ]
     );
     // Every environment has a row, whether scanned or not.
@@ -205,9 +322,15 @@ fn environment_list_unavailable() {
     let mut input = one_environment(vec![scanned_bot(bot("b1", "One"), vec![])]);
     input.environments = None;
     let inv = run(&input);
-    assert_eq!(kinds(&inv), [(CoverageKind::EnvironmentListUnavailable, None, None)]);
+    assert_eq!(
+        kinds(&inv),
+        [(CoverageKind::EnvironmentListUnavailable, None, None)]
+    );
     assert_eq!(inv.rows.environments.len(), 1);
-    assert_eq!(inv.rows.environments[0].environment_name.as_deref(), Some("env-1"));
+    assert_eq!(
+        inv.rows.environments[0].environment_name.as_deref(),
+        Some("env-1")
+    );
 }
 
 #[test]
@@ -219,11 +342,18 @@ fn id_space_split_matches_through_bot_id_and_warns() {
     let inv = run(&input);
     assert_eq!(
         kinds(&inv),
-        [(CoverageKind::IdSpaceSplit, Some("env-1".into()), Some("arg-name".into()))]
+        [(
+            CoverageKind::IdSpaceSplit,
+            Some("env-1".into()),
+            Some("arg-name".into())
+        )]
     );
     assert_eq!(inv.rows.agents.len(), 1);
     assert_eq!(inv.rows.agents[0].agent_id, "dv-guid");
-    assert_eq!(inv.rows.agents[0].discovery_source, Some(DiscoverySource::Reconciled));
+    assert_eq!(
+        inv.rows.agents[0].discovery_source,
+        Some(DiscoverySource::Reconciled)
+    );
 }
 
 #[test]
@@ -246,7 +376,10 @@ fn the_admin_center_inventory_is_its_own_discovery_source() {
     // env-2 is known only from the inventory: not listed and not scanned.
     let got: Vec<_> = kinds(&inv).into_iter().map(|(k, e, _)| (k, e)).collect();
     assert!(got.contains(&(CoverageKind::EnvironmentNotListed, Some("env-2".into()))));
-    assert!(got.contains(&(CoverageKind::EnvironmentNotScanned(NotScannedReason::NotAttempted), Some("env-2".into()))));
+    assert!(got.contains(&(
+        CoverageKind::EnvironmentNotScanned(NotScannedReason::NotAttempted),
+        Some("env-2".into())
+    )));
 }
 
 #[test]
@@ -259,7 +392,10 @@ fn the_same_agent_in_two_environments_is_flagged() {
         "env-2",
         ScanOutcome::Scanned(snapshot(vec![scanned_bot(bot("b1", "One"), vec![])])),
     ));
-    input.tenant_agents = Some(vec![inventory_agent("b1", "env-1", "One"), inventory_agent("b1", "env-2", "One")]);
+    input.tenant_agents = Some(vec![
+        inventory_agent("b1", "env-1", "One"),
+        inventory_agent("b1", "env-2", "One"),
+    ]);
     let inv = run(&input);
     let several: Vec<_> = inv
         .coverage
@@ -273,7 +409,8 @@ fn the_same_agent_in_two_environments_is_flagged() {
 #[test]
 fn agent_builder_agents_are_incomplete_scans() {
     let mut input = one_environment(vec![scanned_bot(bot("b-lite", "Lite"), vec![])]);
-    input.tenant_agents.as_mut().unwrap()[0].created_in = Some("Microsoft 365 Copilot Agent Builder".into());
+    input.tenant_agents.as_mut().unwrap()[0].created_in =
+        Some("Microsoft 365 Copilot Agent Builder".into());
     let inv = run(&input);
     let agent = &inv.rows.agents[0];
     assert_eq!(agent.created_in, Some(CreatedIn::AgentBuilder));
@@ -286,10 +423,17 @@ fn agent_builder_agents_are_incomplete_scans() {
 #[test]
 fn unreadable_component_reads_are_incomplete_or_failed() {
     let mut partial = scanned_bot(bot("b-part", "Part"), vec![]);
-    partial.components_read = inventory_model::ReadStatus::Partial { detail: "page 3 failed".into() };
+    partial.components_read = inventory_model::ReadStatus::Partial {
+        detail: "page 3 failed".into(),
+    };
     let mut failed = scanned_bot(bot("b-fail", "Fail"), vec![]);
-    failed.components_read = inventory_model::ReadStatus::Failed { detail: "500 from botcomponents".into() };
-    let broken = scanned_bot(bot("b-yaml", "Yaml"), vec![component("c1", 9, "Broken", Some("kind: [unclosed".into()))]);
+    failed.components_read = inventory_model::ReadStatus::Failed {
+        detail: "500 from botcomponents".into(),
+    };
+    let broken = scanned_bot(
+        bot("b-yaml", "Yaml"),
+        vec![component("c1", 9, "Broken", Some("kind: [unclosed".into()))],
+    );
     let inv = run(&one_environment(vec![partial, failed, broken]));
     assert_eq!(completeness(&inv, "b-part").0, ScanCompleteness::Incomplete);
     assert!(completeness(&inv, "b-part").1.contains("page 3 failed"));
@@ -298,18 +442,40 @@ fn unreadable_component_reads_are_incomplete_or_failed() {
     assert_eq!(level, ScanCompleteness::Incomplete);
     assert!(reason.contains("unreadable"), "{reason}");
     // The unreadable component is still a feature row: Other / Unrecognized, not dropped.
-    let row = inv.rows.features.iter().find(|f| f.source_object_id == "c1").unwrap();
+    let row = inv
+        .rows
+        .features
+        .iter()
+        .find(|f| f.source_object_id == "c1")
+        .unwrap();
     assert_eq!(row.feature_type, Some(inventory_model::FeatureType::Other));
 }
 
 #[test]
 fn previous_delta_links_survive_an_unreadable_environment() {
     let mut input = one_environment(vec![]);
-    input.environment_scans = vec![EnvironmentScan::new("env-1", ScanOutcome::Failed { detail: "timeout".into() })];
-    input.previous_delta_links.insert("ENV-1".into(), "https://x/api/data/v9.2/bots?$deltatoken=7".into());
+    input.environment_scans = vec![EnvironmentScan::new(
+        "env-1",
+        ScanOutcome::Failed {
+            detail: "timeout".into(),
+        },
+    )];
+    input.previous_delta_links.insert(
+        "ENV-1".into(),
+        "https://x/api/data/v9.2/bots?$deltatoken=7".into(),
+    );
     let inv = run(&input);
-    assert_eq!(inv.rows.environments[0].delta_link.as_deref(), Some("https://x/api/data/v9.2/bots?$deltatoken=7"));
+    assert_eq!(
+        inv.rows.environments[0].delta_link.as_deref(),
+        Some("https://x/api/data/v9.2/bots?$deltatoken=7")
+    );
     // A scanned environment writes its new delta link.
     let inv = run(&one_environment(vec![]));
-    assert!(inv.rows.environments[0].delta_link.as_deref().unwrap().ends_with("deltatoken=1"));
+    assert!(
+        inv.rows.environments[0]
+            .delta_link
+            .as_deref()
+            .unwrap()
+            .ends_with("deltatoken=1")
+    );
 }

@@ -1,5 +1,11 @@
 //! Shared builders for the mapping, reconciliation and posture tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
 
 use botcomponent_schema::ComponentRow;
 use inventory_model::{
@@ -20,7 +26,10 @@ pub fn now() -> OffsetDateTime {
 }
 
 pub fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/botcomponents/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/botcomponents/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     String::from_utf8(std::fs::read(&path).unwrap()).unwrap()
 }
 
@@ -93,6 +102,9 @@ pub fn one_environment(bots: Vec<BotScan>) -> ScanInput {
             .map(|b| inventory_agent(&b.bot.bot_id, "env-1", b.bot.name.as_deref().unwrap_or("")))
             .collect(),
     );
-    input.environment_scans = vec![EnvironmentScan::new("env-1", ScanOutcome::Scanned(snapshot(bots)))];
+    input.environment_scans = vec![EnvironmentScan::new(
+        "env-1",
+        ScanOutcome::Scanned(snapshot(bots)),
+    )];
     input
 }
