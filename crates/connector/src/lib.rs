@@ -55,6 +55,7 @@ pub mod ingest;
 pub mod schedule;
 pub mod sink;
 pub mod state;
+mod timefmt;
 
 pub use connector::{
     Agent, BOT_COLUMNS, Connector, ConnectorBuilder, ConnectorError, TRANSCRIPT_COLUMNS,
