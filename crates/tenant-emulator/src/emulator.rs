@@ -122,6 +122,8 @@ pub struct EmulatorBuilder {
     fixture_rows: Vec<Row>,
     fixture_files: Vec<PathBuf>,
     resources: Vec<String>,
+    m365: crate::graph::M365Spec,
+    graph_roles: Vec<String>,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -155,6 +157,11 @@ impl Default for EmulatorBuilder {
             fixture_rows: Vec::new(),
             fixture_files: Vec::new(),
             resources: Vec::new(),
+            m365: crate::graph::M365Spec::default(),
+            graph_roles: vec![
+                crate::graph::INTERACTION_ROLE.to_owned(),
+                crate::graph::USER_READ_ROLE.to_owned(),
+            ],
         }
     }
 }
@@ -246,6 +253,25 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The Microsoft 365 Copilot users and interactions Graph serves (default: 8 licensed
+    /// active users with 24 interactions each, 2 idle licensed users, 1 unlicensed active user).
+    pub fn m365(mut self, spec: crate::graph::M365Spec) -> Self {
+        self.m365 = spec;
+        self
+    }
+
+    /// The Graph application permissions the connector app was granted (default
+    /// `AiEnterpriseInteraction.Read.All` and `User.Read.All`); they appear in the `roles`
+    /// claim of its Graph tokens.
+    pub fn graph_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.graph_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Loads transcript rows as they are (e.g. rows copied from a real environment).
     pub fn transcript_rows(mut self, rows: impl IntoIterator<Item = Row>) -> Self {
         self.fixture_rows.extend(rows);
@@ -322,7 +348,8 @@ impl EmulatorBuilder {
                 ClientSecret::new(identity.client_secret.clone())
                     .with_id(identity.client_secret_id),
             )
-            .with_dataverse_access(self.connector_access);
+            .with_dataverse_access(self.connector_access)
+            .with_graph_roles(self.graph_roles);
         let mut apps = vec![connector];
         apps.extend(self.apps);
         for app in &apps {
@@ -372,6 +399,15 @@ impl EmulatorBuilder {
             .apply(self.faults)
             .map_err(EmulatorError::InvalidFaults)?;
         let ingestion = Ingestion::new(self.ingestion_token);
+        let graph = crate::graph::Graph::generate(
+            self.m365,
+            self.seed,
+            &identity.domain,
+            anchor,
+            entra.clone(),
+            Arc::clone(&clock),
+            base_url.clone(),
+        );
 
         let shared = Arc::new(Shared {
             base_url: base_url.clone(),
@@ -379,6 +415,7 @@ impl EmulatorBuilder {
             entra,
             dataverse,
             ingestion,
+            graph,
             faults,
             protection,
             clock,
@@ -498,6 +535,7 @@ pub(crate) struct Shared {
     pub(crate) entra: Entra,
     pub(crate) dataverse: Dataverse,
     pub(crate) ingestion: Ingestion,
+    pub(crate) graph: crate::graph::Graph,
     pub(crate) faults: Faults,
     pub(crate) protection: ServiceProtection,
     pub(crate) clock: SharedClock,
@@ -598,9 +636,14 @@ fn router(shared: &Arc<Shared>) -> axum::Router {
         (shared.faults.clone(), Service::Ingestion),
         crate::faults::fault_layer,
     ));
+    let graph = shared.graph.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Graph),
+        crate::faults::fault_layer,
+    ));
     axum::Router::new()
         .merge(entra)
         .merge(ingestion)
+        .merge(graph)
         .merge(crate::admin::router(Arc::clone(shared)))
         .merge(dataverse)
 }
@@ -670,6 +713,17 @@ impl RunningEmulator {
     /// The Dataverse store.
     pub fn dataverse(&self) -> &Dataverse {
         &self.shared.dataverse
+    }
+
+    /// The Microsoft Graph root (`http://127.0.0.1:PORT`): `/v1.0/...` and `/beta/...` are
+    /// served under it; tokens are requested for `https://graph.microsoft.com/.default`.
+    pub fn graph_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Microsoft Graph: users, licences, Copilot interactions.
+    pub fn graph(&self) -> &crate::graph::Graph {
+        &self.shared.graph
     }
 
     /// Records accepted by the ingestion endpoint.

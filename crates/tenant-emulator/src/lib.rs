@@ -7,6 +7,8 @@
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
 //! - an admin API under `/_emulator/`:
 //!   - `GET info` (URLs and the connector app's credentials);
 //!   - `GET ingested` (accepted ingestion records), `DELETE ingested` (clear them);
@@ -46,6 +48,7 @@ mod emulator;
 pub mod entra;
 pub mod faults;
 pub mod generate;
+pub mod graph;
 mod rng;
 pub mod throttle;
 
