@@ -422,16 +422,6 @@ fn missing(key: Key, fix: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Whether `host` is a loopback name or address.
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    }
-}
-
 /// How a refused value is described: its length, never its text, because a secret pasted into
 /// the wrong variable would otherwise end up in the log.
 fn shape(value: &str) -> String {
@@ -450,26 +440,20 @@ fn parse_service_url(value: &str, origin: &Origin, example: &str) -> Result<Url,
             format!("give an absolute URL such as {example}"),
         )
     })?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(invalid(
-                origin,
-                format!(
-                    "plain http to {} would send credentials unencrypted",
-                    url.host_str().unwrap_or("?")
-                ),
-                format!("use https (e.g. {example}); plain http is only allowed to localhost"),
-            ));
-        }
-        other => {
-            return Err(invalid(
-                origin,
-                format!("unsupported scheme `{other}`"),
-                format!("use an https URL such as {example}"),
-            ));
-        }
+    // The one URL rule every client applies: https, or plain http to loopback only.
+    if client_core::check_url(&url).is_err() && url.host_str().is_some_and(|h| !h.is_empty()) {
+        let problem = match url.scheme() {
+            "http" => format!(
+                "plain http to {} would send credentials unencrypted",
+                url.host_str().unwrap_or("?")
+            ),
+            other => format!("unsupported scheme `{other}`"),
+        };
+        return Err(invalid(
+            origin,
+            problem,
+            format!("use https (e.g. {example}); plain http is only allowed to localhost"),
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid(
