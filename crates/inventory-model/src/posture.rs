@@ -979,9 +979,17 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::CoverageGap => {
+            // Only gaps in what was observed count; warnings about ids do not.
             let mut evidence: Vec<Evidence> = facts
                 .coverage
                 .iter()
+                .filter(|c| {
+                    matches!(
+                        c.kind,
+                        crate::reconcile::CoverageKind::InventoryOnly(_)
+                            | crate::reconcile::CoverageKind::DataverseOnly(_)
+                    )
+                })
                 .map(|c| {
                     Evidence::column(
                         agent,
