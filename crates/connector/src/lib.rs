@@ -49,10 +49,12 @@
 pub mod config;
 mod connector;
 pub mod credential;
+pub mod cron;
 pub mod demo;
 pub mod doctor;
 pub mod ingest;
 pub mod schedule;
+pub mod shield;
 pub mod sink;
 pub mod state;
 

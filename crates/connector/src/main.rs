@@ -7,10 +7,13 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use connector::config::{Config, ConfigError, Needs, RawConfig, keys};
+use connector::cron::Cron;
 use connector::doctor::{self, Report, Status};
 use connector::ingest::{PassSummary, ProgressEvent, StopSignal};
+use connector::shield::AktoJob;
 use connector::{Agent, Connector, ConnectorError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,14 +121,17 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Deliver new conversations: one pass (--once) or on a schedule (--every 5m).
+    /// Deliver new conversations: one pass (--once) or on a schedule (--every 5m, --cron '*/5 * * * *').
     Ingest {
         /// Run one pass; the exit status says whether everything was delivered.
-        #[arg(long, conflicts_with = "every")]
+        #[arg(long, conflicts_with_all = ["every", "cron"])]
         once: bool,
         /// Run a pass every DURATION (e.g. 5m) until Ctrl-C or SIGTERM.
-        #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_interval, conflicts_with = "cron")]
         every: Option<Duration>,
+        /// Run a pass at every time of a five-field cron expression (UTC), e.g. '*/5 * * * *', until Ctrl-C or SIGTERM.
+        #[arg(long, value_name = "EXPR", value_parser = parse_cron)]
+        cron: Option<Cron>,
     },
     /// List the environment's agents.
     Agents,
@@ -148,6 +154,10 @@ every settings flag listed below (--config, --environment-url, --state, --output
         #[arg(long, default_value_t = 200)]
         transcripts: usize,
     },
+}
+
+fn parse_cron(s: &str) -> Result<Cron, String> {
+    Cron::parse(s).map_err(|e| e.problem().to_owned())
 }
 
 fn parse_interval(s: &str) -> Result<Duration, String> {
@@ -241,8 +251,24 @@ fn demo_refused_flag(matches: &ArgMatches) -> Option<String> {
         .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
 }
 
+/// The job Akto's runner started this run for, if any (`AKTO_JOB_ID`, ...).
+fn akto_job() -> Option<AktoJob> {
+    AktoJob::from_env(|k| std::env::var(k).ok())
+}
+
+#[allow(dead_code)] // `copilot-shield` includes this file and has its own `main`.
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    main_from(std::env::args_os())
+}
+
+/// Runs the command line `args` (the program name first). `copilot-shield` translates its own
+/// flags into these.
+pub(crate) fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Cli::command().get_matches_from(args);
     if let Some(flag) = demo_refused_flag(&matches) {
         err!(
             "error: demo does not use {flag}: it runs against its own emulator with its own settings; \
@@ -266,7 +292,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    runtime.block_on(run(cli))
+    let job = akto_job();
+    let span = tracing::info_span!(
+        "run",
+        akto_job_id = job.as_ref().and_then(|j| j.id.as_deref()),
+        akto_job_type = job.as_ref().and_then(|j| j.job_type.as_deref()),
+        akto_job_sub_type = job.as_ref().and_then(|j| j.sub_type.as_deref()),
+    );
+    if let Some(job) = &job {
+        tracing::info!(parent: &span, "started for {job}");
+    }
+    runtime.block_on(tracing::Instrument::instrument(run(cli), span))
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -332,12 +368,13 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         }
-        Command::Ingest { once, every } => match (once, every) {
-            (_, Some(interval)) => ingest_every(&connector, interval, g).await,
-            (true, None) => ingest_once(&connector, g).await,
-            (false, None) => {
+        Command::Ingest { once, every, cron } => match (once, every, cron) {
+            (_, Some(interval), _) => ingest_every(&connector, Schedule::Every(interval), g).await,
+            (_, _, Some(cron)) => ingest_every(&connector, Schedule::Cron(cron), g).await,
+            (true, None, None) => ingest_once(&connector, g).await,
+            (false, None, None) => {
                 err!(
-                    "error: say how to run: `ingest --once` (one pass) or `ingest --every 5m` (a schedule)"
+                    "error: say how to run: `ingest --once` (one pass), `ingest --every 5m` or `ingest --cron '*/5 * * * *'` (a schedule)"
                 );
                 ExitCode::from(EXIT_CONFIG)
             }
@@ -463,7 +500,13 @@ async fn ingest_once(connector: &Connector, g: &Global) -> ExitCode {
     }
 }
 
-async fn ingest_every(connector: &Connector, interval: Duration, g: &Global) -> ExitCode {
+/// When scheduled passes start.
+enum Schedule {
+    Every(Duration),
+    Cron(Cron),
+}
+
+async fn ingest_every(connector: &Connector, schedule: Schedule, g: &Global) -> ExitCode {
     let stop = StopSignal::new();
     watch_signals(stop.clone());
     // Hold the store for the whole schedule: a second scheduler is refused at once.
@@ -483,22 +526,29 @@ async fn ingest_every(connector: &Connector, interval: Duration, g: &Global) -> 
         }
     };
     let json = g.json;
-    let outcome =
-        connector::schedule::run_every(interval, connector.clock().clone(), stop.clone(), || {
-            let (store, sink, stop) = (store.clone(), sink.clone(), stop.clone());
-            async move {
-                let mut store = store.lock().await;
-                let result = connector
-                    .ingest_once(&mut store, sink.as_ref(), stop, None)
-                    .await;
-                match &result {
-                    Ok(summary) => print_summary(summary, connector, json),
-                    Err(e) => err!("error: {e}"),
-                }
-                result.map(|_| ())
+    let pass = || {
+        let (store, sink, stop) = (store.clone(), sink.clone(), stop.clone());
+        async move {
+            let mut store = store.lock().await;
+            let result = connector
+                .ingest_once(&mut store, sink.as_ref(), stop, None)
+                .await;
+            match &result {
+                Ok(summary) => print_summary(summary, connector, json),
+                Err(e) => err!("error: {e}"),
             }
-        })
-        .await;
+            result.map(|_| ())
+        }
+    };
+    let clock = connector.clock().clone();
+    let outcome = match &schedule {
+        Schedule::Every(interval) => {
+            connector::schedule::run_every(*interval, clock, stop.clone(), pass).await
+        }
+        Schedule::Cron(cron) => {
+            connector::schedule::run_cron(cron, clock, stop.clone(), pass).await
+        }
+    };
     tracing::info!(
         passes = outcome.passes,
         failed = outcome.failed_passes,
@@ -513,8 +563,16 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         connector.config().sink,
         connector::config::SinkConfig::Stdout
     );
+    let job = akto_job();
     let text = if json {
-        serde_json::to_string(s).unwrap_or_default()
+        let mut value = serde_json::to_value(s).unwrap_or_default();
+        if let (Some(job), Some(map)) = (&job, value.as_object_mut()) {
+            map.insert(
+                "akto_job".into(),
+                serde_json::to_value(job).unwrap_or_default(),
+            );
+        }
+        value.to_string()
     } else {
         let mut t = format!(
             "delivered {} pair(s) from {} transcript(s) in {} batch(es); {} transcript(s) already delivered",
@@ -528,6 +586,9 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         }
         if s.stopped_early {
             t.push_str("; stopped early on request (the next run resumes from the checkpoint)");
+        }
+        if let Some(job) = &job {
+            t.push_str(&format!(" [{job}]"));
         }
         if !s.row_warnings.is_empty() {
             let kinds: Vec<String> = s

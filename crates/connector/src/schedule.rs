@@ -1,6 +1,8 @@
-//! The recurring schedule of `ingest --every`: one pass at a time, started every interval,
-//! stopping cleanly when asked.
+//! The recurring schedules of `ingest --every` (a fixed interval) and `ingest --cron` /
+//! `copilot-shield -schedule` (a cron expression): one pass at a time, stopping cleanly when
+//! asked.
 
+use crate::cron::Cron;
 use crate::ingest::StopSignal;
 use client_core::SharedClock;
 use std::future::Future;
@@ -67,6 +69,48 @@ where
     outcome
 }
 
+/// Runs `pass` at every time of `cron` (UTC), until `stop` is raised. The first pass runs at
+/// the first firing time after the start, as cron does.
+///
+/// Passes never overlap: a pass still running at a firing time makes that time be skipped
+/// (not queued), and the next pass starts at the first firing time after it ends. A failed
+/// pass is logged and the schedule goes on. A stop raised while waiting ends the wait at once.
+pub async fn run_cron<F, Fut, T, E>(
+    cron: &Cron,
+    clock: SharedClock,
+    stop: StopSignal,
+    mut pass: F,
+) -> ScheduleOutcome
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut outcome = ScheduleOutcome {
+        passes: 0,
+        failed_passes: 0,
+    };
+    while !stop.is_stopped() {
+        let now = clock.now();
+        let Some(next) = cron.next_after(now) else {
+            tracing::error!(schedule = %cron, "the schedule fires no more; stopping");
+            break;
+        };
+        let wait = (next - now).unsigned_abs();
+        tracing::info!(schedule = %cron, wait_secs = wait.as_secs(), "waiting for the next pass");
+        tokio::select! {
+            () = clock.sleep(wait) => {}
+            () = stop.stopped() => break,
+        }
+        outcome.passes += 1;
+        if let Err(e) = pass().await {
+            outcome.failed_passes += 1;
+            tracing::error!(error = %e, "ingestion pass failed; the next pass resumes from the checkpoint");
+        }
+    }
+    outcome
+}
+
 /// The wait from `now` until `started + interval` (zero when that is past).
 fn next_wait(started: OffsetDateTime, now: OffsetDateTime, interval: Duration) -> Duration {
     let elapsed = (now - started).unsigned_abs();
@@ -121,6 +165,44 @@ mod tests {
         let offsets: Vec<i64> = starts.iter().map(|t| (*t - t0).whole_seconds()).collect();
         assert_eq!(offsets, vec![0, 300, 600, 1000, 1300]);
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(280); 3]);
+    }
+
+    #[tokio::test]
+    async fn cron_passes_start_at_firing_times_and_skip_those_missed_while_running() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:02:30 UTC));
+        let shared: SharedClock = Arc::new(clock.clone());
+        let stop = StopSignal::new();
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let cron = Cron::parse("*/5 * * * *").unwrap();
+        let (c, s, st) = (clock.clone(), stop.clone(), starts.clone());
+        let outcome = run_cron(&cron, shared, stop, move || {
+            let (c, s, st) = (c.clone(), s.clone(), st.clone());
+            async move {
+                st.lock().unwrap().push(c.now());
+                let n = st.lock().unwrap().len();
+                // The second pass runs 12 minutes: the firing times in between are skipped.
+                c.advance(Duration::from_secs(if n == 2 { 720 } else { 30 }));
+                if n == 4 {
+                    s.stop();
+                }
+                if n == 3 { Err("boom") } else { Ok(()) }
+            }
+        })
+        .await;
+        assert_eq!(
+            outcome,
+            ScheduleOutcome {
+                passes: 4,
+                failed_passes: 1
+            }
+        );
+        let starts: Vec<String> = starts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| format!("{:02}:{:02}", t.hour(), t.minute()))
+            .collect();
+        assert_eq!(starts, ["12:05", "12:10", "12:25", "12:30"]);
     }
 
     #[tokio::test]
