@@ -23,6 +23,7 @@
 //! | a [`Transcript`] | [`Transcript::pair`] ([`pair_transcript`]) | a [`PairedTranscript`]: pairs and [`TranscriptFacts`] |
 //! | a [`PairedTranscript`] | [`AktoConfig::records`] | one [`AktoRecord`] per pair |
 //! | Graph `aiInteraction` pages | [`parse_interactions`], then [`pair_interactions`] | [`Pair`]s |
+//! | a user's `aiInteraction`s | [`M365Config::records`] | one [`M365Record`] (an [`AktoRecord`] tagged `M365_COPILOT`) per pair |
 //!
 //! The page functions are the fast path: one pass over the page, each row's `content` decoded
 //! once into borrowed views, no owned activities built; they give exactly the records the
@@ -70,6 +71,7 @@
 pub mod activity;
 pub mod akto;
 mod error;
+mod html;
 pub mod m365;
 pub mod pairing;
 mod transcript;
@@ -80,7 +82,10 @@ mod warning;
 pub use activity::{Activity, ActivityType, ChannelAccount, Content, Role, UnknownFields};
 pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, RowRecords, sanitize_bot_name};
 pub use error::{PageError, RowError, RowErrorKind};
-pub use m365::{AiInteraction, pair_interactions, parse_interactions};
+pub use html::html_to_text;
+pub use m365::{
+    AiInteraction, M365Config, M365Record, M365User, pair_interactions, parse_interactions,
+};
 pub use pairing::{
     ConversationKind, Message, Pair, PairOptions, PairedTranscript, SessionInfo, ToolInvocation,
     ToolKind, TranscriptFacts, pair_transcript, pair_transcript_with,
