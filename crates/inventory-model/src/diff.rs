@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::mapping::{Inventory, InventoryRows};
 use crate::options::DiscoverySource;
 use crate::rows::{AgentRow, Encoding, InventoryRow};
+use crate::schema::ColumnType;
 
 /// `fsi_publishedstate` of an agent no longer seen.
 pub const GONE_STATE: &str = "Not Seen";
@@ -100,10 +101,27 @@ fn norm(id: &str) -> String {
     id.trim().to_ascii_lowercase()
 }
 
+/// A row as compared: without bookkeeping columns, and with the values Dataverse
+/// treats as equal made equal (an empty text is no text; a yes/no column without a
+/// value reads back as its default).
 fn comparable<R: InventoryRow>(row: &R) -> Map<String, Value> {
     let mut json = row.to_json(Encoding::Dataverse);
     for c in BOOKKEEPING_COLUMNS {
         json.remove(c);
+    }
+    for (key, value) in json.iter_mut() {
+        let Some(column) = R::TABLE.column(key) else {
+            continue;
+        };
+        match (column.column_type, &*value) {
+            (ColumnType::String { .. } | ColumnType::Memo { .. }, Value::String(s))
+                if s.is_empty() =>
+            {
+                *value = Value::Null;
+            }
+            (ColumnType::Boolean { default }, Value::Null) => *value = Value::Bool(default),
+            _ => {}
+        }
     }
     json
 }
