@@ -7,9 +7,11 @@
 //! ingestion records ([`AktoRecord`]). Microsoft 365 Copilot interactions pair into the same
 //! [`Pair`] type ([`m365`]).
 //!
-//! It is a model crate: no I/O, no HTTP. Decoding is tolerant (unknown activity types, fields
-//! and trace kinds are kept verbatim) and strict only where it must be: a row whose `content`
-//! is not a transcript document is a [`RowError`] for that row alone.
+//! It is a model crate: no I/O, no HTTP, no clock (pass "now" in [`PairOptions`]). Decoding is
+//! tolerant (unknown activity types, fields and trace kinds are kept verbatim; odd columns,
+//! metadata, roles and timestamps are read by their meaning and reported as [`RowWarning`]s)
+//! and strict only where it must be: a row whose `content` is not a transcript document (or
+//! that has no id) is a [`RowError`] for that row alone.
 //!
 //! # Entry points
 //!
@@ -73,17 +75,20 @@ mod html;
 pub mod m365;
 pub mod pairing;
 mod transcript;
+mod unicode;
 mod view;
+mod warning;
 
 pub use activity::{Activity, ActivityType, ChannelAccount, Content, Role, UnknownFields};
-pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, sanitize_bot_name};
+pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, RowRecords, sanitize_bot_name};
 pub use error::{PageError, RowError, RowErrorKind};
 pub use html::html_to_text;
 pub use m365::{
     AiInteraction, M365Config, M365Record, M365User, pair_interactions, parse_interactions,
 };
 pub use pairing::{
-    ConversationKind, Message, Pair, PairedTranscript, SessionInfo, ToolInvocation, ToolKind,
-    TranscriptFacts, pair_transcript,
+    ConversationKind, Message, Pair, PairOptions, PairedTranscript, SessionInfo, ToolInvocation,
+    ToolKind, TranscriptFacts, pair_transcript, pair_transcript_with,
 };
 pub use transcript::{Transcript, TranscriptMetadata, for_each_row, parse_page};
+pub use warning::RowWarning;
