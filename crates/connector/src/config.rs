@@ -25,6 +25,8 @@ pub const DEFAULT_RECORD_HOST: &str = "copilot.microsoft.com";
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(30 * 60);
 /// Records per delivery, as Akto's own publisher sends them.
 pub const DEFAULT_BATCH_SIZE: usize = 50;
+/// Batches delivered at once while the next rows are read: a crash repeats at most this many.
+pub const DEFAULT_IN_FLIGHT: usize = 4;
 /// Rows per Dataverse page. Transcripts can be up to 1 MB each, so pages stay small to keep
 /// memory flat.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -75,6 +77,7 @@ keys! {
     SINCE = ("since", "since", ["COPILOT_CONNECTOR_SINCE"]);
     PAGE_SIZE = ("page_size", "page-size", ["COPILOT_CONNECTOR_PAGE_SIZE"]);
     BATCH_SIZE = ("batch_size", "batch-size", ["COPILOT_CONNECTOR_BATCH_SIZE"]);
+    IN_FLIGHT = ("in_flight", "in-flight", ["COPILOT_CONNECTOR_IN_FLIGHT"]);
     RECORD_HOST = ("record_host", "record-host", ["COPILOT_CONNECTOR_RECORD_HOST"]);
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
 }
@@ -391,6 +394,8 @@ pub struct Config {
     pub page_size: u32,
     /// Records per delivery.
     pub batch_size: usize,
+    /// Batches delivered at once while the next rows are read (1: one at a time).
+    pub in_flight: usize,
     /// The host written into records.
     pub record_host: String,
     /// The environment id written into record tags; the organization id from `WhoAmI` when
@@ -721,6 +726,19 @@ impl Config {
             },
             None => DEFAULT_BATCH_SIZE,
         };
+        let in_flight = match raw.trimmed(keys::IN_FLIGHT) {
+            Some((v, origin)) => match v.parse::<usize>() {
+                Ok(n) if (1..=64).contains(&n) => n,
+                _ => {
+                    return Err(invalid(
+                        origin,
+                        format!("`{v}` is not a number of batches in flight"),
+                        "use a number from 1 to 64 (1 delivers one batch at a time; a crash repeats at most this many batches)",
+                    ));
+                }
+            },
+            None => DEFAULT_IN_FLIGHT,
+        };
         let record_host = raw
             .trimmed(keys::RECORD_HOST)
             .map(|(v, _)| v.to_owned())
@@ -741,6 +759,7 @@ impl Config {
             since,
             page_size,
             batch_size,
+            in_flight,
             record_host,
             environment_id,
         })
@@ -830,6 +849,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(c.batch_size, 50);
+        assert_eq!(c.in_flight, DEFAULT_IN_FLIGHT);
         assert_eq!(c.overlap, Duration::from_secs(1800));
         // No secret in Debug output, before or after validation.
         for dbg in [format!("{c:?}"), format!("{:?}", env(AKTO_ENV))] {
