@@ -7,6 +7,7 @@
 
 use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
 use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
+use crate::timefmt::rfc3339;
 use client_core::SharedClock;
 use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
@@ -158,28 +159,30 @@ impl StopSignal {
     }
 }
 
-fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The identity of a row: id, row version, `modifiedon`.
-fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), String> {
+/// The identity of a row: id, row version, `modifiedon`. A row that lacks one is refused with
+/// its id when it has one (empty otherwise), so the report can name it.
+fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), (String, String)> {
     let id = row
         .get("conversationtranscriptid")
         .and_then(Value::as_str)
-        .ok_or("the row has no conversationtranscriptid")?
+        .ok_or_else(|| {
+            (
+                String::new(),
+                "the row has no conversationtranscriptid".to_owned(),
+            )
+        })?
         .to_ascii_lowercase();
     let modified = row
         .get("modifiedon")
         .and_then(Value::as_str)
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-        .ok_or("the row has no valid modifiedon")?;
+        .ok_or_else(|| (id.clone(), "the row has no valid modifiedon".to_owned()))?;
     // `versionnumber` is Edm.Int64: a JSON number, or a string when IEEE754Compatible is on.
     // Without it, `modifiedon` identifies the version.
     let version = match row.get("versionnumber") {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),
-        _ => fmt_time(modified),
+        _ => rfc3339(modified),
     };
     Ok((id, version, modified))
 }
@@ -265,7 +268,8 @@ async fn deliver_isolating(
     records: &[RecordJson],
 ) -> Result<DeliveryOutcome, SinkError> {
     let mut outcome = DeliveryOutcome::default();
-    let mut todo: Vec<std::ops::Range<usize>> = vec![0..records.len()];
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+    todo.push(0..records.len());
     while let Some(range) = todo.pop() {
         match sink.deliver(&records[range.clone()]).await {
             Ok(()) => {
@@ -472,7 +476,7 @@ impl<'a> Pass<'a> {
             .filter(|p| p.complete && p.records_delivered > 0)
             .count() as u64;
         if let Some(w) = batch.done_through {
-            summary.checkpoint_after = Some(fmt_time(w));
+            summary.checkpoint_after = Some(rfc3339(w));
         }
         if !batch.records.is_empty() {
             self.emit(ProgressEvent::Batch(batch.records.len()));
@@ -509,7 +513,7 @@ impl<'a> Pass<'a> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let mut summary = PassSummary {
-            checkpoint_before: self.store.watermark()?.map(fmt_time),
+            checkpoint_before: self.store.watermark()?.map(rfc3339),
             ..PassSummary::default()
         };
         summary.checkpoint_after = summary.checkpoint_before.clone();
@@ -542,13 +546,13 @@ impl<'a> Pass<'a> {
             self.emit(ProgressEvent::Row);
             let (id, version, modified_on) = match row_identity(&row) {
                 Ok(identity) => identity,
-                Err(reason) => {
-                    // Without an id the row cannot be recorded; it is reported every pass.
-                    tracing::warn!(%reason, "skipping a transcript row");
-                    summary.transcripts_unparseable.push(SkippedTranscript {
-                        id: String::new(),
-                        reason,
-                    });
+                Err((id, reason)) => {
+                    // Without an id and a time the row cannot be recorded; it is reported every
+                    // pass, by its id when it has one.
+                    tracing::warn!(transcript = %id, %reason, "skipping a transcript row");
+                    summary
+                        .transcripts_unparseable
+                        .push(SkippedTranscript { id, reason });
                     continue;
                 }
             };
@@ -733,7 +737,7 @@ mod tests {
         }
         serde_json::json!({
             "conversationtranscriptid": format!("00000000-0000-0000-0000-{n:012}"),
-            "modifiedon": fmt_time(time::macros::datetime!(2026-03-01 12:00 UTC) + time::Duration::minutes(i64::from(n))),
+            "modifiedon": rfc3339(time::macros::datetime!(2026-03-01 12:00 UTC) + time::Duration::minutes(i64::from(n))),
             "versionnumber": version,
             "metadata": r#"{"BotId":"b","BotName":"cr_bot"}"#,
             "content": serde_json::json!({"activities": activities}).to_string(),
@@ -814,7 +818,7 @@ mod tests {
         assert!(matches!(err, IngestError::Sink(_)), "{err}");
         assert_eq!(failing.got.lock().unwrap().len(), 4);
         assert_eq!(
-            s.watermark().unwrap().map(fmt_time).as_deref(),
+            s.watermark().unwrap().map(rfc3339).as_deref(),
             Some("2026-03-01T12:00:00Z")
         );
         let t1 = s
@@ -1082,7 +1086,7 @@ mod tests {
         // Batch 4 (records 20..25) failed; batches 0-3 were committed; the checkpoint is the
         // last transcript completed in them (transcript 5 ends at record 18).
         assert_eq!(
-            s.watermark().unwrap().map(fmt_time).as_deref(),
+            s.watermark().unwrap().map(rfc3339).as_deref(),
             Some("2026-03-01T12:05:00Z")
         );
         assert!(
