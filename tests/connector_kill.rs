@@ -122,8 +122,6 @@ async fn sigkill_at_random_points(in_flight: usize, seed: u64) {
         "{duplicates} records sent twice after {kills} kills (at most {} allowed)",
         kills * in_flight * BATCH
     );
-    assert!(
-        counts.values().all(|n| *n <= 2),
-        "a record was sent three times"
-    );
+    // No bound per record: a kill right after a restart can catch the batches the restart was
+    // re-sending, so one record may go out three times; the bound is per kill.
 }
