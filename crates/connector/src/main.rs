@@ -620,6 +620,17 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         if let Some(job) = &job {
             t.push_str(&format!(" [{job}]"));
         }
+        if !s.row_warnings.is_empty() {
+            let kinds: Vec<String> = s
+                .row_warnings
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            t.push_str(&format!(
+                "\nodd rows tolerated (their pairs were delivered): {}",
+                kinds.join(", ")
+            ));
+        }
         for u in &s.transcripts_unparseable {
             let id = if u.id.is_empty() {
                 "(no id)"
