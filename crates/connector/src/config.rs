@@ -35,6 +35,8 @@ pub const DEFAULT_RECORD_HOST: &str = "copilot.microsoft.com";
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(30 * 60);
 /// Records per delivery, as Akto's own publisher sends them.
 pub const DEFAULT_BATCH_SIZE: usize = 50;
+/// Batches delivered at once while the next rows are read: a crash repeats at most this many.
+pub const DEFAULT_IN_FLIGHT: usize = 4;
 /// Rows per Dataverse page. Transcripts can be up to 1 MB each, so pages stay small to keep
 /// memory flat.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -95,6 +97,7 @@ keys! {
     SINCE = ("since", "since", ["COPILOT_CONNECTOR_SINCE"]);
     PAGE_SIZE = ("page_size", "page-size", ["COPILOT_CONNECTOR_PAGE_SIZE"]);
     BATCH_SIZE = ("batch_size", "batch-size", ["COPILOT_CONNECTOR_BATCH_SIZE"]);
+    IN_FLIGHT = ("in_flight", "in-flight", ["COPILOT_CONNECTOR_IN_FLIGHT"]);
     RECORD_HOST = ("record_host", "record-host", ["COPILOT_CONNECTOR_RECORD_HOST"]);
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
     STRICT = ("strict", "strict", ["COPILOT_CONNECTOR_STRICT"]);
@@ -354,6 +357,8 @@ pub struct Config {
     pub page_size: u32,
     /// Records per delivery.
     pub batch_size: usize,
+    /// Batches delivered at once while the next rows are read (1: one at a time).
+    pub in_flight: usize,
     /// The host written into records.
     pub record_host: String,
     /// The environment id written into record tags; the organization id from `WhoAmI` when
@@ -372,6 +377,12 @@ pub enum Needs {
     Ingest,
     /// Dataverse access; a destination only if one is given (`agents`, `doctor`).
     Dataverse,
+}
+
+/// The checkpoint database named by `raw` (or the default), for commands that need nothing
+/// else (`state check`).
+pub fn state_path(raw: &RawConfig) -> Result<PathBuf, ConfigError> {
+    settings::state_path(raw)
 }
 
 impl Config {
@@ -400,6 +411,7 @@ impl Config {
             since: settings::since(raw)?,
             page_size: settings::page_size(raw)?,
             batch_size: settings::batch_size(raw)?,
+            in_flight: settings::in_flight(raw)?,
             record_host: settings::record_host(raw)?,
             environment_id: settings::environment_id(raw)?,
             strict: settings::strict(raw)?,
@@ -409,13 +421,30 @@ impl Config {
 
     /// A key naming the data a checkpoint belongs to: the environment, the bot filter and the
     /// destination. Changing any of them starts a fresh checkpoint instead of silently skipping
-    /// another destination's or another bot's history.
+    /// another destination's or another bot's history. A JSON Lines file is keyed by its
+    /// canonical path, so `o.jsonl`, `./o.jsonl` and its absolute path are one destination.
     pub fn checkpoint_scope(&self) -> String {
+        self.scope_with(|p| {
+            crate::state::canonical_path(p)
+                .unwrap_or_else(|_| p.to_owned())
+                .display()
+                .to_string()
+        })
+    }
+
+    /// The scope an older version keyed the same data by (the output path as given), when it
+    /// differs from [`Config::checkpoint_scope`]: its checkpoint is carried over.
+    pub fn legacy_checkpoint_scope(&self) -> Option<String> {
+        let legacy = self.scope_with(|p| p.display().to_string());
+        (legacy != self.checkpoint_scope()).then_some(legacy)
+    }
+
+    fn scope_with(&self, file: impl Fn(&std::path::Path) -> String) -> String {
         let mut bots: Vec<String> = self.bot_ids.iter().map(Uuid::to_string).collect();
         bots.sort();
         let sink = match &self.sink {
             SinkConfig::Akto { url, .. } => format!("akto:{url}"),
-            SinkConfig::JsonLinesFile(p) => format!("jsonl:{}", p.display()),
+            SinkConfig::JsonLinesFile(p) => format!("jsonl:{}", file(p)),
             SinkConfig::Stdout => "stdout".to_owned(),
         };
         format!(

@@ -111,6 +111,9 @@ struct Global {
     /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
     #[arg(long, global = true, value_name = "N")]
     batch_size: Option<String>,
+    /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
+    #[arg(long, global = true, value_name = "N")]
+    in_flight: Option<String>,
     /// The environment id written into record tags [env: COPILOT_ENVIRONMENT_ID; default: the organization id]
     #[arg(long, global = true, value_name = "ID")]
     environment_id: Option<String>,
@@ -143,6 +146,11 @@ enum Command {
     Agents,
     /// Check the setup step by step and say how to fix each problem.
     Doctor,
+    /// The checkpoint store: `state check` says whether it is sound (read-only).
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
@@ -160,6 +168,13 @@ every settings flag listed below (--config, --environment-url, --state, --output
         #[arg(long, default_value_t = 200)]
         transcripts: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StateAction {
+    /// Check the store (--state) without changing it: exit 0 when it is sound or not created
+    /// yet, 1 when it cannot be used (with the fix).
+    Check,
 }
 
 fn parse_cron(s: &str) -> Result<Cron, String> {
@@ -236,6 +251,7 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::SINCE, g.since.clone());
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
+    flags.set_flag(keys::IN_FLIGHT, g.in_flight.clone());
     flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
     flags.set_flag(keys::RECORD_HOST, g.record_host.clone());
     flags.set_flag(keys::STRICT, g.strict.then_some("true"));
@@ -329,6 +345,12 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return demo(out, *agents, *transcripts, g.json).await;
     }
+    if let Command::State {
+        action: StateAction::Check,
+    } = &cli.command
+    {
+        return state_check(g);
+    }
     let needs = match cli.command {
         Command::Ingest { .. } => Needs::Ingest,
         _ => Needs::Dataverse,
@@ -394,7 +416,39 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::State { .. } => ExitCode::SUCCESS,
+    }
+}
+
+/// `state check`: needs only the store's path.
+fn state_check(g: &Global) -> ExitCode {
+    let path = match raw_config(g).and_then(|raw| connector::config::state_path(&raw)) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let h = connector::state::check(&path);
+    if g.json {
+        out!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
+    } else {
+        let mark = match h.soundness {
+            connector::state::Soundness::Damaged => "[FAIL]",
+            _ => "[ok]  ",
+        };
+        out!("{mark} {}: {}", h.path.display(), h.detail);
+        if let Some(fix) = &h.fix {
+            out!("       fix: {fix}");
+        }
+        for s in &h.scopes {
+            out!("       checkpoint {} for {}", s.watermark, s.scope);
+        }
+    }
+    if h.soundness == connector::state::Soundness::Damaged {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
