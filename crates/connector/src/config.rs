@@ -2,15 +2,25 @@
 //! accepted unchanged), merged in that order of precedence and validated at start.
 //!
 //! Every value remembers where it came from, so a validation error names the flag, the
-//! variable or the file key the operator has to fix.
+//! variable or the file key (and line) the operator has to fix. No error quotes a value: a
+//! secret pasted into the wrong setting, or a malformed line of the file, never reaches a log.
+//!
+//! Each setting has one parser in `settings.rs`; the value rules they share (URLs, GUIDs,
+//! bounded durations and counts, paths) are in `values.rs`; the TOML file is read in `file.rs`.
 
 use client_core::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
+
+mod file;
+mod settings;
+mod values;
+
+pub use values::{format_duration, parse_duration};
 
 /// The default Entra authority (public cloud).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
@@ -28,6 +38,16 @@ pub const DEFAULT_BATCH_SIZE: usize = 50;
 /// Rows per Dataverse page. Transcripts can be up to 1 MB each, so pages stay small to keep
 /// memory flat.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The longest overlap: a window reaching further back re-reads more than it can ever need.
+pub const MAX_OVERLAP: Duration = Duration::from_secs(30 * 86_400);
+/// The furthest `since` reaches back (ten years, longer than any transcript is retained); it
+/// also keeps the start time far inside the representable range.
+pub const MAX_SINCE: Duration = Duration::from_secs(3650 * 86_400);
+/// How long one delivery may take in all, retries and `Retry-After` waits included, before a
+/// hung destination fails the pass.
+pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest delivery deadline that can be configured.
+pub const MAX_DELIVERY_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// One configuration key: its flag, its environment variables (first is preferred) and its
 /// TOML key.
@@ -77,6 +97,8 @@ keys! {
     BATCH_SIZE = ("batch_size", "batch-size", ["COPILOT_CONNECTOR_BATCH_SIZE"]);
     RECORD_HOST = ("record_host", "record-host", ["COPILOT_CONNECTOR_RECORD_HOST"]);
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
+    STRICT = ("strict", "strict", ["COPILOT_CONNECTOR_STRICT"]);
+    DELIVERY_TIMEOUT = ("delivery_timeout", "delivery-timeout", ["COPILOT_CONNECTOR_DELIVERY_TIMEOUT"]);
 }
 
 /// Where a configuration value came from.
@@ -92,6 +114,8 @@ pub enum Origin {
         path: PathBuf,
         /// The key.
         key: &'static str,
+        /// The line of the key (1-based).
+        line: usize,
     },
     /// The built-in default.
     Default,
@@ -102,7 +126,9 @@ impl fmt::Display for Origin {
         match self {
             Origin::Flag(flag) => write!(f, "--{flag}"),
             Origin::Env(var) => write!(f, "{var}"),
-            Origin::File { path, key } => write!(f, "`{key}` in {}", path.display()),
+            Origin::File { path, key, line } => {
+                write!(f, "`{key}` (line {line}) in {}", path.display())
+            }
             Origin::Default => f.write_str("the default"),
         }
     }
@@ -221,71 +247,8 @@ impl RawConfig {
         raw
     }
 
-    /// The settings of a TOML file. Unknown keys are refused, so a typo does not silently
-    /// leave a setting at its default.
-    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        Self::from_toml_str(&text, path)
-    }
-
-    /// The settings of TOML text read from `path` (the path is only used in messages).
-    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::File {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut raw = Self::new();
-        for (name, value) in table {
-            let Some(key) = keys::ALL.iter().find(|k| k.toml == name) else {
-                let known: Vec<&str> = keys::ALL.iter().map(|k| k.toml).collect();
-                return Err(ConfigError::File {
-                    path: path.to_owned(),
-                    message: format!("unknown key `{name}`; known keys: {}", known.join(", ")),
-                });
-            };
-            let text = match value {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Array(items) => {
-                    let mut parts = Vec::new();
-                    for item in items {
-                        match item {
-                            toml::Value::String(s) => parts.push(s),
-                            other => {
-                                return Err(ConfigError::File {
-                                    path: path.to_owned(),
-                                    message: format!(
-                                        "`{name}` must be a list of strings, found {other}"
-                                    ),
-                                });
-                            }
-                        }
-                    }
-                    parts.join(",")
-                }
-                other => {
-                    return Err(ConfigError::File {
-                        path: path.to_owned(),
-                        message: format!("`{name}` must be a string, found {other}"),
-                    });
-                }
-            };
-            raw.values.insert(
-                key.toml,
-                (
-                    text,
-                    Origin::File {
-                        path: path.to_owned(),
-                        key: key.toml,
-                    },
-                ),
-            );
-        }
-        Ok(raw)
+    fn insert(&mut self, key: Key, value: String, origin: Origin) {
+        self.values.insert(key.toml, (value, origin));
     }
 
     /// `self` with every value of `higher` replacing its own.
@@ -396,6 +359,10 @@ pub struct Config {
     /// The environment id written into record tags; the organization id from `WhoAmI` when
     /// `None`.
     pub environment_id: Option<String>,
+    /// Whether warnings that can hide data (a bot id that matches no agent) fail the run.
+    pub strict: bool,
+    /// The total time one delivery may take, retries included.
+    pub delivery_timeout: Duration,
 }
 
 /// Which parts of the configuration a command needs.
@@ -407,326 +374,18 @@ pub enum Needs {
     Dataverse,
 }
 
-fn invalid(origin: &Origin, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        origin: origin.clone(),
-        problem: problem.into(),
-        fix: fix.into(),
-    }
-}
-
-fn missing(key: Key, fix: impl Into<String>) -> ConfigError {
-    ConfigError::Missing {
-        setting: describe(&key),
-        fix: fix.into(),
-    }
-}
-
-/// Whether `host` is a loopback name or address.
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    }
-}
-
-/// How a refused value is described: its length, never its text, because a secret pasted into
-/// the wrong variable would otherwise end up in the log.
-fn shape(value: &str) -> String {
-    format!(
-        "the value ({} characters, not shown in case it is a secret)",
-        value.chars().count()
-    )
-}
-
-/// Parses an http(s) URL: https, or plain http to a loopback host only.
-fn parse_service_url(value: &str, origin: &Origin, example: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| {
-        invalid(
-            origin,
-            format!("{} is not a URL ({e})", shape(value)),
-            format!("give an absolute URL such as {example}"),
-        )
-    })?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(invalid(
-                origin,
-                format!(
-                    "plain http to {} would send credentials unencrypted",
-                    url.host_str().unwrap_or("?")
-                ),
-                format!("use https (e.g. {example}); plain http is only allowed to localhost"),
-            ));
-        }
-        other => {
-            return Err(invalid(
-                origin,
-                format!("unsupported scheme `{other}`"),
-                format!("use an https URL such as {example}"),
-            ));
-        }
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid(
-            origin,
-            "the URL has no host",
-            format!("give a URL such as {example}"),
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            origin,
-            "the URL contains credentials",
-            "remove the user name and password from the URL",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            origin,
-            "the URL has a query or fragment",
-            format!("give only the scheme and host, e.g. {example}"),
-        ));
-    }
-    Ok(url)
-}
-
-/// Parses a duration such as `30m`, `5m`, `90s`, `2h`, `7d` or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (use e.g. 90s, 5m, 2h, 7d)"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86_400),
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{text}` (use s, m, h or d)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-fn parse_guid(value: &str, origin: &Origin, what: &str) -> Result<Uuid, ConfigError> {
-    Uuid::parse_str(value.trim()).map_err(|_| {
-        invalid(
-            origin,
-            format!("{} is not a GUID", shape(value)),
-            format!(
-                "copy the {what} from the Azure portal (a GUID like 00000000-0000-0000-0000-000000000000)"
-            ),
-        )
-    })
-}
-
-fn parse_bool(value: &str, origin: &Origin) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(invalid(
-            origin,
-            format!("`{value}` is not a boolean"),
-            "use true or false",
-        )),
-    }
-}
-
 impl Config {
-    /// Validates `raw` for a command that needs `needs`.
+    /// Validates `raw` for a command that needs `needs`: one parser per setting, in the order
+    /// an operator would fix them.
     pub fn from_raw(raw: &RawConfig, needs: Needs) -> Result<Config, ConfigError> {
-        let environment_url = match raw.trimmed(keys::ENVIRONMENT_URL) {
-            Some((v, origin)) => {
-                let example = "https://contoso.crm.dynamics.com";
-                let url = parse_service_url(v, origin, example)?;
-                if url.path() != "/" && !url.path().is_empty() {
-                    return Err(invalid(
-                        origin,
-                        format!("the URL has a path (`{}`)", url.path()),
-                        format!(
-                            "give only the environment's root, e.g. {example} (find it in the Power Platform admin center under Environment URL)"
-                        ),
-                    ));
-                }
-                url
-            }
-            None => {
-                return Err(missing(
-                    keys::ENVIRONMENT_URL,
-                    "set it to the environment's URL, e.g. https://contoso.crm.dynamics.com",
-                ));
-            }
-        };
-
-        let credential = if let Some((v, _)) = raw.get(keys::CLIENT_SECRET) {
-            CredentialConfig::ClientSecret(Secret::new(v.trim()))
-        } else if let Some((v, _)) = raw.trimmed(keys::CERTIFICATE_PATH) {
-            CredentialConfig::Certificate {
-                path: PathBuf::from(v),
-            }
-        } else if let Some((v, _)) = raw.trimmed(keys::FEDERATED_TOKEN_FILE) {
-            CredentialConfig::WorkloadIdentity {
-                token_file: PathBuf::from(v),
-            }
-        } else if let Some((v, origin)) = raw.get(keys::MANAGED_IDENTITY)
-            && parse_bool(v, origin)?
-        {
-            CredentialConfig::ManagedIdentity
-        } else {
-            return Err(ConfigError::Missing {
-                setting: "a credential".into(),
-                fix: "set DATAVERSE_CLIENT_SECRET (the secret's Value, not its ID), or AZURE_CLIENT_CERTIFICATE_PATH, or AZURE_FEDERATED_TOKEN_FILE (workload identity), or pass --managed-identity".into(),
-            });
-        };
-
+        let environment_url = settings::environment_url(raw)?;
+        let credential = settings::credential(raw)?;
         let managed = matches!(credential, CredentialConfig::ManagedIdentity);
-        let tenant_id = match raw.trimmed(keys::TENANT_ID) {
-            Some((v, origin)) => {
-                let is_domain = v.contains('.')
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-                if Uuid::parse_str(v).is_err() && !is_domain {
-                    return Err(invalid(
-                        origin,
-                        format!("{} is neither a GUID nor a domain name", shape(v)),
-                        "use the Directory (tenant) ID shown on the app registration's overview page",
-                    ));
-                }
-                Some(v.to_owned())
-            }
-            None if managed => None,
-            None => {
-                return Err(missing(
-                    keys::TENANT_ID,
-                    "set it to the Directory (tenant) ID of the app registration",
-                ));
-            }
-        };
-        let client_id = match raw.trimmed(keys::CLIENT_ID) {
-            Some((v, origin)) => Some(parse_guid(v, origin, "Application (client) ID")?),
-            None if managed => None,
-            None => {
-                return Err(missing(
-                    keys::CLIENT_ID,
-                    "set it to the Application (client) ID of the app registration",
-                ));
-            }
-        };
-
-        let authority_host = match raw.trimmed(keys::AUTHORITY_HOST) {
-            Some((v, origin)) => parse_service_url(v, origin, "https://login.microsoftonline.com")?,
-            None => Url::parse(DEFAULT_AUTHORITY_HOST).map_err(|e| ConfigError::Invalid {
-                origin: Origin::Default,
-                problem: e.to_string(),
-                fix: "set AZURE_AUTHORITY_HOST".into(),
-            })?,
-        };
-
-        let mut bot_ids = Vec::new();
-        if let Some((v, origin)) = raw.get(keys::BOT_IDS) {
-            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let id = Uuid::parse_str(part).map_err(|_| {
-                    invalid(
-                        origin,
-                        format!("`{part}` is not a bot GUID"),
-                        "list bot ids (the `botid` column, see `copilot-connector agents`) separated by commas",
-                    )
-                })?;
-                if !bot_ids.contains(&id) {
-                    bot_ids.push(id);
-                }
-            }
-        }
-
-        let token = match raw.trimmed(keys::AKTO_TOKEN) {
-            // Sent as a header value: refused now, not on every delivery.
-            Some((v, origin)) if !v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) => {
-                return Err(invalid(
-                    origin,
-                    "the token holds characters an HTTP header cannot carry (a line break or a non-ASCII character; the value is not shown)",
-                    "copy the ingestion token again, as one line",
-                ));
-            }
-            Some((v, _)) => Some(Secret::new(v)),
-            None => None,
-        };
-        let sink = match (raw.trimmed(keys::OUTPUT), raw.trimmed(keys::INGESTION_URL)) {
-            (Some(("-", _)), _) => SinkConfig::Stdout,
-            (Some((out, _)), _) => SinkConfig::JsonLinesFile(PathBuf::from(out)),
-            (None, Some((v, origin))) => {
-                let url = parse_service_url(v, origin, "https://akto-ingest.example.com")?;
-                SinkConfig::Akto { url, token }
-            }
-            (None, None) if needs == Needs::Ingest => {
-                return Err(ConfigError::Missing {
-                    setting: "a destination".into(),
-                    fix: "set DATA_INGESTION_SERVICE_URL (Akto's Data Ingestion Service), or pass --output FILE (JSON Lines; `-` for stdout)".into(),
-                });
-            }
-            (None, None) => SinkConfig::Stdout,
-        };
-
-        let akto_account_id = raw
-            .trimmed(keys::AKTO_ACCOUNT_ID)
-            .map(|(v, _)| v.to_owned())
-            .unwrap_or_else(|| DEFAULT_AKTO_ACCOUNT_ID.to_owned());
-        let state_path = raw
-            .trimmed(keys::STATE)
-            .map(|(v, _)| PathBuf::from(v))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_FILE));
-        let overlap = match raw.trimmed(keys::OVERLAP) {
-            Some((v, origin)) => {
-                parse_duration(v).map_err(|e| invalid(origin, e, "use a duration such as 30m"))?
-            }
-            None => DEFAULT_OVERLAP,
-        };
-        let since = match raw.trimmed(keys::SINCE) {
-            Some((v, origin)) => Some(
-                parse_duration(v).map_err(|e| invalid(origin, e, "use a duration such as 7d"))?,
-            ),
-            None => None,
-        };
-        let page_size = match raw.trimmed(keys::PAGE_SIZE) {
-            Some((v, origin)) => match v.parse::<u32>() {
-                Ok(n) if (1..=5000).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        origin,
-                        format!("`{v}` is not a page size"),
-                        "use a number from 1 to 5000",
-                    ));
-                }
-            },
-            None => DEFAULT_PAGE_SIZE,
-        };
-        let batch_size = match raw.trimmed(keys::BATCH_SIZE) {
-            Some((v, origin)) => match v.parse::<usize>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        origin,
-                        format!("`{v}` is not a batch size"),
-                        "use a number from 1 to 1000 (Akto's publisher uses 50)",
-                    ));
-                }
-            },
-            None => DEFAULT_BATCH_SIZE,
-        };
-        let record_host = raw
-            .trimmed(keys::RECORD_HOST)
-            .map(|(v, _)| v.to_owned())
-            .unwrap_or_else(|| DEFAULT_RECORD_HOST.to_owned());
-        let environment_id = raw.trimmed(keys::ENVIRONMENT_ID).map(|(v, _)| v.to_owned());
-
+        let tenant_id = settings::tenant_id(raw, managed)?;
+        let client_id = settings::client_id(raw, managed)?;
+        let authority_host = settings::authority_host(raw)?;
+        let bot_ids = settings::bot_ids(raw)?;
+        let token = settings::akto_token(raw)?;
         Ok(Config {
             environment_url,
             tenant_id,
@@ -734,15 +393,17 @@ impl Config {
             credential,
             authority_host,
             bot_ids,
-            sink,
-            akto_account_id,
-            state_path,
-            overlap,
-            since,
-            page_size,
-            batch_size,
-            record_host,
-            environment_id,
+            sink: settings::sink(raw, needs, token)?,
+            akto_account_id: settings::akto_account_id(raw)?,
+            state_path: settings::state_path(raw)?,
+            overlap: settings::overlap(raw)?,
+            since: settings::since(raw)?,
+            page_size: settings::page_size(raw)?,
+            batch_size: settings::batch_size(raw)?,
+            record_host: settings::record_host(raw)?,
+            environment_id: settings::environment_id(raw)?,
+            strict: settings::strict(raw)?,
+            delivery_timeout: settings::delivery_timeout(raw)?,
         })
     }
 
@@ -771,272 +432,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> RawConfig {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        RawConfig::from_env(|k| map.get(k).cloned())
-    }
-
-    const AKTO_ENV: &[(&str, &str)] = &[
-        (
-            "DATAVERSE_ENVIRONMENT_URL",
-            "https://contoso.crm.dynamics.com",
-        ),
-        (
-            "DATAVERSE_TENANT_ID",
-            "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        ),
-        (
-            "DATAVERSE_CLIENT_ID",
-            "11111111-2222-3333-4444-555555555555",
-        ),
-        ("DATAVERSE_CLIENT_SECRET", "s3cr3t~value"),
-        (
-            "COPILOT_BOT_ID",
-            "aaaaaaaa-0000-0000-0000-000000000001, aaaaaaaa-0000-0000-0000-000000000002",
-        ),
-        ("DATA_INGESTION_SERVICE_URL", "https://ingest.example.com"),
-        ("AKTO_JWT_TOKEN", "eyJhbGciOi.jwt"),
-        ("AKTO_ACCOUNT_ID", "1234567"),
-    ];
-
-    #[test]
-    fn akto_variables_are_accepted_unchanged() {
-        let c = Config::from_raw(&env(AKTO_ENV), Needs::Ingest).unwrap();
-        assert_eq!(
-            c.environment_url.as_str(),
-            "https://contoso.crm.dynamics.com/"
-        );
-        assert_eq!(
-            c.tenant_id.as_deref(),
-            Some("72f988bf-86f1-41af-91ab-2d7cd011db47")
-        );
-        assert_eq!(c.bot_ids.len(), 2);
-        assert_eq!(c.akto_account_id, "1234567");
-        assert!(
-            matches!(c.credential, CredentialConfig::ClientSecret(ref s) if s.expose() == "s3cr3t~value")
-        );
-        match &c.sink {
-            SinkConfig::Akto { url, token } => {
-                assert_eq!(url.as_str(), "https://ingest.example.com/");
-                assert_eq!(token.as_ref().unwrap().expose(), "eyJhbGciOi.jwt");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(c.batch_size, 50);
-        assert_eq!(c.overlap, Duration::from_secs(1800));
-        // No secret in Debug output, before or after validation.
-        for dbg in [format!("{c:?}"), format!("{:?}", env(AKTO_ENV))] {
-            assert!(!dbg.contains("s3cr3t"), "{dbg}");
-            assert!(!dbg.contains("eyJhbGciOi"), "{dbg}");
-            assert!(dbg.contains("contoso.crm.dynamics.com"), "{dbg}");
-        }
-    }
-
-    fn with(overrides: &[(&'static str, &'static str)]) -> RawConfig {
-        let mut pairs: Vec<(&str, &str)> = AKTO_ENV
-            .iter()
-            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-            .copied()
-            .collect();
-        pairs.extend(overrides.iter().filter(|(_, v)| !v.is_empty()));
-        env(&pairs)
-    }
-
-    fn error(overrides: &[(&'static str, &'static str)]) -> String {
-        Config::from_raw(&with(overrides), Needs::Ingest)
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn a_url_with_a_path_names_the_variable_and_the_fix() {
-        let e = error(&[(
-            "DATAVERSE_ENVIRONMENT_URL",
-            "https://contoso.crm.dynamics.com/api/data/v9.2",
-        )]);
-        assert!(e.starts_with("DATAVERSE_ENVIRONMENT_URL is invalid"), "{e}");
-        assert!(e.contains("has a path"), "{e}");
-        assert!(e.contains("https://contoso.crm.dynamics.com"), "{e}");
-    }
-
-    #[test]
-    fn non_guid_ids_are_refused() {
-        let e = error(&[("DATAVERSE_CLIENT_ID", "my-app")]);
-        assert!(e.starts_with("DATAVERSE_CLIENT_ID is invalid"), "{e}");
-        assert!(e.contains("Application (client) ID"), "{e}");
-        let e = error(&[(
-            "COPILOT_BOT_ID",
-            "aaaaaaaa-0000-0000-0000-000000000001,bot2",
-        )]);
-        assert!(e.starts_with("COPILOT_BOT_ID is invalid: `bot2`"), "{e}");
-        let e = error(&[("DATAVERSE_TENANT_ID", "not a tenant")]);
-        assert!(e.starts_with("DATAVERSE_TENANT_ID is invalid"), "{e}");
-        // A verified domain is a valid tenant.
-        Config::from_raw(
-            &with(&[("DATAVERSE_TENANT_ID", "contoso.onmicrosoft.com")]),
-            Needs::Ingest,
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn a_secret_in_the_wrong_variable_is_not_echoed() {
-        let secret = "Abc8Q~s3cr3tV4lu3-of-the-app-registration";
-        for var in [
-            "DATAVERSE_CLIENT_ID",
-            "DATAVERSE_TENANT_ID",
-            "DATAVERSE_ENVIRONMENT_URL",
-            "DATA_INGESTION_SERVICE_URL",
-            "AZURE_AUTHORITY_HOST",
-        ] {
-            let e = Config::from_raw(&with(&[(var, secret)]), Needs::Ingest).unwrap_err();
-            let text = e.to_string();
-            assert!(text.starts_with(&format!("{var} is invalid")), "{text}");
-            assert!(!text.contains("s3cr3t"), "{text}");
-            assert!(!format!("{e:?}").contains("s3cr3t"), "{e:?}");
-            assert!(text.contains("41 characters"), "{text}");
-        }
-    }
-
-    #[test]
-    fn an_akto_token_that_cannot_be_a_header_is_refused_at_start() {
-        let e = error(&[("AKTO_JWT_TOKEN", "eyJ.first-line\neyJ.second")]);
-        assert!(e.starts_with("AKTO_JWT_TOKEN is invalid"), "{e}");
-        assert!(!e.contains("eyJ"), "{e}");
-        let c =
-            Config::from_raw(&with(&[("AKTO_JWT_TOKEN", " eyJ.ok \n")]), Needs::Ingest).unwrap();
-        match c.sink {
-            SinkConfig::Akto { token, .. } => assert_eq!(token.unwrap().expose(), "eyJ.ok"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn plain_http_is_refused_except_to_loopback() {
-        let e = error(&[("DATA_INGESTION_SERVICE_URL", "http://akto.internal:9091")]);
-        assert!(
-            e.starts_with("DATA_INGESTION_SERVICE_URL is invalid"),
-            "{e}"
-        );
-        assert!(e.contains("use https"), "{e}");
-        let e = error(&[("AZURE_AUTHORITY_HOST", "http://login.example.com")]);
-        assert!(e.starts_with("AZURE_AUTHORITY_HOST is invalid"), "{e}");
-        let c = Config::from_raw(
-            &with(&[
-                ("AZURE_AUTHORITY_HOST", "http://127.0.0.1:8080"),
-                ("DATAVERSE_ENVIRONMENT_URL", "http://localhost:9000/"),
-            ]),
-            Needs::Ingest,
-        )
-        .unwrap();
-        assert_eq!(c.authority_host.as_str(), "http://127.0.0.1:8080/");
-    }
-
-    #[test]
-    fn missing_settings_say_every_way_to_give_them() {
-        let e = error(&[("DATAVERSE_TENANT_ID", "")]);
-        assert!(
-            e.contains("DATAVERSE_TENANT_ID, AZURE_TENANT_ID, --tenant-id"),
-            "{e}"
-        );
-        let e = error(&[("DATAVERSE_CLIENT_SECRET", "")]);
-        assert!(e.contains("AZURE_FEDERATED_TOKEN_FILE"), "{e}");
-        let e = error(&[("DATA_INGESTION_SERVICE_URL", "")]);
-        assert!(e.contains("--output"), "{e}");
-        // `agents` does not need a destination.
-        Config::from_raw(
-            &with(&[("DATA_INGESTION_SERVICE_URL", "")]),
-            Needs::Dataverse,
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn flags_beat_environment_beat_file() {
-        let file = RawConfig::from_toml_str(
-            "environment_url = \"https://file.crm.dynamics.com\"\nbot_ids = [\"aaaaaaaa-0000-0000-0000-000000000009\"]\npage_size = 50\n",
-            Path::new("c.toml"),
-        )
-        .unwrap();
-        let mut flags = RawConfig::new();
-        flags.set_flag(keys::STATE, Some("/tmp/x.db"));
-        let merged = file.clone().overlay(env(AKTO_ENV)).overlay(flags);
-        let c = Config::from_raw(&merged, Needs::Ingest).unwrap();
-        assert_eq!(
-            c.environment_url.host_str(),
-            Some("contoso.crm.dynamics.com")
-        );
-        assert_eq!(c.page_size, 50);
-        assert_eq!(c.state_path, PathBuf::from("/tmp/x.db"));
-        assert_eq!(c.bot_ids.len(), 2, "the environment's list wins");
-
-        let only_file = file.overlay(with(&[
-            ("DATAVERSE_ENVIRONMENT_URL", ""),
-            ("COPILOT_BOT_ID", ""),
-        ]));
-        let c = Config::from_raw(&only_file, Needs::Ingest).unwrap();
-        assert_eq!(c.environment_url.host_str(), Some("file.crm.dynamics.com"));
-        assert_eq!(c.bot_ids.len(), 1);
-    }
-
-    #[test]
-    fn file_errors_name_the_file_and_key() {
-        let e = RawConfig::from_toml_str("enviroment_url = \"x\"", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("c.toml") && e.contains("unknown key `enviroment_url`"),
-            "{e}"
-        );
-        let raw = RawConfig::from_toml_str("page_size = 0", Path::new("c.toml"))
-            .unwrap()
-            .overlay(env(AKTO_ENV));
-        let e = Config::from_raw(&raw, Needs::Ingest)
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("`page_size` in c.toml is invalid"), "{e}");
-    }
-
-    #[test]
-    fn a_managed_identity_needs_no_tenant_or_client() {
-        let c = Config::from_raw(
-            &env(&[
-                (
-                    "DATAVERSE_ENVIRONMENT_URL",
-                    "https://contoso.crm.dynamics.com",
-                ),
-                ("COPILOT_CONNECTOR_MANAGED_IDENTITY", "true"),
-                ("COPILOT_CONNECTOR_OUTPUT", "out.jsonl"),
-            ]),
-            Needs::Ingest,
-        )
-        .unwrap();
-        assert!(matches!(c.credential, CredentialConfig::ManagedIdentity));
-        assert_eq!((c.tenant_id, c.client_id), (None, None));
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn output_overrides_the_ingestion_service() {
-        let c =
-            Config::from_raw(&with(&[("COPILOT_CONNECTOR_OUTPUT", "-")]), Needs::Ingest).unwrap();
-        assert!(matches!(c.sink, SinkConfig::Stdout));
-        assert!(c.checkpoint_scope().ends_with("sink=stdout"));
-    }
-}
+mod tests;

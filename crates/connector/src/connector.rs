@@ -4,6 +4,7 @@ use crate::config::{Config, SinkConfig};
 use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, StopSignal};
 use crate::sink::{AktoSink, JsonLinesSink, Sink, SinkError};
 use crate::state::{StateError, StateStore};
+use crate::timefmt::rfc3339;
 use client_core::{Pipeline, RetryBudget, RetryPolicy, SharedClock, SharedCredential};
 use dataverse_client::{DataverseClient, Filter};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -11,7 +12,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use transcript_model::{AktoConfig, BotIdentity};
 use uuid::Uuid;
 
@@ -74,12 +74,27 @@ pub enum ConnectorError {
     /// Something else in the setup is wrong.
     #[error("{0}")]
     Setup(String),
+    /// `--strict`: configured bot ids match no agent of the environment.
+    #[error(
+        "{} of the bot id(s) in COPILOT_BOT_ID match no agent of this environment: {}. Fix: list the agents with `copilot-connector agents` and correct COPILOT_BOT_ID (without --strict this is a warning)",
+        .ids.len(),
+        .ids.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownBots {
+        /// The ids that match no agent.
+        ids: Vec<Uuid>,
+    },
 }
 
 impl ConnectorError {
     /// Whether the checkpoint store is held by another run.
     pub fn is_locked(&self) -> bool {
         matches!(self, ConnectorError::State(e) if e.is_locked())
+    }
+
+    /// Whether the configuration must change before a run can succeed (exit status 2).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, ConnectorError::UnknownBots { .. })
     }
 
     fn dataverse(action: &'static str) -> impl FnOnce(dataverse_client::Error) -> Self {
@@ -229,10 +244,6 @@ fn default_retry() -> RetryPolicy {
         .with_max_elapsed(Duration::from_secs(600))
 }
 
-fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
 impl Connector {
     /// A builder for a connector with `config`, signing in with `credential`
     /// (see [`crate::credential::from_config`]).
@@ -309,11 +320,13 @@ impl Connector {
             .clock(self.clock.clone())
             .build()
             .map_err(|e| ConnectorError::Setup(format!("cannot set up HTTP: {e}")))?;
-        AktoSink::new(url, token, pipeline).map_err(|e| {
-            ConnectorError::Setup(format!(
-                "DATA_INGESTION_SERVICE_URL cannot take the ingestion path: {e}"
-            ))
-        })
+        AktoSink::new(url, token, pipeline)
+            .map(|s| s.with_deadline(self.config.delivery_timeout))
+            .map_err(|e| {
+                ConnectorError::Setup(format!(
+                    "DATA_INGESTION_SERVICE_URL cannot take the ingestion path: {e}"
+                ))
+            })
     }
 
     /// Opens the checkpoint store of this configuration (refused while another run holds it).
@@ -338,13 +351,36 @@ impl Connector {
         };
         let mut akto = AktoConfig::new(self.config.akto_account_id.clone(), "0", environment_id)
             .with_host(self.config.record_host.clone());
-        for agent in self.agents().await? {
+        let agents = self.agents().await?;
+        self.check_bot_ids(&agents)?;
+        for agent in agents {
             akto.add_bot(
                 &agent.id.to_string(),
                 BotIdentity::new(agent.name, agent.schema_name),
             );
         }
         Ok(akto)
+    }
+
+    /// Warns about configured bot ids that match no agent (their transcripts can never be
+    /// read, which usually means a typo or the wrong environment); an error with `strict`.
+    fn check_bot_ids(&self, agents: &[Agent]) -> Result<(), ConnectorError> {
+        let ids: Vec<Uuid> = self
+            .config
+            .bot_ids
+            .iter()
+            .filter(|b| !agents.iter().any(|a| a.id == **b))
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let e = ConnectorError::UnknownBots { ids };
+        if self.config.strict {
+            return Err(e);
+        }
+        tracing::warn!("{e}");
+        Ok(())
     }
 
     /// The transcript rows modified since `since` (all when `None`), for the configured bots,
@@ -398,16 +434,18 @@ impl Connector {
     ) -> Result<PassSummary, ConnectorError> {
         let akto = self.akto_config().await?;
         let overlap = time::Duration::try_from(self.config.overlap).unwrap_or(time::Duration::ZERO);
+        // Checked: a window reaching before the earliest representable time starts at the
+        // beginning instead of panicking (settings are bounded, a stored watermark may not be).
         let since = match store.watermark()? {
-            Some(w) => Some(w - overlap),
+            Some(w) => w.checked_sub(overlap),
             None => self
                 .config
                 .since
                 .and_then(|d| time::Duration::try_from(d).ok())
-                .map(|d| self.clock.now() - d),
+                .and_then(|d| self.clock.now().checked_sub(d)),
         };
         tracing::info!(
-            since = since.map(fmt_time).unwrap_or_else(|| "the beginning".into()),
+            since = since.map(rfc3339).unwrap_or_else(|| "the beginning".into()),
             bots = self.config.bot_ids.len(),
             destination = %sink.describe(),
             "ingestion pass starting"
@@ -422,7 +460,10 @@ impl Connector {
         let summary = pass.run(self.transcripts_since(since)).await?;
         // Bookkeeping older than two overlaps before the window can never be read again.
         if let Some(since) = since {
-            let removed = store.prune(since - overlap)?;
+            let removed = match since.checked_sub(overlap) {
+                Some(before) => store.prune(before)?,
+                None => 0,
+            };
             tracing::debug!(removed, "pruned old delivery bookkeeping");
         }
         tracing::info!(

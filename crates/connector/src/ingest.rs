@@ -7,6 +7,7 @@
 
 use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
 use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
+use crate::timefmt::rfc3339;
 use client_core::SharedClock;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use transcript_model::{AktoConfig, Transcript};
+use transcript_model::{AktoConfig, PairOptions, RowWarning, Transcript};
 
 /// Why a pass stopped before the end.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +89,10 @@ pub struct PassSummary {
     /// Records over the destination's size limits, reported and not sent (the rest of their
     /// transcript is delivered).
     pub records_skipped: Vec<SkippedRecord>,
+    /// Oddities tolerated in the rows read (metadata not JSON, a `null` activity, a role
+    /// written `1.0`, a timestamp in 1970, ...), counted by kind
+    /// ([`transcript_model::RowWarning::code`]); the pairs of those rows were still delivered.
+    pub row_warnings: std::collections::BTreeMap<String, u64>,
     /// Records (pairs) accepted by the destination.
     pub records_delivered: u64,
     /// Batches accepted.
@@ -155,28 +160,30 @@ impl StopSignal {
     }
 }
 
-fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The identity of a row: id, row version, `modifiedon`.
-fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), String> {
+/// The identity of a row: id, row version, `modifiedon`. A row that lacks one is refused with
+/// its id when it has one (empty otherwise), so the report can name it.
+fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), (String, String)> {
     let id = row
         .get("conversationtranscriptid")
         .and_then(Value::as_str)
-        .ok_or("the row has no conversationtranscriptid")?
+        .ok_or_else(|| {
+            (
+                String::new(),
+                "the row has no conversationtranscriptid".to_owned(),
+            )
+        })?
         .to_ascii_lowercase();
     let modified = row
         .get("modifiedon")
         .and_then(Value::as_str)
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-        .ok_or("the row has no valid modifiedon")?;
+        .ok_or_else(|| (id.clone(), "the row has no valid modifiedon".to_owned()))?;
     // `versionnumber` is Edm.Int64: a JSON number, or a string when IEEE754Compatible is on.
     // Without it, `modifiedon` identifies the version.
     let version = match row.get("versionnumber") {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),
-        _ => fmt_time(modified),
+        _ => rfc3339(modified),
     };
     Ok((id, version, modified))
 }
@@ -193,18 +200,33 @@ fn record_path(record: &RawValue) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the records of one row.
-pub(crate) fn build_records(akto: &AktoConfig, row: &Value) -> Result<Vec<RecordJson>, String> {
+/// Builds the records of one row, with the row's warnings; `now` bounds believable message
+/// timestamps.
+pub(crate) fn build_records(
+    akto: &AktoConfig,
+    row: &Value,
+    now: OffsetDateTime,
+) -> Result<(Vec<RecordJson>, Vec<RowWarning>), String> {
     let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
-    let paired = transcript.pair();
-    akto.records(&paired)
+    let paired = transcript.pair_with(&PairOptions::new().now(now));
+    let records = akto
+        .records(&paired)
         .iter()
         .map(|r| {
             serde_json::to_string(r)
                 .map_err(|e| format!("cannot encode a record: {e}"))
                 .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((records, paired.warnings))
+}
+
+/// Counts a row's warnings into the summary and logs them.
+fn note_warnings(summary: &mut PassSummary, id: &str, warnings: &[RowWarning]) {
+    for w in warnings {
+        tracing::debug!(transcript = %id, warning = %w, "odd transcript row tolerated");
+        *summary.row_warnings.entry(w.code().to_owned()).or_default() += 1;
+    }
 }
 
 struct Pending {
@@ -325,7 +347,7 @@ impl Pass<'_> {
             .filter(|p| p.complete && p.records_delivered > 0)
             .count() as u64;
         if let Some(w) = pending.done_through {
-            summary.checkpoint_after = Some(fmt_time(w));
+            summary.checkpoint_after = Some(rfc3339(w));
         }
         pending.records.clear();
         pending.owners.clear();
@@ -404,7 +426,7 @@ impl Pass<'_> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let mut summary = PassSummary {
-            checkpoint_before: self.store.watermark()?.map(fmt_time),
+            checkpoint_before: self.store.watermark()?.map(rfc3339),
             ..PassSummary::default()
         };
         summary.checkpoint_after = summary.checkpoint_before.clone();
@@ -431,13 +453,13 @@ impl Pass<'_> {
             self.emit(ProgressEvent::Row);
             let (id, version, modified_on) = match row_identity(&row) {
                 Ok(identity) => identity,
-                Err(reason) => {
-                    // Without an id the row cannot be recorded; it is reported every pass.
-                    tracing::warn!(%reason, "skipping a transcript row");
-                    summary.transcripts_unparseable.push(SkippedTranscript {
-                        id: String::new(),
-                        reason,
-                    });
+                Err((id, reason)) => {
+                    // Without an id and a time the row cannot be recorded; it is reported every
+                    // pass, by its id when it has one.
+                    tracing::warn!(transcript = %id, %reason, "skipping a transcript row");
+                    summary
+                        .transcripts_unparseable
+                        .push(SkippedTranscript { id, reason });
                     continue;
                 }
             };
@@ -454,8 +476,11 @@ impl Pass<'_> {
                 pending.done_through = Some(modified_on);
                 continue;
             }
-            let records = match build_records(self.akto, &row) {
-                Ok(r) => r,
+            let records = match build_records(self.akto, &row, self.clock.now()) {
+                Ok((r, warnings)) => {
+                    note_warnings(&mut summary, &id, &warnings);
+                    r
+                }
                 Err(reason) => {
                     tracing::warn!(transcript = %id, %reason, "transcript content cannot be paired; recorded and skipped");
                     summary.transcripts_unparseable.push(SkippedTranscript {
@@ -616,7 +641,7 @@ mod tests {
         }
         serde_json::json!({
             "conversationtranscriptid": format!("00000000-0000-0000-0000-{n:012}"),
-            "modifiedon": fmt_time(time::macros::datetime!(2026-03-01 12:00 UTC) + time::Duration::minutes(i64::from(n))),
+            "modifiedon": rfc3339(time::macros::datetime!(2026-03-01 12:00 UTC) + time::Duration::minutes(i64::from(n))),
             "versionnumber": version,
             "metadata": r#"{"BotId":"b","BotName":"cr_bot"}"#,
             "content": serde_json::json!({"activities": activities}).to_string(),
@@ -697,7 +722,7 @@ mod tests {
         assert!(matches!(err, IngestError::Sink(_)), "{err}");
         assert_eq!(failing.got.lock().unwrap().len(), 4);
         assert_eq!(
-            s.watermark().unwrap().map(fmt_time).as_deref(),
+            s.watermark().unwrap().map(rfc3339).as_deref(),
             Some("2026-03-01T12:00:00Z")
         );
         let t1 = s
@@ -850,6 +875,45 @@ mod tests {
         );
         assert!(s.failures().unwrap().is_empty());
         assert_eq!(s.watermark().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn odd_rows_are_delivered_and_their_warnings_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        // Dataverse writes BatchId as a number: that is no oddity.
+        let mut numeric = row(0, 2, 1);
+        numeric["metadata"] =
+            Value::String(r#"{"BotId":"b","BotName":"cr_bot","BatchId":2}"#.into());
+        let mut broken_meta = row(1, 2, 1);
+        broken_meta["metadata"] = Value::String("{not json".into());
+        let mut odd = row(2, 0, 1);
+        odd["content"] = Value::String(
+            serde_json::json!({"activities": [
+                null,
+                {"type":"message","timestamp":1_700_000_000_000_i64,"from":{"role":1.0},"text":"q"},
+                {"type":"message","timestamp":1_700_000_001,"from":{"role":"x"},"text":"?"},
+                {"type":"message","timestamp":5,"from":{"role":0},"text":"a"}
+            ]})
+            .to_string(),
+        );
+        let summary = pass(&mut s, &sink, vec![numeric, broken_meta, odd], 50)
+            .await
+            .unwrap();
+        assert_eq!(summary.records_delivered, 5, "{summary:?}");
+        assert!(summary.transcripts_unparseable.is_empty());
+        let expected: std::collections::BTreeMap<String, u64> = [
+            ("activity_not_object", 1),
+            ("metadata_unreadable", 1),
+            ("odd_role", 1),
+            ("timestamp_out_of_range", 1),
+            ("unknown_role", 1),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        assert_eq!(summary.row_warnings, expected);
     }
 
     #[tokio::test]

@@ -57,6 +57,7 @@ pub mod schedule;
 pub mod shield;
 pub mod sink;
 pub mod state;
+mod timefmt;
 
 pub use connector::{
     Agent, BOT_COLUMNS, Connector, ConnectorBuilder, ConnectorError, TRANSCRIPT_COLUMNS,

@@ -117,6 +117,12 @@ struct Global {
     /// The host written into records [env: COPILOT_CONNECTOR_RECORD_HOST; default: copilot.microsoft.com]
     #[arg(long, global = true, value_name = "HOST")]
     record_host: Option<String>,
+    /// Fail (exit 2) when a bot id matches no agent, instead of warning [env: COPILOT_CONNECTOR_STRICT]
+    #[arg(long, global = true)]
+    strict: bool,
+    /// The total time one delivery may take, retries included, before the pass fails [env: COPILOT_CONNECTOR_DELIVERY_TIMEOUT; default 2m]
+    #[arg(long, global = true, value_name = "DURATION")]
+    delivery_timeout: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,10 +166,16 @@ fn parse_cron(s: &str) -> Result<Cron, String> {
     Cron::parse(s).map_err(|e| e.problem().to_owned())
 }
 
+/// The longest `--every` interval: a schedule is for minutes or hours, not months.
+const MAX_INTERVAL: Duration = Duration::from_secs(30 * 86_400);
+
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = connector::config::parse_duration(s)?;
-    if d.is_zero() {
-        return Err("the interval must be longer than zero".into());
+    if d.is_zero() || d > MAX_INTERVAL {
+        return Err(format!(
+            "the interval must be from 1s to {}",
+            connector::config::format_duration(MAX_INTERVAL)
+        ));
     }
     Ok(d)
 }
@@ -226,6 +238,8 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
     flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
     flags.set_flag(keys::RECORD_HOST, g.record_host.clone());
+    flags.set_flag(keys::STRICT, g.strict.then_some("true"));
+    flags.set_flag(keys::DELIVERY_TIMEOUT, g.delivery_timeout.clone());
     Ok(file.overlay(env).overlay(flags))
 }
 
@@ -475,6 +489,8 @@ async fn one_pass(
 fn exit_for(e: &ConnectorError) -> ExitCode {
     if e.is_locked() {
         ExitCode::from(EXIT_LOCKED)
+    } else if e.is_configuration() {
+        ExitCode::from(EXIT_CONFIG)
     } else {
         ExitCode::from(EXIT_FAILED)
     }
@@ -554,7 +570,17 @@ async fn ingest_every(connector: &Connector, schedule: Schedule, g: &Global) -> 
         failed = outcome.failed_passes,
         "schedule stopped"
     );
-    ExitCode::SUCCESS
+    // A supervisor restarting the schedule must see that the last pass did not complete.
+    if outcome.last_pass_failed {
+        err!(
+            "error: the last pass failed ({} of {} pass(es) failed); the next run resumes from the checkpoint",
+            outcome.failed_passes,
+            outcome.passes
+        );
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
@@ -589,6 +615,17 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         }
         if let Some(job) = &job {
             t.push_str(&format!(" [{job}]"));
+        }
+        if !s.row_warnings.is_empty() {
+            let kinds: Vec<String> = s
+                .row_warnings
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            t.push_str(&format!(
+                "\nodd rows tolerated (their pairs were delivered): {}",
+                kinds.join(", ")
+            ));
         }
         for u in &s.transcripts_unparseable {
             let id = if u.id.is_empty() {

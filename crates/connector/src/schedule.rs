@@ -17,6 +17,8 @@ pub struct ScheduleOutcome {
     pub passes: u64,
     /// Passes that returned an error.
     pub failed_passes: u64,
+    /// Whether the last pass returned an error (the exit status of `ingest --every` says so).
+    pub last_pass_failed: bool,
 }
 
 /// Runs `pass` now and then every `interval` (measured from the start of each pass), until
@@ -41,12 +43,15 @@ where
     let mut outcome = ScheduleOutcome {
         passes: 0,
         failed_passes: 0,
+        last_pass_failed: false,
     };
     while !stop.is_stopped() {
         let started = clock.now();
-        outcome.passes += 1;
-        if let Err(e) = pass().await {
-            outcome.failed_passes += 1;
+        outcome.passes = outcome.passes.saturating_add(1);
+        let result = pass().await;
+        outcome.last_pass_failed = result.is_err();
+        if let Err(e) = result {
+            outcome.failed_passes = outcome.failed_passes.saturating_add(1);
             tracing::error!(error = %e, "ingestion pass failed; the next pass resumes from the checkpoint");
         }
         if stop.is_stopped() {
@@ -89,6 +94,7 @@ where
     let mut outcome = ScheduleOutcome {
         passes: 0,
         failed_passes: 0,
+        last_pass_failed: false,
     };
     while !stop.is_stopped() {
         let now = clock.now();
@@ -102,9 +108,11 @@ where
             () = clock.sleep(wait) => {}
             () = stop.stopped() => break,
         }
-        outcome.passes += 1;
-        if let Err(e) = pass().await {
-            outcome.failed_passes += 1;
+        outcome.passes = outcome.passes.saturating_add(1);
+        let result = pass().await;
+        outcome.last_pass_failed = result.is_err();
+        if let Err(e) = result {
+            outcome.failed_passes = outcome.failed_passes.saturating_add(1);
             tracing::error!(error = %e, "ingestion pass failed; the next pass resumes from the checkpoint");
         }
     }
@@ -157,7 +165,8 @@ mod tests {
             outcome,
             ScheduleOutcome {
                 passes: 5,
-                failed_passes: 1
+                failed_passes: 1,
+                last_pass_failed: false
             }
         );
         let t0 = datetime!(2026-03-01 12:00 UTC);
@@ -165,6 +174,30 @@ mod tests {
         let offsets: Vec<i64> = starts.iter().map(|t| (*t - t0).whole_seconds()).collect();
         assert_eq!(offsets, vec![0, 300, 600, 1000, 1300]);
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(280); 3]);
+    }
+
+    #[tokio::test]
+    async fn the_outcome_says_whether_the_last_pass_failed() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
+        let stop = StopSignal::new();
+        let s = stop.clone();
+        let mut n = 0;
+        let outcome = run_every(Duration::from_secs(60), Arc::new(clock), stop, move || {
+            n += 1;
+            if n == 2 {
+                s.stop();
+            }
+            // The first pass succeeds, the last one (stopped by SIGTERM) fails.
+            let result = if n == 2 {
+                Err("ingestion unavailable")
+            } else {
+                Ok(())
+            };
+            async move { result }
+        })
+        .await;
+        assert_eq!((outcome.passes, outcome.failed_passes), (2, 1));
+        assert!(outcome.last_pass_failed);
     }
 
     #[tokio::test]
@@ -193,7 +226,8 @@ mod tests {
             outcome,
             ScheduleOutcome {
                 passes: 4,
-                failed_passes: 1
+                failed_passes: 1,
+                last_pass_failed: false
             }
         );
         let starts: Vec<String> = starts

@@ -42,6 +42,18 @@ pub enum SinkError {
         #[source]
         source: client_core::Error,
     },
+    /// The destination did not accept a batch within the delivery deadline (a service that
+    /// takes connections and never answers, or keeps failing): the pass stops here.
+    #[error(
+        "{destination} did not accept the batch within {} (the delivery deadline); the next run resumes from the checkpoint. Fix: check that the ingestion service is up and answering, or raise --delivery-timeout (COPILOT_CONNECTOR_DELIVERY_TIMEOUT)",
+        crate::config::format_duration(*.deadline)
+    )]
+    DeadlineExceeded {
+        /// The destination.
+        destination: String,
+        /// The deadline that passed.
+        deadline: std::time::Duration,
+    },
     /// Writing to a file or stream failed.
     #[error("cannot write to {destination}: {source}")]
     Io {
@@ -71,7 +83,7 @@ impl SinkError {
         match self {
             SinkError::Rejected { status, .. } => Some(*status),
             SinkError::Unavailable { source, .. } => source.status(),
-            SinkError::Io { .. } => None,
+            SinkError::Io { .. } | SinkError::DeadlineExceeded { .. } => None,
         }
     }
 }
@@ -203,6 +215,7 @@ pub struct AktoSink {
     endpoint: Url,
     token: Option<Secret>,
     pipeline: Pipeline,
+    deadline: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for AktoSink {
@@ -210,6 +223,7 @@ impl fmt::Debug for AktoSink {
         f.debug_struct("AktoSink")
             .field("endpoint", &self.endpoint.as_str())
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("deadline", &self.deadline)
             .finish()
     }
 }
@@ -234,7 +248,16 @@ impl AktoSink {
             endpoint: base.join(INGEST_PATH)?,
             token,
             pipeline,
+            deadline: None,
         })
+    }
+
+    /// Bounds the total time of one delivery, retries and waits included (none by default):
+    /// past it, [`Sink::deliver`] fails with [`SinkError::DeadlineExceeded`].
+    #[must_use]
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// The full ingestion URL.
@@ -257,7 +280,20 @@ impl AktoSink {
 
     async fn post(&self, body: Vec<u8>) -> Result<(), SinkError> {
         let destination = self.describe();
-        match self.pipeline.send(self.request(body)).await {
+        let send = self.pipeline.send(self.request(body));
+        let sent = match self.deadline {
+            Some(deadline) => match tokio::time::timeout(deadline, send).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    return Err(SinkError::DeadlineExceeded {
+                        destination,
+                        deadline,
+                    });
+                }
+            },
+            None => send.await,
+        };
+        match sent {
             Ok(resp) => {
                 // Akto answers {"success":true}; an explicit false is a refusal.
                 let refused = serde_json::from_slice::<serde_json::Value>(resp.body())

@@ -14,11 +14,11 @@
 //! A second process using the same file is refused through an exclusive OS lock on
 //! `<state>.lock`, which the OS releases when the holder dies.
 
+use crate::timefmt::rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// A failure of the checkpoint store.
 #[derive(Debug, thiserror::Error)]
@@ -141,11 +141,6 @@ fn insert_failure(
         f.reason,
         now_text
     ])
-}
-
-fn fmt_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 impl StateStore {
@@ -321,7 +316,7 @@ impl StateStore {
             source,
         };
         let tx = self.conn.transaction().map_err(&sql)?;
-        let now_text = fmt_time(now);
+        let now_text = rfc3339(now);
         {
             let mut up = tx
                 .prepare_cached(
@@ -387,7 +382,7 @@ impl StateStore {
                         watermark_unix = excluded.watermark_unix,
                         updated_at = excluded.updated_at
                      WHERE excluded.watermark_unix > checkpoint.watermark_unix",
-                    params![scope, fmt_time(w), w.unix_timestamp(), now_text],
+                    params![scope, rfc3339(w), w.unix_timestamp(), now_text],
                 )
                 .map_err(&sql)?;
             }

@@ -3,8 +3,8 @@
 //! risky it is, so that governance reads the inventory instead of rescanning.
 //!
 //! This crate is pure data and logic (no HTTP, no async): the scan reads the
-//! tenant with the client crates, converts what it read into this crate's input
-//! types, and writes the rows this crate produces.
+//! tenant with the client crates, fills this crate's plain input types
+//! ([`input`]), and writes the rows this crate produces.
 //!
 //! - [`schema`]: the eight tables as data ([`TableDef`], [`ColumnDef`], [`KeyDef`]):
 //!   logical names, entity set names, types, lengths, required flags, alternate keys,
@@ -16,13 +16,29 @@
 //!   row: choices as integers, date-times as ISO 8601 UTC, memo JSON columns as strings.
 //! - [`metadata`]: the schema as Dataverse metadata requests (option sets, tables,
 //!   columns, alternate keys); [`docs`]: the Markdown reference `docs/inventory-schema.md`.
+//! - [`build_inventory`] ([`mapping`]): what a scan read ([`ScanInput`]) to rows,
+//!   deterministically, after [`reconcile`]-ing the tenant inventory, the
+//!   per-environment scans and the environment list (a [`CoverageRecord`] per gap)
+//!   and running the [`mod@posture`] checks (findings with evidence, a risk level).
+//! - [`mod@diff`]: the previous scan's rows against this scan's: what to upsert, and the
+//!   agents no longer seen (marked, not deleted).
 //! - [`sample`]: the published sample agent record (choices as labels).
+//!
+//! The two downstream shells (`fsi_caibillingentitlement`, `fsi_caiworkiqstate`) are
+//! filled by other solutions: the mapping writes their rows only for the billing
+//! policies and Work IQ observations it is given, never empty placeholder rows.
 //!
 //! # Example
 //!
 //! ```
-//! use inventory_model::{AgentRow, CreatedIn, Encoding, InventoryRow, OptionSetValue};
+//! use inventory_model::{
+//!     build_inventory, AgentRow, BotRecord, BotScan, CreatedIn, DataverseSnapshot, Encoding,
+//!     EnvironmentScan, InventoryRow, InventorySettings, OptionSetValue, ReadStatus, RiskLevel,
+//!     ScanInput, ScanOutcome,
+//! };
+//! use time::macros::datetime;
 //!
+//! // Rows are Dataverse JSON bodies.
 //! let mut agent = AgentRow::new("f3a8c1d2-4b5e-4f6a-9c7d-1e2f3a4b5c6d", "Default-2c9e1a77");
 //! agent.created_in = Some(CreatedIn::CopilotStudio);
 //! let body = agent.to_json(Encoding::Dataverse);
@@ -33,23 +49,63 @@
 //!     Some("fsi_copilotagents(fsi_agentid='f3a8c1d2-4b5e-4f6a-9c7d-1e2f3a4b5c6d',fsi_environmentid='Default-2c9e1a77')")
 //! );
 //! assert_eq!(AgentRow::from_json(&body, Encoding::Dataverse).unwrap(), agent);
-//! assert_eq!(CreatedIn::from_label("Microsoft 365 Copilot Agent Builder"), Some(CreatedIn::AgentBuilder));
+//!
+//! // A scan that read one environment with one bot shared with everyone.
+//! let mut bot = BotRecord::new("b1");
+//! bot.access_control_policy = Some(0);
+//! let mut scan = BotScan::new(bot);
+//! scan.components_read = ReadStatus::Complete;
+//! scan.related_read = ReadStatus::Complete;
+//! let mut snapshot = DataverseSnapshot::new(datetime!(2026-06-09 13:50 UTC));
+//! snapshot.bots.push(scan);
+//! let mut input = ScanInput::new("run-1", datetime!(2026-06-09 14:00 UTC));
+//! input.environment_scans.push(EnvironmentScan::new("env-1", ScanOutcome::Scanned(snapshot)));
+//!
+//! let inventory = build_inventory(&input, &InventorySettings::default());
+//! assert_eq!(inventory.rows.agents.len(), 1);
+//! assert_eq!(inventory.rows.compliance[0].risk_level, Some(RiskLevel::High));
+//! // The tenant inventory and the environment list were not read: said, not hidden.
+//! assert_eq!(inventory.coverage.len(), 3);
+//! assert!(inventory.diff_against(&inventory.rows).is_empty());
 //! ```
 
+pub mod diff;
 pub mod docs;
 mod error;
+pub mod input;
+pub mod mapping;
 pub mod metadata;
 pub mod options;
+pub mod posture;
+pub mod reconcile;
 pub mod rows;
 pub mod sample;
 pub mod schema;
+mod secrets;
 
 pub use botcomponent_schema::{FeatureType, SchemaGeneration};
+pub use diff::{AgentRef, DiffScope, InventoryDiff, StaleRow, diff};
 pub use error::{RowError, ValidationError};
+pub use input::{
+    AudienceObservation, BillingPolicy, BotRecord, BotScan, DataverseSnapshot, EnvironmentInfo,
+    EnvironmentScan, IdentityObservation, InputError, InventorySource, OwnerObservation,
+    OwnerState, PermissionObservation, ReadStatus, RelatedTarget, Relationship, ScanInput,
+    ScanOutcome, SessionObservation, Shares, TenantAgent, UsageInput, WorkIqObservation,
+};
+pub use mapping::{
+    AudienceResolution, Inventory, InventoryRows, InventorySettings, build_inventory,
+};
 pub use options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, OptionDef,
     OptionSetDef, OptionSetValue, PolicyType, RiskLevel, ScanCompleteness, SpendScope,
     WorkIqObserved, WorkIqTier, Zone,
+};
+pub use posture::{
+    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity,
+};
+pub use reconcile::{
+    CoverageKind, CoverageRecord, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason,
+    ReconcileSettings,
 };
 pub use rows::Encoding;
 pub use rows::{

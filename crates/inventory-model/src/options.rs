@@ -57,6 +57,13 @@ macro_rules! option_set {
                 match self { $($name::$variant => $label,)* }
             }
         }
+
+        /// Serialises as the published label (reports); rows use [`OptionSetValue`].
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.label())
+            }
+        }
     };
 }
 

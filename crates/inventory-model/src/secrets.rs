@@ -1,0 +1,359 @@
+//! Secret-looking strings in component YAML, instructions and configuration JSON.
+//!
+//! The patterns are deliberately specific (a key name with a long value, a known
+//! token prefix, a private-key block) so that ordinary prose and Power Fx do not
+//! match. The matched value is never reported, only where it is.
+
+/// What kind of secret a match looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretKind {
+    PrivateKey,
+    BearerToken,
+    BasicCredentials,
+    ConnectionString,
+    ApiKey,
+    Jwt,
+    KnownTokenPrefix,
+    Password,
+}
+
+impl SecretKind {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            SecretKind::PrivateKey => "private key block",
+            SecretKind::BearerToken => "bearer token",
+            SecretKind::BasicCredentials => "basic credentials",
+            SecretKind::ConnectionString => "connection string with a key",
+            SecretKind::ApiKey => "API key or client secret",
+            SecretKind::Jwt => "JSON Web Token",
+            SecretKind::KnownTokenPrefix => "token with a known prefix",
+            SecretKind::Password => "password",
+        }
+    }
+}
+
+fn token_len(s: &str) -> usize {
+    s.chars()
+        .take_while(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=' | '~')
+        })
+        .count()
+}
+
+fn lower_find(haystack: &str, needle: &str) -> Vec<usize> {
+    let lower = haystack.to_ascii_lowercase();
+    lower.match_indices(needle).map(|(i, _)| i).collect()
+}
+
+/// The value after `key` and an `=` or `:` (with optional quotes and spaces).
+fn value_after(text: &str, at: usize, key_len: usize) -> Option<&str> {
+    let rest = text.get(at + key_len..)?;
+    let rest = rest.trim_start_matches(['"', '\'', ' ']);
+    let rest = rest.strip_prefix('=').or_else(|| rest.strip_prefix(':'))?;
+    Some(rest.trim_start_matches([' ', '"', '\'']))
+}
+
+/// Finds secret-looking strings in one line of text.
+pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
+    if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
+        return Some(SecretKind::PrivateKey);
+    }
+    for at in lower_find(line, "bearer ") {
+        if token_len(&line[at + 7..]) >= 20 {
+            return Some(SecretKind::BearerToken);
+        }
+    }
+    for at in lower_find(line, "basic ") {
+        let token = &line[at + 6..];
+        let n = token_len(token);
+        if n >= 16
+            && token[..n]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        {
+            return Some(SecretKind::BasicCredentials);
+        }
+    }
+    for key in [
+        "accountkey",
+        "sharedaccesskey",
+        "sharedaccesssignature",
+        "sig",
+    ] {
+        for at in lower_find(line, key) {
+            let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphanumeric();
+            if before_ok && value_after(line, at, key.len()).is_some_and(|v| token_len(v) >= 16) {
+                return Some(SecretKind::ConnectionString);
+            }
+        }
+    }
+    for key in [
+        "client_secret",
+        "clientsecret",
+        "api_key",
+        "apikey",
+        "api-key",
+        "x-api-key",
+        "subscription-key",
+        "access_token",
+    ] {
+        for at in lower_find(line, key) {
+            if value_after(line, at, key.len())
+                .is_some_and(|v| token_len(v) >= 16 && !v.starts_with('='))
+            {
+                return Some(SecretKind::ApiKey);
+            }
+        }
+    }
+    for key in ["password", "pwd"] {
+        for at in lower_find(line, key) {
+            let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphabetic();
+            if before_ok
+                && value_after(line, at, key.len()).is_some_and(|v| {
+                    let n = token_len(v);
+                    // A Power Fx reference (`=Topic.Password`) or a placeholder is not a secret.
+                    n >= 8 && !v.starts_with('=') && !v.starts_with('{') && !v.starts_with('<')
+                })
+            {
+                return Some(SecretKind::Password);
+            }
+        }
+    }
+    if let Some(at) = line.find("eyJ") {
+        let token = &line[at..];
+        let n = token_len(token);
+        if n >= 40 && token[..n].matches('.').count() >= 2 {
+            return Some(SecretKind::Jwt);
+        }
+    }
+    for prefix in [
+        "AKIA",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "sk-",
+        "AIza",
+    ] {
+        for (at, _) in line.match_indices(prefix) {
+            let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphanumeric();
+            if before_ok && token_len(&line[at..]) >= prefix.len() + 16 {
+                return Some(SecretKind::KnownTokenPrefix);
+            }
+        }
+    }
+    None
+}
+
+/// A secret found in a YAML text: its 1-based line, the path of the key on that
+/// line (from indentation; list items as `/-`) and what it looks like.
+/// At most this many secrets are located per document (each is walked back to its
+/// path); the rest are counted, so a hostile document cannot make the scan quadratic.
+pub(crate) const MAX_LOCATED: usize = 20;
+
+/// Secrets found in a YAML text: the located ones (1-based line, the path of the
+/// key on that line from indentation, list items as `-`, and what it looks like)
+/// and how many more were found without being located.
+pub(crate) fn scan_yaml(text: &str) -> (Vec<(usize, String, SecretKind)>, usize) {
+    let mut out = Vec::new();
+    let mut more = 0;
+    let lines: Vec<&str> = text.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        if let Some(kind) = scan_line(line) {
+            if out.len() < MAX_LOCATED {
+                out.push((index + 1, yaml_path(&lines, index), kind));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    (out, more)
+}
+
+/// The key of a `key: value` or `- key: value` line: (indent of the key, whether
+/// the line starts a list item, the key).
+fn key_of(line: &str) -> Option<(usize, bool, String)> {
+    let mut indent = line.len() - line.trim_start().len();
+    let mut body = line.trim_start();
+    let mut item = false;
+    if let Some(rest) = body.strip_prefix("- ") {
+        item = true;
+        indent += 2 + (rest.len() - rest.trim_start().len());
+        body = rest.trim_start();
+    }
+    let colon = body
+        .find(": ")
+        .or_else(|| body.strip_suffix(':').map(str::len))?;
+    let key = body[..colon].trim().trim_matches(['"', '\'']);
+    if key.is_empty() || key.starts_with('=') {
+        return None;
+    }
+    Some((indent, item, key.to_owned()))
+}
+
+fn raw_indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The path of the value on `lines[index]`, from indentation (block YAML only;
+/// flow mappings and multi-line scalars give the path of their key).
+fn yaml_path(lines: &[&str], index: usize) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let line = lines[index];
+    if let Some((_, item, key)) = key_of(line) {
+        parts.push(key);
+        if item {
+            parts.push("-".to_owned());
+        }
+    }
+    let mut limit = raw_indent(line);
+    // The key column of the line's own mapping: a `- key:` line above at this
+    // column is a sibling in the same list item, so the ancestor is the item.
+    let mut key_column = key_of(line).map(|(k, _, _)| k).unwrap_or(limit);
+    for previous in lines[..index].iter().rev() {
+        let trimmed = previous.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let raw = raw_indent(previous);
+        if raw >= limit {
+            continue;
+        }
+        match key_of(previous) {
+            Some((k, true, _)) if k == key_column => parts.push("-".to_owned()),
+            Some((_, item, key)) => {
+                parts.push(key);
+                if item {
+                    parts.push("-".to_owned());
+                }
+            }
+            None if trimmed.starts_with('-') => parts.push("-".to_owned()),
+            None => {}
+        }
+        limit = raw;
+        key_column = raw;
+        if limit == 0 {
+            break;
+        }
+    }
+    parts.reverse();
+    let mut path = String::new();
+    for p in parts {
+        path.push('/');
+        path.push_str(&p.replace('~', "~0").replace('/', "~1"));
+    }
+    path
+}
+
+/// Secrets in the string values of a JSON document, with their JSON Pointers.
+pub(crate) fn scan_json(
+    value: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<(String, SecretKind)>,
+) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Some(kind) = s.lines().find_map(scan_line) {
+                out.push((path.to_owned(), kind));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                scan_json(v, &format!("{path}/{i}"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = k.replace('~', "~0").replace('/', "~1");
+                // A key that names a secret with a long string value is one too.
+                if let serde_json::Value::String(s) = v
+                    && scan_line(&format!("{k}: {s}")).is_some()
+                    && scan_line(s).is_none()
+                {
+                    if let Some(kind) = scan_line(&format!("{k}: {s}")) {
+                        out.push((format!("{path}/{key}"), kind));
+                    }
+                    continue;
+                }
+                scan_json(v, &format!("{path}/{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_shapes_are_found_and_prose_is_not() {
+        let found = [
+            ("-----BEGIN RSA PRIVATE KEY-----", SecretKind::PrivateKey),
+            (
+                "Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345",
+                SecretKind::BearerToken,
+            ),
+            (
+                "header: Basic dXNlcjpwYXNzd29yZDEyMzQ1",
+                SecretKind::BasicCredentials,
+            ),
+            (
+                "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=abcdefghijklmnop1234==",
+                SecretKind::ConnectionString,
+            ),
+            (
+                "client_secret: 8Q~abcdefghijklmnopqrstu",
+                SecretKind::ApiKey,
+            ),
+            (
+                "value: ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                SecretKind::KnownTokenPrefix,
+            ),
+            ("password: Hunter2Hunter2", SecretKind::Password),
+            (
+                "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+                SecretKind::Jwt,
+            ),
+        ];
+        for (line, kind) in found {
+            assert_eq!(scan_line(line), Some(kind), "{line}");
+        }
+        for line in [
+            "Please enter your password to continue.",
+            "password: =Topic.UserPassword",
+            "kind: SendActivity",
+            "activity: Basic info about the account",
+            "the bearer of bad news",
+            "url: https://contoso.com/api?sig=",
+        ] {
+            assert_eq!(scan_line(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn yaml_paths_follow_indentation() {
+        let text = "kind: TaskDialog\naction:\n  kind: HttpRequestAction\n  headers:\n    Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345\n";
+        let (found, more) = scan_yaml(text);
+        assert_eq!((found.len(), more), (1, 0));
+        assert_eq!(found[0].0, 5);
+        assert_eq!(found[0].1, "/action/headers/Authorization");
+        let list = "inputs:\n  - kind: ManualTaskInput\n    value: password=SuperSecret123\n";
+        let (found, _) = scan_yaml(list);
+        assert_eq!(found[0].1, "/inputs/-/value");
+        let many = "a: Bearer abcdefghijklmnopqrstuvwxyz0123456789\n".repeat(50);
+        let (found, more) = scan_yaml(&many);
+        assert_eq!((found.len(), more), (MAX_LOCATED, 50 - MAX_LOCATED));
+    }
+
+    #[test]
+    fn json_pointers_name_the_value() {
+        let v: serde_json::Value = serde_json::json!({"settings": {"apiKey": "abcdefghijklmnopqrstuvwx"}, "list": ["Bearer abcdefghijklmnopqrstuvwxyz"]});
+        let mut out = Vec::new();
+        scan_json(&v, "", &mut out);
+        let paths: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["/list/0", "/settings/apiKey"]);
+    }
+}
