@@ -277,7 +277,7 @@ impl Connector {
             .client
             .query("bots")
             .select(BOT_COLUMNS.iter().copied())
-            .order_by("name", false);
+            .order_by("name", dataverse_client::Order::Asc);
         let rows: Vec<Value> = self
             .client
             .rows::<Value>(&query)
@@ -331,10 +331,11 @@ impl Connector {
 
     /// Opens the checkpoint store of this configuration (refused while another run holds it).
     pub fn open_state(&self) -> Result<StateStore, ConnectorError> {
-        Ok(StateStore::open(
-            &self.config.state_path,
-            &self.config.checkpoint_scope(),
-        )?)
+        let mut store = StateStore::open(&self.config.state_path, &self.config.checkpoint_scope())?;
+        if let Some(legacy) = self.config.legacy_checkpoint_scope() {
+            store.adopt_scope(&legacy)?;
+        }
+        Ok(store)
     }
 
     /// The record settings: Akto account, host, environment id and the agents' names.
@@ -393,8 +394,8 @@ impl Connector {
             .client
             .query("conversationtranscripts")
             .select(TRANSCRIPT_COLUMNS.iter().copied())
-            .order_by("modifiedon", false)
-            .order_by("conversationtranscriptid", false)
+            .order_by("modifiedon", dataverse_client::Order::Asc)
+            .order_by("conversationtranscriptid", dataverse_client::Order::Asc)
             .page_size(self.config.page_size);
         if let Some(since) = since {
             query = query.filter(Filter::ge("modifiedon", since));

@@ -683,6 +683,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_row_with_a_bad_modifiedon_is_reported_by_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let mut bad = row(1, 2, 1);
+        bad["modifiedon"] = Value::String("yesterday".into());
+        let mut no_id = row(2, 2, 1);
+        no_id
+            .as_object_mut()
+            .unwrap()
+            .remove("conversationtranscriptid");
+        let summary = pass(&mut s, &sink, vec![row(0, 2, 1), bad, no_id], 5)
+            .await
+            .unwrap();
+        assert_eq!(summary.records_delivered, 2);
+        let ids: Vec<&str> = summary
+            .transcripts_unparseable
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect();
+        assert_eq!(ids, ["00000000-0000-0000-0000-000000000001", ""]);
+        assert!(
+            summary.transcripts_unparseable[0]
+                .reason
+                .contains("modifiedon")
+        );
+    }
+
+    #[tokio::test]
     async fn a_second_pass_over_the_same_window_sends_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(&dir);
