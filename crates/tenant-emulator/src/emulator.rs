@@ -18,8 +18,10 @@ use crate::akto::Ingestion;
 use crate::clock::{SharedClock, SystemClock};
 use crate::dataverse::{Dataverse, DataverseConfig, DataverseError};
 use crate::entra::{AppRegistration, ClientSecret, DataverseAccess, Entra};
+use crate::environments::{Discrepancy, EnvironmentInfo};
 use crate::faults::{FaultConfig, Faults, Service};
 use crate::generate::{Row, SyntheticTenant, TenantSpec};
+use crate::inventory::{Inventory, InventoryConfig};
 use crate::throttle::{ServiceProtection, ServiceProtectionLimits};
 
 /// Why the emulator could not start or a run-time change was refused.
@@ -124,6 +126,8 @@ pub struct EmulatorBuilder {
     resources: Vec<String>,
     m365: crate::graph::M365Spec,
     graph_roles: Vec<String>,
+    environments: usize,
+    inventory: InventoryConfig,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -162,6 +166,8 @@ impl Default for EmulatorBuilder {
                 crate::graph::INTERACTION_ROLE.to_owned(),
                 crate::graph::USER_READ_ROLE.to_owned(),
             ],
+            environments: 1,
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -272,6 +278,21 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The number of environments (default 1). Environment 0 is the primary Dataverse at the
+    /// base URL; each further one with Dataverse gets its own URL, agents, components and
+    /// transcripts (`agents` and `transcripts` apply to each), and the inventory plants
+    /// realistic discrepancies (see [`crate::environments`]).
+    pub fn environments(mut self, n: usize) -> Self {
+        self.environments = n;
+        self
+    }
+
+    /// How the inventory APIs (Resource Graph, resource query, admin environment list) behave.
+    pub fn inventory(mut self, config: InventoryConfig) -> Self {
+        self.inventory = config;
+        self
+    }
+
     /// Loads transcript rows as they are (e.g. rows copied from a real environment).
     pub fn transcript_rows(mut self, rows: impl IntoIterator<Item = Row>) -> Self {
         self.fixture_rows.extend(rows);
@@ -292,6 +313,11 @@ impl EmulatorBuilder {
             let now = clock.now();
             now.replace_time(time::Time::MIDNIGHT)
         });
+        if self.environments == 0 {
+            return Err(EmulatorError::InvalidSpec(
+                "a tenant needs at least one environment".to_owned(),
+            ));
+        }
         if self.agents == 0 && self.transcripts > 0 {
             return Err(EmulatorError::InvalidSpec(format!(
                 "{} transcripts need at least one agent; set agents(1) or more",
@@ -408,6 +434,21 @@ impl EmulatorBuilder {
             Arc::clone(&clock),
             base_url.clone(),
         );
+        let tenancy = crate::environments::build(crate::environments::Context {
+            count: self.environments,
+            spec: spec.clone(),
+            host: self.host,
+            base_url: &base_url,
+            primary: &dataverse,
+            tenant: &tenant,
+            apps: &apps,
+            entra: &entra,
+            faults: &faults,
+            limits: self.limits,
+            clock: &clock,
+            inventory: self.inventory,
+        })
+        .await?;
 
         let shared = Arc::new(Shared {
             base_url: base_url.clone(),
@@ -419,6 +460,9 @@ impl EmulatorBuilder {
             faults,
             protection,
             clock,
+            environments: tenancy.environments,
+            discrepancies: tenancy.discrepancies,
+            inventory: tenancy.inventory,
             next_transcript: AtomicU64::new(self.transcripts as u64),
             credentials: Credentials {
                 tenant_id: identity.tenant_id,
@@ -443,6 +487,7 @@ impl EmulatorBuilder {
             shared,
             stop: Some(stop),
             server: Some(server),
+            servers: Some(tenancy.servers),
         })
     }
 }
@@ -539,6 +584,9 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     pub(crate) protection: ServiceProtection,
     pub(crate) clock: SharedClock,
+    pub(crate) environments: Vec<EnvironmentInfo>,
+    pub(crate) discrepancies: Vec<Discrepancy>,
+    pub(crate) inventory: Inventory,
     pub(crate) next_transcript: AtomicU64,
     pub(crate) credentials: Credentials,
 }
@@ -640,8 +688,14 @@ fn router(shared: &Arc<Shared>) -> axum::Router {
         (shared.faults.clone(), Service::Graph),
         crate::faults::fault_layer,
     ));
+    // The inventory APIs are the Power Platform's: Dataverse faults apply to them too.
+    let inventory = shared.inventory.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Dataverse),
+        crate::faults::fault_layer,
+    ));
     axum::Router::new()
         .merge(entra)
+        .merge(inventory)
         .merge(ingestion)
         .merge(graph)
         .merge(crate::admin::router(Arc::clone(shared)))
@@ -653,6 +707,7 @@ pub struct RunningEmulator {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    servers: Option<crate::environments::Servers>,
 }
 
 impl fmt::Debug for RunningEmulator {
@@ -765,8 +820,33 @@ impl RunningEmulator {
         self.shared.add_transcript_rows(rows)
     }
 
+    /// The tenant's environments (index 0 is the primary Dataverse at the base URL).
+    pub fn environments(&self) -> &[EnvironmentInfo] {
+        &self.shared.environments
+    }
+
+    /// The discrepancies planted between the inventory and the environments' Dataverse (none
+    /// with a single environment).
+    pub fn discrepancies(&self) -> &[Discrepancy] {
+        &self.shared.discrepancies
+    }
+
+    /// The inventory APIs' data (admin list entries, `PowerPlatformResources` rows).
+    pub fn inventory(&self) -> &Inventory {
+        &self.shared.inventory
+    }
+
+    /// Base URL of Resource Graph, the Power Platform API and the admin API (all served on the
+    /// base URL).
+    pub fn inventory_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
     pub async fn shutdown(mut self) {
+        if let Some(servers) = self.servers.take() {
+            servers.shutdown().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -778,6 +858,9 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        if let Some(servers) = self.servers.as_mut() {
+            servers.stop_now();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

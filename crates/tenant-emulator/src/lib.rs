@@ -9,6 +9,11 @@
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
 //! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
 //!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
+//! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
+//!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
+//!   query and the admin environment list, with paging, quota headers and throttling;
+//!   `.environments(n)` makes a tenant of several environments, each with its own Dataverse
+//!   on its own port, and seeded discrepancies between the sources ([`environments`]);
 //! - an admin API under `/_emulator/`:
 //!   - `GET info` (URLs and the connector app's credentials);
 //!   - `GET ingested` (accepted ingestion records), `DELETE ingested` (clear them);
@@ -46,9 +51,12 @@ pub mod clock;
 pub mod dataverse;
 mod emulator;
 pub mod entra;
+pub mod environments;
 pub mod faults;
 pub mod generate;
 pub mod graph;
+pub mod inventory;
+pub mod kql;
 mod rng;
 pub mod throttle;
 
