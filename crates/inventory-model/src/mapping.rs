@@ -21,8 +21,10 @@
 //! - `fsi_caiauthshare`: from `authenticationmode`, `authenticationtrigger`,
 //!   `accesscontrolpolicy` and `authorizedsecuritygroupids`; audience status
 //!   `NotResolved` unless resolved.
-//! - `fsi_caiusagesignal`: only for agents with usage input: counts in the window
-//!   ending at the scan, unique users by Entra object id, the source named.
+//! - `fsi_caiusagesignal`: only for agents with usage input: sessions started in the
+//!   window ending at the scan (a session id counted once), their interactions,
+//!   unique users by Entra object id (case-insensitive; users of unauthenticated
+//!   channels have none and are not counted), the latest activity, the source named.
 //! - `fsi_caicompliancestate`: every agent: scan completeness with its reason, risk
 //!   level and violations from the posture checks.
 //! - `fsi_caiworkiqstate`, `fsi_caibillingentitlement`: downstream shells, rows only
