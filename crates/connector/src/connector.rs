@@ -453,6 +453,7 @@ impl Connector {
         );
         let mut pass = Pass::new(store, sink, &akto)
             .batch_size(self.config.batch_size)
+            .in_flight(self.config.in_flight)
             .stop_signal(stop)
             .clock(self.clock.clone());
         if let Some(p) = progress {
