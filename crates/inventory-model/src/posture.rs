@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 
 use botcomponent_schema::{
     ActionDetail, AgentFeatures, BotConfiguration, ComponentContent, ComponentRow, ConnectionMode,
-    FeatureDetail, ParsedComponent, Tool, ToolKind, TopicAction,
+    FeatureDetail, ParsedComponent, Tool, ToolType, TopicAction,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -778,7 +778,7 @@ fn run(
                 if let Some(tool) = tool_of(parsed) {
                     let external = matches!(
                         tool.tool_kind,
-                        ToolKind::McpServer | ToolKind::ExternalAgent | ToolKind::ConnectedAgent
+                        ToolType::McpServer | ToolType::ExternalAgent | ToolType::ConnectedAgent
                     );
                     let allowed = [tool.connector.as_deref(), tool.agent_schema_name.as_deref()]
                         .into_iter()
