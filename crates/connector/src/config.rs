@@ -460,5 +460,58 @@ impl Config {
     }
 }
 
+/// The settings the Microsoft 365 Copilot commands (`m365 ...`) share with the others: who
+/// signs in, where records go, the checkpoint database and delivery. No Dataverse setting is
+/// needed or read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SharedSettings {
+    /// The Entra tenant.
+    pub tenant_id: Option<String>,
+    /// The app registration's client id.
+    pub client_id: Option<Uuid>,
+    /// How to sign in.
+    pub credential: CredentialConfig,
+    /// The Entra authority host.
+    pub authority_host: Url,
+    /// Where records go.
+    pub sink: SinkConfig,
+    /// Written into every record's `akto_account_id`.
+    pub akto_account_id: String,
+    /// The checkpoint database.
+    pub state_path: PathBuf,
+    /// How far each pass reaches back before a checkpoint.
+    pub overlap: Duration,
+    /// Records per delivery.
+    pub batch_size: usize,
+    /// The total time one delivery may take, retries included.
+    pub delivery_timeout: Duration,
+}
+
+impl SharedSettings {
+    /// Validates the shared settings of `raw`; a destination is required when `needs` is
+    /// [`Needs::Ingest`].
+    pub fn from_raw(raw: &RawConfig, needs: Needs) -> Result<SharedSettings, ConfigError> {
+        let credential = settings::credential(raw)?;
+        let managed = matches!(credential, CredentialConfig::ManagedIdentity);
+        let tenant_id = settings::tenant_id(raw, managed)?;
+        let client_id = settings::client_id(raw, managed)?;
+        let authority_host = settings::authority_host(raw)?;
+        let token = settings::akto_token(raw)?;
+        Ok(SharedSettings {
+            tenant_id,
+            client_id,
+            credential,
+            authority_host,
+            sink: settings::sink(raw, needs, token)?,
+            akto_account_id: settings::akto_account_id(raw)?,
+            state_path: settings::state_path(raw)?,
+            overlap: settings::overlap(raw)?,
+            batch_size: settings::batch_size(raw)?,
+            delivery_timeout: settings::delivery_timeout(raw)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

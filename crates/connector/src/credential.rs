@@ -15,13 +15,31 @@ pub fn from_config(
     config: &Config,
     clock: SharedClock,
 ) -> Result<SharedCredential, ConnectorError> {
-    let kind = config.credential.kind();
+    from_parts(
+        &config.credential,
+        config.tenant_id.as_deref(),
+        config.client_id,
+        &config.authority_host,
+        clock,
+    )
+}
+
+/// Builds the credential `credential` names, for a command without a full [`Config`]
+/// (the `m365` commands).
+pub fn from_parts(
+    credential: &CredentialConfig,
+    tenant_id: Option<&str>,
+    client_id: Option<uuid::Uuid>,
+    authority_host: &url::Url,
+    clock: SharedClock,
+) -> Result<SharedCredential, ConnectorError> {
+    let kind = credential.kind();
     let wrap = |source: CredentialError| ConnectorError::Credential { kind, source };
     let options = CredentialOptions::default()
-        .with_authority_host(config.authority_host.clone())
+        .with_authority_host(authority_host.clone())
         .with_clock(clock);
     let tenant = || {
-        config.tenant_id.clone().ok_or_else(|| {
+        tenant_id.map(str::to_owned).ok_or_else(|| {
             wrap(
                 CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no tenant id")
                     .with_hint("set DATAVERSE_TENANT_ID"),
@@ -29,14 +47,14 @@ pub fn from_config(
         })
     };
     let client = || {
-        config.client_id.map(|c| c.to_string()).ok_or_else(|| {
+        client_id.map(|c| c.to_string()).ok_or_else(|| {
             wrap(
                 CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no client id")
                     .with_hint("set DATAVERSE_CLIENT_ID"),
             )
         })
     };
-    Ok(match &config.credential {
+    Ok(match credential {
         CredentialConfig::ClientSecret(secret) => Arc::new(
             ClientSecretCredential::new(tenant()?, client()?, secret.clone(), options)
                 .map_err(wrap)?,
@@ -60,7 +78,7 @@ pub fn from_config(
                 .map_err(wrap)?,
         ),
         CredentialConfig::ManagedIdentity => {
-            let id = match config.client_id {
+            let id = match client_id {
                 Some(c) => ManagedIdentityId::ClientId(c.to_string()),
                 None => ManagedIdentityId::SystemAssigned,
             };

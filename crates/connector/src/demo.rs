@@ -29,6 +29,10 @@ pub struct DemoOutcome {
     pub records_file: PathBuf,
     /// The summary file.
     pub summary_file: PathBuf,
+    /// The Microsoft 365 Copilot pass (Graph interaction export).
+    pub m365: crate::m365::M365Summary,
+    /// The JSON Lines file of the Microsoft 365 Copilot records.
+    pub m365_records_file: PathBuf,
 }
 
 /// A failed demo.
@@ -41,6 +45,9 @@ pub enum DemoError {
     /// The connector failed.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
+    /// The Microsoft 365 Copilot pass failed.
+    #[error(transparent)]
+    M365(#[from] crate::m365::M365Error),
     /// The configuration pointing at the emulator was refused (a bug).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -117,6 +124,39 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
         text.push('\n');
     }
     std::fs::write(&records_file, text).map_err(io(&records_file))?;
+
+    // Microsoft 365 Copilot: the same destination, fed from the emulator's Graph.
+    let m365 = {
+        let settings = crate::config::SharedSettings::from_raw(&raw, Needs::Ingest)?;
+        let job = crate::m365::M365Job::new(
+            settings,
+            crate::m365::M365Options {
+                graph_url: Some(emulator.graph_url().to_owned()),
+                users: emulator
+                    .graph()
+                    .users()
+                    .into_iter()
+                    .filter(|u| !u.licensed)
+                    .map(|u| u.id)
+                    .collect(),
+                ..crate::m365::M365Options::default()
+            },
+            None,
+            credential.clone(),
+            client_core::system_clock(),
+        )?;
+        let mut store = job.open_state()?;
+        let sink = job.sink().await?;
+        job.ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+            .await?
+    };
+    let m365_records_file = out.join("m365-pairs.jsonl");
+    let mut text = String::new();
+    for r in emulator.ingestion().records().iter().skip(records.len()) {
+        text.push_str(&serde_json::Value::Object(r.clone()).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&m365_records_file, text).map_err(io(&m365_records_file))?;
     let outcome = DemoOutcome {
         emulator_url: emulator.base_url().to_owned(),
         agents,
@@ -126,6 +166,8 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
         records_ingested: records.len(),
         records_file,
         summary_file: out.join("summary.json"),
+        m365,
+        m365_records_file,
     };
     let summary = serde_json::to_string_pretty(&outcome).unwrap_or_default();
     std::fs::write(&outcome.summary_file, summary).map_err(io(&outcome.summary_file))?;

@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// Microsoft 365 Copilot from Microsoft Graph: `m365 ingest --once|--every`, `m365 agents`, `m365 users`, `m365 doctor`.
+    M365 {
+        #[command(subcommand)]
+        action: connector::m365::M365Action,
+    },
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
@@ -351,6 +356,11 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return state_check(g);
     }
+    if let Command::M365 { action } = &cli.command {
+        let stop = StopSignal::new();
+        watch_signals(stop.clone());
+        return ExitCode::from(connector::m365::run_cli(action, raw_config(g), g.json, stop).await);
+    }
     let needs = match cli.command {
         Command::Ingest { .. } => Needs::Ingest,
         _ => Needs::Dataverse,
@@ -416,7 +426,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } | Command::State { .. } => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::State { .. } | Command::M365 { .. } => ExitCode::SUCCESS,
     }
 }
 

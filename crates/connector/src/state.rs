@@ -285,6 +285,12 @@ impl StateStore {
         }
     }
 
+    /// The open database, for other jobs (`m365`) that keep their own tables in the same
+    /// locked store.
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

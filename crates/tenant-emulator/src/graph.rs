@@ -451,8 +451,8 @@ impl Graph {
         ids
     }
 
-    /// Changes the etag of the first `count` answers (in user order), as an edit would;
-    /// returns their ids.
+    /// Changes the etag of the most recent answer of each of the first `count` users with
+    /// answers, as an edit would; returns their ids.
     pub fn change_etags(&self, count: usize) -> Vec<String> {
         let mut changed = Vec::new();
         let users = self.users();
@@ -461,7 +461,7 @@ impl Graph {
             let Some(list) = store.get_mut(&user.id.to_ascii_lowercase()) else {
                 continue;
             };
-            for s in list.iter_mut() {
+            for s in list.iter_mut().rev() {
                 if changed.len() == count {
                     break 'outer;
                 }
@@ -470,6 +470,7 @@ impl Graph {
                     s.value["etag"] = Value::String(etag);
                     s.json = s.value.to_string();
                     changed.push(s.id.clone());
+                    continue 'outer;
                 }
             }
         }

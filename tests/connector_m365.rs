@@ -1,0 +1,269 @@
+//! End-to-end: the Microsoft 365 Copilot job against the tenant emulator's Graph and Akto
+//! stand-ins: every interaction delivered exactly once, a second pass delivers nothing, new
+//! interactions arrive on the next pass, an edited answer is sent again, 30% injected 429s
+//! still deliver everything once, and `kill -9` five times in a long pass loses nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+use connector::config::{Needs, RawConfig, SharedSettings};
+use connector::ingest::StopSignal;
+use connector::m365::{M365Job, M365Options};
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::process::Stdio;
+use std::time::Duration;
+use tenant_emulator::faults::FaultConfig;
+use tenant_emulator::graph::M365Spec;
+use tenant_emulator::{Emulator, RunningEmulator};
+use transcript_model::AiInteraction;
+use transcript_model::m365::{M365Config, M365User};
+
+fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, String> {
+    let creds = emu.credentials();
+    let unlicensed: Vec<String> = emu
+        .graph()
+        .users()
+        .into_iter()
+        .filter(|u| !u.licensed)
+        .map(|u| u.id)
+        .collect();
+    [
+        ("AZURE_TENANT_ID", creds.tenant_id.to_string()),
+        ("AZURE_CLIENT_ID", creds.client_id.to_string()),
+        ("AZURE_CLIENT_SECRET", creds.client_secret.clone()),
+        ("AZURE_AUTHORITY_HOST", emu.authority_host().to_owned()),
+        ("DATA_INGESTION_SERVICE_URL", emu.ingestion_url().to_owned()),
+        ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
+        ("GRAPH_URL", emu.graph_url().to_owned()),
+        ("M365_USERS", unlicensed.join(",")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn job(emu: &RunningEmulator, env: &HashMap<String, String>) -> M365Job {
+    let raw = RawConfig::from_env(|k| env.get(k).cloned());
+    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
+    let clock = client_core::system_clock();
+    let credential = connector::credential::from_parts(
+        &settings.credential,
+        settings.tenant_id.as_deref(),
+        settings.client_id,
+        &settings.authority_host,
+        clock.clone(),
+    )
+    .unwrap();
+    let options = M365Options {
+        graph_url: Some(emu.graph_url().to_owned()),
+        users: env["M365_USERS"].split(',').map(str::to_owned).collect(),
+        ..M365Options::default()
+    };
+    M365Job::new(settings, options, None, credential, clock).unwrap()
+}
+
+/// The record paths every interaction of the emulator's active users should produce.
+fn expected_paths(emu: &RunningEmulator) -> BTreeSet<String> {
+    let config = M365Config::new("1000000", "0");
+    let mut paths = BTreeSet::new();
+    for u in emu.graph().users() {
+        let items: Vec<AiInteraction> = emu
+            .graph()
+            .interactions_of(&u.id)
+            .into_iter()
+            .map(|v| serde_json::from_value(v).unwrap())
+            .collect();
+        for r in config.records(&M365User::new(u.id.clone()), &items) {
+            paths.insert(r.record.path);
+        }
+    }
+    paths
+}
+
+fn ingested(emu: &RunningEmulator) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in emu.ingestion().records() {
+        let tag = r.get("tag").and_then(|t| t.as_str()).unwrap_or_default();
+        assert!(tag.contains("\"source\":\"M365_COPILOT\""), "{tag}");
+        let path = r.get("path").and_then(|p| p.as_str()).unwrap().to_owned();
+        *counts.entry(path).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn assert_exactly_once(emu: &RunningEmulator) {
+    let counts = ingested(emu);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "delivered more than once: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    let got: BTreeSet<String> = counts.into_keys().collect();
+    assert_eq!(got, expected_paths(emu));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_interaction_once_then_nothing_then_only_new_and_edited() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let job = job(&emu, &env);
+    let mut store = job.open_state().unwrap();
+    let sink = job.sink().await.unwrap();
+
+    let first = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(first.users, 11, "10 licensed + 1 named unlicensed user");
+    assert_eq!(first.interactions_read, emu.graph().interaction_count());
+    assert_eq!(first.records_delivered, expected_paths(&emu).len());
+    assert_exactly_once(&emu);
+
+    let second = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(second.records_delivered, 0, "{second:?}");
+    assert_eq!(second.already_delivered, second.pairs);
+    assert_exactly_once(&emu);
+
+    let added = emu.graph().add_interactions(5);
+    assert_eq!(added.len(), 10);
+    let third = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(third.records_delivered, 5, "{third:?}");
+    assert_exactly_once(&emu);
+
+    // An edited answer (new etag) is delivered again; nothing else is.
+    let edited = emu.graph().change_etags(2);
+    assert_eq!(edited.len(), 2);
+    let fourth = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(fourth.records_delivered, 2, "{fourth:?}");
+    let twice = ingested(&emu).values().filter(|n| **n == 2).count();
+    assert_eq!(twice, 2);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_percent_throttled_still_delivers_everything_once() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(12, 30).with_extra_users(0, 1))
+        .faults(
+            FaultConfig::none()
+                .with_throttle_rate(0.3)
+                .with_retry_after(0),
+        )
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let job = job(&emu, &env);
+    let mut store = job.open_state().unwrap();
+    let sink = job.sink().await.unwrap();
+    let summary = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.interactions_read, 13 * 30);
+    assert_exactly_once(&emu);
+    let again = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(again.records_delivered, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_five_times_loses_nothing_and_repeats_at_most_the_batches_in_flight() {
+    const BATCH: usize = 50;
+    const CONCURRENCY: usize = 8;
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(160, 60))
+        .faults(FaultConfig::none().with_latency(Duration::from_millis(3)))
+        .start()
+        .await
+        .unwrap();
+    let expected = expected_paths(&emu);
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let command = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+        cmd.args(["m365", "ingest", "--once"])
+            .env_clear()
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x365);
+    let mut kills = 0;
+    for _ in 0..5 {
+        let before = emu.ingestion().len();
+        let target = before + rng.random_range(1..=expected.len() / 8);
+        let mut child = command().spawn().unwrap();
+        let reached = emu
+            .ingestion()
+            .wait_for(target, Duration::from_secs(120))
+            .await;
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "exited with {status}");
+            break;
+        }
+        assert!(
+            reached,
+            "no progress: {} records after 120 s",
+            emu.ingestion().len()
+        );
+        child.kill().await.unwrap();
+        kills += 1;
+    }
+    assert!(
+        kills >= 3,
+        "the pass was too quick to be killed ({kills} kills)"
+    );
+    let output = command().output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "final run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counts = ingested(&emu);
+    let missing = expected.iter().filter(|p| !counts.contains_key(*p)).count();
+    assert_eq!(missing, 0, "{missing} pairs lost");
+    assert_eq!(counts.len(), expected.len());
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{} pairs, {kills} kills, {duplicates} records sent twice",
+        expected.len()
+    );
+    assert!(
+        duplicates <= kills * CONCURRENCY * BATCH,
+        "{duplicates} records sent twice after {kills} kills"
+    );
+}
