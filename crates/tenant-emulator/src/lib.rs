@@ -52,9 +52,11 @@ pub mod entra;
 pub mod environments;
 pub mod faults;
 pub mod generate;
+mod handles;
 pub mod inventory;
 pub mod kql;
 mod rng;
 pub mod throttle;
 
 pub use emulator::{Credentials, Emulator, EmulatorBuilder, EmulatorError, RunningEmulator};
+pub use handles::EmulatorUrls;
