@@ -5,6 +5,9 @@
 //! Run it with `cargo run -p connector --example agent_inventory`. Against a real environment,
 //! build the client from its URL and an `entra_auth` credential instead of the emulator's.
 
+// Printing is what this example is for.
+#![allow(clippy::print_stdout)]
+
 use std::collections::BTreeMap;
 
 use botcomponent_schema::{BotRow, ComponentRow, ComponentTypeRegistry, agent_features};
