@@ -65,13 +65,9 @@ pub mod kql;
 mod rng;
 pub mod throttle;
 
-<<<<<<< HEAD
-pub use emulator::{Credentials, Emulator, EmulatorBuilder, EmulatorError, RunningEmulator};
-pub use handles::EmulatorUrls;
-=======
 pub use admin::ADMIN_BODY_LIMIT;
 pub use emulator::{
     Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
     RunningEmulator,
 };
->>>>>>> main
+pub use handles::EmulatorUrls;
