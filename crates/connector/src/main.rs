@@ -143,6 +143,8 @@ enum Command {
     Agents,
     /// Check the setup step by step and say how to fix each problem.
     Doctor,
+    /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
+    Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
@@ -329,6 +331,15 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return demo(out, *agents, *transcripts, g.json).await;
     }
+    if let Command::Inventory(args) = &cli.command {
+        let ctx = connector::inventory::cli::CliContext {
+            json: g.json,
+            verbose: g.verbose,
+            output: g.output.clone(),
+            raw: raw_config(g),
+        };
+        return connector::inventory::cli::run(args, ctx).await;
+    }
     let needs = match cli.command {
         Command::Ingest { .. } => Needs::Ingest,
         _ => Needs::Dataverse,
@@ -394,7 +405,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }
 
