@@ -47,7 +47,8 @@ async fn doctor(
             "read-transcripts",
             "transcripts-exist",
             "roles",
-            "ingestion"
+            "ingestion",
+            "state"
         ]
     );
     report

@@ -465,14 +465,14 @@ impl ArgClient {
                     let Some(s) = e.service() else {
                         return Err(Error::from_http(api, e));
                     };
-                    self.note_quota(api, &s.headers);
-                    if s.status.as_u16() != 429 || throttled >= self.inner.max_throttle_waits {
+                    self.note_quota(api, s.headers());
+                    if s.status() != 429 || throttled >= self.inner.max_throttle_waits {
                         return Err(Error::from_http(api, e));
                     }
                     let wait = s
-                        .retry_after
+                        .retry_after()
                         .or_else(|| {
-                            s.headers
+                            s.headers()
                                 .get(QUOTA_RESETS_AFTER)
                                 .and_then(|v| v.to_str().ok())
                                 .and_then(parse_timespan)

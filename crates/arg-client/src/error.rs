@@ -226,7 +226,7 @@ impl Error {
     pub(crate) fn from_http(api: Api, source: client_core::Error) -> Self {
         let body = source
             .service()
-            .and_then(|s| ErrorBody::parse(s.body.as_bytes()))
+            .and_then(|s| ErrorBody::parse(s.body().as_bytes()))
             .map(Box::new);
         let hint = source.service().and_then(|s| classify(api, s));
         Error::Http {
@@ -324,7 +324,7 @@ impl Error {
 /// Works out the hint for a refusal from its status, API and message (services word these
 /// refusals in their message; there is no dedicated code).
 fn classify(api: Api, s: &ServiceError) -> Option<Hint> {
-    let status = s.status.as_u16();
+    let status = s.status();
     if status != 403 && status != 401 {
         return None;
     }

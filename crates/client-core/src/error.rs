@@ -9,7 +9,9 @@ use std::time::Duration;
 /// A failed request.
 ///
 /// Every variant keeps what an operator needs (host, status, the service's code, message and
-/// request id) and none carries a secret.
+/// request id) and none carries a secret. Authentication failures ([`Error::Credential`]) are
+/// kept apart from the HTTP failures of the call itself. `Display` never repeats the text of
+/// [`source`](StdError::source), so a reporter that walks the chain prints each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -18,13 +20,10 @@ pub enum Error {
     Transport {
         /// The host that was called.
         host: String,
-        /// What went wrong.
+        /// What went wrong (the transport's whole explanation, without the URL).
         message: String,
         /// Whether the connection itself failed (so the request was never sent).
         connect: bool,
-        /// The underlying error.
-        #[source]
-        source: Option<Box<dyn StdError + Send + Sync>>,
     },
     /// No complete response arrived within the per-attempt timeout.
     #[error("request to {host} timed out after {after:?}")]
@@ -34,9 +33,10 @@ pub enum Error {
         /// The timeout that elapsed.
         after: Duration,
     },
-    /// No token could be obtained.
-    #[error("authentication failed: {0}")]
-    Credential(#[from] CredentialError),
+    /// No token could be obtained: the caller could not authenticate. Shows the credential's
+    /// own explanation (which says what to fix).
+    #[error(transparent)]
+    Credential(CredentialError),
     /// The service answered with an error status.
     #[error(transparent)]
     Service(Box<ServiceError>),
@@ -48,26 +48,29 @@ pub enum Error {
         /// Why it failed.
         message: String,
     },
-    /// The URL is not acceptable (not https, not absolute, ...).
+    /// The URL is not acceptable (not https, not absolute, ...): invalid input.
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl {
-        /// The URL (without its query).
+        /// The URL (without its query, fragment and password).
         url: String,
         /// What is wrong and how to fix it.
         reason: String,
     },
-    /// The request could not be built (bad header, bad body).
+    /// The request could not be built (bad header, bad body): invalid input.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+}
+
+impl From<CredentialError> for Error {
+    fn from(e: CredentialError) -> Self {
+        Error::Credential(e)
+    }
 }
 
 impl Error {
     /// The HTTP status, for service errors.
     pub fn status(&self) -> Option<u16> {
-        match self {
-            Error::Service(s) => Some(s.status.as_u16()),
-            _ => None,
-        }
+        self.service().map(ServiceError::status)
     }
 
     /// The service error, if the service answered with an error status.
@@ -76,6 +79,25 @@ impl Error {
             Error::Service(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// The credential failure, if no token could be obtained.
+    pub fn credential(&self) -> Option<&CredentialError> {
+        match self {
+            Error::Credential(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller could not authenticate: no token could be obtained, or the service
+    /// refused the token (HTTP 401).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, Error::Credential(_)) || self.status() == Some(401)
+    }
+
+    /// Whether the input was at fault (a bad URL, header or body): retrying cannot help.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidUrl { .. } | Error::InvalidRequest(_))
     }
 
     /// Whether the service throttled the caller (HTTP 429).
@@ -88,25 +110,34 @@ impl Error {
         match self {
             Error::Transport { .. } | Error::Timeout { .. } => true,
             Error::Credential(e) => e.is_retryable(),
-            Error::Service(s) => is_retryable_status(s.status.as_u16()),
+            Error::Service(s) => is_retryable_status(s.status()),
             Error::Decode { .. } | Error::InvalidUrl { .. } | Error::InvalidRequest(_) => false,
         }
     }
 
     /// The service's request id (`x-ms-service-request-id`, `x-ms-request-id`, ...), if known.
     pub fn request_id(&self) -> Option<&str> {
-        self.service().and_then(|s| s.request_id.as_deref())
+        self.service().and_then(ServiceError::request_id)
     }
 
     /// How long the service asked the caller to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.service().and_then(|s| s.retry_after)
+        self.service().and_then(ServiceError::retry_after)
     }
 
-    pub(crate) fn decode(what: impl Into<String>, message: impl fmt::Display) -> Self {
+    /// A [`Error::Decode`]: `what` could not be read, because of `message`.
+    pub fn decode(what: impl Into<String>, message: impl fmt::Display) -> Self {
         Error::Decode {
             what: what.into(),
             message: message.to_string(),
+        }
+    }
+
+    /// A [`Error::InvalidUrl`] for `url` (shown without query, fragment or password).
+    pub fn invalid_url(url: &url::Url, reason: impl Into<String>) -> Self {
+        Error::InvalidUrl {
+            url: crate::url_policy::shown(url),
+            reason: reason.into(),
         }
     }
 }
@@ -117,33 +148,41 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 /// An error answer from a service, with its code, message and request id.
+///
+/// Built by the pipeline, or with [`ServiceError::from_parts`] for answers that did not come
+/// through it (one part of a `$batch` response).
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct ServiceError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The request method.
-    pub method: String,
-    /// The URL called (scheme, host and path; the query is dropped).
-    pub url: String,
-    /// The service's error code (`error.code` in OData bodies, `error` in OAuth bodies).
-    pub code: Option<String>,
-    /// The service's error message.
-    pub message: Option<String>,
-    /// The service's request id.
-    pub request_id: Option<String>,
-    /// The request id this client sent (`x-ms-client-request-id`).
-    pub client_request_id: Option<String>,
-    /// The wait the service asked for (`Retry-After` and friends).
-    pub retry_after: Option<Duration>,
-    /// The response headers.
-    pub headers: HeaderMap,
-    /// The raw response body, as text (lossy UTF-8).
-    pub body: String,
+    status: u16,
+    method: String,
+    url: String,
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+    client_request_id: Option<String>,
+    retry_after: Option<Duration>,
+    headers: HeaderMap,
+    body: String,
 }
 
 impl ServiceError {
-    /// The service's error code, if any (an empty code counts as none).
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The request method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The URL called (scheme, host and path; the query is dropped).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The service's error code (`error.code` in OData bodies, `error` in OAuth bodies), if
+    /// any; an empty code counts as none.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref().filter(|c| !c.is_empty())
     }
@@ -153,11 +192,37 @@ impl ServiceError {
         self.message.as_deref()
     }
 
+    /// The service's request id, if it sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The request id this client sent (`x-ms-client-request-id`), if the answer came
+    /// through the pipeline.
+    pub fn client_request_id(&self) -> Option<&str> {
+        self.client_request_id.as_deref()
+    }
+
+    /// The wait the service asked for (`Retry-After` and friends), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The raw response body, as text (lossy UTF-8).
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
     /// Builds the error described by a response that did not come through the pipeline, such
     /// as one part of a `$batch` response: reads the code and message from `body`, the request
     /// id and the requested wait from `headers` (`now` resolves an HTTP-date `Retry-After`).
     pub fn from_parts(
-        status: StatusCode,
+        status: u16,
         method: &str,
         url: &str,
         headers: HeaderMap,
@@ -165,22 +230,24 @@ impl ServiceError {
         now: time::OffsetDateTime,
     ) -> Self {
         let (code, message) = Self::parse_body(body);
-        let request_id = crate::pipeline::REQUEST_ID_HEADERS
-            .iter()
-            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-            .map(str::to_owned);
         ServiceError {
             status,
             method: method.to_owned(),
             url: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
             code,
             message,
-            request_id,
+            request_id: crate::pipeline::service_request_id(&headers),
             client_request_id: None,
             retry_after: crate::parse_retry_after(&headers, now),
             headers,
             body: String::from_utf8_lossy(body).into_owned(),
         }
+    }
+
+    /// The same error, with the client request id that was sent.
+    pub fn with_client_request_id(mut self, id: impl Into<String>) -> Self {
+        self.client_request_id = Some(id.into());
+        self
     }
 
     /// Parses an error body: OData `{"error":{"code","message"}}`, OAuth
@@ -208,7 +275,14 @@ impl ServiceError {
 
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {} from {} {}", self.status, self.method, self.url)?;
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(reason) = StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            write!(f, " {reason}")?;
+        }
+        write!(f, " from {} {}", self.method, self.url)?;
         match (self.code(), self.message()) {
             (Some(c), Some(m)) => write!(f, ": {c}: {m}")?,
             (None, Some(m)) => write!(f, ": {m}")?,
@@ -223,6 +297,37 @@ impl fmt::Display for ServiceError {
 }
 
 impl StdError for ServiceError {}
+
+/// Shows an error and its whole [`source`](StdError::source) chain on one line, each cause
+/// once: `outer: cause: root cause`. Use it where an error reaches a person (logs, a CLI).
+///
+/// ```
+/// use client_core::ErrorReport;
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("cannot list agents")]
+/// struct Outer(#[source] std::io::Error);
+/// let e = Outer(std::io::Error::other("disk full"));
+/// assert_eq!(ErrorReport(&e).to_string(), "cannot list agents: disk full");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorReport<'a>(pub &'a (dyn StdError + 'static));
+
+impl fmt::Display for ErrorReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            // Older error types still repeat their source; print such text once.
+            if !text.is_empty() && !shown.contains(&text) {
+                shown.push_str(": ");
+                shown.push_str(&text);
+            }
+            next = cause.source();
+        }
+        f.write_str(&shown)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -255,7 +360,7 @@ mod tests {
         headers.insert("REQ_ID", http::HeaderValue::from_static("req-7"));
         headers.insert("Retry-After", http::HeaderValue::from_static("3"));
         let e = ServiceError::from_parts(
-            StatusCode::BAD_REQUEST,
+            400,
             "POST",
             "accounts?$select=name",
             headers,
@@ -264,9 +369,9 @@ mod tests {
         );
         assert_eq!(e.code(), Some("0x80040237"));
         assert_eq!(e.message(), Some("duplicate"));
-        assert_eq!(e.request_id.as_deref(), Some("req-7"));
-        assert_eq!(e.retry_after, Some(Duration::from_secs(3)));
-        assert_eq!(e.url, "accounts");
+        assert_eq!(e.request_id(), Some("req-7"));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(e.url(), "accounts");
         assert_eq!(
             e.to_string(),
             "HTTP 400 Bad Request from POST accounts: 0x80040237: duplicate (request id req-7)"
@@ -275,18 +380,20 @@ mod tests {
 
     #[test]
     fn display_and_accessors() {
-        let e = Error::Service(Box::new(ServiceError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            method: "GET".into(),
-            url: "https://org.crm.dynamics.com/api/data/v9.2/bots".into(),
-            code: Some("0x80072322".into()),
-            message: Some("Number of requests exceeded the limit".into()),
-            request_id: Some("rid-1".into()),
-            client_request_id: None,
-            retry_after: Some(Duration::from_secs(3)),
-            headers: HeaderMap::new(),
-            body: String::new(),
-        }));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-ms-service-request-id",
+            http::HeaderValue::from_static("rid-1"),
+        );
+        headers.insert("Retry-After", http::HeaderValue::from_static("3"));
+        let e = Error::Service(Box::new(ServiceError::from_parts(
+            429,
+            "GET",
+            "https://org.crm.dynamics.com/api/data/v9.2/bots",
+            headers,
+            br#"{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit"}}"#,
+            time::OffsetDateTime::UNIX_EPOCH,
+        )));
         assert_eq!(
             e.to_string(),
             "HTTP 429 Too Many Requests from GET https://org.crm.dynamics.com/api/data/v9.2/bots: \
@@ -296,5 +403,72 @@ mod tests {
         assert_eq!(e.status(), Some(429));
         assert_eq!(e.request_id(), Some("rid-1"));
         assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+    }
+
+    /// Every error reachable from a client-core error: no `Display` repeats the text of its
+    /// source, so a chain reporter never prints a cause twice.
+    #[test]
+    fn no_display_repeats_its_source() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("provider said no: AADSTS7000215")]
+        struct Provider;
+        let service = ServiceError::from_parts(
+            500,
+            "GET",
+            "https://h/x",
+            HeaderMap::new(),
+            br#"{"error":{"code":"c","message":"m"}}"#,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let errors = [
+            Error::Transport {
+                host: "h".into(),
+                message: "connection refused".into(),
+                connect: true,
+            },
+            Error::Timeout {
+                host: "h".into(),
+                after: Duration::from_secs(1),
+            },
+            Error::from(
+                CredentialError::new(crate::CredentialErrorKind::Rejected, "secret refused")
+                    .with_source(Provider),
+            ),
+            Error::Service(Box::new(service)),
+            Error::decode("a page", "expected value"),
+            Error::invalid_url(&url::Url::parse("http://x.example/").unwrap(), "use https"),
+            Error::InvalidRequest("bad header".into()),
+        ];
+        for e in &errors {
+            assert_no_repeats(e);
+        }
+        assert_eq!(
+            ErrorReport(&errors[2]).to_string(),
+            "secret refused: provider said no: AADSTS7000215"
+        );
+    }
+
+    fn assert_no_repeats(e: &(dyn StdError + 'static)) {
+        let mut outer = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            assert!(
+                !outer.contains(&text),
+                "`{outer}` repeats its source `{text}`"
+            );
+            outer = text;
+            next = cause.source();
+        }
+    }
+
+    #[test]
+    fn bad_urls_and_bad_requests_are_invalid_input_and_credentials_are_authentication() {
+        let bad = crate::check_url(&url::Url::parse("http://x.example/").unwrap()).unwrap_err();
+        assert!(bad.is_invalid_input() && !bad.is_retryable());
+        assert!(crate::parse_url("::").unwrap_err().is_invalid_input());
+        let cred = Error::from(CredentialError::not_configured("no secret"));
+        assert!(cred.is_authentication() && cred.status().is_none());
+        assert!(cred.credential().is_some());
     }
 }

@@ -41,6 +41,7 @@
 mod clock;
 mod credential;
 mod error;
+pub mod mock;
 mod pipeline;
 mod retry;
 mod secret;
@@ -51,11 +52,14 @@ pub use credential::{
     AccessToken, CredentialError, CredentialErrorKind, SharedCredential, StaticTokenCredential,
     TokenCredential,
 };
-pub use error::{Error, ServiceError, is_retryable_status};
-pub use pipeline::{CLIENT_REQUEST_ID, Pipeline, PipelineBuilder, Request, Response};
+pub use error::{Error, ErrorReport, ServiceError, is_retryable_status};
+pub use pipeline::{
+    CLIENT_REQUEST_ID, HttpRequest, HttpResponse, HttpTransport, Pipeline, PipelineBuilder,
+    Request, ReqwestTransport, ReqwestTransportBuilder, Response, TransportError,
+};
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
 pub use secret::Secret;
-pub use url_policy::{IMDS_ADDRESS, check_url, check_url_allowing_imds, is_loopback};
+pub use url_policy::{IMDS_ADDRESS, check_url, check_url_allowing_imds, is_loopback, parse_url};
 
 pub use async_trait::async_trait;
 pub use bytes::Bytes;

@@ -35,32 +35,47 @@ pub fn check_url_allowing_imds(url: &Url) -> Result<(), Error> {
     check(url, true)
 }
 
+/// `url` as it may be shown: without query, fragment and password (they can carry secrets).
+pub(crate) fn shown(url: &Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
 fn check(url: &Url, allow_imds: bool) -> Result<(), Error> {
-    let shown = || {
-        let mut u = url.clone();
-        u.set_query(None);
-        u.set_fragment(None);
-        let _ = u.set_password(None);
-        u.to_string()
-    };
     match url.scheme() {
-        "https" if url.host().is_some() => Ok(()),
+        "https" if url.host().is_some_and(|h| !matches!(h, Host::Domain(""))) => Ok(()),
         "http" if is_loopback(url) => Ok(()),
         "http" if allow_imds && url.host() == Some(Host::Ipv4(IMDS_ADDRESS)) => Ok(()),
-        "http" => Err(Error::InvalidUrl {
-            url: shown(),
-            reason: "plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https"
-                .into(),
-        }),
-        "https" => Err(Error::InvalidUrl {
-            url: shown(),
-            reason: "the URL has no host".into(),
-        }),
-        other => Err(Error::InvalidUrl {
-            url: shown(),
-            reason: format!("scheme `{other}` is not supported; use https"),
-        }),
+        "http" => Err(Error::invalid_url(
+            url,
+            "plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https",
+        )),
+        "https" => Err(Error::invalid_url(url, "the URL has no host")),
+        other => Err(Error::invalid_url(
+            url,
+            format!("scheme `{other}` is not supported; use https"),
+        )),
     }
+}
+
+/// Parses `text` as a URL and checks it with [`check_url`]: the one rule every client and the
+/// connector's configuration apply to a service URL.
+///
+/// ```
+/// assert!(client_core::parse_url("https://org.crm.dynamics.com").is_ok());
+/// let e = client_core::parse_url("not a url").unwrap_err();
+/// assert!(e.is_invalid_input());
+/// ```
+pub fn parse_url(text: &str) -> Result<Url, Error> {
+    let url = Url::parse(text.trim()).map_err(|e| Error::InvalidUrl {
+        url: format!("({} characters)", text.chars().count()),
+        reason: format!("not an absolute URL ({e}); give one such as https://host/path"),
+    })?;
+    check_url(&url)?;
+    Ok(url)
 }
 
 #[cfg(test)]

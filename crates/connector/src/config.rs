@@ -404,6 +404,12 @@ impl SignIn {
     }
 }
 
+/// The checkpoint database named by `raw` (or the default), for commands that need nothing
+/// else (`state check`).
+pub fn state_path(raw: &RawConfig) -> Result<PathBuf, ConfigError> {
+    settings::state_path(raw)
+}
+
 impl Config {
     /// Validates `raw` for a command that needs `needs`: one parser per setting, in the order
     /// an operator would fix them.
@@ -439,13 +445,30 @@ impl Config {
 
     /// A key naming the data a checkpoint belongs to: the environment, the bot filter and the
     /// destination. Changing any of them starts a fresh checkpoint instead of silently skipping
-    /// another destination's or another bot's history.
+    /// another destination's or another bot's history. A JSON Lines file is keyed by its
+    /// canonical path, so `o.jsonl`, `./o.jsonl` and its absolute path are one destination.
     pub fn checkpoint_scope(&self) -> String {
+        self.scope_with(|p| {
+            crate::state::canonical_path(p)
+                .unwrap_or_else(|_| p.to_owned())
+                .display()
+                .to_string()
+        })
+    }
+
+    /// The scope an older version keyed the same data by (the output path as given), when it
+    /// differs from [`Config::checkpoint_scope`]: its checkpoint is carried over.
+    pub fn legacy_checkpoint_scope(&self) -> Option<String> {
+        let legacy = self.scope_with(|p| p.display().to_string());
+        (legacy != self.checkpoint_scope()).then_some(legacy)
+    }
+
+    fn scope_with(&self, file: impl Fn(&std::path::Path) -> String) -> String {
         let mut bots: Vec<String> = self.bot_ids.iter().map(Uuid::to_string).collect();
         bots.sort();
         let sink = match &self.sink {
             SinkConfig::Akto { url, .. } => format!("akto:{url}"),
-            SinkConfig::JsonLinesFile(p) => format!("jsonl:{}", p.display()),
+            SinkConfig::JsonLinesFile(p) => format!("jsonl:{}", file(p)),
             SinkConfig::Stdout => "stdout".to_owned(),
         };
         format!(

@@ -331,10 +331,11 @@ impl Connector {
 
     /// Opens the checkpoint store of this configuration (refused while another run holds it).
     pub fn open_state(&self) -> Result<StateStore, ConnectorError> {
-        Ok(StateStore::open(
-            &self.config.state_path,
-            &self.config.checkpoint_scope(),
-        )?)
+        let mut store = StateStore::open(&self.config.state_path, &self.config.checkpoint_scope())?;
+        if let Some(legacy) = self.config.legacy_checkpoint_scope() {
+            store.adopt_scope(&legacy)?;
+        }
+        Ok(store)
     }
 
     /// The record settings: Akto account, host, environment id and the agents' names.

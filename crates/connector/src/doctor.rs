@@ -3,6 +3,7 @@
 use crate::config::{Config, ConfigError, SinkConfig};
 use crate::connector::Connector;
 use crate::sink::{AktoSink, SinkError};
+use crate::state::Soundness;
 use client_core::{CredentialError, SharedCredential};
 use dataverse_client::Filter;
 use futures::TryStreamExt;
@@ -45,7 +46,7 @@ pub enum Status {
 #[non_exhaustive]
 pub struct Check {
     /// A stable id: `config`, `token`, `whoami`, `read-bots`, `read-transcripts`,
-    /// `transcripts-exist`, `roles`, `ingestion`.
+    /// `transcripts-exist`, `roles`, `ingestion`, `state`.
     pub id: &'static str,
     /// What was checked.
     pub title: &'static str,
@@ -121,6 +122,7 @@ const T_TRANSCRIPTS: &str = "Read access to transcripts (conversationtranscript)
 const T_EXIST: &str = "Transcripts exist";
 const T_ROLES: &str = "Application user's security roles";
 const T_INGEST: &str = "Ingestion endpoint";
+const T_STATE: &str = "Checkpoint store";
 
 /// A report for a configuration that did not validate: the first check fails, the rest are
 /// skipped.
@@ -141,6 +143,7 @@ pub fn config_failure(e: &ConfigError) -> Report {
         ("transcripts-exist", T_EXIST),
         ("roles", T_ROLES),
         ("ingestion", T_INGEST),
+        ("state", T_STATE),
     ] {
         r.skip(id, title, "needs a valid configuration");
     }
@@ -416,7 +419,19 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
             "DATA_INGESTION_SERVICE_URL is not set (records would go to standard output)",
         ),
     }
+    state_check(&mut r, &config.state_path);
     r
+}
+
+/// Whether the checkpoint store is sound (read-only: doctor never creates or changes it).
+fn state_check(r: &mut Report, path: &std::path::Path) {
+    let h = crate::state::check(path);
+    let status = match h.soundness {
+        Soundness::Sound | Soundness::Missing => Status::Pass,
+        _ => Status::Fail,
+    };
+    let detail = format!("{}: {}", h.path.display(), h.detail);
+    r.push("state", T_STATE, status, detail, h.fix);
 }
 
 fn config_summary(config: &Config) -> String {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use transcript_model::{AktoConfig, Transcript};
+use transcript_model::{AktoConfig, PairOptions, RowWarning, Transcript};
 
 /// Why a pass stopped before the end.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,10 @@ pub struct PassSummary {
     /// Records over the destination's size limits, reported and not sent (the rest of their
     /// transcript is delivered).
     pub records_skipped: Vec<SkippedRecord>,
+    /// Oddities tolerated in the rows read (metadata not JSON, a `null` activity, a role
+    /// written `1.0`, a timestamp in 1970, ...), counted by kind
+    /// ([`transcript_model::RowWarning::code`]); the pairs of those rows were still delivered.
+    pub row_warnings: std::collections::BTreeMap<String, u64>,
     /// Records (pairs) accepted by the destination.
     pub records_delivered: u64,
     /// Batches accepted.
@@ -196,18 +200,33 @@ fn record_path(record: &RawValue) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the records of one row.
-pub(crate) fn build_records(akto: &AktoConfig, row: &Value) -> Result<Vec<RecordJson>, String> {
+/// Builds the records of one row, with the row's warnings; `now` bounds believable message
+/// timestamps.
+pub(crate) fn build_records(
+    akto: &AktoConfig,
+    row: &Value,
+    now: OffsetDateTime,
+) -> Result<(Vec<RecordJson>, Vec<RowWarning>), String> {
     let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
-    let paired = transcript.pair();
-    akto.records(&paired)
+    let paired = transcript.pair_with(&PairOptions::new().now(now));
+    let records = akto
+        .records(&paired)
         .iter()
         .map(|r| {
             serde_json::to_string(r)
                 .map_err(|e| format!("cannot encode a record: {e}"))
                 .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((records, paired.warnings))
+}
+
+/// Counts a row's warnings into the summary and logs them.
+fn note_warnings(summary: &mut PassSummary, id: &str, warnings: &[RowWarning]) {
+    for w in warnings {
+        tracing::debug!(transcript = %id, warning = %w, "odd transcript row tolerated");
+        *summary.row_warnings.entry(w.code().to_owned()).or_default() += 1;
+    }
 }
 
 struct Pending {
@@ -457,8 +476,11 @@ impl Pass<'_> {
                 pending.done_through = Some(modified_on);
                 continue;
             }
-            let records = match build_records(self.akto, &row) {
-                Ok(r) => r,
+            let records = match build_records(self.akto, &row, self.clock.now()) {
+                Ok((r, warnings)) => {
+                    note_warnings(&mut summary, &id, &warnings);
+                    r
+                }
                 Err(reason) => {
                     tracing::warn!(transcript = %id, %reason, "transcript content cannot be paired; recorded and skipped");
                     summary.transcripts_unparseable.push(SkippedTranscript {
@@ -661,6 +683,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_row_with_a_bad_modifiedon_is_reported_by_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let mut bad = row(1, 2, 1);
+        bad["modifiedon"] = Value::String("yesterday".into());
+        let mut no_id = row(2, 2, 1);
+        no_id
+            .as_object_mut()
+            .unwrap()
+            .remove("conversationtranscriptid");
+        let summary = pass(&mut s, &sink, vec![row(0, 2, 1), bad, no_id], 5)
+            .await
+            .unwrap();
+        assert_eq!(summary.records_delivered, 2);
+        let ids: Vec<&str> = summary
+            .transcripts_unparseable
+            .iter()
+            .map(|u| u.id.as_str())
+            .collect();
+        assert_eq!(ids, ["00000000-0000-0000-0000-000000000001", ""]);
+        assert!(
+            summary.transcripts_unparseable[0]
+                .reason
+                .contains("modifiedon")
+        );
+    }
+
+    #[tokio::test]
     async fn a_second_pass_over_the_same_window_sends_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(&dir);
@@ -853,6 +904,45 @@ mod tests {
         );
         assert!(s.failures().unwrap().is_empty());
         assert_eq!(s.watermark().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn odd_rows_are_delivered_and_their_warnings_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        // Dataverse writes BatchId as a number: that is no oddity.
+        let mut numeric = row(0, 2, 1);
+        numeric["metadata"] =
+            Value::String(r#"{"BotId":"b","BotName":"cr_bot","BatchId":2}"#.into());
+        let mut broken_meta = row(1, 2, 1);
+        broken_meta["metadata"] = Value::String("{not json".into());
+        let mut odd = row(2, 0, 1);
+        odd["content"] = Value::String(
+            serde_json::json!({"activities": [
+                null,
+                {"type":"message","timestamp":1_700_000_000_000_i64,"from":{"role":1.0},"text":"q"},
+                {"type":"message","timestamp":1_700_000_001,"from":{"role":"x"},"text":"?"},
+                {"type":"message","timestamp":5,"from":{"role":0},"text":"a"}
+            ]})
+            .to_string(),
+        );
+        let summary = pass(&mut s, &sink, vec![numeric, broken_meta, odd], 50)
+            .await
+            .unwrap();
+        assert_eq!(summary.records_delivered, 5, "{summary:?}");
+        assert!(summary.transcripts_unparseable.is_empty());
+        let expected: std::collections::BTreeMap<String, u64> = [
+            ("activity_not_object", 1),
+            ("metadata_unreadable", 1),
+            ("odd_role", 1),
+            ("timestamp_out_of_range", 1),
+            ("unknown_role", 1),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect();
+        assert_eq!(summary.row_warnings, expected);
     }
 
     #[tokio::test]

@@ -143,6 +143,11 @@ enum Command {
     Agents,
     /// Check the setup step by step and say how to fix each problem.
     Doctor,
+    /// The checkpoint store: `state check` says whether it is sound (read-only).
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
     /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
     Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
@@ -162,6 +167,13 @@ every settings flag listed below (--config, --environment-url, --state, --output
         #[arg(long, default_value_t = 200)]
         transcripts: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StateAction {
+    /// Check the store (--state) without changing it: exit 0 when it is sound or not created
+    /// yet, 1 when it cannot be used (with the fix).
+    Check,
 }
 
 fn parse_cron(s: &str) -> Result<Cron, String> {
@@ -331,6 +343,12 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return demo(out, *agents, *transcripts, g.json).await;
     }
+    if let Command::State {
+        action: StateAction::Check,
+    } = &cli.command
+    {
+        return state_check(g);
+    }
     if let Command::Inventory(args) = &cli.command {
         let ctx = connector::inventory::cli::CliContext {
             json: g.json,
@@ -405,7 +423,39 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } | Command::Inventory(_) => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::State { .. } | Command::Inventory(_) => ExitCode::SUCCESS,
+    }
+}
+
+/// `state check`: needs only the store's path.
+fn state_check(g: &Global) -> ExitCode {
+    let path = match raw_config(g).and_then(|raw| connector::config::state_path(&raw)) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let h = connector::state::check(&path);
+    if g.json {
+        out!("{}", serde_json::to_string_pretty(&h).unwrap_or_default());
+    } else {
+        let mark = match h.soundness {
+            connector::state::Soundness::Damaged => "[FAIL]",
+            _ => "[ok]  ",
+        };
+        out!("{mark} {}: {}", h.path.display(), h.detail);
+        if let Some(fix) = &h.fix {
+            out!("       fix: {fix}");
+        }
+        for s in &h.scopes {
+            out!("       checkpoint {} for {}", s.watermark, s.scope);
+        }
+    }
+    if h.soundness == connector::state::Soundness::Damaged {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -626,6 +676,17 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         }
         if let Some(job) = &job {
             t.push_str(&format!(" [{job}]"));
+        }
+        if !s.row_warnings.is_empty() {
+            let kinds: Vec<String> = s
+                .row_warnings
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            t.push_str(&format!(
+                "\nodd rows tolerated (their pairs were delivered): {}",
+                kinds.join(", ")
+            ));
         }
         for u in &s.transcripts_unparseable {
             let id = if u.id.is_empty() {

@@ -386,27 +386,84 @@ impl Sink for AktoSink {
 }
 
 enum Out {
-    File(tokio::fs::File),
+    File(std::sync::Arc<std::fs::File>),
     Stdout(tokio::io::Stdout),
+}
+
+/// A partial last line found, and cut off, when a JSON Lines file was opened: what an
+/// interrupted write (a crash, `kill -9`, a full disk) left behind. The records in it were never
+/// counted as delivered, so they are written again in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// Where the partial line started (the file's new length).
+    pub offset: u64,
+    /// How many bytes were cut off.
+    pub bytes: u64,
 }
 
 /// JSON Lines: one record per line, appended to a file (synced to disk before a batch counts
 /// as delivered) or written to standard output.
+///
+/// A file holds whole lines only: each batch goes out in one write, a failed write is cut back
+/// to where the batch started, and a partial last line left by a crash is cut off (and
+/// reported) when the file is opened again, before anything is appended to it.
 pub struct JsonLinesSink {
     out: Mutex<Out>,
     name: String,
+    repaired: Option<TornTail>,
 }
 
 impl fmt::Debug for JsonLinesSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonLinesSink")
             .field("to", &self.name)
+            .field("repaired", &self.repaired)
             .finish()
     }
 }
 
+/// Cuts a partial last line off `file`: everything after its last newline.
+fn repair_torn_tail(file: &std::fs::File) -> std::io::Result<Option<TornTail>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut reader = file;
+    // Scan backwards for the last newline, a block at a time.
+    const BLOCK: u64 = 64 * 1024;
+    let mut end = len;
+    let mut buf = vec![0u8; usize::try_from(BLOCK).unwrap_or(65_536)];
+    let mut keep = 0u64;
+    let mut first_block = true;
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let n = usize::try_from(end - start).unwrap_or(buf.len());
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(&mut buf[..n])?;
+        if first_block && buf[n - 1] == b'\n' {
+            return Ok(None);
+        }
+        first_block = false;
+        if let Some(i) = buf[..n].iter().rposition(|b| *b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    file.set_len(keep)?;
+    file.sync_all()?;
+    Ok(Some(TornTail {
+        offset: keep,
+        bytes: len - keep,
+    }))
+}
+
 impl JsonLinesSink {
-    /// Appends to `path`, creating it (and its directory) if needed.
+    /// Appends to `path`, creating it (and its directory) if needed. A partial last line left
+    /// by an interrupted earlier run is cut off first and reported (see
+    /// [`JsonLinesSink::repaired`]).
     pub async fn file(path: &Path) -> Result<Self, SinkError> {
         let io = |source| SinkError::Io {
             destination: path.display().to_string(),
@@ -415,15 +472,32 @@ impl JsonLinesSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await.map_err(io)?;
         }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await
-            .map_err(io)?;
+        let owned = path.to_owned();
+        let (file, repaired) = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&owned)?;
+            let repaired = repair_torn_tail(&file)?;
+            Ok::<_, std::io::Error>((file, repaired))
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+        let name = path.display().to_string();
+        if let Some(t) = repaired {
+            tracing::warn!(
+                file = %name,
+                offset = t.offset,
+                bytes = t.bytes,
+                "cut off a partial last line left by an interrupted run; its records were not counted as delivered and are written again"
+            );
+        }
         Ok(Self {
-            out: Mutex::new(Out::File(file)),
-            name: path.display().to_string(),
+            out: Mutex::new(Out::File(std::sync::Arc::new(file))),
+            name,
+            repaired,
         })
     }
 
@@ -432,8 +506,28 @@ impl JsonLinesSink {
         Self {
             out: Mutex::new(Out::Stdout(tokio::io::stdout())),
             name: "standard output".into(),
+            repaired: None,
         }
     }
+
+    /// The partial last line cut off when the file was opened, if there was one.
+    pub fn repaired(&self) -> Option<TornTail> {
+        self.repaired
+    }
+}
+
+/// Appends `buf` in one write and syncs it; on failure the file is cut back to its length
+/// before, so it never ends in part of a batch.
+fn append_whole(file: &std::fs::File, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let before = file.metadata()?.len();
+    let mut writer = file;
+    let written = writer.write_all(buf).and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        let _ = file.set_len(before);
+        return Err(e);
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -443,7 +537,10 @@ impl Sink for JsonLinesSink {
     }
 
     async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
-        let mut buf = Vec::with_capacity(records.iter().map(|r| r.get().len() + 1).sum());
+        let len = records
+            .iter()
+            .try_fold(0usize, |n, r| n.checked_add(r.get().len())?.checked_add(1));
+        let mut buf = Vec::with_capacity(len.unwrap_or(0));
         for r in records {
             buf.extend_from_slice(r.get().as_bytes());
             buf.push(b'\n');
@@ -455,10 +552,12 @@ impl Sink for JsonLinesSink {
         let mut out = self.out.lock().await;
         match &mut *out {
             Out::File(file) => {
-                file.write_all(&buf).await.map_err(io)?;
-                file.flush().await.map_err(io)?;
+                let file = file.clone();
                 // On disk before the checkpoint moves past these records.
-                file.sync_data().await.map_err(io)?;
+                tokio::task::spawn_blocking(move || append_whole(&file, &buf))
+                    .await
+                    .map_err(|e| io(std::io::Error::other(e)))?
+                    .map_err(io)?;
             }
             Out::Stdout(stdout) => {
                 stdout.write_all(&buf).await.map_err(io)?;
@@ -660,5 +759,79 @@ mod tests {
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_cut_off_and_reported_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pairs.jsonl");
+        // What a kill in the middle of a write leaves: whole lines, then part of one.
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":2}\n{\"a\":3,\"pay").unwrap();
+        let sink = JsonLinesSink::file(&path).await.unwrap();
+        assert_eq!(
+            sink.repaired(),
+            Some(TornTail {
+                offset: 16,
+                bytes: 11
+            })
+        );
+        sink.deliver(&[rec(r#"{"a":3}"#)]).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        // A sound file is left alone.
+        let again = JsonLinesSink::file(&path).await.unwrap();
+        assert_eq!(again.repaired(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn a_torn_line_longer_than_a_block_and_a_file_of_only_a_torn_line_are_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        let long = format!("{{\"a\":1}}\n{{\"big\":\"{}", "x".repeat(200_000));
+        std::fs::write(&path, &long).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let t = repair_torn_tail(&f).unwrap().unwrap();
+        assert_eq!((t.offset, t.bytes), (8, long.len() as u64 - 8));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
+        std::fs::write(&path, "{\"partial").unwrap();
+        let t = repair_torn_tail(&f).unwrap().unwrap();
+        assert_eq!((t.offset, t.bytes), (0, 9));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert_eq!(repair_torn_tail(&f).unwrap(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_service_that_never_answers_fails_the_delivery_at_the_deadline() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Url = format!("http://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let pipeline = Pipeline::builder()
+            .retry_policy(client_core::RetryPolicy::default().with_max_attempts(8))
+            .build()
+            .unwrap();
+        let sink = AktoSink::new(&url, None, pipeline)
+            .unwrap()
+            .with_deadline(std::time::Duration::from_secs(120));
+        let started = tokio::time::Instant::now();
+        let e = sink.deliver(&[rec(r#"{"path":"/a"}"#)]).await.unwrap_err();
+        assert!(matches!(e, SinkError::DeadlineExceeded { .. }), "{e}");
+        let text = e.to_string();
+        assert!(text.contains("within 2m"), "{text}");
+        assert!(text.contains("--delivery-timeout"), "{text}");
+        // On tokio's paused clock: exactly the deadline, not the 600 s retry budget.
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(120));
     }
 }

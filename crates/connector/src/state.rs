@@ -12,7 +12,16 @@
 //! Every update is one SQLite transaction in WAL mode with `synchronous=FULL`: after a crash
 //! (even `kill -9`) the database holds exactly the state of the last committed batch.
 //! A second process using the same file is refused through an exclusive OS lock on
-//! `<state>.lock`, which the OS releases when the holder dies.
+//! `<state>.lock`, which the OS releases when the holder dies. The lock is taken on the
+//! database's canonical path, so a symlink, `./state.db` and the absolute path are one store.
+//!
+//! A store that is not sound (an empty file, a file that is not a SQLite database, a damaged
+//! one, tables of another shape) is refused with the fix, never silently replaced: replacing it
+//! would re-send everything. [`check`] says whether a store is sound without changing it.
+
+mod health;
+
+pub use health::{Health, ScopeInfo, Soundness, canonical_path, check};
 
 use crate::timefmt::rfc3339;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -51,6 +60,23 @@ pub enum StateError {
         /// The cause.
         #[source]
         source: rusqlite::Error,
+    },
+    /// The path is empty (SQLite would open a temporary database and keep no checkpoint).
+    #[error(
+        "the checkpoint store path is empty. Fix: give --state FILE, or leave it out for ./copilot-connector.db"
+    )]
+    EmptyPath,
+    /// The file is not a sound checkpoint store: refused, as starting over would re-send
+    /// everything.
+    #[error(
+        "the checkpoint store {path} cannot be used: {problem}. Fix: move it aside (e.g. `mv {path} {path}.damaged`) and run again; a fresh store has no checkpoint, so the next pass re-sends every transcript still in Dataverse, or only those from --since on (give --since, e.g. --since 2d, to limit the re-send)",
+        path = .path.display()
+    )]
+    Damaged {
+        /// The database.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The file was written by a newer version of this program.
     #[error(
@@ -146,6 +172,9 @@ fn insert_failure(
 impl StateStore {
     /// Opens (creating if needed) the store at `path` for `scope`, taking its lock.
     pub fn open(path: &Path, scope: &str) -> Result<Self, StateError> {
+        if path.as_os_str().is_empty() {
+            return Err(StateError::EmptyPath);
+        }
         let io = |source| StateError::Io {
             path: path.to_owned(),
             source,
@@ -153,6 +182,9 @@ impl StateStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
+        // One store, one lock, however the path is spelt.
+        let canonical = canonical_path(path).map_err(io)?;
+        let path = canonical.as_path();
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".lock");
         let lock_path = PathBuf::from(lock_path);
@@ -172,10 +204,9 @@ impl StateStore {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        let sql = |source| StateError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
+        // An empty or foreign file is refused; a new store appears whole or not at all.
+        health::prepare_file(path)?;
+        let sql = |source| health::classify(path, source);
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
@@ -213,6 +244,7 @@ impl StateStore {
                  PRIMARY KEY (scope, transcript_id, version));",
         )
         .map_err(sql)?;
+        health::verify(&conn, path)?;
         let found: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -256,6 +288,18 @@ impl StateStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Moves the bookkeeping of `old` (the same destination spelt another way by an older
+    /// version) to this store's scope, when this scope has no checkpoint yet. Returns whether
+    /// anything was moved.
+    pub fn adopt_scope(&mut self, old: &str) -> Result<bool, StateError> {
+        if old == self.scope || self.watermark()?.is_some() {
+            return Ok(false);
+        }
+        let path = self.path.clone();
+        let scope = self.scope.clone();
+        health::adopt_scope(&mut self.conn, &path, old, &scope)
     }
 
     /// The checkpoint scope this store was opened for.

@@ -802,7 +802,7 @@ fn part_outcome(
         })
     } else {
         let e = ServiceError::from_parts(
-            part.status,
+            part.status.as_u16(),
             op.method.as_str(),
             &op.target,
             part.headers,

@@ -214,7 +214,7 @@ pub(crate) fn is_expired_delta(e: &client_core::Error) -> bool {
         return true;
     }
     let message = s.message().unwrap_or_default().to_ascii_lowercase();
-    s.status.as_u16() == 400
+    s.status() == 400
         && (message.contains("version stamp")
             || message.contains("deltatoken")
             || message.contains("delta token"))

@@ -179,15 +179,15 @@ impl From<client_core::Error> for Error {
     fn from(e: client_core::Error) -> Self {
         match e.service() {
             Some(s) => {
-                let body = GraphErrorBody::parse(s.body.as_bytes());
-                let path = url::Url::parse(&s.url)
+                let body = GraphErrorBody::parse(s.body().as_bytes());
+                let path = url::Url::parse(s.url())
                     .map(|u| u.path().to_owned())
-                    .unwrap_or_else(|_| s.url.clone());
+                    .unwrap_or_else(|_| s.url().to_owned());
                 Error::Graph(Box::new(GraphError {
-                    status: s.status.as_u16(),
-                    request: format!("{} {path}", s.method),
-                    header_request_id: s.request_id.clone(),
-                    retry_after: s.retry_after,
+                    status: s.status(),
+                    request: format!("{} {path}", s.method()),
+                    header_request_id: s.request_id().map(str::to_owned),
+                    retry_after: s.retry_after(),
                     body,
                 }))
             }

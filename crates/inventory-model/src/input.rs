@@ -1,15 +1,16 @@
 //! What a scan read, as plain data: the input of [`build_inventory`](crate::build_inventory).
 //!
-//! How each is filled from the client crates:
+//! How each is filled from the client crates (the scan converts; this crate depends
+//! on none of them):
 //!
 //! | input | read from |
 //! |---|---|
-//! | [`EnvironmentInfo`] | the Power Platform admin environment list (`value[]` of `scopes/admin/environments`): `name`, `location`, `properties.displayName`, `environmentSku`, `isDefault`, `linkedEnvironmentMetadata.instanceApiUrl`; see [`EnvironmentInfo::from_admin_json`] |
-//! | [`TenantAgent`] | a `PowerPlatformResources` row of type `microsoft.copilotstudio/agents`, from Azure Resource Graph or the Power Platform resource query; see [`TenantAgent::from_inventory_json`] |
-//! | [`EnvironmentScan`] | per environment, its Dataverse: the `bots` rows ([`BotRecord::from_dataverse_json`]), each bot's `botcomponents` rows (`botcomponent_schema::ComponentRow`), the six many-to-many relationships of its components ([`RelatedTarget`]), the delta link of the bot table; or why it could not be read |
-//! | [`UsageInput`] | sessions of the agent (conversation transcripts, where `from.aadObjectId` is the only stable user id) |
-//! | [`IdentityObservation`] | Microsoft Graph: the owner's user account, the agent identity's app roles and delegated grants, the members of the groups it is shared with |
-//! | [`WorkIqObservation`], [`BillingPolicy`] | downstream solutions (the scan writes these shells only when given them) |
+//! | [`EnvironmentInfo`] | `arg-client`'s admin environment list (`Environment`): `name` -> `environment_id`, `properties.display_name`, `location`, `properties.environment_sku` -> `sku`, `is_default()`, `properties.linked_environment_metadata.instance_api_url`; or the raw JSON with [`EnvironmentInfo::from_admin_json`] |
+//! | [`TenantAgent`] | `arg-client`'s `Agent` (Resource Graph or the Power Platform resource query): `name`, `properties.environment_id`, `display_name`, `created_at`, `created_by`, `owner_id`, `last_published_at`, `created_in` (its label), `schema_name`, `bot_id`, `entra_app_id`, `entra_agent_id`, `is_managed`, `authentication` (its mode text), `location`; or the raw row with [`TenantAgent::from_inventory_json`] |
+//! | [`EnvironmentScan`] | per environment, `dataverse-client` reads: the `bots` rows ([`BotRecord::from_dataverse_json`]), each bot's `botcomponents` rows (`botcomponent_schema::ComponentRow`), the six many-to-many relationships of its components ([`RelatedTarget`]), the bot table's delta link; or why it could not be read ([`ScanOutcome`]: a 403 is `Forbidden`, no Dataverse URL is `NoDataverse`) |
+//! | [`UsageInput`] | sessions of the agent from its conversation transcripts (`transcript-model`: one row per session; `from.aadObjectId` is the only stable user id) |
+//! | [`IdentityObservation`] | `graph-client`: the owner's user (`accountEnabled`, or not found), the agent identity's app roles and delegated grants beyond its tools' needs, the members of the groups it is shared with |
+//! | [`WorkIqObservation`], [`BillingPolicy`] | the downstream solutions (the scan writes these shells only when given them) |
 //!
 //! A value the scan did not read is `None` (or an empty list with its "read"
 //! flag false): the mapping then writes no value and the posture checks that

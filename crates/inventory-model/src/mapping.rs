@@ -37,7 +37,7 @@ use botcomponent_schema::{
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::input::{BotScan, ReadStatus, ScanInput, ScanOutcome};
+use crate::input::{BotScan, IdentityObservation, ReadStatus, ScanInput, ScanOutcome, UsageInput};
 use crate::options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, ScanCompleteness,
     Zone,
@@ -98,6 +98,24 @@ pub struct InventoryRows {
     pub work_iq: Vec<WorkIqStateRow>,
     /// `fsi_caicompliancestate`.
     pub compliance: Vec<ComplianceStateRow>,
+}
+
+/// Serialises as one key per table (its logical name) with its rows in the
+/// Dataverse JSON form, e.g. for a scan report or a dry run.
+impl serde::Serialize for InventoryRows {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(8))?;
+        map.serialize_entry(schema::AGENT.logical_name, &self.agents)?;
+        map.serialize_entry(schema::ENVIRONMENT.logical_name, &self.environments)?;
+        map.serialize_entry(schema::AGENT_FEATURE.logical_name, &self.features)?;
+        map.serialize_entry(schema::AUTH_SHARE.logical_name, &self.auth_shares)?;
+        map.serialize_entry(schema::BILLING_ENTITLEMENT.logical_name, &self.billing)?;
+        map.serialize_entry(schema::USAGE_SIGNAL.logical_name, &self.usage)?;
+        map.serialize_entry(schema::WORK_IQ_STATE.logical_name, &self.work_iq)?;
+        map.serialize_entry(schema::COMPLIANCE_STATE.logical_name, &self.compliance)?;
+        map.end()
+    }
 }
 
 /// What a scan produces: rows, the coverage gaps, and each agent's posture.
@@ -546,7 +564,11 @@ impl AudienceResolution {
     }
 }
 
-fn auth_share_row(agent: &ReconciledAgent<'_>, input: &ScanInput) -> AuthShareRow {
+fn auth_share_row(
+    agent: &ReconciledAgent<'_>,
+    input: &ScanInput,
+    identity: Option<&IdentityObservation>,
+) -> AuthShareRow {
     let mut row = AuthShareRow::new(agent.agent_id.clone(), agent.environment_id.clone());
     let name = agent_display_name(agent);
     row.name = Some(fit(
@@ -557,10 +579,6 @@ fn auth_share_row(agent: &ReconciledAgent<'_>, input: &ScanInput) -> AuthShareRo
     row.limit_sharing_mode = agent.environment.and_then(|e| e.limit_sharing_mode.clone());
     row.last_scanned_at = Some(whole_seconds(input.scanned_at));
     row.run_id = Some(input.run_id.clone());
-    let identity = input.identities.iter().find(|i| {
-        norm(&i.agent_id) == norm(&agent.agent_id)
-            && norm(&i.environment_id) == norm(&agent.environment_id)
-    });
     let mut resolution = AudienceResolution::NotResolved;
     if let Some((_, scan)) = agent.dataverse {
         let bot = &scan.bot;
@@ -860,11 +878,9 @@ fn usage_row(
     agent: &ReconciledAgent<'_>,
     input: &ScanInput,
     settings: &InventorySettings,
+    usage: Option<&UsageInput>,
 ) -> Option<UsageSignalRow> {
-    let usage = input.usage.iter().find(|u| {
-        norm(&u.agent_id) == norm(&agent.agent_id)
-            && norm(&u.environment_id) == norm(&agent.environment_id)
-    })?;
+    let usage = usage?;
     let start = input.scanned_at - Duration::days(i64::from(settings.usage_window_days));
     let mut sessions = BTreeSet::new();
     let mut users = BTreeSet::new();
@@ -919,13 +935,25 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
     let mut rows = InventoryRows::default();
     let mut postures = Vec::new();
     let mut agent_counts: BTreeMap<String, i32> = BTreeMap::new();
+    // Observations by (agent, environment); the first one given for an agent counts.
+    let mut identities: BTreeMap<(String, String), &IdentityObservation> = BTreeMap::new();
+    for i in &input.identities {
+        identities
+            .entry((norm(&i.agent_id), norm(&i.environment_id)))
+            .or_insert(i);
+    }
+    let mut usages: BTreeMap<(String, String), &UsageInput> = BTreeMap::new();
+    for u in &input.usage {
+        usages
+            .entry((norm(&u.agent_id), norm(&u.environment_id)))
+            .or_insert(u);
+    }
 
     for agent in &rec.agents {
         *agent_counts.entry(norm(&agent.environment_id)).or_default() += 1;
-        let identity = input.identities.iter().find(|i| {
-            norm(&i.agent_id) == norm(&agent.agent_id)
-                && norm(&i.environment_id) == norm(&agent.environment_id)
-        });
+        let key = (norm(&agent.agent_id), norm(&agent.environment_id));
+        let identity = identities.get(&key).copied();
+        let usage = usages.get(&key).copied();
         let owner = identity.and_then(|i| i.owner.as_ref());
         let arow = agent_row(
             agent,
@@ -938,14 +966,11 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         if let (Some(f), Some((_, scan))) = (&features, agent.dataverse) {
             rows.features.extend(feature_rows(agent, f, scan, input));
         }
-        rows.auth_shares.push(auth_share_row(agent, input));
-        if let Some(u) = usage_row(agent, input, settings) {
+        rows.auth_shares
+            .push(auth_share_row(agent, input, identity));
+        if let Some(u) = usage_row(agent, input, settings, usage) {
             rows.usage.push(u);
         }
-        let usage = input.usage.iter().find(|u| {
-            norm(&u.agent_id) == norm(&agent.agent_id)
-                && norm(&u.environment_id) == norm(&agent.environment_id)
-        });
         let scan = agent.dataverse.map(|(_, s)| s);
         let facts = AgentFacts {
             agent_id: &agent.agent_id,

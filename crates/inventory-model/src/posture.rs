@@ -792,11 +792,19 @@ fn run(
             };
             let mut evidence = Vec::new();
             for row in facts.components {
-                for (line, path, kind) in secrets::scan_yaml(row.data.as_deref().unwrap_or("")) {
+                let (found, more) = secrets::scan_yaml(row.data.as_deref().unwrap_or(""));
+                for (line, path, kind) in found {
                     evidence.push(Evidence::at(
                         &row.component_id,
                         path,
                         Some(format!("{} on line {line}", kind.label())),
+                    ));
+                }
+                if more > 0 {
+                    evidence.push(Evidence::at(
+                        &row.component_id,
+                        "",
+                        Some(format!("{more} more secret-looking strings")),
                     ));
                 }
             }
@@ -979,9 +987,17 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::CoverageGap => {
+            // Only gaps in what was observed count; warnings about ids do not.
             let mut evidence: Vec<Evidence> = facts
                 .coverage
                 .iter()
+                .filter(|c| {
+                    matches!(
+                        c.kind,
+                        crate::reconcile::CoverageKind::InventoryOnly(_)
+                            | crate::reconcile::CoverageKind::DataverseOnly(_)
+                    )
+                })
                 .map(|c| {
                     Evidence::column(
                         agent,

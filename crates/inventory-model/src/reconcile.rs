@@ -30,6 +30,9 @@ pub enum InventoryOnlyReason {
     /// Dataverse no longer has it: the delta reported it deleted, or the environment
     /// was read completely without it (the inventory lags deletions).
     Deleted,
+    /// A Microsoft 365 Copilot Agent Builder agent: its definition is not kept in the
+    /// environment's bot table, so no Dataverse scan can read it.
+    AgentBuilder,
 }
 
 /// Why a bot is in Dataverse but not in the tenant inventory.
@@ -373,7 +376,15 @@ pub fn reconcile<'a>(input: &'a ScanInput, settings: &ReconcileSettings) -> Reco
                 )
             }
             None => {
+                let agent_builder = agent
+                    .created_in
+                    .as_deref()
+                    .is_some_and(|c| c.to_ascii_lowercase().contains("agent builder"));
                 let (reason, detail) = match env.scan {
+                    Some(ScanOutcome::Scanned(_)) if agent_builder => (
+                        InventoryOnlyReason::AgentBuilder,
+                        "an Agent Builder agent: its definition is not in the bot table".to_owned(),
+                    ),
                     Some(ScanOutcome::Scanned(snapshot)) => {
                         let deleted = snapshot
                             .deleted_bot_ids

@@ -148,15 +148,27 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
 
 /// A secret found in a YAML text: its 1-based line, the path of the key on that
 /// line (from indentation; list items as `/-`) and what it looks like.
-pub(crate) fn scan_yaml(text: &str) -> Vec<(usize, String, SecretKind)> {
+/// At most this many secrets are located per document (each is walked back to its
+/// path); the rest are counted, so a hostile document cannot make the scan quadratic.
+pub(crate) const MAX_LOCATED: usize = 20;
+
+/// Secrets found in a YAML text: the located ones (1-based line, the path of the
+/// key on that line from indentation, list items as `-`, and what it looks like)
+/// and how many more were found without being located.
+pub(crate) fn scan_yaml(text: &str) -> (Vec<(usize, String, SecretKind)>, usize) {
     let mut out = Vec::new();
+    let mut more = 0;
     let lines: Vec<&str> = text.lines().collect();
     for (index, line) in lines.iter().enumerate() {
         if let Some(kind) = scan_line(line) {
-            out.push((index + 1, yaml_path(&lines, index), kind));
+            if out.len() < MAX_LOCATED {
+                out.push((index + 1, yaml_path(&lines, index), kind));
+            } else {
+                more += 1;
+            }
         }
     }
-    out
+    (out, more)
 }
 
 /// The key of a `key: value` or `- key: value` line: (indent of the key, whether
@@ -324,13 +336,16 @@ mod tests {
     #[test]
     fn yaml_paths_follow_indentation() {
         let text = "kind: TaskDialog\naction:\n  kind: HttpRequestAction\n  headers:\n    Authorization: Bearer abcdefghijklmnopqrstuvwxyz012345\n";
-        let found = scan_yaml(text);
-        assert_eq!(found.len(), 1);
+        let (found, more) = scan_yaml(text);
+        assert_eq!((found.len(), more), (1, 0));
         assert_eq!(found[0].0, 5);
         assert_eq!(found[0].1, "/action/headers/Authorization");
         let list = "inputs:\n  - kind: ManualTaskInput\n    value: password=SuperSecret123\n";
-        let found = scan_yaml(list);
+        let (found, _) = scan_yaml(list);
         assert_eq!(found[0].1, "/inputs/-/value");
+        let many = "a: Bearer abcdefghijklmnopqrstuvwxyz0123456789\n".repeat(50);
+        let (found, more) = scan_yaml(&many);
+        assert_eq!((found.len(), more), (MAX_LOCATED, 50 - MAX_LOCATED));
     }
 
     #[test]

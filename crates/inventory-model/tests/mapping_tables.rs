@@ -409,3 +409,30 @@ fn a_removed_component_is_a_stale_row() {
         ]
     );
 }
+
+#[test]
+fn the_rows_serialise_as_one_list_per_table() {
+    let inv = build_inventory(
+        &one_environment(vec![scanned_bot(bot("b1", "One"), vec![])]),
+        &InventorySettings::default(),
+    );
+    let json = serde_json::to_value(&inv.rows).unwrap();
+    let tables: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected: Vec<&str> = inventory_model::schema::TABLES
+        .iter()
+        .map(|t| t.logical_name)
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(tables, expected);
+    assert_eq!(json["fsi_copilotagent"][0]["fsi_agentid"], "b1");
+    assert_eq!(json["fsi_copilotagent"][0]["fsi_createdin"], 100_000_000);
+    // Coverage and postures serialise too, for reports.
+    let posture = serde_json::to_value(&inv.postures[0]).unwrap();
+    assert_eq!(posture["results"][0]["check"], "shared-with-everyone");
+    assert_eq!(posture["risk"], "Unknown");
+}

@@ -479,3 +479,38 @@ fn previous_delta_links_survive_an_unreadable_environment() {
             .ends_with("deltatoken=1")
     );
 }
+
+#[test]
+fn agent_builder_agents_missing_from_dataverse_are_not_called_deleted() {
+    let mut input = one_environment(vec![]);
+    let mut agent = inventory_agent("b-lite", "env-1", "Lite");
+    agent.created_in = Some("Microsoft 365 Copilot Agent Builder".into());
+    input.tenant_agents = Some(vec![agent]);
+    let inv = run(&input);
+    assert_eq!(
+        kinds(&inv),
+        [(
+            CoverageKind::InventoryOnly(InventoryOnlyReason::AgentBuilder),
+            Some("env-1".into()),
+            Some("b-lite".into())
+        )]
+    );
+    let (level, reason) = completeness(&inv, "b-lite");
+    assert_eq!(level, ScanCompleteness::Incomplete);
+    assert!(reason.contains("Agent Builder"), "{reason}");
+    assert_eq!(inv.rows.agents[0].agent_type, Some(AgentType::Lite));
+}
+
+#[test]
+fn id_warnings_are_coverage_records_but_not_posture_gaps() {
+    let mut input = one_environment(vec![scanned_bot(bot("dv-guid", "One"), vec![])]);
+    let mut agent = inventory_agent("arg-name", "env-1", "One");
+    agent.bot_id = Some("dv-guid".into());
+    input.tenant_agents = Some(vec![agent]);
+    let inv = run(&input);
+    assert_eq!(inv.coverage.len(), 1);
+    let gap = inv.postures[0]
+        .result(inventory_model::CheckId::CoverageGap)
+        .unwrap();
+    assert_eq!(gap.status, inventory_model::CheckStatus::NotFound);
+}

@@ -9,8 +9,10 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::warning::RowWarning;
 
 /// Fields of a JSON object this crate does not model, kept in input order as raw JSON text.
 pub type UnknownFields = Vec<(String, Box<RawValue>)>;
@@ -148,6 +150,9 @@ pub struct ChannelAccount {
     pub aad_object_id: Option<String>,
     /// Anything else, verbatim.
     pub unknown_fields: UnknownFields,
+    /// The role as written when it is an unusual spelling of the user or the agent (`1.0`,
+    /// `"1"`, `"User"`), for the warning.
+    pub(crate) odd_role: Option<String>,
 }
 
 /// One activity of a transcript.
@@ -163,8 +168,9 @@ pub struct Activity {
     pub id: Option<String>,
     /// `type`; `None` when absent.
     pub activity_type: Option<ActivityType>,
-    /// `timestamp` in unix seconds. Integers, fractional numbers, numeric strings and RFC 3339
-    /// strings are accepted; anything else is kept in `unknown_fields`.
+    /// `timestamp` in unix seconds. Seconds or milliseconds since the epoch (integers,
+    /// fractional numbers, numeric strings; values of 10^11 and more are milliseconds) and ISO
+    /// 8601 / RFC 3339 text are accepted; anything else is kept in `unknown_fields`.
     pub timestamp: Option<i64>,
     /// `from`.
     pub from: Option<ChannelAccount>,
@@ -188,6 +194,8 @@ pub struct Activity {
     pub value_type: Option<String>,
     /// Every other field (`speak`, `recipient`, `locale`, ...), verbatim and in input order.
     pub unknown_fields: UnknownFields,
+    /// A `timestamp` was present but could not be read as a time.
+    pub(crate) timestamp_unreadable: bool,
 }
 
 impl Activity {
@@ -255,17 +263,34 @@ pub struct Content {
     pub activities: Vec<Activity>,
     /// Top-level fields other than `activities`, verbatim.
     pub unknown_fields: UnknownFields,
+    /// Elements of `activities` that are not objects (`null`, numbers, ...): skipped, each
+    /// reported here as a [`RowWarning::ActivityNotObject`].
+    pub warnings: Vec<RowWarning>,
 }
 
 impl Content {
     /// Parses a `content` document (`{"activities":[...]}`).
     ///
+    /// An element of `activities` that is not an object is skipped and reported in
+    /// [`Content::warnings`]; it does not fail the document.
+    ///
     /// # Errors
-    /// When the text is not JSON, is not an object, lacks an `activities` array or an
-    /// element of that array is not an object.
+    /// When the text is not JSON, is not an object or lacks an `activities` array.
     pub fn parse(json: &str) -> Result<Self, serde_json::Error> {
         let wire: ContentWire<'_> = serde_json::from_str(json)?;
-        let activities = wire.activities.into_iter().map(build_activity).collect();
+        let mut warnings = Vec::new();
+        let activities = wire
+            .activities
+            .into_iter()
+            .enumerate()
+            .filter_map(|(position, element)| match element {
+                Element::Object(fields) => Some(build_activity(fields)),
+                Element::Other(found) => {
+                    warnings.push(RowWarning::ActivityNotObject { position, found });
+                    None
+                }
+            })
+            .collect();
         let unknown_fields = wire
             .unknown
             .into_iter()
@@ -274,6 +299,7 @@ impl Content {
         Ok(Content {
             activities,
             unknown_fields,
+            warnings,
         })
     }
 }
@@ -332,7 +358,7 @@ impl<'de> Deserialize<'de> for RawFields<'de> {
 }
 
 struct ContentWire<'de> {
-    activities: Vec<RawFields<'de>>,
+    activities: Vec<Element<'de>>,
     unknown: Vec<(Cow<'de, str>, &'de RawValue)>,
 }
 
@@ -366,7 +392,58 @@ impl<'de> Deserialize<'de> for ContentWire<'de> {
     }
 }
 
-struct ActivityList<'de>(Vec<RawFields<'de>>);
+/// An element of `activities`: an object, or the JSON type of anything else.
+pub(crate) enum Element<'de> {
+    Object(RawFields<'de>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = Element<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an activity")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(14));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(Element::Object(RawFields(fields)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Element::Other("an array"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Element::Other("a boolean"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Element::Other("a string"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Element::Other("null"))
+    }
+}
+
+struct ActivityList<'de>(Vec<Element<'de>>);
 
 impl<'de> Deserialize<'de> for ActivityList<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -378,8 +455,8 @@ impl<'de> Deserialize<'de> for ActivityList<'de> {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(32));
-                while let Some(fields) = seq.next_element::<RawFields<'de>>()? {
-                    out.push(fields);
+                while let Some(element) = seq.next_element::<Element<'de>>()? {
+                    out.push(element);
                 }
                 Ok(ActivityList(out))
             }
@@ -478,14 +555,10 @@ fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
     let text = raw.get();
     match first_byte(raw) {
         b'n' => Lenient::Absent,
-        b'-' | b'0'..=b'9' => number_to_secs(text).map_or(Lenient::Unexpected, Lenient::Value),
-        b'"' => match raw_to_string(raw) {
-            Lenient::Value(s) => number_to_secs(&s)
-                .or_else(|| {
-                    OffsetDateTime::parse(&s, &Rfc3339)
-                        .ok()
-                        .map(OffsetDateTime::unix_timestamp)
-                })
+        b'-' | b'0'..=b'9' => epoch_number(text).map_or(Lenient::Unexpected, Lenient::Value),
+        b'"' => match raw_str(raw) {
+            Lenient::Value(s) => epoch_number(&s)
+                .or_else(|| parse_time_text(&s).map(OffsetDateTime::unix_timestamp))
                 .map_or(Lenient::Unexpected, Lenient::Value),
             _ => Lenient::Unexpected,
         },
@@ -493,43 +566,86 @@ fn lenient_timestamp(raw: &RawValue) -> Lenient<i64> {
     }
 }
 
-fn number_to_secs(text: &str) -> Option<i64> {
+/// Magnitudes from here on are milliseconds: 10^11 seconds is the year 5138.
+const MILLIS_FROM: u64 = 100_000_000_000;
+
+/// Unix seconds from a number of seconds or milliseconds since the epoch (integer or
+/// fractional; fractions of a second are truncated).
+pub(crate) fn epoch_number(text: &str) -> Option<i64> {
     if let Ok(n) = text.parse::<i64>() {
-        return Some(n);
+        return Some(if n.unsigned_abs() >= MILLIS_FROM {
+            n / 1000
+        } else {
+            n
+        });
     }
-    let f = text.parse::<f64>().ok()?;
-    // Saturating float-to-int conversion; fractional seconds are truncated.
-    f.is_finite().then(|| f.trunc() as i64)
+    let f = text.trim().parse::<f64>().ok().filter(|f| f.is_finite())?;
+    let secs = if f.abs() >= MILLIS_FROM as f64 {
+        f / 1000.0
+    } else {
+        f
+    };
+    // Saturating float-to-int conversion.
+    Some(secs.trunc() as i64)
 }
 
-fn lenient_role(raw: &RawValue) -> Lenient<Role> {
+/// A date-time in ISO 8601 text: RFC 3339, or without an offset (then UTC), with `T` or a
+/// space between date and time, with or without fractional seconds.
+pub(crate) fn parse_time_text(s: &str) -> Option<OffsetDateTime> {
+    const LOCAL: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day][first [T][t][ ]][hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
+    );
+    let s = s.trim();
+    OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
+        PrimitiveDateTime::parse(s, LOCAL)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })
+}
+
+/// A role and, when it is an unusual spelling of the user or the agent, that spelling.
+type RoleRead = (Role, Option<String>);
+
+fn lenient_role(raw: &RawValue) -> Lenient<RoleRead> {
+    let text = raw.get();
     match first_byte(raw) {
         b'n' => Lenient::Absent,
-        b'-' | b'0'..=b'9' => match raw.get().parse::<i64>() {
-            Ok(n) => Lenient::Value(Role::from_wire_int(n)),
-            Err(_) => Lenient::Value(Role::Other(raw.get().to_owned())),
+        b'-' | b'0'..=b'9' => match text.parse::<i64>() {
+            Ok(n) => Lenient::Value((Role::from_wire_int(n), None)),
+            Err(_) => match text.parse::<f64>() {
+                Ok(0.0) => Lenient::Value((Role::Bot, Some(text.to_owned()))),
+                Ok(1.0) => Lenient::Value((Role::User, Some(text.to_owned()))),
+                _ => Lenient::Value((Role::Other(text.to_owned()), None)),
+            },
         },
-        b'"' => match raw_to_string(raw) {
-            Lenient::Value(s) => Lenient::Value(Role::from_wire_str(&s)),
+        b'"' => match raw_str(raw) {
+            Lenient::Value(s) => {
+                let role = Role::from_wire_str(&s);
+                let odd = matches!(role, Role::User | Role::Bot) && s != "user" && s != "bot";
+                Lenient::Value((role, odd.then(|| text.to_owned())))
+            }
             _ => Lenient::Unexpected,
         },
         _ => Lenient::Unexpected,
     }
 }
 
-/// A role, when the raw value is a number or a string.
-pub(crate) fn lenient_role_of(raw: &RawValue) -> Option<Role> {
+/// A role (with its odd spelling), when the raw value is a number or a string.
+pub(crate) fn lenient_role_of(raw: &RawValue) -> Option<RoleRead> {
     match lenient_role(raw) {
         Lenient::Value(r) => Some(r),
         _ => None,
     }
 }
 
-/// Unix seconds, when the raw value can be read as a time.
-pub(crate) fn lenient_timestamp_of(raw: &RawValue) -> Option<i64> {
+/// Unix seconds, when the raw value can be read as a time; `Err(())` when it is present but
+/// unreadable.
+pub(crate) fn lenient_timestamp_of(raw: &RawValue) -> Result<Option<i64>, ()> {
     match lenient_timestamp(raw) {
-        Lenient::Value(t) => Some(t),
-        _ => None,
+        Lenient::Value(t) => Ok(Some(t)),
+        Lenient::Absent => Ok(None),
+        Lenient::Unexpected => Err(()),
     }
 }
 
@@ -557,7 +673,10 @@ fn build_channel_account(raw: &RawValue) -> Lenient<ChannelAccount> {
             "aadObjectId" => &mut account.aad_object_id,
             "role" => {
                 match lenient_role(value) {
-                    Lenient::Value(r) => account.role = Some(r),
+                    Lenient::Value((r, odd)) => {
+                        account.role = Some(r);
+                        account.odd_role = odd;
+                    }
                     Lenient::Absent => {}
                     Lenient::Unexpected => account
                         .unknown_fields
@@ -606,9 +725,13 @@ fn build_activity(RawFields(fields): RawFields<'_>) -> Activity {
             }
             "timestamp" => {
                 match lenient_timestamp(value) {
-                    Lenient::Value(t) => a.timestamp = Some(t),
+                    Lenient::Value(t) => {
+                        a.timestamp = Some(t);
+                        a.timestamp_unreadable = false;
+                    }
                     Lenient::Absent => {}
                     Lenient::Unexpected => {
+                        a.timestamp_unreadable = a.timestamp.is_none();
                         a.unknown_fields.push((key.into_owned(), value.to_owned()))
                     }
                 }
@@ -713,6 +836,56 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_in_seconds_milliseconds_and_iso_text() {
+        let c = Content::parse(
+            r#"{"activities":[{"timestamp":1725905090123},{"timestamp":"1725905090123"},
+            {"timestamp":1725905090.5},{"timestamp":"2024-09-09T18:04:50.123Z"},
+            {"timestamp":"2024-09-09T18:04:50"},{"timestamp":"2024-09-09 18:04:50.5"},
+            {"timestamp":"2024-09-09T20:04:50+02:00"},{"timestamp":-5},{"timestamp":1e300}]}"#,
+        )
+        .unwrap();
+        let ts: Vec<_> = c.activities.iter().map(|a| a.timestamp).collect();
+        let t = Some(1_725_905_090);
+        assert_eq!(
+            ts,
+            vec![t, t, t, t, t, t, t, Some(-5), Some(i64::MAX)],
+            "milliseconds are divided, ISO text without an offset is UTC"
+        );
+    }
+
+    #[test]
+    fn odd_role_spellings_are_read_and_flagged() {
+        let c = Content::parse(
+            r#"{"activities":[{"from":{"role":1.0}},{"from":{"role":"1"}},{"from":{"role":"User"}},
+            {"from":{"role":0.0}},{"from":{"role":"BOT"}},{"from":{"role":1}},{"from":{"role":"user"}},
+            {"from":{"role":2.5}}]}"#,
+        )
+        .unwrap();
+        let read: Vec<_> = c
+            .activities
+            .iter()
+            .map(|a| {
+                let f = a.from.as_ref().unwrap();
+                (f.role.clone().unwrap(), f.odd_role.clone())
+            })
+            .collect();
+        let odd = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            read,
+            vec![
+                (Role::User, odd("1.0")),
+                (Role::User, odd("\"1\"")),
+                (Role::User, odd("\"User\"")),
+                (Role::Bot, odd("0.0")),
+                (Role::Bot, odd("\"BOT\"")),
+                (Role::User, None),
+                (Role::User, None),
+                (Role::Other("2.5".into()), None),
+            ]
+        );
+    }
+
+    #[test]
     fn timestamps_in_several_shapes() {
         let c = Content::parse(
             r#"{"activities":[{"timestamp":17},{"timestamp":17.9},{"timestamp":"18"},
@@ -740,7 +913,27 @@ mod tests {
         assert!(Content::parse("not json").is_err());
         assert!(Content::parse("[]").is_err());
         assert!(Content::parse(r#"{"other":1}"#).is_err());
-        assert!(Content::parse(r#"{"activities":[1]}"#).is_err());
+        assert!(Content::parse(r#"{"activities":null}"#).is_err());
+        // An element that is not an activity is skipped and reported, not a failure.
+        let c = Content::parse(r#"{"activities":[1,null,{"type":"message"},"x",[2]]}"#).unwrap();
+        assert_eq!(c.activities.len(), 1);
+        let found: Vec<_> = c
+            .warnings
+            .iter()
+            .map(|w| match w {
+                RowWarning::ActivityNotObject { position, found } => (*position, *found),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (0, "a number"),
+                (1, "null"),
+                (3, "a string"),
+                (4, "an array")
+            ]
+        );
         assert!(
             Content::parse(r#"{"activities":[]}"#)
                 .unwrap()

@@ -21,13 +21,15 @@ use time::OffsetDateTime;
 
 use crate::error::{PageError, RowError};
 use crate::pairing::{
-    Message, PairedTranscript, ToolInvocation, TranscriptFacts, analyze, message_of_view,
+    Message, PairOptions, PairedTranscript, RowTimes, ToolInvocation, TranscriptFacts, analyze,
+    message_of_view,
 };
 use crate::transcript::{
     RowOrOther, Transcript, TranscriptMetadata, content_error, conversation_id_of, header,
     walk_rows,
 };
 use crate::view::ContentView;
+use crate::warning::RowWarning;
 
 /// The host Akto's Copilot Studio connector reports.
 pub const DEFAULT_HOST: &str = "copilot.microsoft.com";
@@ -100,7 +102,20 @@ impl BotIdentity {
     }
 }
 
-/// Settings for building records: Akto ids, host, environment and known bots.
+/// The records of one row, with what was odd about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RowRecords {
+    /// The row's `conversationtranscriptid`.
+    pub id: String,
+    /// One record per pair, in pair order.
+    pub records: Vec<AktoRecord>,
+    /// The row's warnings, as [`PairedTranscript::warnings`] gives them.
+    pub warnings: Vec<RowWarning>,
+}
+
+/// Settings for building records: Akto ids, host, environment, known bots and the pairing
+/// options of the page functions.
 #[derive(Debug, Clone)]
 pub struct AktoConfig {
     host: String,
@@ -108,6 +123,7 @@ pub struct AktoConfig {
     vxlan_id: String,
     environment_id: String,
     bots: HashMap<String, BotIdentity>,
+    pairing: PairOptions,
 }
 
 impl AktoConfig {
@@ -123,7 +139,21 @@ impl AktoConfig {
             vxlan_id: vxlan_id.into(),
             environment_id: environment_id.into(),
             bots: HashMap::new(),
+            pairing: PairOptions::default(),
         }
+    }
+
+    /// The pairing options of [`AktoConfig::page_to_records`] and
+    /// [`AktoConfig::for_each_row_output`] (for [`AktoConfig::records`], the caller paired).
+    #[must_use]
+    pub fn with_pair_options(mut self, options: PairOptions) -> Self {
+        self.pairing = options;
+        self
+    }
+
+    /// The pairing options of the page functions.
+    pub fn pair_options(&self) -> &PairOptions {
+        &self.pairing
     }
 
     /// Replaces the host reported in `requestHeaders`.
@@ -324,6 +354,20 @@ impl AktoConfig {
     where
         F: FnMut(Result<Vec<AktoRecord>, RowError>),
     {
+        walk_rows(json, |row, index| {
+            f(self.row_records(row, Some(index)).map(|r| r.records));
+        })
+    }
+
+    /// As [`AktoConfig::for_each_row_records`], with each row's id and warnings beside its
+    /// records.
+    ///
+    /// # Errors
+    /// A [`PageError`] when the input is not JSON or not a page of rows.
+    pub fn for_each_row_output<F>(&self, json: &[u8], mut f: F) -> Result<(), PageError>
+    where
+        F: FnMut(Result<RowRecords, RowError>),
+    {
         walk_rows(json, |row, index| f(self.row_records(row, Some(index))))
     }
 
@@ -331,20 +375,25 @@ impl AktoConfig {
         &self,
         row: RowOrOther<'_>,
         index: Option<usize>,
-    ) -> Result<Vec<AktoRecord>, RowError> {
-        let (h, content_text) = header(row, index)?;
-        let views = match serde_json::from_str::<ContentView<'_>>(&content_text) {
-            Ok(ContentView(views)) => views,
+    ) -> Result<RowRecords, RowError> {
+        let (mut h, content_text) = header(row, index)?;
+        let (views, content_warnings) = match serde_json::from_str::<ContentView<'_>>(&content_text)
+        {
+            Ok(ContentView(views, warnings)) => (views, warnings),
             Err(source) => return Err(content_error(index, h, source)),
         };
-        let analysis = analyze(&views);
+        let times = RowTimes::new(h.conversation_start_time, h.created_on, &self.pairing);
+        let analysis = analyze(&views, times);
         let context = RowContext {
             id: &h.id,
             conversation_id: conversation_id_of(h.name.as_deref()),
             bot: self.bot_by_ids(h.bot_id.as_deref(), h.metadata.as_ref()),
             fallback_time: fallback_time(h.conversation_start_time, h.created_on),
         };
-        let message = |i: usize| message_of_view(&views[i], i, analysis.flags(i));
+        let message = |i: usize| {
+            let v = &views[i];
+            message_of_view(v, i, analysis.flags(i), analysis.timestamp(i, v.timestamp))
+        };
         let parts = analysis
             .pairs
             .iter()
@@ -353,7 +402,15 @@ impl AktoConfig {
             .map(|(n, ((req, resp), tools))| {
                 (n, req.map(message), resp.map(message), tools.as_slice())
             });
-        Ok(self.build_records(&context, &analysis.facts, parts))
+        let records = self.build_records(&context, &analysis.facts, parts);
+        let mut warnings = std::mem::take(&mut h.warnings);
+        warnings.extend(content_warnings);
+        warnings.extend(analysis.warnings);
+        Ok(RowRecords {
+            id: h.id,
+            records,
+            warnings,
+        })
     }
 }
 
@@ -379,14 +436,19 @@ fn fallback_time(start: Option<OffsetDateTime>, created: Option<OffsetDateTime>)
     start.or(created).map_or(0, OffsetDateTime::unix_timestamp)
 }
 
-/// Sanitises a bot name for Akto: each run of characters other than ASCII letters, digits and
-/// `-` becomes one `-`, leading and trailing `-` are dropped, and the result is lower-cased.
+/// Sanitises a bot name as Akto does: each run of characters that are not a Unicode letter,
+/// a Unicode number or `-` becomes one `-`, leading and trailing `-` are dropped, and the
+/// result is lower-cased (Unicode lower case: "Zahlungs-Überblick" -> "zahlungs-überblick").
+///
+/// Letters and numbers are Rust's [`char::is_alphabetic`] and [`char::is_numeric`], except
+/// that combining marks and other characters that are alphabetic without being letters (a
+/// Devanagari vowel sign, a circled Ⓐ) are not letters, as in a regular expression's `\p{L}`.
 pub fn sanitize_bot_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut in_run = false;
     for c in name.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' {
-            out.push(c.to_ascii_lowercase());
+        if is_letter_or_number(c) || c == '-' {
+            out.extend(c.to_lowercase());
             in_run = false;
         } else if !in_run {
             out.push('-');
@@ -394,6 +456,14 @@ pub fn sanitize_bot_name(name: &str) -> String {
         }
     }
     out.trim_matches('-').to_owned()
+}
+
+/// `\p{L}` or `\p{N}`.
+fn is_letter_or_number(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
+    c.is_numeric() || (c.is_alphabetic() && !crate::unicode::alphabetic_non_letter(c))
 }
 
 fn tag_json(bot: &BotIdentity, environment_id: &str) -> String {
@@ -480,7 +550,7 @@ mod tests {
         assert_eq!(sanitize_bot_name("  DOR   Bot!! "), "dor-bot");
         assert_eq!(sanitize_bot_name("cr3e5_testCopilot"), "cr3e5-testcopilot");
         assert_eq!(sanitize_bot_name("a-b"), "a-b");
-        assert_eq!(sanitize_bot_name("Café Ünïcode"), "caf-n-code");
+        assert_eq!(sanitize_bot_name("Café Ünïcode"), "café-ünïcode");
         assert_eq!(sanitize_bot_name("---"), "");
         assert_eq!(sanitize_bot_name(""), "");
     }

@@ -70,13 +70,14 @@ pub enum RowErrorKind {
         /// The JSON type found.
         found: &'static str,
     },
-    /// A required column is absent or null (include it in `$select`).
+    /// `conversationtranscriptid` or `content` is absent or null (include it in `$select`).
     #[error("column `{column}` is missing or null; include it in the query's $select")]
     MissingColumn {
         /// The column name.
         column: &'static str,
     },
-    /// A column has the wrong JSON type.
+    /// `conversationtranscriptid` or `content` has the wrong JSON type (other columns of the
+    /// wrong type are warnings, see [`crate::RowWarning`]).
     #[error("column `{column}` should be a string, found {found}")]
     WrongColumnType {
         /// The column name.
@@ -89,20 +90,6 @@ pub enum RowErrorKind {
     InvalidContent {
         /// The parser's error; its line and column point into the decoded `content` text.
         source: serde_json::Error,
-    },
-    /// `metadata` is not a JSON object encoded as a string.
-    #[error("column `metadata` is not valid JSON: {source}")]
-    InvalidMetadata {
-        /// The parser's error.
-        source: serde_json::Error,
-    },
-    /// A date-time column is not RFC 3339.
-    #[error("column `{column}` is not an RFC 3339 date-time: {value:?}")]
-    InvalidDateTime {
-        /// The column name.
-        column: &'static str,
-        /// The text found.
-        value: String,
     },
 }
 

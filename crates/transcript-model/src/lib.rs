@@ -7,9 +7,11 @@
 //! ingestion records ([`AktoRecord`]). Microsoft 365 Copilot interactions pair into the same
 //! [`Pair`] type ([`m365`]).
 //!
-//! It is a model crate: no I/O, no HTTP. Decoding is tolerant (unknown activity types, fields
-//! and trace kinds are kept verbatim) and strict only where it must be: a row whose `content`
-//! is not a transcript document is a [`RowError`] for that row alone.
+//! It is a model crate: no I/O, no HTTP, no clock (pass "now" in [`PairOptions`]). Decoding is
+//! tolerant (unknown activity types, fields and trace kinds are kept verbatim; odd columns,
+//! metadata, roles and timestamps are read by their meaning and reported as [`RowWarning`]s)
+//! and strict only where it must be: a row whose `content` is not a transcript document (or
+//! that has no id) is a [`RowError`] for that row alone.
 //!
 //! # Entry points
 //!
@@ -21,6 +23,7 @@
 //! | a [`Transcript`] | [`Transcript::pair`] ([`pair_transcript`]) | a [`PairedTranscript`]: pairs and [`TranscriptFacts`] |
 //! | a [`PairedTranscript`] | [`AktoConfig::records`] | one [`AktoRecord`] per pair |
 //! | Graph `aiInteraction` pages | [`parse_interactions`], then [`pair_interactions`] | [`Pair`]s |
+//! | a user's `aiInteraction`s | [`M365Config::records`] | one [`M365Record`] (an [`AktoRecord`] tagged `M365_COPILOT`) per pair |
 //!
 //! The page functions are the fast path: one pass over the page, each row's `content` decoded
 //! once into borrowed views, no owned activities built; they give exactly the records the
@@ -68,17 +71,24 @@
 pub mod activity;
 pub mod akto;
 mod error;
+mod html;
 pub mod m365;
 pub mod pairing;
 mod transcript;
+mod unicode;
 mod view;
+mod warning;
 
 pub use activity::{Activity, ActivityType, ChannelAccount, Content, Role, UnknownFields};
-pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, sanitize_bot_name};
+pub use akto::{AktoConfig, AktoRecord, BotIdentity, DEFAULT_HOST, RowRecords, sanitize_bot_name};
 pub use error::{PageError, RowError, RowErrorKind};
-pub use m365::{AiInteraction, pair_interactions, parse_interactions};
+pub use html::html_to_text;
+pub use m365::{
+    AiInteraction, M365Config, M365Record, M365User, pair_interactions, parse_interactions,
+};
 pub use pairing::{
-    ConversationKind, Message, Pair, PairedTranscript, SessionInfo, ToolInvocation, ToolKind,
-    TranscriptFacts, pair_transcript,
+    ConversationKind, Message, Pair, PairOptions, PairedTranscript, SessionInfo, ToolInvocation,
+    ToolKind, TranscriptFacts, pair_transcript, pair_transcript_with,
 };
 pub use transcript::{Transcript, TranscriptMetadata, for_each_row, parse_page};
+pub use warning::RowWarning;

@@ -7,15 +7,18 @@
 //! in array order:
 //!
 //! - a message from the user (role `1` / `"user"`) opens a turn;
-//! - every other message (role `0` / `"bot"`, a skill, an unknown role or no `from` at all) is
-//!   the agent side. It pairs with the most recent user message, so several replies to one
-//!   prompt give several pairs with the same request;
+//! - a message from the agent (role `0` / `"bot"`) pairs with the most recent user message, so
+//!   several replies to one prompt give several pairs with the same request;
+//! - a message whose role is missing or unknown (`"skill"`, `7`, `null`, no `from`) is
+//!   neither: it takes part in no pair and is reported as a [`RowWarning::UnknownRole`].
+//!   Unusual spellings of the two roles (`1.0`, `"1"`, `"User"`) are read by their meaning and
+//!   reported as [`RowWarning::OddRole`];
 //! - an agent message with no user message before it (a greeting) is a pair with no request;
 //! - a user message that no agent message follows before the next user message (or the end) is
 //!   a pair with no response.
 //!
-//! So every message appears in at least one pair, a user message appears once per reply (once
-//! when there is none) and pairs come out in activity order. Pairing is positional, as Akto's
+//! So every message of the user or the agent appears in at least one pair, a user message
+//! appears once per reply (once when there is none) and pairs come out in activity order. Pairing is positional, as Akto's
 //! published rules are; `replyToId` is used only to tell which prompt a planner step served.
 //!
 //! # Messages without text
@@ -35,13 +38,81 @@
 //!   [`Message::is_autonomous_trigger`], and they classify the conversation as
 //!   [`ConversationKind::Autonomous`].
 //! - Duplicate greetings (the same text sent twice) are two messages and give two pairs.
+//!
+//! # Timestamps
+//!
+//! A message's timestamp may be seconds or milliseconds since the epoch or ISO text (see the
+//! `timestamp` field of [`crate::Activity`]). One that cannot be read, is before 2000, or is
+//! more than a day after "now" ([`PairOptions::now`]; without it, after the year 9999) is
+//! reported as a warning, and the message takes the row's `conversationstarttime` (else
+//! `createdon`) instead.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use time::OffsetDateTime;
 
-use crate::activity::{Activity, ActivityType, is_empty_json};
+use crate::activity::{Activity, ActivityType, Role, is_empty_json};
 use crate::transcript::Transcript;
 use crate::view::{ActivityView, Kind};
+use crate::warning::RowWarning;
+
+/// 2000-01-01T00:00:00Z: message timestamps before it are not believed.
+pub(crate) const EARLIEST_TIMESTAMP: i64 = 946_684_800;
+
+/// Settings of pairing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PairOptions {
+    now: Option<OffsetDateTime>,
+}
+
+impl PairOptions {
+    /// Defaults: no "now", so only timestamps before 2000 or after the year 9999 are out of
+    /// range.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The current time (from the caller's clock): message timestamps more than a day after it
+    /// are out of range.
+    #[must_use]
+    pub fn now(mut self, now: OffsetDateTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The latest believable timestamp, in unix seconds: a day after now, and never past the
+    /// last second of the year 9999 (no date-time library can show a later one).
+    fn latest(&self) -> i64 {
+        const LAST_OF_9999: i64 = 253_402_300_799;
+        self.now
+            .map_or(LAST_OF_9999, |n| n.unix_timestamp().saturating_add(86_400))
+            .min(LAST_OF_9999)
+    }
+}
+
+/// What pairing needs to know about the row beyond its activities.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RowTimes {
+    /// `conversationstarttime` (else `createdon`) in unix seconds: the time of a message whose
+    /// own timestamp is unusable.
+    pub(crate) start: Option<i64>,
+    /// The latest believable timestamp.
+    pub(crate) latest: i64,
+}
+
+impl RowTimes {
+    pub(crate) fn new(
+        start: Option<OffsetDateTime>,
+        created: Option<OffsetDateTime>,
+        options: &PairOptions,
+    ) -> Self {
+        Self {
+            start: start.or(created).map(OffsetDateTime::unix_timestamp),
+            latest: options.latest(),
+        }
+    }
+}
 
 /// One side of a pair: a message as the security analysis needs it. Borrowed from its source.
 #[derive(Debug, Clone, Copy, Default)]
@@ -232,6 +303,9 @@ pub struct PairedTranscript<'a> {
     pub pairs: Vec<Pair<'a>>,
     /// Planner steps that no pair could take (only when the transcript has no messages).
     pub unattached_tools: Vec<ToolInvocation>,
+    /// Everything odd about the row: its columns and content ([`Transcript::warnings`],
+    /// [`crate::Content::warnings`]) and its messages (roles, timestamps), in that order.
+    pub warnings: Vec<RowWarning>,
 }
 
 /// Which side of a pair an item belongs to.
@@ -314,10 +388,10 @@ fn user_flags(channel_data: Option<&RawValue>) -> UserFlags {
     }
 }
 
-fn message_of(a: &Activity, index: usize, flags: UserFlags) -> Message<'_> {
+fn message_of(a: &Activity, index: usize, flags: UserFlags, timestamp: Option<i64>) -> Message<'_> {
     Message {
         id: a.id.as_deref(),
-        timestamp: a.timestamp,
+        timestamp,
         text: a.text.as_deref(),
         attachments: a.non_empty_attachments(),
         value: a.value.as_deref().filter(|v| !is_empty_json(v)),
@@ -440,7 +514,10 @@ impl StepCollector {
 /// the borrowed view of the page -> records fast path, so both share one implementation.
 pub(crate) trait ActivityFields {
     fn kind(&self) -> Kind;
-    fn is_from_user(&self) -> bool;
+    fn role(&self) -> Option<&Role>;
+    fn odd_role(&self) -> Option<&str>;
+    fn timestamp(&self) -> Option<i64>;
+    fn timestamp_unreadable(&self) -> bool;
     fn aad_object_id(&self) -> Option<&str>;
     fn channel_id(&self) -> Option<&str>;
     fn id(&self) -> Option<&str>;
@@ -460,8 +537,17 @@ impl ActivityFields for Activity {
             _ => Kind::Other,
         }
     }
-    fn is_from_user(&self) -> bool {
-        Activity::is_from_user(self)
+    fn role(&self) -> Option<&Role> {
+        Activity::role(self)
+    }
+    fn odd_role(&self) -> Option<&str> {
+        self.from.as_ref().and_then(|f| f.odd_role.as_deref())
+    }
+    fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+    fn timestamp_unreadable(&self) -> bool {
+        self.timestamp_unreadable
     }
     fn aad_object_id(&self) -> Option<&str> {
         self.from.as_ref().and_then(|f| f.aad_object_id.as_deref())
@@ -493,8 +579,17 @@ impl ActivityFields for ActivityView<'_> {
     fn kind(&self) -> Kind {
         self.kind
     }
-    fn is_from_user(&self) -> bool {
-        self.from_user
+    fn role(&self) -> Option<&Role> {
+        self.role.as_ref()
+    }
+    fn odd_role(&self) -> Option<&str> {
+        self.odd_role.as_deref()
+    }
+    fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+    fn timestamp_unreadable(&self) -> bool {
+        self.timestamp_unreadable
     }
     fn aad_object_id(&self) -> Option<&str> {
         self.aad_object_id.as_deref()
@@ -527,10 +622,11 @@ pub(crate) fn message_of_view<'a>(
     a: &'a ActivityView<'_>,
     index: usize,
     flags: UserFlags,
+    timestamp: Option<i64>,
 ) -> Message<'a> {
     Message {
         id: a.id.as_deref(),
-        timestamp: a.timestamp,
+        timestamp,
         text: a.text.as_deref(),
         attachments: a.attachments.filter(|v| !is_empty_json(v)),
         value: a.value.filter(|v| !is_empty_json(v)),
@@ -554,11 +650,26 @@ pub(crate) struct Analysis {
     /// Planner steps per pair.
     pub(crate) tools: Vec<Vec<ToolInvocation>>,
     pub(crate) unattached_tools: Vec<ToolInvocation>,
+    /// Warnings about the messages, in activity order.
+    pub(crate) warnings: Vec<RowWarning>,
+    /// Messages whose own timestamp is unusable (sorted activity indices).
+    bad_times: Vec<usize>,
+    /// Their replacement.
+    fallback_time: Option<i64>,
 }
 
 impl Analysis {
     pub(crate) fn flags(&self, index: usize) -> UserFlags {
         flags_at(&self.flags, index)
+    }
+
+    /// The timestamp a message at `index` carries into its pair.
+    pub(crate) fn timestamp(&self, index: usize, own: Option<i64>) -> Option<i64> {
+        if self.bad_times.binary_search(&index).is_ok() {
+            self.fallback_time
+        } else {
+            own
+        }
     }
 }
 
@@ -570,7 +681,9 @@ fn flags_at(flags: &[(usize, UserFlags)], index: usize) -> UserFlags {
 }
 
 /// Pairs messages and gathers facts over any activity representation.
-pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
+pub(crate) fn analyze<A: ActivityFields>(activities: &[A], times: RowTimes) -> Analysis {
+    let mut warnings = Vec::new();
+    let mut bad_times = Vec::new();
     let mut facts = TranscriptFacts::default();
     let mut sequence = Vec::new();
     let mut flags = Vec::new();
@@ -585,7 +698,9 @@ pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
         if first_channel.is_none() {
             first_channel = a.channel_id();
         }
-        if a.is_from_user()
+        let role = a.role();
+        let from_user = matches!(role, Some(Role::User));
+        if from_user
             && facts.user_aad_object_id.is_none()
             && let Some(aad) = a.aad_object_id()
             && !aad.is_empty()
@@ -597,7 +712,35 @@ pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
                 if message_channel.is_none() {
                     message_channel = a.channel_id();
                 }
-                if a.is_from_user() {
+                if !matches!(role, Some(Role::User | Role::Bot)) {
+                    warnings.push(RowWarning::UnknownRole {
+                        activity: index,
+                        role: match role {
+                            Some(Role::Other(r)) => Some(r.clone()),
+                            _ => None,
+                        },
+                    });
+                    continue;
+                }
+                if let Some(odd) = a.odd_role() {
+                    warnings.push(RowWarning::OddRole {
+                        activity: index,
+                        role: odd.to_owned(),
+                    });
+                }
+                if a.timestamp_unreadable() {
+                    warnings.push(RowWarning::TimestampUnreadable { activity: index });
+                    bad_times.push(index);
+                } else if let Some(t) = a.timestamp()
+                    && (t < EARLIEST_TIMESTAMP || t > times.latest)
+                {
+                    warnings.push(RowWarning::TimestampOutOfRange {
+                        activity: index,
+                        seconds: t,
+                    });
+                    bad_times.push(index);
+                }
+                if from_user {
                     let mut f = user_flags(a.channel_data());
                     if a.channel_id() == Some("pva-autonomous") {
                         f.trigger = true;
@@ -671,41 +814,60 @@ pub(crate) fn analyze<A: ActivityFields>(activities: &[A]) -> Analysis {
         flags,
         tools,
         unattached_tools,
+        warnings,
+        bad_times,
+        fallback_time: times.start,
     }
+}
+
+/// Pairs a transcript's messages and gathers its facts, with default [`PairOptions`]. See the
+/// [module docs](self) for the rules.
+pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
+    pair_transcript_with(transcript, &PairOptions::default())
 }
 
 /// Pairs a transcript's messages and gathers its facts. See the [module docs](self) for the
 /// rules.
-pub fn pair_transcript(transcript: &Transcript) -> PairedTranscript<'_> {
+pub fn pair_transcript_with<'a>(
+    transcript: &'a Transcript,
+    options: &PairOptions,
+) -> PairedTranscript<'a> {
     let activities = &transcript.content.activities;
-    let Analysis {
-        facts,
-        pairs,
-        flags,
-        tools,
-        unattached_tools,
-    } = analyze(activities);
+    let times = RowTimes::new(
+        transcript.conversation_start_time,
+        transcript.created_on,
+        options,
+    );
+    let analysis = analyze(activities, times);
     let session_id = transcript.conversation_id();
-    let message = |i: usize| message_of(&activities[i], i, flags_at(&flags, i));
-    let pairs = pairs
-        .into_iter()
-        .zip(tools)
+    let message = |i: usize| {
+        let a = &activities[i];
+        message_of(a, i, analysis.flags(i), analysis.timestamp(i, a.timestamp))
+    };
+    let pairs = analysis
+        .pairs
+        .iter()
+        .zip(analysis.tools.iter())
         .enumerate()
         .map(|(index, ((req, resp), tools))| Pair {
             index,
             request: req.map(message),
             response: resp.map(message),
-            tools,
+            tools: tools.clone(),
             session_id,
             request_id: None,
             app_class: None,
         })
         .collect();
+    let mut warnings = transcript.warnings.clone();
+    warnings.extend(transcript.content.warnings.iter().cloned());
+    warnings.extend(analysis.warnings.iter().cloned());
     PairedTranscript {
         transcript,
-        facts,
+        facts: analysis.facts,
         pairs,
-        unattached_tools,
+        unattached_tools: analysis.unattached_tools,
+        warnings,
     }
 }
 
@@ -734,6 +896,11 @@ impl Transcript {
     /// Pairs this transcript; shorthand for [`pair_transcript`].
     pub fn pair(&self) -> PairedTranscript<'_> {
         pair_transcript(self)
+    }
+
+    /// Pairs this transcript with `options`; shorthand for [`pair_transcript_with`].
+    pub fn pair_with(&self, options: &PairOptions) -> PairedTranscript<'_> {
+        pair_transcript_with(self, options)
     }
 }
 

@@ -8,30 +8,85 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::activity::{Content, Key, Lenient, raw_str};
+use crate::activity::{Content, Key, Lenient, parse_time_text, raw_str};
 use crate::error::{PageError, RowError, RowErrorKind};
+use crate::warning::RowWarning;
 
 /// The decoded `metadata` column: `{"BotId","AADTenantId","BotName","BatchId"}`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+///
+/// Read leniently: a field of an unexpected JSON type is left `None` (and reported as a
+/// [`RowWarning::MetadataField`]); none of them is needed to pair messages.
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TranscriptMetadata {
     /// `BotId`: the bot's id as the runtime knows it (need not equal the row's bot lookup).
-    #[serde(rename = "BotId", default)]
     pub bot_id: Option<String>,
     /// `AADTenantId`.
-    #[serde(rename = "AADTenantId", default)]
     pub aad_tenant_id: Option<String>,
     /// `BotName`: the bot's *schema* name (for example `cr3e5_testCopilot`).
-    #[serde(rename = "BotName", default)]
     pub bot_name: Option<String>,
-    /// `BatchId`.
-    #[serde(rename = "BatchId", default)]
+    /// `BatchId` as written: Dataverse writes a JSON number, older rows a string; a number is
+    /// kept as its decimal text. See [`TranscriptMetadata::batch_number`].
     pub batch_id: Option<String>,
     /// Any other key, kept.
-    #[serde(flatten)]
     pub unknown_fields: BTreeMap<String, serde_json::Value>,
+}
+
+impl TranscriptMetadata {
+    /// `BatchId` as a number, when it is one (a JSON number or a string of digits): the
+    /// position of this row among the rows of a session split for size. Ordered numerically
+    /// (2 before 10).
+    pub fn batch_number(&self) -> Option<u64> {
+        let text = self.batch_id.as_deref()?.trim();
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    /// Reads `metadata` text leniently; `None` (with a warning) when it is not a JSON object.
+    pub(crate) fn parse_lenient(text: &str, warnings: &mut Vec<RowWarning>) -> Option<Self> {
+        use serde_json::Value;
+        let map = match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => {
+                warnings.push(RowWarning::MetadataUnreadable {
+                    found: json_kind(&other).to_owned(),
+                });
+                return None;
+            }
+            Err(e) => {
+                warnings.push(RowWarning::MetadataUnreadable {
+                    found: format!("not JSON: {e}"),
+                });
+                return None;
+            }
+        };
+        let mut meta = TranscriptMetadata::default();
+        for (key, value) in map {
+            let (field, slot): (&'static str, &mut Option<String>) = match key.as_str() {
+                "BotId" => ("BotId", &mut meta.bot_id),
+                "AADTenantId" => ("AADTenantId", &mut meta.aad_tenant_id),
+                "BotName" => ("BotName", &mut meta.bot_name),
+                "BatchId" => ("BatchId", &mut meta.batch_id),
+                _ => {
+                    meta.unknown_fields.insert(key, value);
+                    continue;
+                }
+            };
+            match value {
+                Value::String(s) => *slot = Some(s),
+                Value::Null => {}
+                Value::Number(n) if field == "BatchId" => *slot = Some(n.to_string()),
+                other => warnings.push(RowWarning::MetadataField {
+                    field,
+                    found: json_kind(&other),
+                }),
+            }
+        }
+        Some(meta)
+    }
 }
 
 /// One `conversationtranscript` row with its `content` decoded.
@@ -61,6 +116,10 @@ pub struct Transcript {
     pub schema_version: Option<String>,
     /// `content`, decoded.
     pub content: Content,
+    /// What was odd about the row's columns (`metadata`, types, date-times); the content's own
+    /// warnings are in [`Content::warnings`], the messages' in
+    /// [`crate::PairedTranscript::warnings`].
+    pub warnings: Vec<RowWarning>,
 }
 
 impl Transcript {
@@ -392,44 +451,35 @@ impl<'de, const LENIENT: bool> Visitor<'de> for RowVisitor<LENIENT> {
 fn optional_string(
     column: Column<'_>,
     name: &'static str,
-    id: &str,
-    index: Option<usize>,
-) -> Result<Option<String>, RowError> {
+    warnings: &mut Vec<RowWarning>,
+) -> Option<String> {
     match column {
-        Column::Absent | Column::Null => Ok(None),
-        Column::Str(s) => Ok(Some(s.into_owned())),
-        Column::Other(found) => Err(RowError::new(
-            index,
-            Some(id.to_owned()),
-            RowErrorKind::WrongColumnType {
+        Column::Absent | Column::Null => None,
+        Column::Str(s) => Some(s.into_owned()),
+        Column::Other(found) => {
+            warnings.push(RowWarning::ColumnType {
                 column: name,
                 found,
-            },
-        )),
+            });
+            None
+        }
     }
 }
 
 fn optional_time(
     column: Column<'_>,
     name: &'static str,
-    id: &str,
-    index: Option<usize>,
-) -> Result<Option<OffsetDateTime>, RowError> {
-    let Some(text) = optional_string(column, name, id, index)? else {
-        return Ok(None);
-    };
-    OffsetDateTime::parse(&text, &Rfc3339)
-        .map(Some)
-        .map_err(|_| {
-            RowError::new(
-                index,
-                Some(id.to_owned()),
-                RowErrorKind::InvalidDateTime {
-                    column: name,
-                    value: text,
-                },
-            )
-        })
+    warnings: &mut Vec<RowWarning>,
+) -> Option<OffsetDateTime> {
+    let text = optional_string(column, name, warnings)?;
+    let parsed = parse_time_text(&text);
+    if parsed.is_none() {
+        warnings.push(RowWarning::ColumnDateTime {
+            column: name,
+            value: text,
+        });
+    }
+    parsed
 }
 
 /// The columns of a row other than `content`.
@@ -443,6 +493,7 @@ pub(crate) struct RowHeader {
     pub(crate) modified_on: Option<OffsetDateTime>,
     pub(crate) schema_type: Option<String>,
     pub(crate) schema_version: Option<String>,
+    pub(crate) warnings: Vec<RowWarning>,
 }
 
 /// Checks and decodes a row's columns; returns them with the (still encoded) `content` text.
@@ -502,40 +553,42 @@ pub(crate) fn header(
             ));
         }
     };
-    let metadata = match optional_string(row.metadata, "metadata", &id, index)? {
-        None => None,
-        Some(text) if text.trim().is_empty() => None,
-        Some(text) => match serde_json::from_str::<TranscriptMetadata>(&text) {
-            Ok(m) => Some(m),
-            Err(source) => {
-                return Err(RowError::new(
-                    index,
-                    Some(id),
-                    RowErrorKind::InvalidMetadata { source },
-                ));
+    let mut warnings = Vec::new();
+    let metadata = match optional_string(row.metadata, "metadata", &mut warnings) {
+        Some(text) if !text.trim().is_empty() => {
+            TranscriptMetadata::parse_lenient(&text, &mut warnings)
+        }
+        _ => {
+            if !warnings
+                .iter()
+                .any(|w| matches!(w, RowWarning::ColumnType { .. }))
+            {
+                warnings.push(RowWarning::MetadataUnreadable {
+                    found: "missing or empty".to_owned(),
+                });
             }
-        },
+            None
+        }
     };
     let header = RowHeader {
-        name: optional_string(row.name, "name", &id, index)?,
+        name: optional_string(row.name, "name", &mut warnings),
         bot_id: optional_string(
             row.bot_id,
             "_bot_conversationtranscriptid_value",
-            &id,
-            index,
-        )?,
+            &mut warnings,
+        ),
         metadata,
         conversation_start_time: optional_time(
             row.conversation_start_time,
             "conversationstarttime",
-            &id,
-            index,
-        )?,
-        created_on: optional_time(row.created_on, "createdon", &id, index)?,
-        modified_on: optional_time(row.modified_on, "modifiedon", &id, index)?,
-        schema_type: optional_string(row.schema_type, "schematype", &id, index)?,
-        schema_version: optional_string(row.schema_version, "schemaversion", &id, index)?,
+            &mut warnings,
+        ),
+        created_on: optional_time(row.created_on, "createdon", &mut warnings),
+        modified_on: optional_time(row.modified_on, "modifiedon", &mut warnings),
+        schema_type: optional_string(row.schema_type, "schematype", &mut warnings),
+        schema_version: optional_string(row.schema_version, "schemaversion", &mut warnings),
         id,
+        warnings,
     };
     Ok((header, content_text))
 }
@@ -570,6 +623,7 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
         schema_type: h.schema_type,
         schema_version: h.schema_version,
         content,
+        warnings: h.warnings,
     })
 }
 
@@ -724,18 +778,61 @@ mod tests {
                 found: "an object"
             }
         ));
-        assert!(matches!(
-            rows[5].as_ref().unwrap_err().kind(),
-            RowErrorKind::InvalidMetadata { .. }
-        ));
-        assert!(matches!(
-            rows[6].as_ref().unwrap_err().kind(),
-            RowErrorKind::InvalidDateTime {
-                column: "createdon",
-                ..
-            }
-        ));
+        // Odd metadata and date-times are warnings, not errors.
+        let meta = rows[5].as_ref().unwrap();
+        assert!(meta.metadata.is_none());
+        assert!(
+            matches!(&meta.warnings[..], [RowWarning::MetadataUnreadable { .. }]),
+            "{:?}",
+            meta.warnings
+        );
+        let when = rows[6].as_ref().unwrap();
+        assert!(when.created_on.is_none());
+        assert!(when.warnings.contains(&RowWarning::ColumnDateTime {
+            column: "createdon",
+            value: "yesterday".into()
+        }));
         assert_eq!(rows[7].as_ref().unwrap().id, "last");
+    }
+
+    #[test]
+    fn metadata_fields_of_any_type_are_tolerated() {
+        let mut w = Vec::new();
+        let m = TranscriptMetadata::parse_lenient(
+            r#"{"BotId":7,"BotName":"cr_x","BatchId":10,"AADTenantId":null,"Extra":[1]}"#,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(m.bot_id, None);
+        assert_eq!(m.bot_name.as_deref(), Some("cr_x"));
+        assert_eq!(m.batch_id.as_deref(), Some("10"));
+        assert_eq!(m.batch_number(), Some(10));
+        assert_eq!(m.unknown_fields.len(), 1);
+        assert_eq!(
+            w,
+            vec![RowWarning::MetadataField {
+                field: "BotId",
+                found: "a number"
+            }]
+        );
+        let digits = TranscriptMetadata {
+            batch_id: Some("2".into()),
+            ..TranscriptMetadata::default()
+        };
+        assert_eq!(digits.batch_number(), Some(2));
+        let guid = TranscriptMetadata {
+            batch_id: Some("0b6c-4e".into()),
+            ..TranscriptMetadata::default()
+        };
+        assert_eq!(guid.batch_number(), None);
+        for text in ["[1]", "nope", "\"s\""] {
+            let mut w = Vec::new();
+            assert!(TranscriptMetadata::parse_lenient(text, &mut w).is_none());
+            assert!(
+                matches!(&w[..], [RowWarning::MetadataUnreadable { .. }]),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use crate::activity::{
     Key, Lenient, RawFields, Role, lenient_role_of, lenient_timestamp_of, raw_fields_of, raw_str,
 };
+use crate::warning::RowWarning;
 
 /// The activity types pairing distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,7 +43,9 @@ pub(crate) struct ActivityView<'a> {
     pub(crate) kind: Kind,
     pub(crate) id: Option<Cow<'a, str>>,
     pub(crate) timestamp: Option<i64>,
-    pub(crate) from_user: bool,
+    pub(crate) timestamp_unreadable: bool,
+    pub(crate) role: Option<Role>,
+    pub(crate) odd_role: Option<String>,
     pub(crate) aad_object_id: Option<Cow<'a, str>>,
     pub(crate) text: Option<Cow<'a, str>>,
     pub(crate) attachments: Option<&'a RawValue>,
@@ -69,9 +72,13 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) {
     }
 }
 
-/// `from.role` is the user's and `from.aadObjectId`, read as [`crate::ChannelAccount`] reads
-/// them (a later valid value of a repeated key wins); `None` when `from` is not an object.
-fn from_fields(raw: &RawValue) -> Option<(bool, Option<Cow<'_, str>>)> {
+/// What `from` says.
+type From<'a> = (Option<(Role, Option<String>)>, Option<Cow<'a, str>>);
+
+/// `from.role` (with its odd spelling) and `from.aadObjectId`, read as
+/// [`crate::ChannelAccount`] reads them (a later valid value of a repeated key wins); `None`
+/// when `from` is not an object.
+fn from_fields(raw: &RawValue) -> Option<From<'_>> {
     let RawFields(fields) = raw_fields_of(raw)?;
     let mut role = None;
     let mut aad = None;
@@ -90,7 +97,7 @@ fn from_fields(raw: &RawValue) -> Option<(bool, Option<Cow<'_, str>>)> {
             _ => {}
         }
     }
-    Some((role == Some(Role::User), aad))
+    Some((role, aad))
 }
 
 impl<'de> Deserialize<'de> for ActivityView<'de> {
@@ -117,9 +124,14 @@ impl<'de> Deserialize<'de> for ActivityView<'de> {
                         "channelId" => set(&mut a.channel_id, string(map.next_value()?)),
                         "name" => set(&mut a.name, string(map.next_value()?)),
                         "valueType" => set(&mut a.value_type, string(map.next_value()?)),
-                        "timestamp" => {
-                            set(&mut a.timestamp, lenient_timestamp_of(map.next_value()?));
-                        }
+                        "timestamp" => match lenient_timestamp_of(map.next_value()?) {
+                            Ok(Some(t)) => {
+                                a.timestamp = Some(t);
+                                a.timestamp_unreadable = false;
+                            }
+                            Ok(None) => {}
+                            Err(()) => a.timestamp_unreadable = a.timestamp.is_none(),
+                        },
                         "attachments" => a.attachments = Some(map.next_value()?),
                         "channelData" => a.channel_data = Some(map.next_value()?),
                         "value" => a.value = Some(map.next_value()?),
@@ -127,8 +139,11 @@ impl<'de> Deserialize<'de> for ActivityView<'de> {
                             let raw: &'de RawValue = map.next_value()?;
                             // Like the model: a `from` that is not an object leaves
                             // the previous one in place.
-                            if let Some((from_user, aad)) = from_fields(raw) {
-                                a.from_user = from_user;
+                            if let Some((role, aad)) = from_fields(raw) {
+                                (a.role, a.odd_role) = match role {
+                                    Some((r, odd)) => (Some(r), odd),
+                                    None => (None, None),
+                                };
                                 a.aad_object_id = aad;
                             }
                         }
@@ -144,8 +159,9 @@ impl<'de> Deserialize<'de> for ActivityView<'de> {
     }
 }
 
-/// The activities of a `content` document, validated like [`crate::Content::parse`].
-pub(crate) struct ContentView<'a>(pub(crate) Vec<ActivityView<'a>>);
+/// The activities of a `content` document, validated like [`crate::Content::parse`], with
+/// the warnings for elements that are not objects (skipped).
+pub(crate) struct ContentView<'a>(pub(crate) Vec<ActivityView<'a>>, pub(crate) Vec<RowWarning>);
 
 impl<'de> Deserialize<'de> for ContentView<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -159,13 +175,13 @@ impl<'de> Deserialize<'de> for ContentView<'de> {
                 let mut activities = None;
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if key == "activities" {
-                        activities = Some(map.next_value::<Views<'de>>()?.0);
+                        activities = Some(map.next_value::<Views<'de>>()?);
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
                 activities
-                    .map(ContentView)
+                    .map(|v| ContentView(v.0, v.1))
                     .ok_or_else(|| de::Error::missing_field("activities"))
             }
         }
@@ -173,7 +189,54 @@ impl<'de> Deserialize<'de> for ContentView<'de> {
     }
 }
 
-struct Views<'a>(Vec<ActivityView<'a>>);
+struct Views<'a>(Vec<ActivityView<'a>>, Vec<RowWarning>);
+
+/// An element of `activities`: a view of an object, or the JSON type of anything else.
+// Lives briefly on the stack per element; boxing would cost an allocation per activity.
+#[allow(clippy::large_enum_variant)]
+enum ViewElement<'a> {
+    Object(ActivityView<'a>),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for ViewElement<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ViewElement<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an activity")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                ActivityView::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ViewElement::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ViewElement::Other("an array"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("a boolean"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("a number"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("a string"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ViewElement::Other("null"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
 
 impl<'de> Deserialize<'de> for Views<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -185,10 +248,18 @@ impl<'de> Deserialize<'de> for Views<'de> {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(32));
-                while let Some(a) = seq.next_element::<ActivityView<'de>>()? {
-                    out.push(a);
+                let mut warnings = Vec::new();
+                let mut position = 0;
+                while let Some(element) = seq.next_element::<ViewElement<'de>>()? {
+                    match element {
+                        ViewElement::Object(a) => out.push(a),
+                        ViewElement::Other(found) => {
+                            warnings.push(RowWarning::ActivityNotObject { position, found });
+                        }
+                    }
+                    position += 1;
                 }
-                Ok(Views(out))
+                Ok(Views(out, warnings))
             }
         }
         deserializer.deserialize_seq(V)

@@ -81,6 +81,8 @@ fn all_real_rows_pair_as_reviewed() {
         let got = actual_json(&paired);
         assert_eq!(&got, want, "transcript {}", transcript.id);
         assert!(paired.unattached_tools.is_empty());
+        // Real rows are what "normal" means: nothing about them is odd.
+        assert!(paired.warnings.is_empty(), "{:?}", paired.warnings);
     }
 }
 

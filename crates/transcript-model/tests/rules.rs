@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 use transcript_model::{
-    ActivityType, AktoConfig, BotIdentity, ConversationKind, Pair, RowErrorKind, ToolKind,
-    Transcript, parse_page,
+    ActivityType, AktoConfig, BotIdentity, ConversationKind, Pair, RowErrorKind, RowWarning,
+    ToolKind, Transcript, parse_page,
 };
 
 fn transcript(activities: Value) -> Transcript {
@@ -41,11 +41,11 @@ fn transcript_with(activities: Value, extra_columns: Value) -> Transcript {
 }
 
 fn user(id: &str, text: &str) -> Value {
-    json!({"type": "message", "id": id, "timestamp": 100, "from": {"id": "u", "role": 1}, "text": text})
+    json!({"type": "message", "id": id, "timestamp": 1_735_689_700, "from": {"id": "u", "role": 1}, "text": text})
 }
 
 fn bot(id: &str, text: &str) -> Value {
-    json!({"type": "message", "id": id, "timestamp": 101, "from": {"id": "b", "role": 0}, "text": text})
+    json!({"type": "message", "id": id, "timestamp": 1_735_689_701, "from": {"id": "b", "role": 0}, "text": text})
 }
 
 /// (request text, response text) per pair; `-` marks an absent side.
@@ -160,30 +160,42 @@ fn user_and_bot_may_share_an_id() {
 }
 
 #[test]
-fn non_user_roles_and_missing_from_are_the_agent_side() {
+fn unknown_roles_and_missing_from_are_no_side_and_are_reported() {
     let t = transcript(json!([
         user("u", "q"),
         {"type": "message", "from": {"role": "skill"}, "text": "from a skill"},
-        {"type": "message", "text": "no sender"}
+        {"type": "message", "text": "no sender"},
+        {"type": "message", "from": {"role": null}, "text": "null role"},
+        bot("b", "a")
     ]));
+    let paired = t.pair();
+    assert_eq!(shape(&paired.pairs), vec![s("q", "a")]);
+    let unknown: Vec<_> = paired
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            RowWarning::UnknownRole { activity, role } => Some((*activity, role.clone())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        shape(&t.pair().pairs),
-        vec![s("q", "from a skill"), s("q", "no sender")]
+        unknown,
+        vec![(1, Some("skill".to_owned())), (2, None), (3, None)]
     );
 }
 
 #[test]
 fn missing_text_is_kept_as_an_empty_message() {
     let t = transcript(json!([
-        {"type": "message", "id": "u", "timestamp": 5, "from": {"role": 1}},
-        {"type": "message", "id": "b", "timestamp": 6, "from": {"role": 0}, "text": ""}
+        {"type": "message", "id": "u", "timestamp": 1_735_689_605, "from": {"role": 1}},
+        {"type": "message", "id": "b", "timestamp": 1_735_689_606, "from": {"role": 0}, "text": ""}
     ]));
     let paired = t.pair();
     assert_eq!(shape(&paired.pairs), vec![s("<no text>", "")]);
     let records = AktoConfig::new("1", "2", "e").records(&paired);
     assert_eq!(records[0].request_payload, r#"{"message":""}"#);
     assert_eq!(records[0].response_payload, r#"{"message":""}"#);
-    assert_eq!(records[0].time, "5");
+    assert_eq!(records[0].time, "1735689605");
 }
 
 #[test]
@@ -404,15 +416,15 @@ fn steps_without_any_message_are_reported_unattached() {
 #[test]
 fn record_time_bot_identity_and_host() {
     let t = transcript(json!([
-        {"type": "message", "from": {"role": 0}, "timestamp": 50, "text": "greeting"},
+        {"type": "message", "from": {"role": 0}, "timestamp": 1_735_689_650, "text": "greeting"},
         {"type": "message", "from": {"role": 1}, "text": "no timestamp"},
-        {"type": "message", "from": {"role": 0}, "timestamp": 60, "text": "reply"}
+        {"type": "message", "from": {"role": 0}, "timestamp": 1_735_689_660, "text": "reply"}
     ]));
     let paired = t.pair();
     // Without registered bots the schema name from metadata names the bot.
     let plain = AktoConfig::new("acc", "vx", "env-1").records(&paired);
-    assert_eq!(plain[0].time, "50"); // greeting: the bot message's time
-    assert_eq!(plain[1].time, "60"); // request without timestamp: falls back to the reply
+    assert_eq!(plain[0].time, "1735689650"); // greeting: the bot message's time
+    assert_eq!(plain[1].time, "1735689660"); // request without timestamp: falls back to the reply
     let tag: Value = serde_json::from_str(&plain[0].tag).unwrap();
     assert_eq!(
         tag,

@@ -37,16 +37,6 @@ pub(super) fn shape(value: &str) -> String {
     )
 }
 
-/// Whether `url`'s host is a loopback name or address.
-fn is_loopback_host(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    }
-}
-
 /// An http(s) URL: https, or plain http to a loopback host only; no credentials, query or
 /// fragment.
 pub(super) fn service_url(value: &str, origin: &Origin, example: &str) -> Result<Url, ConfigError> {
@@ -57,23 +47,21 @@ pub(super) fn service_url(value: &str, origin: &Origin, example: &str) -> Result
             format!("give an absolute URL such as {example}"),
         )
     })?;
-    match url.scheme() {
-        "https" => {}
-        "http" if is_loopback_host(&url) => {}
-        "http" => {
-            return Err(invalid(
+    // The one URL rule every client applies (client-core): https, or plain http to loopback.
+    if client_core::check_url(&url).is_err() && url.host_str().is_some_and(|h| !h.is_empty()) {
+        return Err(if url.scheme() == "http" {
+            invalid(
                 origin,
                 "plain http to a host other than localhost would send credentials unencrypted",
                 format!("use https (e.g. {example}); plain http is only allowed to localhost"),
-            ));
-        }
-        _ => {
-            return Err(invalid(
+            )
+        } else {
+            invalid(
                 origin,
                 "the URL's scheme is neither https nor http",
                 format!("use an https URL such as {example}"),
-            ));
-        }
+            )
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid(

@@ -1,0 +1,392 @@
+//! End-to-end hardening of `copilot-connector`: no secret in any output, absurd settings refused
+//! by name, one checkpoint store per file however it is spelt, damaged stores refused with the
+//! fix, one checkpoint scope per output file, unknown bot ids, the delivery deadline and the
+//! exit status of a schedule whose last pass failed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use support::*;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+async fn emulator(transcripts: usize) -> RunningEmulator {
+    Emulator::builder()
+        .seed(17)
+        .agents(3)
+        .transcripts(transcripts)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn cmd(env: &HashMap<String, String>, dir: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+    c.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(env: &HashMap<String, String>, dir: &Path, args: &[&str]) -> Output {
+    cmd(env, dir, args).output().await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A TCP server that accepts connections and never answers.
+async fn hung_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+const SECRET: &str = "Qx7~TopS3cretValueOfTheApp";
+
+/// Every malformed form of a secret-bearing key in a TOML file.
+fn malformed(key: &str) -> Vec<String> {
+    let s = SECRET;
+    vec![
+        format!("{key} = {s}\n"),
+        format!("{key} = \"{s}\"\n{key} = \"{s}\"\n"),
+        format!("{key} = {{v=\"{s}\"}}\n"),
+        format!("{key} = [\"{s}\", 1]\n"),
+        format!("{key} = '{s}\n"),
+        format!("{key} = \"{s}\n"),
+        format!("[{key}]\nv = \"{s}\"\n"),
+        format!("{key} = \"{s}\" trailing\n"),
+        format!("{key} = \"{s}\"\n{s}\n"),
+        format!("{s} = \"x\"\n"),
+        format!("{key} = 1{s}\n"),
+    ]
+}
+
+fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_none_or(|x| x != "toml")
+                && String::from_utf8_lossy(&std::fs::read(&p).unwrap()).contains(needle)
+            {
+                found.push(p.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_any_output_from_a_malformed_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    let none = HashMap::new();
+    let mut runs = 0;
+    for key in ["client_secret", "akto_token"] {
+        for (i, form) in malformed(key).iter().enumerate() {
+            std::fs::write(
+                &file,
+                format!("environment_url = \"https://contoso.crm.dynamics.com\"\n{form}"),
+            )
+            .unwrap();
+            for args in [
+                &["ingest", "--once"][..],
+                &["doctor"],
+                &["doctor", "--json"],
+                &["agents", "--json"],
+                &["state", "check", "--json"],
+            ] {
+                let mut args = args.to_vec();
+                args.extend(["--config", "c.toml"]);
+                let out = run(&none, dir.path(), &args).await;
+                runs += 1;
+                let (o, e) = (text(&out.stdout), text(&out.stderr));
+                for piece in [SECRET, "TopS3cret", "Qx7~"] {
+                    assert!(
+                        !o.contains(piece) && !e.contains(piece),
+                        "{key} form {i} {args:?}: stdout {o} stderr {e}"
+                    );
+                }
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{key} form {i} {args:?}: {e}{o}"
+                );
+                assert!(
+                    format!("{o}{e}").contains("line "),
+                    "{key} form {i} {args:?}: {o}{e}"
+                );
+            }
+        }
+    }
+    assert!(runs >= 100, "{runs}");
+    assert!(
+        files_containing(dir.path(), "TopS3cret").is_empty(),
+        "{:?}",
+        files_containing(dir.path(), "TopS3cret")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_durations_exit_2_naming_the_setting_even_with_a_checkpoint() {
+    let emu = emulator(5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let out = run(&env, dir.path(), &["ingest", "--once"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (args, named) in [
+        (&["--since", "99999999999d"][..], "--since is invalid"),
+        (&["--overlap", "99999999999d"], "--overlap is invalid"),
+        (
+            &["--overlap", "18446744073709551616"],
+            "--overlap is invalid",
+        ),
+        (
+            &["--delivery-timeout", "0s"],
+            "--delivery-timeout is invalid",
+        ),
+    ] {
+        let mut a = vec!["ingest", "--once"];
+        a.extend(args);
+        let out = run(&env, dir.path(), &a).await;
+        let e = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(named), "{e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+    let mut env2 = env.clone();
+    env2.insert("COPILOT_CONNECTOR_OVERLAP".into(), "99999999999d".into());
+    let out = run(&env2, dir.path(), &["ingest", "--once"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("COPILOT_CONNECTOR_OVERLAP is invalid"));
+    let out = run(&env, dir.path(), &["ingest", "--every", "99999999999d"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--every"));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_the_state_file_is_one_locked_store() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("s.db");
+    let env = env_for(&emu, &real, &[]);
+    let (c, _) = connector(config(&env, connector::config::Needs::Ingest), &clock());
+    let _held = c.open_state().unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for spelling in [
+        link.display().to_string(),
+        "./s.db".to_owned(),
+        "s.db".into(),
+    ] {
+        let env = env_for(&emu, Path::new(&spelling), &[]);
+        let out = run(&env, dir.path(), &["ingest", "--once"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{spelling}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(emu.ingestion().is_empty());
+    let out = run(&env, dir.path(), &["ingest", "--once", "--state", ""]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--state is invalid: the path is empty"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_and_damaged_stores_are_refused_with_the_fix_and_checked() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let env = env_for(&emu, &state, &[]);
+    for (what, bytes) in [
+        ("zero bytes", Vec::new()),
+        ("not a database", b"this is not a database\n".repeat(400)),
+    ] {
+        std::fs::write(&state, &bytes).unwrap();
+        let out = run(&env, dir.path(), &["ingest", "--once"]).await;
+        let e = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {e}");
+        assert!(e.contains("move it aside"), "{what}: {e}");
+        assert!(e.contains("--since"), "{what}: {e}");
+        assert!(emu.ingestion().is_empty(), "{what}: nothing is re-sent");
+        assert_eq!(std::fs::read(&state).unwrap(), bytes, "left as it was");
+
+        let out = run(&env, dir.path(), &["state", "check"]).await;
+        assert_eq!(out.status.code(), Some(1), "{what}");
+        assert!(text(&out.stdout).contains("fix: move it aside"));
+        let out = run(&env, dir.path(), &["doctor", "--json"]).await;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "state")
+            .unwrap()
+            .clone();
+        assert_eq!(check["status"], "fail", "{check}");
+    }
+    std::fs::rename(&state, dir.path().join("s.db.damaged")).unwrap();
+    let out = run(&env, dir.path(), &["state", "check"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("no checkpoint store yet"));
+    let out = run(&env, dir.path(), &["ingest", "--once"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&env, dir.path(), &["state", "check", "--json"]).await;
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(h["soundness"], "sound", "{h}");
+    assert_eq!(h["scopes"].as_array().unwrap().len(), 1, "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_output_file_is_one_checkpoint_scope_however_it_is_spelt() {
+    let emu = emulator(20).await;
+    let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..20));
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let absolute = dir.path().join("o.jsonl").display().to_string();
+    for spelling in ["o.jsonl", "./o.jsonl", absolute.as_str(), "sub/../o.jsonl"] {
+        std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+        let out = run(
+            &env,
+            dir.path(),
+            &["ingest", "--once", "--output", spelling],
+        )
+        .await;
+        assert!(out.status.success(), "{spelling}: {}", text(&out.stderr));
+        let lines = std::fs::read_to_string(dir.path().join("o.jsonl"))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, expected.len(), "{spelling} sent the pairs again");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bot_ids_matching_no_agent_warn_and_fail_with_strict() {
+    let emu = emulator(10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let real = emu.tenant().bot_rows()[0]["botid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ghost = "0badb0d1-0000-4000-8000-000000000001";
+    let ids = format!("{real},{ghost}");
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("COPILOT_BOT_ID", ids.as_str())],
+    );
+    let out = run(&env, dir.path(), &["ingest", "--once", "--strict"]).await;
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("match no agent") && e.contains(ghost), "{e}");
+    assert!(emu.ingestion().is_empty(), "strict stops before delivering");
+
+    let out = run(&env, dir.path(), &["ingest", "--once"]).await;
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("match no agent") && e.contains(ghost),
+        "a warning: {e}"
+    );
+    assert!(!emu.ingestion().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_ingestion_service_fails_the_pass_at_the_deadline_with_a_message() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hung = hung_server().await;
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATA_INGESTION_SERVICE_URL", hung.as_str())],
+    );
+    let started = std::time::Instant::now();
+    let out = run(
+        &env,
+        dir.path(),
+        &["ingest", "--once", "--delivery-timeout", "1s"],
+    )
+    .await;
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("did not accept the batch within 1s (the delivery deadline)"),
+        "at the default verbosity: {e}"
+    );
+    // Not the retry policy's 10 minutes (generous bound: the machine is shared).
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_whose_last_pass_failed_exits_1_after_sigterm() {
+    let emu = emulator(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung = format!("http://{}", listener.local_addr().unwrap());
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("DATA_INGESTION_SERVICE_URL", hung.as_str())],
+    );
+    let child = cmd(
+        &env,
+        dir.path(),
+        &["ingest", "--every", "1h", "--delivery-timeout", "1s"],
+    )
+    .spawn()
+    .unwrap();
+    // The first delivery is in flight: stop the schedule now; that pass then fails.
+    let (socket, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
+        .await
+        .expect("no delivery attempt")
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the schedule did not stop")
+        .unwrap();
+    drop(socket);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("the last pass failed"), "{e}");
+}
