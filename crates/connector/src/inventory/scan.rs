@@ -528,7 +528,29 @@ impl Scanner {
                 },
             ));
         }
-        let inventory = build_inventory(&input, &InventorySettings::default());
+        let mut inventory = build_inventory(&input, &InventorySettings::default());
+        // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
+        // link last written (still valid until the token expires) so an unchanged tenant
+        // writes nothing; the state store always keeps the newest link for reading.
+        if let Some(prev) = &previous.rows {
+            let unchanged: BTreeSet<String> = reports
+                .iter()
+                .filter(|r| r.outcome == "scanned" && r.changed_rows == 0)
+                .map(|r| norm(&r.environment_id))
+                .collect();
+            for row in &mut inventory.rows.environments {
+                if !unchanged.contains(&norm(&row.environment_id)) {
+                    continue;
+                }
+                if let Some(old) = prev
+                    .environments
+                    .iter()
+                    .find(|p| norm(&p.environment_id) == norm(&row.environment_id))
+                {
+                    row.delta_link = old.delta_link.clone();
+                }
+            }
+        }
         let diff =
             inventory.diff_against(previous.rows.as_ref().unwrap_or(&InventoryRows::default()));
 
