@@ -82,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &client
                 .query("bots")
                 .select(["botid", "name", "schemaname", "statecode"])
-                .order_by("name", false),
+                .order_by("name", dataverse_client::Order::Asc),
         )
         .try_collect()
         .await?;

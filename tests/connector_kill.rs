@@ -1,6 +1,7 @@
 //! End-to-end: `copilot-connector ingest --once` killed with SIGKILL at random points of a
 //! 2,000-transcript pass, five times, then left to finish: every pair arrives at least once,
-//! and each kill costs at most one batch sent twice.
+//! and each kill costs at most the batches in flight sent twice (N = 4 in flight, the default,
+//! and N = 1).
 
 #![allow(
     clippy::unwrap_used,
@@ -36,7 +37,17 @@ fn command(env: &std::collections::HashMap<String, String>) -> tokio::process::C
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_random_points_loses_nothing_and_duplicates_at_most_a_batch_per_kill() {
+async fn sigkill_with_four_batches_in_flight_loses_nothing_and_repeats_at_most_four_batches_per_kill()
+ {
+    sigkill_at_random_points(4, 0x5eed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_one_batch_in_flight_repeats_at_most_one_batch_per_kill() {
+    sigkill_at_random_points(1, 0xbeef).await;
+}
+
+async fn sigkill_at_random_points(in_flight: usize, seed: u64) {
     let emu = Emulator::builder()
         .seed(23)
         .agents(10)
@@ -46,8 +57,13 @@ async fn sigkill_at_random_points_loses_nothing_and_duplicates_at_most_a_batch_p
         .unwrap();
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..TRANSCRIPTS));
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&emu, &dir.path().join("state.db"), &[]);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let n = in_flight.to_string();
+    let env = env_for(
+        &emu,
+        &dir.path().join("state.db"),
+        &[("COPILOT_CONNECTOR_IN_FLIGHT", n.as_str())],
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
     let mut kills = 0;
     for _ in 0..KILLS {
@@ -98,16 +114,14 @@ async fn sigkill_at_random_points_loses_nothing_and_duplicates_at_most_a_batch_p
     assert_eq!(counts.len(), expected.len(), "unexpected paths delivered");
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     eprintln!(
-        "{} pairs, {kills} kills, {duplicates} records sent twice",
+        "{} pairs, {in_flight} in flight, {kills} kills, {duplicates} records sent twice",
         expected.len()
     );
     assert!(
-        duplicates <= kills * BATCH,
+        duplicates <= kills * in_flight * BATCH,
         "{duplicates} records sent twice after {kills} kills (at most {} allowed)",
-        kills * BATCH
+        kills * in_flight * BATCH
     );
-    assert!(
-        counts.values().all(|n| *n <= 2),
-        "a record was sent three times"
-    );
+    // No bound per record: a kill right after a restart can catch the batches the restart was
+    // re-sending, so one record may go out three times; the bound is per kill.
 }

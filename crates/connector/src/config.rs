@@ -35,6 +35,8 @@ pub const DEFAULT_RECORD_HOST: &str = "copilot.microsoft.com";
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(30 * 60);
 /// Records per delivery, as Akto's own publisher sends them.
 pub const DEFAULT_BATCH_SIZE: usize = 50;
+/// Batches delivered at once while the next rows are read: a crash repeats at most this many.
+pub const DEFAULT_IN_FLIGHT: usize = 4;
 /// Rows per Dataverse page. Transcripts can be up to 1 MB each, so pages stay small to keep
 /// memory flat.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -95,6 +97,7 @@ keys! {
     SINCE = ("since", "since", ["COPILOT_CONNECTOR_SINCE"]);
     PAGE_SIZE = ("page_size", "page-size", ["COPILOT_CONNECTOR_PAGE_SIZE"]);
     BATCH_SIZE = ("batch_size", "batch-size", ["COPILOT_CONNECTOR_BATCH_SIZE"]);
+    IN_FLIGHT = ("in_flight", "in-flight", ["COPILOT_CONNECTOR_IN_FLIGHT"]);
     RECORD_HOST = ("record_host", "record-host", ["COPILOT_CONNECTOR_RECORD_HOST"]);
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
     STRICT = ("strict", "strict", ["COPILOT_CONNECTOR_STRICT"]);
@@ -354,6 +357,8 @@ pub struct Config {
     pub page_size: u32,
     /// Records per delivery.
     pub batch_size: usize,
+    /// Batches delivered at once while the next rows are read (1: one at a time).
+    pub in_flight: usize,
     /// The host written into records.
     pub record_host: String,
     /// The environment id written into record tags; the organization id from `WhoAmI` when
@@ -436,6 +441,7 @@ impl Config {
             since: settings::since(raw)?,
             page_size: settings::page_size(raw)?,
             batch_size: settings::batch_size(raw)?,
+            in_flight: settings::in_flight(raw)?,
             record_host: settings::record_host(raw)?,
             environment_id: settings::environment_id(raw)?,
             strict: settings::strict(raw)?,

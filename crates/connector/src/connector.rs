@@ -277,7 +277,7 @@ impl Connector {
             .client
             .query("bots")
             .select(BOT_COLUMNS.iter().copied())
-            .order_by("name", false);
+            .order_by("name", dataverse_client::Order::Asc);
         let rows: Vec<Value> = self
             .client
             .rows::<Value>(&query)
@@ -394,8 +394,8 @@ impl Connector {
             .client
             .query("conversationtranscripts")
             .select(TRANSCRIPT_COLUMNS.iter().copied())
-            .order_by("modifiedon", false)
-            .order_by("conversationtranscriptid", false)
+            .order_by("modifiedon", dataverse_client::Order::Asc)
+            .order_by("conversationtranscriptid", dataverse_client::Order::Asc)
             .page_size(self.config.page_size);
         if let Some(since) = since {
             query = query.filter(Filter::ge("modifiedon", since));
@@ -453,6 +453,7 @@ impl Connector {
         );
         let mut pass = Pass::new(store, sink, &akto)
             .batch_size(self.config.batch_size)
+            .in_flight(self.config.in_flight)
             .stop_signal(stop)
             .clock(self.clock.clone());
         if let Some(p) = progress {

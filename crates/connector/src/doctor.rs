@@ -323,7 +323,7 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
         let mut q = dv
             .query("conversationtranscripts")
             .select(["conversationtranscriptid", "createdon"])
-            .order_by("createdon", true)
+            .order_by("createdon", dataverse_client::Order::Desc)
             .top(1);
         if !config.bot_ids.is_empty() {
             q = q.filter(Filter::in_(

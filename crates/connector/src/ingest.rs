@@ -9,10 +9,13 @@ use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
 use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
 use crate::timefmt::rfc3339;
 use client_core::SharedClock;
+use futures::stream::FuturesOrdered;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use time::OffsetDateTime;
@@ -246,12 +249,78 @@ struct Pending {
     done_through: Option<OffsetDateTime>,
 }
 
+/// A batch handed to the sink, with what to commit once it (and every batch before it) was
+/// accepted.
+struct Sealed {
+    records: Vec<RecordJson>,
+    owners: Vec<(String, String, OffsetDateTime)>,
+    // Snapshots: absolute counts, so committing batches in order gives the sequential state.
+    progress: Vec<TranscriptProgress>,
+    failures: Vec<Failure>,
+    skipped: Vec<Failure>,
+    done_through: Option<OffsetDateTime>,
+}
+
+/// What the sink did with one sealed batch.
+struct Delivered {
+    batch: Sealed,
+    result: Result<DeliveryOutcome, SinkError>,
+}
+
+#[derive(Default)]
+struct DeliveryOutcome {
+    // Records accepted, and the requests that carried them.
+    accepted: u64,
+    requests: u64,
+    // Records refused on their own (413/422 down to one record), by index in the batch.
+    refused: Vec<(usize, SinkError)>,
+}
+
+type InFlight<'a> = FuturesOrdered<Pin<Box<dyn Future<Output = Delivered> + Send + 'a>>>;
+
+/// Delivers `records`. When the destination refuses them as malformed or too large (413,
+/// 422), halves the batch until the refused records are alone, so one bad record cannot fail
+/// every pass at the same batch. Whether a refusal is tolerated is decided when the batch is
+/// committed, in order (see [`Pass::complete`]).
+async fn deliver_isolating(
+    sink: &dyn Sink,
+    records: &[RecordJson],
+) -> Result<DeliveryOutcome, SinkError> {
+    let mut outcome = DeliveryOutcome::default();
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+    todo.push(0..records.len());
+    while let Some(range) = todo.pop() {
+        match sink.deliver(&records[range.clone()]).await {
+            Ok(()) => {
+                outcome.accepted += range.len() as u64;
+                outcome.requests += 1;
+            }
+            Err(e) if e.refuses_content() && range.len() > 1 => {
+                let mid = range.start + range.len() / 2;
+                tracing::warn!(error = %e, records = range.len(), "the destination refused a batch; splitting it to find the records it refuses");
+                // Popped first half first, so records keep their order.
+                todo.push(mid..range.end);
+                todo.push(range.start..mid);
+            }
+            Err(e) if e.refuses_content() => outcome.refused.push((range.start, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcome)
+}
+
 /// One ingestion pass over a stream of rows.
+///
+/// Up to [`Pass::in_flight`] batches are delivered at once while the next rows are read and
+/// paired. Batches are committed strictly in order: the checkpoint only moves past records
+/// whose batch and every earlier batch were accepted, so a crash repeats at most the batches
+/// that were in flight.
 pub struct Pass<'a> {
     store: &'a mut StateStore,
     sink: &'a dyn Sink,
     akto: &'a AktoConfig,
     batch_size: usize,
+    in_flight: usize,
     stop: StopSignal,
     progress: Option<ProgressFn>,
     clock: SharedClock,
@@ -266,6 +335,7 @@ impl<'a> Pass<'a> {
             sink,
             akto,
             batch_size: crate::config::DEFAULT_BATCH_SIZE,
+            in_flight: crate::config::DEFAULT_IN_FLIGHT,
             stop: StopSignal::new(),
             progress: None,
             clock: client_core::system_clock(),
@@ -279,7 +349,15 @@ impl<'a> Pass<'a> {
         self
     }
 
-    /// Checked between rows: once raised, the pass stops after the batch in flight.
+    /// Batches delivered at once (at least 1; 1 delivers one batch at a time, in order).
+    /// A crash or failure repeats at most this many batches on the next pass.
+    #[must_use]
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = n.max(1);
+        self
+    }
+
+    /// Checked between rows: once raised, the pass stops after the batches in flight.
     #[must_use]
     pub fn stop_signal(mut self, stop: StopSignal) -> Self {
         self.stop = stop;
@@ -306,21 +384,24 @@ impl std::fmt::Debug for Pass<'_> {
         f.debug_struct("Pass")
             .field("sink", &self.sink.describe())
             .field("batch_size", &self.batch_size)
+            .field("in_flight", &self.in_flight)
             .finish()
     }
 }
 
-impl Pass<'_> {
+impl<'a> Pass<'a> {
     fn emit(&self, e: ProgressEvent) {
         if let Some(p) = &self.progress {
             p(e);
         }
     }
 
-    /// Delivers the buffer (if any) and commits its progress.
+    /// Hands the buffer (if any) to the sink as one batch, waiting first for the oldest batch
+    /// when `in_flight` are already out. Progress is committed when the batch completes.
     async fn flush(
         &mut self,
         pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
         if pending.records.is_empty()
@@ -330,81 +411,64 @@ impl Pass<'_> {
         {
             return Ok(());
         }
-        let n = pending.records.len();
-        if n > 0 {
-            self.deliver_isolating(pending, summary).await?;
+        while inflight.len() >= self.in_flight {
+            self.complete_next(inflight, summary).await?;
         }
-        self.store.commit(
-            &pending.progress,
-            &pending.failures,
-            &pending.skipped,
-            pending.done_through,
-            self.clock.now(),
-        )?;
-        summary.transcripts_delivered += pending
-            .progress
-            .iter()
-            .filter(|p| p.complete && p.records_delivered > 0)
-            .count() as u64;
-        if let Some(w) = pending.done_through {
-            summary.checkpoint_after = Some(rfc3339(w));
-        }
-        pending.records.clear();
-        pending.owners.clear();
+        let sealed = Sealed {
+            records: std::mem::take(&mut pending.records),
+            owners: std::mem::take(&mut pending.owners),
+            progress: pending.progress.clone(),
+            failures: std::mem::take(&mut pending.failures),
+            skipped: std::mem::take(&mut pending.skipped),
+            done_through: pending.done_through,
+        };
         pending.bytes = 0;
-        // A transcript cut by the batch boundary keeps its entry, so the next commit records
+        // A transcript cut by the batch boundary keeps its entry, so the next batch records
         // its further progress.
         pending.progress.retain(|p| !p.complete);
-        pending.failures.clear();
-        pending.skipped.clear();
-        if n > 0 {
-            self.emit(ProgressEvent::Batch(n));
-        }
+        let sink: &'a dyn Sink = self.sink;
+        inflight.push_back(Box::pin(async move {
+            let result = if sealed.records.is_empty() {
+                Ok(DeliveryOutcome::default())
+            } else {
+                deliver_isolating(sink, &sealed.records).await
+            };
+            Delivered {
+                batch: sealed,
+                result,
+            }
+        }));
         Ok(())
     }
 
-    /// Delivers the buffered records. When the destination refuses the batch as malformed or
-    /// too large (413, 422), halves it until the refused records are alone; those are noted
-    /// and skipped, so one bad record cannot fail every pass at the same batch, but only while
-    /// the destination accepts other records of this pass (a destination refusing everything
-    /// is a setup problem, and fails the pass).
-    async fn deliver_isolating(
+    /// Waits for the oldest batch in flight and commits it.
+    async fn complete_next(
         &mut self,
-        pending: &mut Pending,
+        inflight: &mut InFlight<'_>,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
-        let mut refused: Vec<(usize, SinkError)> = Vec::new();
-        let mut accepted_before = summary.records_delivered > 0;
-        let mut todo: Vec<std::ops::Range<usize>> = Vec::new();
-        todo.push(0..pending.records.len());
-        while let Some(range) = todo.pop() {
-            match self.sink.deliver(&pending.records[range.clone()]).await {
-                Ok(()) => {
-                    accepted_before = true;
-                    summary.records_delivered += range.len() as u64;
-                    summary.batches_delivered += 1;
-                }
-                Err(e) if e.refuses_content() && range.len() > 1 => {
-                    let mid = range.start + range.len() / 2;
-                    tracing::warn!(error = %e, records = range.len(), "the destination refused a batch; splitting it to find the records it refuses");
-                    // Popped first half first, so records keep their order.
-                    todo.push(mid..range.end);
-                    todo.push(range.start..mid);
-                }
-                Err(e) if e.refuses_content() => refused.push((range.start, e)),
-                Err(e) => return Err(e.into()),
-            }
+        match inflight.next().await {
+            Some(done) => self.complete(done, summary),
+            None => Ok(()),
         }
-        if !accepted_before && !refused.is_empty() {
-            let (_, e) = refused.swap_remove(0);
+    }
+
+    /// Commits a completed batch: every batch before it was committed already.
+    fn complete(&mut self, done: Delivered, summary: &mut PassSummary) -> Result<(), IngestError> {
+        let Delivered { mut batch, result } = done;
+        let mut outcome = result?;
+        // A destination refusing everything is a setup problem, not bad records: fail the
+        // pass rather than skip them, unless it accepted other records of this pass.
+        if outcome.accepted == 0 && summary.records_delivered == 0 && !outcome.refused.is_empty() {
+            let (_, e) = outcome.refused.swap_remove(0);
             return Err(e.into());
         }
-        for (i, e) in refused {
-            let (id, version, modified_on) = pending.owners[i].clone();
-            let path = record_path(&pending.records[i]);
+        for (i, e) in outcome.refused {
+            let (id, version, modified_on) = batch.owners[i].clone();
+            let path = record_path(&batch.records[i]);
             let reason = format!("the destination refused it: {e}");
             tracing::warn!(transcript = %id, %path, %reason, "record refused by the destination; recorded and skipped");
-            pending.skipped.push(Failure {
+            batch.skipped.push(Failure {
                 id: id.clone(),
                 version,
                 modified_on,
@@ -416,7 +480,49 @@ impl Pass<'_> {
                 reason,
             });
         }
+        self.store.commit(
+            &batch.progress,
+            &batch.failures,
+            &batch.skipped,
+            batch.done_through,
+            self.clock.now(),
+        )?;
+        summary.records_delivered += outcome.accepted;
+        summary.batches_delivered += outcome.requests;
+        summary.transcripts_delivered += batch
+            .progress
+            .iter()
+            .filter(|p| p.complete && p.records_delivered > 0)
+            .count() as u64;
+        if let Some(w) = batch.done_through {
+            summary.checkpoint_after = Some(rfc3339(w));
+        }
+        if !batch.records.is_empty() {
+            self.emit(ProgressEvent::Batch(batch.records.len()));
+        }
         Ok(())
+    }
+
+    /// The next row, committing batches that complete while it is awaited.
+    async fn next_row<S, E>(
+        &mut self,
+        rows: &mut Pin<&mut S>,
+        inflight: &mut InFlight<'_>,
+        summary: &mut PassSummary,
+    ) -> Result<Option<Result<Value, E>>, IngestError>
+    where
+        S: Stream<Item = Result<Value, E>>,
+    {
+        loop {
+            if inflight.is_empty() {
+                return Ok(rows.next().await);
+            }
+            tokio::select! {
+                biased;
+                Some(done) = inflight.next() => self.complete(done, summary)?,
+                row = rows.next() => return Ok(row),
+            }
+        }
     }
 
     /// Runs the pass over `rows` (ordered by `modifiedon`, then id).
@@ -442,12 +548,18 @@ impl Pass<'_> {
         };
         let limits = self.sink.limits();
         let mut rows = std::pin::pin!(rows);
+        let mut inflight: InFlight<'a> = FuturesOrdered::new();
         loop {
             if self.stop.is_stopped() {
                 summary.stopped_early = true;
                 break;
             }
-            let Some(row) = rows.next().await else { break };
+            let Some(row) = self
+                .next_row(&mut rows, &mut inflight, &mut summary)
+                .await?
+            else {
+                break;
+            };
             let row = row.map_err(IngestError::source_error)?;
             summary.transcripts_read += 1;
             self.emit(ProgressEvent::Row);
@@ -546,7 +658,8 @@ impl Pass<'_> {
                         && !pending.records.is_empty()
                         && batch_body_len(pending.bytes + len, pending.records.len() + 1) > max
                     {
-                        self.flush(&mut pending, &mut summary).await?;
+                        self.flush(&mut pending, &mut inflight, &mut summary)
+                            .await?;
                     }
                     pending.bytes += len;
                     pending.records.push(record);
@@ -565,11 +678,16 @@ impl Pass<'_> {
                     pending.done_through = Some(modified_on);
                 }
                 if pending.records.len() >= batch_size {
-                    self.flush(&mut pending, &mut summary).await?;
+                    self.flush(&mut pending, &mut inflight, &mut summary)
+                        .await?;
                 }
             }
         }
-        self.flush(&mut pending, &mut summary).await?;
+        self.flush(&mut pending, &mut inflight, &mut summary)
+            .await?;
+        while !inflight.is_empty() {
+            self.complete_next(&mut inflight, &mut summary).await?;
+        }
         Ok(summary)
     }
 }
@@ -904,6 +1022,149 @@ mod tests {
         );
         assert!(s.failures().unwrap().is_empty());
         assert_eq!(s.watermark().unwrap(), None);
+    }
+
+    /// Delivers after a delay that differs per batch (so later batches can finish first),
+    /// counting how many deliveries overlap; fails every batch holding `fail_on`.
+    #[derive(Debug, Default)]
+    struct SlowSink {
+        current: std::sync::atomic::AtomicUsize,
+        max: std::sync::atomic::AtomicUsize,
+        calls: std::sync::atomic::AtomicU64,
+        got: Mutex<Vec<String>>,
+        fail_on: Option<String>,
+    }
+
+    #[async_trait]
+    impl Sink for SlowSink {
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+        async fn deliver(&self, records: &[RecordJson]) -> Result<(), SinkError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let n = self.current.fetch_add(1, SeqCst) + 1;
+            self.max.fetch_max(n, SeqCst);
+            let call = self.calls.fetch_add(1, SeqCst);
+            // 40, 10, 30, 20 ms, ...: completions come out of order.
+            let ms = [40, 10, 30, 20][(call % 4) as usize];
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            self.current.fetch_sub(1, SeqCst);
+            if let Some(bad) = &self.fail_on
+                && records.iter().any(|r| r.get().contains(bad.as_str()))
+            {
+                return Err(SinkError::Io {
+                    destination: "slow".into(),
+                    source: std::io::Error::other("down"),
+                });
+            }
+            let mut got = self.got.lock().unwrap();
+            for r in records {
+                let v: Value = serde_json::from_str(r.get()).unwrap();
+                got.push(v["path"].as_str().unwrap().to_owned());
+            }
+            Ok(())
+        }
+    }
+
+    async fn slow_pass(
+        store: &mut StateStore,
+        sink: &SlowSink,
+        rows: Vec<Value>,
+        batch: usize,
+        in_flight: usize,
+    ) -> Result<PassSummary, IngestError> {
+        let akto = AktoConfig::new("1000000", "0", "env");
+        let stream = futures::stream::iter(rows.into_iter().map(Ok::<_, std::io::Error>));
+        Pass::new(store, sink, &akto)
+            .batch_size(batch)
+            .in_flight(in_flight)
+            .run(stream)
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn up_to_n_batches_are_in_flight_and_one_keeps_the_order() {
+        let rows: Vec<Value> = (0..20).map(|n| row(n, 3, 1)).collect();
+        let mut expected: Vec<String> = Vec::new();
+        for n in 0..20u32 {
+            for i in 0..3 {
+                expected.push(format!(
+                    "/copilot/conversation/00000000-0000-0000-0000-{n:012}/message/{i}"
+                ));
+            }
+        }
+        for n in [1usize, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = store(&dir);
+            let sink = SlowSink::default();
+            let summary = slow_pass(&mut s, &sink, rows.clone(), 5, n).await.unwrap();
+            assert_eq!(summary.records_delivered, 60);
+            assert_eq!(summary.batches_delivered, 12);
+            assert_eq!(summary.transcripts_delivered, 20);
+            assert_eq!(
+                summary.checkpoint_after.as_deref(),
+                Some("2026-03-01T12:19:00Z")
+            );
+            assert_eq!(sink.max.load(std::sync::atomic::Ordering::SeqCst), n);
+            let mut got = sink.got.lock().unwrap().clone();
+            if n == 1 {
+                assert_eq!(got, expected, "one in flight keeps today's order");
+            }
+            got.sort();
+            let mut want = expected.clone();
+            want.sort();
+            assert_eq!(got, want);
+            let again = slow_pass(&mut s, &sink, rows.clone(), 5, n).await.unwrap();
+            assert_eq!(again.records_delivered, 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_batch_with_later_ones_accepted_keeps_the_checkpoint_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let rows: Vec<Value> = (0..20).map(|n| row(n, 3, 1)).collect();
+        // Batches of 5 records: transcript 7's records are in batches 4 and 5 (0-based).
+        let failing = SlowSink {
+            fail_on: Some("00000000-0000-0000-0000-000000000007/message/2".into()),
+            ..SlowSink::default()
+        };
+        let err = slow_pass(&mut s, &failing, rows.clone(), 5, 4)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IngestError::Sink(_)), "{err}");
+        let first = failing.got.lock().unwrap().clone();
+        // Batch 4 (records 20..25) failed; batches 0-3 were committed; the checkpoint is the
+        // last transcript completed in them (transcript 5 ends at record 18).
+        assert_eq!(
+            s.watermark().unwrap().map(rfc3339).as_deref(),
+            Some("2026-03-01T12:05:00Z")
+        );
+        assert!(
+            s.transcript("00000000-0000-0000-0000-000000000008")
+                .unwrap()
+                .is_none()
+        );
+        // Later batches were sent (at most 3 more than the failed one) but not committed.
+        assert!(
+            first.len() >= 20 && first.len() <= 20 + 3 * 5,
+            "{}",
+            first.len()
+        );
+
+        let ok = SlowSink::default();
+        let summary = slow_pass(&mut s, &ok, rows, 5, 4).await.unwrap();
+        let second = ok.got.lock().unwrap().clone();
+        assert_eq!(summary.records_delivered as usize, second.len());
+        // Nothing lost; repeated only what was in flight after the failed batch.
+        let mut all = first.clone();
+        all.extend(second.iter().cloned());
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 60);
+        let repeated = first.iter().filter(|p| second.contains(p)).count();
+        assert!(repeated <= 3 * 5, "{repeated} records repeated");
+        assert_eq!(first.len() + second.len() - repeated, 60);
     }
 
     #[tokio::test]

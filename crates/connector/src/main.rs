@@ -111,6 +111,9 @@ struct Global {
     /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
     #[arg(long, global = true, value_name = "N")]
     batch_size: Option<String>,
+    /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
+    #[arg(long, global = true, value_name = "N")]
+    in_flight: Option<String>,
     /// The environment id written into record tags [env: COPILOT_ENVIRONMENT_ID; default: the organization id]
     #[arg(long, global = true, value_name = "ID")]
     environment_id: Option<String>,
@@ -250,6 +253,7 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::SINCE, g.since.clone());
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
+    flags.set_flag(keys::IN_FLIGHT, g.in_flight.clone());
     flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
     flags.set_flag(keys::RECORD_HOST, g.record_host.clone());
     flags.set_flag(keys::STRICT, g.strict.then_some("true"));

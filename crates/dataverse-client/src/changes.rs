@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::client::DataverseClient;
 use crate::error::without_query;
-use crate::paging::{Mode, Pager, RawPage};
+use crate::paging::{Fetched, Mode, Pager};
 use crate::query::{check_name, encode_query_value, prefer_header};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -66,7 +66,7 @@ pub struct Changes {
 /// A response without `@odata.deltaLink` ends the stream with [`Error::MissingDeltaLink`];
 /// an expired or invalid delta token with [`Error::DeltaTokenExpired`] (start a full sync).
 pub struct ChangeStream {
-    pages: BoxStream<'static, Result<RawPage<Value>, Error>>,
+    pages: BoxStream<'static, Result<Fetched<Value>, Error>>,
     buffer: VecDeque<Change>,
     delta_link: Option<DeltaLink>,
     url: String,

@@ -2,7 +2,8 @@
 
 use crate::Error;
 use client_core::{
-    Pipeline, Request, Response, RetryBudget, RetryPolicy, SharedClock, SharedCredential,
+    HttpTransport, Pipeline, Request, Response, RetryBudget, RetryPolicy, SharedClock,
+    SharedCredential, TokenCredential,
 };
 use http::Method;
 use serde::Deserialize;
@@ -94,6 +95,7 @@ pub struct DataverseClientBuilder {
     attempt_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     clock: Option<SharedClock>,
+    transport: Option<Arc<dyn HttpTransport>>,
 }
 
 impl DataverseClientBuilder {
@@ -160,6 +162,13 @@ impl DataverseClientBuilder {
         self
     }
 
+    /// Sends requests through `transport` instead of the default HTTP stack (tests use
+    /// `client_core::mock::MockTransport`).
+    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<DataverseClient, Error> {
         let v = &self.api_version;
@@ -202,6 +211,9 @@ impl DataverseClientBuilder {
         }
         if let Some(c) = self.clock {
             pipeline = pipeline.clock(c);
+        }
+        if let Some(t) = self.transport {
+            pipeline = pipeline.transport(t);
         }
         Ok(DataverseClient {
             inner: Arc::new(Inner {
@@ -274,7 +286,8 @@ pub struct WhoAmI {
 impl DataverseClient {
     /// Starts building a client for `environment_url` (`https://org.crm.dynamics.com`, with or
     /// without a trailing slash or `/api/data/v9.x`; plain http only to loopback, for local
-    /// emulators), authenticating with `credential`.
+    /// emulators), authenticating with `credential` (any `TokenCredential` value, e.g. an
+    /// `entra_auth::ClientSecretCredential` as it is, or an `Arc` of one).
     ///
     /// ```
     /// use client_core::{AccessToken, StaticTokenCredential};
@@ -293,9 +306,10 @@ impl DataverseClient {
     /// ```
     pub fn builder(
         environment_url: &str,
-        credential: SharedCredential,
+        credential: impl TokenCredential + 'static,
     ) -> Result<DataverseClientBuilder, Error> {
         let (environment_url, version) = normalize_environment_url(environment_url)?;
+        let credential: SharedCredential = Arc::new(credential);
         Ok(DataverseClientBuilder {
             environment_url,
             api_version: version.unwrap_or_else(|| DEFAULT_API_VERSION.to_owned()),
@@ -309,6 +323,7 @@ impl DataverseClient {
             attempt_timeout: None,
             connect_timeout: None,
             clock: None,
+            transport: None,
         })
     }
 

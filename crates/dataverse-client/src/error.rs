@@ -71,9 +71,7 @@ pub enum Error {
     /// The change tracking delta token has expired (ExpiredVersionStamp `0x80044352`, or a
     /// 400 about the delta token). Drop the delta link and run a full sync with
     /// [`DataverseClient::track_changes`](crate::DataverseClient::track_changes).
-    #[error(
-        "the change tracking delta token has expired; drop it and start a full sync ({source})"
-    )]
+    #[error("the change tracking delta token has expired; drop it and start a full sync")]
     DeltaTokenExpired {
         /// The service's answer.
         #[source]
@@ -108,6 +106,18 @@ pub enum Error {
     InvalidInput {
         /// What is wrong and how to fix it.
         message: String,
+    },
+    /// A row lacks a column its row type reads: the query did not select it (a column that
+    /// is selected is always present, `null` when empty), so it would otherwise read as empty.
+    #[error(
+        "a row of {entity_set} has no column `{column}`: add it to $select (Query::of selects \
+         every column the row type declares)"
+    )]
+    MissingColumn {
+        /// The entity set queried.
+        entity_set: String,
+        /// The column the row type needs.
+        column: String,
     },
     /// A `$batch` response could not be read as multipart/mixed.
     #[error("malformed $batch response: {message}")]

@@ -1,7 +1,8 @@
 //! Row addresses (primary id or alternate key) and `@odata.bind` helpers.
 
 use crate::Error;
-use crate::query::{FilterValue, check_name, encode_path};
+use crate::filter::FilterValue;
+use crate::query::{check_name, encode_path};
 use uuid::Uuid;
 
 /// How a row is addressed: by its primary id or by an alternate key.

@@ -59,23 +59,28 @@ mod batch;
 mod changes;
 mod client;
 mod error;
+mod filter;
 mod key;
 mod metadata;
+mod operation;
 mod paging;
 mod query;
+mod table;
 mod write;
 
 pub use batch::{
-    Batch, BatchMode, BatchOperation, BatchOutcome, BatchResponse, BatchResult, ChangeSet,
-    ContentId, MAX_BATCH_OPERATIONS,
+    Batch, BatchMode, BatchOutcome, BatchResponse, BatchResult, ChangeSet, MAX_BATCH_OPERATIONS,
 };
 pub use changes::{Change, ChangeStream, Changes, DeltaLink};
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,
 };
 pub use error::{Error, ThrottleKind};
+pub use filter::{Filter, FilterValue, IntoGuid};
 pub use key::{Key, odata_bind};
 pub use metadata::{AttributeDefinition, EntityDefinition, LocalizedLabel, OptionSet, OptionValue};
-pub use paging::{Continuation, Page, PageStream, RowStream};
-pub use query::{Filter, FilterValue, Query};
+pub use operation::{ContentId, Operation};
+pub use paging::{Continuation, Page, PageStream, RawPage, RawPageStream, RowStream};
+pub use query::{Order, Query};
+pub use table::Table;
 pub use write::{UpsertKind, UpsertOptions, UpsertOutcome};

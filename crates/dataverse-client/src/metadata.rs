@@ -2,7 +2,8 @@
 
 use crate::Error;
 use crate::client::DataverseClient;
-use crate::query::{check_name, encode_path, quote};
+use crate::filter::quote;
+use crate::query::{check_name, encode_path};
 use serde::Deserialize;
 use uuid::Uuid;
 

@@ -4,9 +4,10 @@ use crate::client::DataverseClient;
 use crate::error::{is_expired_delta, without_query};
 use crate::query::{Query, encode_query_value};
 use crate::{Error, query};
+use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use http::Method;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -32,6 +33,30 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Where to resume after this page, to save and pass to
     /// [`DataverseClient::pages_from`] later; `None` on the last page.
+    pub fn continuation(&self) -> Option<&Continuation> {
+        self.continuation.as_ref()
+    }
+}
+
+/// One page exactly as the service sent it: the body bytes (`{"value":[...], ...}`) and where
+/// the next page is. For readers that parse pages themselves, such as
+/// `transcript_model::page_to_records`, without decoding every row twice.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RawPage {
+    /// The JSON body (lone UTF-16 surrogate escapes already replaced, as on the typed path).
+    pub body: Bytes,
+    /// How many rows the page holds.
+    pub rows: usize,
+    /// Where the next page is (`@odata.nextLink`, verbatim); `None` on the last page.
+    pub next_link: Option<Url>,
+    /// `@odata.count`, when the query asked for it.
+    pub count: Option<u64>,
+    continuation: Option<Continuation>,
+}
+
+impl RawPage {
+    /// Where to resume after this page; `None` on the last page.
     pub fn continuation(&self) -> Option<&Continuation> {
         self.continuation.as_ref()
     }
@@ -64,8 +89,8 @@ struct FetchState {
     page: u32,
 }
 
-/// What the service returned for one page, before conversion.
-pub(crate) struct RawPage<T> {
+/// What the service returned for one page, decoded, before conversion.
+pub(crate) struct Fetched<T> {
     pub(crate) rows: Vec<T>,
     pub(crate) next: Option<Url>,
     pub(crate) delta_link: Option<String>,
@@ -74,7 +99,7 @@ pub(crate) struct RawPage<T> {
 }
 
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "T: DeserializeOwned"))]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 struct PageBody<T> {
     value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
@@ -145,7 +170,46 @@ impl Pager {
     /// Fetches the next page, or `None` after the last.
     pub(crate) async fn next_page<T: DeserializeOwned>(
         &mut self,
-    ) -> Result<Option<RawPage<T>>, Error> {
+    ) -> Result<Option<Fetched<T>>, Error> {
+        let Some((url, bytes)) = self.fetch().await? else {
+            return Ok(None);
+        };
+        let body: PageBody<T> = decode_page(&bytes)
+            .map_err(|e| Error::decode(format!("a page of {}", without_query(url.as_str())), e))?;
+        self.advance(&url, body).map(Some)
+    }
+
+    /// Fetches the next page as the bytes the service sent, or `None` after the last. Only
+    /// the paging annotations are decoded (the rows are skipped, not built).
+    pub(crate) async fn next_raw(&mut self) -> Result<Option<RawPage>, Error> {
+        let Some((url, bytes)) = self.fetch().await? else {
+            return Ok(None);
+        };
+        let what = || format!("a page of {}", without_query(url.as_str()));
+        let (body, bytes) = match serde_json::from_slice::<PageBody<IgnoredAny>>(&bytes) {
+            Ok(body) => (body, bytes),
+            // The same repair the typed path makes, so both read the same page.
+            Err(strict) => match replace_lone_surrogates(&bytes) {
+                Some(repaired) => {
+                    let body =
+                        serde_json::from_slice(&repaired).map_err(|e| Error::decode(what(), e))?;
+                    (body, Bytes::from(repaired))
+                }
+                None => return Err(Error::decode(what(), strict)),
+            },
+        };
+        let page = self.advance(&url, body)?;
+        Ok(Some(RawPage {
+            body: bytes,
+            rows: page.rows.len(),
+            next_link: page.next,
+            count: page.count,
+            continuation: page.continuation,
+        }))
+    }
+
+    /// Sends the request for the next page; `None` after the last.
+    async fn fetch(&mut self) -> Result<Option<(Url, Bytes)>, Error> {
         let Some(next) = self.next.take() else {
             return Ok(None);
         };
@@ -166,8 +230,11 @@ impl Pager {
             }
             Err(e) => return Err(e.into()),
         };
-        let body: PageBody<T> = decode_page(resp.body())
-            .map_err(|e| Error::decode(format!("a page of {}", without_query(url.as_str())), e))?;
+        Ok(Some((url, resp.into_body())))
+    }
+
+    /// Works out the next page from `body`'s annotations and moves the pager on.
+    fn advance<T>(&mut self, url: &Url, body: PageBody<T>) -> Result<Fetched<T>, Error> {
         let next = if let Some(fetch) = &mut self.fetch {
             if body.more_records == Some(true) {
                 fetch.page += 1;
@@ -200,19 +267,19 @@ impl Pager {
             "page"
         );
         self.next = next.clone().map(Ok);
-        Ok(Some(RawPage {
+        Ok(Fetched {
             rows: body.value,
             next,
             delta_link: body.delta_link,
             count: body.count,
             continuation,
-        }))
+        })
     }
 
     /// The pages as a stream.
     pub(crate) fn into_stream<T: DeserializeOwned + Send + 'static>(
         self,
-    ) -> BoxStream<'static, Result<RawPage<T>, Error>> {
+    ) -> BoxStream<'static, Result<Fetched<T>, Error>> {
         stream::try_unfold(self, |mut pager| async move {
             Ok(pager.next_page::<T>().await?.map(|p| (p, pager)))
         })
@@ -375,6 +442,30 @@ impl<T> Stream for PageStream<T> {
     }
 }
 
+/// A lazy stream of [`RawPage`]s (see [`PageStream`]).
+pub struct RawPageStream {
+    inner: BoxStream<'static, Result<RawPage, Error>>,
+}
+
+impl std::fmt::Debug for RawPageStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawPageStream")
+    }
+}
+
+impl RawPageStream {
+    pub(crate) fn from_stream(inner: BoxStream<'static, Result<RawPage, Error>>) -> Self {
+        Self { inner }
+    }
+}
+
+impl Stream for RawPageStream {
+    type Item = Result<RawPage, Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.poll_next_unpin(cx)
+    }
+}
+
 /// A lazy stream of rows across all pages (see [`PageStream`]).
 pub struct RowStream<T> {
     inner: BoxStream<'static, Result<T, Error>>,
@@ -383,6 +474,12 @@ pub struct RowStream<T> {
 impl<T> std::fmt::Debug for RowStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RowStream")
+    }
+}
+
+impl<T> RowStream<T> {
+    pub(crate) fn from_stream(inner: BoxStream<'static, Result<T, Error>>) -> Self {
+        Self { inner }
     }
 }
 
@@ -462,6 +559,27 @@ impl DataverseClient {
     /// ```
     pub fn pages<T: DeserializeOwned + Send + 'static>(&self, query: &Query) -> PageStream<T> {
         page_stream(Pager::from_query(self, query))
+    }
+
+    /// A lazy stream of the pages of `query` as the bytes the service sent ([`RawPage`]), for
+    /// callers that parse pages themselves.
+    ///
+    /// ```no_run
+    /// use futures::TryStreamExt;
+    /// # async fn run(client: dataverse_client::DataverseClient) -> Result<(), dataverse_client::Error> {
+    /// let q = client.query("conversationtranscripts").select(["content"]).page_size(50);
+    /// let mut pages = client.raw_pages(&q);
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} rows in {} bytes", page.rows, page.body.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn raw_pages(&self, query: &Query) -> RawPageStream {
+        let inner = stream::try_unfold(Pager::from_query(self, query), |mut pager| async move {
+            Ok(pager.next_raw().await?.map(|p| (p, pager)))
+        })
+        .boxed();
+        RawPageStream { inner }
     }
 
     /// Resumes paging from a saved [`Continuation`], with the same preferences.

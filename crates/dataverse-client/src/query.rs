@@ -2,11 +2,8 @@
 //! `$count`, `$apply` and FetchXML.
 
 use crate::Error;
+use crate::filter::Filter;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use std::fmt::Write as _;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-use uuid::Uuid;
 
 /// Characters percent-encoded in a query value. `'` is encoded too because URL parsers would
 /// otherwise encode it anyway, and a predictable wire form is easier to test and log.
@@ -62,317 +59,18 @@ pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), Error> {
 }
 
 /// A property path in a filter or order: names joined by `/` (`parentbotid/name`).
-fn check_path(kind: &str, path: &str) -> Result<(), Error> {
+pub(crate) fn check_path(kind: &str, path: &str) -> Result<(), Error> {
     path.split('/').try_for_each(|p| check_name(kind, p))
 }
 
-/// A typed value in a filter or key. Each renders as an OData literal that cannot change the
-/// meaning of the expression around it: strings are quoted with `'` doubled.
-///
-/// ```
-/// use dataverse_client::FilterValue;
-/// assert_eq!(FilterValue::from("O'Brien").to_literal().unwrap(), "'O''Brien'");
-/// assert_eq!(FilterValue::from(3).to_literal().unwrap(), "3");
-/// assert_eq!(FilterValue::Null.to_literal().unwrap(), "null");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum FilterValue {
-    /// `null`.
-    Null,
-    /// `true` / `false`.
-    Bool(bool),
-    /// An integer (also choices, state and status codes).
-    Int(i64),
-    /// A floating point number; must be finite.
-    Float(f64),
-    /// A string, quoted with `'` and inner quotes doubled.
-    String(String),
-    /// A GUID, unquoted (ids and lookup `_x_value` columns).
-    Guid(Uuid),
-    /// A date and time, sent in UTC (`2026-01-01T00:00:00Z`).
-    DateTime(OffsetDateTime),
-    /// A date only (`2026-01-01`).
-    Date(time::Date),
-}
-
-impl FilterValue {
-    /// The OData literal for this value.
-    pub fn to_literal(&self) -> Result<String, Error> {
-        Ok(match self {
-            FilterValue::Null => "null".to_owned(),
-            FilterValue::Bool(b) => b.to_string(),
-            FilterValue::Int(i) => i.to_string(),
-            // `{:?}` always keeps a decimal point or exponent (`1.0`, `1e20`): a valid double.
-            FilterValue::Float(f) if f.is_finite() => format!("{f:?}"),
-            FilterValue::Float(f) => {
-                return Err(Error::invalid(format!(
-                    "the number {f} cannot be used in a filter; use a finite number"
-                )));
-            }
-            FilterValue::String(s) => quote(s),
-            FilterValue::Guid(g) => g.hyphenated().to_string(),
-            FilterValue::DateTime(t) => t
-                .to_offset(time::UtcOffset::UTC)
-                .format(&Rfc3339)
-                .map_err(|e| Error::invalid(format!("the date {t} cannot be formatted: {e}")))?,
-            FilterValue::Date(d) => {
-                format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-            }
-        })
-    }
-}
-
-/// Quotes a string as an OData literal: `'` around it, `'` inside doubled.
-pub(crate) fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
-}
-
-/// Reads an OData string literal at the start of `s`; returns the value and the rest.
-#[cfg(test)]
-pub(crate) fn unquote(s: &str) -> Option<(String, &str)> {
-    let body = s.strip_prefix('\'')?;
-    let mut out = String::new();
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '\'' {
-            if let Some((_, '\'')) = chars.peek() {
-                chars.next();
-                out.push('\'');
-            } else {
-                return Some((out, &body[i + 1..]));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    None
-}
-
-macro_rules! from_int {
-    ($($t:ty),*) => {$(
-        impl From<$t> for FilterValue {
-            fn from(v: $t) -> Self { FilterValue::Int(i64::from(v)) }
-        }
-    )*};
-}
-from_int!(i8, i16, i32, i64, u8, u16, u32);
-
-impl From<bool> for FilterValue {
-    fn from(v: bool) -> Self {
-        FilterValue::Bool(v)
-    }
-}
-impl From<f64> for FilterValue {
-    fn from(v: f64) -> Self {
-        FilterValue::Float(v)
-    }
-}
-impl From<&str> for FilterValue {
-    fn from(v: &str) -> Self {
-        FilterValue::String(v.to_owned())
-    }
-}
-impl From<String> for FilterValue {
-    fn from(v: String) -> Self {
-        FilterValue::String(v)
-    }
-}
-impl From<&String> for FilterValue {
-    fn from(v: &String) -> Self {
-        FilterValue::String(v.clone())
-    }
-}
-impl From<Uuid> for FilterValue {
-    fn from(v: Uuid) -> Self {
-        FilterValue::Guid(v)
-    }
-}
-impl From<OffsetDateTime> for FilterValue {
-    fn from(v: OffsetDateTime) -> Self {
-        FilterValue::DateTime(v)
-    }
-}
-impl From<time::Date> for FilterValue {
-    fn from(v: time::Date) -> Self {
-        FilterValue::Date(v)
-    }
-}
-impl<T: Into<FilterValue>> From<Option<T>> for FilterValue {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(FilterValue::Null, Into::into)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Node {
-    Compare(String, &'static str, FilterValue),
-    Function(&'static str, String, String),
-    In(String, Vec<FilterValue>),
-    And(Box<Node>, Box<Node>),
-    Or(Box<Node>, Box<Node>),
-    Not(Box<Node>),
-    Raw(String),
-}
-
-/// A `$filter` expression built from typed values, so caller data can never change its
-/// meaning.
-///
-/// ```
-/// use dataverse_client::Filter;
-/// let f = Filter::eq("statecode", 0).and(Filter::contains("name", "it's"));
-/// assert_eq!(f.to_odata().unwrap(), "(statecode eq 0) and (contains(name,'it''s'))");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter(Node);
-
-impl Filter {
-    fn cmp(column: &str, op: &'static str, value: impl Into<FilterValue>) -> Self {
-        Filter(Node::Compare(column.to_owned(), op, value.into()))
-    }
-
-    /// `column eq value` (use [`FilterValue::Null`] for `eq null`).
-    pub fn eq(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "eq", value)
-    }
-    /// `column ne value`.
-    pub fn ne(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "ne", value)
-    }
-    /// `column gt value`.
-    pub fn gt(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "gt", value)
-    }
-    /// `column ge value`.
-    pub fn ge(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "ge", value)
-    }
-    /// `column lt value`.
-    pub fn lt(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "lt", value)
-    }
-    /// `column le value`.
-    pub fn le(column: &str, value: impl Into<FilterValue>) -> Self {
-        Self::cmp(column, "le", value)
-    }
-    /// `contains(column,'text')`.
-    pub fn contains(column: &str, text: &str) -> Self {
-        Filter(Node::Function(
-            "contains",
-            column.to_owned(),
-            text.to_owned(),
-        ))
-    }
-    /// `startswith(column,'text')`.
-    pub fn starts_with(column: &str, text: &str) -> Self {
-        Filter(Node::Function(
-            "startswith",
-            column.to_owned(),
-            text.to_owned(),
-        ))
-    }
-    /// `endswith(column,'text')`.
-    pub fn ends_with(column: &str, text: &str) -> Self {
-        Filter(Node::Function(
-            "endswith",
-            column.to_owned(),
-            text.to_owned(),
-        ))
-    }
-    /// `column` equals one of `values`, sent as `(column eq v1 or column eq v2 ...)`, which
-    /// every Dataverse version accepts. At least one value is needed.
-    pub fn in_<I, V>(column: &str, values: I) -> Self
-    where
-        I: IntoIterator<Item = V>,
-        V: Into<FilterValue>,
-    {
-        Filter(Node::In(
-            column.to_owned(),
-            values.into_iter().map(Into::into).collect(),
-        ))
-    }
-    /// `not (f)`.
-    #[allow(clippy::should_implement_trait)]
-    pub fn not(f: Filter) -> Self {
-        Filter(Node::Not(Box::new(f.0)))
-    }
-    /// `(self) and (other)`.
-    pub fn and(self, other: Filter) -> Self {
-        Filter(Node::And(Box::new(self.0), Box::new(other.0)))
-    }
-    /// `(self) or (other)`.
-    pub fn or(self, other: Filter) -> Self {
-        Filter(Node::Or(Box::new(self.0), Box::new(other.0)))
-    }
-    /// An expression passed through as written (for functions such as
-    /// `Microsoft.Dynamics.CRM.LastXDays(PropertyName='modifiedon',PropertyValue=7)`).
-    /// Never build it from untrusted data: use the typed constructors for values.
-    pub fn raw(expression: &str) -> Self {
-        Filter(Node::Raw(expression.to_owned()))
-    }
-
-    /// The expression as OData text (before URL encoding).
-    pub fn to_odata(&self) -> Result<String, Error> {
-        let mut out = String::new();
-        render(&self.0, &mut out)?;
-        Ok(out)
-    }
-}
-
-fn render(node: &Node, out: &mut String) -> Result<(), Error> {
-    match node {
-        Node::Compare(col, op, v) => {
-            check_path("filter column", col)?;
-            let _ = write!(out, "{col} {op} {}", v.to_literal()?);
-        }
-        Node::Function(f, col, text) => {
-            check_path("filter column", col)?;
-            let _ = write!(out, "{f}({col},{})", quote(text));
-        }
-        Node::In(col, values) => {
-            check_path("filter column", col)?;
-            if values.is_empty() {
-                return Err(Error::invalid(format!(
-                    "Filter::in_(\"{col}\", ..) has no values and would match nothing; skip the query instead"
-                )));
-            }
-            out.push('(');
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(" or ");
-                }
-                let _ = write!(out, "{col} eq {}", v.to_literal()?);
-            }
-            out.push(')');
-        }
-        Node::And(a, b) | Node::Or(a, b) => {
-            out.push('(');
-            render(a, out)?;
-            out.push_str(if matches!(node, Node::And(..)) {
-                ") and ("
-            } else {
-                ") or ("
-            });
-            render(b, out)?;
-            out.push(')');
-        }
-        Node::Not(a) => {
-            out.push_str("not (");
-            render(a, out)?;
-            out.push(')');
-        }
-        Node::Raw(s) => out.push_str(s),
-    }
-    Ok(())
+/// The direction of a sort column ([`Query::order_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Smallest first (`asc`).
+    #[default]
+    Asc,
+    /// Largest first (`desc`).
+    Desc,
 }
 
 /// A query on one entity set: built without I/O, run with
@@ -380,11 +78,11 @@ fn render(node: &Node, out: &mut String) -> Result<(), Error> {
 /// [`pages`](crate::DataverseClient::pages).
 ///
 /// ```
-/// use dataverse_client::{Filter, Query};
+/// use dataverse_client::{Filter, Order, Query};
 /// let q = Query::new("bots")
 ///     .select(["botid", "name"])
 ///     .filter(Filter::eq("statecode", 0))
-///     .order_by("name", false);
+///     .order_by("name", Order::Asc);
 /// assert_eq!(
 ///     q.query_string().unwrap(),
 ///     "$select=botid,name&$filter=statecode%20eq%200&$orderby=name%20asc"
@@ -434,9 +132,9 @@ impl Query {
         self
     }
 
-    /// Adds a sort column (`$orderby`).
-    pub fn order_by(mut self, col: &str, desc: bool) -> Self {
-        self.order_by.push((col.to_owned(), desc));
+    /// Adds a sort column (`$orderby`), ascending or descending.
+    pub fn order_by(mut self, col: &str, order: Order) -> Self {
+        self.order_by.push((col.to_owned(), order == Order::Desc));
         self
     }
 
@@ -449,8 +147,8 @@ impl Query {
     }
 
     /// Asks for `@odata.count` (`$count=true`; the service caps it at 5000).
-    pub fn count(mut self, on: bool) -> Self {
-        self.count = on;
+    pub fn count(mut self) -> Self {
+        self.count = true;
         self
     }
 
@@ -616,8 +314,10 @@ pub(crate) fn prefer_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::{FilterValue, unquote};
     use proptest::prelude::*;
     use time::macros::{date, datetime};
+    use uuid::Uuid;
 
     fn decode(s: &str) -> String {
         percent_encoding::percent_decode_str(s)
@@ -677,10 +377,10 @@ mod tests {
             .select(["name", "componenttype"])
             .filter(Filter::ge("modifiedon", datetime!(2026-01-01 0:00 UTC)))
             .filter(Filter::eq("statecode", 0))
-            .order_by("modifiedon", true)
+            .order_by("modifiedon", Order::Desc)
             .expand("parentbotid", &["name"])
             .top(10)
-            .count(true);
+            .count();
         assert_eq!(
             q.query_string().unwrap(),
             "$select=name,componenttype\

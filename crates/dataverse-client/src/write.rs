@@ -2,9 +2,11 @@
 
 use crate::client::{DataverseClient, decode_json};
 use crate::error::{SEGMENT_NOT_FOUND, code_value};
-use crate::query::{check_name, encode_query_value};
+use crate::operation::Operation;
+use crate::query::check_name;
 use crate::{Error, Key};
 use http::Method;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
@@ -67,6 +69,12 @@ impl UpsertOptions {
 }
 
 impl UpsertOptions {
+    /// Whether sending the upsert twice leaves the same row (plain and update-only upserts);
+    /// create-only and ETag upserts would fail the second time.
+    pub(crate) fn is_repeatable(&self) -> bool {
+        matches!(self.condition, Condition::None | Condition::UpdateOnly)
+    }
+
     /// The request headers these options add.
     pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
         let mut h = Vec::new();
@@ -116,26 +124,6 @@ pub(crate) fn entity_id(header: &str) -> Option<Uuid> {
     Uuid::parse_str(inner).ok()
 }
 
-/// A write body must be a JSON object, and must not repeat alternate key columns.
-fn check_body(body: &Value, key: Option<&Key>) -> Result<(), Error> {
-    let Value::Object(map) = body else {
-        return Err(Error::invalid(
-            "the row body must be a JSON object of column names to values",
-        ));
-    };
-    if let Some(key) = key {
-        for col in key.columns() {
-            if map.contains_key(col) {
-                return Err(Error::invalid(format!(
-                    "the body repeats key column `{col}`: Dataverse takes key columns from the \
-                     URL only; remove it from the body"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 impl DataverseClient {
     /// Reads one row by primary id or alternate key, returning only `select` (all columns if
     /// empty). `None` when the row does not exist; an unknown entity set or column is an error.
@@ -156,17 +144,7 @@ impl DataverseClient {
         key: &Key,
         select: &[&str],
     ) -> Result<Option<T>, Error> {
-        let mut relative = key.path(entity_set)?;
-        if !select.is_empty() {
-            for c in select {
-                check_name("selected column", c)?;
-            }
-            relative.push_str(&format!(
-                "?$select={}",
-                encode_query_value(&select.join(","))
-            ));
-        }
-        let mut req = self.request(Method::GET, self.url(&relative)?);
+        let mut req = self.request_for(&Operation::get(entity_set, key, select))?;
         if let Some(prefer) =
             crate::query::prefer_header(false, None, self.inner.annotations.as_deref())?
         {
@@ -193,10 +171,12 @@ impl DataverseClient {
     /// println!("created {id}");
     /// # Ok(()) }
     /// ```
-    pub async fn create(&self, entity_set: &str, body: &Value) -> Result<Uuid, Error> {
-        check_name("entity set", entity_set)?;
-        check_body(body, None)?;
-        let req = self.request(Method::POST, self.url(entity_set)?).json(body);
+    pub async fn create(
+        &self,
+        entity_set: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<Uuid, Error> {
+        let req = self.request_for(&Operation::create(entity_set, body))?;
         let resp = self.send(req).await?;
         if let Some(id) = resp.header("odata-entityid").and_then(entity_id) {
             return Ok(id);
@@ -209,15 +189,14 @@ impl DataverseClient {
 
     /// Updates an existing row (`PATCH` with `If-Match: *`, so a missing row is a 404 error
     /// instead of a silent create).
-    pub async fn update(&self, entity_set: &str, key: &Key, body: &Value) -> Result<(), Error> {
-        check_body(body, Some(key))?;
-        let req = self
-            .request(Method::PATCH, self.url(&key.path(entity_set)?)?)
-            .header("if-match", "*")
-            // Updating twice with the same body leaves the same row.
-            .idempotent(true)
-            .json(body);
-        self.send(req).await?;
+    pub async fn update(
+        &self,
+        entity_set: &str,
+        key: &Key,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<(), Error> {
+        self.send(self.request_for(&Operation::update(entity_set, key, body))?)
+            .await?;
         Ok(())
     }
 
@@ -239,22 +218,11 @@ impl DataverseClient {
         &self,
         entity_set: &str,
         key: &Key,
-        body: &Value,
+        body: &(impl Serialize + ?Sized),
         opts: UpsertOptions,
     ) -> Result<UpsertOutcome, Error> {
-        check_body(body, Some(key))?;
-        let mut req = self
-            .request(Method::PATCH, self.url(&key.path(entity_set)?)?)
-            // A plain or update-only upsert sent twice leaves the same row: safe to retry
-            // after a lost reply. Create-only and ETag upserts would fail the second time.
-            .idempotent(matches!(
-                opts.condition,
-                Condition::None | Condition::UpdateOnly
-            ));
-        for (name, value) in opts.headers() {
-            req = req.header(name, value);
-        }
-        let resp = self.send(req.json(body)).await?;
+        let req = self.request_for(&Operation::upsert(entity_set, key, body, &opts))?;
+        let resp = self.send(req).await?;
         let kind = match (resp.status().as_u16(), &opts.condition) {
             (201, _) | (_, Condition::CreateOnly) => UpsertKind::Created,
             (200, _) | (_, Condition::UpdateOnly | Condition::IfMatch(_)) => UpsertKind::Updated,
@@ -280,8 +248,8 @@ impl DataverseClient {
 
     /// Deletes a row. A missing row is a 404 error ([`Error::status`]).
     pub async fn delete(&self, entity_set: &str, key: &Key) -> Result<(), Error> {
-        let req = self.request(Method::DELETE, self.url(&key.path(entity_set)?)?);
-        self.send(req).await?;
+        self.send(self.request_for(&Operation::delete(entity_set, key))?)
+            .await?;
         Ok(())
     }
 
@@ -350,8 +318,26 @@ mod tests {
     #[test]
     fn bodies_are_checked() {
         let key = Key::alternate([("name", "x".into())]);
-        assert!(check_body(&serde_json::json!([1]), None).is_err());
-        assert!(check_body(&serde_json::json!({"name": "x"}), Some(&key)).is_err());
-        assert!(check_body(&serde_json::json!({"other": 1}), Some(&key)).is_ok());
+        let id = Key::id(Uuid::nil());
+        assert!(
+            Operation::create("accounts", &serde_json::json!([1]))
+                .problem()
+                .is_some()
+        );
+        assert!(
+            Operation::update("accounts", &key, &serde_json::json!({"name": "x"}))
+                .problem()
+                .is_some()
+        );
+        assert!(
+            Operation::update("accounts", &key, &serde_json::json!({"other": 1}))
+                .problem()
+                .is_none()
+        );
+        assert!(
+            Operation::update("accounts", &id, &"text")
+                .problem()
+                .is_some()
+        );
     }
 }

@@ -18,7 +18,7 @@
 
 use client_core::{AccessToken, StaticTokenCredential};
 use dataverse_client::{
-    Batch, BatchMode, BatchOperation, Change, DataverseClient, Filter, FilterValue, Key, Query,
+    Batch, BatchMode, Change, DataverseClient, Filter, FilterValue, Key, Operation, Query,
     UpsertOptions,
 };
 use futures::TryStreamExt;
@@ -170,7 +170,7 @@ async fn writes_batches_and_sees_them_as_changes() {
         }),
     );
     cs.push(
-        BatchOperation::new(http::Method::PATCH, &created.reference())
+        Operation::new(http::Method::PATCH, &created.reference())
             .json(serde_json::json!({"description": "changed in the same change set"})),
     );
     batch.get("bots", &Key::id(bot_id), &["name"]);

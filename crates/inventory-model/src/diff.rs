@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::mapping::{Inventory, InventoryRows};
 use crate::options::DiscoverySource;
 use crate::rows::{AgentRow, Encoding, InventoryRow};
+use crate::schema::ColumnType;
 
 /// `fsi_publishedstate` of an agent no longer seen.
 pub const GONE_STATE: &str = "Not Seen";
@@ -100,104 +101,119 @@ fn norm(id: &str) -> String {
     id.trim().to_ascii_lowercase()
 }
 
-fn comparable<R: InventoryRow>(row: &R) -> Map<String, Value> {
-    let mut json = row.to_json(Encoding::Dataverse);
-    for c in BOOKKEEPING_COLUMNS {
-        json.remove(c);
-    }
-    json
+/// The columns that identify a row of `R`: its upsert key, or (agent, policy) for
+/// the billing shell, which has none.
+fn key_columns<R: InventoryRow>() -> &'static [&'static str] {
+    R::TABLE
+        .upsert_key()
+        .map_or(&["fsi_agentid", "fsi_policyid"], |k| k.columns)
 }
 
-fn key_of<R: InventoryRow>(row: &R) -> Vec<String> {
-    match row.key_values() {
-        Some(values) => values.into_iter().map(|(_, v)| norm(&v)).collect(),
-        None => {
-            // Billing rows have no alternate key: (agent, policy) identifies them.
-            let json = row.to_json(Encoding::Dataverse);
-            ["fsi_agentid", "fsi_policyid"]
-                .iter()
-                .map(|c| {
-                    json.get(*c)
-                        .and_then(Value::as_str)
-                        .map(norm)
-                        .unwrap_or_default()
-                })
-                .collect()
-        }
-    }
+/// A row as compared, from one serialisation: its key (values without regard to
+/// case) and its columns without bookkeeping, with the values Dataverse treats as
+/// equal made equal (an empty text is no text; a yes/no column without a value
+/// reads back as its default).
+struct Entry {
+    key: Vec<String>,
+    columns: Map<String, Value>,
 }
 
-fn key_pairs<R: InventoryRow>(row: &R) -> Vec<(&'static str, String)> {
-    row.key_values().unwrap_or_else(|| {
-        let json = row.to_json(Encoding::Dataverse);
-        ["fsi_agentid", "fsi_policyid"]
+impl Entry {
+    fn of<R: InventoryRow>(row: &R) -> Self {
+        let mut json = row.to_json(Encoding::Dataverse);
+        let key = key_columns::<R>()
             .iter()
             .map(|c| {
-                (
-                    *c,
-                    json.get(*c)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
+                json.get(*c)
+                    .and_then(Value::as_str)
+                    .map(norm)
+                    .unwrap_or_default()
             })
-            .collect()
-    })
+            .collect();
+        for c in BOOKKEEPING_COLUMNS {
+            json.remove(c);
+        }
+        for column in R::TABLE.columns {
+            let Some(value) = json.get_mut(column.logical_name) else {
+                continue;
+            };
+            match (column.column_type, &*value) {
+                (ColumnType::String { .. } | ColumnType::Memo { .. }, Value::String(s))
+                    if s.is_empty() =>
+                {
+                    *value = Value::Null;
+                }
+                (ColumnType::Boolean { default }, Value::Null) => *value = Value::Bool(default),
+                _ => {}
+            }
+        }
+        Entry { key, columns: json }
+    }
+
+    fn text(&self, column: &str) -> Option<&str> {
+        self.columns.get(column).and_then(Value::as_str)
+    }
+
+    /// The agent (agent id, environment id) the row belongs to, if it names one.
+    fn agent(&self) -> Option<(String, String)> {
+        let agent = self.text("fsi_agentid")?;
+        Some((
+            norm(agent),
+            self.text("fsi_environmentid").map(norm).unwrap_or_default(),
+        ))
+    }
 }
 
-/// The agent (agent id, environment id) a row belongs to, if it has both.
-fn agent_of<R: InventoryRow>(row: &R) -> Option<(String, String)> {
-    let json = row.to_json(Encoding::Dataverse);
-    let agent = json.get("fsi_agentid")?.as_str()?;
-    let env = json
-        .get("fsi_environmentid")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    Some((norm(agent), norm(env)))
-}
-
-fn changed<R: InventoryRow>(previous: &[R], current: &[R]) -> (Vec<R>, Vec<Vec<String>>) {
-    let before: BTreeMap<Vec<String>, Map<String, Value>> = previous
-        .iter()
-        .map(|r| (key_of(r), comparable(r)))
-        .collect();
-    let upserts = current
-        .iter()
-        .filter(|r| before.get(&key_of(*r)) != Some(&comparable(*r)))
-        .cloned()
-        .collect();
-    let now: BTreeSet<Vec<String>> = current.iter().map(key_of).collect();
+/// Rows new or changed in `current`, and the keys of `previous` rows no longer there.
+fn changed<R: InventoryRow>(previous: &[Entry], current: &[R]) -> (Vec<R>, BTreeSet<Vec<String>>) {
+    let before: BTreeMap<&Vec<String>, &Map<String, Value>> =
+        previous.iter().map(|e| (&e.key, &e.columns)).collect();
+    let mut now = BTreeSet::new();
+    let mut upserts = Vec::new();
+    for row in current {
+        let entry = Entry::of(row);
+        if before.get(&entry.key) != Some(&&entry.columns) {
+            upserts.push(row.clone());
+        }
+        now.insert(entry.key);
+    }
     let missing = before
         .keys()
-        .filter(|k| !now.contains(*k))
-        .cloned()
+        .filter(|k| !now.contains(**k))
+        .map(|k| (*k).clone())
         .collect();
     (upserts, missing)
 }
 
+/// Agents whose rows follow them (gone or unobserved): by (agent, environment), and
+/// by agent alone for rows that name no environment.
+struct LeftAlone {
+    agents: BTreeSet<(String, String)>,
+    ids: BTreeSet<String>,
+}
+
 fn stale<R: InventoryRow>(
-    previous: &[R],
-    missing: &[Vec<String>],
-    gone_or_unobserved: &BTreeSet<(String, String)>,
+    previous: &[Entry],
+    missing: &BTreeSet<Vec<String>>,
+    left_alone: &LeftAlone,
     out: &mut Vec<StaleRow>,
 ) {
-    let missing: BTreeSet<&Vec<String>> = missing.iter().collect();
-    for row in previous {
-        if !missing.contains(&key_of(row)) {
+    for entry in previous {
+        if !missing.contains(&entry.key) {
             continue;
         }
-        // Rows of gone or unobserved agents follow their agent, they are not stale.
-        if agent_of(row).is_some_and(|a| {
-            gone_or_unobserved.contains(&a)
-                || gone_or_unobserved
-                    .iter()
-                    .any(|(g, _)| *g == a.0 && a.1.is_empty())
+        if entry.agent().is_some_and(|(agent, env)| {
+            left_alone.agents.contains(&(agent.clone(), env.clone()))
+                || (env.is_empty() && left_alone.ids.contains(&agent))
         }) {
             continue;
         }
         out.push(StaleRow {
             table: R::TABLE.logical_name,
-            key: key_pairs(row),
+            key: key_columns::<R>()
+                .iter()
+                .map(|c| (*c, entry.text(c).unwrap_or_default().to_owned()))
+                .collect(),
         });
     }
 }
@@ -205,11 +221,14 @@ fn stale<R: InventoryRow>(
 /// Compares the previous scan's rows with this scan's.
 pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope) -> InventoryDiff {
     let mut out = InventoryDiff::default();
-    let (mut agents, missing_agents) = changed(&previous.agents, &current.agents);
-    let missing: BTreeSet<&Vec<String>> = missing_agents.iter().collect();
-    let mut left_alone: BTreeSet<(String, String)> = BTreeSet::new();
-    for row in &previous.agents {
-        if !missing.contains(&key_of(row)) {
+    let before: Vec<Entry> = previous.agents.iter().map(Entry::of).collect();
+    let (mut agents, missing) = changed(&before, &current.agents);
+    let mut left_alone = LeftAlone {
+        agents: BTreeSet::new(),
+        ids: BTreeSet::new(),
+    };
+    for (row, entry) in previous.agents.iter().zip(&before) {
+        if !missing.contains(&entry.key) {
             continue;
         }
         let env = norm(&row.environment_id);
@@ -227,7 +246,8 @@ pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope
         );
         let observable = scope.scanned_environments.contains(&env)
             || (scope.inventory_read && seen_by_inventory);
-        left_alone.insert((norm(&row.agent_id), env));
+        left_alone.agents.insert((norm(&row.agent_id), env));
+        left_alone.ids.insert(norm(&row.agent_id));
         if observable {
             if row.published_state.as_deref() != Some(GONE_STATE) {
                 let mut marked: AgentRow = row.clone();
@@ -242,19 +262,20 @@ pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope
     out.upserts.agents = agents;
 
     macro_rules! table {
-        ($field:ident) => {{
-            let (rows, missing) = changed(&previous.$field, &current.$field);
+        ($field:ident, $row:ty) => {{
+            let before: Vec<Entry> = previous.$field.iter().map(Entry::of).collect();
+            let (rows, missing) = changed(&before, &current.$field);
             out.upserts.$field = rows;
-            stale(&previous.$field, &missing, &left_alone, &mut out.stale_rows);
+            stale::<$row>(&before, &missing, &left_alone, &mut out.stale_rows);
         }};
     }
-    table!(environments);
-    table!(features);
-    table!(auth_shares);
-    table!(billing);
-    table!(usage);
-    table!(work_iq);
-    table!(compliance);
+    table!(environments, crate::rows::EnvironmentRow);
+    table!(features, crate::rows::AgentFeatureRow);
+    table!(auth_shares, crate::rows::AuthShareRow);
+    table!(billing, crate::rows::BillingEntitlementRow);
+    table!(usage, crate::rows::UsageSignalRow);
+    table!(work_iq, crate::rows::WorkIqStateRow);
+    table!(compliance, crate::rows::ComplianceStateRow);
     out
 }
 

@@ -40,9 +40,9 @@ fn token_len(s: &str) -> usize {
         .count()
 }
 
-fn lower_find(haystack: &str, needle: &str) -> Vec<usize> {
-    let lower = haystack.to_ascii_lowercase();
-    lower.match_indices(needle).map(|(i, _)| i).collect()
+/// Byte offsets of `needle` in the lowercased line (lowercasing ASCII keeps offsets).
+fn find_all<'a>(lower: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
+    lower.match_indices(needle).map(|(i, _)| i)
 }
 
 /// The value after `key` and an `=` or `:` (with optional quotes and spaces).
@@ -55,15 +55,21 @@ fn value_after(text: &str, at: usize, key_len: usize) -> Option<&str> {
 
 /// Finds secret-looking strings in one line of text.
 pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
+    // The shortest match is a key, a separator and eight characters.
+    if line.len() < 12 {
+        return None;
+    }
+    let lower = line.to_ascii_lowercase();
+    let lower_find = |needle: &'static str| find_all(&lower, needle);
     if line.contains("-----BEGIN") && line.contains("PRIVATE KEY") {
         return Some(SecretKind::PrivateKey);
     }
-    for at in lower_find(line, "bearer ") {
+    for at in lower_find("bearer ") {
         if token_len(&line[at + 7..]) >= 20 {
             return Some(SecretKind::BearerToken);
         }
     }
-    for at in lower_find(line, "basic ") {
+    for at in lower_find("basic ") {
         let token = &line[at + 6..];
         let n = token_len(token);
         if n >= 16
@@ -80,7 +86,7 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
         "sharedaccesssignature",
         "sig",
     ] {
-        for at in lower_find(line, key) {
+        for at in lower_find(key) {
             let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphanumeric();
             if before_ok && value_after(line, at, key.len()).is_some_and(|v| token_len(v) >= 16) {
                 return Some(SecretKind::ConnectionString);
@@ -97,7 +103,7 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
         "subscription-key",
         "access_token",
     ] {
-        for at in lower_find(line, key) {
+        for at in lower_find(key) {
             if value_after(line, at, key.len())
                 .is_some_and(|v| token_len(v) >= 16 && !v.starts_with('='))
             {
@@ -106,7 +112,7 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
         }
     }
     for key in ["password", "pwd"] {
-        for at in lower_find(line, key) {
+        for at in lower_find(key) {
             let before_ok = at == 0 || !line.as_bytes()[at - 1].is_ascii_alphabetic();
             if before_ok
                 && value_after(line, at, key.len()).is_some_and(|v| {
@@ -146,27 +152,76 @@ pub(crate) fn scan_line(line: &str) -> Option<SecretKind> {
     None
 }
 
-/// A secret found in a YAML text: its 1-based line, the path of the key on that
-/// line (from indentation; list items as `/-`) and what it looks like.
 /// At most this many secrets are located per document (each is walked back to its
 /// path); the rest are counted, so a hostile document cannot make the scan quadratic.
 pub(crate) const MAX_LOCATED: usize = 20;
+
+/// Every pattern [`scan_line`] starts from, lowercased: a line holding none of them
+/// cannot match, so a document is searched once per pattern instead of line by line.
+const TRIGGERS: [&str; 24] = [
+    "-----begin",
+    "bearer ",
+    "basic ",
+    "accountkey",
+    "sharedaccess",
+    "sig",
+    "client_secret",
+    "clientsecret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "subscription-key",
+    "access_token",
+    "password",
+    "pwd",
+    "eyj",
+    "akia",
+    "ghp_",
+    "gho_",
+    "github_pat_",
+    "xoxb-",
+    "xoxp-",
+    "sk-",
+    "aiza",
+];
 
 /// Secrets found in a YAML text: the located ones (1-based line, the path of the
 /// key on that line from indentation, list items as `-`, and what it looks like)
 /// and how many more were found without being located.
 pub(crate) fn scan_yaml(text: &str) -> (Vec<(usize, String, SecretKind)>, usize) {
+    let lower = text.to_ascii_lowercase();
+    // Line starts, to find the line of an occurrence by binary search (a long line
+    // with many occurrences must not be walked back once per occurrence).
+    let breaks: Vec<usize> = text.match_indices('\n').map(|(at, _)| at).collect();
+    let line_start = |at: usize| match breaks.partition_point(|&b| b < at) {
+        0 => 0,
+        i => breaks[i - 1] + 1,
+    };
+    let mut starts: Vec<usize> = TRIGGERS
+        .iter()
+        .flat_map(|t| lower.match_indices(t).map(|(at, _)| at))
+        .map(line_start)
+        .collect();
+    if starts.is_empty() {
+        return (Vec::new(), 0);
+    }
+    starts.sort_unstable();
+    starts.dedup();
     let mut out = Vec::new();
     let mut more = 0;
-    let lines: Vec<&str> = text.lines().collect();
-    for (index, line) in lines.iter().enumerate() {
-        if let Some(kind) = scan_line(line) {
-            if out.len() < MAX_LOCATED {
-                out.push((index + 1, yaml_path(&lines, index), kind));
-            } else {
-                more += 1;
-            }
+    let mut lines: Option<Vec<&str>> = None;
+    for start in starts {
+        let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+        let Some(kind) = scan_line(&text[start..end]) else {
+            continue;
+        };
+        if out.len() >= MAX_LOCATED {
+            more += 1;
+            continue;
         }
+        let index = breaks.partition_point(|&b| b < start);
+        let lines = lines.get_or_insert_with(|| text.lines().collect());
+        out.push((index + 1, yaml_path(lines, index), kind));
     }
     (out, more)
 }
@@ -346,6 +401,14 @@ mod tests {
         let many = "a: Bearer abcdefghijklmnopqrstuvwxyz0123456789\n".repeat(50);
         let (found, more) = scan_yaml(&many);
         assert_eq!((found.len(), more), (MAX_LOCATED, 50 - MAX_LOCATED));
+        assert_eq!(found[3].0, 4);
+        // One long line with a trigger many times over is one line to check.
+        let long = format!("x: {}\nz: 1\n", "sig ".repeat(200_000));
+        let (found, more) = scan_yaml(&long);
+        assert_eq!((found.len(), more), (0, 0));
+        let crlf = "a: 1\r\nb:\r\n  password: Hunter2Hunter2\r\n";
+        let (found, _) = scan_yaml(crlf);
+        assert_eq!((found[0].0, found[0].1.as_str()), (3, "/b/password"));
     }
 
     #[test]

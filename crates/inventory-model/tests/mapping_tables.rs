@@ -436,3 +436,42 @@ fn the_rows_serialise_as_one_list_per_table() {
     assert_eq!(posture["results"][0]["check"], "shared-with-everyone");
     assert_eq!(posture["risk"], "Unknown");
 }
+
+#[test]
+fn rows_read_back_from_dataverse_compare_equal_to_what_was_written() {
+    let input = one_environment(vec![scanned_bot(
+        bot("b1", "One"),
+        vec![component("c1", 9, "T", None)],
+    )]);
+    let inv = build_inventory(&input, &InventorySettings::default());
+    // Dataverse gives defaults for yes/no columns written as null, drops empty
+    // texts, and adds its own columns and annotations.
+    let mut previous = inv.rows.clone();
+    for f in &mut previous.features {
+        let mut json = f.to_json(inventory_model::Encoding::Dataverse);
+        json.insert(
+            "fsi_caiagentfeatureid".into(),
+            json!("00000000-0000-0000-0000-000000000001"),
+        );
+        json.insert("@odata.etag".into(), json!("W/\"123\""));
+        json.insert(
+            "fsi_featuretype@OData.Community.Display.V1.FormattedValue".into(),
+            json!("Topic"),
+        );
+        *f = inventory_model::AgentFeatureRow::from_json(
+            &json,
+            inventory_model::Encoding::Dataverse,
+        )
+        .unwrap();
+    }
+    for c in &mut previous.compliance {
+        if c.scan_completeness_reason.as_deref() == Some("") {
+            c.scan_completeness_reason = None;
+        }
+    }
+    for a in &mut previous.auth_shares {
+        a.audience_truncated = a.audience_truncated.or(Some(false));
+        a.require_sign_in = a.require_sign_in.or(Some(false));
+    }
+    assert!(inv.diff_against(&previous).is_empty());
+}

@@ -7,6 +7,11 @@
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
+//!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
+//!   query and the admin environment list, with paging, quota headers and throttling;
+//!   `.environments(n)` makes a tenant of several environments, each with its own Dataverse
+//!   on its own port, and seeded discrepancies between the sources ([`environments`]);
 //! - an admin API under `/_emulator/`:
 //!   - `GET info` (URLs and the connector app's credentials);
 //!   - `GET ingested` (accepted ingestion records), `DELETE ingested` (clear them);
@@ -44,8 +49,11 @@ pub mod clock;
 pub mod dataverse;
 mod emulator;
 pub mod entra;
+pub mod environments;
 pub mod faults;
 pub mod generate;
+pub mod inventory;
+pub mod kql;
 mod rng;
 pub mod throttle;
 

@@ -280,6 +280,21 @@ pub(super) fn batch_size(raw: &RawConfig) -> Result<usize, ConfigError> {
     }
 }
 
+/// `in_flight`: batches delivered at once, 1 to 64.
+pub(super) fn in_flight(raw: &RawConfig) -> Result<usize, ConfigError> {
+    match raw.trimmed(keys::IN_FLIGHT) {
+        Some((v, origin)) => count(
+            v,
+            origin,
+            "number of batches in flight",
+            1..=64,
+            " (1 delivers one batch at a time; a crash repeats at most this many batches)",
+        )
+        .map(|n| usize::try_from(n).unwrap_or(DEFAULT_IN_FLIGHT)),
+        None => Ok(DEFAULT_IN_FLIGHT),
+    }
+}
+
 /// `record_host`: a host name (letters, digits, `-`, `.`, `_`).
 pub(super) fn record_host(raw: &RawConfig) -> Result<String, ConfigError> {
     match raw.trimmed(keys::RECORD_HOST) {

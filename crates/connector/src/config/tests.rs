@@ -60,6 +60,7 @@ fn akto_variables_are_accepted_unchanged() {
         other => panic!("{other:?}"),
     }
     assert_eq!(c.batch_size, 50);
+    assert_eq!(c.in_flight, DEFAULT_IN_FLIGHT);
     assert_eq!(c.overlap, Duration::from_secs(1800));
     // No secret in Debug output, before or after validation.
     for dbg in [format!("{c:?}"), format!("{:?}", env(AKTO_ENV))] {
@@ -611,5 +612,29 @@ mod properties {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn in_flight_is_a_small_positive_number() {
+    let mut pairs: Vec<(&str, &str)> = AKTO_ENV.to_vec();
+    pairs.push(("COPILOT_CONNECTOR_IN_FLIGHT", "1"));
+    assert_eq!(
+        Config::from_raw(&env(&pairs), Needs::Ingest)
+            .unwrap()
+            .in_flight,
+        1
+    );
+    for bad in ["0", "65", "four"] {
+        let mut pairs: Vec<(&str, &str)> = AKTO_ENV.to_vec();
+        pairs.push(("COPILOT_CONNECTOR_IN_FLIGHT", bad));
+        let e = Config::from_raw(&env(&pairs), Needs::Ingest)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("COPILOT_CONNECTOR_IN_FLIGHT is invalid"),
+            "{e}"
+        );
+        assert!(e.contains("from 1 to 64"), "{e}");
     }
 }

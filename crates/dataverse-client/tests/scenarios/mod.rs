@@ -173,7 +173,7 @@ pub fn paging_query(client: &DataverseClient) -> Query {
     client
         .query(SET)
         .select([PK, NAME])
-        .order_by(NAME, false)
+        .order_by(NAME, dataverse_client::Order::Asc)
         .page_size(PAGE_SIZE)
         .include_annotations("*")
 }
@@ -649,7 +649,7 @@ pub async fn top_and_count(client: &DataverseClient) {
     let q = client
         .query(SET)
         .select([PK, NAME])
-        .order_by(NAME, false)
+        .order_by(NAME, dataverse_client::Order::Asc)
         .top(4);
     let rows: Vec<Value> = client.rows(&q).try_collect().await.unwrap();
     assert_eq!(rows.iter().map(name_of).collect::<Vec<_>>(), expected);
@@ -664,8 +664,8 @@ pub async fn top_and_count(client: &DataverseClient) {
     let q = client
         .query(SET)
         .select([PK, NAME])
-        .order_by(NAME, false)
-        .count(true)
+        .order_by(NAME, dataverse_client::Order::Asc)
+        .count()
         .page_size(PAGE_SIZE);
     let mut pages = client.pages::<Value>(&q);
     let page = pages.try_next().await.unwrap().unwrap();
@@ -767,7 +767,7 @@ pub async fn change_set_with_a_reference(client: &DataverseClient) -> Uuid {
     let mut cs = batch.change_set();
     let created = cs.create(SET, json!({NAME: "lima", "cr_revision": 12}));
     cs.push(
-        dataverse_client::BatchOperation::new(http::Method::PATCH, &created.reference())
+        dataverse_client::Operation::new(http::Method::PATCH, &created.reference())
             .json(json!({"cr_environment": "set through $1"})),
     );
     let results = client.batch(batch, BatchMode::StopOnError).await.unwrap();
