@@ -1025,16 +1025,19 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::CoverageGap => {
-            // Only gaps in what was observed count; warnings about ids do not.
+            // Only gaps in what was observed of this agent count: warnings about ids do
+            // not, nor a tenant inventory that was not read at all (a tenant-level gap,
+            // reported once, while this agent's Dataverse definition was read).
+            use crate::reconcile::{CoverageKind, DataverseOnlyReason};
             let mut evidence: Vec<Evidence> = facts
                 .coverage
                 .iter()
-                .filter(|c| {
-                    matches!(
-                        c.kind,
-                        crate::reconcile::CoverageKind::InventoryOnly(_)
-                            | crate::reconcile::CoverageKind::DataverseOnly(_)
-                    )
+                .filter(|c| match &c.kind {
+                    CoverageKind::InventoryOnly(_) => true,
+                    CoverageKind::DataverseOnly(reason) => {
+                        *reason != DataverseOnlyReason::InventoryNotRead
+                    }
+                    _ => false,
                 })
                 .map(|c| {
                     Evidence::column(

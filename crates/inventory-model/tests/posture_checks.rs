@@ -704,3 +704,23 @@ fn violations_stay_valid_json_when_evidence_overflows_the_column() {
     use inventory_model::InventoryRow;
     c.validate().unwrap();
 }
+
+#[test]
+fn an_unread_tenant_inventory_is_not_a_gap_of_each_agent() {
+    let mut input = plain();
+    input.tenant_agents = None;
+    assert_eq!(status(&input, CheckId::CoverageGap), CheckStatus::NotFound);
+    let inv = build_inventory(&input, &InventorySettings::default());
+    assert!(
+        inv.coverage
+            .iter()
+            .any(|c| c.kind == inventory_model::CoverageKind::InventoryUnavailable)
+    );
+    // An unexplained Dataverse-only agent is a gap.
+    let mut input = plain();
+    input.tenant_agents = Some(vec![]);
+    assert!(matches!(
+        status(&input, CheckId::CoverageGap),
+        CheckStatus::Found { .. }
+    ));
+}
