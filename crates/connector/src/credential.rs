@@ -1,6 +1,6 @@
 //! The Entra ID credential named by the configuration.
 
-use crate::config::{Config, CredentialConfig};
+use crate::config::{Config, CredentialConfig, SignIn};
 use crate::connector::ConnectorError;
 use client_core::{CredentialError, CredentialErrorKind, SharedClock, SharedCredential};
 use entra_auth::{
@@ -15,31 +15,27 @@ pub fn from_config(
     config: &Config,
     clock: SharedClock,
 ) -> Result<SharedCredential, ConnectorError> {
-    from_parts(
-        &config.credential,
-        config.tenant_id.as_deref(),
-        config.client_id,
-        &config.authority_host,
-        clock,
-    )
+    let sign_in = SignIn {
+        tenant_id: config.tenant_id.clone(),
+        client_id: config.client_id,
+        credential: config.credential.clone(),
+        authority_host: config.authority_host.clone(),
+    };
+    from_sign_in(&sign_in, clock)
 }
 
-/// Builds the credential `credential` names, for a command without a full [`Config`]
-/// (the `m365` commands).
-pub fn from_parts(
-    credential: &CredentialConfig,
-    tenant_id: Option<&str>,
-    client_id: Option<uuid::Uuid>,
-    authority_host: &url::Url,
+/// Builds the credential the sign-in settings ask for (see [`from_config`]).
+pub fn from_sign_in(
+    config: &SignIn,
     clock: SharedClock,
 ) -> Result<SharedCredential, ConnectorError> {
-    let kind = credential.kind();
+    let kind = config.credential.kind();
     let wrap = |source: CredentialError| ConnectorError::Credential { kind, source };
     let options = CredentialOptions::default()
-        .with_authority_host(authority_host.clone())
+        .with_authority_host(config.authority_host.clone())
         .with_clock(clock);
     let tenant = || {
-        tenant_id.map(str::to_owned).ok_or_else(|| {
+        config.tenant_id.clone().ok_or_else(|| {
             wrap(
                 CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no tenant id")
                     .with_hint("set DATAVERSE_TENANT_ID"),
@@ -47,14 +43,14 @@ pub fn from_parts(
         })
     };
     let client = || {
-        client_id.map(|c| c.to_string()).ok_or_else(|| {
+        config.client_id.map(|c| c.to_string()).ok_or_else(|| {
             wrap(
                 CredentialError::new(CredentialErrorKind::InvalidConfiguration, "no client id")
                     .with_hint("set DATAVERSE_CLIENT_ID"),
             )
         })
     };
-    Ok(match credential {
+    Ok(match &config.credential {
         CredentialConfig::ClientSecret(secret) => Arc::new(
             ClientSecretCredential::new(tenant()?, client()?, secret.clone(), options)
                 .map_err(wrap)?,
@@ -78,13 +74,31 @@ pub fn from_parts(
                 .map_err(wrap)?,
         ),
         CredentialConfig::ManagedIdentity => {
-            let id = match client_id {
+            let id = match config.client_id {
                 Some(c) => ManagedIdentityId::ClientId(c.to_string()),
                 None => ManagedIdentityId::SystemAssigned,
             };
             Arc::new(ManagedIdentityCredential::new(id, options).map_err(wrap)?)
         }
     })
+}
+
+/// Builds the credential from its parts (for the `m365` commands, which need no Dataverse
+/// settings).
+pub fn from_parts(
+    credential: &CredentialConfig,
+    tenant_id: Option<&str>,
+    client_id: Option<uuid::Uuid>,
+    authority_host: &url::Url,
+    clock: SharedClock,
+) -> Result<SharedCredential, ConnectorError> {
+    let sign_in = SignIn {
+        tenant_id: tenant_id.map(str::to_owned),
+        client_id,
+        credential: credential.clone(),
+        authority_host: authority_host.clone(),
+    };
+    from_sign_in(&sign_in, clock)
 }
 
 #[cfg(test)]
