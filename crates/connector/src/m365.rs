@@ -49,7 +49,7 @@ pub const REQUIRED_ROLES: [&str; 2] = ["AiEnterpriseInteraction.Read.All", "User
 /// The `m365` options beyond the shared settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct M365Options {
-    /// The Microsoft Graph root, e.g. a proxy or the tenant emulator (default: the cloud's, https://graph.microsoft.com)
+    /// The Microsoft Graph root, e.g. a proxy or the tenant emulator (default: the cloud's, `https://graph.microsoft.com`)
     #[arg(long, env = "GRAPH_URL", value_name = "URL")]
     pub graph_url: Option<String>,
     /// Users read at once (1 to 32)
