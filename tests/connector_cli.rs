@@ -289,6 +289,7 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
         }
         let files = files_under(dir.path());
         let allowed = [
+            "demo-out/m365-pairs.jsonl",
             "demo-out/pairs.jsonl",
             "demo-out/state.db",
             "demo-out/state.db.lock",
