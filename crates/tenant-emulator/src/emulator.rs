@@ -511,7 +511,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
                     let mut b = Row::new();
                     b.insert("botid".into(), Value::String(bot.to_owned()));
                     let schema =
-                        schema.unwrap_or_else(|| format!("fixture_{}", &bot[..bot.len().min(8)]));
+                        // By characters: an id may hold multi-byte characters.
+                        schema.unwrap_or_else(|| {
+                            format!("fixture_{}", bot.chars().take(8).collect::<String>())
+                        });
                     b.insert("name".into(), Value::String(schema.clone()));
                     b.insert("schemaname".into(), Value::String(schema));
                     b.insert("statecode".into(), Value::from(0));
@@ -536,6 +539,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
     Ok(())
 }
 
+/// The most transcripts one call (or one admin request) may generate: enough for any test or
+/// benchmark, small enough that a typo cannot exhaust memory.
+pub const MAX_GENERATED_PER_REQUEST: usize = 100_000;
+
 /// State shared by the library handle and the admin API.
 pub(crate) struct Shared {
     pub(crate) base_url: String,
@@ -559,6 +566,11 @@ impl Shared {
         &self,
         count: usize,
     ) -> Result<Vec<Uuid>, EmulatorError> {
+        if count > MAX_GENERATED_PER_REQUEST {
+            return Err(EmulatorError::InvalidSpec(format!(
+                "{count} transcripts is over the limit of {MAX_GENERATED_PER_REQUEST} per request; add them in several requests"
+            )));
+        }
         if self.tenant.agent_count() == 0 && count > 0 {
             return Err(EmulatorError::InvalidSpec(
                 "the tenant has no agent to generate transcripts for".to_owned(),

@@ -18,8 +18,12 @@
 //!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
 //!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
 //!   - `POST tokens/expire` (every token issued so far expires);
-//!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour) or
-//!     `{"rows": [...]}` (as given); answers `{"ids": [...]}`.
+//!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour; at
+//!     most [`MAX_GENERATED_PER_REQUEST`]) or `{"rows": [...]}` (as given); answers
+//!     `{"ids": [...]}`.
+//!
+//!   Admin bodies are limited to [`ADMIN_BODY_LIMIT`] bytes (2 MiB, `413` beyond); every
+//!   malformed or out-of-range admin request is answered `4xx` with `{"error": ...}`.
 //!
 //! The tenant (agents, components, application user, transcripts) is generated from a seed,
 //! shaped like real Copilot Studio rows; transcript content is generated on demand, so 100,000
@@ -57,4 +61,8 @@ pub mod kql;
 mod rng;
 pub mod throttle;
 
-pub use emulator::{Credentials, Emulator, EmulatorBuilder, EmulatorError, RunningEmulator};
+pub use admin::ADMIN_BODY_LIMIT;
+pub use emulator::{
+    Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
+    RunningEmulator,
+};
