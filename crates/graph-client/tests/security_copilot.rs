@@ -369,3 +369,32 @@ async fn security_copilot_is_public_cloud_only_and_errors_are_typed() {
     assert_eq!(err.request_id(), Some("rq1"));
     assert!(err.to_string().contains("Security Copilot role"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_holds_on_tokio_paused_time_with_the_system_clock() {
+    let server = MockServer::start_async().await;
+    let sc = GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
+        "graph-token",
+        datetime!(2030-01-01 00:00 UTC),
+    ))))
+    .base_url(&server.base_url())
+    .build()
+    .unwrap()
+    .security_copilot();
+    let reads = evaluation_mock(&server, vec![json!({"id": "e1", "state": "running"})]).await;
+    let opts = PollOptions::default()
+        .initial(Duration::from_secs(2))
+        .max(Duration::from_secs(8))
+        .deadline(Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let err = sc
+        .wait_for_evaluation("s1", "p1", "e1", &opts)
+        .await
+        .unwrap_err();
+    // Without counting the sleeps this would poll for ever: the wall clock stands still.
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    // Paused time may also fire the pipeline's attempt timeout while a read is in flight,
+    // so a read can be sent twice; at least the six scheduled reads happen.
+    assert!(reads.load(Ordering::SeqCst) >= 6);
+    assert!(started.elapsed() >= Duration::from_secs(30));
+}
