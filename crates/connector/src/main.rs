@@ -455,7 +455,7 @@ fn state_check(g: &Global) -> ExitCode {
 /// Raises `stop` on Ctrl-C or SIGTERM; a second signal exits at once.
 fn watch_signals(stop: StopSignal) {
     tokio::spawn(async move {
-        let mut signals = 0;
+        let mut signals: u32 = 0;
         loop {
             wait_for_signal().await;
             signals = signals.saturating_add(1);
