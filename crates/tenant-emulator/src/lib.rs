@@ -7,6 +7,8 @@
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
 //! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
 //!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
 //!   query and the admin environment list, with paging, quota headers and throttling;
@@ -56,6 +58,7 @@ pub mod entra;
 pub mod environments;
 pub mod faults;
 pub mod generate;
+pub mod graph;
 pub mod inventory;
 pub mod kql;
 mod rng;
