@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::options::option_sets;
-use crate::schema::{ColumnType, Release, TABLES};
+use crate::schema::{Release, TABLES};
 
 /// The Markdown reference of the inventory schema.
 pub fn schema_markdown() -> String {
@@ -84,10 +84,7 @@ pub fn schema_markdown() -> String {
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|");
         for c in t.columns {
-            let kind = match c.column_type {
-                ColumnType::Choice { .. } => c.column_type.reference_text(),
-                other => other.reference_text(),
-            };
+            let kind = c.column_type.reference_text();
             let since = match c.since {
                 Release::V0_1_0 => "0.1.0",
                 _ => "**0.2.0**",

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use crate::options::{OptionSetDef, option_sets};
-use crate::schema::{ColumnDef, ColumnType, KeyDef, TABLES, TableDef};
+use crate::schema::{ColumnDef, ColumnType, KeyDef, Release, TABLES, TableDef};
 
 /// The language code labels are written in (English).
 pub const LANGUAGE_CODE: i32 = 1033;
@@ -28,6 +28,8 @@ pub enum MetadataKind {
     Column,
     /// An alternate key (`EntityDefinitions(LogicalName='...')/Keys`).
     AlternateKey,
+    /// A new option in an existing global option set (the `InsertOptionValue` action).
+    OptionValue,
 }
 
 /// One metadata request: POST `path` with `body`.
@@ -256,6 +258,69 @@ pub fn table_requests(table: &TableDef) -> Vec<MetadataRequest> {
             option_set: None,
             shared: false,
         });
+    }
+    out
+}
+
+/// The requests that bring a schema created at release `from` up to the current
+/// one: the option sets, options and columns added since, in an order that works.
+/// Tables and keys are unchanged between the releases this crate knows.
+///
+/// ```
+/// use inventory_model::metadata::{upgrade_requests, MetadataKind};
+/// use inventory_model::Release;
+///
+/// let steps = upgrade_requests(Release::V0_1_0);
+/// assert_eq!(steps.iter().filter(|r| r.kind == MetadataKind::Column).count(), 10);
+/// let people = steps.iter().find(|r| r.kind == MetadataKind::OptionValue).unwrap();
+/// assert_eq!(people.path, "InsertOptionValue");
+/// assert_eq!(people.body["Value"], 100_000_022);
+/// assert!(upgrade_requests(Release::V0_2_0).is_empty());
+/// ```
+pub fn upgrade_requests(from: Release) -> Vec<MetadataRequest> {
+    let mut out = Vec::new();
+    for set in option_sets() {
+        if set.since > from {
+            out.push(MetadataRequest {
+                kind: MetadataKind::OptionSet,
+                path: "GlobalOptionSetDefinitions".to_owned(),
+                body: option_set_body(&set),
+                name: set.name.to_owned(),
+                option_set: None,
+                shared: set.shared,
+            });
+            continue;
+        }
+        for option in set.options.iter().filter(|o| o.since > from) {
+            out.push(MetadataRequest {
+                kind: MetadataKind::OptionValue,
+                path: "InsertOptionValue".to_owned(),
+                body: json!({
+                    "OptionSetName": set.name,
+                    "Value": option.value,
+                    "Label": label(option.label),
+                }),
+                name: format!("{}={}", set.name, option.value),
+                option_set: None,
+                shared: set.shared,
+            });
+        }
+    }
+    for table in TABLES {
+        let base = format!("EntityDefinitions(LogicalName='{}')", table.logical_name);
+        for column in table.columns.iter().filter(|c| c.since > from) {
+            out.push(MetadataRequest {
+                kind: MetadataKind::Column,
+                path: format!("{base}/Attributes"),
+                body: column_body(column),
+                name: column.logical_name.to_owned(),
+                option_set: match column.column_type {
+                    ColumnType::Choice { option_set } => Some(option_set),
+                    _ => None,
+                },
+                shared: false,
+            });
+        }
     }
     out
 }

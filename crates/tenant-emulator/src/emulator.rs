@@ -18,8 +18,10 @@ use crate::akto::Ingestion;
 use crate::clock::{SharedClock, SystemClock};
 use crate::dataverse::{Dataverse, DataverseConfig, DataverseError};
 use crate::entra::{AppRegistration, ClientSecret, DataverseAccess, Entra};
+use crate::environments::{Discrepancy, EnvironmentInfo};
 use crate::faults::{FaultConfig, Faults, Service};
 use crate::generate::{Row, SyntheticTenant, TenantSpec};
+use crate::inventory::{Inventory, InventoryConfig};
 use crate::throttle::{ServiceProtection, ServiceProtectionLimits};
 
 /// Why the emulator could not start or a run-time change was refused.
@@ -122,6 +124,8 @@ pub struct EmulatorBuilder {
     fixture_rows: Vec<Row>,
     fixture_files: Vec<PathBuf>,
     resources: Vec<String>,
+    environments: usize,
+    inventory: InventoryConfig,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -155,6 +159,8 @@ impl Default for EmulatorBuilder {
             fixture_rows: Vec::new(),
             fixture_files: Vec::new(),
             resources: Vec::new(),
+            environments: 1,
+            inventory: InventoryConfig::default(),
         }
     }
 }
@@ -246,6 +252,21 @@ impl EmulatorBuilder {
         self
     }
 
+    /// The number of environments (default 1). Environment 0 is the primary Dataverse at the
+    /// base URL; each further one with Dataverse gets its own URL, agents, components and
+    /// transcripts (`agents` and `transcripts` apply to each), and the inventory plants
+    /// realistic discrepancies (see [`crate::environments`]).
+    pub fn environments(mut self, n: usize) -> Self {
+        self.environments = n;
+        self
+    }
+
+    /// How the inventory APIs (Resource Graph, resource query, admin environment list) behave.
+    pub fn inventory(mut self, config: InventoryConfig) -> Self {
+        self.inventory = config;
+        self
+    }
+
     /// Loads transcript rows as they are (e.g. rows copied from a real environment).
     pub fn transcript_rows(mut self, rows: impl IntoIterator<Item = Row>) -> Self {
         self.fixture_rows.extend(rows);
@@ -266,6 +287,11 @@ impl EmulatorBuilder {
             let now = clock.now();
             now.replace_time(time::Time::MIDNIGHT)
         });
+        if self.environments == 0 {
+            return Err(EmulatorError::InvalidSpec(
+                "a tenant needs at least one environment".to_owned(),
+            ));
+        }
         if self.agents == 0 && self.transcripts > 0 {
             return Err(EmulatorError::InvalidSpec(format!(
                 "{} transcripts need at least one agent; set agents(1) or more",
@@ -372,6 +398,21 @@ impl EmulatorBuilder {
             .apply(self.faults)
             .map_err(EmulatorError::InvalidFaults)?;
         let ingestion = Ingestion::new(self.ingestion_token);
+        let tenancy = crate::environments::build(crate::environments::Context {
+            count: self.environments,
+            spec: spec.clone(),
+            host: self.host,
+            base_url: &base_url,
+            primary: &dataverse,
+            tenant: &tenant,
+            apps: &apps,
+            entra: &entra,
+            faults: &faults,
+            limits: self.limits,
+            clock: &clock,
+            inventory: self.inventory,
+        })
+        .await?;
 
         let shared = Arc::new(Shared {
             base_url: base_url.clone(),
@@ -382,6 +423,9 @@ impl EmulatorBuilder {
             faults,
             protection,
             clock,
+            environments: tenancy.environments,
+            discrepancies: tenancy.discrepancies,
+            inventory: tenancy.inventory,
             next_transcript: AtomicU64::new(self.transcripts as u64),
             credentials: Credentials {
                 tenant_id: identity.tenant_id,
@@ -406,6 +450,7 @@ impl EmulatorBuilder {
             shared,
             stop: Some(stop),
             server: Some(server),
+            servers: Some(tenancy.servers),
         })
     }
 }
@@ -466,7 +511,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
                     let mut b = Row::new();
                     b.insert("botid".into(), Value::String(bot.to_owned()));
                     let schema =
-                        schema.unwrap_or_else(|| format!("fixture_{}", &bot[..bot.len().min(8)]));
+                        // By characters: an id may hold multi-byte characters.
+                        schema.unwrap_or_else(|| {
+                            format!("fixture_{}", bot.chars().take(8).collect::<String>())
+                        });
                     b.insert("name".into(), Value::String(schema.clone()));
                     b.insert("schemaname".into(), Value::String(schema));
                     b.insert("statecode".into(), Value::from(0));
@@ -491,6 +539,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
     Ok(())
 }
 
+/// The most transcripts one call (or one admin request) may generate: enough for any test or
+/// benchmark, small enough that a typo cannot exhaust memory.
+pub const MAX_GENERATED_PER_REQUEST: usize = 100_000;
+
 /// State shared by the library handle and the admin API.
 pub(crate) struct Shared {
     pub(crate) base_url: String,
@@ -501,6 +553,9 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     pub(crate) protection: ServiceProtection,
     pub(crate) clock: SharedClock,
+    pub(crate) environments: Vec<EnvironmentInfo>,
+    pub(crate) discrepancies: Vec<Discrepancy>,
+    pub(crate) inventory: Inventory,
     pub(crate) next_transcript: AtomicU64,
     pub(crate) credentials: Credentials,
 }
@@ -511,6 +566,11 @@ impl Shared {
         &self,
         count: usize,
     ) -> Result<Vec<Uuid>, EmulatorError> {
+        if count > MAX_GENERATED_PER_REQUEST {
+            return Err(EmulatorError::InvalidSpec(format!(
+                "{count} transcripts is over the limit of {MAX_GENERATED_PER_REQUEST} per request; add them in several requests"
+            )));
+        }
         if self.tenant.agent_count() == 0 && count > 0 {
             return Err(EmulatorError::InvalidSpec(
                 "the tenant has no agent to generate transcripts for".to_owned(),
@@ -598,8 +658,14 @@ fn router(shared: &Arc<Shared>) -> axum::Router {
         (shared.faults.clone(), Service::Ingestion),
         crate::faults::fault_layer,
     ));
+    // The inventory APIs are the Power Platform's: Dataverse faults apply to them too.
+    let inventory = shared.inventory.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Dataverse),
+        crate::faults::fault_layer,
+    ));
     axum::Router::new()
         .merge(entra)
+        .merge(inventory)
         .merge(ingestion)
         .merge(crate::admin::router(Arc::clone(shared)))
         .merge(dataverse)
@@ -610,6 +676,7 @@ pub struct RunningEmulator {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    servers: Option<crate::environments::Servers>,
 }
 
 impl fmt::Debug for RunningEmulator {
@@ -711,8 +778,33 @@ impl RunningEmulator {
         self.shared.add_transcript_rows(rows)
     }
 
+    /// The tenant's environments (index 0 is the primary Dataverse at the base URL).
+    pub fn environments(&self) -> &[EnvironmentInfo] {
+        &self.shared.environments
+    }
+
+    /// The discrepancies planted between the inventory and the environments' Dataverse (none
+    /// with a single environment).
+    pub fn discrepancies(&self) -> &[Discrepancy] {
+        &self.shared.discrepancies
+    }
+
+    /// The inventory APIs' data (admin list entries, `PowerPlatformResources` rows).
+    pub fn inventory(&self) -> &Inventory {
+        &self.shared.inventory
+    }
+
+    /// Base URL of Resource Graph, the Power Platform API and the admin API (all served on the
+    /// base URL).
+    pub fn inventory_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
     /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
     pub async fn shutdown(mut self) {
+        if let Some(servers) = self.servers.take() {
+            servers.shutdown().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -724,6 +816,9 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        if let Some(servers) = self.servers.as_mut() {
+            servers.stop_now();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

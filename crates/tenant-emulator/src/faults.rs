@@ -179,8 +179,28 @@ impl FaultConfig {
         self
     }
 
-    /// Checks the rates; says what to fix.
+    /// The longest added latency: 10 minutes.
+    pub const MAX_LATENCY_MS: u64 = 600_000;
+    /// The longest `Retry-After`: one day.
+    pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+    /// The longest outage: 30 days.
+    pub const MAX_OUTAGE_SECS: u64 = 30 * 86_400;
+
+    /// Checks the rates and durations; says what to fix.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, value, max) in [
+            ("latency_ms", self.latency_ms, Self::MAX_LATENCY_MS),
+            (
+                "retry_after_secs",
+                self.retry_after_secs,
+                Self::MAX_RETRY_AFTER_SECS,
+            ),
+            ("outage_secs", self.outage_secs, Self::MAX_OUTAGE_SECS),
+        ] {
+            if value > max {
+                return Err(format!("{name} must be at most {max}, got {value}"));
+            }
+        }
         let rates = [
             ("throttle_rate", self.throttle_rate),
             ("error_rate", self.error_rate),
@@ -288,8 +308,9 @@ impl Faults {
             .inner
             .outage_until
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            (config.outage_secs > 0).then(|| now + Duration::from_secs(config.outage_secs));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config.outage_secs > 0)
+            .then(|| now.checked_add(time::Duration::seconds(config.outage_secs as i64)))
+            .flatten();
         if config.expire_tokens {
             (self.inner.on_expire_tokens)();
         }

@@ -45,6 +45,10 @@ struct Serve {
     /// Number of transcripts.
     #[arg(long, default_value_t = 500)]
     transcripts: usize,
+    /// Number of environments (each with Dataverse gets `--agents` and `--transcripts` of its
+    /// own at its own URL; 2 or more plant inventory discrepancies).
+    #[arg(long, default_value_t = 1)]
+    environments: usize,
     /// Days of transcript history.
     #[arg(long, default_value_t = 30)]
     history_days: u32,
@@ -166,6 +170,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         .seed(args.seed)
         .agents(args.agents)
         .transcripts(args.transcripts)
+        .environments(args.environments)
         .history_days(args.history_days)
         .token_lifetime(Duration::from_secs(args.token_lifetime))
         .service_protection(limits)
@@ -207,6 +212,19 @@ async fn serve(args: Serve) -> Result<(), String> {
         println!("DATAVERSE_CLIENT_SECRET={}", c.client_secret);
         println!("AZURE_AUTHORITY_HOST={}", emulator.authority_host());
         println!("DATA_INGESTION_SERVICE_URL={}", emulator.ingestion_url());
+        // The inventory APIs (Resource Graph, resource query, admin list) on the base URL.
+        println!("ARG_RESOURCE_GRAPH_URL={}", emulator.inventory_url());
+        println!("POWER_PLATFORM_API_URL={}", emulator.inventory_url());
+        println!("POWER_PLATFORM_ADMIN_URL={}", emulator.inventory_url());
+        for e in emulator.environments() {
+            println!(
+                "# environment {} {} ({}) {}",
+                e.index,
+                e.id,
+                e.sku,
+                e.url.as_deref().unwrap_or("no Dataverse")
+            );
+        }
     }
     wait_for_stop().await?;
     emulator.shutdown().await;
