@@ -51,9 +51,11 @@ pub mod config;
 mod connector;
 pub mod credential;
 pub mod cron;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod ingest;
+pub mod inventory;
 pub mod schedule;
 pub mod shield;
 pub mod sink;

@@ -160,6 +160,8 @@ enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
+    Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
@@ -366,6 +368,15 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return state_check(g);
     }
+    if let Command::Inventory(args) = &cli.command {
+        let ctx = connector::inventory::cli::CliContext {
+            json: g.json,
+            verbose: g.verbose,
+            output: g.output.clone(),
+            raw: raw_config(g),
+        };
+        return connector::inventory::cli::run(args, ctx).await;
+    }
     let needs = match cli.command {
         Command::Ingest { .. } => Needs::Ingest,
         _ => Needs::Dataverse,
@@ -431,7 +442,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } | Command::State { .. } => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::State { .. } | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }
 
@@ -812,6 +823,7 @@ fn print_report(report: &Report, json: bool) {
     );
 }
 
+#[cfg(feature = "demo")]
 async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
     match connector::demo::run(out, agents, transcripts).await {
         Ok(d) => {
@@ -860,4 +872,15 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+/// Without the `demo` feature (a production build) there is no emulator to run against.
+#[cfg(not(feature = "demo"))]
+async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
+    let _ = (out, agents, transcripts, json);
+    err!(
+        "error: this copilot-connector was built without the `demo` feature (no tenant emulator); \
+         build it with default features to run the demo"
+    );
+    ExitCode::from(EXIT_CONFIG)
 }

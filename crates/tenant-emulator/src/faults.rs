@@ -30,6 +30,8 @@ pub struct FaultTargets {
     pub ingestion: bool,
     /// The Entra token endpoint (default off).
     pub entra: bool,
+    /// Microsoft Graph (default on).
+    pub graph: bool,
 }
 
 impl Default for FaultTargets {
@@ -38,18 +40,27 @@ impl Default for FaultTargets {
             dataverse: true,
             ingestion: true,
             entra: false,
+            graph: true,
         }
     }
 }
 
 impl FaultTargets {
-    /// Faults on these services.
+    /// Faults on these services (and on Graph when on Dataverse: both are data reads).
     pub fn new(dataverse: bool, ingestion: bool, entra: bool) -> Self {
         Self {
             dataverse,
             ingestion,
             entra,
+            graph: dataverse,
         }
+    }
+
+    /// Turns faults on Microsoft Graph on or off.
+    #[must_use]
+    pub fn with_graph(mut self, graph: bool) -> Self {
+        self.graph = graph;
+        self
     }
 }
 
@@ -63,6 +74,8 @@ pub enum Service {
     Ingestion,
     /// The Entra token endpoint.
     Entra,
+    /// Microsoft Graph.
+    Graph,
 }
 
 /// The faults to inject. Rates are fractions of requests in `0.0..=1.0`; they are drawn in
@@ -224,6 +237,7 @@ impl FaultConfig {
             Service::Dataverse => self.targets.dataverse,
             Service::Ingestion => self.targets.ingestion,
             Service::Entra => self.targets.entra,
+            Service::Graph => self.targets.graph,
         }
     }
 }
@@ -362,6 +376,14 @@ fn error_response(
         }
         Service::Ingestion => json!({"success": false, "error": message}),
         Service::Entra => json!({"error": "temporarily_unavailable", "error_description": message}),
+        Service::Graph => {
+            let code = match status {
+                StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+                StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+                _ => "InternalServerError",
+            };
+            json!({"error": {"code": code, "message": message}})
+        }
     };
     let mut response = (
         status,

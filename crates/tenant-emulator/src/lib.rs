@@ -7,6 +7,8 @@
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
 //! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
 //!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
 //!   query and the admin environment list, with paging, quota headers and throttling;
@@ -56,6 +58,8 @@ pub mod entra;
 pub mod environments;
 pub mod faults;
 pub mod generate;
+pub mod graph;
+mod handles;
 pub mod inventory;
 pub mod kql;
 mod rng;
@@ -66,3 +70,4 @@ pub use emulator::{
     Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
     RunningEmulator,
 };
+pub use handles::EmulatorUrls;
