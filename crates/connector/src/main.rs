@@ -481,10 +481,10 @@ fn state_check(g: &Global) -> ExitCode {
 /// Raises `stop` on Ctrl-C or SIGTERM; a second signal exits at once.
 fn watch_signals(stop: StopSignal) {
     tokio::spawn(async move {
-        let mut signals = 0;
+        let mut signals: u32 = 0;
         loop {
             wait_for_signal().await;
-            signals += 1;
+            signals = signals.saturating_add(1);
             if signals > 1 {
                 err!("second signal: exiting now; the next run resumes from the checkpoint");
                 std::process::exit(130);
@@ -536,8 +536,10 @@ fn progress_fn(pb: &ProgressBar) -> connector::ingest::ProgressFn {
     Arc::new(move |e| {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         match e {
-            ProgressEvent::Row => c.0 += 1,
-            ProgressEvent::Batch(n) => c.1 += n as u64,
+            ProgressEvent::Row => c.0 = c.0.saturating_add(1),
+            ProgressEvent::Batch(n) => {
+                c.1 = c.1.saturating_add(u64::try_from(n).unwrap_or(u64::MAX))
+            }
             _ => {}
         }
         pb.set_message(format!("{} transcripts read, {} pairs delivered", c.0, c.1));
