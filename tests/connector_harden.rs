@@ -286,6 +286,7 @@ async fn one_output_file_is_one_checkpoint_scope_however_it_is_spelt() {
         let lines = std::fs::read_to_string(dir.path().join("o.jsonl"))
             .unwrap()
             .lines()
+            .filter(|l| !l.contains(r#""path":"/copilot/bot/"#))
             .count();
         assert_eq!(lines, expected.len(), "{spelling} sent the pairs again");
     }
