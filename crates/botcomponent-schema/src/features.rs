@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::BotConfiguration;
-use crate::model::{ComponentContent, ParsedComponent, ToolKind};
+use crate::model::{ComponentContent, ParsedComponent, ToolType};
 use crate::parse::parse_component;
 use crate::registry::{ComponentFamily, ComponentType, ComponentTypeRegistry, SchemaGeneration};
 
@@ -179,10 +179,10 @@ impl FeatureType {
         match &component.content {
             ComponentContent::Topic(_) => FeatureType::Topic,
             ComponentContent::Tool(tool) => match tool.tool_kind {
-                ToolKind::Connector => FeatureType::Connector,
-                ToolKind::Flow => FeatureType::PowerAutomateFlow,
-                ToolKind::AiBuilderModel => FeatureType::AiBuilderModel,
-                ToolKind::InlineSkill | ToolKind::Skill => FeatureType::Skill,
+                ToolType::Connector => FeatureType::Connector,
+                ToolType::Flow => FeatureType::PowerAutomateFlow,
+                ToolType::AiBuilderModel => FeatureType::AiBuilderModel,
+                ToolType::InlineSkill | ToolType::Skill => FeatureType::Skill,
                 _ => FeatureType::ToolPlugin,
             },
             ComponentContent::KnowledgeSource(_) => FeatureType::KnowledgeSource,

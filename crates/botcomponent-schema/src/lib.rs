@@ -79,6 +79,7 @@ mod features;
 mod model;
 mod parse;
 mod registry;
+mod summary;
 #[rustfmt::skip]
 mod schema_keys;
 mod tree;
@@ -92,11 +93,12 @@ pub use features::{
 pub use model::{
     ActionDetail, ComponentContent, ConnectionMode, ConversationStarter, CustomGpt,
     ExternalTrigger, GenerativeAnswers, KnowledgeSelection, KnowledgeSource, McsMetadata,
-    ParsedComponent, SettingsComponent, SkillAction, SkillDefinition, Tool, ToolInput, ToolKind,
-    ToolOutput, Topic, TopicAction, TopicTrigger, Unrecognized, UnrecognizedReason,
+    ParsedComponent, SettingsComponent, SkillAction, SkillDefinition, Tool, ToolInput, ToolOutput,
+    ToolType, Topic, TopicAction, TopicTrigger, Unrecognized, UnrecognizedReason,
 };
 pub use parse::parse_component;
 pub use registry::{
     ComponentFamily, ComponentType, ComponentTypeInfo, ComponentTypeRegistry, RefreshReport,
     SchemaGeneration, SkippedOption,
 };
+pub use summary::{AgentLink, HttpCall};

@@ -341,7 +341,7 @@ impl From<ConnectionMode> for String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum ToolKind {
+pub enum ToolType {
     /// A Power Platform connector operation (`InvokeConnectorTaskAction`).
     Connector,
     /// A Power Automate / agent flow (`InvokeFlowTaskAction`).
@@ -375,7 +375,7 @@ pub enum ToolKind {
 #[non_exhaustive]
 pub struct Tool {
     /// What it calls.
-    pub tool_kind: ToolKind,
+    pub tool_kind: ToolType,
     /// The `action.kind` of a `TaskDialog`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_kind: Option<String>,
@@ -433,7 +433,7 @@ pub struct Tool {
 }
 
 impl Tool {
-    pub(crate) fn new(tool_kind: ToolKind) -> Self {
+    pub(crate) fn new(tool_kind: ToolType) -> Self {
         Tool {
             tool_kind,
             action_kind: None,

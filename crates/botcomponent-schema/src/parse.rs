@@ -4,8 +4,8 @@ use crate::error::ParseError;
 use crate::model::{
     ActionDetail, ComponentContent, ConnectionMode, ConversationStarter, CustomGpt,
     ExternalTrigger, GenerativeAnswers, KnowledgeSelection, KnowledgeSource, McsMetadata,
-    ParsedComponent, SettingsComponent, SkillAction, SkillDefinition, Tool, ToolInput, ToolKind,
-    ToolOutput, Topic, TopicAction, TopicTrigger, UnrecognizedReason,
+    ParsedComponent, SettingsComponent, SkillAction, SkillDefinition, Tool, ToolInput, ToolOutput,
+    ToolType, Topic, TopicAction, TopicTrigger, UnrecognizedReason,
 };
 use crate::registry::ComponentTypeRegistry;
 use crate::schema_keys::{
@@ -100,7 +100,7 @@ fn parse_document(
         "TaskDialog" => ComponentContent::Tool(Box::new(parse_task_dialog(view, report))),
         "AgentDialog" => ComponentContent::Tool(Box::new(parse_agent_dialog(view, report))),
         "McpTool" => {
-            let mut tool = Tool::new(ToolKind::McpServer);
+            let mut tool = Tool::new(ToolType::McpServer);
             tool.connector_id = view.string("connectorId", report);
             tool.connection_reference = view.string("connectionReference", report);
             tool.operation_id = view.string("operationId", report);
@@ -112,7 +112,7 @@ fn parse_document(
             ComponentContent::Tool(Box::new(tool))
         }
         "ConnectedAgentTool" => {
-            let mut tool = Tool::new(ToolKind::ConnectedAgent);
+            let mut tool = Tool::new(ToolType::ConnectedAgent);
             tool.agent_schema_name = view.string("botSchemaName", report);
             tool.history = view
                 .take("historyType")
@@ -477,7 +477,7 @@ fn connector_name(
 // ---------------------------------------------------------------- tools
 
 fn parse_task_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
-    let mut tool = Tool::new(ToolKind::Unknown);
+    let mut tool = Tool::new(ToolType::Unknown);
     tool.display_name = view.string("modelDisplayName", report);
     tool.description = view.string("modelDescription", report);
     tool.inputs = task_inputs(view, report);
@@ -493,7 +493,7 @@ fn parse_task_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
             output.finish(report);
         }
     }
-    // Without an `action` the tool stays `ToolKind::Unknown`.
+    // Without an `action` the tool stays `ToolType::Unknown`.
     if let Some(mut action) = view.map("action", report) {
         parse_task_action(&mut action, &mut tool, report);
         action.finish(report);
@@ -583,22 +583,22 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
     }
     tool.action_kind = Some(kind.clone());
     tool.tool_kind = match kind.as_str() {
-        "InvokeConnectorTaskAction" => ToolKind::Connector,
-        "InvokeFlowTaskAction" => ToolKind::Flow,
+        "InvokeConnectorTaskAction" => ToolType::Connector,
+        "InvokeFlowTaskAction" => ToolType::Flow,
         "InvokeExternalAgentTaskAction"
             if tool.protocol.as_deref() == Some("ModelContextProtocolMetadata") =>
         {
-            ToolKind::McpServer
+            ToolType::McpServer
         }
-        "InvokeExternalAgentTaskAction" => ToolKind::ExternalAgent,
-        "InvokeConnectedAgentTaskAction" => ToolKind::ConnectedAgent,
-        "InvokeAgentTaskAction" => ToolKind::ChildAgent,
-        "InvokeAIBuilderModelTaskAction" => ToolKind::AiBuilderModel,
-        "InvokeAIPluginTaskAction" => ToolKind::AiPlugin,
-        "InvokeSkillTaskAction" => ToolKind::Skill,
-        "InvokeClientTaskAction" => ToolKind::ClientTool,
-        "InvokeComputerUsingAgentTaskAction" => ToolKind::ComputerUse,
-        _ => ToolKind::Unknown,
+        "InvokeExternalAgentTaskAction" => ToolType::ExternalAgent,
+        "InvokeConnectedAgentTaskAction" => ToolType::ConnectedAgent,
+        "InvokeAgentTaskAction" => ToolType::ChildAgent,
+        "InvokeAIBuilderModelTaskAction" => ToolType::AiBuilderModel,
+        "InvokeAIPluginTaskAction" => ToolType::AiPlugin,
+        "InvokeSkillTaskAction" => ToolType::Skill,
+        "InvokeClientTaskAction" => ToolType::ClientTool,
+        "InvokeComputerUsingAgentTaskAction" => ToolType::ComputerUse,
+        _ => ToolType::Unknown,
     };
     tool.connector = connector_name(None, tool.connection_reference.as_deref());
     match lookup(TASK_ACTIONS, &kind) {
@@ -611,7 +611,7 @@ fn parse_task_action(action: &mut MapView<'_>, tool: &mut Tool, report: &mut Rep
 }
 
 fn parse_agent_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
-    let mut tool = Tool::new(ToolKind::ChildAgent);
+    let mut tool = Tool::new(ToolType::ChildAgent);
     tool.inputs = task_inputs(view, report);
     if let Some(node) = view.take("beginDialog")
         && let Some(trigger) =
@@ -660,7 +660,7 @@ fn record_properties(node: &Node) -> Vec<(String, Option<String>)> {
 }
 
 fn parse_inline_skill(view: &mut MapView<'_>, report: &mut Report) -> Tool {
-    let mut tool = Tool::new(ToolKind::InlineSkill);
+    let mut tool = Tool::new(ToolType::InlineSkill);
     let Some(content) = view.string("content", report) else {
         return tool;
     };

@@ -398,27 +398,53 @@ impl ComponentTypeRegistry {
                 });
                 continue;
             };
-            let label = option_label(option);
-            match self.entries.get_mut(&value) {
-                Some(entry) => {
-                    if let Some(label) = label
-                        && entry.label != label
-                    {
-                        entry.label = label;
-                        report.relabelled.push(value);
-                    }
-                }
-                None => {
-                    let mut info = self.info(value);
-                    if let Some(label) = label {
-                        info.label = label;
-                    }
-                    self.entries.insert(value, info);
-                    report.added.push(value);
-                }
-            }
+            self.apply_label(value, option_label(option), &mut report);
         }
         Ok(report)
+    }
+
+    /// Refreshes labels from `(value, label)` pairs, such as the options of the choice a
+    /// Dataverse client already read (`dataverse_client::OptionSet`):
+    /// `registry.refresh_from_labels(set.options.iter().map(|o| (o.value, o.label.as_deref())))`.
+    /// A `None` label keeps the current one; values new to the registry are added.
+    ///
+    /// ```
+    /// use botcomponent_schema::ComponentTypeRegistry;
+    /// let mut registry = ComponentTypeRegistry::builtin();
+    /// let report = registry.refresh_from_labels([(9, Some("Topics, renamed")), (42, Some("New kind"))]);
+    /// assert_eq!((report.relabelled.as_slice(), report.added.as_slice()), (&[9][..], &[42][..]));
+    /// assert_eq!(registry.info(42).label, "New kind");
+    /// ```
+    pub fn refresh_from_labels<'a>(
+        &mut self,
+        options: impl IntoIterator<Item = (i32, Option<&'a str>)>,
+    ) -> RefreshReport {
+        let mut report = RefreshReport::default();
+        for (value, label) in options {
+            self.apply_label(value, label.map(str::to_owned), &mut report);
+        }
+        report
+    }
+
+    fn apply_label(&mut self, value: i32, label: Option<String>, report: &mut RefreshReport) {
+        match self.entries.get_mut(&value) {
+            Some(entry) => {
+                if let Some(label) = label
+                    && entry.label != label
+                {
+                    entry.label = label;
+                    report.relabelled.push(value);
+                }
+            }
+            None => {
+                let mut info = self.info(value);
+                if let Some(label) = label {
+                    info.label = label;
+                }
+                self.entries.insert(value, info);
+                report.added.push(value);
+            }
+        }
     }
 
     /// [`Self::refresh_from_option_set`] from the raw response bytes.

@@ -5,7 +5,7 @@ use botcomponent_schema::{
     ActionDetail, AgentFeatures, BotRow, ComponentContent, ComponentFamily, ComponentRow,
     ComponentType, ComponentTypeRegistry, ConnectionMode, FeatureDetail, FeatureType,
     GenerativeAnswers, KnowledgeSelection, ParseError, ParsedComponent, SchemaGeneration, Tool,
-    ToolKind, Topic, UnrecognizedReason, ValueSource, agent_features, parse_component,
+    ToolType, Topic, UnrecognizedReason, ValueSource, agent_features, parse_component,
 };
 
 fn parse(component_type: i32, data: &str) -> ParsedComponent {
@@ -193,7 +193,7 @@ action:
             key("/action/actionExtra")
         ]
     );
-    assert_eq!(tool(&parsed).tool_kind, ToolKind::McpServer);
+    assert_eq!(tool(&parsed).tool_kind, ToolType::McpServer);
 
     let data = "\
 kind: GptComponentMetadata
@@ -328,7 +328,7 @@ fn invalid_yaml_is_an_error_with_a_position() {
 #[test]
 fn type_9_components_of_each_kind_are_told_apart() {
     let flow = "kind: TaskDialog\nmodelDisplayName: Approve\naction:\n  kind: InvokeFlowTaskAction\n  flowId: 42\n";
-    let cases: Vec<(String, &str, Option<ToolKind>, FeatureType)> = vec![
+    let cases: Vec<(String, &str, Option<ToolType>, FeatureType)> = vec![
         (
             fixture("04_ct9_AdaptiveDialog_Greeting.data.yaml"),
             "AdaptiveDialog",
@@ -338,43 +338,43 @@ fn type_9_components_of_each_kind_are_told_apart() {
         (
             fixture("06_ct9_TaskDialog_connector.data.yaml"),
             "TaskDialog",
-            Some(ToolKind::Connector),
+            Some(ToolType::Connector),
             FeatureType::Connector,
         ),
         (
             flow.to_owned(),
             "TaskDialog",
-            Some(ToolKind::Flow),
+            Some(ToolType::Flow),
             FeatureType::PowerAutomateFlow,
         ),
         (
             fixture("09_ct9_TaskDialog_MCP.data.yaml"),
             "TaskDialog",
-            Some(ToolKind::McpServer),
+            Some(ToolType::McpServer),
             FeatureType::ToolPlugin,
         ),
         (
             fixture("07_ct9_AgentDialog.data.yaml"),
             "AgentDialog",
-            Some(ToolKind::ChildAgent),
+            Some(ToolType::ChildAgent),
             FeatureType::ToolPlugin,
         ),
         (
             fixture("21_ct9_McpTool.data.yaml"),
             "McpTool",
-            Some(ToolKind::McpServer),
+            Some(ToolType::McpServer),
             FeatureType::ToolPlugin,
         ),
         (
             fixture("22_ct9_ConnectedAgentTool.data.yaml"),
             "ConnectedAgentTool",
-            Some(ToolKind::ConnectedAgent),
+            Some(ToolType::ConnectedAgent),
             FeatureType::ToolPlugin,
         ),
         (
             fixture("20_ct9_InlineAgentSkill.data.yaml"),
             "InlineAgentSkill",
-            Some(ToolKind::InlineSkill),
+            Some(ToolType::InlineSkill),
             FeatureType::Skill,
         ),
     ];

@@ -84,3 +84,17 @@ pub use paging::{Continuation, Page, PageStream, RawPage, RawPageStream, RowStre
 pub use query::{Order, Query};
 pub use table::Table;
 pub use write::{UpsertKind, UpsertOptions, UpsertOutcome};
+
+// What a program that reads Dataverse needs next, so it depends on this crate alone.
+pub use client_core::{AccessToken, StaticTokenCredential, TokenCredential};
+pub use futures::{StreamExt, TryStreamExt};
+pub use url::Url;
+pub use uuid::Uuid;
+
+/// The common imports in one line: `use dataverse_client::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Batch, BatchMode, DataverseClient, Error, Filter, Key, Order, Query, Table,
+        TokenCredential, TryStreamExt, Url, Uuid,
+    };
+}

@@ -37,7 +37,7 @@ pub struct AzureCliCredential {
 struct CliToken {
     access_token: Option<Secret>,
     #[serde(rename = "expires_on")]
-    expires_on: Option<crate::options::Num>,
+    expires_on: Option<crate::token_endpoint::Num>,
 }
 
 impl AzureCliCredential {

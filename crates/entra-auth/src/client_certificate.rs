@@ -1,7 +1,8 @@
 //! An application signing in with a certificate: a signed JWT client assertion.
 
 use crate::cache::TokenCache;
-use crate::options::{CredentialOptions, TokenEndpoint, check_client_id, scope_param};
+use crate::options::{CredentialOptions, check_client_id};
+use crate::token_endpoint::{TokenEndpoint, scope_param};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use client_core::{

@@ -1,7 +1,8 @@
 //! An application signing in with a client secret.
 
 use crate::cache::TokenCache;
-use crate::options::{CredentialOptions, TokenEndpoint, check_client_id, scope_param};
+use crate::options::{CredentialOptions, check_client_id};
+use crate::token_endpoint::{TokenEndpoint, scope_param};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Secret, TokenCredential, async_trait,
 };

@@ -69,11 +69,12 @@ mod claims;
 mod client_certificate;
 mod client_secret;
 mod cloud;
-mod env;
-mod environment;
+mod env_vars;
+mod environment_credential;
 mod error;
 mod managed_identity;
 mod options;
+mod token_endpoint;
 mod workload_identity;
 
 pub use azure_cli::AzureCliCredential;
@@ -83,8 +84,8 @@ pub use claims::{AccessTokenClaims, ClaimsError, TokenClaims};
 pub use client_certificate::{AssertionAlgorithm, ClientCertificate, ClientCertificateCredential};
 pub use client_secret::ClientSecretCredential;
 pub use cloud::{Cloud, CustomCloud, UnknownCloud};
-pub use env::Env;
-pub use environment::EnvironmentCredential;
+pub use env_vars::Env;
+pub use environment_credential::EnvironmentCredential;
 pub use error::{EntraError, EntraErrorDetails};
 pub use managed_identity::{
     IMDS_TOKEN_ENDPOINT, ManagedIdentityCredential, ManagedIdentityId,
@@ -92,3 +93,8 @@ pub use managed_identity::{
 };
 pub use options::CredentialOptions;
 pub use workload_identity::WorkloadIdentityCredential;
+
+// What a program that signs in needs next, so it depends on this crate alone.
+pub use client_core::{AccessToken, SharedCredential, StaticTokenCredential, TokenCredential};
+pub use url::Url;
+pub use uuid::Uuid;

@@ -2,8 +2,9 @@
 //! Functions identity endpoint.
 
 use crate::cache::TokenCache;
-use crate::env::Env;
-use crate::options::{CredentialOptions, Expiry, parse_token, transport};
+use crate::env_vars::Env;
+use crate::options::CredentialOptions;
+use crate::token_endpoint::{Expiry, parse_token, transport};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Pipeline, Request, Response, RetryPolicy,
     Secret, ServiceError, TokenCredential, async_trait,

@@ -2,8 +2,9 @@
 //! exchanged for an Entra ID token.
 
 use crate::cache::TokenCache;
-use crate::env::Env;
-use crate::options::{CredentialOptions, TokenEndpoint, check_client_id, scope_param};
+use crate::env_vars::Env;
+use crate::options::{CredentialOptions, check_client_id};
+use crate::token_endpoint::{TokenEndpoint, scope_param};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Secret, TokenCredential, async_trait,
 };
@@ -80,7 +81,7 @@ impl WorkloadIdentityCredential {
                 missing.join(", ")
             )));
         };
-        let options = crate::environment::apply_authority_env(env, options)?;
+        let options = crate::environment_credential::apply_authority_env(env, options)?;
         Self::new(tenant, client, file, options)
     }
 

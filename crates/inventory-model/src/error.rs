@@ -42,6 +42,16 @@ pub enum RowError {
         /// The value or label found (at most 100 characters).
         value: String,
     },
+    /// A memo column that holds JSON does not hold the JSON expected.
+    #[error("{table}: column `{column}` does not hold the expected JSON: {detail}")]
+    BadJson {
+        /// The table.
+        table: &'static str,
+        /// The column's logical name.
+        column: &'static str,
+        /// What is wrong, with its position.
+        detail: String,
+    },
     /// A date-time column is not ISO 8601 (RFC 3339).
     #[error(
         "{table}: column `{column}` holds `{value}`, which is not an ISO 8601 date-time such as 2026-06-09T14:00:00Z"
@@ -64,6 +74,7 @@ impl RowError {
             | RowError::Missing { table, .. }
             | RowError::WrongType { table, .. }
             | RowError::UnknownOption { table, .. }
+            | RowError::BadJson { table, .. }
             | RowError::BadDateTime { table, .. } => table,
         }
     }
@@ -75,6 +86,7 @@ impl RowError {
             RowError::Missing { column, .. }
             | RowError::WrongType { column, .. }
             | RowError::UnknownOption { column, .. }
+            | RowError::BadJson { column, .. }
             | RowError::BadDateTime { column, .. } => Some(column),
         }
     }

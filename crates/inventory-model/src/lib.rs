@@ -101,7 +101,7 @@ pub use options::{
     WorkIqObserved, WorkIqTier, Zone,
 };
 pub use posture::{
-    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity,
+    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity, Violation,
 };
 pub use reconcile::{
     CoverageKind, CoverageRecord, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason,

@@ -21,8 +21,10 @@
 //! - `fsi_caiauthshare`: from `authenticationmode`, `authenticationtrigger`,
 //!   `accesscontrolpolicy` and `authorizedsecuritygroupids`; audience status
 //!   `NotResolved` unless resolved.
-//! - `fsi_caiusagesignal`: only for agents with usage input: counts in the window
-//!   ending at the scan, unique users by Entra object id, the source named.
+//! - `fsi_caiusagesignal`: only for agents with usage input: sessions started in the
+//!   window ending at the scan (a session id counted once), their interactions,
+//!   unique users by Entra object id (case-insensitive; users of unauthenticated
+//!   channels have none and are not counted), the latest activity, the source named.
 //! - `fsi_caicompliancestate`: every agent: scan completeness with its reason, risk
 //!   level and violations from the posture checks.
 //! - `fsi_caiworkiqstate`, `fsi_caibillingentitlement`: downstream shells, rows only
@@ -42,7 +44,7 @@ use crate::options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, ScanCompleteness,
     Zone,
 };
-use crate::posture::{AgentFacts, AgentPosture, CheckStatus, PostureSettings, bounded, evaluate};
+use crate::posture::{AgentFacts, AgentPosture, PostureSettings, Violation, bounded, evaluate};
 use crate::reconcile::{
     CoverageKind, CoverageRecord, InventoryOnlyReason, ReconcileSettings, ReconciledAgent,
     reconcile,
@@ -837,41 +839,27 @@ fn completeness(
     (level, reasons)
 }
 
-/// One violation in `fsi_violationsjson`.
+/// `fsi_violationcount` and `fsi_violationsjson`: always valid JSON within the
+/// column's 100,000 characters (evidence is cut to 20 entries a violation, then
+/// dropped, before a violation would be).
 fn violations_json(posture: &AgentPosture) -> (i32, String) {
-    let found: Vec<Value> = posture
-        .results
-        .iter()
-        .filter_map(|r| match &r.status {
-            CheckStatus::Found { evidence } => Some(json!({
-                "check": r.check.id(),
-                "severity": r.severity,
-                "title": r.check.title(),
-                "evidence": evidence,
-            })),
-            _ => None,
-        })
-        .collect();
-    let count = i32::try_from(found.len()).unwrap_or(i32::MAX);
-    let mut text = Value::Array(found.clone()).to_string();
-    if text.chars().count() > 100_000 {
-        // Keep every violation, with at most 20 pieces of evidence each.
-        let slim: Vec<Value> = found
-            .into_iter()
-            .map(|mut v| {
-                if let Some(Value::Array(e)) = v.get_mut("evidence") {
-                    let total = e.len();
-                    e.truncate(20);
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("evidenceTotal".into(), json!(total));
-                    }
-                }
-                v
-            })
-            .collect();
-        text = bounded(&Value::Array(slim).to_string(), 100_000);
+    let mut violations = posture.violations();
+    let count = i32::try_from(violations.len()).unwrap_or(i32::MAX);
+    let text = |v: &[Violation]| serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned());
+    let mut out = text(&violations);
+    for keep in [20, 0] {
+        if out.chars().count() <= 100_000 {
+            break;
+        }
+        for v in &mut violations {
+            if v.evidence.len() > keep {
+                v.evidence_total = Some(v.evidence_total.unwrap_or(v.evidence.len()));
+                v.evidence.truncate(keep);
+            }
+        }
+        out = text(&violations);
     }
-    (count, text)
+    (count, out)
 }
 
 fn usage_row(

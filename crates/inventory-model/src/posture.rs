@@ -27,9 +27,9 @@ use std::collections::BTreeSet;
 
 use botcomponent_schema::{
     ActionDetail, AgentFeatures, BotConfiguration, ComponentContent, ComponentRow, ConnectionMode,
-    FeatureDetail, ParsedComponent, Tool, ToolKind, TopicAction,
+    FeatureDetail, ParsedComponent, Tool, ToolType, TopicAction,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::input::{BotRecord, IdentityObservation, OwnerState, TenantAgent, UsageInput};
@@ -38,7 +38,7 @@ use crate::reconcile::CoverageRecord;
 use crate::secrets;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Severity {
@@ -187,19 +187,19 @@ impl CheckId {
 }
 
 /// Where a finding was seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Evidence {
     /// The record: a `botcomponentid`, a `botid`, or the agent id.
     pub source_id: String,
     /// A JSON Pointer into the component's YAML (or the configuration's JSON).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The column, e.g. `bot.accesscontrolpolicy`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
     /// The value seen (never a secret; at most 200 characters).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
@@ -230,6 +230,44 @@ pub(crate) fn bounded(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+/// One entry of `fsi_violationsjson`: a check that found something, with where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Violation {
+    /// The check's id, e.g. `maker-credentials` (kept as text: rows written by a
+    /// newer version may name checks this one does not know).
+    pub check: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Its title.
+    pub title: String,
+    /// Where it was seen (at most 20 entries when the column would overflow).
+    pub evidence: Vec<Evidence>,
+    /// How much evidence there was, when `evidence` was cut to fit the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_total: Option<usize>,
+}
+
+impl AgentPosture {
+    /// The violations: one per check that found something, in check order.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.results
+            .iter()
+            .filter_map(|r| match &r.status {
+                CheckStatus::Found { evidence } => Some(Violation {
+                    check: r.check.id().to_owned(),
+                    severity: r.severity,
+                    title: r.check.title().to_owned(),
+                    evidence: evidence.clone(),
+                    evidence_total: None,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The outcome of one check.
@@ -740,7 +778,7 @@ fn run(
                 if let Some(tool) = tool_of(parsed) {
                     let external = matches!(
                         tool.tool_kind,
-                        ToolKind::McpServer | ToolKind::ExternalAgent | ToolKind::ConnectedAgent
+                        ToolType::McpServer | ToolType::ExternalAgent | ToolType::ConnectedAgent
                     );
                     let allowed = [tool.connector.as_deref(), tool.agent_schema_name.as_deref()]
                         .into_iter()
@@ -987,16 +1025,19 @@ fn run(
             found_or(evidence, components_known, missing)
         }
         CheckId::CoverageGap => {
-            // Only gaps in what was observed count; warnings about ids do not.
+            // Only gaps in what was observed of this agent count: warnings about ids do
+            // not, nor a tenant inventory that was not read at all (a tenant-level gap,
+            // reported once, while this agent's Dataverse definition was read).
+            use crate::reconcile::{CoverageKind, DataverseOnlyReason};
             let mut evidence: Vec<Evidence> = facts
                 .coverage
                 .iter()
-                .filter(|c| {
-                    matches!(
-                        c.kind,
-                        crate::reconcile::CoverageKind::InventoryOnly(_)
-                            | crate::reconcile::CoverageKind::DataverseOnly(_)
-                    )
+                .filter(|c| match &c.kind {
+                    CoverageKind::InventoryOnly(_) => true,
+                    CoverageKind::DataverseOnly(reason) => {
+                        *reason != DataverseOnlyReason::InventoryNotRead
+                    }
+                    _ => false,
                 })
                 .map(|c| {
                     Evidence::column(

@@ -922,3 +922,51 @@ empty_row!(ComplianceStateRow {
     agent_id,
     environment_id
 });
+
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    table: &'static TableDef,
+    column: &'static str,
+    text: Option<&str>,
+) -> Result<T, RowError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(T::default()),
+        Some(text) => serde_json::from_str(text).map_err(|e| RowError::BadJson {
+            table: table.logical_name,
+            column,
+            detail: e.to_string(),
+        }),
+    }
+}
+
+impl AuthShareRow {
+    /// `fsi_viewergroups` decoded: the viewer group (or principal) ids; empty when
+    /// the column is empty.
+    pub fn viewer_group_ids(&self) -> Result<Vec<String>, RowError> {
+        json_column(
+            Self::TABLE,
+            "fsi_viewergroups",
+            self.viewer_groups.as_deref(),
+        )
+    }
+
+    /// `fsi_editorprincipals` decoded: the editor principal ids; empty when the
+    /// column is empty.
+    pub fn editor_principal_ids(&self) -> Result<Vec<String>, RowError> {
+        json_column(
+            Self::TABLE,
+            "fsi_editorprincipals",
+            self.editor_principals.as_deref(),
+        )
+    }
+}
+
+impl ComplianceStateRow {
+    /// `fsi_violationsjson` decoded; empty when the column is empty.
+    pub fn violations(&self) -> Result<Vec<crate::posture::Violation>, RowError> {
+        json_column(
+            Self::TABLE,
+            "fsi_violationsjson",
+            self.violations_json.as_deref(),
+        )
+    }
+}

@@ -284,3 +284,53 @@ proptest! {
         prop_assert!(d.unobserved_agents.is_empty());
     }
 }
+
+/// Applies upserts to rows by key (replace or insert), as Dataverse would.
+fn apply<R: InventoryRow>(rows: &mut Vec<R>, upserts: &[R]) {
+    for u in upserts {
+        let key = u.upsert_path().map(|p| p.to_ascii_lowercase());
+        match rows
+            .iter_mut()
+            .find(|r| r.upsert_path().map(|p| p.to_ascii_lowercase()) == key)
+        {
+            Some(existing) => *existing = u.clone(),
+            None => rows.push(u.clone()),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn applying_a_diff_leaves_nothing_to_upsert(
+        before in proptest::collection::vec(gen_env(), 0..3),
+        after in proptest::collection::vec(gen_env(), 0..3),
+        inventory in any::<bool>(),
+    ) {
+        let previous = build_inventory(&build(&before, true), &InventorySettings::default());
+        let mut later = build(&after, inventory);
+        later.scanned_at = now() + time::Duration::hours(1);
+        later.run_id = "22222222-2222-2222-2222-222222222222".into();
+        let current = build_inventory(&later, &InventorySettings::default());
+        let d = current.diff_against(&previous.rows);
+        let mut applied = previous.rows.clone();
+        apply(&mut applied.agents, &d.upserts.agents);
+        apply(&mut applied.environments, &d.upserts.environments);
+        apply(&mut applied.features, &d.upserts.features);
+        apply(&mut applied.auth_shares, &d.upserts.auth_shares);
+        apply(&mut applied.usage, &d.upserts.usage);
+        apply(&mut applied.work_iq, &d.upserts.work_iq);
+        apply(&mut applied.compliance, &d.upserts.compliance);
+        let again = current.diff_against(&applied);
+        prop_assert_eq!(&again.upserts, &InventoryRows::default(), "{:?}", again.upserts);
+        prop_assert_eq!(&again.gone_agents, &d.gone_agents);
+        // Every agent of the previous scan is either still there, gone (and marked) or unobserved.
+        for a in &previous.rows.agents {
+            let still = current.rows.agents.iter().any(|c| c.agent_id.eq_ignore_ascii_case(&a.agent_id) && c.environment_id.eq_ignore_ascii_case(&a.environment_id));
+            let gone = d.gone_agents.iter().any(|g| g.agent_id == a.agent_id && g.environment_id == a.environment_id);
+            let unobserved = d.unobserved_agents.iter().any(|g| g.agent_id == a.agent_id && g.environment_id == a.environment_id);
+            prop_assert!(still as u8 + gone as u8 + unobserved as u8 == 1, "{} is in no single state", a.agent_id);
+        }
+    }
+}

@@ -646,3 +646,81 @@ fn compliance_rows_carry_risk_and_violations() {
     assert_eq!(v[0]["severity"], "high");
     assert_eq!(v[0]["evidence"][0]["column"], "bot.accesscontrolpolicy");
 }
+
+#[test]
+fn violations_read_back_typed_from_the_compliance_row() {
+    let input = full_observation(with_components(vec![
+        component("c1", 9, "MCP", Some(MCP.into())),
+        component(
+            "c2",
+            9,
+            "Tool",
+            Some(connector_tool(
+                Some("Maker"),
+                "cr.shared_sql.1",
+                "ExecuteQuery",
+            )),
+        ),
+    ]));
+    let inv = build_inventory(&input, &InventorySettings::default());
+    let violations = inv.rows.compliance[0].violations().unwrap();
+    assert_eq!(violations, inv.postures[0].violations());
+    let checks: Vec<&str> = violations.iter().map(|v| v.check.as_str()).collect();
+    assert_eq!(checks, ["maker-credentials", "external-tools"]);
+    assert_eq!(violations[0].severity, inventory_model::Severity::High);
+    assert_eq!(violations[0].evidence[0].source_id, "c2");
+    let mut broken = inv.rows.compliance[0].clone();
+    broken.violations_json = Some("[{".into());
+    let err = broken.violations().unwrap_err();
+    assert_eq!(err.column(), Some("fsi_violationsjson"));
+    assert_eq!(
+        inv.rows.auth_shares[0].viewer_group_ids().unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn violations_stay_valid_json_when_evidence_overflows_the_column() {
+    // 3,000 secret-looking lines in each of 200 components: far more evidence than
+    // 100,000 characters hold.
+    let yaml = format!(
+        "kind: TaskDialog\nnotes:\n{}",
+        "  - password: Hunter2Hunter2Hunter2\n".repeat(3000)
+    );
+    let components = (0..200)
+        .map(|i| component(&format!("c{i:03}"), 9, "Noisy", Some(yaml.clone())))
+        .collect();
+    let inv = build_inventory(&with_components(components), &InventorySettings::default());
+    let c = &inv.rows.compliance[0];
+    assert!(c.violations_json.as_deref().unwrap().chars().count() <= 100_000);
+    let violations = c.violations().unwrap();
+    let secrets = violations
+        .iter()
+        .find(|v| v.check == "hard-coded-credentials")
+        .unwrap();
+    assert_eq!(secrets.evidence.len(), 20);
+    // 20 located and one "N more" entry per component.
+    assert_eq!(secrets.evidence_total, Some(200 * 21));
+    use inventory_model::InventoryRow;
+    c.validate().unwrap();
+}
+
+#[test]
+fn an_unread_tenant_inventory_is_not_a_gap_of_each_agent() {
+    let mut input = plain();
+    input.tenant_agents = None;
+    assert_eq!(status(&input, CheckId::CoverageGap), CheckStatus::NotFound);
+    let inv = build_inventory(&input, &InventorySettings::default());
+    assert!(
+        inv.coverage
+            .iter()
+            .any(|c| c.kind == inventory_model::CoverageKind::InventoryUnavailable)
+    );
+    // An unexplained Dataverse-only agent is a gap.
+    let mut input = plain();
+    input.tenant_agents = Some(vec![]);
+    assert!(matches!(
+        status(&input, CheckId::CoverageGap),
+        CheckStatus::Found { .. }
+    ));
+}

@@ -2,7 +2,7 @@
 
 use crate::client_certificate::{ClientCertificate, ClientCertificateCredential};
 use crate::client_secret::ClientSecretCredential;
-use crate::env::Env;
+use crate::env_vars::Env;
 use crate::options::CredentialOptions;
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, TokenCredential, async_trait,
