@@ -100,7 +100,9 @@ async fn child() {
         .unwrap();
     let mut per_env: std::collections::HashMap<&str, usize> = Default::default();
     for a in &agents {
-        *per_env.entry(a.environment_id().unwrap_or_default()).or_default() += 1;
+        *per_env
+            .entry(a.environment_id().unwrap_or_default())
+            .or_default() += 1;
     }
     let elapsed = started.elapsed();
     println!(
