@@ -8,7 +8,13 @@
 //!   [`ServiceProtectionLimits`](crate::throttle::ServiceProtectionLimits) JSON to replace them.
 //! - `POST /_emulator/tokens/expire`: every token issued so far is expired.
 //! - `POST /_emulator/transcripts` with `{"count": n}` (generated, started within the last
-//!   hour) or `{"rows": [...]}` (as given): answers `{"ids": [...]}`.
+//!   hour; at most [`MAX_GENERATED_PER_REQUEST`](crate::MAX_GENERATED_PER_REQUEST))
+//!   or `{"rows": [...]}` (as given): answers `{"ids": [...]}`.
+//!
+//! Request bodies are limited to [`ADMIN_BODY_LIMIT`] bytes (2 MiB; larger ones get `413`).
+//! Every malformed or out-of-range request gets a `4xx` answer with `{"error": "..."}` saying
+//! what to fix (fault durations and rates, limits' windows and counts are bounded); none can
+//! stop the emulator.
 
 use std::sync::Arc;
 
@@ -25,6 +31,9 @@ use crate::faults::FaultConfig;
 use crate::generate::Row;
 use crate::throttle::ServiceProtectionLimits;
 
+/// The largest admin request body, in bytes.
+pub const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/_emulator/info", get(info))
@@ -33,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/_emulator/limits", get(get_limits).post(set_limits))
         .route("/_emulator/tokens/expire", post(expire_tokens))
         .route("/_emulator/transcripts", post(add_transcripts))
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .with_state(shared)
 }
 
@@ -89,10 +99,13 @@ async fn get_limits(State(shared): State<Arc<Shared>>) -> Json<ServiceProtection
 
 async fn set_limits(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     match serde_json::from_slice::<ServiceProtectionLimits>(&body) {
-        Ok(limits) => {
-            shared.protection.set_limits(limits);
-            Json(limits).into_response()
-        }
+        Ok(limits) => match limits.validate() {
+            Ok(()) => {
+                shared.protection.set_limits(limits);
+                Json(limits).into_response()
+            }
+            Err(e) => bad_request(format!("invalid limits: {e}")),
+        },
         Err(e) => bad_request(format!("invalid limits: {e}")),
     }
 }

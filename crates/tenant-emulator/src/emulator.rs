@@ -124,6 +124,8 @@ pub struct EmulatorBuilder {
     fixture_rows: Vec<Row>,
     fixture_files: Vec<PathBuf>,
     resources: Vec<String>,
+    m365: crate::graph::M365Spec,
+    graph_roles: Vec<String>,
     environments: usize,
     inventory: InventoryConfig,
 }
@@ -159,6 +161,11 @@ impl Default for EmulatorBuilder {
             fixture_rows: Vec::new(),
             fixture_files: Vec::new(),
             resources: Vec::new(),
+            m365: crate::graph::M365Spec::default(),
+            graph_roles: vec![
+                crate::graph::INTERACTION_ROLE.to_owned(),
+                crate::graph::USER_READ_ROLE.to_owned(),
+            ],
             environments: 1,
             inventory: InventoryConfig::default(),
         }
@@ -249,6 +256,25 @@ impl EmulatorBuilder {
     /// Also accepts tokens for this resource (`{resource}/.default`), e.g. another API.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
+        self
+    }
+
+    /// The Microsoft 365 Copilot users and interactions Graph serves (default: 8 licensed
+    /// active users with 24 interactions each, 2 idle licensed users, 1 unlicensed active user).
+    pub fn m365(mut self, spec: crate::graph::M365Spec) -> Self {
+        self.m365 = spec;
+        self
+    }
+
+    /// The Graph application permissions the connector app was granted (default
+    /// `AiEnterpriseInteraction.Read.All` and `User.Read.All`); they appear in the `roles`
+    /// claim of its Graph tokens.
+    pub fn graph_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.graph_roles = roles.into_iter().map(Into::into).collect();
         self
     }
 
@@ -348,7 +374,8 @@ impl EmulatorBuilder {
                 ClientSecret::new(identity.client_secret.clone())
                     .with_id(identity.client_secret_id),
             )
-            .with_dataverse_access(self.connector_access);
+            .with_dataverse_access(self.connector_access)
+            .with_graph_roles(self.graph_roles);
         let mut apps = vec![connector];
         apps.extend(self.apps);
         for app in &apps {
@@ -398,6 +425,15 @@ impl EmulatorBuilder {
             .apply(self.faults)
             .map_err(EmulatorError::InvalidFaults)?;
         let ingestion = Ingestion::new(self.ingestion_token);
+        let graph = crate::graph::Graph::generate(
+            self.m365,
+            self.seed,
+            &identity.domain,
+            anchor,
+            entra.clone(),
+            Arc::clone(&clock),
+            base_url.clone(),
+        );
         let tenancy = crate::environments::build(crate::environments::Context {
             count: self.environments,
             spec: spec.clone(),
@@ -420,6 +456,7 @@ impl EmulatorBuilder {
             entra,
             dataverse,
             ingestion,
+            graph,
             faults,
             protection,
             clock,
@@ -511,7 +548,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
                     let mut b = Row::new();
                     b.insert("botid".into(), Value::String(bot.to_owned()));
                     let schema =
-                        schema.unwrap_or_else(|| format!("fixture_{}", &bot[..bot.len().min(8)]));
+                        // By characters: an id may hold multi-byte characters.
+                        schema.unwrap_or_else(|| {
+                            format!("fixture_{}", bot.chars().take(8).collect::<String>())
+                        });
                     b.insert("name".into(), Value::String(schema.clone()));
                     b.insert("schemaname".into(), Value::String(schema));
                     b.insert("statecode".into(), Value::from(0));
@@ -536,6 +576,10 @@ fn insert_fixture_transcripts(dataverse: &Dataverse, rows: Vec<Row>) -> Result<(
     Ok(())
 }
 
+/// The most transcripts one call (or one admin request) may generate: enough for any test or
+/// benchmark, small enough that a typo cannot exhaust memory.
+pub const MAX_GENERATED_PER_REQUEST: usize = 100_000;
+
 /// State shared by the library handle and the admin API.
 pub(crate) struct Shared {
     pub(crate) base_url: String,
@@ -543,6 +587,7 @@ pub(crate) struct Shared {
     pub(crate) entra: Entra,
     pub(crate) dataverse: Dataverse,
     pub(crate) ingestion: Ingestion,
+    pub(crate) graph: crate::graph::Graph,
     pub(crate) faults: Faults,
     pub(crate) protection: ServiceProtection,
     pub(crate) clock: SharedClock,
@@ -559,6 +604,11 @@ impl Shared {
         &self,
         count: usize,
     ) -> Result<Vec<Uuid>, EmulatorError> {
+        if count > MAX_GENERATED_PER_REQUEST {
+            return Err(EmulatorError::InvalidSpec(format!(
+                "{count} transcripts is over the limit of {MAX_GENERATED_PER_REQUEST} per request; add them in several requests"
+            )));
+        }
         if self.tenant.agent_count() == 0 && count > 0 {
             return Err(EmulatorError::InvalidSpec(
                 "the tenant has no agent to generate transcripts for".to_owned(),
@@ -646,6 +696,10 @@ fn router(shared: &Arc<Shared>) -> axum::Router {
         (shared.faults.clone(), Service::Ingestion),
         crate::faults::fault_layer,
     ));
+    let graph = shared.graph.router().layer(from_fn_with_state(
+        (shared.faults.clone(), Service::Graph),
+        crate::faults::fault_layer,
+    ));
     // The inventory APIs are the Power Platform's: Dataverse faults apply to them too.
     let inventory = shared.inventory.router().layer(from_fn_with_state(
         (shared.faults.clone(), Service::Dataverse),
@@ -655,6 +709,7 @@ fn router(shared: &Arc<Shared>) -> axum::Router {
         .merge(entra)
         .merge(inventory)
         .merge(ingestion)
+        .merge(graph)
         .merge(crate::admin::router(Arc::clone(shared)))
         .merge(dataverse)
 }
@@ -725,6 +780,17 @@ impl RunningEmulator {
     /// The Dataverse store.
     pub fn dataverse(&self) -> &Dataverse {
         &self.shared.dataverse
+    }
+
+    /// The Microsoft Graph root (`http://127.0.0.1:PORT`): `/v1.0/...` and `/beta/...` are
+    /// served under it; tokens are requested for `https://graph.microsoft.com/.default`.
+    pub fn graph_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Microsoft Graph: users, licences, Copilot interactions.
+    pub fn graph(&self) -> &crate::graph::Graph {
+        &self.shared.graph
     }
 
     /// Records accepted by the ingestion endpoint.

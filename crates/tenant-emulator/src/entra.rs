@@ -159,6 +159,7 @@ pub struct AppRegistration {
     secrets: Vec<ClientSecret>,
     certificates: Vec<AppCertificate>,
     roles: Vec<String>,
+    graph_roles: Vec<String>,
     dataverse_access: DataverseAccess,
 }
 
@@ -173,6 +174,7 @@ impl AppRegistration {
             secrets: Vec::new(),
             certificates: Vec::new(),
             roles: Vec::new(),
+            graph_roles: Vec::new(),
             dataverse_access: DataverseAccess::default(),
         }
     }
@@ -207,6 +209,23 @@ impl AppRegistration {
     {
         self.roles = roles.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// Sets the Microsoft Graph application permissions granted with admin consent (e.g.
+    /// `AiEnterpriseInteraction.Read.All`): added to the `roles` claim of Graph tokens only.
+    #[must_use]
+    pub fn with_graph_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.graph_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The Microsoft Graph application permissions.
+    pub fn graph_roles(&self) -> &[String] {
+        &self.graph_roles
     }
 
     /// Sets what the app's Dataverse application user may do.
@@ -403,6 +422,11 @@ impl Entra {
         let tid = self.inner.tenant_id;
         let iss = format!("https://sts.windows.net/{tid}/");
         let header = json!({"typ": "JWT", "alg": "HS256", "kid": "tenant-emulator"});
+        // Graph permissions appear only in Graph tokens, as Entra scopes roles by resource.
+        let mut roles = app.roles.clone();
+        if resource.trim_end_matches('/') == crate::graph::GRAPH_RESOURCE {
+            roles.extend(app.graph_roles.iter().cloned());
+        }
         let claims = json!({
             "aud": resource.trim_end_matches('/'),
             "iss": iss,
@@ -417,7 +441,7 @@ impl Entra {
             "idp": format!("https://sts.windows.net/{tid}/"),
             "idtyp": "app",
             "oid": app.object_id,
-            "roles": app.roles,
+            "roles": roles,
             "sub": app.object_id,
             "tid": tid,
             "uti": URL_SAFE_NO_PAD.encode(serial.to_be_bytes()),

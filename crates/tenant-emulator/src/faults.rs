@@ -30,6 +30,8 @@ pub struct FaultTargets {
     pub ingestion: bool,
     /// The Entra token endpoint (default off).
     pub entra: bool,
+    /// Microsoft Graph (default on).
+    pub graph: bool,
 }
 
 impl Default for FaultTargets {
@@ -38,18 +40,27 @@ impl Default for FaultTargets {
             dataverse: true,
             ingestion: true,
             entra: false,
+            graph: true,
         }
     }
 }
 
 impl FaultTargets {
-    /// Faults on these services.
+    /// Faults on these services (and on Graph when on Dataverse: both are data reads).
     pub fn new(dataverse: bool, ingestion: bool, entra: bool) -> Self {
         Self {
             dataverse,
             ingestion,
             entra,
+            graph: dataverse,
         }
+    }
+
+    /// Turns faults on Microsoft Graph on or off.
+    #[must_use]
+    pub fn with_graph(mut self, graph: bool) -> Self {
+        self.graph = graph;
+        self
     }
 }
 
@@ -63,6 +74,8 @@ pub enum Service {
     Ingestion,
     /// The Entra token endpoint.
     Entra,
+    /// Microsoft Graph.
+    Graph,
 }
 
 /// The faults to inject. Rates are fractions of requests in `0.0..=1.0`; they are drawn in
@@ -179,8 +192,28 @@ impl FaultConfig {
         self
     }
 
-    /// Checks the rates; says what to fix.
+    /// The longest added latency: 10 minutes.
+    pub const MAX_LATENCY_MS: u64 = 600_000;
+    /// The longest `Retry-After`: one day.
+    pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+    /// The longest outage: 30 days.
+    pub const MAX_OUTAGE_SECS: u64 = 30 * 86_400;
+
+    /// Checks the rates and durations; says what to fix.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, value, max) in [
+            ("latency_ms", self.latency_ms, Self::MAX_LATENCY_MS),
+            (
+                "retry_after_secs",
+                self.retry_after_secs,
+                Self::MAX_RETRY_AFTER_SECS,
+            ),
+            ("outage_secs", self.outage_secs, Self::MAX_OUTAGE_SECS),
+        ] {
+            if value > max {
+                return Err(format!("{name} must be at most {max}, got {value}"));
+            }
+        }
         let rates = [
             ("throttle_rate", self.throttle_rate),
             ("error_rate", self.error_rate),
@@ -204,6 +237,7 @@ impl FaultConfig {
             Service::Dataverse => self.targets.dataverse,
             Service::Ingestion => self.targets.ingestion,
             Service::Entra => self.targets.entra,
+            Service::Graph => self.targets.graph,
         }
     }
 }
@@ -288,8 +322,9 @@ impl Faults {
             .inner
             .outage_until
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            (config.outage_secs > 0).then(|| now + Duration::from_secs(config.outage_secs));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config.outage_secs > 0)
+            .then(|| now.checked_add(time::Duration::seconds(config.outage_secs as i64)))
+            .flatten();
         if config.expire_tokens {
             (self.inner.on_expire_tokens)();
         }
@@ -341,6 +376,14 @@ fn error_response(
         }
         Service::Ingestion => json!({"success": false, "error": message}),
         Service::Entra => json!({"error": "temporarily_unavailable", "error_description": message}),
+        Service::Graph => {
+            let code = match status {
+                StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
+                StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
+                _ => "InternalServerError",
+            };
+            json!({"error": {"code": code, "message": message}})
+        }
     };
     let mut response = (
         status,

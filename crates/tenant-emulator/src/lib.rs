@@ -7,6 +7,8 @@
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
+//! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
 //! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
 //!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
 //!   query and the admin environment list, with paging, quota headers and throttling;
@@ -18,8 +20,12 @@
 //!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
 //!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
 //!   - `POST tokens/expire` (every token issued so far expires);
-//!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour) or
-//!     `{"rows": [...]}` (as given); answers `{"ids": [...]}`.
+//!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour; at
+//!     most [`MAX_GENERATED_PER_REQUEST`]) or `{"rows": [...]}` (as given); answers
+//!     `{"ids": [...]}`.
+//!
+//!   Admin bodies are limited to [`ADMIN_BODY_LIMIT`] bytes (2 MiB, `413` beyond); every
+//!   malformed or out-of-range admin request is answered `4xx` with `{"error": ...}`.
 //!
 //! The tenant (agents, components, application user, transcripts) is generated from a seed,
 //! shaped like real Copilot Studio rows; transcript content is generated on demand, so 100,000
@@ -52,9 +58,14 @@ pub mod entra;
 pub mod environments;
 pub mod faults;
 pub mod generate;
+pub mod graph;
 pub mod inventory;
 pub mod kql;
 mod rng;
 pub mod throttle;
 
-pub use emulator::{Credentials, Emulator, EmulatorBuilder, EmulatorError, RunningEmulator};
+pub use admin::ADMIN_BODY_LIMIT;
+pub use emulator::{
+    Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
+    RunningEmulator,
+};

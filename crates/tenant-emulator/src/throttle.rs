@@ -60,6 +60,28 @@ impl Default for ServiceProtectionLimits {
 }
 
 impl ServiceProtectionLimits {
+    /// The longest window and combined execution time that can be set: one day.
+    pub const MAX_WINDOW: Duration = Duration::from_secs(86_400);
+
+    /// Checks the durations; says what to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.window.is_zero() || self.window > Self::MAX_WINDOW {
+            return Err(format!(
+                "window must be from 1 to {} seconds, got {}",
+                Self::MAX_WINDOW.as_secs(),
+                self.window.as_secs()
+            ));
+        }
+        if self.execution_time > Self::MAX_WINDOW {
+            return Err(format!(
+                "execution_time must be at most {} seconds, got {}",
+                Self::MAX_WINDOW.as_secs(),
+                self.execution_time.as_secs()
+            ));
+        }
+        Ok(())
+    }
+
     /// Sets the number of requests allowed per window.
     #[must_use]
     pub fn with_requests(mut self, requests: u32) -> Self {
@@ -310,7 +332,10 @@ impl ServiceProtection {
     pub fn begin(&self, user: Uuid) -> Result<Permit, Throttled> {
         let limits = self.limits();
         let now = self.inner.clock.now();
-        let window = time::Duration::try_from(limits.window).unwrap_or(time::Duration::MAX);
+        // Bounded by `validate`; clamped here too, so an unvalidated value cannot overflow.
+        let window =
+            time::Duration::try_from(limits.window.min(ServiceProtectionLimits::MAX_WINDOW))
+                .unwrap_or(time::Duration::DAY);
         let mut users = self
             .inner
             .users
