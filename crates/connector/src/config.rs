@@ -379,6 +379,36 @@ pub enum Needs {
     Dataverse,
 }
 
+/// The sign-in settings alone (tenant, client, credential, authority host), for commands that
+/// do not read one configured environment, such as `inventory scan`, which finds its
+/// environments itself. Same keys, fallbacks and checks as [`Config`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignIn {
+    /// The Entra tenant (GUID or verified domain); optional only with a managed identity.
+    pub tenant_id: Option<String>,
+    /// The app registration's client id (or the user-assigned identity's).
+    pub client_id: Option<Uuid>,
+    /// How to sign in.
+    pub credential: CredentialConfig,
+    /// The Entra authority host.
+    pub authority_host: Url,
+}
+
+impl SignIn {
+    /// Validates the sign-in settings of `raw`.
+    pub fn from_raw(raw: &RawConfig) -> Result<SignIn, ConfigError> {
+        let credential = settings::credential(raw)?;
+        let managed = matches!(credential, CredentialConfig::ManagedIdentity);
+        Ok(SignIn {
+            tenant_id: settings::tenant_id(raw, managed)?,
+            client_id: settings::client_id(raw, managed)?,
+            credential,
+            authority_host: settings::authority_host(raw)?,
+        })
+    }
+}
+
 /// The checkpoint database named by `raw` (or the default), for commands that need nothing
 /// else (`state check`).
 pub fn state_path(raw: &RawConfig) -> Result<PathBuf, ConfigError> {

@@ -1,6 +1,6 @@
 //! The Entra ID credential named by the configuration.
 
-use crate::config::{Config, CredentialConfig};
+use crate::config::{Config, CredentialConfig, SignIn};
 use crate::connector::ConnectorError;
 use client_core::{CredentialError, CredentialErrorKind, SharedClock, SharedCredential};
 use entra_auth::{
@@ -13,6 +13,20 @@ use std::sync::Arc;
 /// managed identity), signing in at the configured authority host.
 pub fn from_config(
     config: &Config,
+    clock: SharedClock,
+) -> Result<SharedCredential, ConnectorError> {
+    let sign_in = SignIn {
+        tenant_id: config.tenant_id.clone(),
+        client_id: config.client_id,
+        credential: config.credential.clone(),
+        authority_host: config.authority_host.clone(),
+    };
+    from_sign_in(&sign_in, clock)
+}
+
+/// Builds the credential the sign-in settings ask for (see [`from_config`]).
+pub fn from_sign_in(
+    config: &SignIn,
     clock: SharedClock,
 ) -> Result<SharedCredential, ConnectorError> {
     let kind = config.credential.kind();

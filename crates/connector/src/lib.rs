@@ -53,6 +53,7 @@ pub mod cron;
 pub mod demo;
 pub mod doctor;
 pub mod ingest;
+pub mod inventory;
 pub mod schedule;
 pub mod shield;
 pub mod sink;

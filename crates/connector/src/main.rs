@@ -151,6 +151,8 @@ enum Command {
         #[command(subcommand)]
         action: StateAction,
     },
+    /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
+    Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
@@ -351,6 +353,15 @@ async fn run(cli: Cli) -> ExitCode {
     {
         return state_check(g);
     }
+    if let Command::Inventory(args) = &cli.command {
+        let ctx = connector::inventory::cli::CliContext {
+            json: g.json,
+            verbose: g.verbose,
+            output: g.output.clone(),
+            raw: raw_config(g),
+        };
+        return connector::inventory::cli::run(args, ctx).await;
+    }
     let needs = match cli.command {
         Command::Ingest { .. } => Needs::Ingest,
         _ => Needs::Dataverse,
@@ -416,7 +427,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         // Handled above, before any configuration is read.
-        Command::Demo { .. } | Command::State { .. } => ExitCode::SUCCESS,
+        Command::Demo { .. } | Command::State { .. } | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }
 

@@ -1,0 +1,434 @@
+//! `copilot-connector inventory ...`: the command-line side of the inventory (flags, output
+//! files, progress bars, exit statuses). `main.rs` hands the parsed arguments here.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use url::Url;
+
+use super::output::document;
+use super::scan::{
+    DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_ENVIRONMENT, Endpoints, ScanEvent, ScanOptions,
+    ScanProgress, ScanResult, ScanStatus, Scanner, timestamp,
+};
+use super::store::{DEFAULT_INVENTORY_STATE, InventoryStore};
+use super::tenant::InventorySourceChoice;
+use super::{EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_PARTIAL};
+use crate::config::{ConfigError, RawConfig, SignIn, parse_duration};
+
+/// Where the scan writes its JSON when neither `--output` nor `--inventory-url` is given.
+pub const DEFAULT_OUTPUT: &str = "inventory-out/inventory.json";
+
+/// `copilot-connector inventory`.
+#[derive(Debug, clap::Args)]
+pub struct InventoryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: InventoryCommand,
+}
+
+/// The inventory's commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum InventoryCommand {
+    /// Scan the tenant's agents into the inventory: environments, the tenant inventory, each environment's Dataverse.
+    #[command(long_about = "Scan the tenant's agents into the inventory.\n\n\
+Layer 1 reads the admin environment list and the tenant inventory (--inventory-source). Layer 2 reads each \
+environment's Dataverse (bots with their configuration, botcomponents with their data, the six many-to-many \
+relationships of components, 30 days of conversationtranscripts' cheap columns), --concurrency environments at \
+a time. Later scans read only the changes since the stored delta links.\n\n\
+The rows go to --output FILE (or - for standard output) as one JSON object keyed by table logical name, plus \
+`summary` and `postures`; by default to ./inventory-out/inventory.json.\n\n\
+Exit status: 0 complete, 4 partial (something could not be read: see summary.coverage_gaps), 1 failed \
+(nothing could be read), 2 invalid settings, 3 another scan holds the inventory state.")]
+    Scan(ScanArgs),
+}
+
+/// The flags of `inventory scan`.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// Only these Dataverse environments (comma-separated or repeated); default: every environment of the admin list.
+    #[arg(long = "environment", value_name = "URL", value_delimiter = ',')]
+    pub environments: Vec<String>,
+    /// The tenant inventory: powerplatform (the resource query), arg (Azure Resource Graph) or none.
+    #[arg(long, value_name = "SOURCE", default_value = "powerplatform", value_parser = InventorySourceChoice::parse)]
+    pub inventory_source: InventorySourceChoice,
+    /// Environments read at once.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CONCURRENCY, value_parser = concurrency)]
+    pub concurrency: usize,
+    /// Requests in flight inside one environment.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_REQUESTS_PER_ENVIRONMENT, value_parser = per_environment)]
+    pub requests_per_environment: usize,
+    /// Read every environment in full, ignoring the stored delta links.
+    #[arg(long)]
+    pub full: bool,
+    /// Re-read usage (conversationtranscripts) when the stored usage is older than this.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub usage_refresh: Duration,
+    /// The longest one environment's read may take before it is reported as a coverage gap.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub environment_timeout: Duration,
+    /// The Power Platform API base URL, for the resource query.
+    #[arg(long, env = "POWER_PLATFORM_API_URL", value_name = "URL")]
+    pub power_platform_api_url: Option<String>,
+    /// The BAP admin API base URL, for the environment list.
+    #[arg(long, env = "BAP_API_URL", value_name = "URL")]
+    pub bap_api_url: Option<String>,
+    /// The Azure Resource Manager base URL, for Resource Graph.
+    #[arg(long, env = "ARM_URL", value_name = "URL")]
+    pub arm_url: Option<String>,
+    /// The inventory state (delta links, the last scan's rows).
+    #[arg(long, env = "COPILOT_INVENTORY_STATE", value_name = "FILE", default_value = DEFAULT_INVENTORY_STATE)]
+    pub inventory_state: PathBuf,
+}
+
+/// What `main.rs` passes on from the global flags.
+#[derive(Debug)]
+pub struct CliContext {
+    /// `--json`.
+    pub json: bool,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `--output`.
+    pub output: Option<String>,
+    /// The merged settings (flags, environment, file), for the credential.
+    pub raw: Result<RawConfig, ConfigError>,
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+/// Runs an inventory command and returns its exit status.
+pub async fn run(args: &InventoryArgs, ctx: CliContext) -> ExitCode {
+    match &args.command {
+        InventoryCommand::Scan(scan) => run_scan(scan, ctx).await,
+    }
+}
+
+fn count_in(s: &str, max: usize) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("give a whole number from 1 to {max}")),
+    }
+}
+
+fn concurrency(s: &str) -> Result<usize, String> {
+    count_in(s, 64)
+}
+
+fn per_environment(s: &str) -> Result<usize, String> {
+    count_in(s, 16)
+}
+
+fn service_url(value: Option<&str>, name: &str) -> Result<Option<Url>, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let url = Url::parse(v).map_err(|e| {
+        format!("{name} is not a URL ({e}): give https://host, or http://127.0.0.1:PORT for a local stand-in")
+    })?;
+    client_core::check_url(&url).map_err(|e| format!("{name}: {e}"))?;
+    Ok(Some(url))
+}
+
+/// The scan's options from its flags; the problem names the flag.
+pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions, String> {
+    let mut o = ScanOptions::default();
+    if !args.environments.is_empty() {
+        let mut urls = Vec::new();
+        for (i, e) in args.environments.iter().enumerate() {
+            let url = service_url(Some(e), "--environment")?.ok_or_else(|| {
+                format!("--environment item {} is empty: give the environment URL, e.g. https://contoso.crm.dynamics.com", i + 1)
+            })?;
+            urls.push(url);
+        }
+        o.environments = Some(urls);
+    }
+    o.inventory_source = args.inventory_source;
+    o.concurrency = args.concurrency;
+    o.requests_per_environment = args.requests_per_environment;
+    o.full = args.full;
+    o.usage_refresh = args.usage_refresh;
+    o.environment_timeout = args.environment_timeout;
+    o.endpoints = Endpoints {
+        power_platform: service_url(
+            args.power_platform_api_url.as_deref(),
+            "POWER_PLATFORM_API_URL (--power-platform-api-url)",
+        )?,
+        bap: service_url(args.bap_api_url.as_deref(), "BAP_API_URL (--bap-api-url)")?,
+        arm: service_url(args.arm_url.as_deref(), "ARM_URL (--arm-url)")?,
+    };
+    Ok(o)
+}
+
+fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
+    // Only for a person watching: not when stderr is piped or logs are on.
+    if !std::io::stderr().is_terminal() || verbose > 0 {
+        return None;
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg} {bar:30} {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb.set_message("layer 1: environments and the tenant inventory");
+    let bar = pb.clone();
+    let f: ScanProgress = Arc::new(move |e| match e {
+        ScanEvent::Environments(n) => {
+            bar.set_length(n as u64);
+        }
+        ScanEvent::Inventory(n) => {
+            bar.set_message(format!(
+                "layer 2: environments ({n} agents in the tenant inventory)"
+            ));
+        }
+        ScanEvent::EnvironmentDone(_) => bar.inc(1),
+    });
+    Some((f, pb))
+}
+
+/// Writes `doc` to `target` (`-` for standard output), creating the directory.
+fn write_document(target: &str, doc: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
+    if target == "-" {
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|e| format!("cannot write to standard output: {e}"));
+    }
+    let path = Path::new(target);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    // Write beside, then rename: a reader never sees half a document.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The exit status of a scan's status.
+pub fn exit_status(status: ScanStatus) -> u8 {
+    match status {
+        ScanStatus::Complete => 0,
+        ScanStatus::Partial => EXIT_PARTIAL,
+        _ => EXIT_FAILED,
+    }
+}
+
+async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
+    let options = match scan_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let clock = client_core::system_clock();
+    let credential = match crate::credential::from_sign_in(&sign_in, clock.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let mut store = match InventoryStore::open(&args.inventory_state) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(if e.is_locked() {
+                EXIT_LOCKED
+            } else {
+                EXIT_FAILED
+            });
+        }
+    };
+    let output = ctx
+        .output
+        .clone()
+        .unwrap_or_else(|| DEFAULT_OUTPUT.to_owned());
+    let destination = "json";
+    let previous = match store.previous(destination) {
+        Ok(p) => p,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let scanner = Scanner::new(credential, clock.clone(), options);
+    let bar = progress(ctx.verbose);
+    let result = scanner
+        .scan(&previous, bar.as_ref().map(|(f, _)| f.clone()))
+        .await;
+    if let Some((_, pb)) = bar {
+        pb.finish_and_clear();
+    }
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let doc = document(&result);
+    if let Err(e) = write_document(&output, &doc) {
+        err!("error: {e}");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    if result.summary.status != ScanStatus::Failed {
+        let now = timestamp(clock.now());
+        if let Err(e) = store.commit(
+            destination,
+            &result.summary.run_id,
+            &result.environments,
+            &doc,
+            &now,
+        ) {
+            err!("error: the rows were written but the scan state was not saved: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    }
+    print_summary(&result, ctx.json, &output);
+    ExitCode::from(exit_status(result.summary.status))
+}
+
+fn print_summary(result: &ScanResult, json: bool, output: &str) {
+    let s = &result.summary;
+    let text = if json {
+        serde_json::to_string_pretty(s).unwrap_or_default()
+    } else {
+        let mut t = format!(
+            "inventory scan {}: {} agent(s) in {} environment(s) read, {} finding(s), {} coverage gap(s)",
+            match s.status {
+                ScanStatus::Complete => "complete",
+                ScanStatus::Partial => "partial",
+                _ => "failed",
+            },
+            s.agents,
+            s.layers.dataverse.count,
+            s.findings,
+            s.coverage_gaps.len()
+        );
+        t.push_str(&format!(
+            "\n  environment list: {}; tenant inventory ({}): {} ({} agents); Dataverse requests: {}",
+            s.layers.environment_list.status,
+            s.layers.tenant_inventory.source.unwrap_or("none"),
+            s.layers.tenant_inventory.status,
+            s.layers.tenant_inventory.count,
+            s.dataverse_requests
+        ));
+        for e in &s.environments {
+            t.push_str(&format!(
+                "\n  {} {}: {} bot(s), {} component(s), {} request(s){}",
+                e.environment_id,
+                e.outcome,
+                e.bots,
+                e.components,
+                e.requests,
+                e.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ));
+        }
+        let changed: usize = s.changes.upserts.values().sum();
+        if s.changes.compared {
+            t.push_str(&format!(
+                "\n  since the last scan: {changed} row(s) new or changed, {} agent(s) gone",
+                s.changes.gone_agents
+            ));
+        }
+        if output != "-" {
+            t.push_str(&format!("\n  rows: {output}"));
+        }
+        t
+    };
+    // With the document on stdout, the summary goes to stderr so the JSON stays clean.
+    if output == "-" {
+        err!("{text}");
+    } else {
+        out!("{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        scan: ScanArgs,
+    }
+
+    fn options(args: &[&str]) -> Result<ScanOptions, String> {
+        let t = T::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        scan_options(&t.scan)
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let o = options(&[
+            "--environment",
+            "https://a.crm.dynamics.com,https://b.crm4.dynamics.com",
+            "--inventory-source",
+            "arg",
+            "--concurrency",
+            "4",
+            "--bap-api-url",
+            "http://127.0.0.1:9000",
+        ])
+        .unwrap();
+        assert_eq!(o.environments.as_ref().map(Vec::len), Some(2));
+        assert_eq!(o.inventory_source, InventorySourceChoice::ResourceGraph);
+        assert_eq!(o.concurrency, 4);
+        assert_eq!(
+            o.endpoints.bap.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9000/")
+        );
+        assert_eq!(options(&[]).unwrap().concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        let e = options(&["--arm-url", "http://management.example.com"]).unwrap_err();
+        assert!(e.contains("ARM_URL"), "{e}");
+        let e = options(&["--environment", "contoso"]).unwrap_err();
+        assert!(e.contains("--environment"), "{e}");
+        assert!(options(&["--inventory-source", "graph"]).is_err());
+        assert!(options(&["--concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn statuses_map_to_documented_exit_codes() {
+        assert_eq!(exit_status(ScanStatus::Complete), 0);
+        assert_eq!(exit_status(ScanStatus::Partial), EXIT_PARTIAL);
+        assert_eq!(exit_status(ScanStatus::Failed), EXIT_FAILED);
+    }
+}

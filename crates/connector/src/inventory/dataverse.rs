@@ -1,0 +1,776 @@
+//! Layer 2: what one environment's Dataverse says about its agents.
+//!
+//! Per environment the scan reads, with change tracking where the table allows it:
+//! `bots` (with `configuration`), every `botcomponents` row with its `data` (grouped by
+//! `_parentbotid_value`), the six many-to-many intersect tables of `botcomponent`, and the
+//! cheap columns of the last 30 days of `conversationtranscripts` (never `content`).
+//!
+//! What was read is kept as [`EnvironmentData`], which the state store saves between runs: a
+//! later scan reads only the changes since the stored delta links and applies them to it, so
+//! an unchanged environment costs two requests (one delta read per tracked table).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use botcomponent_schema::ComponentRow;
+use client_core::{AccessToken, CredentialError, SharedCredential, TokenCredential};
+use dataverse_client::{Change, DataverseClient, DeltaLink, Error, Filter};
+use futures::TryStreamExt;
+use inventory_model::{
+    BotRecord, BotScan, DataverseSnapshot, ReadStatus, RelatedTarget, Relationship,
+    SessionObservation, UsageInput,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// The `bots` columns the scan reads.
+pub const BOT_COLUMNS: &[&str] = &[
+    "botid",
+    "name",
+    "schemaname",
+    "configuration",
+    "template",
+    "statecode",
+    "statuscode",
+    "publishedon",
+    "accesscontrolpolicy",
+    "authenticationmode",
+    "authenticationtrigger",
+    "authorizedsecuritygroupids",
+    "_ownerid_value",
+    "ismanaged",
+    "createdon",
+    "modifiedon",
+];
+
+/// The `botcomponents` columns the scan reads (`data` is the component's YAML).
+pub const COMPONENT_COLUMNS: &[&str] = &[
+    "botcomponentid",
+    "name",
+    "schemaname",
+    "componenttype",
+    "data",
+    "statecode",
+    "_parentbotid_value",
+];
+
+/// The `conversationtranscripts` columns read for usage: never `content`.
+pub const USAGE_COLUMNS: &[&str] = &[
+    "conversationtranscriptid",
+    "name",
+    "conversationstarttime",
+    "_bot_conversationtranscriptid_value",
+];
+
+/// Where the usage signal comes from, as written to `fsi_signalsource`.
+pub const USAGE_SOURCE: &str = "conversationtranscript (sessions; content not read)";
+
+/// The intersect entity set of a many-to-many relationship and its target id column.
+pub fn intersect(rel: Relationship) -> (String, &'static str) {
+    let target = match rel {
+        Relationship::AiPluginOperation => "aipluginoperationid",
+        Relationship::ConnectionReference => "connectionreferenceid",
+        Relationship::Workflow => "workflowid",
+        Relationship::EnvironmentVariableDefinition => "environmentvariabledefinitionid",
+        Relationship::DataverseTableSearch => "dvtablesearchid",
+        _ => "msdyn_aimodelid",
+    };
+    (format!("{}set", rel.name()), target)
+}
+
+/// Component ids per filter when re-reading the relationships of changed components.
+const IDS_PER_FILTER: usize = 50;
+
+/// One component as stored: its row and its parent bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredComponent {
+    /// The row (`botcomponentid`, `componenttype`, `data`, ...).
+    pub row: ComponentRow,
+    /// `_parentbotid_value`, lower case.
+    pub parent: Option<String>,
+}
+
+/// One session seen in `conversationtranscripts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// `name` and start time: rows of one split session share both.
+    pub id: String,
+    /// `conversationstarttime`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+}
+
+/// Everything the scan knows about one environment's Dataverse, saved between runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentData {
+    /// `bots` rows by lower-case `botid`.
+    pub bots: BTreeMap<String, Value>,
+    /// Components by lower-case `botcomponentid`.
+    pub components: BTreeMap<String, StoredComponent>,
+    /// Why the components could not be read, if they could not.
+    pub components_error: Option<String>,
+    /// Many-to-many targets by lower-case component id: (relationship name, target id).
+    pub related: BTreeMap<String, BTreeSet<(String, String)>>,
+    /// Why the relationships could not be read, if they could not.
+    pub related_error: Option<String>,
+    /// Sessions by lower-case bot id.
+    pub sessions: BTreeMap<String, Vec<StoredSession>>,
+    /// When the usage was read; `None` when it was not.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub usage_read_at: Option<OffsetDateTime>,
+    /// Why the usage could not be read, if it could not.
+    pub usage_error: Option<String>,
+    /// Delta link of `bots`.
+    pub bots_delta: Option<String>,
+    /// Delta link of `botcomponents`.
+    pub components_delta: Option<String>,
+}
+
+/// How an environment was read this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReadMode {
+    /// Every row (first scan, `--full`, or no change tracking).
+    Full,
+    /// Only the changes since the stored delta links.
+    Incremental,
+    /// A stored delta link had expired: every row again.
+    FullAfterExpiredDelta,
+}
+
+/// The result of reading one environment.
+#[derive(Debug, Clone)]
+pub struct EnvironmentRead {
+    /// What is known now.
+    pub data: EnvironmentData,
+    /// How it was read.
+    pub mode: ReadMode,
+    /// Bots and components created, changed or deleted since the stored state.
+    pub changed_rows: usize,
+    /// What the reader noticed (tables without change tracking, rows it could not read).
+    pub notes: Vec<String>,
+}
+
+/// Settings of one environment's read.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    /// Usage window in days.
+    pub usage_days: u32,
+    /// Re-read usage when the stored usage is older than this.
+    pub usage_refresh: time::Duration,
+    /// Ignore stored delta links.
+    pub full: bool,
+}
+
+/// A credential that counts the tokens asked for: the pipeline asks once per HTTP attempt,
+/// so this is the number of requests a client sent.
+#[derive(Debug)]
+pub struct CountingCredential {
+    inner: SharedCredential,
+    count: Arc<AtomicU64>,
+}
+
+impl CountingCredential {
+    /// Wraps `inner`; the counter is shared with the caller.
+    pub fn new(inner: SharedCredential) -> (Self, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        (
+            CountingCredential {
+                inner,
+                count: count.clone(),
+            },
+            count,
+        )
+    }
+}
+
+#[async_trait]
+impl TokenCredential for CountingCredential {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_token(scopes).await
+    }
+
+    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
+        self.inner.invalidate(scopes, token).await;
+    }
+}
+
+fn norm(id: &str) -> String {
+    id.trim().to_ascii_lowercase()
+}
+
+/// What a tracked table returned.
+enum TableRead {
+    /// Every row, and the delta link when the table is tracked.
+    Full(Vec<Value>, Option<String>),
+    /// The changes since the stored link.
+    Delta(Vec<Change>, String),
+}
+
+/// Whether `e` says the table is not change-tracked (so a plain read is the way).
+fn not_tracked(e: &Error) -> bool {
+    match e {
+        Error::MissingDeltaLink { .. } => true,
+        _ => {
+            e.status() == Some(400)
+                && e.service_message()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains("change tracking"))
+        }
+    }
+}
+
+async fn read_table(
+    client: &DataverseClient,
+    set: &str,
+    columns: &[&str],
+    stored: Option<&str>,
+    expired: &mut bool,
+    notes: &mut Vec<String>,
+) -> Result<TableRead, Error> {
+    if let Some(link) = stored {
+        match client.changes_since(DeltaLink::new(link)).read_all().await {
+            Ok(c) => {
+                return Ok(TableRead::Delta(
+                    c.changes,
+                    c.delta_link.as_str().to_owned(),
+                ));
+            }
+            Err(e) if e.is_delta_token_expired() => {
+                *expired = true;
+                notes.push(format!(
+                    "the delta link of {set} had expired: read every row again"
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match client.track_changes(set, columns).read_all().await {
+        Ok(c) => {
+            let rows = c
+                .changes
+                .into_iter()
+                .filter_map(|c| match c {
+                    Change::Upsert(v) => Some(v),
+                    _ => None,
+                })
+                .collect();
+            Ok(TableRead::Full(
+                rows,
+                Some(c.delta_link.as_str().to_owned()),
+            ))
+        }
+        Err(e) if not_tracked(&e) => {
+            notes.push(format!(
+                "{set} is not change-tracked here: every scan reads all its rows"
+            ));
+            let query = client.query(set).select(columns.iter().copied());
+            let rows: Vec<Value> = client.rows::<Value>(&query).try_collect().await?;
+            Ok(TableRead::Full(rows, None))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn id_of(row: &Value, column: &str) -> Option<String> {
+    row.get(column).and_then(Value::as_str).map(norm)
+}
+
+fn component_of(row: &Value) -> Result<(String, StoredComponent), String> {
+    let parsed: ComponentRow = serde_json::from_value(row.clone())
+        .map_err(|e| format!("a botcomponents row could not be read: {e}"))?;
+    let parent = id_of(row, "_parentbotid_value");
+    Ok((
+        norm(&parsed.component_id),
+        StoredComponent {
+            row: parsed,
+            parent,
+        },
+    ))
+}
+
+/// Reads the many-to-many targets of `components` (all of them when `None`).
+async fn read_related(
+    client: &DataverseClient,
+    components: Option<&[String]>,
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<String, BTreeSet<(String, String)>>, Error> {
+    let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    for rel in Relationship::ALL {
+        let (set, target) = intersect(rel);
+        let mut filters: Vec<Option<Filter>> = Vec::new();
+        match components {
+            None => filters.push(None),
+            Some(ids) => {
+                for chunk in ids.chunks(IDS_PER_FILTER) {
+                    filters.push(Some(Filter::in_("botcomponentid", chunk.iter().cloned())));
+                }
+            }
+        }
+        for filter in filters {
+            let mut query = client.query(&set).select(["botcomponentid", target]);
+            if let Some(f) = filter {
+                query = query.filter(f);
+            }
+            let rows: Result<Vec<Value>, Error> = client.rows::<Value>(&query).try_collect().await;
+            let rows = match rows {
+                Ok(rows) => rows,
+                // The relationship's solution is not installed here: no targets.
+                Err(e) if e.status() == Some(404) => {
+                    notes.push(format!(
+                        "{set} does not exist here: no {} targets",
+                        rel.name()
+                    ));
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            for row in rows {
+                if let (Some(c), Some(t)) = (id_of(&row, "botcomponentid"), id_of(&row, target)) {
+                    out.entry(c).or_default().insert((rel.name().to_owned(), t));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn read_usage(
+    client: &DataverseClient,
+    since: OffsetDateTime,
+) -> Result<BTreeMap<String, Vec<StoredSession>>, Error> {
+    let query = client
+        .query("conversationtranscripts")
+        .select(USAGE_COLUMNS.iter().copied())
+        .filter(Filter::ge("conversationstarttime", since));
+    let mut stream = client.rows::<Value>(&query);
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<StoredSession>> = BTreeMap::new();
+    while let Some(row) = stream.try_next().await? {
+        let Some(bot) = id_of(&row, "_bot_conversationtranscriptid_value") else {
+            continue;
+        };
+        let Some(started_at) = row
+            .get("conversationstarttime")
+            .and_then(Value::as_str)
+            .and_then(|s| {
+                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+        else {
+            continue;
+        };
+        let name = row
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| id_of(&row, "conversationtranscriptid"))
+            .unwrap_or_default();
+        let id = format!("{name}@{}", started_at.unix_timestamp());
+        if seen.entry(bot.clone()).or_default().insert(id.clone()) {
+            out.entry(bot)
+                .or_default()
+                .push(StoredSession { id, started_at });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one environment: in full, or as the changes since `previous`.
+///
+/// An error reading `bots` is returned (the environment could not be read); errors reading
+/// the components, the relationships or the usage are kept in the data and reported, so
+/// what was read still counts.
+pub async fn read_environment(
+    client: &DataverseClient,
+    previous: Option<EnvironmentData>,
+    settings: &ReadSettings,
+    now: OffsetDateTime,
+) -> Result<EnvironmentRead, Error> {
+    let mut notes = Vec::new();
+    let previous = previous.filter(|_| !settings.full);
+    let mut data = previous.clone().unwrap_or_default();
+    let mut expired = false;
+    let mut changed_rows = 0usize;
+
+    // bots
+    match read_table(
+        client,
+        "bots",
+        BOT_COLUMNS,
+        previous.as_ref().and_then(|p| p.bots_delta.as_deref()),
+        &mut expired,
+        &mut notes,
+    )
+    .await?
+    {
+        TableRead::Full(rows, link) => {
+            let before = std::mem::take(&mut data.bots);
+            for row in rows {
+                match id_of(&row, "botid") {
+                    Some(id) => {
+                        if before.get(&id) != Some(&row) {
+                            changed_rows += 1;
+                        }
+                        data.bots.insert(id, row);
+                    }
+                    None => notes.push("a bots row without botid was skipped".to_owned()),
+                }
+            }
+            changed_rows += before
+                .keys()
+                .filter(|k| !data.bots.contains_key(*k))
+                .count();
+            data.bots_delta = link;
+        }
+        TableRead::Delta(changes, link) => {
+            for change in changes {
+                changed_rows += 1;
+                match change {
+                    Change::Upsert(row) => match id_of(&row, "botid") {
+                        Some(id) => {
+                            // A delta row carries the selected columns: replace the row.
+                            data.bots.insert(id, row);
+                        }
+                        None => notes.push("a changed bots row without botid was skipped".into()),
+                    },
+                    Change::Deleted { id } => {
+                        data.bots.remove(&norm(&id.to_string()));
+                    }
+                    _ => {}
+                }
+            }
+            data.bots_delta = Some(link);
+        }
+    }
+
+    // botcomponents
+    let stored_link = previous
+        .as_ref()
+        .filter(|p| p.components_error.is_none())
+        .and_then(|p| p.components_delta.as_deref());
+    let mut changed_components: Option<Vec<String>> = None;
+    match read_table(
+        client,
+        "botcomponents",
+        COMPONENT_COLUMNS,
+        stored_link,
+        &mut expired,
+        &mut notes,
+    )
+    .await
+    {
+        Ok(TableRead::Full(rows, link)) => {
+            let before = std::mem::take(&mut data.components);
+            for row in rows {
+                match component_of(&row) {
+                    Ok((id, c)) => {
+                        if before.get(&id) != Some(&c) {
+                            changed_rows += 1;
+                        }
+                        data.components.insert(id, c);
+                    }
+                    Err(e) => notes.push(e),
+                }
+            }
+            changed_rows += before
+                .keys()
+                .filter(|k| !data.components.contains_key(*k))
+                .count();
+            data.components_delta = link;
+            data.components_error = None;
+        }
+        Ok(TableRead::Delta(changes, link)) => {
+            let mut changed = Vec::new();
+            for change in changes {
+                changed_rows += 1;
+                match change {
+                    Change::Upsert(row) => match component_of(&row) {
+                        Ok((id, c)) => {
+                            data.components.insert(id.clone(), c);
+                            changed.push(id);
+                        }
+                        Err(e) => notes.push(e),
+                    },
+                    Change::Deleted { id } => {
+                        let id = norm(&id.to_string());
+                        data.components.remove(&id);
+                        data.related.remove(&id);
+                    }
+                    _ => {}
+                }
+            }
+            changed_components = Some(changed);
+            data.components_delta = Some(link);
+        }
+        Err(e) => {
+            data.components.clear();
+            data.components_delta = None;
+            data.components_error = Some(format!("botcomponents could not be read: {e}"));
+            data.related.clear();
+        }
+    }
+
+    // many-to-many targets: all of them after a full read, those of changed components after
+    // a delta read (the intersect tables are not change-tracked).
+    if data.components_error.is_none() {
+        match (&changed_components, data.related_error.is_none()) {
+            (Some(ids), true) => {
+                if !ids.is_empty() {
+                    match read_related(client, Some(ids), &mut notes).await {
+                        Ok(found) => {
+                            for id in ids {
+                                data.related.remove(id);
+                            }
+                            data.related.extend(found);
+                        }
+                        Err(e) => {
+                            data.related.clear();
+                            data.related_error = Some(format!(
+                                "the many-to-many relationships could not be read: {e}"
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => match read_related(client, None, &mut notes).await {
+                Ok(found) => {
+                    data.related = found;
+                    data.related_error = None;
+                }
+                Err(e) => {
+                    data.related.clear();
+                    data.related_error = Some(format!(
+                        "the many-to-many relationships could not be read: {e}"
+                    ));
+                }
+            },
+        }
+    }
+
+    // usage: re-read when older than the refresh interval.
+    let stale = data
+        .usage_read_at
+        .is_none_or(|at| now - at >= settings.usage_refresh)
+        || data.usage_error.is_some()
+        || settings.full;
+    if stale {
+        let since = now - time::Duration::days(i64::from(settings.usage_days));
+        match read_usage(client, since).await {
+            Ok(sessions) => {
+                data.sessions = sessions;
+                data.usage_read_at = Some(now);
+                data.usage_error = None;
+            }
+            Err(e) => {
+                data.sessions.clear();
+                data.usage_read_at = None;
+                data.usage_error = Some(format!("conversationtranscripts could not be read: {e}"));
+            }
+        }
+    }
+
+    let mode = match (&previous, expired) {
+        (_, true) => ReadMode::FullAfterExpiredDelta,
+        (Some(p), false) if p.bots_delta.is_some() => ReadMode::Incremental,
+        _ => ReadMode::Full,
+    };
+    Ok(EnvironmentRead {
+        data,
+        mode,
+        changed_rows,
+        notes,
+    })
+}
+
+/// What [`snapshot`] made of the stored data.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The bots with their components and targets.
+    pub snapshot: DataverseSnapshot,
+    /// Usage per bot, when read.
+    pub usage: Vec<UsageInput>,
+    /// Rows that could not be used, with why.
+    pub notes: Vec<String>,
+    /// Components whose parent bot is not in `bots` (shared or orphaned components).
+    pub unattached_components: usize,
+}
+
+/// The model's view of one environment's data.
+pub fn snapshot(
+    data: &EnvironmentData,
+    environment_id: &str,
+    read_at: OffsetDateTime,
+    usage_days: u32,
+) -> Snapshot {
+    let mut notes = Vec::new();
+    let mut by_bot: BTreeMap<&str, Vec<&StoredComponent>> = BTreeMap::new();
+    let mut unattached = 0;
+    for c in data.components.values() {
+        match c.parent.as_deref().filter(|p| data.bots.contains_key(*p)) {
+            Some(p) => by_bot.entry(p).or_default().push(c),
+            None => unattached += 1,
+        }
+    }
+    let mut snapshot = DataverseSnapshot::new(read_at);
+    snapshot.delta_link = data.bots_delta.clone();
+    let mut usage = Vec::new();
+    for (id, row) in &data.bots {
+        let bot = match BotRecord::from_dataverse_json(row) {
+            Ok(b) => b,
+            Err(e) => {
+                // Keep the agent with what is certain (its id); say what was unreadable.
+                notes.push(format!("bot {id}: {e}"));
+                BotRecord::new(id.clone())
+            }
+        };
+        let mut scan = BotScan::new(bot);
+        let components = by_bot.get(id.as_str()).cloned().unwrap_or_default();
+        match &data.components_error {
+            None => {
+                scan.components = components.iter().map(|c| c.row.clone()).collect();
+                scan.components_read = ReadStatus::Complete;
+            }
+            Some(e) => scan.components_read = ReadStatus::Failed { detail: e.clone() },
+        }
+        match (&data.components_error, &data.related_error) {
+            (None, None) => {
+                for c in &components {
+                    let cid = norm(&c.row.component_id);
+                    for (rel, target) in data.related.get(&cid).into_iter().flatten() {
+                        if let Some(r) = Relationship::from_name(rel) {
+                            scan.related.push(RelatedTarget::new(
+                                c.row.component_id.clone(),
+                                r,
+                                target.clone(),
+                                None,
+                            ));
+                        }
+                    }
+                }
+                scan.related_read = ReadStatus::Complete;
+            }
+            (Some(e), _) | (None, Some(e)) => {
+                scan.related_read = ReadStatus::Failed { detail: e.clone() }
+            }
+        }
+        if data.usage_read_at.is_some() && data.usage_error.is_none() {
+            let mut u = UsageInput::new(id.clone(), environment_id, USAGE_SOURCE, usage_days);
+            for s in data.sessions.get(id).into_iter().flatten() {
+                u.sessions
+                    .push(SessionObservation::new(s.id.clone(), s.started_at, 0));
+            }
+            usage.push(u);
+        }
+        snapshot.bots.push(scan);
+    }
+    Snapshot {
+        snapshot,
+        usage,
+        notes,
+        unattached_components: unattached,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    fn data() -> EnvironmentData {
+        let mut d = EnvironmentData::default();
+        d.bots.insert(
+            "b1".into(),
+            json!({"botid": "B1", "name": "Helpdesk", "accesscontrolpolicy": 0}),
+        );
+        for (id, parent) in [("c1", Some("b1")), ("c2", None), ("c3", Some("gone"))] {
+            d.components.insert(
+                id.into(),
+                StoredComponent {
+                    row: ComponentRow::new(id.to_uppercase(), 9, None),
+                    parent: parent.map(str::to_owned),
+                },
+            );
+        }
+        d.related
+            .entry("c1".into())
+            .or_default()
+            .insert(("botcomponent_workflow".into(), "w1".into()));
+        d.usage_read_at = Some(datetime!(2026-03-01 00:00 UTC));
+        d.sessions.insert(
+            "b1".into(),
+            vec![StoredSession {
+                id: "conv_b1@1".into(),
+                started_at: datetime!(2026-02-28 10:00 UTC),
+            }],
+        );
+        d.bots_delta = Some("https://o/api/data/v9.2/bots?$deltatoken=1".into());
+        d
+    }
+
+    #[test]
+    fn components_join_their_bot_and_others_are_counted_not_dropped() {
+        let s = snapshot(&data(), "env", datetime!(2026-03-01 00:00 UTC), 30);
+        assert_eq!(s.snapshot.bots.len(), 1);
+        let bot = &s.snapshot.bots[0];
+        assert_eq!(bot.components.len(), 1);
+        assert_eq!(bot.components[0].component_id, "C1");
+        assert!(bot.components_read.is_complete());
+        assert_eq!(bot.related.len(), 1);
+        assert_eq!(bot.related[0].relationship, Relationship::Workflow);
+        assert_eq!(s.unattached_components, 2);
+        assert_eq!(s.usage.len(), 1);
+        assert_eq!(s.usage[0].sessions.len(), 1);
+        assert_eq!(
+            s.snapshot.delta_link.as_deref(),
+            Some("https://o/api/data/v9.2/bots?$deltatoken=1")
+        );
+    }
+
+    #[test]
+    fn unread_parts_are_failed_reads_not_empty_ones() {
+        let mut d = data();
+        d.components_error = Some("botcomponents could not be read: 403".into());
+        d.usage_error = Some("no".into());
+        let s = snapshot(&d, "env", datetime!(2026-03-01 00:00 UTC), 30);
+        let bot = &s.snapshot.bots[0];
+        assert!(matches!(bot.components_read, ReadStatus::Failed { .. }));
+        assert!(matches!(bot.related_read, ReadStatus::Failed { .. }));
+        assert!(bot.components.is_empty());
+        assert!(
+            s.usage.is_empty(),
+            "usage not read must not read as zero use"
+        );
+    }
+
+    #[test]
+    fn a_bot_row_the_model_cannot_read_keeps_its_agent() {
+        let mut d = data();
+        d.bots.insert(
+            "b2".into(),
+            json!({"botid": "b2", "createdon": "not a date"}),
+        );
+        let s = snapshot(&d, "env", datetime!(2026-03-01 00:00 UTC), 30);
+        assert_eq!(s.snapshot.bots.len(), 2);
+        assert!(s.notes.iter().any(|n| n.contains("b2")), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn intersect_sets_follow_the_relationship_names() {
+        assert_eq!(
+            intersect(Relationship::Workflow),
+            ("botcomponent_workflowset".to_owned(), "workflowid")
+        );
+        assert_eq!(
+            intersect(Relationship::AiModel),
+            (
+                "botcomponent_msdyn_aimodelset".to_owned(),
+                "msdyn_aimodelid"
+            )
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! The agent inventory scan (`copilot-connector inventory scan`): every Copilot agent of a
+//! tenant, what it is made of and can reach, who may use it, how much it is used and how
+//! risky it is, as the rows of the eight inventory tables.
+//!
+//! - Layer 1 ([`tenant`]): the admin environment list and the tenant inventory of agents
+//!   through `arg-client` (the Power Platform resource query, Azure Resource Graph, or none).
+//! - Layer 2 ([`dataverse`]): per environment, with bounded concurrency across environments
+//!   and few requests inside one, `bots` (with `configuration`), `botcomponents` with their
+//!   `data`, the six many-to-many relationships of components and 30 days of
+//!   `conversationtranscripts`' cheap columns (never their content); change tracking: the
+//!   first scan takes delta links, later scans read only the changes; an expired delta link
+//!   means one full read of that environment, reported.
+//! - [`scan::Scanner`] composes both, parses components with `botcomponent-schema`, and gets
+//!   rows, reconciliation, posture findings and the diff from `inventory-model`.
+//! - One environment failing (403, no Dataverse, time-out) never stops the others: it is a
+//!   coverage gap in the summary, and the exit status says partial ([`EXIT_PARTIAL`]).
+//! - [`output`]: the JSON document; [`store`]: the state between scans.
+//!
+//! ```no_run
+//! use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
+//! use connector::inventory::tenant::InventorySourceChoice;
+//! # async fn run(credential: client_core::SharedCredential) -> Result<(), Box<dyn std::error::Error>> {
+//! let mut options = ScanOptions::default();
+//! options.inventory_source = InventorySourceChoice::ResourceGraph;
+//! let scanner = Scanner::new(credential, client_core::system_clock(), options);
+//! let result = scanner.scan(&PreviousScan::default(), None).await?;
+//! println!("{} agents, {:?}", result.summary.agents, result.summary.status);
+//! # Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod dataverse;
+pub mod output;
+pub mod scan;
+pub mod store;
+pub mod tenant;
+
+/// Exit status of a scan that could not read everything (coverage gaps).
+pub const EXIT_PARTIAL: u8 = 4;
+/// Exit status of a scan that read nothing, or of an inventory command that failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status of invalid settings.
+pub const EXIT_CONFIG: u8 = 2;
+/// Exit status when another scan holds the inventory state.
+pub const EXIT_LOCKED: u8 = 3;

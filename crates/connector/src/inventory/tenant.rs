@@ -1,0 +1,126 @@
+//! Layer 1: the tenant-wide sources, through `arg-client`: the admin environment list and
+//! the tenant inventory of agents (the Power Platform resource query or Azure Resource Graph).
+
+use arg_client::{ArgClient, Environment, GraphQuery, ResourceQuery, SortOrder};
+use futures::TryStreamExt;
+use inventory_model::{EnvironmentInfo, InventorySource, TenantAgent};
+use serde_json::Value;
+
+/// Which tenant inventory the scan reads (`--inventory-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum InventorySourceChoice {
+    /// The Power Platform API's resource query (the admin center's inventory).
+    #[default]
+    PowerPlatform,
+    /// Azure Resource Graph (`PowerPlatformResources`).
+    ResourceGraph,
+    /// Do not read a tenant inventory (Dataverse only; reported as a coverage gap).
+    None,
+}
+
+impl InventorySourceChoice {
+    /// Reads `powerplatform`, `arg` or `none`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "powerplatform" | "power-platform" | "pp" => Ok(Self::PowerPlatform),
+            "arg" | "resourcegraph" | "resource-graph" => Ok(Self::ResourceGraph),
+            "none" => Ok(Self::None),
+            _ => Err("use powerplatform (the default), arg or none".to_owned()),
+        }
+    }
+
+    /// The name used on the command line and in the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PowerPlatform => "powerplatform",
+            Self::ResourceGraph => "arg",
+            Self::None => "none",
+        }
+    }
+}
+
+/// An environment the scan will read, from the admin list or the command line.
+#[derive(Debug, Clone)]
+pub struct EnvironmentTarget {
+    /// The environment id (the admin list's `name`; for a URL given without the list, the
+    /// URL's host).
+    pub id: String,
+    /// Its Dataverse URL, or `None` without Dataverse.
+    pub url: Option<url::Url>,
+    /// What the admin list says about it.
+    pub info: Option<EnvironmentInfo>,
+}
+
+/// The model's [`EnvironmentInfo`] of an admin list entry.
+pub fn environment_info(env: &Environment) -> EnvironmentInfo {
+    let mut info = EnvironmentInfo::new(env.name.clone());
+    info.display_name = env.properties.display_name.clone();
+    info.location = env.location.clone();
+    info.sku = env.sku().map(|s| s.as_str().to_owned());
+    info.is_default = env.is_default();
+    info.instance_api_url = env.dataverse_url().ok().flatten().map(|u| u.to_string());
+    info
+}
+
+/// Reads the admin environment list: the targets and the model's environment list.
+pub async fn list_environments(
+    client: &ArgClient,
+) -> Result<Vec<(EnvironmentTarget, Result<(), String>)>, arg_client::Error> {
+    let envs: Vec<Environment> = client.environments().try_collect().await?;
+    Ok(envs
+        .into_iter()
+        .map(|env| {
+            let info = environment_info(&env);
+            let (url, problem) = match env.dataverse_url() {
+                Ok(u) => (u, Ok(())),
+                Err(e) => (None, Err(e.to_string())),
+            };
+            (
+                EnvironmentTarget {
+                    id: env.name.clone(),
+                    url,
+                    info: Some(info),
+                },
+                problem,
+            )
+        })
+        .collect())
+}
+
+/// The tenant inventory's agents, with the rows that could not be read and why.
+pub async fn tenant_agents(
+    client: &ArgClient,
+    choice: InventorySourceChoice,
+) -> Result<(Vec<TenantAgent>, Vec<String>), arg_client::Error> {
+    let query = ResourceQuery::agents().order_by("name", SortOrder::Asc);
+    let (rows, source): (Vec<Value>, InventorySource) = match choice {
+        InventorySourceChoice::PowerPlatform => (
+            client.resource_query::<Value>(&query).try_collect().await?,
+            InventorySource::PowerPlatformAdmin,
+        ),
+        InventorySourceChoice::ResourceGraph => {
+            let q = GraphQuery::from_resource_query(&query)?;
+            (
+                client.graph_rows::<Value>(&q).try_collect().await?,
+                InventorySource::ResourceGraph,
+            )
+        }
+        InventorySourceChoice::None => return Ok((Vec::new(), Vec::new())),
+    };
+    let mut agents = Vec::with_capacity(rows.len());
+    let mut problems = Vec::new();
+    for row in &rows {
+        match TenantAgent::from_inventory_json(row, source) {
+            Ok(a) => agents.push(a),
+            Err(e) => problems.push(format!(
+                "an inventory row{} could not be read: {e}",
+                row.get("name")
+                    .and_then(Value::as_str)
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            )),
+        }
+    }
+    Ok((agents, problems))
+}

@@ -1,0 +1,195 @@
+//! End-to-end: `inventory scan` against the tenant emulator.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use connector::config::{RawConfig, SignIn};
+use connector::inventory::output::{TABLES, document, rows_from_document};
+use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
+use connector::inventory::tenant::InventorySourceChoice;
+use serde_json::Value;
+use support::*;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+async fn emulator() -> RunningEmulator {
+    Emulator::builder()
+        .seed(21)
+        .agents(6)
+        .transcripts(60)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn scanner(emu: &RunningEmulator, clock: &SharedManualClock, options: ScanOptions) -> Scanner {
+    let dir = std::env::temp_dir();
+    let env = env_for(emu, &dir.join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    Scanner::new(credential, shared, options)
+}
+
+fn single(emu: &RunningEmulator) -> ScanOptions {
+    let mut o = ScanOptions::default();
+    o.environments = Some(vec![emu.environment_url().parse().unwrap()]);
+    o.inventory_source = InventorySourceChoice::None;
+    o
+}
+
+fn previous_of(r: &ScanResult) -> PreviousScan {
+    let mut p = PreviousScan::default();
+    p.environments = r.environments.clone();
+    p.rows = Some(r.inventory.rows.clone());
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_scan_reads_every_agent_and_component_and_a_second_reads_only_changes() {
+    let emu = emulator().await;
+    let clock = clock();
+    let s = scanner(&emu, &clock, single(&emu));
+    let first = s.scan(&PreviousScan::default(), None).await.unwrap();
+    let sum = &first.summary;
+    assert_eq!(sum.status, ScanStatus::Complete, "{sum:#?}");
+    assert_eq!(sum.agents, emu.tenant().agent_count());
+    assert_eq!(sum.environments.len(), 1);
+    let env = &sum.environments[0];
+    assert_eq!(env.outcome, "scanned");
+    assert_eq!(env.bots, emu.dataverse().count("bots"));
+    assert_eq!(env.components, emu.dataverse().count("botcomponents"));
+    assert!(env.sessions > 0, "{env:#?}");
+    // One feature row per component plus one per bot configuration, at least.
+    assert!(
+        first.inventory.rows.features.len() >= env.components + env.bots,
+        "{} features for {} components",
+        first.inventory.rows.features.len(),
+        env.components
+    );
+    // Nothing read is missing from the document, and the document reads back to the rows.
+    let doc = document(&first);
+    for t in TABLES {
+        assert!(doc[t].is_array(), "{t} missing");
+    }
+    assert_eq!(rows_from_document(&doc).unwrap(), first.inventory.rows);
+    assert_eq!(doc["summary"]["status"], "complete");
+
+    // Nothing changed: two requests (one delta read per tracked table), nothing to write.
+    let second = s.scan(&previous_of(&first), None).await.unwrap();
+    let env2 = &second.summary.environments[0];
+    assert!(env2.requests <= 2, "{env2:#?}");
+    assert_eq!(env2.changed_rows, 0);
+    assert!(second.diff.is_empty(), "{:#?}", second.summary.changes);
+    assert_eq!(
+        second.inventory.rows.agents.len(),
+        first.inventory.rows.agents.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_writes_the_document_and_exits_0() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = env_for(&emu, &dir.path().join("c.db"), &[]);
+    let out_file = dir.path().join("out/inventory.json");
+    let state = dir.path().join("inv.db");
+    let run = |args: Vec<String>| {
+        let env = env.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
+                .args(&args)
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let args: Vec<String> = [
+        "inventory",
+        "scan",
+        "--environment",
+        emu.environment_url(),
+        "--inventory-source",
+        "none",
+        "--output",
+        out_file.to_str().unwrap(),
+        "--inventory-state",
+        state.to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run(args.clone()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "complete");
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let rows = rows_from_document(&doc).unwrap();
+    assert_eq!(rows.agents.len(), emu.tenant().agent_count());
+    // Choices are integers, as upserted.
+    assert!(doc["fsi_caicompliancestate"][0]["fsi_risklevel"].is_i64());
+
+    // The second run reads only the changes and writes the same rows.
+    let out = run(args).await;
+    assert_eq!(out.status.code(), Some(0));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        summary["environments"][0]["requests"].as_u64().unwrap() <= 2,
+        "{summary:#}"
+    );
+    let counts: BTreeMap<String, u64> =
+        serde_json::from_value(summary["changes"]["upserts"].clone()).unwrap();
+    assert!(counts.values().all(|n| *n == 0), "{counts:?}");
+    let again: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(
+        rows_from_document(&again).unwrap().agents.len(),
+        rows.agents.len()
+    );
+
+    // An unreadable environment is a coverage gap and a partial scan (exit 4).
+    let out = run([
+        "inventory",
+        "scan",
+        "--environment",
+        &format!("{},http://127.0.0.1:9", emu.environment_url()),
+        "--inventory-source",
+        "none",
+        "--output",
+        "-",
+        "--inventory-state",
+        dir.path().join("inv2.db").to_str().unwrap(),
+        "--environment-timeout",
+        "20s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect())
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["status"], "partial");
+    let gaps = doc["summary"]["coverage_gaps"].as_array().unwrap();
+    assert!(
+        gaps.iter().any(|g| g["kind"] == "environment_not_scanned"),
+        "{gaps:#?}"
+    );
+}
