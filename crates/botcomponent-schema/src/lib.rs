@@ -73,6 +73,7 @@
 //! assert_eq!(agent.features[1].feature_type.option_value(), 100_000_000);
 //! ```
 
+mod columns;
 mod config;
 mod error;
 mod features;

@@ -50,6 +50,7 @@ pub mod config;
 mod connector;
 pub mod credential;
 pub mod cron;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
 pub mod ingest;

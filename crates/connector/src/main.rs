@@ -797,6 +797,7 @@ fn print_report(report: &Report, json: bool) {
     );
 }
 
+#[cfg(feature = "demo")]
 async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
     match connector::demo::run(out, agents, transcripts).await {
         Ok(d) => {
@@ -842,4 +843,15 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+/// Without the `demo` feature (a production build) there is no emulator to run against.
+#[cfg(not(feature = "demo"))]
+async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bool) -> ExitCode {
+    let _ = (out, agents, transcripts, json);
+    err!(
+        "error: this copilot-connector was built without the `demo` feature (no tenant emulator); \
+         build it with default features to run the demo"
+    );
+    ExitCode::from(EXIT_CONFIG)
 }

@@ -88,6 +88,24 @@ impl DataverseClient {
     }
 }
 
+#[cfg(feature = "copilot")]
+impl Table for botcomponent_schema::BotRow {
+    const ENTITY_SET: &'static str = botcomponent_schema::BotRow::ENTITY_SET;
+    const COLUMNS: &'static [&'static str] = botcomponent_schema::BotRow::COLUMNS;
+}
+
+#[cfg(feature = "copilot")]
+impl Table for botcomponent_schema::ComponentRow {
+    const ENTITY_SET: &'static str = botcomponent_schema::ComponentRow::ENTITY_SET;
+    const COLUMNS: &'static [&'static str] = botcomponent_schema::ComponentRow::COLUMNS;
+}
+
+#[cfg(feature = "copilot")]
+impl Table for transcript_model::Transcript {
+    const ENTITY_SET: &'static str = transcript_model::Transcript::ENTITY_SET;
+    const COLUMNS: &'static [&'static str] = transcript_model::Transcript::COLUMNS;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

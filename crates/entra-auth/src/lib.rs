@@ -95,6 +95,8 @@ pub use options::CredentialOptions;
 pub use workload_identity::WorkloadIdentityCredential;
 
 // What a program that signs in needs next, so it depends on this crate alone.
-pub use client_core::{AccessToken, SharedCredential, StaticTokenCredential, TokenCredential};
+pub use client_core::{
+    AccessToken, CredentialError, SharedCredential, StaticTokenCredential, TokenCredential,
+};
 pub use url::Url;
 pub use uuid::Uuid;

@@ -59,6 +59,7 @@ pub mod environments;
 pub mod faults;
 pub mod generate;
 pub mod graph;
+mod handles;
 pub mod inventory;
 pub mod kql;
 mod rng;
@@ -69,3 +70,4 @@ pub use emulator::{
     Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
     RunningEmulator,
 };
+pub use handles::EmulatorUrls;

@@ -70,6 +70,7 @@
 
 pub mod activity;
 pub mod akto;
+mod columns;
 mod error;
 mod html;
 pub mod m365;
