@@ -164,6 +164,16 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A long-running operation (a Security Copilot evaluation) did not finish in time.
+    #[error("{what} did not finish within {waited:?}; its last state was `{last_state}`")]
+    Deadline {
+        /// What was awaited.
+        what: String,
+        /// How long it was polled.
+        waited: Duration,
+        /// The last state read.
+        last_state: String,
+    },
     /// The API does not exist in the configured cloud (the Copilot interaction export is
     /// public-cloud only).
     #[error("{api} is not available in the {cloud} cloud: it exists in the public cloud only")]

@@ -21,6 +21,11 @@
 //!   [`interaction_pages`](GraphClient::interaction_pages) with an [`InteractionQuery`]
 //!   (`createdDateTime` window with both bounds, `appClass` filter, `$top` 100), items typed
 //!   as [`AiInteraction`] with unknown fields kept. Public cloud only.
+//! - Security Copilot (beta): [`security_copilot`](GraphClient::security_copilot) gives
+//!   sessions, prompts (text or a direct skill with inputs, [`PromptInput`]) and
+//!   evaluations, polled to a terminal state with backoff and a deadline
+//!   ([`SecurityCopilot::wait_for_evaluation`]), under a client-side rate limit (600 calls
+//!   per 60 s by default, [`RateLimiter`]).
 //!
 //! ```no_run
 //! use client_core::{AccessToken, StaticTokenCredential};
@@ -52,6 +57,7 @@ mod client;
 mod error;
 mod interactions;
 mod paging;
+mod security_copilot;
 mod users;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
@@ -63,4 +69,9 @@ pub use interactions::{
     ItemBody, MentionedIdentitySet, app_class,
 };
 pub use paging::{CollectionRequest, Continuation, ItemStream, Page, PageStream};
+pub use security_copilot::{
+    DEFAULT_RATE_LIMIT_CALLS, DEFAULT_RATE_LIMIT_WINDOW, DEFAULT_WORKSPACE, Evaluation,
+    EvaluationResult, EvaluationResultType, EvaluationState, PollOptions, Prompt, PromptInput,
+    PromptType, RateLimiter, SecurityCopilot, Session,
+};
 pub use users::{AssignedLicense, DEFAULT_COPILOT_SKU_PART_NUMBERS, SubscribedSku, User};

@@ -1,11 +1,13 @@
 //! Lazy `@odata.nextLink` paging with a resumable continuation.
 
+use crate::security_copilot::RateLimiter;
 use crate::{Error, GraphClient};
 use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use url::Url;
 
@@ -88,6 +90,8 @@ struct Pager {
     next: Option<Result<Url, Error>>,
     eventual: bool,
     seen: HashSet<String>,
+    /// A client-side rate limit every page waits for (Security Copilot).
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Pager {
@@ -104,6 +108,9 @@ impl Pager {
         let mut req = self.client.get_request(url.clone());
         if self.eventual {
             req = req.header("consistencylevel", "eventual");
+        }
+        if let Some(l) = &self.limiter {
+            l.acquire().await;
         }
         let resp = self.client.send(req).await?;
         let body: PageBody<T> = serde_json::from_slice(resp.body())
@@ -207,6 +214,7 @@ impl GraphClient {
             next: Some(Ok(request.url)),
             eventual: request.eventual,
             seen: HashSet::new(),
+            limiter: None,
         })
     }
 
@@ -221,6 +229,24 @@ impl GraphClient {
             next: Some(self.resolve_link(&continuation.next_link)),
             eventual: continuation.eventual,
             seen: HashSet::new(),
+            limiter: None,
+        })
+    }
+}
+
+impl GraphClient {
+    /// Like [`pages`](Self::pages), each page first waiting for `limiter`.
+    pub(crate) fn pages_limited<T: DeserializeOwned + Send + 'static>(
+        &self,
+        request: CollectionRequest,
+        limiter: Arc<RateLimiter>,
+    ) -> PageStream<T> {
+        page_stream(Pager {
+            client: self.clone(),
+            next: Some(Ok(request.url)),
+            eventual: request.eventual,
+            seen: HashSet::new(),
+            limiter: Some(limiter),
         })
     }
 }
