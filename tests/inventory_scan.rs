@@ -11,6 +11,9 @@
 #[path = "support/connector_support.rs"]
 mod support;
 
+#[path = "support/inventory_tables.rs"]
+mod inventory_tables;
+
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -191,5 +194,150 @@ async fn the_command_writes_the_document_and_exits_0() {
     assert!(
         gaps.iter().any(|g| g["kind"] == "environment_not_scanned"),
         "{gaps:#?}"
+    );
+}
+
+/// Reads every row of the eight tables back from the emulator, as the model's rows.
+async fn read_back(
+    emu: &RunningEmulator,
+    clock: &SharedManualClock,
+) -> inventory_model::InventoryRows {
+    use futures::TryStreamExt;
+    use inventory_model::{Encoding, InventoryRow};
+    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let dv = dataverse_client::DataverseClient::builder(emu.environment_url(), credential)
+        .unwrap()
+        .clock(shared)
+        .build()
+        .unwrap();
+    async fn table<R: InventoryRow>(dv: &dataverse_client::DataverseClient) -> Vec<R> {
+        let rows: Vec<Value> = dv
+            .rows::<Value>(&dv.query(R::TABLE.entity_set_name))
+            .try_collect()
+            .await
+            .unwrap();
+        let mut out: Vec<R> = rows
+            .iter()
+            .map(|r| R::from_json(r.as_object().unwrap(), Encoding::Dataverse).unwrap())
+            .collect();
+        out.sort_by_key(|r| r.key_values());
+        out
+    }
+    let mut r = inventory_model::InventoryRows::default();
+    r.agents = table(&dv).await;
+    r.environments = table(&dv).await;
+    r.features = table(&dv).await;
+    r.auth_shares = table(&dv).await;
+    r.usage = table(&dv).await;
+    r.compliance = table(&dv).await;
+    r
+}
+
+fn sorted(mut r: inventory_model::InventoryRows) -> inventory_model::InventoryRows {
+    use inventory_model::InventoryRow;
+    r.agents.sort_by_key(|x| x.key_values());
+    r.environments.sort_by_key(|x| x.key_values());
+    r.features.sort_by_key(|x| x.key_values());
+    r.auth_shares.sort_by_key(|x| x.key_values());
+    r.usage.sort_by_key(|x| x.key_values());
+    r.compliance.sort_by_key(|x| x.key_values());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan_writes_nothing() {
+    let emu = Emulator::builder()
+        .seed(23)
+        .agents(5)
+        .transcripts(30)
+        .connector_access(tenant_emulator::entra::DataverseAccess::OverPrivileged)
+        .start()
+        .await
+        .unwrap();
+    inventory_tables::declare_inventory_tables(emu.dataverse());
+    let clock = clock();
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<String, String> = env_for(&emu, &dir.path().join("c.db"), &[]);
+    let out_file = dir.path().join("inventory.json");
+    let args: Vec<String> = [
+        "inventory",
+        "scan",
+        "--environment",
+        emu.environment_url(),
+        "--inventory-source",
+        "none",
+        "--inventory-url",
+        emu.environment_url(),
+        "--change-set",
+        "7",
+        "--output",
+        out_file.to_str().unwrap(),
+        "--inventory-state",
+        dir.path().join("inv.db").to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = || {
+        let (env, args) = (env.clone(), args.clone());
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
+                .args(&args)
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let out = run().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let write = &summary["write"];
+    assert_eq!(write["failed"].as_array().unwrap().len(), 0, "{write:#}");
+    let ops = write["operations"].as_u64().unwrap();
+    assert!(
+        write["batches"].as_u64().unwrap() >= ops.div_ceil(7),
+        "{write:#}"
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let written = sorted(rows_from_document(&doc).unwrap());
+    let back = read_back(&emu, &clock).await;
+    assert_eq!(back.agents, written.agents);
+    assert_eq!(back.environments, written.environments);
+    assert_eq!(back.features, written.features);
+    assert_eq!(back.auth_shares, written.auth_shares);
+    assert_eq!(back.usage, written.usage);
+    assert_eq!(back.compliance, written.compliance);
+
+    // Nothing changed: nothing is written, and nothing is duplicated.
+    let out = run().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["write"]["operations"], 0, "{summary:#}");
+    assert_eq!(
+        emu.dataverse().count("fsi_copilotagents"),
+        written.agents.len()
+    );
+    assert_eq!(
+        emu.dataverse().count("fsi_caiagentfeatures"),
+        written.features.len()
     );
 }

@@ -269,8 +269,8 @@ mod tests {
     }
 
     #[test]
-    fn hosts_match_the_wire_facts_table() {
-        // authority, Graph, ARM, Power Platform API, BAP (wire-facts.md section 1, Clouds).
+    fn hosts_match_the_documented_cloud_table() {
+        // authority, Graph, ARM, Power Platform API, BAP (docs/wire/entra.md, Clouds).
         // GCC's ARM is "-" there: GCC signs in to public Entra ID, so public ARM (documented
         // on `arm_host`). GCC High's Power Platform API host is marked unsure there.
         let table = [

@@ -21,6 +21,10 @@
 //!   [`interaction_pages`](GraphClient::interaction_pages) with an [`InteractionQuery`]
 //!   (`createdDateTime` window with both bounds, `appClass` filter, `$top` 100), items typed
 //!   as [`AiInteraction`] with unknown fields kept. Public cloud only.
+//! - Identity posture: [`identity_posture`](GraphClient::identity_posture) reads an app's
+//!   service principal, application permissions resolved to names, delegated grants,
+//!   credentials (expired, expiring, long-lived secrets) and owners, and classifies
+//!   permissions with [`classify_permission`].
 //! - Security Copilot (beta): [`security_copilot`](GraphClient::security_copilot) gives
 //!   sessions, prompts (text or a direct skill with inputs, [`PromptInput`]) and
 //!   evaluations, polled to a terminal state with backoff and a deadline
@@ -55,6 +59,7 @@
 mod batch;
 mod client;
 mod error;
+mod identity;
 mod interactions;
 mod paging;
 mod security_copilot;
@@ -63,6 +68,12 @@ mod users;
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
 pub use client::{ApiVersion, DEFAULT_MAX_CONCURRENCY, GraphClient, GraphClientBuilder};
 pub use error::{Error, GraphError, GraphErrorBody};
+pub use identity::{
+    AppCredential, AppRole, AppRoleAssignment, Application, ApplicationPermission, ConsentType,
+    CredentialIssue, CredentialKind, CredentialReport, DEFAULT_ACCESS_ROLE_ID,
+    DelegatedPermissions, EXPIRING_WITHIN, IdentityPosture, LONG_LIVED_SECRET,
+    OAuth2PermissionGrant, Owner, ServicePrincipal, classify_permission, credential_issues,
+};
 pub use interactions::{
     AiInteraction, DEFAULT_INTERACTION_PAGE_SIZE, Identity, IdentitySet, InteractionAttachment,
     InteractionContext, InteractionLink, InteractionMention, InteractionQuery, InteractionType,

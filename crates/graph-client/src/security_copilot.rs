@@ -754,6 +754,9 @@ impl SecurityCopilot {
         let clock = self.client.pipeline().clock().clone();
         let start = clock.now();
         let mut delay = options.initial.max(Duration::from_millis(1));
+        // Time waited is the larger of the clock's reading and the sleeps asked for, so the
+        // deadline holds even where the wall clock does not move (tokio's paused time).
+        let mut slept = Duration::ZERO;
         loop {
             let eval = self
                 .evaluation(session_id, prompt_id, evaluation_id)
@@ -762,7 +765,9 @@ impl SecurityCopilot {
             if eval.is_terminal() {
                 return Ok(eval);
             }
-            let waited = Duration::try_from(clock.now() - start).unwrap_or_default();
+            let waited = Duration::try_from(clock.now() - start)
+                .unwrap_or_default()
+                .max(slept);
             if waited >= options.deadline {
                 return Err(Error::Deadline {
                     what: format!("Security Copilot evaluation {evaluation_id}"),
@@ -773,6 +778,7 @@ impl SecurityCopilot {
             let sleep = delay.min(options.deadline - waited);
             tracing::debug!(state = %eval.state, wait_ms = sleep.as_millis() as u64, "evaluation not finished");
             clock.sleep(sleep).await;
+            slept += sleep;
             delay = (delay * 2).min(options.max.max(options.initial));
         }
     }

@@ -369,3 +369,47 @@ async fn security_copilot_is_public_cloud_only_and_errors_are_typed() {
     assert_eq!(err.request_id(), Some("rq1"));
     assert!(err.to_string().contains("Security Copilot role"));
 }
+
+/// A clock whose reading never moves while its sleeps return at once: the wall clock as
+/// seen under tokio's paused time.
+#[derive(Debug)]
+struct FrozenClock;
+
+impl client_core::Clock for FrozenClock {
+    fn now(&self) -> time::OffsetDateTime {
+        datetime!(2026-03-01 12:00 UTC)
+    }
+    fn sleep(&self, _: Duration) -> client_core::SleepFuture {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[tokio::test]
+async fn the_deadline_holds_when_the_wall_clock_stands_still() {
+    let server = MockServer::start_async().await;
+    let sc = GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
+        "graph-token",
+        datetime!(2030-01-01 00:00 UTC),
+    ))))
+    .base_url(&server.base_url())
+    .clock(Arc::new(FrozenClock))
+    .build()
+    .unwrap()
+    .security_copilot();
+    // Running for 40 reads, then completed: a deadline measured only on the frozen clock
+    // would never pass and the poll would end in success after 41 reads.
+    let mut states = vec![json!({"id": "e1", "state": "running"}); 40];
+    states.push(json!({"id": "e1", "state": "completed", "result": {"type": "success"}}));
+    let reads = evaluation_mock(&server, states).await;
+    let opts = PollOptions::default()
+        .initial(Duration::from_secs(2))
+        .max(Duration::from_secs(8))
+        .deadline(Duration::from_secs(30));
+    let err = sc
+        .wait_for_evaluation("s1", "p1", "e1", &opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Deadline { .. }), "{err}");
+    // Sleeps of 2, 4, 8, 8, 8 reach 30 s: six reads.
+    assert_eq!(reads.load(Ordering::SeqCst), 6);
+}

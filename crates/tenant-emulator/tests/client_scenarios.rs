@@ -2,7 +2,7 @@
 //! to end: `entra-auth`'s `ClientSecretCredential` gets a token from the emulator's Entra token
 //! endpoint, and `dataverse-client` uses it against the emulator's Dataverse Web API, behind
 //! its token checks, privileges and service protection. Client and emulator are thereby held
-//! to the same documented behaviour (wire-facts.md section 2).
+//! to the same documented behaviour (docs/wire/dataverse.md).
 //!
 //! One clock drives everything: the client's retry waits, the credential's token expiry and the
 //! emulator's "now" (throttling window, delta token retention). It never sleeps for real.

@@ -1,5 +1,5 @@
-//! The Entra token endpoint, driven with plain form posts written from the wire facts
-//! (section 1): client secret and certificate assertion, and each documented error.
+//! The Entra token endpoint, driven with plain form posts written from docs/wire/entra.md:
+//! client secret and certificate assertion, and each documented error.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;

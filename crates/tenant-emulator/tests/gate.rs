@@ -1,5 +1,5 @@
 //! What stands in front of the Web API: bearer token, audience, application user, service
-//! protection (wire facts section 2, "Errors and service protection").
+//! protection (docs/wire/dataverse.md, "Errors and service protection").
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;

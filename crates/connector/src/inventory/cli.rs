@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dataverse_client::DataverseClient;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use url::Url;
 
@@ -17,6 +18,7 @@ use super::scan::{
 };
 use super::store::{DEFAULT_INVENTORY_STATE, InventoryStore};
 use super::tenant::InventorySourceChoice;
+use super::upsert::{DEFAULT_CHANGE_SET, MAX_CHANGE_SET, write_rows};
 use super::{EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_PARTIAL};
 use crate::config::{ConfigError, RawConfig, SignIn, parse_duration};
 
@@ -41,7 +43,8 @@ environment's Dataverse (bots with their configuration, botcomponents with their
 relationships of components, 30 days of conversationtranscripts' cheap columns), --concurrency environments at \
 a time. Later scans read only the changes since the stored delta links.\n\n\
 The rows go to --output FILE (or - for standard output) as one JSON object keyed by table logical name, plus \
-`summary` and `postures`; by default to ./inventory-out/inventory.json.\n\n\
+`summary` and `postures`, and with --inventory-url into that environment's eight inventory tables (only new or \
+changed rows, upserted by alternate key in $batch change sets); with neither, to ./inventory-out/inventory.json.\n\n\
 Exit status: 0 complete, 4 partial (something could not be read: see summary.coverage_gaps), 1 failed \
 (nothing could be read), 2 invalid settings, 3 another scan holds the inventory state.")]
     Scan(ScanArgs),
@@ -80,6 +83,12 @@ pub struct ScanArgs {
     /// The Azure Resource Manager base URL, for Resource Graph.
     #[arg(long, env = "ARM_URL", value_name = "URL")]
     pub arm_url: Option<String>,
+    /// Upsert the rows into the eight inventory tables of this Dataverse environment (created with `inventory schema apply`).
+    #[arg(long, env = "COPILOT_INVENTORY_URL", value_name = "URL")]
+    pub inventory_url: Option<String>,
+    /// Upserts per `$batch` change set (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHANGE_SET, value_parser = change_set)]
+    pub change_set: usize,
     /// The inventory state (delta links, the last scan's rows).
     #[arg(long, env = "COPILOT_INVENTORY_STATE", value_name = "FILE", default_value = DEFAULT_INVENTORY_STATE)]
     pub inventory_state: PathBuf,
@@ -126,6 +135,10 @@ fn count_in(s: &str, max: usize) -> Result<usize, String> {
 
 fn concurrency(s: &str) -> Result<usize, String> {
     count_in(s, 64)
+}
+
+fn change_set(s: &str) -> Result<usize, String> {
+    count_in(s, MAX_CHANGE_SET)
 }
 
 fn per_environment(s: &str) -> Result<usize, String> {
@@ -267,11 +280,41 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
             });
         }
     };
-    let output = ctx
-        .output
-        .clone()
-        .unwrap_or_else(|| DEFAULT_OUTPUT.to_owned());
-    let destination = "json";
+    let inventory_url = match service_url(
+        args.inventory_url.as_deref(),
+        "COPILOT_INVENTORY_URL (--inventory-url)",
+    ) {
+        Ok(u) => u,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let output = match (&ctx.output, &inventory_url) {
+        (Some(o), _) => Some(o.clone()),
+        (None, None) => Some(DEFAULT_OUTPUT.to_owned()),
+        (None, Some(_)) => None,
+    };
+    let writer = match &inventory_url {
+        None => None,
+        Some(url) => {
+            match DataverseClient::builder(url.as_str(), credential.clone()).and_then(|b| {
+                b.max_concurrency(args.requests_per_environment)
+                    .clock(clock.clone())
+                    .build()
+            }) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    err!("error: the inventory environment URL cannot be used: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            }
+        }
+    };
+    let destination = inventory_url
+        .as_ref()
+        .map_or_else(|| "json".to_owned(), |u| format!("dataverse:{u}"));
+    let destination = destination.as_str();
     let previous = match store.previous(destination) {
         Ok(p) => p,
         Err(e) => {
@@ -287,15 +330,35 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
     if let Some((_, pb)) = bar {
         pb.finish_and_clear();
     }
-    let result = match result {
+    let mut result = match result {
         Ok(r) => r,
         Err(e) => {
             err!("error: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let mut written = true;
+    if let Some(client) = &writer
+        && result.summary.status != ScanStatus::Failed
+    {
+        // Only what changed since the rows last written there (all rows the first time).
+        let report = write_rows(
+            client,
+            &result.diff.upserts,
+            args.change_set,
+            args.requests_per_environment,
+        )
+        .await;
+        written = report.is_complete();
+        if !written {
+            result.summary.status = ScanStatus::Partial;
+        }
+        result.summary.write = Some(report);
+    }
     let doc = document(&result);
-    if let Err(e) = write_document(&output, &doc) {
+    if let Some(output) = &output
+        && let Err(e) = write_document(output, &doc)
+    {
         err!("error: {e}");
         return ExitCode::from(EXIT_FAILED);
     }
@@ -305,18 +368,18 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
             destination,
             &result.summary.run_id,
             &result.environments,
-            &doc,
+            written.then_some(&doc),
             &now,
         ) {
             err!("error: the rows were written but the scan state was not saved: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
     }
-    print_summary(&result, ctx.json, &output);
+    print_summary(&result, ctx.json, output.as_deref());
     ExitCode::from(exit_status(result.summary.status))
 }
 
-fn print_summary(result: &ScanResult, json: bool, output: &str) {
+fn print_summary(result: &ScanResult, json: bool, output: Option<&str>) {
     let s = &result.summary;
     let text = if json {
         serde_json::to_string_pretty(s).unwrap_or_default()
@@ -362,13 +425,24 @@ fn print_summary(result: &ScanResult, json: bool, output: &str) {
                 s.changes.gone_agents
             ));
         }
-        if output != "-" {
-            t.push_str(&format!("\n  rows: {output}"));
+        if let Some(w) = &s.write {
+            t.push_str(&format!(
+                "\n  inventory tables: {} row(s) upserted in {} batch(es), {} failed",
+                w.written.values().sum::<usize>(),
+                w.batches,
+                w.failed.len()
+            ));
+            for f in w.failed.iter().take(10) {
+                t.push_str(&format!("\n    not written: {f}"));
+            }
+        }
+        if let Some(o) = output.filter(|o| *o != "-") {
+            t.push_str(&format!("\n  rows: {o}"));
         }
         t
     };
     // With the document on stdout, the summary goes to stderr so the JSON stays clean.
-    if output == "-" {
+    if output == Some("-") {
         err!("{text}");
     } else {
         out!("{text}");

@@ -14,7 +14,8 @@
 //!   rows, reconciliation, posture findings and the diff from `inventory-model`.
 //! - One environment failing (403, no Dataverse, time-out) never stops the others: it is a
 //!   coverage gap in the summary, and the exit status says partial ([`EXIT_PARTIAL`]).
-//! - [`output`]: the JSON document; [`store`]: the state between scans.
+//! - [`output`]: the JSON document; [`upsert`]: the rows into an inventory environment's
+//!   eight tables (`$batch` change sets by alternate key); [`store`]: the state between scans.
 //!
 //! ```no_run
 //! use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
@@ -34,6 +35,7 @@ pub mod output;
 pub mod scan;
 pub mod store;
 pub mod tenant;
+pub mod upsert;
 
 /// Exit status of a scan that could not read everything (coverage gaps).
 pub const EXIT_PARTIAL: u8 = 4;

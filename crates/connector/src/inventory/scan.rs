@@ -233,6 +233,9 @@ pub struct ScanSummary {
     pub changes: ChangeCounts,
     /// Requests sent to Dataverse in all.
     pub dataverse_requests: u64,
+    /// What was written to the inventory environment (`--inventory-url`), when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write: Option<super::upsert::WriteReport>,
     /// What else the scan noticed (unreadable rows, tables without change tracking).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -642,6 +645,7 @@ impl Scanner {
             coverage_gaps: inventory.coverage.clone(),
             changes,
             dataverse_requests: requests,
+            write: None,
             notes,
         };
         Ok(ScanResult {

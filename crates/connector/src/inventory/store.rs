@@ -193,14 +193,14 @@ impl InventoryStore {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    /// Commits a scan: the environments it read (others keep their stored data) and its
-    /// document for `destination`, in one transaction.
+    /// Commits a scan: the environments it read (others keep their stored data) and, when given,
+    /// its document for `destination`, in one transaction.
     pub fn commit(
         &mut self,
         destination: &str,
         run_id: &str,
         environments: &BTreeMap<String, EnvironmentData>,
-        document: &Value,
+        document: Option<&Value>,
         now: &str,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
@@ -218,11 +218,15 @@ impl InventoryStore {
             )
             .map_err(sql)?;
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO inventory_document (destination, run_id, document, updated_at) VALUES (?1, ?2, ?3, ?4)",
-            params![destination, run_id, document.to_string(), now],
-        )
-        .map_err(sql)?;
+        // Without a document (rows not all written), the previous rows stay the base of the
+        // next diff, so what was not written is written next time.
+        if let Some(document) = document {
+            tx.execute(
+                "INSERT OR REPLACE INTO inventory_document (destination, run_id, document, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                params![destination, run_id, document.to_string(), now],
+            )
+            .map_err(sql)?;
+        }
         tx.commit().map_err(sql)
     }
 }

@@ -1,7 +1,7 @@
 //! Scenarios shared by the `dataverse-client` httpmock tests (`tests/shared_scenarios.rs`) and
 //! the tenant emulator's end-to-end tests (`crates/tenant-emulator/tests/client_scenarios.rs`,
 //! which includes this file with `#[path]`), so the client and the emulator are checked against
-//! the same documented behaviour (wire-facts.md section 2).
+//! the same documented behaviour (docs/wire/dataverse.md).
 //!
 //! Each scenario takes a [`DataverseClient`] and asserts what the wire format promises. The
 //! server must hold the table [`SET`] (columns in [`COLUMNS`], alternate key

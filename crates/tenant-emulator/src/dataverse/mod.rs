@@ -1,7 +1,7 @@
 //! The Dataverse Web API engine: entity sets in memory, OData queries, paging, change tracking,
 //! writes with the If-Match / If-None-Match rules, `$batch`, and metadata.
 //!
-//! Everything is built from the documented wire format (see `wire-facts.md` section 2), not from
+//! Everything is built from the documented wire format (see `docs/wire/dataverse.md`), not from
 //! what this workspace's own client sends. Rows are kept by primary key in a `BTreeMap`, so
 //! unordered queries page in key order as Dataverse does; every write takes the next value of
 //! one global version counter, which is both the row's ETag (`W/"version"`) and its

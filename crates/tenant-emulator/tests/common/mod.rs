@@ -97,7 +97,7 @@ pub fn claims(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-/// Asserts an Entra error body per the wire facts and returns it.
+/// Asserts an Entra error body per docs/wire/entra.md and returns it.
 pub async fn assert_aad_error(
     response: reqwest::Response,
     status: u16,

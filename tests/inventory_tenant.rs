@@ -1,0 +1,281 @@
+//! End-to-end: `inventory scan` of a whole emulated tenant (several environments, the tenant
+//! inventory APIs, planted discrepancies) through the admin list and the resource query.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use connector::config::{RawConfig, SignIn};
+use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
+use connector::inventory::tenant::InventorySourceChoice;
+use inventory_model::{CoverageKind, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason};
+use support::*;
+use tenant_emulator::environments::Discrepancy;
+use tenant_emulator::faults::FaultConfig;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+async fn tenant(clock: &SharedManualClock) -> RunningEmulator {
+    Emulator::builder()
+        .seed(31)
+        .agents(4)
+        .transcripts(12)
+        .environments(5)
+        .clock(Arc::new(clock.clone()))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn scanner(
+    emu: &RunningEmulator,
+    clock: &SharedManualClock,
+    source: InventorySourceChoice,
+) -> Scanner {
+    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let base: url::Url = emu.inventory_url().parse().unwrap();
+    let mut o = ScanOptions::default();
+    o.inventory_source = source;
+    o.endpoints.power_platform = Some(base.clone());
+    o.endpoints.bap = Some(base.clone());
+    o.endpoints.arm = Some(base);
+    Scanner::new(credential, shared, o)
+}
+
+fn has_gap(r: &ScanResult, kind: &CoverageKind, env: &str, agent: Option<&str>) -> bool {
+    r.inventory.coverage.iter().any(|c| {
+        &c.kind == kind
+            && c.environment_id.as_deref().map(str::to_ascii_lowercase)
+                == Some(env.to_ascii_lowercase())
+            && agent.is_none_or(|a| {
+                c.agent_id.as_deref().map(str::to_ascii_lowercase) == Some(a.to_ascii_lowercase())
+            })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_environment_agent_and_planted_gap_is_found() {
+    let clock = clock();
+    let emu = tenant(&clock).await;
+    let s = scanner(&emu, &clock, InventorySourceChoice::PowerPlatform);
+    let r = s.scan(&PreviousScan::default(), None).await.unwrap();
+    let sum = &r.summary;
+    // One environment answers 403: partial, not failed.
+    assert_eq!(sum.status, ScanStatus::Partial, "{sum:#?}");
+    assert_eq!(sum.layers.environment_list.status, "read");
+    assert_eq!(sum.layers.tenant_inventory.status, "read");
+    assert_eq!(sum.environments.len(), emu.environments().len());
+
+    // Every agent of every readable environment, with its components.
+    let agents: BTreeSet<(String, String)> = r
+        .inventory
+        .rows
+        .agents
+        .iter()
+        .map(|a| {
+            (
+                a.agent_id.to_ascii_lowercase(),
+                a.environment_id.to_ascii_lowercase(),
+            )
+        })
+        .collect();
+    for env in emu.environments() {
+        let report = sum
+            .environments
+            .iter()
+            .find(|e| e.environment_id.eq_ignore_ascii_case(&env.id))
+            .unwrap();
+        match (&env.dataverse, env.forbidden) {
+            (None, _) => assert_eq!(report.outcome, "no_dataverse"),
+            (Some(_), true) => assert_eq!(report.outcome, "forbidden", "{report:#?}"),
+            (Some(dv), false) => {
+                assert_eq!(report.outcome, "scanned", "{report:#?}");
+                assert_eq!(report.bots, env.bot_ids.len());
+                assert_eq!(report.components, dv.count("botcomponents"));
+                for b in &env.bot_ids {
+                    assert!(
+                        agents.contains(&(b.to_string(), env.id.to_ascii_lowercase())),
+                        "agent {b} of {} missing",
+                        env.id
+                    );
+                }
+            }
+        }
+    }
+
+    // Each planted discrepancy is a coverage gap (or, for Agent Builder agents, an agent known
+    // only from the inventory).
+    for d in emu.discrepancies() {
+        match d {
+            Discrepancy::AgentOnlyInInventory {
+                environment_id,
+                bot_id,
+            } => {
+                assert!(
+                    r.inventory.coverage.iter().any(|c| matches!(
+                        c.kind,
+                        CoverageKind::InventoryOnly(_)
+                    ) && c
+                        .agent_id
+                        .as_deref()
+                        .map(str::to_ascii_lowercase)
+                        == Some(bot_id.to_string())),
+                    "{d:?} not reported: {:#?}",
+                    r.inventory.coverage
+                );
+                let _ = environment_id;
+            }
+            Discrepancy::AgentBuilderOnlyInInventory {
+                environment_id,
+                bot_id,
+            } => {
+                assert!(
+                    agents.contains(&(bot_id.to_string(), environment_id.to_ascii_lowercase())),
+                    "{d:?}"
+                );
+            }
+            Discrepancy::ClassicBotOnlyInDataverse {
+                environment_id,
+                bot_id,
+            } => {
+                assert!(
+                    has_gap(
+                        &r,
+                        &CoverageKind::DataverseOnly(DataverseOnlyReason::ClassicBot),
+                        environment_id,
+                        Some(&bot_id.to_string())
+                    ) || r.inventory.coverage.iter().any(|c| matches!(
+                        c.kind,
+                        CoverageKind::DataverseOnly(_)
+                    ) && c
+                        .agent_id
+                        .as_deref()
+                        .map(str::to_ascii_lowercase)
+                        == Some(bot_id.to_string())),
+                    "{d:?} not reported: {:#?}",
+                    r.inventory.coverage
+                );
+            }
+            Discrepancy::EnvironmentWithoutDataverse { environment_id } => {
+                assert!(
+                    has_gap(
+                        &r,
+                        &CoverageKind::EnvironmentNotScanned(NotScannedReason::NoDataverse),
+                        environment_id,
+                        None
+                    ),
+                    "{d:?}"
+                );
+            }
+            Discrepancy::DataverseForbidden { environment_id } => {
+                assert!(
+                    has_gap(
+                        &r,
+                        &CoverageKind::EnvironmentNotScanned(NotScannedReason::Forbidden),
+                        environment_id,
+                        None
+                    ),
+                    "{d:?}"
+                );
+                // Agents the inventory lists there are kept, marked as not observed in Dataverse.
+                let forbidden = emu
+                    .environments()
+                    .iter()
+                    .find(|e| &e.id == environment_id)
+                    .unwrap();
+                for b in &forbidden.bot_ids {
+                    assert!(
+                        has_gap(
+                            &r,
+                            &CoverageKind::InventoryOnly(
+                                InventoryOnlyReason::EnvironmentUnreadable
+                            ),
+                            environment_id,
+                            Some(&b.to_string())
+                        ),
+                        "agent {b} of the unreadable environment is not reported: {:#?}",
+                        r.inventory.coverage
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    // Posture findings come with evidence.
+    assert!(sum.findings > 0);
+    let found = r
+        .inventory
+        .postures
+        .iter()
+        .flat_map(|p| &p.results)
+        .filter(|c| c.is_found())
+        .count();
+    assert_eq!(found, sum.findings);
+
+    // A rescan with nothing changed: at most two requests per readable environment, and
+    // nothing to write.
+    let mut prev = PreviousScan::default();
+    prev.environments = r.environments.clone();
+    prev.rows = Some(r.inventory.rows.clone());
+    let again = s.scan(&prev, None).await.unwrap();
+    for e in &again.summary.environments {
+        if e.outcome == "scanned" {
+            assert!(e.requests <= 2, "{e:#?}");
+        }
+    }
+    assert!(again.diff.is_empty(), "{:#?}", again.summary.changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_percent_429s_still_complete_with_the_same_rows() {
+    let clock = clock();
+    let emu = tenant(&clock).await;
+    let s = scanner(&emu, &clock, InventorySourceChoice::ResourceGraph);
+    let clean = s.scan(&PreviousScan::default(), None).await.unwrap();
+    emu.set_faults(
+        FaultConfig::none()
+            .with_throttle_rate(0.10)
+            .with_retry_after(1),
+    )
+    .unwrap();
+    let throttled = s.scan(&PreviousScan::default(), None).await.unwrap();
+    assert_eq!(
+        throttled.summary.status, clean.summary.status,
+        "{:#?}",
+        throttled.summary
+    );
+    for (a, b) in clean
+        .summary
+        .environments
+        .iter()
+        .zip(&throttled.summary.environments)
+    {
+        assert_eq!(a.outcome, b.outcome, "{b:#?}");
+        assert_eq!((a.bots, a.components), (b.bots, b.components));
+    }
+    assert_eq!(
+        throttled.inventory.rows.agents.len(),
+        clean.inventory.rows.agents.len()
+    );
+    assert_eq!(
+        throttled.inventory.rows.features.len(),
+        clean.inventory.rows.features.len()
+    );
+    let retried: u64 = throttled.summary.dataverse_requests;
+    assert!(
+        retried > clean.summary.dataverse_requests,
+        "no 429 was injected"
+    );
+}
