@@ -192,6 +192,14 @@ async fn json_lines_to_stdout_keep_the_summary_on_stderr() {
         })
         .collect();
     paths.sort();
+    // One agent inventory record per agent, then the pairs.
+    let agents: Vec<String> = paths
+        .iter()
+        .filter(|p| p.starts_with("/copilot/bot/"))
+        .cloned()
+        .collect();
+    assert_eq!(agents.len(), 4, "{agents:?}");
+    paths.retain(|p| !p.starts_with("/copilot/bot/"));
     assert_eq!(paths, expected);
     let summary: Value =
         serde_json::from_str(text(&out.stderr).trim().lines().last().unwrap()).unwrap();
@@ -274,10 +282,16 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
         )
         .unwrap();
         let delivered = summary["pass"]["records_delivered"].as_u64().unwrap();
+        let agents = summary["pass"]["agent_records_delivered"].as_u64().unwrap();
         assert!(delivered > 0);
+        assert!(agents > 0);
         // Each run starts from a fresh checkpoint and rewrites the records file.
         let pairs = std::fs::read_to_string(dir.path().join("demo-out/pairs.jsonl")).unwrap();
-        assert_eq!(pairs.lines().count() as u64, delivered, "run {run}");
+        assert_eq!(
+            pairs.lines().count() as u64,
+            delivered + agents,
+            "run {run}"
+        );
         for line in pairs.lines() {
             let record: Value = serde_json::from_str(line).unwrap();
             assert!(
@@ -285,6 +299,10 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
                     .as_str()
                     .unwrap()
                     .starts_with("/copilot/conversation/")
+                    || record["path"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("/copilot/bot/")
             );
         }
         let files = files_under(dir.path());
@@ -417,7 +435,8 @@ async fn sigterm_during_a_pass_stops_after_the_batch_in_flight_and_sends_nothing
     assert_eq!(summary["stopped_early"], true);
     let delivered = summary["records_delivered"].as_u64().unwrap() as usize;
     // What the ingestion service holds is exactly what the pass reported and committed.
-    assert_eq!(emu.ingestion().len(), delivered);
+    let agents = summary["agent_records_delivered"].as_u64().unwrap() as usize;
+    assert_eq!(emu.ingestion().len(), delivered + agents);
     assert!(delivered < expected.len(), "the pass was not cut");
 
     emu.set_faults(tenant_emulator::faults::FaultConfig::none())

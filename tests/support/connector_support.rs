@@ -125,10 +125,16 @@ pub fn expected_paths(
     paths
 }
 
-/// How many times each path was ingested.
+/// How many times each conversation pair's path was ingested (agent inventory records,
+/// `/copilot/bot/{id}`, are left out: see [`ingested_agent_paths`]).
 pub fn ingested_counts(emulator: &RunningEmulator) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    for r in emulator.ingestion().records() {
+    for r in emulator
+        .ingestion()
+        .records()
+        .into_iter()
+        .filter(|r| !is_agent_record(r))
+    {
         let path = r
             .get("path")
             .and_then(|p| p.as_str())
@@ -157,4 +163,23 @@ pub fn assert_exactly_once(emulator: &RunningEmulator, expected: &[String]) {
         expected.len()
     );
     assert_eq!(got, expected);
+}
+
+/// Whether an ingested record is an agent inventory record.
+pub fn is_agent_record(record: &serde_json::Map<String, serde_json::Value>) -> bool {
+    record
+        .get("path")
+        .and_then(|p| p.as_str())
+        .is_some_and(|p| p.starts_with("/copilot/bot/"))
+}
+
+/// The paths of the agent inventory records ingested, in arrival order.
+pub fn ingested_agent_paths(emulator: &RunningEmulator) -> Vec<String> {
+    emulator
+        .ingestion()
+        .records()
+        .into_iter()
+        .filter(is_agent_record)
+        .filter_map(|r| r.get("path").and_then(|p| p.as_str()).map(str::to_owned))
+        .collect()
 }

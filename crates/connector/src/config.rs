@@ -102,6 +102,9 @@ keys! {
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
     STRICT = ("strict", "strict", ["COPILOT_CONNECTOR_STRICT"]);
     DELIVERY_TIMEOUT = ("delivery_timeout", "delivery-timeout", ["COPILOT_CONNECTOR_DELIVERY_TIMEOUT"]);
+    HOST_SHAPE = ("host_shape", "host-shape", ["COPILOT_CONNECTOR_HOST_SHAPE"]);
+    USER_MAP_FILE = ("user_map_file", "user-map-file", ["COPILOT_STUDIO_USER_MAP_FILE"]);
+    USER_AGENT_MAP_OUTPUT_FILE = ("user_agent_map_output_file", "user-agent-map-output-file", ["COPILOT_STUDIO_USER_AGENT_MAP_OUTPUT_FILE"]);
 }
 
 /// Where a configuration value came from.
@@ -359,6 +362,14 @@ pub struct Config {
     pub batch_size: usize,
     /// Batches delivered at once while the next rows are read (1: one at a time).
     pub in_flight: usize,
+    /// Which host records carry: the record host (default), or `{userId}.ai-agent.{botName}`
+    /// (the default when a user map file is given, as in Akto's multi-environment mode).
+    pub host_shape: crate::akto::HostShape,
+    /// Akto's `{aadObjectId: userId}` map naming the user in each record's host, re-read
+    /// every pass.
+    pub user_map_file: Option<PathBuf>,
+    /// Where to write `{botName: [userId, ...]}` after each pass, for Akto's inventory.
+    pub user_agent_map_output_file: Option<PathBuf>,
     /// The host written into records.
     pub record_host: String,
     /// The environment id written into record tags; the organization id from `WhoAmI` when
@@ -442,6 +453,13 @@ impl Config {
             page_size: settings::page_size(raw)?,
             batch_size: settings::batch_size(raw)?,
             in_flight: settings::in_flight(raw)?,
+            host_shape: settings::host_shape(raw)?,
+            user_map_file: settings::optional_path(raw, keys::USER_MAP_FILE, "user map file")?,
+            user_agent_map_output_file: settings::optional_path(
+                raw,
+                keys::USER_AGENT_MAP_OUTPUT_FILE,
+                "user-agent map output file",
+            )?,
             record_host: settings::record_host(raw)?,
             environment_id: settings::environment_id(raw)?,
             strict: settings::strict(raw)?,

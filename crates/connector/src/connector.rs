@@ -1,5 +1,6 @@
 //! The connector: Dataverse reads, record building and delivery, wired from a [`Config`].
 
+use crate::akto::{RecordHosts, agent_fingerprint, inventory_record};
 use crate::config::{Config, SinkConfig};
 use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, StopSignal};
 use crate::sink::{AktoSink, JsonLinesSink, Sink, SinkError};
@@ -71,6 +72,9 @@ pub enum ConnectorError {
     /// The destination could not be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// Akto's user map cannot be read, or the user-agent map cannot be written.
+    #[error(transparent)]
+    Akto(#[from] crate::akto::AktoFileError),
     /// Something else in the setup is wrong.
     #[error("{0}")]
     Setup(String),
@@ -94,7 +98,11 @@ impl ConnectorError {
 
     /// Whether the configuration must change before a run can succeed (exit status 2).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, ConnectorError::UnknownBots { .. })
+        matches!(
+            self,
+            ConnectorError::UnknownBots { .. }
+                | ConnectorError::Akto(crate::akto::AktoFileError::UserMap { .. })
+        )
     }
 
     fn dataverse(action: &'static str) -> impl FnOnce(dataverse_client::Error) -> Self {
@@ -339,7 +347,7 @@ impl Connector {
     }
 
     /// The record settings: Akto account, host, environment id and the agents' names.
-    async fn akto_config(&self) -> Result<AktoConfig, ConnectorError> {
+    async fn akto_config(&self) -> Result<(AktoConfig, Vec<Agent>), ConnectorError> {
         let environment_id = match &self.config.environment_id {
             Some(id) => id.clone(),
             None => self
@@ -354,13 +362,84 @@ impl Connector {
             .with_host(self.config.record_host.clone());
         let agents = self.agents().await?;
         self.check_bot_ids(&agents)?;
-        for agent in agents {
+        for agent in &agents {
             akto.add_bot(
                 &agent.id.to_string(),
-                BotIdentity::new(agent.name, agent.schema_name),
+                BotIdentity::new(agent.name.clone(), agent.schema_name.clone()),
             );
         }
-        Ok(akto)
+        Ok((akto, agents))
+    }
+
+    /// The record hosts of this pass: the configured shape, with Akto's user map (re-read
+    /// every pass, as Akto rewrites it between runs).
+    fn record_hosts(&self) -> Result<RecordHosts, ConnectorError> {
+        let users = match &self.config.user_map_file {
+            Some(path) => crate::akto::read_user_map(path)?,
+            None => Default::default(),
+        };
+        Ok(RecordHosts::new(self.config.host_shape, users))
+    }
+
+    /// Sends one inventory record per agent that is new or changed since its last accepted
+    /// record (all of them on the first pass), so Akto lists agents without traffic. Returns
+    /// the records accepted and, if the destination refused them as malformed or too large,
+    /// why: such a refusal never holds back the conversations, and what was not accepted is
+    /// sent again next pass. A destination that cannot be reached fails the pass.
+    async fn send_inventory(
+        &self,
+        store: &mut StateStore,
+        sink: &dyn Sink,
+        agents: &[Agent],
+        environment_id: &str,
+    ) -> Result<(u64, Option<String>), ConnectorError> {
+        let known = store.agent_fingerprints()?;
+        let changed: Vec<(&Agent, String)> = agents
+            .iter()
+            .filter(|a| self.config.bot_ids.is_empty() || self.config.bot_ids.contains(&a.id))
+            .map(|a| (a, agent_fingerprint(a)))
+            .filter(|(a, fp)| known.get(&a.id.to_string()) != Some(fp))
+            .collect();
+        let now = self.clock.now();
+        let mut sent = 0;
+        for chunk in changed.chunks(self.config.batch_size.max(1)) {
+            let records = chunk
+                .iter()
+                .map(|(a, _)| {
+                    inventory_record(
+                        a,
+                        self.config.host_shape,
+                        &self.config.record_host,
+                        &self.config.akto_account_id,
+                        environment_id,
+                        now,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    ConnectorError::Setup(format!("cannot encode an agent record: {e}"))
+                })?;
+            match sink.deliver(&records).await {
+                Ok(()) => {}
+                // Refused as malformed or too large: report it, deliver the conversations.
+                Err(e) if e.refuses_content() => {
+                    tracing::warn!(error = %e, "agent inventory records were refused; they are sent again next pass");
+                    return Ok((sent, Some(e.to_string())));
+                }
+                // The destination is down: the conversations could not go either.
+                Err(e) => return Err(IngestError::Sink(e).into()),
+            }
+            let done: Vec<(String, String)> = chunk
+                .iter()
+                .map(|(a, fp)| (a.id.to_string(), fp.clone()))
+                .collect();
+            store.commit_agents(&done, now)?;
+            sent += chunk.len() as u64;
+        }
+        if sent > 0 {
+            tracing::info!(agents = sent, "agent inventory records delivered");
+        }
+        Ok((sent, None))
     }
 
     /// Warns about configured bot ids that match no agent (their transcripts can never be
@@ -433,7 +512,11 @@ impl Connector {
         stop: StopSignal,
         progress: Option<ProgressFn>,
     ) -> Result<PassSummary, ConnectorError> {
-        let akto = self.akto_config().await?;
+        let (akto, agents) = self.akto_config().await?;
+        let hosts = self.record_hosts()?;
+        let (agent_records, inventory_error) = self
+            .send_inventory(store, sink, &agents, akto.environment_id())
+            .await?;
         let overlap = time::Duration::try_from(self.config.overlap).unwrap_or(time::Duration::ZERO);
         // Checked: a window reaching before the earliest representable time starts at the
         // beginning instead of panicking (settings are bounded, a stored watermark may not be).
@@ -452,6 +535,7 @@ impl Connector {
             "ingestion pass starting"
         );
         let mut pass = Pass::new(store, sink, &akto)
+            .hosts(&hosts)
             .batch_size(self.config.batch_size)
             .in_flight(self.config.in_flight)
             .stop_signal(stop)
@@ -459,7 +543,12 @@ impl Connector {
         if let Some(p) = progress {
             pass = pass.progress(p);
         }
-        let summary = pass.run(self.transcripts_since(since)).await?;
+        let mut summary = pass.run(self.transcripts_since(since)).await?;
+        summary.agent_records_delivered = agent_records;
+        summary.agent_inventory_error = inventory_error;
+        if let Some(path) = &self.config.user_agent_map_output_file {
+            hosts.write_user_agent_map(path)?;
+        }
         // Bookkeeping older than two overlaps before the window can never be read again.
         if let Some(since) = since {
             let removed = match since.checked_sub(overlap) {

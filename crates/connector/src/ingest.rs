@@ -5,6 +5,7 @@
 //! `conversationtranscript` rows ordered by `modifiedon`. [`crate::Connector`] feeds it from
 //! Dataverse.
 
+use crate::akto::RecordHosts;
 use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
 use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
 use crate::timefmt::rfc3339;
@@ -102,6 +103,12 @@ pub struct PassSummary {
     pub batches_delivered: u64,
     /// The checkpoint before the pass (RFC 3339).
     pub checkpoint_before: Option<String>,
+    /// Agent inventory records (`/copilot/bot/{agentId}`) accepted: one per agent new or
+    /// changed since its last accepted record.
+    pub agent_records_delivered: u64,
+    /// Why agent inventory records could not be delivered (they are sent again next pass).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_inventory_error: Option<String>,
     /// The checkpoint after the pass (RFC 3339).
     pub checkpoint_after: Option<String>,
     /// Whether the pass was asked to stop before reading everything.
@@ -207,13 +214,18 @@ fn record_path(record: &RawValue) -> String {
 /// timestamps.
 pub(crate) fn build_records(
     akto: &AktoConfig,
+    hosts: Option<&RecordHosts>,
     row: &Value,
     now: OffsetDateTime,
 ) -> Result<(Vec<RecordJson>, Vec<RowWarning>), String> {
     let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
     let paired = transcript.pair_with(&PairOptions::new().now(now));
-    let records = akto
-        .records(&paired)
+    let mut records = akto.records(&paired);
+    if let Some(hosts) = hosts {
+        let user = paired.facts.user_aad_object_id.as_deref();
+        hosts.apply(&akto.bot_for(paired.transcript), user, &mut records);
+    }
+    let records = records
         .iter()
         .map(|r| {
             serde_json::to_string(r)
@@ -319,6 +331,7 @@ pub struct Pass<'a> {
     store: &'a mut StateStore,
     sink: &'a dyn Sink,
     akto: &'a AktoConfig,
+    hosts: Option<&'a RecordHosts>,
     batch_size: usize,
     in_flight: usize,
     stop: StopSignal,
@@ -336,6 +349,7 @@ impl<'a> Pass<'a> {
             akto,
             batch_size: crate::config::DEFAULT_BATCH_SIZE,
             in_flight: crate::config::DEFAULT_IN_FLIGHT,
+            hosts: None,
             stop: StopSignal::new(),
             progress: None,
             clock: client_core::system_clock(),
@@ -346,6 +360,14 @@ impl<'a> Pass<'a> {
     #[must_use]
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// Names each record's host (Akto's host shape and user map) and notes which users talked
+    /// to which agent; without it, records carry the [`AktoConfig`]'s host.
+    #[must_use]
+    pub fn hosts(mut self, hosts: &'a RecordHosts) -> Self {
+        self.hosts = Some(hosts);
         self
     }
 
@@ -588,7 +610,7 @@ impl<'a> Pass<'a> {
                 pending.done_through = Some(modified_on);
                 continue;
             }
-            let records = match build_records(self.akto, &row, self.clock.now()) {
+            let records = match build_records(self.akto, self.hosts, &row, self.clock.now()) {
                 Ok((r, warnings)) => {
                     note_warnings(&mut summary, &id, &warnings);
                     r

@@ -46,6 +46,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod akto;
 pub mod config;
 mod connector;
 pub mod credential;

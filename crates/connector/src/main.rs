@@ -114,6 +114,15 @@ struct Global {
     /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
     #[arg(long, global = true, value_name = "N")]
     in_flight: Option<String>,
+    /// The record host shape: record-host, or ai-agent for `{userId}.ai-agent.{botName}` [env: COPILOT_CONNECTOR_HOST_SHAPE; default: ai-agent with a user map file, else record-host]
+    #[arg(long, global = true, value_name = "SHAPE")]
+    host_shape: Option<String>,
+    /// Akto's user map, `{aadObjectId: userId}`, naming users in record hosts [env: COPILOT_STUDIO_USER_MAP_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    user_map_file: Option<String>,
+    /// Write `{botName: [userId, ...]}` here after each pass [env: COPILOT_STUDIO_USER_AGENT_MAP_OUTPUT_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    user_agent_map_output_file: Option<String>,
     /// The environment id written into record tags [env: COPILOT_ENVIRONMENT_ID; default: the organization id]
     #[arg(long, global = true, value_name = "ID")]
     environment_id: Option<String>,
@@ -254,6 +263,12 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
     flags.set_flag(keys::IN_FLIGHT, g.in_flight.clone());
+    flags.set_flag(keys::HOST_SHAPE, g.host_shape.clone());
+    flags.set_flag(keys::USER_MAP_FILE, g.user_map_file.clone());
+    flags.set_flag(
+        keys::USER_AGENT_MAP_OUTPUT_FILE,
+        g.user_agent_map_output_file.clone(),
+    );
     flags.set_flag(keys::ENVIRONMENT_ID, g.environment_id.clone());
     flags.set_flag(keys::RECORD_HOST, g.record_host.clone());
     flags.set_flag(keys::STRICT, g.strict.then_some("true"));
@@ -466,10 +481,10 @@ fn state_check(g: &Global) -> ExitCode {
 /// Raises `stop` on Ctrl-C or SIGTERM; a second signal exits at once.
 fn watch_signals(stop: StopSignal) {
     tokio::spawn(async move {
-        let mut signals = 0;
+        let mut signals: u32 = 0;
         loop {
             wait_for_signal().await;
-            signals += 1;
+            signals = signals.saturating_add(1);
             if signals > 1 {
                 err!("second signal: exiting now; the next run resumes from the checkpoint");
                 std::process::exit(130);
@@ -521,8 +536,10 @@ fn progress_fn(pb: &ProgressBar) -> connector::ingest::ProgressFn {
     Arc::new(move |e| {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         match e {
-            ProgressEvent::Row => c.0 += 1,
-            ProgressEvent::Batch(n) => c.1 += n as u64,
+            ProgressEvent::Row => c.0 = c.0.saturating_add(1),
+            ProgressEvent::Batch(n) => {
+                c.1 = c.1.saturating_add(u64::try_from(n).unwrap_or(u64::MAX))
+            }
             _ => {}
         }
         pb.set_message(format!("{} transcripts read, {} pairs delivered", c.0, c.1));
@@ -672,8 +689,19 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
             s.batches_delivered,
             s.transcripts_already_delivered
         );
+        if s.agent_records_delivered > 0 {
+            t.push_str(&format!(
+                "; {} agent inventory record(s)",
+                s.agent_records_delivered
+            ));
+        }
         if let Some(c) = &s.checkpoint_after {
             t.push_str(&format!("; checkpoint {c}"));
+        }
+        if let Some(e) = &s.agent_inventory_error {
+            t.push_str(&format!(
+                "\nagent inventory records not delivered (sent again next pass): {e}"
+            ));
         }
         if s.stopped_early {
             t.push_str("; stopped early on request (the next run resumes from the checkpoint)");
@@ -832,7 +860,10 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
                     "\nNext: point it at your environment (see the README) and run `copilot-connector doctor`."
                 );
             }
-            if d.doctor.ok() && d.records_ingested as u64 == d.pass.records_delivered {
+            if d.doctor.ok()
+                && d.records_ingested as u64
+                    == d.pass.records_delivered + d.pass.agent_records_delivered
+            {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(EXIT_FAILED)

@@ -160,7 +160,9 @@ impl SinkLimits {
 /// The length of [`batch_body`] for `count` records of `records_len` bytes in all.
 pub fn batch_body_len(records_len: usize, count: usize) -> usize {
     // `{"batchData":[` + records + commas + `]}`
-    14 + records_len + count.saturating_sub(1) + 2
+    records_len
+        .saturating_add(count.saturating_sub(1))
+        .saturating_add(16)
 }
 
 /// A destination for records. Implement it to send records somewhere else.

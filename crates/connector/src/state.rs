@@ -241,7 +241,13 @@ impl StateStore {
                  modified_unix INTEGER NOT NULL,
                  reason TEXT NOT NULL,
                  recorded_at TEXT NOT NULL,
-                 PRIMARY KEY (scope, transcript_id, version));",
+                 PRIMARY KEY (scope, transcript_id, version));
+             CREATE TABLE IF NOT EXISTS agents_sent (
+                 scope TEXT NOT NULL,
+                 agent_id TEXT NOT NULL,
+                 fingerprint TEXT NOT NULL,
+                 sent_at TEXT NOT NULL,
+                 PRIMARY KEY (scope, agent_id));",
         )
         .map_err(sql)?;
         health::verify(&conn, path)?;
@@ -319,6 +325,49 @@ impl StateStore {
             .optional()
             .map_err(|e| self.sql(e))?;
         Ok(unix.and_then(|u| OffsetDateTime::from_unix_timestamp(u).ok()))
+    }
+
+    /// The fingerprint of every agent whose inventory record was accepted, by agent id.
+    pub fn agent_fingerprints(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT agent_id, fingerprint FROM agents_sent WHERE scope = ?1")
+            .map_err(|e| self.sql(e))?;
+        stmt.query_map(params![self.scope], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Records, in one transaction, that the inventory records of `agents` (id, fingerprint)
+    /// were accepted.
+    pub fn commit_agents(
+        &mut self,
+        agents: &[(String, String)],
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
+        let scope = self.scope.clone();
+        let path = self.path.clone();
+        let sql = move |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&sql)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO agents_sent (scope, agent_id, fingerprint, sent_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (scope, agent_id) DO UPDATE SET fingerprint = excluded.fingerprint, sent_at = excluded.sent_at",
+                )
+                .map_err(&sql)?;
+            let now_text = rfc3339(now);
+            for (id, fingerprint) in agents {
+                up.execute(params![scope, id, fingerprint, now_text])
+                    .map_err(&sql)?;
+            }
+        }
+        tx.commit().map_err(&sql)
     }
 
     /// What is known about transcript `id`.

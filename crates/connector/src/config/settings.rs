@@ -295,6 +295,37 @@ pub(super) fn in_flight(raw: &RawConfig) -> Result<usize, ConfigError> {
     }
 }
 
+/// `host_shape`: `record-host` or `ai-agent`; without it, `ai-agent` when a user map file is
+/// given (Akto's multi-environment mode), else `record-host`.
+pub(super) fn host_shape(raw: &RawConfig) -> Result<crate::akto::HostShape, ConfigError> {
+    use crate::akto::HostShape;
+    match raw.trimmed(keys::HOST_SHAPE) {
+        Some((v, origin)) => match v.to_ascii_lowercase().as_str() {
+            "record-host" | "copilot" => Ok(HostShape::RecordHost),
+            "ai-agent" => Ok(HostShape::AiAgent),
+            _ => Err(invalid(
+                origin,
+                format!("{} is not a host shape", shape(v)),
+                "use record-host (the record host, e.g. copilot.microsoft.com) or ai-agent ({userId}.ai-agent.{botName})",
+            )),
+        },
+        None if raw.trimmed(keys::USER_MAP_FILE).is_some() => Ok(HostShape::AiAgent),
+        None => Ok(HostShape::RecordHost),
+    }
+}
+
+/// A file path setting that may be absent.
+pub(super) fn optional_path(
+    raw: &RawConfig,
+    key: Key,
+    what: &str,
+) -> Result<Option<PathBuf>, ConfigError> {
+    raw.get(key)
+        .filter(|(v, _)| !v.trim().is_empty())
+        .map(|(v, origin)| path(v.trim(), origin, what))
+        .transpose()
+}
+
 /// `record_host`: a host name (letters, digits, `-`, `.`, `_`).
 pub(super) fn record_host(raw: &RawConfig) -> Result<String, ConfigError> {
     match raw.trimmed(keys::RECORD_HOST) {
