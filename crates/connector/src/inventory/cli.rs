@@ -48,6 +48,25 @@ changed rows, upserted by alternate key in $batch change sets); with neither, to
 Exit status: 0 complete, 4 partial (something could not be read: see summary.coverage_gaps), 1 failed \
 (nothing could be read), 2 invalid settings, 3 another scan holds the inventory state.")]
     Scan(ScanArgs),
+    /// The inventory's eight tables: `show` prints their reference, `apply` creates them (idempotently) in --inventory-url.
+    Schema {
+        /// What to do.
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+}
+
+/// `inventory schema ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SchemaAction {
+    /// Print the tables, columns, option sets and alternate keys (Markdown).
+    Show,
+    /// Create what is missing of the option sets, tables, columns and alternate keys; a second run creates nothing.
+    Apply {
+        /// The inventory environment.
+        #[arg(long, env = "COPILOT_INVENTORY_URL", value_name = "URL")]
+        inventory_url: String,
+    },
 }
 
 /// The flags of `inventory scan`.
@@ -123,6 +142,15 @@ macro_rules! err {
 pub async fn run(args: &InventoryArgs, ctx: CliContext) -> ExitCode {
     match &args.command {
         InventoryCommand::Scan(scan) => run_scan(scan, ctx).await,
+        InventoryCommand::Schema {
+            action: SchemaAction::Show,
+        } => {
+            out!("{}", super::schema::show());
+            ExitCode::SUCCESS
+        }
+        InventoryCommand::Schema {
+            action: SchemaAction::Apply { inventory_url },
+        } => run_apply(inventory_url, ctx).await,
     }
 }
 
@@ -243,6 +271,71 @@ pub fn exit_status(status: ScanStatus) -> u8 {
         ScanStatus::Complete => 0,
         ScanStatus::Partial => EXIT_PARTIAL,
         _ => EXIT_FAILED,
+    }
+}
+
+async fn run_apply(inventory_url: &str, ctx: CliContext) -> ExitCode {
+    let url = match service_url(
+        Some(inventory_url),
+        "COPILOT_INVENTORY_URL (--inventory-url)",
+    ) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            err!("error: give --inventory-url, the environment to create the inventory tables in");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let clock = client_core::system_clock();
+    let client = crate::credential::from_sign_in(&sign_in, clock.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            DataverseClient::builder(url.as_str(), c)
+                .and_then(|b| b.clock(clock).build())
+                .map_err(|e| e.to_string())
+        });
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match super::schema::apply(&client).await {
+        Ok(report) => {
+            if ctx.json {
+                out!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                for c in &report.created {
+                    out!("created {c}");
+                }
+                out!(
+                    "schema applied: {} created, {} already there",
+                    report.created.len(),
+                    report.existing
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err!(
+                "error: {e} (fix: the app needs the System Customizer role, or prvCreateEntity and prvCreateAttribute, in that environment)"
+            );
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }
 

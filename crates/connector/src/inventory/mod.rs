@@ -15,7 +15,8 @@
 //! - One environment failing (403, no Dataverse, time-out) never stops the others: it is a
 //!   coverage gap in the summary, and the exit status says partial ([`EXIT_PARTIAL`]).
 //! - [`output`]: the JSON document; [`upsert`]: the rows into an inventory environment's
-//!   eight tables (`$batch` change sets by alternate key); [`store`]: the state between scans.
+//!   eight tables (`$batch` change sets by alternate key); [`mod@schema`]: creating those tables;
+//!   [`store`]: the state between scans.
 //!
 //! ```no_run
 //! use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod dataverse;
 pub mod output;
 pub mod scan;
+pub mod schema;
 pub mod store;
 pub mod tenant;
 pub mod upsert;
