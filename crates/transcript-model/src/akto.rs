@@ -24,6 +24,7 @@ use crate::pairing::{
     Message, PairOptions, PairedTranscript, RowTimes, ToolInvocation, TranscriptFacts, analyze,
     message_of_view,
 };
+use crate::session::PairedSession;
 use crate::transcript::{
     RowOrOther, Transcript, TranscriptMetadata, content_error, conversation_id_of, header,
     walk_rows,
@@ -411,6 +412,58 @@ impl AktoConfig {
             records,
             warnings,
         })
+    }
+}
+
+/// A record of a session pair, with what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    /// The pair's identity ([`crate::SessionPair::key`]).
+    pub key: String,
+    /// The id of the row the pair belongs to (its path names it).
+    pub row_id: String,
+    /// Whether the pair sits on an open edge ([`crate::SessionPair::open_edge`]).
+    pub open_edge: bool,
+    /// The record.
+    pub record: AktoRecord,
+}
+
+impl AktoConfig {
+    /// One record per pair of a paired session, in pair order. For a session of one row the
+    /// records are exactly [`AktoConfig::records`] of that row paired alone.
+    pub fn session_records(&self, session: &PairedSession<'_>) -> Vec<SessionRecord> {
+        let contexts: Vec<RowContext<'_>> = session
+            .rows
+            .iter()
+            .map(|t| RowContext {
+                id: &t.id,
+                conversation_id: t.conversation_id(),
+                bot: self.bot_for(t),
+                fallback_time: fallback_time(t.conversation_start_time, t.created_on),
+            })
+            .collect();
+        let mut out = Vec::with_capacity(session.pairs.len());
+        for p in &session.pairs {
+            let Some(context) = contexts.get(p.row) else {
+                continue;
+            };
+            let parts = std::iter::once((
+                p.pair.index,
+                p.pair.request,
+                p.pair.response,
+                p.pair.tools.as_slice(),
+            ));
+            for record in self.build_records(context, &session.facts, parts) {
+                out.push(SessionRecord {
+                    key: p.key.clone(),
+                    row_id: context.id.to_owned(),
+                    open_edge: p.open_edge,
+                    record,
+                });
+            }
+        }
+        out
     }
 }
 

@@ -388,7 +388,12 @@ fn user_flags(channel_data: Option<&RawValue>) -> UserFlags {
     }
 }
 
-fn message_of(a: &Activity, index: usize, flags: UserFlags, timestamp: Option<i64>) -> Message<'_> {
+pub(crate) fn message_of(
+    a: &Activity,
+    index: usize,
+    flags: UserFlags,
+    timestamp: Option<i64>,
+) -> Message<'_> {
     Message {
         id: a.id.as_deref(),
         timestamp,
@@ -526,6 +531,48 @@ pub(crate) trait ActivityFields {
     fn reply_to_id(&self) -> Option<&str>;
     fn value(&self) -> Option<&RawValue>;
     fn channel_data(&self) -> Option<&RawValue>;
+}
+
+impl<T: ActivityFields + ?Sized> ActivityFields for &T {
+    fn kind(&self) -> Kind {
+        (**self).kind()
+    }
+    fn role(&self) -> Option<&Role> {
+        (**self).role()
+    }
+    fn odd_role(&self) -> Option<&str> {
+        (**self).odd_role()
+    }
+    fn timestamp(&self) -> Option<i64> {
+        (**self).timestamp()
+    }
+    fn timestamp_unreadable(&self) -> bool {
+        (**self).timestamp_unreadable()
+    }
+    fn aad_object_id(&self) -> Option<&str> {
+        (**self).aad_object_id()
+    }
+    fn channel_id(&self) -> Option<&str> {
+        (**self).channel_id()
+    }
+    fn id(&self) -> Option<&str> {
+        (**self).id()
+    }
+    fn name(&self) -> Option<&str> {
+        (**self).name()
+    }
+    fn value_type(&self) -> Option<&str> {
+        (**self).value_type()
+    }
+    fn reply_to_id(&self) -> Option<&str> {
+        (**self).reply_to_id()
+    }
+    fn value(&self) -> Option<&RawValue> {
+        (**self).value()
+    }
+    fn channel_data(&self) -> Option<&RawValue> {
+        (**self).channel_data()
+    }
 }
 
 impl ActivityFields for Activity {

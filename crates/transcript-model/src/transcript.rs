@@ -120,6 +120,8 @@ pub struct Transcript {
     /// warnings are in [`Content::warnings`], the messages' in
     /// [`crate::PairedTranscript::warnings`].
     pub warnings: Vec<RowWarning>,
+    /// The length of the `content` text, in bytes.
+    pub(crate) content_len: usize,
 }
 
 impl Transcript {
@@ -608,6 +610,7 @@ pub(crate) fn content_error(
 
 fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowError> {
     let (h, content_text) = header(row, index)?;
+    let content_len = content_text.len();
     let content = match Content::parse(&content_text) {
         Ok(c) => c,
         Err(source) => return Err(content_error(index, h, source)),
@@ -624,6 +627,7 @@ fn build(row: RowOrOther<'_>, index: Option<usize>) -> Result<Transcript, RowErr
         schema_version: h.schema_version,
         content,
         warnings: h.warnings,
+        content_len,
     })
 }
 

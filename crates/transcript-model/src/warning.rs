@@ -78,6 +78,30 @@ pub enum RowWarning {
 }
 
 impl RowWarning {
+    /// The activity index a message warning names.
+    pub(crate) fn activity(&self) -> Option<usize> {
+        match self {
+            RowWarning::OddRole { activity, .. }
+            | RowWarning::UnknownRole { activity, .. }
+            | RowWarning::TimestampUnreadable { activity }
+            | RowWarning::TimestampOutOfRange { activity, .. } => Some(*activity),
+            _ => None,
+        }
+    }
+
+    /// The same warning naming activity `index` instead.
+    pub(crate) fn with_activity(&self, index: usize) -> Self {
+        let mut w = self.clone();
+        match &mut w {
+            RowWarning::OddRole { activity, .. }
+            | RowWarning::UnknownRole { activity, .. }
+            | RowWarning::TimestampUnreadable { activity }
+            | RowWarning::TimestampOutOfRange { activity, .. } => *activity = index,
+            _ => {}
+        }
+        w
+    }
+
     /// A stable, lower-case label for the kind of warning (`metadata_unreadable`,
     /// `metadata_field`, `column_type`, `column_datetime`, `activity_not_object`, `odd_role`,
     /// `unknown_role`, `timestamp_unreadable`, `timestamp_out_of_range`).
