@@ -10,7 +10,12 @@
 //! ```text
 //! cargo bench -p transcript-model --bench pairing -- --measurement-time 5
 //! PAIRING_PEAK_MEMORY=1 cargo bench -p transcript-model --bench pairing
+//! PAIRING_WRITE_PAGE=/tmp/page.json cargo bench -p transcript-model --bench pairing
 //! ```
+//!
+//! With `PAIRING_WRITE_PAGE`, the binary writes the page to that file and exits: the input of
+//! the whole-process comparison of `examples/pair_transcripts.rs` with
+//! `benches/reference/pair_transcripts.py` (see BENCHMARKS.md).
 //!
 //! Peak memory: with `PAIRING_PEAK_MEMORY` set, the binary builds the page, resets the
 //! kernel's peak-RSS counter (`echo 5 > /proc/self/clear_refs`), runs page -> records once and
@@ -243,6 +248,13 @@ fn peak_memory() {
 }
 
 fn main() {
+    // The page as a file, for whole-process runs of the example and its Python reference.
+    if let Some(path) = std::env::var_os("PAIRING_WRITE_PAGE") {
+        let page = generate_page();
+        describe(&page);
+        std::fs::write(&path, &page.bytes).unwrap();
+        return;
+    }
     if std::env::var_os("PAIRING_PEAK_MEMORY").is_some() {
         peak_memory();
         return;
