@@ -11,9 +11,6 @@
 #[path = "support/connector_support.rs"]
 mod support;
 
-#[path = "support/inventory_tables.rs"]
-mod inventory_tables;
-
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -257,10 +254,68 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
         .start()
         .await
         .unwrap();
-    inventory_tables::declare_inventory_tables(emu.dataverse());
     let clock = clock();
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<String, String> = env_for(&emu, &dir.path().join("c.db"), &[]);
+
+    // The eight tables come from `inventory schema apply` through the metadata API; a second
+    // apply finds everything there and writes nothing.
+    let apply = || {
+        let env = env.clone();
+        let url = emu.environment_url().to_owned();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
+                .args([
+                    "inventory",
+                    "schema",
+                    "apply",
+                    "--inventory-url",
+                    &url,
+                    "--json",
+                ])
+                .env_clear()
+                .envs(&env)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+    let plan = inventory_model::metadata::create_schema_requests().len();
+    let before = emu.dataverse().request_counts();
+    let first = apply().await;
+    let after_first = emu.dataverse().request_counts();
+    assert_eq!(
+        first["created"].as_array().unwrap().len(),
+        plan,
+        "{first:#}"
+    );
+    assert_eq!(first["keys_active"], 7, "{first:#}");
+    assert_eq!(after_first.writes - before.writes, plan as u64);
+    let second = apply().await;
+    let after_second = emu.dataverse().request_counts();
+    assert_eq!(second["created"], serde_json::json!([]), "{second:#}");
+    assert_eq!(second["existing"], plan, "{second:#}");
+    assert_eq!(
+        after_second.writes, after_first.writes,
+        "the second apply wrote"
+    );
+    for t in inventory_model::schema::TABLES {
+        let def = emu.dataverse().entity_set(t.entity_set_name).unwrap();
+        assert_eq!(
+            def.alternate_keys().len(),
+            t.keys.len(),
+            "{}",
+            t.logical_name
+        );
+    }
     let out_file = dir.path().join("inventory.json");
     let args: Vec<String> = [
         "inventory",

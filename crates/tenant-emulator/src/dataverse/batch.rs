@@ -378,6 +378,11 @@ fn execute_inner(inner: &Inner, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiErr
                             )
                             .into()
                         }
+                        Ok(r) if engine::is_metadata_write(&r) => ApiError::bad_request(
+                            crate::dataverse::error::INVALID_ARGUMENT_CODE,
+                            "Metadata changes inside a change set are not emulated by this tenant emulator; send them as single requests.",
+                        )
+                        .into(),
                         Ok(r) => engine::write(&mut store, ctx, &r, &mut undo),
                         Err(e) => e.into(),
                     };

@@ -28,7 +28,7 @@ pub(crate) fn who_am_i(ctx: &Ctx<'_>) -> Resp {
 }
 
 /// A stable id for a metadata item, derived from its name (metadata ids never change).
-fn metadata_id(kind: &str, name: &str) -> String {
+pub(crate) fn metadata_id(kind: &str, name: &str) -> String {
     // FNV-1a over the name, spread over 128 bits; only stability matters here.
     let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     for b in kind.bytes().chain([0]).chain(name.bytes()) {
@@ -80,9 +80,11 @@ fn option_set_json(def: &OptionSetDef) -> Map<String, Value> {
         Value::String(metadata_id("optionset", &def.name)),
     );
     out.insert("Name".into(), Value::String(def.name.clone()));
+    // Custom option sets carry a publisher prefix; the built-in ones here do not.
+    let custom = def.name.contains('_') && def.name != "botcomponent_componenttype";
     out.insert("IsGlobal".into(), Value::Bool(true));
-    out.insert("IsCustomOptionSet".into(), Value::Bool(false));
-    out.insert("IsManaged".into(), Value::Bool(true));
+    out.insert("IsCustomOptionSet".into(), Value::Bool(custom));
+    out.insert("IsManaged".into(), Value::Bool(!custom));
     out.insert("OptionSetType".into(), Value::String("Picklist".into()));
     out.insert("DisplayName".into(), label(&def.name, &def.name, true));
     out.insert("Options".into(), Value::Array(options));
@@ -111,7 +113,19 @@ fn metadata_query(raw: &str, what: &str, filter_allowed: bool) -> Result<QueryOp
     Ok(q)
 }
 
+/// A global option set by name, or by `MetadataId` when `name` is a GUID.
+pub(crate) fn find_option_set<'s>(store: &'s Store, name: &str) -> Option<&'s OptionSetDef> {
+    match Uuid::parse_str(name) {
+        Ok(id) => store
+            .option_sets
+            .iter()
+            .find(|d| metadata_id("optionset", &d.name) == id.to_string()),
+        Err(_) => store.option_set(name),
+    }
+}
+
 pub(crate) fn option_sets(
+    store: &Store,
     ctx: &Ctx<'_>,
     name: Option<&str>,
     raw_query: &str,
@@ -120,18 +134,13 @@ pub(crate) fn option_sets(
     let base = ctx.base;
     match name {
         Some(name) => {
-            let def = ctx
-                .config
-                .option_sets
-                .iter()
-                .find(|d| d.name == name)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        NOT_EXIST_CODE,
-                        format!("Could not find optionset with name '{name}'."),
-                    )
-                })?;
+            let def = find_option_set(store, name).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    NOT_EXIST_CODE,
+                    format!("Could not find optionset with name '{name}'."),
+                )
+            })?;
             let mut out = Map::new();
             out.insert(
                 "@odata.context".into(),
@@ -143,8 +152,7 @@ pub(crate) fn option_sets(
             Ok(Resp::value(StatusCode::OK, &Value::Object(out)))
         }
         None => {
-            let values: Vec<Value> = ctx
-                .config
+            let values: Vec<Value> = store
                 .option_sets
                 .iter()
                 .map(|d| Value::Object(select_props(option_set_json(d), q.select.as_deref())))
@@ -191,7 +199,10 @@ fn entity_json(table: &Table, is_intersect: bool) -> Map<String, Value> {
         Value::String(metadata_id("entity", logical)),
     );
     out.insert("LogicalName".into(), Value::String(logical.to_owned()));
-    out.insert("SchemaName".into(), Value::String(logical.to_owned()));
+    out.insert(
+        "SchemaName".into(),
+        Value::String(def.schema_name_or_logical().to_owned()),
+    );
     out.insert(
         "EntitySetName".into(),
         Value::String(def.set_name().to_owned()),
@@ -219,15 +230,14 @@ fn entity_json(table: &Table, is_intersect: bool) -> Map<String, Value> {
         Value::Bool(!super::schema::is_builtin(def.set_name())),
     );
     out.insert("IsOptimisticConcurrencyEnabled".into(), Value::Bool(true));
-    out.insert(
-        "Keys".into(),
-        Value::Array(
-            def.alternate_keys()
-                .iter()
-                .map(|k| json!({"KeyAttributes": k}))
-                .collect(),
-        ),
-    );
+    let ownership = if table.schema.col("_organizationid_value").is_some() {
+        "OrganizationOwned"
+    } else if table.schema.col("_ownerid_value").is_some() {
+        "UserOwned"
+    } else {
+        "None"
+    };
+    out.insert("OwnershipType".into(), Value::String(ownership.into()));
     out
 }
 
@@ -249,7 +259,10 @@ fn attributes_json(table: &Table) -> Vec<Map<String, Value>> {
                 Value::String(metadata_id("attribute", &format!("{logical}.{}", c.name()))),
             );
             attr.insert("LogicalName".into(), Value::String(c.name().to_owned()));
-            attr.insert("SchemaName".into(), Value::String(c.name().to_owned()));
+            attr.insert(
+                "SchemaName".into(),
+                Value::String(c.schema_name().to_owned()),
+            );
             attr.insert(
                 "EntityLogicalName".into(),
                 Value::String(logical.to_owned()),
@@ -269,6 +282,12 @@ fn attributes_json(table: &Table) -> Vec<Map<String, Value>> {
             attr.insert("IsValidForRead".into(), Value::Bool(true));
             if let super::schema::ColumnKind::Lookup { target_set, .. } = kind {
                 attr.insert("Targets".into(), json!([target_set]));
+            }
+            if kind.is_string() {
+                attr.insert(
+                    "MaxLength".into(),
+                    c.max_length().map_or(Value::Null, Value::from),
+                );
             }
             attr
         })
@@ -318,13 +337,8 @@ pub(crate) fn entity_definitions(
             &json!({"@odata.context": format!("{base}/$metadata#EntityDefinitions"), "value": values}),
         ));
     };
-    let table = store.table_by_logical(logical).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            NOT_EXIST_CODE,
-            format!("Could not find entity with logical name '{logical}'."),
-        )
-    })?;
+    let table = find_table(store, logical)?;
+    let logical = table.schema.logical();
     match rest {
         [] => {
             let mut out = Map::new();
@@ -355,16 +369,15 @@ pub(crate) fn entity_definitions(
                 }),
             ))
         }
-        [attrs, one] if attrs == "Attributes" => {
-            let (_, args) = one.split_once('(').unwrap_or((one, ""));
-            let name = args
-                .trim_end_matches(')')
-                .strip_prefix("LogicalName=")
-                .map(|s| s.trim_matches('\''))
-                .unwrap_or_default();
+        [one] if one.starts_with("Attributes(") => {
+            let name = addressed_name(one);
             let attr = attributes_json(table)
                 .into_iter()
-                .find(|a| a.get("LogicalName").and_then(Value::as_str) == Some(name))
+                .find(|a| {
+                    ["LogicalName", "MetadataId"]
+                        .iter()
+                        .any(|f| a.get(*f).and_then(Value::as_str) == Some(name))
+                })
                 .ok_or_else(|| ApiError::segment_not_found(one))?;
             let mut out = Map::new();
             out.insert(
@@ -376,8 +389,162 @@ pub(crate) fn entity_definitions(
             out.extend(select_props(attr, select));
             Ok(Resp::value(StatusCode::OK, &Value::Object(out)))
         }
+        [keys] if keys == "Keys" => {
+            let values: Vec<Value> = keys_json(store, ctx, table)
+                .into_iter()
+                .map(|k| Value::Object(select_props(k, select)))
+                .collect();
+            Ok(Resp::value(
+                StatusCode::OK,
+                &json!({
+                    "@odata.context": format!("{base}/$metadata#EntityDefinitions('{logical}')/Keys"),
+                    "value": values,
+                }),
+            ))
+        }
+        [one] if one.starts_with("Keys(") => {
+            let name = addressed_name(one);
+            let key = keys_json(store, ctx, table)
+                .into_iter()
+                .find(|k| {
+                    ["LogicalName", "MetadataId"]
+                        .iter()
+                        .any(|f| k.get(*f).and_then(Value::as_str) == Some(name))
+                })
+                .ok_or_else(|| ApiError::segment_not_found(one))?;
+            let mut out = Map::new();
+            out.insert(
+                "@odata.context".into(),
+                Value::String(format!(
+                    "{base}/$metadata#EntityDefinitions('{logical}')/Keys/$entity"
+                )),
+            );
+            out.extend(select_props(key, select));
+            Ok(Resp::value(StatusCode::OK, &Value::Object(out)))
+        }
         [other, ..] => Err(ApiError::segment_not_found(other)),
     }
+}
+
+/// The name in `Segment(LogicalName='name')`, or the id in `Segment(id)`.
+fn addressed_name(segment: &str) -> &str {
+    let (_, args) = segment.split_once('(').unwrap_or((segment, ""));
+    let args = args.strip_suffix(')').unwrap_or(args);
+    args.strip_prefix("LogicalName=")
+        .map_or(args, |s| s.trim_matches('\''))
+}
+
+/// A table by logical name, or by `MetadataId` when `name` is a GUID; Dataverse's 404 otherwise.
+pub(crate) fn find_table<'s>(store: &'s Store, name: &str) -> Result<&'s Table, ApiError> {
+    let found = match Uuid::parse_str(name) {
+        Ok(id) => store
+            .tables
+            .values()
+            .find(|t| metadata_id("entity", t.schema.logical()) == id.to_string()),
+        Err(_) => store.table_by_logical(name),
+    };
+    found.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            NOT_EXIST_CODE,
+            format!("Could not find entity with logical name '{name}'."),
+        )
+    })
+}
+
+/// `EntityKeyIndexStatus` of a key created at `created`: Dataverse builds the index in a
+/// system job, so a new key is `Pending`, then `InProgress`, then `Active`.
+fn key_status(ctx: &Ctx<'_>, created: time::OffsetDateTime, failed: bool) -> &'static str {
+    let delay = ctx.config.key_activation_delay;
+    let elapsed = ctx.now - created;
+    if failed {
+        "Failed"
+    } else if elapsed >= delay {
+        "Active"
+    } else if elapsed * 2 >= delay {
+        "InProgress"
+    } else {
+        "Pending"
+    }
+}
+
+/// The alternate key of `table` on `columns` is not active yet: the error an upsert by it gets.
+pub(crate) fn key_not_ready(
+    store: &Store,
+    ctx: &Ctx<'_>,
+    table: &Table,
+    columns: &[&str],
+) -> Option<ApiError> {
+    let record = store
+        .key_records
+        .get(table.schema.set())?
+        .iter()
+        .find(|r| {
+            !r.failed
+                && r.columns
+                    .iter()
+                    .map(String::as_str)
+                    .eq(columns.iter().copied())
+        })?;
+    let status = key_status(ctx, record.created, record.failed);
+    (status != "Active").then(|| {
+        ApiError::bad_request(
+            super::error::INVALID_ARGUMENT_CODE,
+            format!(
+                "The alternate key '{}' of entity '{}' cannot be used yet: its index is {status}. Wait until EntityKeyIndexStatus is Active.",
+                record.schema_name,
+                table.schema.logical()
+            ),
+        )
+    })
+}
+
+/// The `EntityKeyMetadata` of a table: declared keys (active), and keys created through the
+/// metadata API with their index status (failed ones included, as Dataverse lists them).
+fn keys_json(store: &Store, ctx: &Ctx<'_>, table: &Table) -> Vec<Map<String, Value>> {
+    let schema = &table.schema;
+    let logical = schema.logical();
+    let records = store.key_records.get(schema.set());
+    let mut keys: Vec<(String, Vec<String>, &'static str)> = Vec::new();
+    for (i, cols) in schema.alt_keys.iter().enumerate() {
+        let names: Vec<String> = cols
+            .iter()
+            .map(|c| schema.column(*c).name().to_owned())
+            .collect();
+        let record = records.and_then(|rs| rs.iter().find(|r| !r.failed && r.columns == names));
+        let (name, status) = match record {
+            Some(r) => (r.schema_name.clone(), key_status(ctx, r.created, false)),
+            None => (format!("{logical}_key{}", i + 1), "Active"),
+        };
+        keys.push((name, names, status));
+    }
+    for r in records.into_iter().flatten().filter(|r| r.failed) {
+        keys.push((r.schema_name.clone(), r.columns.clone(), "Failed"));
+    }
+    keys.into_iter()
+        .map(|(schema_name, columns, status)| {
+            let lower = schema_name.to_ascii_lowercase();
+            let mut key = Map::new();
+            key.insert(
+                "MetadataId".into(),
+                Value::String(metadata_id("key", &format!("{logical}.{lower}"))),
+            );
+            key.insert("LogicalName".into(), Value::String(lower));
+            key.insert("SchemaName".into(), Value::String(schema_name.clone()));
+            key.insert(
+                "EntityLogicalName".into(),
+                Value::String(logical.to_owned()),
+            );
+            key.insert("KeyAttributes".into(), json!(columns));
+            key.insert("EntityKeyIndexStatus".into(), Value::String(status.into()));
+            key.insert(
+                "DisplayName".into(),
+                label(&schema_name, &schema_name, true),
+            );
+            key.insert("IsManaged".into(), Value::Bool(false));
+            key
+        })
+        .collect()
 }
 
 fn is_intersect(store: &Store, table: &Table) -> bool {

@@ -15,7 +15,10 @@
 //! delta links, `$deletedEntity` entries and token expiry; create, update, upsert by primary or
 //! alternate key with the If-Match / If-None-Match rules; `nav@odata.bind` and `$ref`
 //! associations; `$batch` with atomic change sets; `WhoAmI`, `GlobalOptionSetDefinitions`,
-//! `EntityDefinitions` (with `/Attributes`); Dataverse's error bodies throughout.
+//! `EntityDefinitions` (with `/Attributes` and `/Keys`); metadata writes that create global
+//! option sets, tables, columns and alternate keys (with their index status), after which the
+//! new table takes writes, `$batch` and queries with its keys and column limits enforced;
+//! Dataverse's error bodies throughout.
 //!
 //! Not emulated (answered with a 400 or 404 that says so, never silently ignored): FetchXML and
 //! saved queries, `$apply`, `$skip`, lambda operators, nested `$expand`, filters comparing two
@@ -53,6 +56,7 @@ mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -251,6 +255,11 @@ pub struct DataverseConfig {
     pub change_tracking_retention: Duration,
     /// The time source for `createdon`/`modifiedon` and delta token expiry.
     pub clock: SharedClock,
+    /// How long an alternate key created through the metadata API reports `Pending` /
+    /// `InProgress` before `Active` (Dataverse builds the index in a system job). Upserts
+    /// addressing a key before it is active are refused. Zero (the default) makes keys active
+    /// at once.
+    pub key_activation_delay: Duration,
 }
 
 impl fmt::Debug for DataverseConfig {
@@ -263,6 +272,7 @@ impl fmt::Debug for DataverseConfig {
             .field("option_sets", &self.option_sets.len())
             .field("role_privileges", &self.role_privileges)
             .field("change_tracking_retention", &self.change_tracking_retention)
+            .field("key_activation_delay", &self.key_activation_delay)
             .finish_non_exhaustive()
     }
 }
@@ -306,25 +316,26 @@ impl Default for DataverseConfig {
             role_privileges,
             change_tracking_retention: Duration::from_secs(7 * 24 * 3600),
             clock: Arc::new(SystemClock),
+            key_activation_delay: Duration::ZERO,
         }
-    }
-}
-
-impl DataverseConfig {
-    pub(crate) fn option_label(&self, option_set: &str, value: i64) -> Option<&str> {
-        self.option_sets
-            .iter()
-            .find(|s| s.name == option_set)?
-            .options
-            .iter()
-            .find(|o| i64::from(o.value) == value)
-            .map(|o| o.label.as_str())
     }
 }
 
 pub(crate) struct Inner {
     store: RwLock<Store>,
     config: DataverseConfig,
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+/// How many HTTP requests the Web API has served (a `$batch` counts once, as a write).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestCounts {
+    /// GET and HEAD requests.
+    pub reads: u64,
+    /// POST, PATCH, PUT and DELETE requests (including `$batch`).
+    pub writes: u64,
 }
 
 impl Inner {
@@ -365,6 +376,7 @@ impl Dataverse {
     /// roles) and `bot_botcomponentset` (the intersect of the `bot_botcomponent` N:N).
     pub fn new(config: DataverseConfig) -> Self {
         let mut store = Store::new(schema::builtin_many_to_many());
+        store.option_sets = config.option_sets.clone();
         for def in schema::builtin_sets() {
             match schema::SetSchema::build(def) {
                 Ok(s) => {
@@ -380,7 +392,17 @@ impl Dataverse {
             inner: Arc::new(Inner {
                 store: RwLock::new(store),
                 config,
+                reads: AtomicU64::new(0),
+                writes: AtomicU64::new(0),
             }),
+        }
+    }
+
+    /// The requests served over HTTP so far (for tests that count what a client sent).
+    pub fn request_counts(&self) -> RequestCounts {
+        RequestCounts {
+            reads: self.inner.reads.load(Ordering::Relaxed),
+            writes: self.inner.writes.load(Ordering::Relaxed),
         }
     }
 
@@ -649,6 +671,12 @@ fn to_response(resp: Resp) -> Response {
 
 async fn serve(State(dataverse): State<Dataverse>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let counter = if parts.method == Method::GET || parts.method == Method::HEAD {
+        &dataverse.inner.reads
+    } else {
+        &dataverse.inner.writes
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {

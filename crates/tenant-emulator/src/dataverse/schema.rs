@@ -112,6 +112,8 @@ pub struct ColumnDef {
     name: String,
     kind: ColumnKind,
     option_set: Option<String>,
+    schema_name: Option<String>,
+    max_length: Option<u32>,
 }
 
 impl ColumnDef {
@@ -121,6 +123,8 @@ impl ColumnDef {
             name: name.into(),
             kind,
             option_set: None,
+            schema_name: None,
+            max_length: None,
         }
     }
 
@@ -140,6 +144,31 @@ impl ColumnDef {
     pub fn with_option_set(mut self, option_set: impl Into<String>) -> Self {
         self.option_set = Some(option_set.into());
         self
+    }
+
+    /// Sets the schema name (`fsi_AgentId`) metadata reports; the logical name otherwise.
+    #[must_use]
+    pub fn with_schema_name(mut self, schema_name: impl Into<String>) -> Self {
+        self.schema_name = Some(schema_name.into());
+        self
+    }
+
+    /// Limits a text column to `max_length` characters: longer values are refused on writes,
+    /// as Dataverse refuses them.
+    #[must_use]
+    pub fn with_max_length(mut self, max_length: u32) -> Self {
+        self.max_length = Some(max_length);
+        self
+    }
+
+    /// The schema name metadata reports (the logical name unless one was set).
+    pub fn schema_name(&self) -> &str {
+        self.schema_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The maximum length of a text column, if limited.
+    pub fn max_length(&self) -> Option<u32> {
+        self.max_length
     }
 
     /// The column's logical name.
@@ -172,6 +201,7 @@ impl ColumnDef {
 pub struct EntitySetDef {
     set_name: String,
     logical_name: String,
+    schema_name: Option<String>,
     primary_key: String,
     primary_name: Option<String>,
     columns: Vec<ColumnDef>,
@@ -191,6 +221,7 @@ impl EntitySetDef {
         Self {
             set_name: set_name.into(),
             logical_name: logical_name.into(),
+            schema_name: None,
             columns: vec![ColumnDef::new(
                 primary_key.clone(),
                 ColumnKind::Uniqueidentifier,
@@ -224,6 +255,27 @@ impl EntitySetDef {
     pub fn with_system_columns(self) -> Self {
         let logical = self.logical_name.clone();
         self.columns(system_columns(&logical))
+    }
+
+    /// Adds the system columns of an organization-owned table: like
+    /// [`with_system_columns`](Self::with_system_columns), but owned by the organization
+    /// (`_organizationid_value`) instead of a user or team.
+    #[must_use]
+    pub fn with_organization_system_columns(self) -> Self {
+        let logical = self.logical_name.clone();
+        self.columns(organization_system_columns(&logical))
+    }
+
+    /// Sets the schema name (`fsi_CopilotAgent`) metadata reports; the logical name otherwise.
+    #[must_use]
+    pub fn schema_name(mut self, schema_name: impl Into<String>) -> Self {
+        self.schema_name = Some(schema_name.into());
+        self
+    }
+
+    /// The schema name metadata reports.
+    pub fn schema_name_or_logical(&self) -> &str {
+        self.schema_name.as_deref().unwrap_or(&self.logical_name)
     }
 
     /// Names the primary name column (`PrimaryNameAttribute` in metadata).
@@ -443,6 +495,23 @@ fn system_columns(logical: &str) -> Vec<ColumnDef> {
         col("_owningbusinessunit_value", K::Uniqueidentifier),
         col("_owningteam_value", K::Uniqueidentifier),
     ]
+}
+
+/// The system columns of an organization-owned table: the user-owned ones without the owner,
+/// owning user, team and business unit, plus the owning organization.
+fn organization_system_columns(logical: &str) -> Vec<ColumnDef> {
+    let owner_only = [
+        "_ownerid_value",
+        "_owninguser_value",
+        "_owningbusinessunit_value",
+        "_owningteam_value",
+    ];
+    let mut cols: Vec<ColumnDef> = system_columns(logical)
+        .into_iter()
+        .filter(|c| !owner_only.contains(&c.name()))
+        .collect();
+    cols.push(col("_organizationid_value", ColumnKind::Uniqueidentifier));
+    cols
 }
 
 /// Columns of solution-aware tables (bot, botcomponent).

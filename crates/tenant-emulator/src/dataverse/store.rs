@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::Materializer;
 use super::schema::{ManyToMany, SetSchema};
+use super::{Materializer, OptionSetDef};
 
 /// A stored row: one cell per column of the set, in column order. Absent values are null.
 #[derive(Debug, Clone)]
@@ -93,6 +93,35 @@ impl Table {
             })
     }
 
+    /// This table under `schema`, a copy of the old one with columns or keys added at the end:
+    /// rows gain null cells for new columns, and the key indexes are rebuilt.
+    pub(crate) fn with_schema(self, schema: Arc<SetSchema>) -> Self {
+        let len = schema.len();
+        let mut table = Table::new(schema);
+        table.tombstones = self.tombstones;
+        for (id, mut row) in self.rows {
+            if row.cells.len() < len {
+                let mut cells = row.cells.into_vec();
+                cells.resize(len, Value::Null);
+                row.cells = cells.into_boxed_slice();
+            }
+            table.rows.insert(id, row);
+        }
+        let ids: Vec<Uuid> = table.rows.keys().copied().collect();
+        for id in ids {
+            table.index(id);
+        }
+        table
+    }
+
+    /// Whether no two rows share non-null values of `cols` (as an alternate key on them needs).
+    pub(crate) fn unique_on(&self, cols: &[usize]) -> bool {
+        let mut seen = HashSet::new();
+        self.rows.values().all(|row| {
+            key_string(cols.iter().map(|c| &row.cells[*c])).is_none_or(|k| seen.insert(k))
+        })
+    }
+
     fn unindex(&mut self, id: Uuid) {
         if let Some(row) = self.rows.get(&id) {
             let keys = self.alt_keys_of(&row.cells);
@@ -154,6 +183,23 @@ pub(crate) struct Store {
     pub(crate) expired_through: u64,
     pub(crate) materializers: HashMap<String, MaterializerEntry>,
     pub(crate) many_to_many: Vec<ManyToMany>,
+    /// The global option sets (the configured ones plus those created through the metadata API).
+    pub(crate) option_sets: Vec<OptionSetDef>,
+    /// Alternate keys created through the metadata API, by entity set (for their index status).
+    pub(crate) key_records: HashMap<String, Vec<KeyRecord>>,
+}
+
+/// An alternate key created through the metadata API.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    /// `SchemaName`, e.g. `fsi_AgentEnvKey`.
+    pub(crate) schema_name: String,
+    /// The key's columns (logical names), in key order.
+    pub(crate) columns: Vec<String>,
+    /// When it was created (its index is built `key_activation_delay` later).
+    pub(crate) created: time::OffsetDateTime,
+    /// Existing rows broke uniqueness: no index was built and the key is not usable.
+    pub(crate) failed: bool,
 }
 
 impl Store {
@@ -165,6 +211,8 @@ impl Store {
             expired_through: 0,
             materializers: HashMap::new(),
             many_to_many,
+            option_sets: Vec::new(),
+            key_records: HashMap::new(),
         }
     }
 
@@ -179,6 +227,22 @@ impl Store {
 
     pub(crate) fn table_by_logical(&self, logical: &str) -> Option<&Table> {
         self.tables.values().find(|t| t.schema.logical() == logical)
+    }
+
+    /// A global option set by name (case-insensitive, as Dataverse compares names).
+    pub(crate) fn option_set(&self, name: &str) -> Option<&OptionSetDef> {
+        self.option_sets
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The label of `value` in option set `option_set`.
+    pub(crate) fn option_label(&self, option_set: &str, value: i64) -> Option<&str> {
+        self.option_set(option_set)?
+            .options
+            .iter()
+            .find(|o| i64::from(o.value) == value)
+            .map(|o| o.label.as_str())
     }
 
     /// Stores `cells` as row `id` of `set` with a new version (stamped into `versionnumber`),

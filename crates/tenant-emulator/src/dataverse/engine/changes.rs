@@ -58,7 +58,7 @@ pub(super) fn track_changes(
         .unwrap_or(ctx.config.default_page_size)
         .clamp(1, MAX_PAGE);
     let pk_name = schema.def.primary_key().to_owned();
-    let projector = Projector { store, ctx, prefer };
+    let projector = Projector { store, prefer };
     let cookie_id = |c: &PageCookie| -> Result<Uuid, ApiError> {
         match c.last.as_slice() {
             [(name, Value::String(id))] if *name == pk_name => {

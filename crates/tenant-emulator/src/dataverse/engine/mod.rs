@@ -5,6 +5,7 @@
 
 mod bind;
 mod changes;
+mod customize;
 mod path;
 mod project;
 mod read;
@@ -20,6 +21,7 @@ use super::error::ApiError;
 use super::filter::Lit;
 use super::{Caller, DataverseConfig};
 
+pub(crate) use customize::is_metadata_write;
 pub(crate) use path::parse_path;
 pub(crate) use read::read;
 pub(crate) use write::write;

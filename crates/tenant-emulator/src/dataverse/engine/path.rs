@@ -70,7 +70,8 @@ pub(crate) fn parse_path(raw: &str) -> Result<Target, ApiError> {
                 [(n, Lit::Str(v))] if n == param => Ok(Some(v.clone())),
                 _ => Err(bad_key(first)),
             },
-            Key::Id(_) => Err(bad_key(first)),
+            // Metadata is also addressed by its `MetadataId`.
+            Key::Id(id) => Ok(Some(id.to_string())),
         }
     };
     match name {

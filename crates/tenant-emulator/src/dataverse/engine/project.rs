@@ -18,7 +18,6 @@ use super::*;
 /// Options shared by everything that turns rows into JSON.
 pub(super) struct Projector<'a> {
     pub(super) store: &'a Store,
-    pub(super) ctx: &'a Ctx<'a>,
     pub(super) prefer: &'a Prefer,
 }
 
@@ -110,7 +109,7 @@ impl Projector<'_> {
             }
             _ if self.prefer.wants_annotation(formatted) => {
                 if let (Some(set), Some(n)) = (column.option_set(), value.as_i64())
-                    && let Some(label) = self.ctx.config.option_label(set, n)
+                    && let Some(label) = self.store.option_label(set, n)
                 {
                     out.insert(
                         format!("{name}@{formatted}"),

@@ -34,7 +34,7 @@ fn read_inner(store: &Store, ctx: &Ctx<'_>, req: &Req) -> Result<Resp, ApiError>
     match parse_path(&req.path)? {
         Target::WhoAmI => Ok(metadata::who_am_i(ctx)),
         Target::Batch => Err(ApiError::method_not_allowed(req.method.as_str())),
-        Target::OptionSet(name) => metadata::option_sets(ctx, name.as_deref(), &req.query),
+        Target::OptionSet(name) => metadata::option_sets(store, ctx, name.as_deref(), &req.query),
         Target::EntityDefs(logical, rest) => {
             metadata::entity_definitions(store, ctx, logical.as_deref(), &rest, &req.query)
         }
@@ -215,7 +215,6 @@ fn get_collection(
 
     let projector = Projector {
         store,
-        ctx,
         prefer: &prefer,
     };
     let mut outs: Vec<Map<String, Value>> = page
@@ -308,7 +307,6 @@ fn get_entity(
     }
     let projector = Projector {
         store,
-        ctx,
         prefer: &prefer,
     };
     let mut outs = vec![projector.row(table, &view, select.as_deref())];
@@ -366,7 +364,6 @@ fn get_property(
     let bound = bind_expand(store, schema, std::slice::from_ref(&opt))?;
     let projector = Projector {
         store,
-        ctx,
         prefer: &prefer,
     };
     let mut outs = vec![Map::new()];

@@ -11,6 +11,7 @@ use crate::dataverse::schema::{ColumnKind, SetSchema};
 use crate::dataverse::store::{Row, Store, Table, Undo};
 
 use super::bind::{NavKind, alt_key_values, bind_nav, bind_select, forbidden, resolve_key, table};
+use super::customize;
 use super::path::{parse_key, split_segment};
 use super::project::{Projector, context_fragment};
 use super::read::not_found_for;
@@ -31,7 +32,24 @@ fn write_inner(
     undo: &mut Vec<Undo>,
 ) -> Result<Resp, ApiError> {
     let method = req.method.as_str();
+    let is_post = req.method == Method::POST;
     match parse_path(&req.path)? {
+        Target::OptionSet(None) if is_post => customize::create_option_set(store, ctx, req),
+        Target::EntityDefs(None, rest) if is_post && rest.is_empty() => {
+            customize::create_table(store, ctx, req)
+        }
+        Target::EntityDefs(Some(name), rest) if is_post && rest.len() == 1 => {
+            match rest[0].as_str() {
+                "Attributes" => customize::create_column(store, ctx, req, &name),
+                "Keys" => customize::create_key(store, ctx, req, &name),
+                other => Err(ApiError::segment_not_found(other)),
+            }
+        }
+        Target::Set { set, key, rest }
+            if is_post && set == "InsertOptionValue" && key.is_none() && rest.is_empty() =>
+        {
+            customize::insert_option_value(store, ctx, req)
+        }
         Target::Set { set, key, rest } => {
             table(store, &set)?;
             match (key, rest.as_slice(), &req.method) {
@@ -53,7 +71,7 @@ fn write_inner(
     }
 }
 
-fn parse_body(req: &Req) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn parse_body(req: &Req) -> Result<Map<String, Value>, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -294,7 +312,6 @@ pub(super) fn written(
     let select = bind_select(&table.schema, q.select.as_deref())?;
     let projector = Projector {
         store,
-        ctx,
         prefer: &prefer,
     };
     let mut out = Map::new();
@@ -361,6 +378,7 @@ fn fill(
 ) -> Result<Box<[Value]>, ApiError> {
     let schema = &table.schema;
     apply_body(store, schema, &mut cells, body, id)?;
+    customize::check_values(store, schema, &cells)?;
     stamp(schema, ctx, &mut cells, created);
     match table.alt_conflict(id, &cells) {
         Some(k) => Err(duplicate_alt_key(schema, k)),
@@ -397,6 +415,18 @@ fn upsert(
 ) -> Result<Resp, ApiError> {
     let t = table(store, set)?;
     let schema = t.schema.clone();
+    if let Key::Alt(pairs) = key
+        && !matches!(pairs.as_slice(), [(n, Lit::Guid(_))] if n == schema.def.primary_key())
+    {
+        let (k, _) = alt_key_values(&schema, pairs)?;
+        let names: Vec<&str> = schema.alt_keys[k]
+            .iter()
+            .map(|c| schema.column(*c).name())
+            .collect();
+        if let Some(e) = crate::dataverse::metadata::key_not_ready(store, ctx, t, &names) {
+            return Err(e);
+        }
+    }
     let existing = resolve_key(t, key)?;
     let if_match = header_str(req, "if-match");
     let if_none_match = header_str(req, "if-none-match");
