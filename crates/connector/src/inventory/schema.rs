@@ -415,11 +415,11 @@ mod tests {
     }
 
     fn options(clock: &client_core::ManualClock) -> ApplyOptions {
-        let mut o = ApplyOptions::default();
-        o.clock = Arc::new(clock.clone());
-        o.key_timeout = Duration::from_secs(60);
-        o.key_poll = Duration::from_secs(5);
-        o
+        ApplyOptions {
+            clock: Arc::new(clock.clone()),
+            key_timeout: Duration::from_secs(60),
+            key_poll: Duration::from_secs(5),
+        }
     }
 
     fn everything_exists(server: &MockServer, key_status: &'static str) {
