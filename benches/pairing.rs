@@ -182,8 +182,7 @@ fn generate_page() -> Page {
             .map_or("", |(_, b)| b)
             .to_owned();
         let name = format!("{}_{bot_id}", rng.uuid());
-        let mut meta: Value =
-            serde_json::from_str(template["metadata"].as_str().unwrap()).unwrap();
+        let mut meta: Value = serde_json::from_str(template["metadata"].as_str().unwrap()).unwrap();
         // Long sessions (about one in ten) are written as 2 to 4 rows, as Dataverse splits a
         // session past its size limit; a few of them arrive in reverse batch order.
         let parts: Vec<&[Value]> = if turns >= 5 && rng.below(4) < 3 {
