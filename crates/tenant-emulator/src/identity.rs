@@ -140,7 +140,9 @@ pub fn agent_app_id(bot_id: &str) -> Uuid {
 
 /// The `entraAgentId` of an agent, for every third one (by its bot id).
 pub fn agent_identity_id(bot_id: &str) -> Option<Uuid> {
-    label(bot_id).is_multiple_of(3).then(|| Rng::new(label(bot_id), &[0x7370_6964]).uuid())
+    label(bot_id)
+        .is_multiple_of(3)
+        .then(|| Rng::new(label(bot_id), &[0x7370_6964]).uuid())
 }
 
 fn role_id(name: &str) -> String {
