@@ -669,7 +669,7 @@ impl SyntheticTenant {
         match self.slot(i) {
             Slot::Single => self.transcript_row(i, None),
             Slot::Part { first, part, parts } => {
-                let mut row = self.session_row(first, None, 0)?;
+                let mut row = self.session_row(first, None)?;
                 let created = row
                     .get("createdon")
                     .and_then(Value::as_str)
@@ -689,7 +689,7 @@ impl SyntheticTenant {
                 Some(row)
             }
             Slot::Resumed { of } => {
-                let other = self.session_row(of, None, 0)?;
+                let other = self.session_row(of, None)?;
                 let start = other
                     .get("conversationstarttime")
                     .and_then(Value::as_str)
@@ -697,7 +697,7 @@ impl SyntheticTenant {
                 // Another session of the same conversation (same `name`), three hours
                 // before the other one: the user had talked to the agent earlier that day.
                 let earlier = start - time::Duration::hours(3);
-                let mut row = self.session_row(i, Some(earlier), 0)?;
+                let mut row = self.session_row(i, Some(earlier))?;
                 let name = other.get("name")?.clone();
                 row.insert("name".into(), name.clone());
                 for column in ["_bot_conversationtranscriptid_value", "metadata"] {
@@ -731,10 +731,10 @@ impl SyntheticTenant {
     /// add transcripts at run time), a session of its own. With `start`, the conversation
     /// starts then instead of at a generated time. `None` only when the tenant has no agent.
     pub fn transcript_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
-        self.session_row(i, start, 0)
+        self.session_row(i, start)
     }
 
-    fn session_row(&self, i: u64, start: Option<OffsetDateTime>, _part: u64) -> Option<Row> {
+    fn session_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
         let total = self.weights.last()?.0;
         let mut r = Rng::new(self.spec.seed, &[S_TRANSCRIPT, i]);
         let pick = r.unit() * total;
@@ -743,7 +743,8 @@ impl SyntheticTenant {
             .partition_point(|(w, _)| *w <= pick)
             .min(self.weights.len() - 1);
         let bot = &self.bots[self.weights[slot].1];
-        let id = r.uuid();
+        // Drawn (and unused) so every later draw keeps the value it had when row ids were random.
+        let _ = r.uuid();
         let conversation_id = r.uuid();
         let history = i64::from(self.spec.history_days.max(1)) * 86_400;
         // Conversations end early enough that their rows (written 30-45 min later) exist by
@@ -756,7 +757,6 @@ impl SyntheticTenant {
         let created = start
             + time::Duration::seconds(i64::try_from(r.range(30 * 60, 45 * 60)).unwrap_or(1800));
         let schema_version = if r.chance(0.7) { "0.2.2" } else { "0.2.1" };
-        let _ = id;
         let name = format!("{conversation_id}_{}", bot.runtime_id);
         let id = self.row_id(&name, start, 1, 1);
         let mut metadata = json!({
