@@ -403,6 +403,9 @@ impl EmulatorBuilder {
         dataverse.insert_rows("systemuserroles_association", security.user_roles)?;
         dataverse.insert_rows("bots", tenant.bot_rows())?;
         dataverse.insert_rows("botcomponents", tenant.component_rows())?;
+        for (set, rows) in tenant.related_rows() {
+            dataverse.insert_rows(set, rows)?;
+        }
         tracing::info!(
             elapsed_ms = timer.elapsed().as_millis(),
             agents = self.agents,

@@ -277,6 +277,9 @@ pub(crate) async fn build(cx: Context<'_>) -> Result<Tenancy, EmulatorError> {
         let bot_ids = ids(&bots);
         dataverse.insert_rows("bots", bots)?;
         dataverse.insert_rows("botcomponents", tenant.component_rows())?;
+        for (set, rows) in tenant.related_rows() {
+            dataverse.insert_rows(set, rows)?;
+        }
         dataverse.insert_rows(
             "conversationtranscripts",
             tenant.transcript_rows(0..cx.spec.transcripts),

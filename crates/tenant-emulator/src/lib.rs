@@ -34,7 +34,25 @@
 //!
 //! The tenant (agents, components, application user, transcripts) is generated from a seed,
 //! shaped like real Copilot Studio rows; transcript content is generated on demand, so 100,000
-//! transcripts fit in little memory. Faults (latency, 429/500/503, dropped connections,
+//! transcripts fit in little memory. For inventory scans it also carries the six many-to-many
+//! relationships of components with their targets
+//! ([`SyntheticTenant::related_rows`](generate::SyntheticTenant::related_rows)),
+//! `bot.configuration` in its several shapes (today's, an older one without AI settings, none,
+//! and one with settings not known yet), and a deterministic set of agents planted to trip each
+//! posture check ([`SyntheticTenant::planted_findings`](generate::SyntheticTenant::planted_findings)):
+//!
+//! | plant | agent index | checks it trips |
+//! |---|---|---|
+//! | shared with everyone, no end-user authentication | 0 | `shared-with-everyone`, `no-end-user-auth` |
+//! | a connector tool with the maker's connection | 1 | `maker-credentials` |
+//! | an `HttpRequestAction` to `http://...:8080` | 2 | `http-request`, `insecure-endpoint` |
+//! | an MCP server tool | 3 | `external-tools` |
+//! | a public-site knowledge source | 4 | `public-knowledge` |
+//! | a client secret in a topic | 5 | `hard-coded-credentials` |
+//! | generative orchestration, no instructions | 6 | `orchestration-without-instructions` |
+//!
+//! (plant `k` lands on agent `k % agents`). Custom tables can be created through the
+//! Dataverse metadata API and then written and queried like any other ([`dataverse`]). Faults (latency, 429/500/503, dropped connections,
 //! outages, token expiry) can be injected at start or while running.
 //!
 //! ```no_run

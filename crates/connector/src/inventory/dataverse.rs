@@ -307,7 +307,8 @@ async fn read_related(
             None => filters.push(None),
             Some(ids) => {
                 for chunk in ids.chunks(IDS_PER_FILTER) {
-                    filters.push(Some(Filter::in_("botcomponentid", chunk.iter().cloned())));
+                    // GUID columns take GUID literals: a quoted id is a type error.
+                    filters.push(Some(Filter::lookup_in("botcomponentid", chunk.iter())));
                 }
             }
         }

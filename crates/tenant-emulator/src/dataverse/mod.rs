@@ -72,6 +72,7 @@ use uuid::Uuid;
 use crate::clock::{SharedClock, SystemClock};
 
 pub use error::DataverseError;
+pub(crate) use schema::COMPONENT_RELATIONSHIPS;
 pub use schema::{ColumnDef, ColumnKind, EntitySetDef};
 
 use engine::{Ctx, Req, Resp};
@@ -287,6 +288,13 @@ impl Default for DataverseConfig {
             "prvReadrole",
             "prvReadsystemuserroles",
             "prvReadbot_botcomponent",
+            // The intersect tables of the six many-to-many relationships of botcomponent.
+            "prvReadbotcomponent_aipluginoperation",
+            "prvReadbotcomponent_connectionreference",
+            "prvReadbotcomponent_workflow",
+            "prvReadbotcomponent_environmentvariabledefinition",
+            "prvReadbotcomponent_dvtablesearch",
+            "prvReadbotcomponent_msdyn_aimodel",
         ];
         let mut role_privileges = BTreeMap::new();
         role_privileges.insert("System Administrator".to_owned(), RoleGrant::All);

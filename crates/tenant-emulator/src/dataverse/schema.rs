@@ -645,7 +645,7 @@ pub(crate) fn builtin_sets() -> Vec<EntitySetDef> {
         col("versionnumber", K::BigInt),
     ])
     .change_tracking(false);
-    vec![
+    let mut sets = vec![
         bots,
         botcomponents,
         transcripts,
@@ -653,7 +653,64 @@ pub(crate) fn builtin_sets() -> Vec<EntitySetDef> {
         roles,
         user_roles,
         bot_components,
-    ]
+    ];
+    sets.extend(component_intersects());
+    sets
+}
+
+/// The six many-to-many relationships of `botcomponent` (to plugin operations, connection
+/// references, flows, environment variables, Dataverse table searches and AI Builder models):
+/// (intersect entity set, its primary key, the target id column).
+pub(crate) const COMPONENT_RELATIONSHIPS: [(&str, &str, &str); 6] = [
+    (
+        "botcomponent_aipluginoperationset",
+        "botcomponent_aipluginoperationid",
+        "aipluginoperationid",
+    ),
+    (
+        "botcomponent_connectionreferenceset",
+        "botcomponent_connectionreferenceid",
+        "connectionreferenceid",
+    ),
+    (
+        "botcomponent_workflowset",
+        "botcomponent_workflowid",
+        "workflowid",
+    ),
+    (
+        "botcomponent_environmentvariabledefinitionset",
+        "botcomponent_environmentvariabledefinitionid",
+        "environmentvariabledefinitionid",
+    ),
+    (
+        "botcomponent_dvtablesearchset",
+        "botcomponent_dvtablesearchid",
+        "dvtablesearchid",
+    ),
+    (
+        "botcomponent_msdyn_aimodelset",
+        "botcomponent_msdyn_aimodelid",
+        "msdyn_aimodelid",
+    ),
+];
+
+/// The intersect entity sets of [`COMPONENT_RELATIONSHIPS`] (not change-tracked, as
+/// intersect tables are not).
+fn component_intersects() -> Vec<EntitySetDef> {
+    use ColumnKind as K;
+    COMPONENT_RELATIONSHIPS
+        .iter()
+        .map(|(set, pk, target)| {
+            let logical = set.trim_end_matches("set");
+            EntitySetDef::new(*set, logical, *pk)
+                .columns([
+                    col("botcomponentid", K::Uniqueidentifier),
+                    col(target, K::Uniqueidentifier),
+                    col("versionnumber", K::BigInt),
+                ])
+                .change_tracking(false)
+        })
+        .collect()
 }
 
 /// Whether `set` is one of the built-in (system) entity sets.
@@ -667,7 +724,7 @@ pub(crate) fn is_builtin(set: &str) -> bool {
             | "roles"
             | "systemuserroles_association"
             | "bot_botcomponentset"
-    )
+    ) || COMPONENT_RELATIONSHIPS.iter().any(|(s, _, _)| *s == set)
 }
 
 /// The built-in N:N relationships.

@@ -13,6 +13,7 @@ use crate::rng::{Rng, label};
 const S_COMPONENT: u64 = 7;
 const S_KNOWLEDGE: u64 = 8;
 const S_COMPONENT_ROW: u64 = 9;
+const S_CONFIG_SHAPE: u64 = 10;
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -76,8 +77,48 @@ pub(crate) fn greeting_text(bot: &BotProfile) -> String {
 pub(crate) const FALLBACK_TEXT: &str =
     "I'm sorry, I'm not sure how to help with that. Can you try rephrasing?";
 
-/// The `bots.configuration` JSON, like the real samples.
-pub(crate) fn bot_configuration(bot: &BotProfile, r: &mut Rng) -> String {
+/// The `bots.configuration` JSON, like the real samples, in the shapes seen over time: most
+/// agents have today's shape; some (without generative orchestration) an older one without AI
+/// settings, or none at all (`null`); some carry settings this workspace does not know yet.
+/// The shape is drawn from the agent's own stream, so other generated values do not move.
+pub(crate) fn bot_configuration(bot: &BotProfile, r: &mut Rng) -> Option<String> {
+    let mut shape = Rng::new(bot.id.as_u128() as u64, &[S_CONFIG_SHAPE]);
+    let draw = shape.unit();
+    let current = current_configuration(bot, r);
+    if bot.orchestration {
+        return Some(if draw < 0.15 {
+            with_unknown_settings(current)
+        } else {
+            current.to_string()
+        });
+    }
+    let channels = current["channels"].clone();
+    Some(match draw {
+        d if d < 0.05 => return None,
+        d if d < 0.12 => json!({
+            "$kind": "BotConfiguration",
+            "channels": channels,
+            "settings": {},
+            "publishOnImport": true,
+        })
+        .to_string(),
+        d if d < 0.22 => with_unknown_settings(current),
+        _ => current.to_string(),
+    })
+}
+
+/// A newer configuration: settings and sections a reader must keep without understanding.
+fn with_unknown_settings(mut config: Value) -> String {
+    config["settings"]["EnableMultilingual"] = json!(true);
+    config["optInUseLatestModels"] = json!(true);
+    config["agentFeatures"] =
+        json!({"$kind": "AgentFeatures", "computerUse": {"enabled": false}, "deepReasoning": true});
+    config["aISettings"]["knowledgeRetrieval"] =
+        json!({"$kind": "KnowledgeRetrievalSettings", "maxResults": 5});
+    config.to_string()
+}
+
+fn current_configuration(bot: &BotProfile, r: &mut Rng) -> Value {
     let channels: Vec<Value> = bot
         .channels
         .iter()
@@ -105,7 +146,7 @@ pub(crate) fn bot_configuration(bot: &BotProfile, r: &mut Rng) -> String {
     if bot.orchestration {
         config["recognizer"] = json!({"$kind": "GenerativeAIRecognizer"});
     }
-    config.to_string()
+    config
 }
 
 struct Component {
@@ -332,14 +373,18 @@ fn knowledge(seed: u64, bot: &BotProfile, k: usize) -> Component {
     }
 }
 
-fn gpt_default(bot: &BotProfile, r: &mut Rng) -> Component {
+fn gpt_default(bot: &BotProfile, agents: usize, r: &mut Rng) -> Component {
     let domain = &DOMAINS[bot.domain];
     let mut data = format!(
-        "kind: GptComponentMetadata\ndisplayName: {}\ninstructions: |-\n",
+        "kind: GptComponentMetadata\ndisplayName: {}\n",
         q(&bot.name)
     );
-    for line in domain.instructions.lines() {
-        let _ = writeln!(data, "  {line}");
+    // The orchestration-without-instructions plant has no instructions at all.
+    if !super::posture::without_instructions(bot.index, agents) {
+        data.push_str("instructions: |-\n");
+        for line in domain.instructions.lines() {
+            let _ = writeln!(data, "  {line}");
+        }
     }
     if r.chance(0.4) {
         data.push_str("gptCapabilities:\n  webBrowsing: true\n\n");
@@ -442,7 +487,7 @@ pub(crate) fn component_rows(
     all: &[BotProfile],
 ) -> Vec<Row> {
     let mut r = Rng::new(seed, &[S_COMPONENT_ROW, bot.index as u64]);
-    let mut components = vec![gpt_default(bot, &mut r)];
+    let mut components = vec![gpt_default(bot, all.len(), &mut r)];
     components.extend(system_topics(bot, &mut r));
     for &t in &bot.topics {
         components.push(custom_topic(bot, t, &mut r));
@@ -454,6 +499,18 @@ pub(crate) fn component_rows(
         components.push(knowledge(seed, bot, k));
     }
     components.extend(extras(seed, bot, all, &mut r));
+    components.extend(
+        super::posture::components(bot, all.len(), &identity.domain)
+            .into_iter()
+            .map(|p| Component {
+                schema: p.schema,
+                componenttype: p.componenttype,
+                name: p.name.to_owned(),
+                description: Some(p.description.to_owned()),
+                data: p.data,
+                parent_component: None,
+            }),
+    );
     components
         .into_iter()
         .map(|c| {

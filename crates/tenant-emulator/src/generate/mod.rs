@@ -8,7 +8,11 @@
 
 mod catalog;
 mod components;
+mod posture;
+mod related;
 mod transcript;
+
+pub use posture::{Plant, PlantedFinding};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -333,7 +337,9 @@ impl SyntheticTenant {
                 let topics = subset(&mut r, d.topics.len(), 1, 3);
                 let tools = subset(&mut r, d.tools.len(), 0, 2);
                 let knowledge = subset(&mut r, d.knowledge.len(), 0, 2);
-                let orchestration = r.chance(0.6);
+                // The orchestration-without-instructions plant needs orchestration on.
+                let orchestration =
+                    r.chance(0.6) || posture::without_instructions(index, spec.agents);
                 let published = r.chance(0.85);
                 let owner = r.index(makers.len());
                 let created = spec.anchor
@@ -449,6 +455,10 @@ impl SyntheticTenant {
         put("authenticationtrigger", json!(*r.pick(&[0, 1])));
         put("authorizedsecuritygroupids", Value::Null);
         put("configuration", json!(configuration));
+        if posture::open_without_auth(b.index, self.bots.len()) {
+            put("accesscontrolpolicy", json!(0));
+            put("authenticationmode", json!(1));
+        }
         put("language", json!(b.language));
         put("runtimeprovider", json!(0));
         put(
@@ -483,6 +493,19 @@ impl SyntheticTenant {
         put("createdon", json!(iso(b.created)));
         put("modifiedon", json!(iso(modified)));
         row
+    }
+
+    /// The posture problems planted in this tenant (see the table in `generate/posture.rs`):
+    /// each with the agent and component it landed on and the posture checks it trips.
+    pub fn planted_findings(&self) -> Vec<PlantedFinding> {
+        posture::planted(&self.bots)
+    }
+
+    /// The many-to-many targets of the components, by intersect entity set
+    /// (`botcomponent_workflowset`, ...): rows holding the intersect's own id, `botcomponentid`
+    /// and the target's id. Every one of the six relationships has at least one target.
+    pub fn related_rows(&self) -> Vec<(&'static str, Vec<Row>)> {
+        related::rows(self.spec.seed, &self.component_rows())
     }
 
     /// The `botcomponents` rows of every agent.

@@ -1,0 +1,245 @@
+//! End-to-end: the first scan of an emulated tenant finds every planted posture problem and
+//! every many-to-many target; changing one component changes only that agent's rows.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use connector::config::{RawConfig, SignIn};
+use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
+use connector::inventory::tenant::InventorySourceChoice;
+use inventory_model::InventoryRow;
+use serde_json::Value;
+use support::*;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+async fn emulator(seed: u64, agents: usize) -> RunningEmulator {
+    Emulator::builder()
+        .seed(seed)
+        .agents(agents)
+        .transcripts(20)
+        .start()
+        .await
+        .unwrap()
+}
+
+fn scanner(emu: &RunningEmulator, clock: &SharedManualClock) -> Scanner {
+    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let mut o = ScanOptions::default();
+    o.environments = Some(vec![emu.environment_url().parse().unwrap()]);
+    o.inventory_source = InventorySourceChoice::None;
+    Scanner::new(credential, shared, o)
+}
+
+fn previous_of(r: &ScanResult) -> PreviousScan {
+    let mut p = PreviousScan::default();
+    p.environments = r.environments.clone();
+    p.rows = Some(r.inventory.rows.clone());
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_planted_finding_and_many_to_many_target_is_found() {
+    // Five agents carry seven plants (two agents carry two); nine agents carry one each.
+    for (seed, agents) in [(31, 5), (32, 9)] {
+        let emu = emulator(seed, agents).await;
+        let clock = clock();
+        let result = scanner(&emu, &clock)
+            .scan(&PreviousScan::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            result.summary.status,
+            ScanStatus::Complete,
+            "{:#?}",
+            result.summary
+        );
+
+        let planted = emu.tenant().planted_findings();
+        assert_eq!(planted.len(), 7);
+        for p in &planted {
+            let bot = p.bot_id.to_string();
+            let posture = result
+                .inventory
+                .postures
+                .iter()
+                .find(|a| a.agent_id.eq_ignore_ascii_case(&bot))
+                .unwrap_or_else(|| panic!("no posture for {bot}"));
+            for check in p.checks {
+                let r = posture
+                    .results
+                    .iter()
+                    .find(|r| <&str>::from(r.check) == *check)
+                    .unwrap();
+                assert!(
+                    r.is_found(),
+                    "{:?} on {}: {check} not found: {r:#?}",
+                    p.plant,
+                    p.bot_name
+                );
+            }
+            // A planted component is also a feature row of its agent.
+            if let Some(schema) = &p.component_schema {
+                let ids: Vec<String> = emu
+                    .tenant()
+                    .component_rows()
+                    .into_iter()
+                    .filter(|c| c["schemaname"] == Value::String(schema.clone()))
+                    .map(|c| c["botcomponentid"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(ids.len(), 1, "{schema}");
+                assert!(
+                    result
+                        .inventory
+                        .rows
+                        .features
+                        .iter()
+                        .any(|f| f.source_object_id.eq_ignore_ascii_case(&ids[0])),
+                    "{schema} has no feature row"
+                );
+            }
+        }
+
+        // Every intersect row of the six relationships, and nothing else, is read.
+        let expected: BTreeSet<(String, String, String)> = emu
+            .tenant()
+            .related_rows()
+            .into_iter()
+            .flat_map(|(set, rows)| {
+                let rel = set.trim_end_matches("set").to_owned();
+                rows.into_iter().map(move |row| {
+                    let mut ids = row
+                        .iter()
+                        .filter(|(k, _)| {
+                            k.as_str() != "botcomponentid" && !k.starts_with("botcomponent_")
+                        })
+                        .map(|(_, v)| v.as_str().unwrap().to_ascii_lowercase());
+                    (
+                        row["botcomponentid"].as_str().unwrap().to_ascii_lowercase(),
+                        rel.clone(),
+                        ids.next().unwrap(),
+                    )
+                })
+            })
+            .collect();
+        let relationships: BTreeSet<&str> = expected.iter().map(|(_, r, _)| r.as_str()).collect();
+        assert_eq!(relationships.len(), 6, "{relationships:?}");
+        let env = result.environments.values().next().unwrap();
+        assert_eq!(env.related_error, None);
+        let read: BTreeSet<(String, String, String)> = env
+            .related
+            .iter()
+            .flat_map(|(c, targets)| {
+                targets
+                    .iter()
+                    .map(move |(rel, t)| (c.clone(), rel.clone(), t.to_ascii_lowercase()))
+            })
+            .collect();
+        assert_eq!(read, expected);
+        // Each target is a feature row of the agent whose component uses it.
+        for (_, _, target) in &expected {
+            assert!(
+                result
+                    .inventory
+                    .rows
+                    .features
+                    .iter()
+                    .any(|f| f.source_object_id.eq_ignore_ascii_case(target)),
+                "target {target} has no feature row"
+            );
+        }
+    }
+}
+
+/// The agent (`fsi_agentid`) a row belongs to, lower case.
+fn agent_of<R: InventoryRow>(row: &R) -> String {
+    row.to_json(inventory_model::Encoding::Dataverse)
+        .get("fsi_agentid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_one_component_changes_only_that_agents_rows() {
+    let emu = emulator(33, 6).await;
+    let clock = clock();
+    let s = scanner(&emu, &clock);
+    let first = s.scan(&PreviousScan::default(), None).await.unwrap();
+
+    // Rename one custom topic of one agent and give it new text.
+    let mut component = emu
+        .tenant()
+        .component_rows()
+        .into_iter()
+        .find(|c| c["componenttype"] == 9 && c["schemaname"].as_str().unwrap().contains(".topic."))
+        .unwrap();
+    let agent = component["_parentbotid_value"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    component.insert("name".into(), Value::String("Renamed by the test".into()));
+    let data = component["data"].as_str().unwrap().replace(
+        "kind: AdaptiveDialog",
+        "kind: AdaptiveDialog\nmodelDescription: \"changed by the test\"",
+    );
+    component.insert("data".into(), Value::String(data));
+    emu.dataverse()
+        .insert_rows("botcomponents", [component])
+        .unwrap();
+
+    let second = s.scan(&previous_of(&first), None).await.unwrap();
+    let env = &second.summary.environments[0];
+    assert_eq!(env.changed_rows, 1, "{env:#?}");
+    let up = &second.diff.upserts;
+    assert!(
+        !up.features.is_empty(),
+        "the changed component's row is written"
+    );
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    touched.extend(up.agents.iter().map(|r| r.agent_id.to_ascii_lowercase()));
+    touched.extend(up.features.iter().map(|r| r.agent_id.to_ascii_lowercase()));
+    touched.extend(up.auth_shares.iter().map(agent_of));
+    touched.extend(up.usage.iter().map(agent_of));
+    touched.extend(up.compliance.iter().map(agent_of));
+    touched.extend(up.billing.iter().map(agent_of));
+    touched.extend(up.work_iq.iter().map(agent_of));
+    assert_eq!(
+        touched,
+        BTreeSet::from([agent.clone()]),
+        "{:#?}",
+        second.summary.changes
+    );
+    // The environment row changes only in the state it carries: the new delta link.
+    for env_row in &up.environments {
+        let strip = |r: &inventory_model::EnvironmentRow| {
+            let mut j = r.to_json(inventory_model::Encoding::Dataverse);
+            j.remove("fsi_deltalink");
+            j.remove("fsi_runid");
+            j
+        };
+        let before = first
+            .inventory
+            .rows
+            .environments
+            .iter()
+            .find(|e| e.environment_id == env_row.environment_id)
+            .unwrap();
+        assert_eq!(strip(env_row), strip(before));
+        assert_ne!(env_row.delta_link, before.delta_link);
+    }
+    assert!(second.diff.gone_agents.is_empty());
+}
