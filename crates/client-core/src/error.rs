@@ -1,6 +1,7 @@
 //! The error type every client in the workspace returns.
 
 use crate::CredentialError;
+pub use crate::pipeline::TransportError;
 use http::{HeaderMap, StatusCode};
 use std::error::Error as StdError;
 use std::fmt;
@@ -8,7 +9,10 @@ use std::time::Duration;
 
 /// A failed request.
 ///
-/// Every variant keeps what an operator needs (host, status, the service's code, message and
+/// Every variant wraps a small type with private fields and accessors (after smithy-rs'
+/// RFC 22), so fields can be added without breaking callers; match on the variant to learn
+/// the kind of failure, and use the accessors here for what most callers need. Every
+/// variant keeps what an operator needs (host, status, the service's code, message and
 /// request id) and none carries a secret. Authentication failures ([`Error::Credential`]) are
 /// kept apart from the HTTP failures of the call itself. `Display` never repeats the text of
 /// [`source`](StdError::source), so a reporter that walks the chain prints each cause once.
@@ -16,23 +20,11 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// The request could not be sent or its response could not be read.
-    #[error("could not reach {host}: {message}")]
-    Transport {
-        /// The host that was called.
-        host: String,
-        /// What went wrong (the transport's whole explanation, without the URL).
-        message: String,
-        /// Whether the connection itself failed (so the request was never sent).
-        connect: bool,
-    },
+    #[error(transparent)]
+    Transport(TransportError),
     /// No complete response arrived within the per-attempt timeout.
-    #[error("request to {host} timed out after {after:?}")]
-    Timeout {
-        /// The host that was called.
-        host: String,
-        /// The timeout that elapsed.
-        after: Duration,
-    },
+    #[error(transparent)]
+    Timeout(TimeoutError),
     /// No token could be obtained: the caller could not authenticate. Shows the credential's
     /// own explanation (which says what to fix).
     #[error(transparent)]
@@ -41,29 +33,31 @@ pub enum Error {
     #[error(transparent)]
     Service(Box<ServiceError>),
     /// The response did not have the expected shape.
-    #[error("could not decode {what}: {message}")]
-    Decode {
-        /// What was being decoded.
-        what: String,
-        /// Why it failed.
-        message: String,
-    },
+    #[error(transparent)]
+    Decode(DecodeError),
     /// The URL is not acceptable (not https, not absolute, ...): invalid input.
-    #[error("invalid URL {url}: {reason}")]
-    InvalidUrl {
-        /// The URL (without its query, fragment and password).
-        url: String,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidUrl(InvalidUrlError),
     /// The request could not be built (bad header, bad body): invalid input.
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
+    #[error(transparent)]
+    InvalidRequest(InvalidRequestError),
 }
 
 impl From<CredentialError> for Error {
     fn from(e: CredentialError) -> Self {
         Error::Credential(e)
+    }
+}
+
+impl From<ServiceError> for Error {
+    fn from(e: ServiceError) -> Self {
+        Error::Service(Box::new(e))
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(e: TransportError) -> Self {
+        Error::Transport(e)
     }
 }
 
@@ -89,6 +83,15 @@ impl Error {
         }
     }
 
+    /// The host that was called, for transport failures and timeouts.
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Error::Transport(t) => t.host(),
+            Error::Timeout(t) => Some(t.host()),
+            _ => None,
+        }
+    }
+
     /// Whether the caller could not authenticate: no token could be obtained, or the service
     /// refused the token (HTTP 401).
     pub fn is_authentication(&self) -> bool {
@@ -97,7 +100,12 @@ impl Error {
 
     /// Whether the input was at fault (a bad URL, header or body): retrying cannot help.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::InvalidUrl { .. } | Error::InvalidRequest(_))
+        matches!(self, Error::InvalidUrl(_) | Error::InvalidRequest(_))
+    }
+
+    /// Whether the request timed out or could not be sent: the network, not the service.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Error::Transport(_) | Error::Timeout(_))
     }
 
     /// Whether the service throttled the caller (HTTP 429).
@@ -108,10 +116,10 @@ impl Error {
     /// Whether the same request may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::Timeout { .. } => true,
+            Error::Transport(_) | Error::Timeout(_) => true,
             Error::Credential(e) => e.is_retryable(),
             Error::Service(s) => is_retryable_status(s.status()),
-            Error::Decode { .. } | Error::InvalidUrl { .. } | Error::InvalidRequest(_) => false,
+            Error::Decode(_) | Error::InvalidUrl(_) | Error::InvalidRequest(_) => false,
         }
     }
 
@@ -127,18 +135,123 @@ impl Error {
 
     /// A [`Error::Decode`]: `what` could not be read, because of `message`.
     pub fn decode(what: impl Into<String>, message: impl fmt::Display) -> Self {
-        Error::Decode {
+        Error::Decode(DecodeError::new(what, message))
+    }
+
+    /// A [`Error::InvalidUrl`] for `url` (shown without query, fragment or password).
+    pub fn invalid_url(url: &url::Url, reason: impl Into<String>) -> Self {
+        Error::InvalidUrl(InvalidUrlError {
+            url: crate::url_policy::shown(url),
+            reason: reason.into(),
+        })
+    }
+
+    /// A [`Error::InvalidUrl`] for text that is not a URL at all (shown by its length only,
+    /// since it may hold anything).
+    pub(crate) fn unparsable_url(text: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidUrl(InvalidUrlError {
+            url: format!("({} characters)", text.chars().count()),
+            reason: reason.into(),
+        })
+    }
+
+    /// A [`Error::InvalidRequest`]: the request cannot be built, because of `message`.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Error::InvalidRequest(InvalidRequestError {
+            message: message.into(),
+        })
+    }
+
+    /// A [`Error::Timeout`]: no answer from `host` within `after`.
+    pub(crate) fn timeout(host: &str, after: Duration) -> Self {
+        Error::Timeout(TimeoutError {
+            host: host.to_owned(),
+            after,
+        })
+    }
+}
+
+/// No complete response arrived within the per-attempt timeout.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("request to {host} timed out after {after:?}")]
+pub struct TimeoutError {
+    host: String,
+    after: Duration,
+}
+
+impl TimeoutError {
+    /// The host that was called.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The timeout that elapsed.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+/// A response did not have the expected shape.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not decode {what}: {message}")]
+pub struct DecodeError {
+    what: String,
+    message: String,
+}
+
+impl DecodeError {
+    /// `what` could not be decoded, because of `message` (for crates that decode on top of
+    /// the pipeline).
+    pub fn new(what: impl Into<String>, message: impl fmt::Display) -> Self {
+        DecodeError {
             what: what.into(),
             message: message.to_string(),
         }
     }
 
-    /// A [`Error::InvalidUrl`] for `url` (shown without query, fragment or password).
-    pub fn invalid_url(url: &url::Url, reason: impl Into<String>) -> Self {
-        Error::InvalidUrl {
-            url: crate::url_policy::shown(url),
-            reason: reason.into(),
-        }
+    /// What was being decoded.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// Why it failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A URL that is not acceptable (not https, not absolute, ...).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid URL {url}: {reason}")]
+pub struct InvalidUrlError {
+    url: String,
+    reason: String,
+}
+
+impl InvalidUrlError {
+    /// The URL, without its query, fragment and password (or only its length when the text
+    /// was not a URL at all).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What is wrong and how to fix it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// A request that could not be built (bad header, bad body, no scope).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid request: {message}")]
+pub struct InvalidRequestError {
+    message: String,
+}
+
+impl InvalidRequestError {
+    /// What is wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -421,15 +534,8 @@ mod tests {
             time::OffsetDateTime::UNIX_EPOCH,
         );
         let errors = [
-            Error::Transport {
-                host: "h".into(),
-                message: "connection refused".into(),
-                connect: true,
-            },
-            Error::Timeout {
-                host: "h".into(),
-                after: Duration::from_secs(1),
-            },
+            Error::from(TransportError::connect("connection refused").with_host("h")),
+            Error::timeout("h", Duration::from_secs(1)),
             Error::from(
                 CredentialError::new(crate::CredentialErrorKind::Rejected, "secret refused")
                     .with_source(Provider),
@@ -437,7 +543,7 @@ mod tests {
             Error::Service(Box::new(service)),
             Error::decode("a page", "expected value"),
             Error::invalid_url(&url::Url::parse("http://x.example/").unwrap(), "use https"),
-            Error::InvalidRequest("bad header".into()),
+            Error::invalid_request("bad header"),
         ];
         for e in &errors {
             assert_no_repeats(e);

@@ -40,7 +40,7 @@
 
 mod clock;
 mod credential;
-mod error;
+pub mod error;
 pub mod mock;
 mod pipeline;
 mod retry;

@@ -70,9 +70,11 @@ fn check(url: &Url, allow_imds: bool) -> Result<(), Error> {
 /// assert!(e.is_invalid_input());
 /// ```
 pub fn parse_url(text: &str) -> Result<Url, Error> {
-    let url = Url::parse(text.trim()).map_err(|e| Error::InvalidUrl {
-        url: format!("({} characters)", text.chars().count()),
-        reason: format!("not an absolute URL ({e}); give one such as https://host/path"),
+    let url = Url::parse(text.trim()).map_err(|e| {
+        Error::unparsable_url(
+            text,
+            format!("not an absolute URL ({e}); give one such as https://host/path"),
+        )
     })?;
     check_url(&url)?;
     Ok(url)

@@ -118,10 +118,10 @@ async fn a_post_that_hangs_times_out_once_and_a_get_is_retried() {
         .send(Request::post(URL.parse().unwrap()).without_auth())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(matches!(err, Error::Timeout(_)), "{err}");
     assert_eq!(mock.request_count(), 1);
     let err = p.send(get().without_auth()).await.unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(matches!(err, Error::Timeout(_)), "{err}");
     assert_eq!(mock.request_count(), 4);
 }
 
@@ -139,7 +139,7 @@ async fn a_refused_connection_is_retried_even_for_a_post_but_a_lost_one_is_not()
     assert_eq!(mock.requests()[1].body().as_ref(), br#"{"a":1}"#);
     let err = p.send(post()).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Transport { connect: false, message, .. } if message == "connection reset"),
+        matches!(&err, Error::Transport(t) if !t.is_connect() && t.message() == "connection reset" && t.host() == Some("org.crm.dynamics.com")),
         "{err}"
     );
     assert_eq!(mock.request_count(), 3);

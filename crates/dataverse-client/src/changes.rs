@@ -117,7 +117,7 @@ impl ChangeStream {
         }
         let delta_link = self
             .delta_link
-            .ok_or(Error::MissingDeltaLink { url: self.url })?;
+            .ok_or_else(|| Error::missing_delta_link(self.url))?;
         Ok(Changes {
             changes,
             delta_link,
@@ -183,7 +183,7 @@ impl Stream for ChangeStream {
                     self.finished = true;
                     if self.delta_link.is_none() {
                         let url = self.url.clone();
-                        return Poll::Ready(Some(Err(Error::MissingDeltaLink { url })));
+                        return Poll::Ready(Some(Err(Error::missing_delta_link(url))));
                     }
                 }
             }

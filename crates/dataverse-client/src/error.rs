@@ -1,6 +1,7 @@
 //! The error type of every Dataverse operation.
 
 use client_core::ServiceError;
+pub use client_core::error::DecodeError;
 
 /// Which service protection limit throttled a request.
 ///
@@ -59,8 +60,9 @@ pub(crate) fn code_value(code: &str) -> Option<u32> {
 
 /// A failed Dataverse operation.
 ///
-/// Service answers keep their status, code, message and request id (see the accessors);
-/// nothing in an error carries a token.
+/// Every variant wraps a type with private fields and accessors (after smithy-rs' RFC 22):
+/// match on the variant for the kind of failure. Service answers keep their status, code,
+/// message and request id (see the accessors); nothing in an error carries a token.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -71,80 +73,168 @@ pub enum Error {
     /// The change tracking delta token has expired (ExpiredVersionStamp `0x80044352`, or a
     /// 400 about the delta token). Drop the delta link and run a full sync with
     /// [`DataverseClient::track_changes`](crate::DataverseClient::track_changes).
-    #[error("the change tracking delta token has expired; drop it and start a full sync")]
-    DeltaTokenExpired {
-        /// The service's answer.
-        #[source]
-        source: client_core::Error,
-    },
+    #[error(transparent)]
+    DeltaTokenExpired(DeltaTokenExpiredError),
     /// The service handed back a next link it had already given; paging stopped instead of
     /// looping for ever.
-    #[error("the service repeated the next link {url}; stopped paging instead of looping")]
-    NextLinkLoop {
-        /// The repeated link, without its query.
-        url: String,
-    },
+    #[error(transparent)]
+    NextLinkLoop(NextLinkLoopError),
     /// A change tracking read ended without an `@odata.deltaLink`.
-    #[error(
-        "{url} returned no @odata.deltaLink: enable change tracking on the table \
-         (EntityDefinition ChangeTrackingEnabled) and check the caller has organisation-level read"
-    )]
-    MissingDeltaLink {
-        /// The URL that was read, without its query.
-        url: String,
-    },
+    #[error(transparent)]
+    MissingDeltaLink(MissingDeltaLinkError),
     /// A response did not have the expected shape.
-    #[error("could not decode {what}: {message}")]
-    Decode {
-        /// What was being decoded.
-        what: String,
-        /// Why it failed.
-        message: String,
-    },
+    #[error(transparent)]
+    Decode(DecodeError),
     /// An argument cannot be sent as given; the message says what to change.
-    #[error("invalid input: {message}")]
-    InvalidInput {
-        /// What is wrong and how to fix it.
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidInput(InvalidInputError),
     /// A row lacks a column its row type reads: the query did not select it (a column that
     /// is selected is always present, `null` when empty), so it would otherwise read as empty.
-    #[error(
-        "a row of {entity_set} has no column `{column}`: add it to $select (Query::of selects \
-         every column the row type declares)"
-    )]
-    MissingColumn {
-        /// The entity set queried.
-        entity_set: String,
-        /// The column the row type needs.
-        column: String,
-    },
+    #[error(transparent)]
+    MissingColumn(MissingColumnError),
     /// A `$batch` response could not be read as multipart/mixed.
-    #[error("malformed $batch response: {message}")]
-    Batch {
-        /// What is wrong with it.
-        message: String,
-    },
+    #[error(transparent)]
+    Batch(BatchFormatError),
+}
+
+/// The change tracking delta token has expired; the service's answer is the source.
+#[derive(Debug, thiserror::Error)]
+#[error("the change tracking delta token has expired; drop it and start a full sync")]
+pub struct DeltaTokenExpiredError {
+    #[source]
+    source: client_core::Error,
+}
+
+impl DeltaTokenExpiredError {
+    /// The service's answer.
+    pub fn http(&self) -> &client_core::Error {
+        &self.source
+    }
+}
+
+/// The service repeated a next link; paging stopped instead of looping.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the service repeated the next link {url}; stopped paging instead of looping")]
+pub struct NextLinkLoopError {
+    url: String,
+}
+
+impl NextLinkLoopError {
+    /// The repeated link, without its query.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// A change tracking read ended without an `@odata.deltaLink`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{url} returned no @odata.deltaLink: enable change tracking on the table \
+     (EntityDefinition ChangeTrackingEnabled) and check the caller has organisation-level read"
+)]
+pub struct MissingDeltaLinkError {
+    url: String,
+}
+
+impl MissingDeltaLinkError {
+    /// The URL that was read, without its query.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// An argument that cannot be sent as given.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid input: {message}")]
+pub struct InvalidInputError {
+    message: String,
+}
+
+impl InvalidInputError {
+    /// What is wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A row that lacks a column its row type reads.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "a row of {entity_set} has no column `{column}`: add it to $select (Query::of selects \
+     every column the row type declares)"
+)]
+pub struct MissingColumnError {
+    entity_set: String,
+    column: String,
+}
+
+impl MissingColumnError {
+    /// The entity set queried.
+    pub fn entity_set(&self) -> &str {
+        &self.entity_set
+    }
+
+    /// The column the row type needs.
+    pub fn column(&self) -> &str {
+        &self.column
+    }
+}
+
+/// A `$batch` response that could not be read as multipart/mixed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("malformed $batch response: {message}")]
+pub struct BatchFormatError {
+    message: String,
+}
+
+impl BatchFormatError {
+    /// What is wrong with the response.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidInput {
+        Error::InvalidInput(InvalidInputError {
             message: message.into(),
-        }
+        })
     }
 
     pub(crate) fn decode(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Error::Decode {
-            what: what.into(),
-            message: message.to_string(),
-        }
+        Error::Decode(DecodeError::new(what, message))
+    }
+
+    pub(crate) fn malformed_batch(message: impl Into<String>) -> Self {
+        Error::Batch(BatchFormatError {
+            message: message.into(),
+        })
+    }
+
+    pub(crate) fn missing_column(entity_set: impl Into<String>, column: impl Into<String>) -> Self {
+        Error::MissingColumn(MissingColumnError {
+            entity_set: entity_set.into(),
+            column: column.into(),
+        })
+    }
+
+    pub(crate) fn missing_delta_link(url: impl Into<String>) -> Self {
+        Error::MissingDeltaLink(MissingDeltaLinkError { url: url.into() })
+    }
+
+    pub(crate) fn next_link_loop(url: impl Into<String>) -> Self {
+        Error::NextLinkLoop(NextLinkLoopError { url: url.into() })
+    }
+
+    pub(crate) fn delta_token_expired(source: client_core::Error) -> Self {
+        Error::DeltaTokenExpired(DeltaTokenExpiredError { source })
     }
 
     /// The underlying HTTP error, if there is one.
     pub fn http(&self) -> Option<&client_core::Error> {
         match self {
-            Error::Http(e) | Error::DeltaTokenExpired { source: e } => Some(e),
+            Error::Http(e) => Some(e),
+            Error::DeltaTokenExpired(e) => Some(e.http()),
             _ => None,
         }
     }
@@ -190,7 +280,7 @@ impl Error {
 
     /// Whether this is an expired change tracking token (fall back to a full sync).
     pub fn is_delta_token_expired(&self) -> bool {
-        matches!(self, Error::DeltaTokenExpired { .. })
+        matches!(self, Error::DeltaTokenExpired(_))
     }
 
     /// The service's error code (`0x80040217`, ...), if it sent a non-empty one.

@@ -58,7 +58,7 @@
 mod batch;
 mod changes;
 mod client;
-mod error;
+pub mod error;
 mod filter;
 mod key;
 mod metadata;

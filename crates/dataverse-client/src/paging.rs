@@ -215,9 +215,7 @@ impl Pager {
         };
         let url = next?;
         if !self.seen.insert(url.as_str().to_owned()) {
-            return Err(Error::NextLinkLoop {
-                url: without_query(url.as_str()),
-            });
+            return Err(Error::next_link_loop(without_query(url.as_str())));
         }
         let mut req = self.client.request(Method::GET, url.clone());
         if let Some(p) = &self.prefer {
@@ -226,7 +224,7 @@ impl Pager {
         let resp = match self.client.inner.pipeline.send(req).await {
             Ok(r) => r,
             Err(e) if self.mode == Mode::Delta && is_expired_delta(&e) => {
-                return Err(Error::DeltaTokenExpired { source: e });
+                return Err(Error::delta_token_expired(e));
             }
             Err(e) => return Err(e.into()),
         };

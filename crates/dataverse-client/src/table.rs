@@ -39,10 +39,7 @@ impl Query {
 /// The first of `T`'s columns missing from a row with these keys.
 fn missing<T: Table>(has: impl Fn(&str) -> bool) -> Result<(), Error> {
     match T::COLUMNS.iter().find(|c| !has(c)) {
-        Some(column) => Err(Error::MissingColumn {
-            entity_set: T::ENTITY_SET.to_owned(),
-            column: (*column).to_owned(),
-        }),
+        Some(column) => Err(Error::missing_column(T::ENTITY_SET, *column)),
         None => Ok(()),
     }
 }
@@ -120,7 +117,7 @@ mod tests {
     fn a_missing_column_is_named() {
         let e = missing::<T>(|c| c == "a").unwrap_err();
         assert!(
-            matches!(&e, Error::MissingColumn { column, .. } if column == "data"),
+            matches!(&e, Error::MissingColumn(m) if m.column() == "data"),
             "{e}"
         );
         assert!(e.to_string().contains("$select"), "{e}");

@@ -155,7 +155,7 @@ async fn an_expired_delta_token_is_a_distinct_error() {
         let link = DeltaLink::new(server.url(format!("{API}/bots?$select=name&$deltatoken={i}")));
         let err = client.changes_since(link).read_all().await.unwrap_err();
         assert!(err.is_delta_token_expired(), "{i}: {err}");
-        assert!(matches!(err, Error::DeltaTokenExpired { .. }));
+        assert!(matches!(err, Error::DeltaTokenExpired(_)));
         assert_eq!(err.status(), Some(400));
         m.assert_calls_async(1).await;
         m.delete_async().await;
@@ -193,7 +193,7 @@ async fn a_read_without_a_delta_link_says_to_enable_change_tracking() {
         Some(Change::Upsert(_))
     ));
     let err = s.try_next().await.unwrap_err();
-    assert!(matches!(err, Error::MissingDeltaLink { .. }), "{err}");
+    assert!(matches!(err, Error::MissingDeltaLink(_)), "{err}");
     assert!(err.to_string().contains("change tracking"));
     assert!(s.try_next().await.unwrap().is_none());
 }

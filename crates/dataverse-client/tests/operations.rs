@@ -29,7 +29,7 @@ fn client(mock: &Arc<MockTransport>) -> DataverseClient {
 
 fn refusal(r: Result<impl std::fmt::Debug, Error>) -> Option<String> {
     match r {
-        Err(Error::InvalidInput { message }) => Some(message),
+        Err(Error::InvalidInput(e)) => Some(e.message().to_owned()),
         _ => None,
     }
 }
@@ -158,7 +158,7 @@ async fn a_row_without_a_declared_column_is_an_error_naming_it() {
             .unwrap_err(),
     ] {
         assert!(
-            matches!(&err, Error::MissingColumn { column, entity_set } if column == "data" && entity_set == "botcomponents"),
+            matches!(&err, Error::MissingColumn(m) if m.column() == "data" && m.entity_set() == "botcomponents"),
             "{err}"
         );
         assert!(err.to_string().contains("`data`") && err.to_string().contains("$select"));
@@ -195,7 +195,7 @@ async fn a_string_bot_id_in_a_lookup_filter_is_sent_as_a_guid_literal() {
         .try_collect::<Vec<_>>()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert_eq!(mock.request_count(), 2);
 }
 

@@ -137,7 +137,7 @@ async fn upsert_modes_send_their_preconditions() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }));
+    assert!(matches!(err, Error::InvalidInput(_)));
 }
 
 #[tokio::test]

@@ -226,9 +226,7 @@ impl ManagedIdentityCredential {
                 .send_raw(self.request(&resource).timeout(self.probe_timeout))
                 .await
             {
-                Err(
-                    e @ (client_core::Error::Transport { .. } | client_core::Error::Timeout { .. }),
-                ) => {
+                Err(e) if e.is_transport() => {
                     return Err(CredentialError::not_configured(format!(
                         "no managed identity endpoint answered (IMDS): {e}"
                     ))

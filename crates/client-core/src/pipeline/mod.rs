@@ -260,7 +260,7 @@ impl Pipeline {
     /// status (for callers that read error bodies themselves, such as `$batch`).
     pub async fn send_raw(&self, request: Request) -> Result<Response, Error> {
         if let Some(problem) = &request.invalid {
-            return Err(Error::InvalidRequest(problem.clone()));
+            return Err(Error::invalid_request(problem.clone()));
         }
         if request.allow_imds_http {
             crate::check_url_allowing_imds(&request.url)?;
@@ -287,8 +287,8 @@ impl Pipeline {
             .clone()
             .unwrap_or_else(|| self.inner.default_scopes.clone());
         if scopes.is_empty() {
-            return Err(Error::InvalidRequest(
-                "no token scope: set a default scope on the pipeline or one on the request".into(),
+            return Err(Error::invalid_request(
+                "no token scope: set a default scope on the pipeline or one on the request",
             ));
         }
         let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -364,8 +364,8 @@ impl Pipeline {
                 }
                 Attempt::Failed(err) => {
                     let may_retry = match &err {
-                        Error::Transport { connect, .. } => *connect || idempotent,
-                        Error::Timeout { .. } => idempotent,
+                        Error::Transport(t) => t.is_connect() || idempotent,
+                        Error::Timeout(_) => idempotent,
                         _ => false,
                     };
                     if !may_retry {
@@ -390,10 +390,8 @@ impl Pipeline {
         token: Option<&AccessToken>,
         client_request_id: &str,
     ) -> Result<HttpRequest, Error> {
-        let invalid = |what: &str| Error::InvalidUrl {
-            url: crate::url_policy::shown(&request.url),
-            reason: format!("{what} cannot be sent"),
-        };
+        let invalid =
+            |what: &str| Error::invalid_url(&request.url, format!("{what} cannot be sent"));
         let uri: http::Uri = request
             .url
             .as_str()
@@ -405,7 +403,7 @@ impl Pipeline {
         let headers = wire.headers_mut();
         *headers = request.headers.clone();
         let agent = HeaderValue::from_str(&self.inner.user_agent)
-            .map_err(|_| Error::InvalidRequest("the user agent is not a valid header".into()))?;
+            .map_err(|_| Error::invalid_request("the user agent is not a valid header"))?;
         headers.insert(USER_AGENT, agent);
         if let Ok(id) = HeaderValue::from_str(client_request_id) {
             headers.insert(CLIENT_REQUEST_ID, id);
@@ -413,8 +411,8 @@ impl Pipeline {
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
                 .map_err(|_| {
-                    Error::InvalidRequest(
-                        "the access token contains characters not allowed in a header".into(),
+                    Error::invalid_request(
+                        "the access token contains characters not allowed in a header",
                     )
                 })?;
             value.set_sensitive(true);
@@ -453,7 +451,7 @@ impl Pipeline {
                 policy.clock.sleep(pause).await;
             }
             let Ok(permit) = inner.semaphore.acquire().await else {
-                return Attempt::Failed(Error::InvalidRequest("the pipeline is shut down".into()));
+                return Attempt::Failed(Error::invalid_request("the pipeline is shut down"));
             };
             // Another request to this host may have been throttled while this one waited for
             // a slot: then give the slot back and wait too.
@@ -475,15 +473,8 @@ impl Pipeline {
                 }
                 Attempt::Done(answer)
             }
-            Ok(Err(e)) => Attempt::Failed(Error::Transport {
-                host: host.to_owned(),
-                connect: e.is_connect(),
-                message: e.message().to_owned(),
-            }),
-            Err(_) => Attempt::Failed(Error::Timeout {
-                host: host.to_owned(),
-                after: timeout,
-            }),
+            Ok(Err(e)) => Attempt::Failed(Error::Transport(e.with_host(host))),
+            Err(_) => Attempt::Failed(Error::timeout(host, timeout)),
         }
     }
 }

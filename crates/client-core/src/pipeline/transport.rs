@@ -33,6 +33,7 @@ pub trait HttpTransport: Send + Sync + fmt::Debug {
 pub struct TransportError {
     sent: Sent,
     message: String,
+    host: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,7 @@ impl TransportError {
         Self {
             sent: Sent::Never,
             message: message.into(),
+            host: None,
         }
     }
 
@@ -56,6 +58,7 @@ impl TransportError {
         Self {
             sent: Sent::Maybe,
             message: message.into(),
+            host: None,
         }
     }
 
@@ -64,15 +67,29 @@ impl TransportError {
         self.sent == Sent::Never
     }
 
-    /// What went wrong.
+    /// What went wrong (the transport's whole explanation, without the URL).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The host that was called; the pipeline sets it on what it returns.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// The same error, naming the host that was called.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
     }
 }
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match &self.host {
+            Some(host) => write!(f, "could not reach {host}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
@@ -146,7 +163,7 @@ impl ReqwestTransportBuilder {
     /// do; loopback and IMDS requests always go direct.
     pub fn build(self) -> Result<ReqwestTransport, crate::Error> {
         let failed = |e: reqwest::Error| {
-            crate::Error::InvalidRequest(format!(
+            crate::Error::invalid_request(format!(
                 "cannot build the HTTP client: {}",
                 chain(&e.without_url())
             ))

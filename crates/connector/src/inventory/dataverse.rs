@@ -215,7 +215,7 @@ enum TableRead {
 /// Whether `e` says the table is not change-tracked (so a plain read is the way).
 fn not_tracked(e: &Error) -> bool {
     match e {
-        Error::MissingDeltaLink { .. } => true,
+        Error::MissingDeltaLink(_) => true,
         _ => {
             e.status() == Some(400)
                 && e.service_message()

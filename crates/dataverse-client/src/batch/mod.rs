@@ -328,19 +328,17 @@ impl DataverseClient {
         let Some(response_boundary) = response_boundary else {
             // Not multipart: the whole request failed (or answered something unexpected).
             if resp.status().is_success() {
-                return Err(Error::Batch {
-                    message: format!(
-                        "HTTP {} with content type {:?} instead of multipart/mixed",
-                        resp.status(),
-                        resp.header("content-type").unwrap_or("")
-                    ),
-                });
+                return Err(Error::malformed_batch(format!(
+                    "HTTP {} with content type {:?} instead of multipart/mixed",
+                    resp.status(),
+                    resp.header("content-type").unwrap_or("")
+                )));
             }
             return Err(resp.into_service_error(&Method::POST, now).into());
         };
         let text = String::from_utf8_lossy(resp.body());
-        let responses = parse_response(&text, &response_boundary)
-            .map_err(|message| Error::Batch { message })?;
+        let responses =
+            parse_response(&text, &response_boundary).map_err(Error::malformed_batch)?;
         match_results(items, responses, first_index, now)
     }
 }

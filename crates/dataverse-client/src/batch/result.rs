@@ -125,13 +125,11 @@ pub(super) fn match_results(
     now: time::OffsetDateTime,
 ) -> Result<(Vec<BatchResult>, bool), Error> {
     if responses.len() > items.len() {
-        return Err(Error::Batch {
-            message: format!(
-                "{} responses for {} requests and change sets",
-                responses.len(),
-                items.len()
-            ),
-        });
+        return Err(Error::malformed_batch(format!(
+            "{} responses for {} requests and change sets",
+            responses.len(),
+            items.len()
+        )));
     }
     let mut results = Vec::new();
     let mut failed = false;
@@ -157,11 +155,9 @@ pub(super) fn match_results(
                 index += 1;
             }
             (Item::Single(_), Some(ResponseItem::ChangeSet(_))) => {
-                return Err(Error::Batch {
-                    message: format!(
-                        "operation {index} is a single request but its response is a change set"
-                    ),
-                });
+                return Err(Error::malformed_batch(format!(
+                    "operation {index} is a single request but its response is a change set"
+                )));
             }
             (Item::ChangeSet(ops), Some(response)) => {
                 let parts = match response {
@@ -188,9 +184,9 @@ pub(super) fn match_results(
                 // Parts without a usable Content-ID fill the remaining operations in order.
                 for part in unmatched {
                     let Some(p) = outcomes.iter().position(Option::is_none) else {
-                        return Err(Error::Batch {
-                            message: "a change set response has more parts than operations".into(),
-                        });
+                        return Err(Error::malformed_batch(
+                            "a change set response has more parts than operations",
+                        ));
                     };
                     outcomes[p] = Some(part_outcome(&ops[p], part, now));
                 }
