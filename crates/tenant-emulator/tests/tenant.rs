@@ -76,15 +76,21 @@ async fn rows_are_shaped_like_the_real_ones() {
         .await
         .unwrap();
     let token = dataverse_token(&emu).await;
+    // Configurations come in several shapes (none, an older one without AI settings, today's).
     for bot in all(&emu, &token, "bots").await {
-        let config: Value = serde_json::from_str(bot["configuration"].as_str().unwrap()).unwrap();
+        let Some(text) = bot["configuration"].as_str() else {
+            continue;
+        };
+        let config: Value = serde_json::from_str(text).unwrap();
         assert_eq!(config["$kind"], "BotConfiguration");
-        assert!(
-            config["gPTSettings"]["defaultSchemaName"]
-                .as_str()
-                .unwrap()
-                .ends_with(".gpt.default")
-        );
+        if let Some(gpt) = config.get("gPTSettings") {
+            assert!(
+                gpt["defaultSchemaName"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".gpt.default")
+            );
+        }
     }
     let components = all(
         &emu,

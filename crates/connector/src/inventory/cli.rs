@@ -68,6 +68,40 @@ else table. --output FILE writes the report there (- or nothing: standard output
 Exit status: 0 written, 1 no scan or an unreadable document, 2 invalid settings."
     )]
     Report(ReportArgs),
+    /// Check the rights the scan needs (inventory API, Resource Graph, bot/botcomponent read per environment, the inventory environment), each failure with its fix.
+    #[command(
+        long_about = "Check, reading only, what `inventory scan` needs, each failure with its fix: the admin \
+environment list and the Power Platform resource query (Power Platform Administrator or a management \
+application), Azure Resource Graph read (only needed with --inventory-source arg), read access to bot, \
+botcomponent and the component relationships in every environment (the admin list's, or --environment), \
+and, when --inventory-url (COPILOT_INVENTORY_URL) is set, the eight tables with active keys and the \
+application user's roles there.\n\nExit status: 0 nothing failed (warnings allowed), 1 a check failed, \
+2 invalid settings."
+    )]
+    Doctor(DoctorArgs),
+}
+
+/// The flags of `inventory doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// Only these Dataverse environments (comma-separated or repeated); default: every environment of the admin list.
+    #[arg(long = "environment", value_name = "URL", value_delimiter = ',')]
+    pub environments: Vec<String>,
+    /// The tenant inventory the scan reads: powerplatform, arg or none.
+    #[arg(long, value_name = "SOURCE", default_value = "powerplatform", value_parser = InventorySourceChoice::parse)]
+    pub inventory_source: InventorySourceChoice,
+    /// The Power Platform API base URL, for the resource query.
+    #[arg(long, env = "POWER_PLATFORM_API_URL", value_name = "URL")]
+    pub power_platform_api_url: Option<String>,
+    /// The BAP admin API base URL, for the environment list.
+    #[arg(long, env = "BAP_API_URL", value_name = "URL")]
+    pub bap_api_url: Option<String>,
+    /// The Azure Resource Manager base URL, for Resource Graph.
+    #[arg(long, env = "ARM_URL", value_name = "URL")]
+    pub arm_url: Option<String>,
+    /// The inventory environment the rows are written to, if any.
+    #[arg(long, env = "COPILOT_INVENTORY_URL", value_name = "URL")]
+    pub inventory_url: Option<String>,
 }
 
 /// The flags of `inventory report`.
@@ -180,6 +214,7 @@ pub async fn run(args: &InventoryArgs, ctx: CliContext) -> ExitCode {
             action: SchemaAction::Apply { inventory_url },
         } => run_apply(inventory_url, ctx).await,
         InventoryCommand::Report(report) => run_report(report, &ctx),
+        InventoryCommand::Doctor(doctor) => run_doctor(doctor, ctx).await,
     }
 }
 
@@ -268,6 +303,81 @@ fn service_url(value: Option<&str>, name: &str) -> Result<Option<Url>, String> {
     })?;
     client_core::check_url(&url).map_err(|e| format!("{name}: {e}"))?;
     Ok(Some(url))
+}
+
+/// The doctor's options from its flags; the problem names the flag.
+pub fn doctor_options(args: &DoctorArgs) -> Result<super::doctor::DoctorOptions, String> {
+    let mut o = super::doctor::DoctorOptions::default();
+    for (i, e) in args.environments.iter().enumerate() {
+        let url = service_url(Some(e), "--environment")?.ok_or_else(|| {
+            format!("--environment item {} is empty: give the environment URL, e.g. https://contoso.crm.dynamics.com", i + 1)
+        })?;
+        o.environments.push(url);
+    }
+    o.inventory_source = args.inventory_source;
+    o.endpoints = Endpoints {
+        power_platform: service_url(
+            args.power_platform_api_url.as_deref(),
+            "POWER_PLATFORM_API_URL (--power-platform-api-url)",
+        )?,
+        bap: service_url(args.bap_api_url.as_deref(), "BAP_API_URL (--bap-api-url)")?,
+        arm: service_url(args.arm_url.as_deref(), "ARM_URL (--arm-url)")?,
+    };
+    o.inventory_url = service_url(
+        args.inventory_url.as_deref(),
+        "COPILOT_INVENTORY_URL (--inventory-url)",
+    )?;
+    Ok(o)
+}
+
+async fn run_doctor(args: &DoctorArgs, ctx: CliContext) -> ExitCode {
+    let options = match doctor_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
+        Ok(s) => s,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let clock = client_core::system_clock();
+    let credential = match crate::credential::from_sign_in(&sign_in, clock.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let report = super::doctor::run(&credential, &clock, &options).await;
+    if ctx.json {
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        for c in &report.checks {
+            let mark = match c.status {
+                crate::doctor::Status::Pass => "ok  ",
+                crate::doctor::Status::Warn => "warn",
+                crate::doctor::Status::Fail => "FAIL",
+                _ => "skip",
+            };
+            out!("[{mark}] {}: {}", c.title, c.detail);
+            if let Some(fix) = &c.fix {
+                out!("       fix: {fix}");
+            }
+        }
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }
 
 /// The scan's options from its flags; the problem names the flag.

@@ -17,7 +17,8 @@
 //! - [`output`]: the JSON document; [`upsert`]: the rows into an inventory environment's
 //!   eight tables (`$batch` change sets by alternate key); [`mod@schema`]: creating those tables;
 //!   [`store`]: the state between scans; [`report`]: what the last scan found, as a terminal
-//!   table, Markdown, JSON or a self-contained HTML page (`inventory report`).
+//!   table, Markdown, JSON or a self-contained HTML page (`inventory report`); [`doctor`]:
+//!   whether the app may do what the scan needs (`inventory doctor`).
 //!
 //! ```no_run
 //! use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
@@ -33,6 +34,7 @@
 
 pub mod cli;
 pub mod dataverse;
+pub mod doctor;
 pub mod output;
 pub mod report;
 pub mod scan;

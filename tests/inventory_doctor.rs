@@ -1,0 +1,205 @@
+//! `inventory doctor` against the emulator: what the inventory scan needs, each failure with its
+//! fix, driven by the emulator's roles and settings (management application registration,
+//! app-only refusal, an environment without an application user, the connector's roles).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use connector::config::{RawConfig, SignIn};
+use connector::doctor::{Report, Status};
+use connector::inventory::doctor::{DoctorOptions, run};
+use serde_json::Value;
+use support::*;
+use tenant_emulator::inventory::InventoryConfig;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+fn credential(
+    emu: &RunningEmulator,
+    clock: &SharedManualClock,
+) -> (client_core::SharedCredential, client_core::SharedClock) {
+    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    (credential, shared)
+}
+
+fn options(emu: &RunningEmulator) -> DoctorOptions {
+    let base: url::Url = emu.inventory_url().parse().unwrap();
+    let mut o = DoctorOptions::default();
+    o.endpoints.power_platform = Some(base.clone());
+    o.endpoints.bap = Some(base.clone());
+    o.endpoints.arm = Some(base);
+    o
+}
+
+fn status(r: &Report, id: &str) -> Status {
+    r.get(id)
+        .unwrap_or_else(|| panic!("no {id}: {r:#?}"))
+        .status
+}
+
+fn fix(r: &Report, id: &str) -> String {
+    r.get(id).and_then(|c| c.fix.clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_one_environment_lacking_an_application_user_warns_with_the_fix() {
+    let emu = Emulator::builder()
+        .seed(41)
+        .agents(3)
+        .transcripts(5)
+        .environments(5)
+        .start()
+        .await
+        .unwrap();
+    let clock = clock();
+    let (cred, shared) = credential(&emu, &clock);
+    let r = run(&cred, &shared, &options(&emu)).await;
+    assert_eq!(status(&r, "inventory-api"), Status::Pass, "{r:#?}");
+    assert_eq!(status(&r, "resource-graph"), Status::Pass, "{r:#?}");
+    // The planted forbidden environment: a coverage gap for the scan, so a warning.
+    let c = r.get("read-components").unwrap();
+    assert_eq!(c.status, Status::Warn, "{r:#?}");
+    assert!(c.detail.contains("1 of "), "{}", c.detail);
+    assert!(
+        fix(&r, "read-components").contains("application user"),
+        "{r:#?}"
+    );
+    assert_eq!(status(&r, "inventory-schema"), Status::Skip);
+    assert_eq!(status(&r, "inventory-write"), Status::Skip);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_admin_rights_the_inventory_api_fails_with_the_admin_fix() {
+    let mut config = InventoryConfig::default();
+    config.management_apps_registered = false;
+    config.resource_query_delegated_only = true;
+    let emu = Emulator::builder()
+        .seed(42)
+        .agents(3)
+        .transcripts(5)
+        .environments(2)
+        .inventory(config)
+        .start()
+        .await
+        .unwrap();
+    let clock = clock();
+    let (cred, shared) = credential(&emu, &clock);
+    let r = run(&cred, &shared, &options(&emu)).await;
+    assert_eq!(status(&r, "inventory-api"), Status::Fail, "{r:#?}");
+    assert!(
+        fix(&r, "inventory-api").contains("Power Platform Administrator"),
+        "{r:#?}"
+    );
+    assert!(
+        fix(&r, "inventory-api").contains("management application"),
+        "{r:#?}"
+    );
+    // Without the list there is nothing to check in layer 2.
+    assert_eq!(status(&r, "read-components"), Status::Skip, "{r:#?}");
+    assert!(!r.ok());
+
+    // Given the environment, layer 2 is checked; Resource Graph is only a warning source.
+    let mut o = options(&emu);
+    o.environments = vec![emu.environment_url().parse().unwrap()];
+    let r = run(&cred, &shared, &o).await;
+    assert_eq!(status(&r, "read-components"), Status::Pass, "{r:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_environment_needs_the_tables_and_write_rights() {
+    // Least privilege: no tables, and roles that cannot create them.
+    let emu = Emulator::builder()
+        .seed(43)
+        .agents(2)
+        .transcripts(5)
+        .start()
+        .await
+        .unwrap();
+    let clock = clock();
+    let (cred, shared) = credential(&emu, &clock);
+    let mut o = DoctorOptions::default();
+    o.environments = vec![emu.environment_url().parse().unwrap()];
+    o.inventory_url = Some(emu.environment_url().parse().unwrap());
+    let r = run(&cred, &shared, &o).await;
+    assert_eq!(status(&r, "read-components"), Status::Pass, "{r:#?}");
+    let schema = r.get("inventory-schema").unwrap();
+    assert_eq!(schema.status, Status::Fail, "{r:#?}");
+    assert!(
+        schema.detail.contains("fsi_copilotagent"),
+        "{}",
+        schema.detail
+    );
+    assert!(fix(&r, "inventory-schema").contains("inventory schema apply"));
+    assert_eq!(status(&r, "inventory-write"), Status::Warn, "{r:#?}");
+    assert!(fix(&r, "inventory-write").contains("System Customizer"));
+
+    // Over-privileged, after `schema apply`: both pass, through the command line too.
+    let emu = Emulator::builder()
+        .seed(44)
+        .agents(2)
+        .transcripts(5)
+        .connector_access(tenant_emulator::entra::DataverseAccess::OverPrivileged)
+        .start()
+        .await
+        .unwrap();
+    let (cred, shared) = credential(&emu, &clock);
+    let dv = dataverse_client::DataverseClient::builder(emu.environment_url(), cred.clone())
+        .unwrap()
+        .clock(shared.clone())
+        .build()
+        .unwrap();
+    connector::inventory::schema::apply(&dv).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("c.db"), &[]);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
+        .args([
+            "--json",
+            "inventory",
+            "doctor",
+            "--environment",
+            emu.environment_url(),
+            "--inventory-url",
+            emu.environment_url(),
+            "--power-platform-api-url",
+            emu.inventory_url(),
+            "--bap-api-url",
+            emu.inventory_url(),
+            "--arm-url",
+            emu.inventory_url(),
+        ])
+        .env_clear()
+        .envs(&env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let by_id = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("inventory-schema")["status"], "pass", "{report:#}");
+    assert_eq!(by_id("inventory-write")["status"], "pass", "{report:#}");
+    assert_eq!(by_id("read-components")["status"], "pass", "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}

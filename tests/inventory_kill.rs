@@ -1,0 +1,186 @@
+//! End-to-end: `inventory scan --inventory-url` killed with SIGKILL while it writes, three
+//! times, then left to finish: the tables converge to the rows of the finished scan, with no
+//! duplicate, and a further run writes nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+#[path = "support/connector_support.rs"]
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector::config::{RawConfig, SignIn};
+use futures::TryStreamExt;
+use serde_json::Value;
+use support::*;
+use tenant_emulator::{Emulator, RunningEmulator};
+
+fn dataverse(emu: &RunningEmulator) -> dataverse_client::DataverseClient {
+    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
+    let clock: client_core::SharedClock = Arc::new(clock().0);
+    let credential = connector::credential::from_sign_in(&sign_in, clock.clone()).unwrap();
+    dataverse_client::DataverseClient::builder(emu.environment_url(), credential)
+        .unwrap()
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+/// The key values of each row of `rows` (by the table's upsert key), sorted.
+fn keys(table: &inventory_model::TableDef, rows: &[Value]) -> Vec<Vec<String>> {
+    let columns: Vec<&str> = match table.upsert_key() {
+        Some(k) => k.columns.to_vec(),
+        None => vec!["fsi_agentid", "fsi_policyid"],
+    };
+    let mut out: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| {
+                    r.get(*c)
+                        .map(|v| v.as_str().map_or(v.to_string(), str::to_ascii_lowercase))
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
+    let emu = Emulator::builder()
+        .seed(51)
+        .agents(24)
+        .transcripts(40)
+        .connector_access(tenant_emulator::entra::DataverseAccess::OverPrivileged)
+        .start()
+        .await
+        .unwrap();
+    let dv = dataverse(&emu);
+    connector::inventory::schema::apply(&dv).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("c.db"), &[]);
+    let out_file = dir.path().join("inventory.json");
+    let args: Vec<String> = [
+        "inventory",
+        "scan",
+        "--environment",
+        emu.environment_url(),
+        "--inventory-source",
+        "none",
+        "--inventory-url",
+        emu.environment_url(),
+        "--change-set",
+        "5",
+        "--output",
+        out_file.to_str().unwrap(),
+        "--inventory-state",
+        dir.path().join("inv.db").to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let command = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+        cmd.args(&args)
+            .env_clear()
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+
+    // Kill while the upserts are going out: after 1, 3 and 6 more write requests.
+    let mut killed = 0;
+    for more in [1, 3, 6] {
+        let start = emu.dataverse().request_counts().writes;
+        let mut child = command().spawn().unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(status.success(), "exited with {status}");
+                break;
+            }
+            if emu.dataverse().request_counts().writes >= start + more {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                killed += 1;
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the scan made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    assert!(killed >= 1, "no run was killed mid-write");
+
+    // Left to finish, then once more with nothing changed.
+    let out = command().output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let before = emu.dataverse().request_counts().writes;
+    let out = command().output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        emu.dataverse().request_counts().writes,
+        before,
+        "a scan after convergence wrote"
+    );
+
+    // The tables hold exactly the document's rows: one per key, none twice, none missing.
+    let mut seen = BTreeMap::new();
+    for table in inventory_model::schema::TABLES {
+        let rows: Vec<Value> = dv
+            .rows::<Value>(&dv.query(table.entity_set_name))
+            .try_collect()
+            .await
+            .unwrap();
+        let stored = keys(table, &rows);
+        let unique: BTreeSet<&Vec<String>> = stored.iter().collect();
+        assert_eq!(
+            unique.len(),
+            stored.len(),
+            "{}: duplicate rows",
+            table.logical_name
+        );
+        let written = doc[table.logical_name]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(stored, keys(table, &written), "{}", table.logical_name);
+        seen.insert(table.logical_name, stored.len());
+    }
+    assert_eq!(
+        seen["fsi_copilotagent"],
+        emu.tenant().agent_count(),
+        "{seen:?}"
+    );
+}
