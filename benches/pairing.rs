@@ -1,11 +1,16 @@
 //! Throughput of page -> pairs -> Akto records against plain `serde_json::Value` parsing of the
 //! same page, and (on request) the peak memory of page -> records.
 //!
-//! The page holds 5000 generated transcripts built from the activities of the real rows in
+//! The page holds 5000 generated rows built from the activities of the real rows in
 //! `crates/transcript-model/tests/fixtures/` (greetings, generative answers with their
 //! `gpt-feedback` channel data, dialog tracing, planner steps), so sizes and shapes follow the
-//! fixtures: most conversations have one or two turns, a few have dozens (over 100 KB). The
-//! generator is deterministic (fixed seed), so every run measures the same bytes.
+//! fixtures: most conversations have one or two turns, a few have dozens (over 100 KB). Rows
+//! are shaped as Dataverse writes them: each session has its own `name`
+//! (`{conversationId}_{botId}`), `metadata.BatchId` is a JSON number, and about one long
+//! session in ten is split over 2 to 4 rows sharing `name` and `conversationstarttime`, cut
+//! anywhere (a prompt may end one row and its reply start the next), some in reverse batch
+//! order. Every row parses. The generator is deterministic (fixed seed), so every run
+//! measures the same bytes.
 //!
 //! ```text
 //! cargo bench -p transcript-model --bench pairing -- --measurement-time 5
@@ -122,7 +127,22 @@ fn turn_count(rng: &mut Rng) -> usize {
 
 struct Page {
     bytes: Vec<u8>,
+    rows: usize,
+    /// Sessions written as more than one row.
+    split_sessions: usize,
     content_sizes: Vec<usize>,
+}
+
+/// Where a session's activities are cut into rows: 1 to 3 cuts, anywhere after the opening
+/// (so a prompt can end one row and its reply start the next, as in real split sessions).
+fn cuts(rng: &mut Rng, len: usize) -> Vec<usize> {
+    let parts = 2 + rng.below(3) as usize;
+    let mut at: Vec<usize> = (1..parts)
+        .map(|_| 1 + rng.below(len as u64 - 1) as usize)
+        .collect();
+    at.sort_unstable();
+    at.dedup();
+    at
 }
 
 fn generate_page() -> Page {
@@ -131,9 +151,13 @@ fn generate_page() -> Page {
     let mut bytes = Vec::with_capacity(200 << 20);
     bytes.extend_from_slice(br#"{"@odata.context":"https://org.crm.dynamics.com/api/data/v9.2/$metadata#conversationtranscripts","value":["#);
     let mut content_sizes = Vec::with_capacity(ROWS);
-    for n in 0..ROWS {
+    let mut split_sessions = 0;
+    let mut rows = 0;
+    let mut session = 0usize;
+    while rows < ROWS {
+        let turns = turn_count(&mut rng);
         let mut acts = t.opening.clone();
-        for _ in 0..turn_count(&mut rng) {
+        for _ in 0..turns {
             let turn = &t.turns[rng.below(t.turns.len() as u64) as usize];
             let user_id = rng.uuid();
             for a in turn {
@@ -148,19 +172,59 @@ fn generate_page() -> Page {
             }
         }
         acts.push(t.closing.clone());
-        let content = json!({ "activities": acts }).to_string();
-        content_sizes.push(content.len());
-        let mut row = t.rows[n % t.rows.len()].clone();
-        row["conversationtranscriptid"] = json!(rng.uuid());
-        row["content"] = json!(content);
-        if n > 0 {
-            bytes.push(b',');
+        // A row of the fixtures gives the columns; each session gets its own conversation id
+        // (`name` is `{conversationId}_{botId}`), shared by the rows it is split into.
+        let template = &t.rows[session % t.rows.len()];
+        session += 1;
+        let bot_id = template["name"]
+            .as_str()
+            .and_then(|n| n.rsplit_once('_'))
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        let name = format!("{}_{bot_id}", rng.uuid());
+        let mut meta: Value = serde_json::from_str(template["metadata"].as_str().unwrap()).unwrap();
+        // Long sessions (about one in ten) are written as 2 to 4 rows, as Dataverse splits a
+        // session past its size limit; a few of them arrive in reverse batch order.
+        let parts: Vec<&[Value]> = if turns >= 5 && rng.below(4) < 3 {
+            let at = cuts(&mut rng, acts.len());
+            let mut parts = Vec::new();
+            let mut from = 0;
+            for &c in &at {
+                parts.push(&acts[from..c]);
+                from = c;
+            }
+            parts.push(&acts[from..]);
+            split_sessions += 1;
+            parts
+        } else {
+            vec![&acts[..]]
+        };
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        if parts.len() > 1 && rng.below(4) == 0 {
+            order.reverse();
         }
-        serde_json::to_writer(&mut bytes, &row).unwrap();
+        for batch in order {
+            let content = json!({ "activities": parts[batch] }).to_string();
+            content_sizes.push(content.len());
+            // Dataverse writes BatchId as a JSON number.
+            meta["BatchId"] = json!(batch + 1);
+            let mut row = template.clone();
+            row["conversationtranscriptid"] = json!(rng.uuid());
+            row["name"] = json!(name);
+            row["metadata"] = json!(meta.to_string());
+            row["content"] = json!(content);
+            if rows > 0 {
+                bytes.push(b',');
+            }
+            serde_json::to_writer(&mut bytes, &row).unwrap();
+            rows += 1;
+        }
     }
     bytes.extend_from_slice(b"]}");
     Page {
         bytes,
+        rows,
+        split_sessions,
         content_sizes,
     }
 }
@@ -178,8 +242,10 @@ fn describe(page: &Page) {
     sizes.sort_unstable();
     let pct = |p: usize| sizes[(sizes.len() - 1) * p / 100];
     eprintln!(
-        "page: {} rows, {:.1} MB; content size p10 {} B, p50 {} B, p90 {} B, max {} B; {} rows over 100 KB",
-        ROWS,
+        "page: {} rows ({} sessions split over several rows), {:.1} MB; content size p10 {} B, \
+         p50 {} B, p90 {} B, max {} B; {} rows over 100 KB",
+        page.rows,
+        page.split_sessions,
         page.bytes.len() as f64 / 1e6,
         pct(10),
         pct(50),

@@ -20,7 +20,7 @@
 //! that is not JSON prints no records at all) or the command line is wrong (2). `--help` prints
 //! the usage on stdout and exits with 0.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use transcript_model::AktoConfig;
@@ -116,47 +116,39 @@ pub(crate) fn run(
             return EXIT_FAILURE;
         }
     };
-    // A file that is not JSON prints no records at all: check the whole text before streaming,
-    // so that a truncated file never passes half its records down a pipe and then fails.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        let _ = writeln!(err, "error: {}: the page is not valid JSON: {e}", args.file);
-        return EXIT_FAILURE;
-    }
-
-    let mut out = BufWriter::new(out);
-    let mut write_error = None;
+    // A file that is not JSON prints no records at all: the output (records and row
+    // diagnostics) is built in memory while the page is walked, and written only once the
+    // walk has read the whole page. (Checking the page first would read it twice; the
+    // records are a fraction of the page's size.)
+    let mut records = Vec::with_capacity(bytes.len() / 4);
+    let mut diagnostics = Vec::new();
     let walked = config.for_each_row_records(&bytes, |row| match row {
-        Ok(records) => {
-            // After a failed write (a closed pipe, a full disk) the rest is not written.
-            for record in &records {
-                if write_error.is_some() {
-                    break;
-                }
-                let line = serde_json::to_string(record).map_err(std::io::Error::from);
-                if let Err(e) = line.and_then(|l| writeln!(out, "{l}")) {
-                    write_error = Some(e);
-                }
+        Ok(rows) => {
+            for record in &rows {
+                // Serialising strings into memory cannot fail.
+                let _ = serde_json::to_writer(&mut records, record);
+                records.push(b'\n');
             }
         }
         Err(e) => {
-            let _ = writeln!(err, "{e}");
+            let _ = writeln!(diagnostics, "{e}");
         }
     });
-    if let Err(e) = out.flush() {
-        write_error.get_or_insert(e);
-    }
     if let Err(e) = walked {
         let _ = writeln!(err, "error: {}: {e}", args.file);
         return EXIT_FAILURE;
     }
-    match write_error {
+    let _ = err.write_all(&diagnostics);
+    // After a failed write (a closed pipe, a full disk) the rest is not written.
+    let written = out.write_all(&records).and_then(|()| out.flush());
+    match written {
         // The reader went away (`| head`): nothing is wrong with the input.
-        Some(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
-        Some(e) => {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => {
             let _ = writeln!(err, "error: writing stdout: {e}");
             EXIT_FAILURE
         }
-        None => EXIT_OK,
+        Ok(()) => EXIT_OK,
     }
 }
 

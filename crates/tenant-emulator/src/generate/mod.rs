@@ -36,6 +36,36 @@ const S_TRANSCRIPT: u64 = 3;
 const S_CONTENT: u64 = 4;
 const S_MAKER: u64 = 5;
 const S_ROLE: u64 = 6;
+const S_SPLIT: u64 = 7;
+const S_ROW_ID: u64 = 8;
+
+/// Generated transcript rows come in blocks of this many indices; each block holds one
+/// session split across 2-3 consecutive rows and one resumed session (a second session of
+/// an earlier conversation).
+const BLOCK: u64 = 40;
+
+/// Agent names in other scripts, as makers name agents in their own language.
+const NON_LATIN_NAMES: &[&str] = &[
+    "Zahlungs-Überblick",
+    "Überweisung Bot",
+    "経費精算ボット",
+    "社内ヘルプデスク",
+    "Помощник закупок",
+    "Справочная служба",
+    "Ελεγκτής Τιμολογίων",
+    "مساعد الموارد البشرية",
+];
+
+/// What a transcript index generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// A session in one row.
+    Single,
+    /// Part `part` (1-based) of `parts` of the session generated at index `first`.
+    Part { first: u64, part: u64, parts: u64 },
+    /// A second session (resumed later) of the conversation generated at index `of`.
+    Resumed { of: u64 },
+}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,12 +306,23 @@ impl SyntheticTenant {
                 let mut r = Rng::new(spec.seed, &[S_BOT, index as u64]);
                 let domain = r.index(DOMAINS.len());
                 let d = &DOMAINS[domain];
-                let base = format!("{} {}", r.pick(COMPANIES), r.pick(d.agent_names));
+                let base = if r.chance(0.12) {
+                    (*r.pick(NON_LATIN_NAMES)).to_owned()
+                } else {
+                    format!("{} {}", r.pick(COMPANIES), r.pick(d.agent_names))
+                };
                 let n = used_names.entry(base.clone()).or_insert(0);
                 *n += 1;
                 let name = if *n == 1 { base } else { format!("{base} {n}") };
                 let prefix = *r.pick(PUBLISHER_PREFIXES);
-                let mut schema = format!("{prefix}_{}", camel(&name));
+                let camel_name = camel(&name);
+                // A name without Latin letters gives no schema part: number it instead.
+                let camel_name = if camel_name.bytes().any(|b| b.is_ascii_alphabetic()) {
+                    camel_name
+                } else {
+                    format!("agent{index}")
+                };
+                let mut schema = format!("{prefix}_{camel_name}");
                 let s = used_schemas.entry(schema.clone()).or_insert(0);
                 *s += 1;
                 if *s > 1 {
@@ -588,17 +629,112 @@ impl SyntheticTenant {
 
     /// `conversationtranscripts` rows for these indices, without `content` (see
     /// [`SyntheticTenant::transcript_content`]).
+    ///
+    /// One row per index. As in a real environment, some sessions span several rows: in every
+    /// block of 40 indices, one session is split into 2-3 consecutive rows (same `name` and
+    /// `conversationstarttime`, numeric `BatchId` 1, 2, 3, a prompt and its reply on each
+    /// cut), and one row is a resumed session (same `name` as another row, another start).
     pub fn transcript_rows(
         &self,
         indices: std::ops::Range<usize>,
     ) -> impl Iterator<Item = Row> + '_ {
-        indices.filter_map(move |i| self.transcript_row(i as u64, None))
+        indices.filter_map(move |i| self.slot_row(i as u64))
+    }
+
+    /// What index `i` generates (see [`SyntheticTenant::transcript_rows`]).
+    fn slot(&self, i: u64) -> Slot {
+        let block = i / BLOCK;
+        let offset = i % BLOCK;
+        let mut r = Rng::new(self.spec.seed, &[S_SPLIT, block]);
+        // `range` is inclusive.
+        let parts = r.range(2, 3);
+        let split_at = r.range(0, BLOCK - parts);
+        let resumed_at = r.range(1, BLOCK - 1);
+        if (split_at..split_at + parts).contains(&offset) {
+            let first = block * BLOCK + split_at;
+            return Slot::Part {
+                first,
+                part: offset - split_at + 1,
+                parts,
+            };
+        }
+        let of = block * BLOCK + resumed_at - 1;
+        if offset == resumed_at && !(split_at..split_at + parts).contains(&(resumed_at - 1)) {
+            return Slot::Resumed { of };
+        }
+        Slot::Single
+    }
+
+    fn slot_row(&self, i: u64) -> Option<Row> {
+        match self.slot(i) {
+            Slot::Single => self.transcript_row(i, None),
+            Slot::Part { first, part, parts } => {
+                let mut row = self.session_row(first, None)?;
+                let created = row
+                    .get("createdon")
+                    .and_then(Value::as_str)
+                    .and_then(parse_iso)?
+                    + time::Duration::seconds(i64::try_from(part).unwrap_or(0));
+                let name = row.get("name")?.as_str()?.to_owned();
+                let start = row
+                    .get("conversationstarttime")
+                    .and_then(Value::as_str)
+                    .and_then(parse_iso)?;
+                let id = self.row_id(&name, start, part, parts);
+                row.insert("conversationtranscriptid".into(), json!(id));
+                row.insert("schemaversion".into(), json!("0.2.2"));
+                set_batch(&mut row, part);
+                row.insert("createdon".into(), json!(iso(created)));
+                row.insert("modifiedon".into(), json!(iso(created)));
+                Some(row)
+            }
+            Slot::Resumed { of } => {
+                let other = self.session_row(of, None)?;
+                let start = other
+                    .get("conversationstarttime")
+                    .and_then(Value::as_str)
+                    .and_then(parse_iso)?;
+                // Another session of the same conversation (same `name`), three hours
+                // before the other one: the user had talked to the agent earlier that day.
+                let earlier = start - time::Duration::hours(3);
+                let mut row = self.session_row(i, Some(earlier))?;
+                let name = other.get("name")?.clone();
+                row.insert("name".into(), name.clone());
+                for column in ["_bot_conversationtranscriptid_value", "metadata"] {
+                    row.insert(column.into(), other.get(column)?.clone());
+                }
+                let id = self.row_id(name.as_str()?, earlier, 1, 1);
+                row.insert("conversationtranscriptid".into(), json!(id));
+                Some(row)
+            }
+        }
+    }
+
+    /// The id of a generated row: derived from its session and part, so that
+    /// [`SyntheticTenant::transcript_content`] recognises the tenant's own rows and never
+    /// invents content for a row injected without it.
+    fn row_id(&self, name: &str, start: OffsetDateTime, part: u64, parts: u64) -> Uuid {
+        Rng::new(
+            self.spec.seed,
+            &[
+                S_ROW_ID,
+                label(name),
+                start.unix_timestamp().cast_unsigned(),
+                part,
+                parts,
+            ],
+        )
+        .uuid()
     }
 
     /// One transcript row for index `i` (indices past the spec's count are valid too: used to
-    /// add transcripts at run time). With `start`, the conversation starts then instead of at
-    /// a generated time. `None` only when the tenant has no agent.
+    /// add transcripts at run time), a session of its own. With `start`, the conversation
+    /// starts then instead of at a generated time. `None` only when the tenant has no agent.
     pub fn transcript_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
+        self.session_row(i, start)
+    }
+
+    fn session_row(&self, i: u64, start: Option<OffsetDateTime>) -> Option<Row> {
         let total = self.weights.last()?.0;
         let mut r = Rng::new(self.spec.seed, &[S_TRANSCRIPT, i]);
         let pick = r.unit() * total;
@@ -607,7 +743,8 @@ impl SyntheticTenant {
             .partition_point(|(w, _)| *w <= pick)
             .min(self.weights.len() - 1);
         let bot = &self.bots[self.weights[slot].1];
-        let id = r.uuid();
+        // Drawn (and unused) so every later draw keeps the value it had when row ids were random.
+        let _ = r.uuid();
         let conversation_id = r.uuid();
         let history = i64::from(self.spec.history_days.max(1)) * 86_400;
         // Conversations end early enough that their rows (written 30-45 min later) exist by
@@ -620,21 +757,21 @@ impl SyntheticTenant {
         let created = start
             + time::Duration::seconds(i64::try_from(r.range(30 * 60, 45 * 60)).unwrap_or(1800));
         let schema_version = if r.chance(0.7) { "0.2.2" } else { "0.2.1" };
+        let name = format!("{conversation_id}_{}", bot.runtime_id);
+        let id = self.row_id(&name, start, 1, 1);
         let mut metadata = json!({
             "BotId": bot.runtime_id,
             "AADTenantId": self.identity.tenant_id,
             "BotName": bot.schema,
         });
         if schema_version == "0.2.2" {
-            metadata["BatchId"] = json!(r.uuid());
+            // Dataverse writes the batch number as a JSON number.
+            metadata["BatchId"] = json!(1);
         }
         let owner = self.makers[bot.owner].id;
         let mut row = Row::new();
         row.insert("conversationtranscriptid".into(), json!(id));
-        row.insert(
-            "name".into(),
-            json!(format!("{conversation_id}_{}", bot.runtime_id)),
-        );
+        row.insert("name".into(), json!(name));
         row.insert("metadata".into(), json!(metadata.to_string()));
         row.insert("conversationstarttime".into(), json!(iso(start)));
         row.insert("schematype".into(), json!("powervirtualagents"));
@@ -657,7 +794,8 @@ impl SyntheticTenant {
     }
 
     /// The transcript `content` (a JSON string) for a stored transcript row of this tenant;
-    /// `None` when the row already has content or is not one of this tenant's agents.
+    /// `None` when the row already has content, or is not a row this tenant generated (a row
+    /// injected without content stays without: nothing is invented for it).
     pub fn transcript_content(&self, row: &Row) -> Option<String> {
         if row.get("content").is_some_and(|c| !c.is_null()) {
             return None;
@@ -669,24 +807,34 @@ impl SyntheticTenant {
         let bot = &self.bots[*self.by_id.get(&bot_id)?];
         let id = row
             .get("conversationtranscriptid")
-            .and_then(Value::as_str)?;
-        let conversation_id = row
-            .get("name")
             .and_then(Value::as_str)
-            .and_then(|n| n.split('_').next())
-            .unwrap_or(id);
+            .and_then(|s| Uuid::parse_str(s).ok())?;
+        let name = row.get("name").and_then(Value::as_str)?;
+        let conversation_id = name.split('_').next().unwrap_or(name);
         let start = row
             .get("conversationstarttime")
             .and_then(Value::as_str)
             .and_then(parse_iso)?;
-        let mut r = Rng::new(self.spec.seed, &[S_CONTENT, label(id)]);
-        Some(transcript::content(
-            &mut r,
-            self,
-            bot,
-            conversation_id,
-            start,
-        ))
+        let batch = row
+            .get("metadata")
+            .and_then(Value::as_str)
+            .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            .and_then(|m| m.get("BatchId").and_then(Value::as_u64))
+            .unwrap_or(1);
+        let parts = (1..=3).find(|&parts| self.row_id(name, start, batch, parts) == id)?;
+        let mut r = Rng::new(
+            self.spec.seed,
+            &[
+                S_CONTENT,
+                label(name),
+                start.unix_timestamp().cast_unsigned(),
+            ],
+        );
+        let whole = transcript::content(&mut r, self, bot, conversation_id, start);
+        if parts == 1 {
+            return Some(whole);
+        }
+        transcript::part_of(&whole, batch, parts)
     }
 
     /// A materializer producing `content` for generated transcript rows.
@@ -700,6 +848,17 @@ impl SyntheticTenant {
             extra
         })
     }
+}
+
+/// Sets `BatchId` (a JSON number, as Dataverse writes it) in a row's metadata text.
+fn set_batch(row: &mut Row, batch: u64) {
+    let mut metadata = row
+        .get("metadata")
+        .and_then(Value::as_str)
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .unwrap_or_else(|| json!({}));
+    metadata["BatchId"] = json!(batch);
+    row.insert("metadata".into(), json!(metadata.to_string()));
 }
 
 /// The name of the least-privilege role given to the connector's application user.
@@ -813,7 +972,8 @@ mod tests {
     fn transcripts_look_like_the_real_rows() {
         let t = Arc::new(SyntheticTenant::generate(&spec()));
         let m = t.materializer();
-        for row in t.transcript_rows(0..200) {
+        let all: Vec<Row> = t.transcript_rows(0..200).collect();
+        for row in all.clone() {
             let start = parse_iso(row["conversationstarttime"].as_str().unwrap()).unwrap();
             let created = parse_iso(row["createdon"].as_str().unwrap()).unwrap();
             let lag = created - start;
@@ -826,11 +986,144 @@ mod tests {
             let extra = m(&row);
             let content: Value = serde_json::from_str(extra["content"].as_str().unwrap()).unwrap();
             let acts = content["activities"].as_array().unwrap();
-            assert!(acts.len() >= 3);
+            let split = metadata["BatchId"].as_u64().is_some_and(|b| b > 1)
+                || all.iter().any(|o| {
+                    o["name"] == row["name"]
+                        && o["conversationstarttime"] == row["conversationstarttime"]
+                        && o["conversationtranscriptid"] != row["conversationtranscriptid"]
+                });
+            assert!(acts.len() >= if split { 1 } else { 3 });
+            // Dataverse writes the batch number as a JSON number.
+            assert!(metadata["BatchId"].is_null() || metadata["BatchId"].is_u64());
             for a in acts {
                 assert!(a["timestamp"].is_i64());
                 assert!(a["from"]["role"].is_i64());
             }
         }
+    }
+
+    #[test]
+    fn split_sessions_cut_between_a_prompt_and_its_reply() {
+        let t = Arc::new(SyntheticTenant::generate(&spec()));
+        let rows: Vec<Row> = t.transcript_rows(0..400).collect();
+        assert_eq!(rows.len(), 400);
+        let mut groups: std::collections::BTreeMap<(String, String), Vec<&Row>> =
+            std::collections::BTreeMap::new();
+        for row in &rows {
+            let key = (
+                row["name"].as_str().unwrap().to_owned(),
+                row["conversationstarttime"].as_str().unwrap().to_owned(),
+            );
+            groups.entry(key).or_default().push(row);
+        }
+        let split: Vec<_> = groups.values().filter(|g| g.len() > 1).collect();
+        assert_eq!(split.len(), 10, "one split session per 40 rows");
+        let mut cut_after_prompt = 0;
+        for parts in split {
+            let batches: Vec<u64> = parts
+                .iter()
+                .map(|r| {
+                    let m: Value = serde_json::from_str(r["metadata"].as_str().unwrap()).unwrap();
+                    m["BatchId"].as_u64().unwrap()
+                })
+                .collect();
+            assert_eq!(batches, (1..=parts.len() as u64).collect::<Vec<_>>());
+            // The parts put together are the whole session, in order.
+            let acts: Vec<Vec<Value>> = parts
+                .iter()
+                .map(|r| {
+                    let c: Value = serde_json::from_str(&t.transcript_content(r).unwrap()).unwrap();
+                    c["activities"].as_array().unwrap().clone()
+                })
+                .collect();
+            let first = parts[0];
+            let mut r = Rng::new(
+                42,
+                &[
+                    S_CONTENT,
+                    label(first["name"].as_str().unwrap()),
+                    parse_iso(first["conversationstarttime"].as_str().unwrap())
+                        .unwrap()
+                        .unix_timestamp()
+                        .cast_unsigned(),
+                ],
+            );
+            let bot = &t.bots[t.by_id[&Uuid::parse_str(
+                first["_bot_conversationtranscriptid_value"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap()]];
+            let conversation = first["name"].as_str().unwrap().split('_').next().unwrap();
+            let start = parse_iso(first["conversationstarttime"].as_str().unwrap()).unwrap();
+            let whole: Value =
+                serde_json::from_str(&transcript::content(&mut r, &t, bot, conversation, start))
+                    .unwrap();
+            assert_eq!(&acts.concat(), whole["activities"].as_array().unwrap());
+            for pair in acts.windows(2) {
+                let last = pair[0].last().unwrap();
+                if last["type"] == "message" && last["from"]["role"] == 1 {
+                    cut_after_prompt += 1;
+                }
+            }
+        }
+        assert!(cut_after_prompt >= 5, "{cut_after_prompt}");
+        // Resumed sessions: the same conversation in two sessions.
+        let resumed = rows
+            .iter()
+            .filter(|r| {
+                rows.iter().any(|o| {
+                    o["name"] == r["name"]
+                        && o["conversationstarttime"] != r["conversationstarttime"]
+                })
+            })
+            .count();
+        assert!(resumed >= 16, "{resumed}");
+    }
+
+    #[test]
+    fn content_is_never_invented_for_an_injected_row() {
+        let t = Arc::new(SyntheticTenant::generate(&spec()));
+        let generated = t.transcript_row(7, None).unwrap();
+        assert!(t.transcript_content(&generated).is_some());
+        // Same bot, same columns, but not a row this tenant generated.
+        let mut injected = generated.clone();
+        injected.insert(
+            "conversationtranscriptid".into(),
+            json!("0b1c2d3e-0000-4000-8000-000000000001"),
+        );
+        assert!(t.transcript_content(&injected).is_none());
+        let mut renamed = generated;
+        renamed.insert("name".into(), json!("other-conversation_bot"));
+        assert!(t.transcript_content(&renamed).is_none());
+    }
+
+    #[test]
+    fn some_agents_have_non_latin_names() {
+        let t = SyntheticTenant::generate(&TenantSpec {
+            agents: 200,
+            ..spec()
+        });
+        let names: Vec<String> = t
+            .bot_rows()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect();
+        let non_latin = names
+            .iter()
+            .filter(|n| n.chars().any(|c| c.is_alphabetic() && !c.is_ascii()))
+            .count();
+        assert!(non_latin >= 10, "{non_latin}");
+        assert!(names.iter().any(|n| n.contains('ü') || n.contains('Ü')));
+        assert!(
+            names
+                .iter()
+                .any(|n| n.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)))
+        );
+        assert!(
+            names
+                .iter()
+                .any(|n| n.chars().any(|c| ('\u{0400}'..='\u{04ff}').contains(&c)))
+        );
     }
 }

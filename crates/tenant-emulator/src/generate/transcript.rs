@@ -705,3 +705,35 @@ pub(super) fn content(
     }
     json!({"activities": c.acts}).to_string()
 }
+
+/// Part `part` (1-based) of `parts` of a session's content: the activities cut so that each
+/// cut falls between a prompt and its reply (the prompt ends one part, its reply starts the
+/// next), as when Copilot Studio splits a session that outgrew one row. Sessions with too few
+/// prompts are cut evenly.
+pub(super) fn part_of(whole: &str, part: u64, parts: u64) -> Option<String> {
+    let doc: Value = serde_json::from_str(whole).ok()?;
+    let acts = doc.get("activities")?.as_array()?;
+    let parts = usize::try_from(parts).ok()?.max(1);
+    let part = usize::try_from(part).ok()?.clamp(1, parts);
+    let is_user_message = |a: &Value| {
+        a.get("type").and_then(Value::as_str) == Some("message")
+            && a.pointer("/from/role").and_then(Value::as_i64) == Some(1)
+    };
+    // Cut candidates: right after a user message that a message follows later.
+    let candidates: Vec<usize> = (0..acts.len())
+        .filter(|&i| is_user_message(&acts[i]) && i + 1 < acts.len())
+        .map(|i| i + 1)
+        .collect();
+    let cuts: Vec<usize> = if candidates.len() >= parts - 1 {
+        (1..parts)
+            .map(|k| candidates[(k * candidates.len()) / parts])
+            .collect()
+    } else {
+        (1..parts).map(|k| k * acts.len() / parts).collect()
+    };
+    let mut bounds = vec![0];
+    bounds.extend(cuts);
+    bounds.push(acts.len());
+    let (from, to) = (bounds[part - 1], bounds[part].max(bounds[part - 1]));
+    Some(json!({"activities": &acts[from..to]}).to_string())
+}
