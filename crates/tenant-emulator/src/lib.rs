@@ -2,13 +2,17 @@
 //!
 //! One loopback port serves:
 //! - Entra ID's token endpoint, `POST /{tenant}/oauth2/v2.0/token` (client credentials with a
-//!   client secret or a certificate assertion, and Entra's real error bodies);
+//!   client secret or a certificate assertion, and Entra's real error bodies), and the device
+//!   code sign-in for delegated tokens ([`entra_device`]);
 //! - the Dataverse Web API under `/api/data/v9.1/` and `/api/data/v9.2/` with the Copilot
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
 //! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
-//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]); Security
+//!   Copilot sessions, prompts and evaluations on beta ([`security_copilot`]); service
+//!   principals, app role assignments, delegated grants, app registrations and owners of the
+//!   agents' and the connector's apps ([`identity`]);
 //! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
 //!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
 //!   query and the admin environment list, with paging, quota headers and throttling;
@@ -20,6 +24,10 @@
 //!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
 //!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
 //!   - `POST tokens/expire` (every token issued so far expires);
+//!   - `GET devicelogin` (device code sign-ins waiting), `POST devicelogin` with
+//!     `{"user_code": "...", "approve": true|false}` (the person approves or declines);
+//!   - `GET security-copilot`, `POST security-copilot` with a
+//!     [`security_copilot::SecurityCopilotSettings`] JSON (outcome, run time, rate limit);
 //!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour; at
 //!     most [`MAX_GENERATED_PER_REQUEST`]) or `{"rows": [...]}` (as given); answers
 //!     `{"ids": [...]}`.
@@ -55,19 +63,22 @@ pub mod clock;
 pub mod dataverse;
 mod emulator;
 pub mod entra;
+pub mod entra_device;
 pub mod environments;
 pub mod faults;
 pub mod generate;
 pub mod graph;
 mod handles;
+pub mod identity;
 pub mod inventory;
 pub mod kql;
 mod rng;
+pub mod security_copilot;
 pub mod throttle;
 
 pub use admin::ADMIN_BODY_LIMIT;
 pub use emulator::{
-    Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
-    RunningEmulator,
+    Credentials, DEFAULT_GRAPH_ROLES, Emulator, EmulatorBuilder, EmulatorError,
+    MAX_GENERATED_PER_REQUEST, RunningEmulator,
 };
 pub use handles::EmulatorUrls;
