@@ -7,6 +7,9 @@
 //! - `GET /_emulator/limits`, `POST` a
 //!   [`ServiceProtectionLimits`](crate::throttle::ServiceProtectionLimits) JSON to replace them.
 //! - `POST /_emulator/tokens/expire`: every token issued so far is expired.
+//! - `GET /_emulator/security-copilot`, `POST` a
+//!   [`SecurityCopilotSettings`](crate::security_copilot::SecurityCopilotSettings) JSON
+//!   (outcome of new evaluations, their run time, the rate limit) to replace it.
 //! - `POST /_emulator/transcripts` with `{"count": n}` (generated, started within the last
 //!   hour; at most [`MAX_GENERATED_PER_REQUEST`](crate::MAX_GENERATED_PER_REQUEST))
 //!   or `{"rows": [...]}` (as given): answers `{"ids": [...]}`.
@@ -42,6 +45,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/_emulator/limits", get(get_limits).post(set_limits))
         .route("/_emulator/tokens/expire", post(expire_tokens))
         .route("/_emulator/transcripts", post(add_transcripts))
+        .route(
+            "/_emulator/security-copilot",
+            get(get_security_copilot).post(set_security_copilot),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
         .with_state(shared)
 }
@@ -139,5 +146,26 @@ async fn add_transcripts(State(shared): State<Arc<Shared>>, body: axum::body::By
     match result {
         Ok(ids) => (StatusCode::CREATED, Json(json!({"ids": ids}))).into_response(),
         Err(e) => bad_request(e.to_string()),
+    }
+}
+
+async fn get_security_copilot(
+    State(shared): State<Arc<Shared>>,
+) -> Json<crate::security_copilot::SecurityCopilotSettings> {
+    Json(shared.graph.security_copilot().settings())
+}
+
+async fn set_security_copilot(
+    State(shared): State<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let settings: crate::security_copilot::SecurityCopilotSettings =
+        match serde_json::from_slice(&body) {
+            Ok(s) => s,
+            Err(e) => return bad_request(format!("invalid Security Copilot settings: {e}")),
+        };
+    match shared.graph.security_copilot().set_settings(settings) {
+        Ok(()) => Json(shared.graph.security_copilot().settings()).into_response(),
+        Err(e) => bad_request(format!("invalid Security Copilot settings: {e}")),
     }
 }

@@ -128,6 +128,7 @@ pub struct EmulatorBuilder {
     graph_roles: Vec<String>,
     environments: usize,
     inventory: InventoryConfig,
+    security_copilot: crate::security_copilot::SecurityCopilotSpec,
 }
 
 impl fmt::Debug for EmulatorBuilder {
@@ -162,12 +163,13 @@ impl Default for EmulatorBuilder {
             fixture_files: Vec::new(),
             resources: Vec::new(),
             m365: crate::graph::M365Spec::default(),
-            graph_roles: vec![
-                crate::graph::INTERACTION_ROLE.to_owned(),
-                crate::graph::USER_READ_ROLE.to_owned(),
-            ],
+            graph_roles: DEFAULT_GRAPH_ROLES
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
             environments: 1,
             inventory: InventoryConfig::default(),
+            security_copilot: crate::security_copilot::SecurityCopilotSpec::default(),
         }
     }
 }
@@ -267,8 +269,8 @@ impl EmulatorBuilder {
     }
 
     /// The Graph application permissions the connector app was granted (default
-    /// `AiEnterpriseInteraction.Read.All` and `User.Read.All`); they appear in the `roles`
-    /// claim of its Graph tokens.
+    /// [`DEFAULT_GRAPH_ROLES`]); they appear in the `roles` claim of its Graph tokens and as
+    /// its app role assignments.
     pub fn graph_roles<I, S>(mut self, roles: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -284,6 +286,12 @@ impl EmulatorBuilder {
     /// realistic discrepancies (see [`crate::environments`]).
     pub fn environments(mut self, n: usize) -> Self {
         self.environments = n;
+        self
+    }
+
+    /// The Security Copilot workspace's generated history (default 4 sessions of 3 prompts).
+    pub fn security_copilot(mut self, spec: crate::security_copilot::SecurityCopilotSpec) -> Self {
+        self.security_copilot = spec;
         self
     }
 
@@ -375,7 +383,7 @@ impl EmulatorBuilder {
                     .with_id(identity.client_secret_id),
             )
             .with_dataverse_access(self.connector_access)
-            .with_graph_roles(self.graph_roles);
+            .with_graph_roles(self.graph_roles.clone());
         let mut apps = vec![connector];
         apps.extend(self.apps);
         for app in &apps {
@@ -450,6 +458,21 @@ impl EmulatorBuilder {
         })
         .await?;
 
+        graph
+            .security_copilot()
+            .generate(self.security_copilot, anchor);
+        plant_identities(
+            &graph,
+            self.seed,
+            clock.now(),
+            tenancy.inventory.rows(),
+            &crate::identity::ConnectorApp {
+                client_id: identity.client_id,
+                object_id: identity.client_object_id,
+                graph_roles: &self.graph_roles,
+            },
+        );
+
         let shared = Arc::new(Shared {
             base_url: base_url.clone(),
             tenant,
@@ -490,6 +513,52 @@ impl EmulatorBuilder {
             servers: Some(tenancy.servers),
         })
     }
+}
+
+/// The Graph application permissions the connector app holds unless
+/// [`EmulatorBuilder::graph_roles`] says otherwise: what its commands need, nothing more.
+pub const DEFAULT_GRAPH_ROLES: [&str; 4] = [
+    crate::graph::INTERACTION_ROLE,
+    crate::graph::USER_READ_ROLE,
+    "Application.Read.All",
+    crate::security_copilot::READ_WRITE_ROLE,
+];
+
+/// Plants the directory: an identity for every agent the inventory shows with an
+/// `entraAppId`, and the connector's app.
+fn plant_identities(
+    graph: &crate::graph::Graph,
+    seed: u64,
+    now: OffsetDateTime,
+    inventory_rows: &[Value],
+    connector: &crate::identity::ConnectorApp<'_>,
+) {
+    let mut seen = std::collections::HashSet::new();
+    let agents: Vec<crate::identity::AgentApp> = inventory_rows
+        .iter()
+        .filter(|r| r.pointer("/properties/entraAppId").is_some())
+        .filter_map(|r| {
+            let bot_id = r.get("name")?.as_str()?.to_owned();
+            let display_name = r
+                .pointer("/properties/displayName")
+                .and_then(Value::as_str)
+                .unwrap_or(&bot_id)
+                .to_owned();
+            seen.insert(bot_id.clone())
+                .then_some(crate::identity::AgentApp {
+                    bot_id,
+                    display_name,
+                })
+        })
+        .collect();
+    let users: Vec<(String, String, String)> = graph
+        .users()
+        .into_iter()
+        .map(|u| (u.id, u.display_name, u.user_principal_name))
+        .collect();
+    graph
+        .directory()
+        .plant(seed, now, &agents, connector, &users);
 }
 
 fn load_rows(path: &Path) -> Result<Vec<Row>, EmulatorError> {

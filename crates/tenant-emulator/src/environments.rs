@@ -512,10 +512,14 @@ fn agent_row(bot: &Row, environment_id: &str, tenant_id: Uuid) -> Option<Value> 
         "createdIn": "Copilot Studio",
         "schemaName": text("schemaname"),
         "botId": id,
+        "entraAppId": crate::identity::agent_app_id(id),
         "isManaged": text("ismanaged"),
         "isQuarantined": false,
         "channels": channels,
     });
+    if let Some(agent) = crate::identity::agent_identity_id(id) {
+        properties["entraAgentId"] = json!(agent);
+    }
     if let Some(g) = generative {
         properties["orchestration"] = json!(if g { "Generative" } else { "Classic" });
     }

@@ -179,6 +179,8 @@ struct Inner {
     interactions: RwLock<HashMap<String, Vec<Stored>>>,
     next_request: AtomicU64,
     requests: AtomicU64,
+    security_copilot: crate::security_copilot::SecurityCopilot,
+    directory: crate::identity::Directory,
 }
 
 /// The Graph stand-in. Cheap to clone.
@@ -223,14 +225,20 @@ impl Graph {
         let graph = Graph {
             inner: Arc::new(Inner {
                 entra,
-                clock,
-                base_url,
+                clock: clock.clone(),
+                base_url: base_url.clone(),
                 seed,
                 domain: domain.to_owned(),
                 users: RwLock::new(Vec::new()),
                 interactions: RwLock::new(HashMap::new()),
                 next_request: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                security_copilot: crate::security_copilot::SecurityCopilot::new(
+                    seed,
+                    clock.clone(),
+                    base_url.clone(),
+                ),
+                directory: crate::identity::Directory::default(),
             }),
         };
         let total = spec.licensed_users + spec.idle_licensed_users + spec.unlicensed_active_users;
@@ -390,6 +398,16 @@ impl Graph {
         out.push(stored(answer));
     }
 
+    /// Security Copilot (Graph beta): sessions, prompts and evaluations.
+    pub fn security_copilot(&self) -> &crate::security_copilot::SecurityCopilot {
+        &self.inner.security_copilot
+    }
+
+    /// Service principals, app role assignments, delegated grants and app registrations.
+    pub fn directory(&self) -> &crate::identity::Directory {
+        &self.inner.directory
+    }
+
     /// The generated users (licensed and not).
     pub fn users(&self) -> Vec<GraphUser> {
         read(&self.inner.users).clone()
@@ -500,22 +518,39 @@ fn stored(value: Value) -> Stored {
 }
 
 /// An answer before it becomes an HTTP response (batches embed it).
-struct Answer {
-    status: StatusCode,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: String,
+    /// `Retry-After` seconds, for a 429.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl Answer {
-    fn ok(body: String) -> Self {
+    pub(crate) fn ok(body: String) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    pub(crate) fn with_status(status: StatusCode, body: String) -> Self {
         Self {
-            status: StatusCode::OK,
+            status,
             body,
+            retry_after: None,
         }
     }
 }
 
 fn graph_error(graph: &Graph, status: StatusCode, code: &str, message: &str) -> Answer {
-    let now = graph.inner.clock.now();
+    error_answer(&graph.inner.clock, status, code, message)
+}
+
+/// An error as Graph writes it: `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+pub(crate) fn error_answer(
+    clock: &SharedClock,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Answer {
+    let now = clock.now();
     let date = now
         .replace_nanosecond(0)
         .ok()
@@ -523,15 +558,16 @@ fn graph_error(graph: &Graph, status: StatusCode, code: &str, message: &str) -> 
         .map(|s| s.trim_end_matches('Z').to_owned())
         .unwrap_or_default();
     let id = Uuid::new_v4().to_string();
-    Answer {
+    Answer::with_status(
         status,
-        body: json!({"error": {"code": code, "message": message,
+        json!({"error": {"code": code, "message": message,
             "innerError": {"date": date, "request-id": id, "client-request-id": id}}})
         .to_string(),
-    }
+    )
 }
 
-fn respond(answer: Answer) -> Response {
+pub(crate) fn respond(answer: Answer) -> Response {
+    let retry_after = answer.retry_after;
     let mut response = (
         answer.status,
         [(
@@ -544,6 +580,11 @@ fn respond(answer: Answer) -> Response {
     if let Ok(v) = HeaderValue::from_str(&Uuid::new_v4().to_string()) {
         response.headers_mut().insert("request-id", v);
     }
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }
 
@@ -555,8 +596,8 @@ async fn serve(
     body: Bytes,
 ) -> Response {
     graph.inner.requests.fetch_add(1, Ordering::SeqCst);
-    let roles = match authenticate(&graph, &headers) {
-        Ok(roles) => roles,
+    let claims = match authenticate_claims(&graph, &headers) {
+        Ok(claims) => claims,
         Err(answer) => {
             let mut r = respond(answer);
             r.headers_mut().insert(
@@ -571,6 +612,20 @@ async fn serve(
         Some(r) => ("v1.0", r),
         None => ("beta", path.strip_prefix("/beta/").unwrap_or_default()),
     };
+    if version == "beta"
+        && rest
+            .to_ascii_lowercase()
+            .starts_with(crate::security_copilot::PATH_PREFIX)
+    {
+        return respond(graph.inner.security_copilot.serve(
+            &method,
+            rest,
+            uri.query().unwrap_or(""),
+            &claims,
+            &body,
+        ));
+    }
+    let roles = claims.roles;
     if rest.eq_ignore_ascii_case("$batch") {
         if method != Method::POST {
             return respond(graph_error(
@@ -604,7 +659,11 @@ async fn serve(
     ))
 }
 
-fn authenticate(graph: &Graph, headers: &HeaderMap) -> Result<Vec<String>, Answer> {
+/// Checks the bearer token (Graph audience, this tenant) and returns its claims.
+pub(crate) fn authenticate_claims(
+    graph: &Graph,
+    headers: &HeaderMap,
+) -> Result<crate::entra::AccessTokenClaims, Answer> {
     let unauthorized = |message: &str| {
         graph_error(
             graph,
@@ -630,10 +689,10 @@ fn authenticate(graph: &Graph, headers: &HeaderMap) -> Result<Vec<String>, Answe
     if claims.tenant_id != graph.inner.entra.tenant_id() {
         return Err(unauthorized("Access token is from another tenant."));
     }
-    Ok(claims.roles)
+    Ok(claims)
 }
 
-fn require(graph: &Graph, roles: &[String], any_of: &[&str]) -> Result<(), Answer> {
+pub(crate) fn require(graph: &Graph, roles: &[String], any_of: &[&str]) -> Result<(), Answer> {
     if roles
         .iter()
         .any(|r| any_of.iter().any(|w| r.eq_ignore_ascii_case(w)))
@@ -651,16 +710,16 @@ fn require(graph: &Graph, roles: &[String], any_of: &[&str]) -> Result<(), Answe
     ))
 }
 
-struct Query {
-    top: Option<String>,
-    filter: Option<String>,
-    skiptoken: Option<String>,
-    count: bool,
+pub(crate) struct Query {
+    pub(crate) top: Option<String>,
+    pub(crate) filter: Option<String>,
+    pub(crate) skiptoken: Option<String>,
+    pub(crate) count: bool,
     /// The raw pairs except `$skiptoken`, re-encoded, for next links.
-    carried: String,
+    pub(crate) carried: String,
 }
 
-fn parse_query(raw: &str) -> Query {
+pub(crate) fn parse_query(raw: &str) -> Query {
     let mut q = Query {
         top: None,
         filter: None,
@@ -690,7 +749,7 @@ fn parse_query(raw: &str) -> Query {
     q
 }
 
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
@@ -738,6 +797,17 @@ fn get(
                 &q,
             )
         }),
+        [first, ..] if crate::identity::serves(first) => {
+            require(graph, roles, &crate::identity::READ_ROLES).and_then(|()| {
+                graph.inner.directory.get(
+                    &graph.inner.clock,
+                    &graph.inner.base_url,
+                    version,
+                    &segments,
+                    &q,
+                )
+            })
+        }
         _ => Err(graph_error(
             graph,
             StatusCode::BAD_REQUEST,
@@ -860,7 +930,7 @@ fn one_user(graph: &Graph, version: &str, id: &str) -> Result<Answer, Answer> {
     Ok(Answer::ok(body.to_string()))
 }
 
-fn page_size(
+pub(crate) fn page_size(
     graph: &Graph,
     top: Option<&str>,
     default: usize,
@@ -882,7 +952,7 @@ fn page_size(
     }
 }
 
-fn bad_skiptoken(graph: &Graph) -> Answer {
+pub(crate) fn bad_skiptoken(graph: &Graph) -> Answer {
     graph_error(
         graph,
         StatusCode::BAD_REQUEST,

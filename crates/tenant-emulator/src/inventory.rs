@@ -129,7 +129,14 @@ struct Inner {
     environments: Vec<Value>,
     rows: Vec<Value>,
     windows: Mutex<HashMap<(Api, String), (OffsetDateTime, u32)>>,
+    /// The last few queries' results, newest last. The rows never change after start, so a
+    /// query's result is fixed; paging through it then costs one page, not the whole query
+    /// again per `$skipToken` (the service keeps a result too, which is what its token names).
+    results: Mutex<Vec<(String, Arc<Vec<Value>>)>>,
 }
+
+/// How many query results [`Inner::results`] keeps.
+const CACHED_RESULTS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Api {
@@ -197,6 +204,7 @@ impl Inventory {
                 environments,
                 rows,
                 windows: Mutex::new(HashMap::new()),
+                results: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -298,8 +306,33 @@ impl Inventory {
         ])
     }
 
-    /// Runs KQL text over the table it names.
-    fn run(&self, text: &str) -> Result<Vec<Value>, KqlError> {
+    /// Runs KQL text over the table it names (or hands back the cached result of the same text).
+    fn run(&self, text: &str) -> Result<Arc<Vec<Value>>, KqlError> {
+        let cached = |results: &mut Vec<(String, Arc<Vec<Value>>)>| {
+            let i = results.iter().position(|(t, _)| t == text)?;
+            let hit = results.remove(i);
+            let rows = Arc::clone(&hit.1);
+            results.push(hit);
+            Some(rows)
+        };
+        if let Some(rows) = cached(&mut self.results()) {
+            return Ok(rows);
+        }
+        let rows = Arc::new(self.evaluate(text)?);
+        let mut results = self.results();
+        if results.len() >= CACHED_RESULTS {
+            results.remove(0);
+        }
+        results.push((text.to_owned(), Arc::clone(&rows)));
+        Ok(rows)
+    }
+
+    fn results(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<Vec<Value>>)>> {
+        self.inner.results.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Evaluates KQL text over the table it names.
+    fn evaluate(&self, text: &str) -> Result<Vec<Value>, KqlError> {
         let q = Query::parse(text)?;
         let table = q.table().to_ascii_lowercase();
         match table.as_str() {

@@ -8,7 +8,10 @@
 //!   token checks and Dataverse's service protection limits;
 //! - Akto's ingestion endpoint, `POST /api/ingestData`;
 //! - Microsoft Graph under `/v1.0/` and `/beta/`: `subscribedSkus`, users with the licence
-//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]);
+//!   filter, the Microsoft 365 Copilot interaction export and `$batch` ([`graph`]); Security
+//!   Copilot sessions, prompts and evaluations on beta ([`security_copilot`]); service
+//!   principals, app role assignments, delegated grants, app registrations and owners of the
+//!   agents' and the connector's apps ([`identity`]);
 //! - the tenant-wide inventory ([`inventory`]): Azure Resource Graph over
 //!   `PowerPlatformResources` (a documented KQL subset, [`kql`]), the Power Platform resource
 //!   query and the admin environment list, with paging, quota headers and throttling;
@@ -20,6 +23,8 @@
 //!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
 //!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
 //!   - `POST tokens/expire` (every token issued so far expires);
+//!   - `GET security-copilot`, `POST security-copilot` with a
+//!     [`security_copilot::SecurityCopilotSettings`] JSON (outcome, run time, rate limit);
 //!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour; at
 //!     most [`MAX_GENERATED_PER_REQUEST`]) or `{"rows": [...]}` (as given); answers
 //!     `{"ids": [...]}`.
@@ -60,14 +65,16 @@ pub mod faults;
 pub mod generate;
 pub mod graph;
 mod handles;
+pub mod identity;
 pub mod inventory;
 pub mod kql;
 mod rng;
+pub mod security_copilot;
 pub mod throttle;
 
 pub use admin::ADMIN_BODY_LIMIT;
 pub use emulator::{
-    Credentials, Emulator, EmulatorBuilder, EmulatorError, MAX_GENERATED_PER_REQUEST,
-    RunningEmulator,
+    Credentials, DEFAULT_GRAPH_ROLES, Emulator, EmulatorBuilder, EmulatorError,
+    MAX_GENERATED_PER_REQUEST, RunningEmulator,
 };
 pub use handles::EmulatorUrls;
