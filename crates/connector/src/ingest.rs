@@ -605,9 +605,11 @@ fn looks_cut(rows: &[&Transcript], numbered: bool) -> bool {
             .as_deref()
             .is_some_and(|to| !to.is_empty() && !activities().any(|a| a.id.as_deref() == Some(to)));
     let trailing = numbered
-        && activities()
-            .filter(|a| a.is_message())
-            .last()
+        && rows
+            .iter()
+            .rev()
+            .flat_map(|r| r.content.activities.iter().rev())
+            .find(|a| a.is_message())
             .is_some_and(Activity::is_from_user);
     orphan || trailing
 }
