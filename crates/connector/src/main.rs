@@ -744,6 +744,18 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         for r in &s.records_skipped {
             t.push_str(&format!("\nskipped record {}: {}", r.path, r.reason));
         }
+        if s.pairs_held > 0 {
+            t.push_str(&format!(
+                "\n{} pair(s) held back until the rest of their split session is written (sent by a later pass)",
+                s.pairs_held
+            ));
+        }
+        for f in &s.rows_modified_in_future {
+            t.push_str(&format!(
+                "\ntranscript {} has modifiedon {} in the future: delivered; the checkpoint stays at the current time",
+                f.id, f.modified_on
+            ));
+        }
         t
     };
     if to_stderr {
