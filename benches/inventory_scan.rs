@@ -16,7 +16,6 @@
     missing_docs
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connector::config::{RawConfig, keys};
@@ -89,7 +88,7 @@ fn main() {
         options.endpoints.power_platform = Some(base.clone());
         options.endpoints.bap = Some(base.clone());
         options.endpoints.arm = Some(base);
-        let scanner = Scanner::new(credential, Arc::new(clock), options);
+        let scanner = Scanner::new(credential, clock, options);
 
         let rss_before = status_kib("VmRSS:") / 1024.0;
         let mut previous = PreviousScan::default();
