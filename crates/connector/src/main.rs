@@ -165,6 +165,11 @@ enum Command {
         #[command(subcommand)]
         action: connector::m365::M365Action,
     },
+    /// Security Copilot: `seccopilot ask "PROMPT"`, `seccopilot ingest --once|--every`, `seccopilot plugins`.
+    Seccopilot {
+        #[command(subcommand)]
+        action: connector::seccopilot::SecCopilotAction,
+    },
     /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
     Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
@@ -378,6 +383,13 @@ async fn run(cli: Cli) -> ExitCode {
         watch_signals(stop.clone());
         return ExitCode::from(connector::m365::run_cli(action, raw_config(g), g.json, stop).await);
     }
+    if let Command::Seccopilot { action } = &cli.command {
+        let stop = StopSignal::new();
+        watch_signals(stop.clone());
+        return ExitCode::from(
+            connector::seccopilot::run_cli(action, raw_config(g), g.json, stop).await,
+        );
+    }
     if let Command::Inventory(args) = &cli.command {
         let ctx = connector::inventory::cli::CliContext {
             json: g.json,
@@ -455,6 +467,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Demo { .. }
         | Command::State { .. }
         | Command::M365 { .. }
+        | Command::Seccopilot { .. }
         | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }
