@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use url::Url;
 
 use super::output::document;
+use super::report::{Format, RenderOptions, ReportSource};
 use super::scan::{
     DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_ENVIRONMENT, Endpoints, ScanEvent, ScanOptions,
     ScanProgress, ScanResult, ScanStatus, Scanner, timestamp,
@@ -54,6 +55,33 @@ Exit status: 0 complete, 4 partial (something could not be read: see summary.cov
         #[command(subcommand)]
         action: SchemaAction,
     },
+    /// What the last scan found: agents per environment with their risk level, findings with evidence, coverage gaps.
+    #[command(
+        long_about = "What the last scan found: agents per environment with their risk level, findings \
+with their evidence, and coverage gaps (what could not be read).\n\n\
+The scan is the last one stored in --inventory-state, or the document given with --input FILE (written by \
+`inventory scan --output FILE`; - reads standard input).\n\n\
+Formats: table (aligned columns for a terminal; colour only on a terminal without NO_COLOR), markdown, json \
+(a stable shape with report_version), or html (one self-contained page with sortable, filterable tables; \
+it makes no request). Without --format, --output FILE.html/.md/.json picks the format, --json picks json, \
+else table. --output FILE writes the report there (- or nothing: standard output).\n\n\
+Exit status: 0 written, 1 no scan or an unreadable document, 2 invalid settings."
+    )]
+    Report(ReportArgs),
+}
+
+/// The flags of `inventory report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// table, markdown, json or html (default: from --output's extension, else table).
+    #[arg(long, value_name = "FORMAT", value_parser = Format::parse)]
+    pub format: Option<Format>,
+    /// A scan document written by `inventory scan --output FILE` (- for standard input) instead of the stored last scan.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// The inventory state holding the last scan.
+    #[arg(long, env = "COPILOT_INVENTORY_STATE", value_name = "FILE", default_value = DEFAULT_INVENTORY_STATE)]
+    pub inventory_state: PathBuf,
 }
 
 /// `inventory schema ...`.
@@ -151,7 +179,65 @@ pub async fn run(args: &InventoryArgs, ctx: CliContext) -> ExitCode {
         InventoryCommand::Schema {
             action: SchemaAction::Apply { inventory_url },
         } => run_apply(inventory_url, ctx).await,
+        InventoryCommand::Report(report) => run_report(report, &ctx),
     }
+}
+
+/// The report's format: `--format`, else the output file's extension, else `--json`, else table.
+pub fn report_format(args: &ReportArgs, json: bool, output: Option<&str>) -> Format {
+    args.format
+        .or_else(|| {
+            output
+                .filter(|o| *o != "-")
+                .and_then(Format::from_extension)
+        })
+        .unwrap_or(if json { Format::Json } else { Format::Table })
+}
+
+fn run_report(args: &ReportArgs, ctx: &CliContext) -> ExitCode {
+    let output = ctx.output.as_deref().filter(|o| *o != "-");
+    let format = report_format(args, ctx.json, output);
+    let source = match &args.input {
+        Some(path) => ReportSource::File(path.clone()),
+        None => ReportSource::State(args.inventory_state.clone()),
+    };
+    let report = match super::report::load(&source) {
+        Ok(r) => r,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    // Colour only for a person at a terminal who has not asked for none.
+    let color = format == Format::Table
+        && output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb");
+    let text = report.render(format, &RenderOptions::default().color(color));
+    match output {
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                err!("error: cannot write to standard output: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        }
+        Some(path) => {
+            if let Err(e) = write_text(path, &text) {
+                err!("error: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+            let t = &report.totals;
+            out!(
+                "inventory report: {path} ({} agent(s), {} finding(s), {} coverage gap(s))",
+                t.agents,
+                t.findings,
+                t.coverage_gaps
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn count_in(s: &str, max: usize) -> Result<usize, String> {
@@ -244,11 +330,15 @@ fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
 /// Writes `doc` to `target` (`-` for standard output), creating the directory.
 fn write_document(target: &str, doc: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
+    write_text(target, &(text + "\n"))
+}
+
+/// Writes `text` to `target` (`-` for standard output), creating the directory.
+pub(crate) fn write_text(target: &str, text: &str) -> Result<(), String> {
     if target == "-" {
         let mut out = std::io::stdout().lock();
         return out
             .write_all(text.as_bytes())
-            .and_then(|_| out.write_all(b"\n"))
             .map_err(|e| format!("cannot write to standard output: {e}"));
     }
     let path = Path::new(target);
@@ -260,8 +350,7 @@ fn write_document(target: &str, doc: &serde_json::Value) -> Result<(), String> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

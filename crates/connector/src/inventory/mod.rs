@@ -16,7 +16,8 @@
 //!   coverage gap in the summary, and the exit status says partial ([`EXIT_PARTIAL`]).
 //! - [`output`]: the JSON document; [`upsert`]: the rows into an inventory environment's
 //!   eight tables (`$batch` change sets by alternate key); [`mod@schema`]: creating those tables;
-//!   [`store`]: the state between scans.
+//!   [`store`]: the state between scans; [`report`]: what the last scan found, as a terminal
+//!   table, Markdown, JSON or a self-contained HTML page (`inventory report`).
 //!
 //! ```no_run
 //! use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
@@ -33,6 +34,7 @@
 pub mod cli;
 pub mod dataverse;
 pub mod output;
+pub mod report;
 pub mod scan;
 pub mod schema;
 pub mod store;
