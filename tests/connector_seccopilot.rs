@@ -133,7 +133,10 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     let (code, out, err) = run(&env, &["seccopilot", "ask", "Summarize incident 4213"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Summarize incident 4213"), "{out}");
-    assert!(err.contains("is created") || err.contains("is running"), "progress: {err}");
+    assert!(
+        err.contains("is created") || err.contains("is running"),
+        "progress: {err}"
+    );
     assert!(err.contains("is completed"), "{err}");
 
     for (outcome, words) in [
@@ -148,7 +151,10 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
         let prompt = format!("Check this [emulator:{}]", outcome.as_str());
         let (code, out, err) = run(&env, &["seccopilot", "ask", &prompt]).await;
         assert_eq!(code, 1, "{outcome:?}: {err}");
-        assert!(out.trim().is_empty(), "{outcome:?} printed an answer: {out}");
+        assert!(
+            out.trim().is_empty(),
+            "{outcome:?} printed an answer: {out}"
+        );
         assert!(err.contains("did not answer"), "{outcome:?}: {err}");
         assert!(err.contains(words), "{outcome:?}: {err}");
     }
@@ -159,13 +165,22 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     )
     .await;
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("no answer within") && err.contains("running"), "{err}");
+    assert!(
+        err.contains("no answer within") && err.contains("running"),
+        "{err}"
+    );
 
     // A skill with inputs, in JSON.
     let (code, out, err) = run(
         &env,
         &[
-            "--json", "seccopilot", "ask", "--skill", "GetIncident", "--input", "incidentId=42",
+            "--json",
+            "seccopilot",
+            "ask",
+            "--skill",
+            "GetIncident",
+            "--input",
+            "incidentId=42",
         ],
     )
     .await;
@@ -176,14 +191,21 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     assert_eq!(v["evaluation"]["result"]["type"], "success");
 
     // Plugins: an enabled one is fine, a disabled or unknown one is refused before asking.
-    let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--plugin", "DefenderXDR"]).await;
+    let (code, _, err) = run(
+        &env,
+        &["seccopilot", "ask", "Hi", "--plugin", "DefenderXDR"],
+    )
+    .await;
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--plugin", "Purview"]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("turned off"), "{err}");
     let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--plugin", "Nope"]).await;
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no such plugin") && err.contains("Sentinel"), "{err}");
+    assert!(
+        err.contains("no such plugin") && err.contains("Sentinel"),
+        "{err}"
+    );
     let (code, out, _) = run(&env, &["seccopilot", "plugins"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("Purview") && out.contains("disabled"), "{out}");
@@ -212,7 +234,11 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
         .unwrap();
-    assert_eq!((first.sessions, first.prompts, first.evaluations), (6, 24, 24), "{first:?}");
+    assert_eq!(
+        (first.sessions, first.prompts, first.evaluations),
+        (6, 24, 24),
+        "{first:?}"
+    );
     assert_eq!(first.records_delivered, 24);
     assert_exactly_once(&emu);
     // Refusals and failures are delivered too, with their status.
@@ -220,9 +246,16 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .ingestion()
         .records()
         .iter()
-        .filter_map(|r| r.get("statusCode").and_then(|s| s.as_str()).map(str::to_owned))
+        .filter_map(|r| {
+            r.get("statusCode")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
         .collect();
-    assert!(statuses.contains("200") && statuses.contains("403"), "{statuses:?}");
+    assert!(
+        statuses.contains("200") && statuses.contains("403"),
+        "{statuses:?}"
+    );
 
     let second = job
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
@@ -233,7 +266,10 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
 
     emu.graph().security_copilot().add_session(
         "new",
-        &["Who signed in from Antarctica?", "Block them [emulator:rejected]"],
+        &[
+            "Who signed in from Antarctica?",
+            "Block them [emulator:rejected]",
+        ],
         Duration::from_secs(5),
     );
     let third = job
@@ -241,7 +277,10 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .await
         .unwrap();
     assert_eq!(third.records_delivered, 2, "{third:?}");
-    assert!(third.sessions_unchanged >= 6, "old sessions are not read again: {third:?}");
+    assert!(
+        third.sessions_unchanged >= 6,
+        "old sessions are not read again: {third:?}"
+    );
     assert_exactly_once(&emu);
 
     // An unfinished evaluation is not delivered, and holds the checkpoint until it finishes.
@@ -260,13 +299,21 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
         .unwrap();
-    assert_eq!((fourth.pending, fourth.records_delivered), (1, 0), "{fourth:?}");
+    assert_eq!(
+        (fourth.pending, fourth.records_delivered),
+        (1, 0),
+        "{fourth:?}"
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let fifth = job
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
         .unwrap();
-    assert_eq!((fifth.pending, fifth.records_delivered), (0, 1), "{fifth:?}");
+    assert_eq!(
+        (fifth.pending, fifth.records_delivered),
+        (0, 1),
+        "{fifth:?}"
+    );
     assert_exactly_once(&emu);
     emu.shutdown().await;
 }
@@ -278,9 +325,7 @@ async fn sigkill_five_times_loses_nothing() {
         .transcripts(0)
         .agents(1)
         .security_copilot(SecurityCopilotSpec::new(60, 25))
-        .faults(
-            tenant_emulator::faults::FaultConfig::none().with_latency(Duration::from_millis(2)),
-        )
+        .faults(tenant_emulator::faults::FaultConfig::none().with_latency(Duration::from_millis(2)))
         .start()
         .await
         .unwrap();
@@ -318,11 +363,18 @@ async fn sigkill_five_times_loses_nothing() {
             assert!(status.success(), "exited with {status}");
             break;
         }
-        assert!(reached, "no progress: {} records after 120 s", emu.ingestion().len());
+        assert!(
+            reached,
+            "no progress: {} records after 120 s",
+            emu.ingestion().len()
+        );
         child.kill().await.unwrap();
         kills += 1;
     }
-    assert!(kills >= 3, "the pass was too quick to be killed ({kills} kills)");
+    assert!(
+        kills >= 3,
+        "the pass was too quick to be killed ({kills} kills)"
+    );
     let output = command().output().await.unwrap();
     assert!(
         output.status.success(),
@@ -334,7 +386,10 @@ async fn sigkill_five_times_loses_nothing() {
     assert_eq!(missing, 0, "{missing} pairs lost");
     assert_eq!(counts.len(), expected.len());
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
-    eprintln!("{} pairs, {kills} kills, {duplicates} records sent twice", expected.len());
+    eprintln!(
+        "{} pairs, {kills} kills, {duplicates} records sent twice",
+        expected.len()
+    );
     assert!(
         duplicates <= kills * BATCH,
         "{duplicates} records sent twice after {kills} kills"
