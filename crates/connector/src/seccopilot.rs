@@ -53,7 +53,7 @@ pub const READ_PERMISSION: &str = "SecurityCopilotWorkspaces.Read.All";
 /// The `seccopilot` options shared by its subcommands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SecCopilotOptions {
-    /// The Microsoft Graph root, e.g. a proxy or the tenant emulator (default: https://graph.microsoft.com)
+    /// The Microsoft Graph root, e.g. a proxy or the tenant emulator (default: `https://graph.microsoft.com`)
     #[arg(long, env = "GRAPH_URL", value_name = "URL")]
     pub graph_url: Option<String>,
     /// The Security Copilot workspace
