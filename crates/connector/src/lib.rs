@@ -58,6 +58,7 @@ mod graph_job;
 pub mod ingest;
 pub mod inventory;
 pub mod m365;
+pub mod permissions;
 pub mod schedule;
 pub mod seccopilot;
 pub mod shield;

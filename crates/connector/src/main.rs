@@ -170,6 +170,17 @@ enum Command {
         #[command(subcommand)]
         action: connector::seccopilot::SecCopilotAction,
     },
+    /// What every agent's Entra identity and the connector's own app may do: permissions, grants, credentials, owners.
+    #[command(
+        long_about = "What every agent's Entra identity and the connector's own app may do.\n\n\
+For each agent with an Entra app id (from --input, a document written by `inventory scan --output`, or the \
+tenant inventory read now) and for the connector's own app: its service principal, application permissions \
+resolved to names, delegated grants (admin consent for everyone or one user), credentials (expired, expiring \
+within 30 days, secrets valid more than a year) and owners (none: orphaned); high-privilege permissions are \
+flagged, and the connector's app is compared with what its commands need.\n\n\
+Exit status: 0 every identity is least-privilege, 4 something was found, 1 reading failed, 2 invalid settings."
+    )]
+    Permissions(connector::permissions::PermissionsArgs),
     /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
     Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
@@ -390,6 +401,9 @@ async fn run(cli: Cli) -> ExitCode {
             connector::seccopilot::run_cli(action, raw_config(g), g.json, stop).await,
         );
     }
+    if let Command::Permissions(args) = &cli.command {
+        return connector::permissions::run(args, raw_config(g), g.json).await;
+    }
     if let Command::Inventory(args) = &cli.command {
         let ctx = connector::inventory::cli::CliContext {
             json: g.json,
@@ -444,7 +458,11 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Doctor => {
-            let report = doctor::run(&connector, &credential).await;
+            let graph_url = std::env::var("GRAPH_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty());
+            let report =
+                doctor::run_with_permissions(&connector, &credential, graph_url.as_deref()).await;
             print_report(&report, g.json);
             if report.ok() {
                 ExitCode::SUCCESS
@@ -468,6 +486,7 @@ async fn run(cli: Cli) -> ExitCode {
         | Command::State { .. }
         | Command::M365 { .. }
         | Command::Seccopilot { .. }
+        | Command::Permissions(_)
         | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }
