@@ -1,6 +1,8 @@
 //! The Microsoft 365 Copilot pass at scale: 1,000 licensed users with 50 interactions each,
 //! 50 ms added to every emulator request (Entra, Graph, ingestion), 8 users at a time. Prints
 //! wall time, Graph requests and peak memory (VmHWM) of a first pass and of a no-change pass.
+//! Each pass runs in a child process (this program with `--child`), as `m365 ingest --once`
+//! would, so its memory is measured apart from the emulator's (which holds every interaction).
 //!
 //! `cargo bench -p connector --bench m365_pass` (`M365_BENCH_USERS`, `M365_BENCH_PER_USER`,
 //! `M365_BENCH_LATENCY_MS` override the sizes).
@@ -27,8 +29,9 @@ fn env_usize(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// Peak resident set of `pid` in MiB (VmHWM from /proc; Linux).
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -36,21 +39,66 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .map_or(0.0, |kb| kb / 1024.0)
+        .map(|kb| kb / 1024.0)
+}
+
+/// One pass in this (child) process, as `m365 ingest --once` runs it; prints its summary.
+async fn child() {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let mut raw = RawConfig::new();
+    use connector::config::keys;
+    raw.set_flag(keys::TENANT_ID, Some(var("BENCH_TENANT_ID")));
+    raw.set_flag(keys::CLIENT_ID, Some(var("BENCH_CLIENT_ID")));
+    raw.set_flag(keys::CLIENT_SECRET, Some(var("BENCH_CLIENT_SECRET")));
+    raw.set_flag(keys::AUTHORITY_HOST, Some(var("BENCH_AUTHORITY_HOST")));
+    raw.set_flag(keys::INGESTION_URL, Some(var("BENCH_INGESTION_URL")));
+    raw.set_flag(keys::STATE, Some(var("BENCH_STATE")));
+    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
+    let clock = client_core::system_clock();
+    let credential = connector::credential::from_parts(
+        &settings.credential,
+        settings.tenant_id.as_deref(),
+        settings.client_id,
+        &settings.authority_host,
+        clock.clone(),
+    )
+    .unwrap();
+    let options = M365Options {
+        graph_url: Some(var("BENCH_GRAPH_URL")),
+        ..M365Options::default()
+    };
+    let job = M365Job::new(settings, options, None, credential, clock).unwrap();
+    let mut store = job.open_state().unwrap();
+    let sink = job.sink().await.unwrap();
+    let started = Instant::now();
+    let s = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    println!(
+        "{{\"wall_s\": {:.3}, \"records\": {}, \"batches\": {}}}",
+        started.elapsed().as_secs_f64(),
+        s.records_delivered,
+        s.batches
+    );
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let users = env_usize("M365_BENCH_USERS", 1000);
-    let per_user = env_usize("M365_BENCH_PER_USER", 50);
-    let latency = env_usize("M365_BENCH_LATENCY_MS", 50) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    if std::env::args().any(|a| a == "--child") {
+        rt.block_on(child());
+        return;
+    }
+    let users = env_usize("M365_BENCH_USERS", 1000);
+    let per_user = env_usize("M365_BENCH_PER_USER", 50);
+    let latency = env_usize("M365_BENCH_LATENCY_MS", 50) as u64;
     rt.block_on(async {
         let emu = Emulator::builder()
             .transcripts(0)
@@ -63,45 +111,45 @@ fn main() {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let creds = emu.credentials();
-        let mut raw = RawConfig::new();
-        use connector::config::keys;
-        raw.set_flag(keys::TENANT_ID, Some(creds.tenant_id.to_string()));
-        raw.set_flag(keys::CLIENT_ID, Some(creds.client_id.to_string()));
-        raw.set_flag(keys::CLIENT_SECRET, Some(creds.client_secret.clone()));
-        raw.set_flag(keys::AUTHORITY_HOST, Some(emu.authority_host()));
-        raw.set_flag(keys::INGESTION_URL, Some(emu.ingestion_url()));
-        raw.set_flag(keys::STATE, Some(dir.path().join("s.db").display().to_string()));
-        let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
-        let clock = client_core::system_clock();
-        let credential = connector::credential::from_parts(
-            &settings.credential,
-            settings.tenant_id.as_deref(),
-            settings.client_id,
-            &settings.authority_host,
-            clock.clone(),
-        )
-        .unwrap();
-        let options = M365Options {
-            graph_url: Some(emu.graph_url().to_owned()),
-            ..M365Options::default()
-        };
-        let job = M365Job::new(settings, options, None, credential, clock).unwrap();
-        let mut store = job.open_state().unwrap();
-        let sink = job.sink().await.unwrap();
         for name in ["first pass", "no-change pass"] {
             let requests = emu.graph().requests_served();
-            let started = Instant::now();
-            let s = job
-                .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+            let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+                .arg("--child")
+                .env("BENCH_TENANT_ID", creds.tenant_id.to_string())
+                .env("BENCH_CLIENT_ID", creds.client_id.to_string())
+                .env("BENCH_CLIENT_SECRET", &creds.client_secret)
+                .env("BENCH_AUTHORITY_HOST", emu.authority_host())
+                .env("BENCH_INGESTION_URL", emu.ingestion_url())
+                .env("BENCH_GRAPH_URL", emu.graph_url())
+                .env("BENCH_STATE", dir.path().join("s.db"))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let pid = child.id().unwrap();
+            let mut peak: f64 = 0.0;
+            let status = loop {
+                if let Some(mib) = peak_rss_mib(pid) {
+                    peak = peak.max(mib);
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            assert!(status.success(), "the pass failed");
+            let mut out = String::new();
+            tokio::io::AsyncReadExt::read_to_string(&mut child.stdout.take().unwrap(), &mut out)
                 .await
                 .unwrap();
+            let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
             println!(
-                "m365 {name}: {users} users x {per_user} interactions, {latency} ms latency: {:.2} s wall, {} Graph requests, {} records in {} batches, peak RSS {:.1} MiB",
-                started.elapsed().as_secs_f64(),
+                "m365 {name}: {users} users x {per_user} interactions, {latency} ms latency: {} s wall, {} Graph requests, {} records in {} batches, connector process peak RSS {:.1} MiB (emulator: {:.1} MiB)",
+                report["wall_s"],
                 emu.graph().requests_served() - requests,
-                s.records_delivered,
-                s.batches,
-                peak_rss_mib()
+                report["records"],
+                report["batches"],
+                peak,
+                peak_rss_mib(std::process::id()).unwrap_or(0.0)
             );
         }
         emu.shutdown().await;

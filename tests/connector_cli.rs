@@ -306,8 +306,43 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
                         .starts_with("/copilot/bot/")
             );
         }
+        // The inventory: every environment of the demo tenant scanned, and its report.
+        let inventory: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("demo-out/inventory.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            summary["inventory"]["agents"],
+            inventory["summary"]["agents"]
+        );
+        let agents = inventory["fsi_copilotagent"].as_array().unwrap();
+        let environments: std::collections::BTreeSet<&str> = agents
+            .iter()
+            .map(|a| a["fsi_environmentid"].as_str().unwrap())
+            .collect();
+        assert!(environments.len() >= 2, "{environments:?}");
+        assert!(
+            inventory["summary"]["environments"]
+                .as_array()
+                .unwrap()
+                .len()
+                == connector::demo::DEMO_ENVIRONMENTS
+        );
+        assert!(
+            stdout.contains("demo-out/inventory-report.html"),
+            "{stdout}"
+        );
+        let page =
+            std::fs::read_to_string(dir.path().join("demo-out/inventory-report.html")).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        for a in agents {
+            let id = a["fsi_agentid"].as_str().unwrap();
+            assert!(page.contains(id), "agent {id} missing from the report");
+        }
         let files = files_under(dir.path());
         let allowed = [
+            "demo-out/inventory-report.html",
+            "demo-out/inventory.json",
             "demo-out/m365-pairs.jsonl",
             "demo-out/pairs.jsonl",
             "demo-out/state.db",

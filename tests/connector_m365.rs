@@ -267,3 +267,75 @@ async fn sigkill_five_times_loses_nothing_and_repeats_at_most_the_batches_in_fli
         "{duplicates} records sent twice after {kills} kills"
     );
 }
+
+fn credential_for(env: &HashMap<String, String>) -> client_core::SharedCredential {
+    let raw = RawConfig::from_env(|k| env.get(k).cloned());
+    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
+    connector::credential::from_parts(
+        &settings.credential,
+        settings.tenant_id.as_deref(),
+        settings.client_id,
+        &settings.authority_host,
+        client_core::system_clock(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn doctor_passes_with_the_two_permissions_and_names_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    // The default app: AiEnterpriseInteraction.Read.All and User.Read.All, no
+    // LicenseAssignment.Read.All, so subscribedSkus is refused and the well-known skuId is used.
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(3, 2))
+        .start()
+        .await
+        .unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"));
+    let checks = job(&emu, &env).doctor(&credential_for(&env)).await;
+    let by_id: HashMap<&str, _> = checks.iter().map(|c| (c.id, c)).collect();
+    for id in [
+        "cloud",
+        "graph-token",
+        "graph-roles",
+        "licensed-users",
+        "interaction-export",
+    ] {
+        assert_eq!(by_id[id].status, "ok", "{id}: {checks:?}");
+    }
+    assert!(
+        by_id["licensed-users"]
+            .detail
+            .contains("3 licensed user(s)")
+            && by_id["licensed-users"]
+                .detail
+                .contains("LicenseAssignment.Read.All"),
+        "{checks:?}"
+    );
+    emu.shutdown().await;
+
+    // Without the export permission: the roles check fails naming it, the export read fails.
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(3, 2))
+        .graph_roles([tenant_emulator::graph::USER_READ_ROLE])
+        .start()
+        .await
+        .unwrap();
+    let env = env_for(&emu, &dir.path().join("s2.db"));
+    let checks = job(&emu, &env).doctor(&credential_for(&env)).await;
+    let by_id: HashMap<&str, _> = checks.iter().map(|c| (c.id, c)).collect();
+    assert_eq!(by_id["graph-roles"].status, "fail", "{checks:?}");
+    assert!(
+        by_id["graph-roles"]
+            .detail
+            .contains("AiEnterpriseInteraction.Read.All"),
+        "{checks:?}"
+    );
+    assert_eq!(by_id["licensed-users"].status, "ok", "{checks:?}");
+    assert_eq!(by_id["interaction-export"].status, "fail", "{checks:?}");
+    emu.shutdown().await;
+}

@@ -6,16 +6,19 @@
 #
 # Builds the example, writes the page (unless PAGE_FILE exists), checks that both programs
 # print the same records (byte for byte, and record for record as parsed JSON), then times
-# them back to back with hyperfine. CALLGRIND=1 also prints each side's instruction count.
+# them back to back with hyperfine: the example as it runs (two threads), the example held to
+# one core (`taskset -c 0`), and Python (the interpreter itself, not a version manager's shim).
+# CALLGRIND=1 also prints each side's instruction count (slow: minutes).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 page=${1:-/tmp/pairing-page.json}
 cargo build --release -q -p transcript-model --example pair_transcripts
 [ -s "$page" ] || PAIRING_WRITE_PAGE="$page" cargo bench -q -p transcript-model --bench pairing
 rust=target/release/examples/pair_transcripts
+py=$(python3 -c 'import sys; print(sys.executable)')
 out=$(mktemp -d)
 "$rust" "$page" > "$out/rust.jsonl"
-python3 benches/reference/pair_transcripts.py "$page" > "$out/python.jsonl"
+"$py" benches/reference/pair_transcripts.py "$page" > "$out/python.jsonl"
 python3 - "$out/rust.jsonl" "$out/python.jsonl" <<'PY'
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
@@ -33,10 +36,11 @@ print(f"same records: {len(a)}")
 PY
 if cmp -s "$out/rust.jsonl" "$out/python.jsonl"; then echo "byte-identical output"; else echo "outputs differ in bytes (equal as JSON)"; fi
 if [ -n "${CALLGRIND:-}" ]; then
-  for cmd in "$rust $page" "python3 benches/reference/pair_transcripts.py $page"; do
+  for cmd in "$rust $page" "$py benches/reference/pair_transcripts.py $page"; do
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" $cmd 2>&1 >/dev/null | grep 'refs' | sed "s|^|$cmd: |"
   done
 fi
 uptime
-hyperfine -w 1 -r "${RUNS:-10}" -N --output=pipe "$rust $page" "python3 benches/reference/pair_transcripts.py $page"
+hyperfine -w 1 -r "${RUNS:-10}" -N --output=pipe "$rust $page" "taskset -c 0 $rust $page" \
+  "$py benches/reference/pair_transcripts.py $page"
 rm -rf "$out"

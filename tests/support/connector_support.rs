@@ -101,23 +101,31 @@ pub async fn pass(c: &Connector) -> Result<PassSummary, ConnectorError> {
 }
 
 /// The record paths the emulator's transcripts should produce, computed without the
-/// connector: the generator's rows and content, paired by `transcript-model`.
+/// connector: the generator's rows and content, grouped into sessions (rows sharing `name`
+/// and `conversationstarttime`, as a session split across rows is written) and paired by
+/// `transcript-model`, each pair named by the row holding its first message.
 pub fn expected_paths(
     emulator: &RunningEmulator,
     rows: impl IntoIterator<Item = tenant_emulator::generate::Row>,
 ) -> Vec<String> {
     let tenant = emulator.tenant();
+    let transcripts: Vec<transcript_model::Transcript> = rows
+        .into_iter()
+        .map(|mut row| {
+            if let Some(content) = tenant.transcript_content(&row) {
+                row.insert("content".into(), serde_json::Value::String(content));
+            }
+            transcript_model::Transcript::from_value(&serde_json::Value::Object(row))
+                .expect("generated rows parse")
+        })
+        .collect();
     let mut paths = Vec::new();
-    for mut row in rows {
-        if let Some(content) = tenant.transcript_content(&row) {
-            row.insert("content".into(), serde_json::Value::String(content));
-        }
-        let t = transcript_model::Transcript::from_value(&serde_json::Value::Object(row))
-            .expect("generated rows parse");
-        for pair in &t.pair().pairs {
+    for session in transcript_model::sessions(&transcripts) {
+        let paired = session.pair(&transcript_model::PairOptions::new());
+        for p in &paired.pairs {
             paths.push(format!(
                 "/copilot/conversation/{}/message/{}",
-                t.id, pair.index
+                paired.rows[p.row].id, p.pair.index
             ));
         }
     }

@@ -4,8 +4,7 @@
 use crate::error::{Api, Error};
 use crate::quota::{QUOTA_RESETS_AFTER, Quota, parse_timespan};
 use client_core::{
-    Pipeline, Request, Response, RetryBudget, RetryPolicy, SharedClock, SharedCredential,
-    system_clock,
+    Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedClock, SharedCredential,
 };
 use entra_auth::Cloud;
 use std::collections::HashMap;
@@ -111,14 +110,14 @@ pub struct ArgClientBuilder {
     quota_reserve: u64,
     max_throttle_waits: u32,
     max_throttle_wait: Duration,
-    max_concurrency: usize,
-    retry_policy: RetryPolicy,
-    retry_budget: Option<RetryBudget>,
-    attempt_timeout: Option<Duration>,
-    clock: Option<SharedClock>,
+    pipeline: PipelineBuilder,
 }
 
 impl ArgClientBuilder {
+    // 429 is the client's own business (quota headers, long windows): whatever retry policy
+    // is set here, `build` takes 429 out of its statuses.
+    client_core::pipeline_setters!(pipeline);
+
     /// The cloud whose hosts and scopes to use (public by default). The Power Platform
     /// inventory exists only in the public cloud: in GCC, GCC High, DoD and China, inventory
     /// calls fail with [`Error::UnsupportedCloud`] before any request; the admin environment
@@ -193,37 +192,6 @@ impl ArgClientBuilder {
         self
     }
 
-    /// Requests in flight at once (default 4).
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n.max(1);
-        self
-    }
-
-    /// The retry policy for 5xx and transport failures (429 is handled by the client itself).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The retry budget shared by this client's requests.
-    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.retry_budget = Some(budget);
-        self
-    }
-
-    /// The timeout of one attempt.
-    pub fn attempt_timeout(mut self, d: Duration) -> Self {
-        self.attempt_timeout = Some(d);
-        self
-    }
-
-    /// The clock for quota waits, throttling and backoff (tests use
-    /// `client_core::ManualClock`).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
     /// Builds the client; a bad endpoint or page size is reported here.
     pub fn build(self) -> Result<ArgClient, Error> {
         if !(1..=1000).contains(&self.page_size) {
@@ -251,22 +219,18 @@ impl ArgClientBuilder {
             ENVIRONMENTS_PATH,
             ADMIN_API_VERSION,
         )?;
-        let clock = self.clock.unwrap_or_else(system_clock);
+        let clock = self.pipeline.configured_clock().clone();
         // 429 is handled by the client (quota headers, long windows), not the pipeline.
-        let policy = self.retry_policy.with_statuses([408, 500, 502, 503, 504]);
-        let mut pipeline = Pipeline::builder()
+        let policy = self
+            .pipeline
+            .configured_retry_policy()
+            .clone()
+            .with_statuses([408, 500, 502, 503, 504]);
+        let pipeline = self
+            .pipeline
             .credential(self.credential)
             .user_agent_prefix(concat!("arg-client/", env!("CARGO_PKG_VERSION")))
             .retry_policy(policy)
-            .max_concurrency(self.max_concurrency)
-            .clock(clock.clone());
-        if let Some(b) = self.retry_budget {
-            pipeline = pipeline.retry_budget(b);
-        }
-        if let Some(d) = self.attempt_timeout {
-            pipeline = pipeline.attempt_timeout(d);
-        }
-        let pipeline = pipeline
             .build()
             .map_err(|e| Error::from_http(Api::ResourceGraph, e))?;
         Ok(ArgClient {
@@ -340,11 +304,9 @@ impl ArgClient {
             quota_reserve: 0,
             max_throttle_waits: 5,
             max_throttle_wait: Duration::from_secs(300),
-            max_concurrency: 4,
-            retry_policy: RetryPolicy::default(),
-            retry_budget: None,
-            attempt_timeout: None,
-            clock: None,
+            pipeline: Pipeline::builder()
+                .max_concurrency(4)
+                .retry_policy(RetryPolicy::default()),
         }
     }
 

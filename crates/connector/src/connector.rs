@@ -2,7 +2,7 @@
 
 use crate::akto::{RecordHosts, agent_fingerprint, inventory_record};
 use crate::config::{Config, SinkConfig};
-use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, StopSignal};
+use crate::ingest::{IngestError, Pass, PassSummary, ProgressFn, SiblingSource, StopSignal};
 use crate::sink::{AktoSink, JsonLinesSink, Sink, SinkError};
 use crate::state::{StateError, StateStore};
 use crate::timefmt::rfc3339;
@@ -536,6 +536,7 @@ impl Connector {
         );
         let mut pass = Pass::new(store, sink, &akto)
             .hosts(&hosts)
+            .siblings(self)
             .batch_size(self.config.batch_size)
             .in_flight(self.config.in_flight)
             .stop_signal(stop)
@@ -557,6 +558,15 @@ impl Connector {
             };
             tracing::debug!(removed, "pruned old delivery bookkeeping");
         }
+        let keep =
+            time::Duration::try_from(crate::state::PAIR_RETENTION).unwrap_or(time::Duration::ZERO);
+        if let Some(before) = self.clock.now().checked_sub(keep) {
+            let removed = store.prune_pairs(before)?;
+            tracing::debug!(
+                removed,
+                "forgot the identities of pairs whose rows no longer change"
+            );
+        }
         tracing::info!(
             records = summary.records_delivered,
             transcripts = summary.transcripts_delivered,
@@ -564,6 +574,25 @@ impl Connector {
             "ingestion pass finished"
         );
         Ok(summary)
+    }
+}
+
+#[async_trait::async_trait]
+impl SiblingSource for Connector {
+    /// One query by `name` (every session of the conversation; the pass keeps the one it
+    /// needs).
+    async fn rows_named(&self, name: &str) -> Result<Vec<Value>, IngestError> {
+        let query = self
+            .client
+            .query("conversationtranscripts")
+            .select(TRANSCRIPT_COLUMNS.iter().copied())
+            .filter(Filter::eq("name", name))
+            .page_size(self.config.page_size);
+        self.client
+            .rows::<Value>(&query)
+            .try_collect()
+            .await
+            .map_err(IngestError::source_error)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `demo`: the whole job against a generated tenant on an in-process emulator, with nothing
-//! to install or configure.
+//! to install or configure: doctor, one ingestion pass, the Microsoft 365 Copilot pass, and
+//! the inventory scan of the tenant's environments with its HTML report.
 
 use crate::config::{Config, Needs, RawConfig, keys};
 use crate::connector::{Connector, ConnectorError};
@@ -33,6 +34,28 @@ pub struct DemoOutcome {
     pub m365: crate::m365::M365Summary,
     /// The JSON Lines file of the Microsoft 365 Copilot records.
     pub m365_records_file: PathBuf,
+    /// The inventory scan of every environment of the tenant.
+    pub inventory: DemoInventory,
+}
+
+/// What the demo's inventory scan found.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct DemoInventory {
+    /// `complete` or `partial` (the emulated tenant plants unreadable environments on purpose).
+    pub status: crate::inventory::scan::ScanStatus,
+    /// Environments in the tenant's admin list.
+    pub environments: usize,
+    /// Agents found.
+    pub agents: usize,
+    /// Posture findings over all agents.
+    pub findings: usize,
+    /// Coverage gaps (what could not be read, said rather than skipped).
+    pub coverage_gaps: usize,
+    /// The scan's rows, summary and postures (as `inventory scan --output` writes them).
+    pub file: PathBuf,
+    /// The self-contained HTML report (as `inventory report --output FILE.html` writes it).
+    pub report_file: PathBuf,
 }
 
 /// A failed demo.
@@ -51,6 +74,12 @@ pub enum DemoError {
     /// The configuration pointing at the emulator was refused (a bug).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The inventory scan could not start (a bug: the emulator's URLs are known).
+    #[error("the inventory scan could not start: {0}")]
+    Inventory(#[from] crate::inventory::scan::ScanError),
+    /// The scan's own document could not be reported (a bug).
+    #[error("the inventory report failed: {0}")]
+    Report(#[from] crate::inventory::report::ReportError),
     /// The output directory could not be written.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -62,10 +91,16 @@ pub enum DemoError {
     },
 }
 
-/// Starts an emulator with `agents` agents and `transcripts` transcripts, runs `doctor` and
-/// one ingestion pass against it (delivering to its Akto stand-in), and writes the accepted
-/// records to `out/pairs.jsonl` and a summary to `out/summary.json`. Each demo starts from a
-/// fresh checkpoint (`out/state.db`).
+/// Environments in the demo's tenant: the primary one, and others that show what the inventory
+/// reports (one without Dataverse, one the app may not read).
+pub const DEMO_ENVIRONMENTS: usize = 4;
+
+/// Starts an emulator with [`DEMO_ENVIRONMENTS`] environments of `agents` agents and
+/// `transcripts` transcripts each, runs `doctor` and one ingestion pass against the primary
+/// one (delivering to its Akto stand-in), and writes the accepted records to `out/pairs.jsonl`
+/// and a summary to `out/summary.json`; then scans every environment into the inventory
+/// (`out/inventory.json`) and writes its report (`out/inventory-report.html`). Each demo starts
+/// from a fresh checkpoint (`out/state.db`) and a fresh inventory scan.
 pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOutcome, DemoError> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -90,6 +125,7 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
         .seed(7)
         .agents(agents)
         .transcripts(transcripts)
+        .environments(DEMO_ENVIRONMENTS)
         .start()
         .await?;
     let creds = emulator.credentials();
@@ -157,6 +193,8 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
         text.push('\n');
     }
     std::fs::write(&m365_records_file, text).map_err(io(&m365_records_file))?;
+
+    let inventory = scan_inventory(&emulator, credential.clone(), out).await?;
     let outcome = DemoOutcome {
         emulator_url: emulator.base_url().to_owned(),
         agents,
@@ -168,9 +206,61 @@ pub async fn run(out: &Path, agents: usize, transcripts: usize) -> Result<DemoOu
         summary_file: out.join("summary.json"),
         m365,
         m365_records_file,
+        inventory,
     };
     let summary = serde_json::to_string_pretty(&outcome).unwrap_or_default();
     std::fs::write(&outcome.summary_file, summary).map_err(io(&outcome.summary_file))?;
     emulator.shutdown().await;
     Ok(outcome)
+}
+
+/// `inventory scan --output out/inventory.json` and `inventory report --output
+/// out/inventory-report.html` against the emulator's whole tenant: the admin environment list,
+/// the Power Platform inventory, and each environment's Dataverse.
+async fn scan_inventory(
+    emulator: &tenant_emulator::RunningEmulator,
+    credential: client_core::SharedCredential,
+    out: &Path,
+) -> Result<DemoInventory, DemoError> {
+    use crate::inventory::report::{Format, RenderOptions, Report};
+    use crate::inventory::scan::{Endpoints, PreviousScan, ScanOptions, Scanner};
+
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DemoError::Io { path, source }
+    };
+    let base = url::Url::parse(emulator.inventory_url()).map_err(|e| {
+        crate::inventory::scan::ScanError::Setup(format!("the emulator's inventory URL: {e}"))
+    })?;
+    let options = ScanOptions {
+        endpoints: Endpoints {
+            power_platform: Some(base.clone()),
+            bap: Some(base.clone()),
+            arm: Some(base),
+        },
+        ..ScanOptions::default()
+    };
+    let result = Scanner::new(credential, client_core::system_clock(), options)
+        .scan(&PreviousScan::default(), None)
+        .await?;
+    let doc = crate::inventory::output::document(&result);
+    let file = out.join("inventory.json");
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(&file, text).map_err(io(&file))?;
+    let report_file = out.join("inventory-report.html");
+    // The report is built from the written document, exactly as `inventory report --input` does.
+    let html =
+        Report::from_document(&doc).map(|r| r.render(Format::Html, &RenderOptions::default()))?;
+    std::fs::write(&report_file, html).map_err(io(&report_file))?;
+    let s = &result.summary;
+    Ok(DemoInventory {
+        status: s.status,
+        environments: s.environments.len(),
+        agents: s.agents,
+        findings: s.findings,
+        coverage_gaps: s.coverage_gaps.len(),
+        file,
+        report_file,
+    })
 }

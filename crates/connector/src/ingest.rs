@@ -7,7 +7,7 @@
 
 use crate::akto::RecordHosts;
 use crate::sink::{RecordJson, Sink, SinkError, batch_body_len};
-use crate::state::{Failure, StateError, StateStore, TranscriptProgress};
+use crate::state::{DeliveredPair, Failure, StateError, StateStore, TranscriptProgress, pair_id};
 use crate::timefmt::rfc3339;
 use client_core::SharedClock;
 use futures::stream::FuturesOrdered;
@@ -15,13 +15,18 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use transcript_model::{AktoConfig, PairOptions, RowWarning, Transcript};
+use transcript_model::{
+    Activity, AktoConfig, AktoRecord, PairOptions, PairedSession, Role, RowWarning, Session,
+    SessionKey, Transcript,
+};
 
 /// Why a pass stopped before the end.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +89,7 @@ pub struct PassSummary {
     pub transcripts_read: u64,
     /// Transcripts whose records were all delivered in this pass.
     pub transcripts_delivered: u64,
-    /// Rows skipped because that version was already delivered.
+    /// Rows passed over because every pair of that version was already delivered.
     pub transcripts_already_delivered: u64,
     /// Rows with no message to pair (only events or traces, e.g. an abandoned session).
     pub transcripts_without_pairs: u64,
@@ -113,6 +118,23 @@ pub struct PassSummary {
     pub checkpoint_after: Option<String>,
     /// Whether the pass was asked to stop before reading everything.
     pub stopped_early: bool,
+    /// Rows whose `modifiedon` is in the future (by this machine's clock): delivered, but the
+    /// checkpoint stops at the current time so that rows written later are still read.
+    pub rows_modified_in_future: Vec<FutureRow>,
+    /// Pairs on the open edge of a split session held back until the missing row is written
+    /// (or the wait is over); the checkpoint stays before their rows.
+    pub pairs_held: u64,
+    /// Queries for the other rows of a session split across rows.
+    pub sibling_queries: u64,
+}
+
+/// A row whose `modifiedon` is in the future.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FutureRow {
+    /// `conversationtranscriptid`.
+    pub id: String,
+    /// Its `modifiedon` (RFC 3339).
+    pub modified_on: String,
 }
 
 /// Events for progress display.
@@ -170,9 +192,43 @@ impl StopSignal {
     }
 }
 
-/// The identity of a row: id, row version, `modifiedon`. A row that lacks one is refused with
-/// its id when it has one (empty otherwise), so the report can name it.
-fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), (String, String)> {
+/// How long a pair on the open edge of a split session waits for the row that completes it
+/// (a prompt whose reply may be in a row not written yet, a reply whose prompt is in one),
+/// counted from the latest `modifiedon` of the session's rows. Dataverse writes the rows of a
+/// split session one after another; once this has passed, the pair goes out as it is.
+pub const DEFAULT_SPLIT_SETTLE: Duration = Duration::from_secs(10 * 60);
+
+/// Rows taken from the source per step (whatever is ready, up to this many): rows of one
+/// session in one step are paired together without a query.
+const STEP_ROWS: usize = 512;
+
+/// Sibling queries run at once.
+const SIBLING_QUERIES: usize = 8;
+
+/// A `modifiedon` more than this past the clock is reported as being in the future (less is
+/// clock skew between Dataverse and this machine).
+const FUTURE_TOLERANCE: time::Duration = time::Duration::minutes(1);
+
+/// Reads the rows of a conversation, so that a session split across rows is paired whole even
+/// when its rows fall into different pages or passes.
+#[async_trait::async_trait]
+pub trait SiblingSource: Send + Sync {
+    /// Every `conversationtranscripts` row whose `name` is `name` (every session of that
+    /// conversation), with the columns the pass reads.
+    async fn rows_named(&self, name: &str) -> Result<Vec<Value>, IngestError>;
+}
+
+/// The identity of a row: id, row version, `modifiedon`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowInfo {
+    id: String,
+    version: String,
+    modified_on: OffsetDateTime,
+}
+
+/// The identity of a row. A row that lacks one is refused with its id when it has one (empty
+/// otherwise), so the report can name it.
+fn row_identity(row: &Value) -> Result<RowInfo, (String, String)> {
     let id = row
         .get("conversationtranscriptid")
         .and_then(Value::as_str)
@@ -195,7 +251,11 @@ fn row_identity(row: &Value) -> Result<(String, String, OffsetDateTime), (String
         Some(Value::String(s)) => s.clone(),
         _ => rfc3339(modified),
     };
-    Ok((id, version, modified))
+    Ok(RowInfo {
+        id,
+        version,
+        modified_on: modified,
+    })
 }
 
 /// The `path` of a serialised record (for reports).
@@ -210,66 +270,75 @@ fn record_path(record: &RawValue) -> String {
         .unwrap_or_default()
 }
 
-/// Builds the records of one row, with the row's warnings; `now` bounds believable message
-/// timestamps.
-pub(crate) fn build_records(
-    akto: &AktoConfig,
-    hosts: Option<&RecordHosts>,
-    row: &Value,
-    now: OffsetDateTime,
-) -> Result<(Vec<RecordJson>, Vec<RowWarning>), String> {
-    let transcript = Transcript::from_value(row).map_err(|e| e.kind().to_string())?;
-    let paired = transcript.pair_with(&PairOptions::new().now(now));
-    let mut records = akto.records(&paired);
-    if let Some(hosts) = hosts {
-        let user = paired.facts.user_aad_object_id.as_deref();
-        hosts.apply(&akto.bot_for(paired.transcript), user, &mut records);
-    }
-    let records = records
-        .iter()
-        .map(|r| {
-            serde_json::to_string(r)
-                .map_err(|e| format!("cannot encode a record: {e}"))
-                .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((records, paired.warnings))
+fn encode(record: &AktoRecord) -> Result<RecordJson, String> {
+    serde_json::to_string(record)
+        .map_err(|e| format!("cannot encode a record: {e}"))
+        .and_then(|s| RawValue::from_string(s).map_err(|e| e.to_string()))
 }
 
 /// Counts a row's warnings into the summary and logs them.
-fn note_warnings(summary: &mut PassSummary, id: &str, warnings: &[RowWarning]) {
-    for w in warnings {
-        tracing::debug!(transcript = %id, warning = %w, "odd transcript row tolerated");
-        *summary.row_warnings.entry(w.code().to_owned()).or_default() += 1;
-    }
+fn note_warning(summary: &mut PassSummary, id: &str, w: &RowWarning) {
+    tracing::debug!(transcript = %id, warning = %w, "odd transcript row tolerated");
+    *summary.row_warnings.entry(w.code().to_owned()).or_default() += 1;
+}
+
+/// Who a buffered record belongs to.
+struct Owner {
+    pair_id: String,
+    row: RowInfo,
+    // The latest `modifiedon` of its session's rows (dates the pair's identity).
+    session_modified: OffsetDateTime,
 }
 
 struct Pending {
     records: Vec<RecordJson>,
-    // For each record: its transcript id, row version and `modifiedon` (to note a refusal).
-    owners: Vec<(String, String, OffsetDateTime)>,
-    // Progress per transcript touched by the records in `records`, plus rows that produced
-    // nothing to send, in pass order.
+    owners: Vec<Owner>,
+    // Rows all of whose pairs are in `records` or an earlier batch (or were delivered before).
     progress: Vec<TranscriptProgress>,
     failures: Vec<Failure>,
     // Records refused by the sink's limits, recorded against their transcript version.
     skipped: Vec<Failure>,
+    // Pair identities to record with this batch besides the owners' (records never sent
+    // because they are over the limits; identities seen again, to keep them).
+    pairs: Vec<DeliveredPair>,
     // The length of `records`' JSON text.
     bytes: usize,
-    // The `modifiedon` of the last row fully handled (all its records buffered, or nothing to
-    // send): once the buffer is accepted, everything up to it is done.
+    // Every row of the pass up to this `modifiedon` is done once this buffer is accepted.
     done_through: Option<OffsetDateTime>,
+}
+
+impl Pending {
+    fn new(batch_size: usize) -> Self {
+        Self {
+            records: Vec::with_capacity(batch_size),
+            owners: Vec::with_capacity(batch_size),
+            progress: Vec::new(),
+            failures: Vec::new(),
+            skipped: Vec::new(),
+            pairs: Vec::new(),
+            bytes: 0,
+            done_through: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.records.is_empty()
+            && self.progress.is_empty()
+            && self.failures.is_empty()
+            && self.skipped.is_empty()
+            && self.pairs.is_empty()
+    }
 }
 
 /// A batch handed to the sink, with what to commit once it (and every batch before it) was
 /// accepted.
 struct Sealed {
     records: Vec<RecordJson>,
-    owners: Vec<(String, String, OffsetDateTime)>,
-    // Snapshots: absolute counts, so committing batches in order gives the sequential state.
+    owners: Vec<Owner>,
     progress: Vec<TranscriptProgress>,
     failures: Vec<Failure>,
     skipped: Vec<Failure>,
+    pairs: Vec<DeliveredPair>,
     done_through: Option<OffsetDateTime>,
 }
 
@@ -321,19 +390,45 @@ async fn deliver_isolating(
     Ok(outcome)
 }
 
+/// What the pass remembers across steps.
+#[derive(Default)]
+struct Memory {
+    // Pairs handed to the sink in this pass (their identities), so a session met again
+    // through another of its rows sends nothing twice.
+    queued: HashSet<String>,
+    // Rows (id -> version) all of whose pairs were handed to the sink in this pass, possibly
+    // read as a sibling before the stream reached them.
+    handled: HashMap<String, String>,
+    // Rows of sessions holding back a pair: the checkpoint stops before the first of them.
+    held: HashSet<String>,
+    // Once a row is held, the checkpoint does not move further in this pass.
+    blocked: bool,
+}
+
 /// One ingestion pass over a stream of rows.
 ///
+/// Rows are grouped into sessions (the same `name` and `conversationstarttime`) and each
+/// session is paired as one stream. When a session may have rows the pass has not seen (a
+/// `BatchId` after a gap, a reply whose prompt is missing, a last prompt without a reply),
+/// its other rows are read with one query by `name` ([`Pass::siblings`]). Each pair is
+/// identified by what it holds ([`crate::state::pair_id`]); a pair already delivered is not
+/// sent again, so a transcript saved again sends only its new pairs. A pair on the open edge
+/// of a split session is held back for [`Pass::split_settle`] waiting for the missing row.
+///
 /// Up to [`Pass::in_flight`] batches are delivered at once while the next rows are read and
-/// paired. Batches are committed strictly in order: the checkpoint only moves past records
-/// whose batch and every earlier batch were accepted, so a crash repeats at most the batches
-/// that were in flight.
+/// paired. Batches are committed strictly in order: the checkpoint only moves past rows
+/// whose pairs were accepted in that batch or an earlier one, never past a row holding a pair
+/// back, and never past the current time, so a crash repeats at most the batches that were
+/// in flight.
 pub struct Pass<'a> {
     store: &'a mut StateStore,
     sink: &'a dyn Sink,
     akto: &'a AktoConfig,
     hosts: Option<&'a RecordHosts>,
+    siblings: Option<&'a dyn SiblingSource>,
     batch_size: usize,
     in_flight: usize,
+    settle: Duration,
     stop: StopSignal,
     progress: Option<ProgressFn>,
     clock: SharedClock,
@@ -349,7 +444,9 @@ impl<'a> Pass<'a> {
             akto,
             batch_size: crate::config::DEFAULT_BATCH_SIZE,
             in_flight: crate::config::DEFAULT_IN_FLIGHT,
+            settle: DEFAULT_SPLIT_SETTLE,
             hosts: None,
+            siblings: None,
             stop: StopSignal::new(),
             progress: None,
             clock: client_core::system_clock(),
@@ -368,6 +465,23 @@ impl<'a> Pass<'a> {
     #[must_use]
     pub fn hosts(mut self, hosts: &'a RecordHosts) -> Self {
         self.hosts = Some(hosts);
+        self
+    }
+
+    /// Where the other rows of a split session are read from. Without it, a session is paired
+    /// from the rows the stream brings (rows of one session arriving in different passes are
+    /// then joined only through held-back pairs).
+    #[must_use]
+    pub fn siblings(mut self, source: &'a dyn SiblingSource) -> Self {
+        self.siblings = Some(source);
+        self
+    }
+
+    /// How long a pair on the open edge of a split session waits for its missing row
+    /// (default [`DEFAULT_SPLIT_SETTLE`]); zero never holds a pair back.
+    #[must_use]
+    pub fn split_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
         self
     }
 
@@ -393,7 +507,8 @@ impl<'a> Pass<'a> {
         self
     }
 
-    /// The clock for bookkeeping timestamps.
+    /// The clock for bookkeeping timestamps, believable message times and the checkpoint's
+    /// upper bound.
     #[must_use]
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
@@ -407,7 +522,119 @@ impl std::fmt::Debug for Pass<'_> {
             .field("sink", &self.sink.describe())
             .field("batch_size", &self.batch_size)
             .field("in_flight", &self.in_flight)
+            .field("split_settle", &self.settle)
             .finish()
+    }
+}
+
+/// A row of a session view: its identity, its parsed content, and whether the stream of this
+/// step brought it (rather than a sibling query or an earlier step).
+struct ViewRow {
+    info: RowInfo,
+    transcript: Transcript,
+    in_step: bool,
+}
+
+/// Whether the rows of a session, as known, may be missing some: numbered rows that do not
+/// run 1..=n.
+fn numbering_has_gap(rows: &[&ViewRow]) -> bool {
+    let mut numbers: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| {
+            r.transcript
+                .metadata
+                .as_ref()
+                .and_then(|m| m.batch_number())
+        })
+        .collect();
+    if numbers.is_empty() {
+        return false;
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.iter().zip(1u64..).any(|(n, want)| *n != want)
+}
+
+fn has_batch_number(rows: &[&ViewRow]) -> bool {
+    rows.iter().any(|r| {
+        r.transcript
+            .metadata
+            .as_ref()
+            .and_then(|m| m.batch_number())
+            .is_some()
+    })
+}
+
+/// Which pairs sit on an open edge: every pair of a row that starts with a reply whose prompt
+/// is in a row not known (held whole, so the row's pair numbering does not change when the
+/// missing row arrives), and a last prompt without a reply in a session whose rows are
+/// numbered (its reply may be in the next row).
+fn open_edges(paired: &PairedSession<'_>, numbered: bool) -> Vec<bool> {
+    let orphan_rows: HashSet<usize> = paired
+        .pairs
+        .iter()
+        .filter(|p| p.open_edge && p.pair.request.is_none())
+        .map(|p| p.row)
+        .collect();
+    let last = paired.pairs.len().checked_sub(1);
+    paired
+        .pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let trailing = Some(i) == last
+                && p.pair.request.is_some()
+                && p.pair.response.is_none()
+                && (p.open_edge || numbered);
+            orphan_rows.contains(&p.row) || trailing
+        })
+        .collect()
+}
+
+/// Whether a session's rows (in batch order) look cut from rows not read: its first message
+/// is a reply to a message not among them, or (when the rows are numbered, so more may
+/// follow) its last message is a prompt. A cheap look at the activities, without pairing.
+fn looks_cut(rows: &[&Transcript], numbered: bool) -> bool {
+    let activities = || rows.iter().flat_map(|r| r.content.activities.iter());
+    let Some(first) = activities().find(|a| a.is_message()) else {
+        return false;
+    };
+    let orphan = matches!(first.role(), Some(Role::Bot))
+        && first
+            .reply_to_id
+            .as_deref()
+            .is_some_and(|to| !to.is_empty() && !activities().any(|a| a.id.as_deref() == Some(to)));
+    let trailing = numbered
+        && rows
+            .iter()
+            .rev()
+            .flat_map(|r| r.content.activities.iter().rev())
+            .find(|a| a.is_message())
+            .is_some_and(Activity::is_from_user);
+    orphan || trailing
+}
+
+/// Moves the checkpoint of `pending` over the rows of `order` from `cursor` on that are done:
+/// up to the first row still waiting to be paired, or holding a pair back (which stops it for
+/// the rest of the pass). Never past `now`.
+fn advance(
+    order: &[RowInfo],
+    cursor: &mut usize,
+    waiting: &HashSet<String>,
+    memory: &mut Memory,
+    pending: &mut Pending,
+    now: OffsetDateTime,
+) {
+    while let Some(info) = order.get(*cursor) {
+        if memory.blocked || waiting.contains(&info.id) {
+            return;
+        }
+        if memory.held.contains(&info.id) {
+            memory.blocked = true;
+            return;
+        }
+        pending.done_through = Some(info.modified_on.min(now));
+        *cursor += 1;
     }
 }
 
@@ -426,11 +653,7 @@ impl<'a> Pass<'a> {
         inflight: &mut InFlight<'a>,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
-        if pending.records.is_empty()
-            && pending.progress.is_empty()
-            && pending.failures.is_empty()
-            && pending.skipped.is_empty()
-        {
+        if pending.is_empty() {
             return Ok(());
         }
         while inflight.len() >= self.in_flight {
@@ -439,15 +662,13 @@ impl<'a> Pass<'a> {
         let sealed = Sealed {
             records: std::mem::take(&mut pending.records),
             owners: std::mem::take(&mut pending.owners),
-            progress: pending.progress.clone(),
+            progress: std::mem::take(&mut pending.progress),
             failures: std::mem::take(&mut pending.failures),
             skipped: std::mem::take(&mut pending.skipped),
+            pairs: std::mem::take(&mut pending.pairs),
             done_through: pending.done_through,
         };
         pending.bytes = 0;
-        // A transcript cut by the batch boundary keeps its entry, so the next batch records
-        // its further progress.
-        pending.progress.retain(|p| !p.complete);
         let sink: &'a dyn Sink = self.sink;
         inflight.push_back(Box::pin(async move {
             let result = if sealed.records.is_empty() {
@@ -486,26 +707,37 @@ impl<'a> Pass<'a> {
             return Err(e.into());
         }
         for (i, e) in outcome.refused {
-            let (id, version, modified_on) = batch.owners[i].clone();
+            let Some(owner) = batch.owners.get(i) else {
+                continue;
+            };
             let path = record_path(&batch.records[i]);
             let reason = format!("the destination refused it: {e}");
-            tracing::warn!(transcript = %id, %path, %reason, "record refused by the destination; recorded and skipped");
+            tracing::warn!(transcript = %owner.row.id, %path, %reason, "record refused by the destination; recorded and skipped");
             batch.skipped.push(Failure {
-                id: id.clone(),
-                version,
-                modified_on,
+                id: owner.row.id.clone(),
+                version: owner.row.version.clone(),
+                modified_on: owner.row.modified_on,
                 reason: format!("{path}: {reason}"),
             });
             summary.records_skipped.push(SkippedRecord {
-                transcript_id: id,
+                transcript_id: owner.row.id.clone(),
                 path,
                 reason,
             });
         }
-        self.store.commit(
+        // Accepted and refused-for-good pairs alike are done: neither is sent again.
+        batch
+            .pairs
+            .extend(batch.owners.iter().map(|o| DeliveredPair {
+                pair_id: o.pair_id.clone(),
+                transcript_id: o.row.id.clone(),
+                modified_on: o.session_modified,
+            }));
+        self.store.commit_with_pairs(
             &batch.progress,
             &batch.failures,
             &batch.skipped,
+            &batch.pairs,
             batch.done_through,
             self.clock.now(),
         )?;
@@ -525,26 +757,74 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// The next row, committing batches that complete while it is awaited.
-    async fn next_row<S, E>(
+    /// Awaits `fut`, committing batches that complete meanwhile.
+    async fn drive<F: Future>(
         &mut self,
-        rows: &mut Pin<&mut S>,
+        fut: F,
         inflight: &mut InFlight<'_>,
         summary: &mut PassSummary,
-    ) -> Result<Option<Result<Value, E>>, IngestError>
-    where
-        S: Stream<Item = Result<Value, E>>,
-    {
+    ) -> Result<F::Output, IngestError> {
+        let mut fut = std::pin::pin!(fut);
         loop {
             if inflight.is_empty() {
-                return Ok(rows.next().await);
+                return Ok(fut.await);
             }
             tokio::select! {
                 biased;
                 Some(done) = inflight.next() => self.complete(done, summary)?,
-                row = rows.next() => return Ok(row),
+                out = &mut fut => return Ok(out),
             }
         }
+    }
+
+    /// Buffers one record, delivering what is buffered first when the record would take the
+    /// request over the destination's size limit, and when the batch is full.
+    async fn push_record(
+        &mut self,
+        record: RecordJson,
+        owner: Owner,
+        pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
+        summary: &mut PassSummary,
+    ) -> Result<(), IngestError> {
+        let limits = self.sink.limits();
+        if let Some(reason) = limits.refuses(&record) {
+            // Sending it would be refused on every pass and hold back everything after it:
+            // report it instead, and count it as handled.
+            let path = record_path(&record);
+            tracing::warn!(transcript = %owner.row.id, %path, %reason, "record over the destination's size limits; recorded and skipped");
+            pending.skipped.push(Failure {
+                id: owner.row.id.clone(),
+                version: owner.row.version.clone(),
+                modified_on: owner.row.modified_on,
+                reason: format!("{path}: {reason}"),
+            });
+            pending.pairs.push(DeliveredPair {
+                pair_id: owner.pair_id,
+                transcript_id: owner.row.id.clone(),
+                modified_on: owner.session_modified,
+            });
+            summary.records_skipped.push(SkippedRecord {
+                transcript_id: owner.row.id,
+                path,
+                reason,
+            });
+            return Ok(());
+        }
+        let len = record.get().len();
+        if let Some(max) = limits.max_batch_bytes
+            && !pending.records.is_empty()
+            && batch_body_len(pending.bytes + len, pending.records.len() + 1) > max
+        {
+            self.flush(pending, inflight, summary).await?;
+        }
+        pending.bytes += len;
+        pending.records.push(record);
+        pending.owners.push(owner);
+        if pending.records.len() >= self.batch_size.max(1) {
+            self.flush(pending, inflight, summary).await?;
+        }
+        Ok(())
     }
 
     /// Runs the pass over `rows` (ordered by `modifiedon`, then id).
@@ -558,35 +838,59 @@ impl<'a> Pass<'a> {
             ..PassSummary::default()
         };
         summary.checkpoint_after = summary.checkpoint_before.clone();
-        let batch_size = self.batch_size.max(1);
-        let mut pending = Pending {
-            records: Vec::with_capacity(batch_size),
-            owners: Vec::with_capacity(batch_size),
-            progress: Vec::new(),
-            failures: Vec::new(),
-            skipped: Vec::new(),
-            bytes: 0,
-            done_through: None,
-        };
-        let limits = self.sink.limits();
-        let mut rows = std::pin::pin!(rows);
+        let mut pending = Pending::new(self.batch_size.max(1));
+        let mut memory = Memory::default();
+        let steps = rows.ready_chunks(STEP_ROWS);
+        let mut steps = std::pin::pin!(steps);
         let mut inflight: InFlight<'a> = FuturesOrdered::new();
         loop {
             if self.stop.is_stopped() {
                 summary.stopped_early = true;
                 break;
             }
-            let Some(row) = self
-                .next_row(&mut rows, &mut inflight, &mut summary)
-                .await?
-            else {
+            let next = steps.next();
+            let Some(step) = self.drive(next, &mut inflight, &mut summary).await? else {
                 break;
             };
+            self.step(step, &mut pending, &mut inflight, &mut summary, &mut memory)
+                .await?;
+        }
+        self.flush(&mut pending, &mut inflight, &mut summary)
+            .await?;
+        while !inflight.is_empty() {
+            self.complete_next(&mut inflight, &mut summary).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Handles the rows the source had ready: rows already delivered are passed over, the
+    /// others grouped into sessions, completed from their siblings when needed, paired, and
+    /// their new pairs buffered.
+    async fn step<E>(
+        &mut self,
+        step: Vec<Result<Value, E>>,
+        pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
+        summary: &mut PassSummary,
+        memory: &mut Memory,
+    ) -> Result<(), IngestError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let now = self.clock.now();
+        // Rows of this step in stream order (for the checkpoint), and those to pair.
+        let mut order: Vec<RowInfo> = Vec::with_capacity(step.len());
+        let mut fresh: Vec<ViewRow> = Vec::new();
+        for row in step {
+            if self.stop.is_stopped() {
+                summary.stopped_early = true;
+                break;
+            }
             let row = row.map_err(IngestError::source_error)?;
             summary.transcripts_read += 1;
             self.emit(ProgressEvent::Row);
-            let (id, version, modified_on) = match row_identity(&row) {
-                Ok(identity) => identity,
+            let info = match row_identity(&row) {
+                Ok(info) => info,
                 Err((id, reason)) => {
                     // Without an id and a time the row cannot be recorded; it is reported every
                     // pass, by its id when it has one.
@@ -597,120 +901,287 @@ impl<'a> Pass<'a> {
                     continue;
                 }
             };
-            let known = self.store.transcript(&id)?;
-            let already = match &known {
-                Some(k) if k.version == version => k.records_delivered,
-                _ => 0,
-            };
-            if known
-                .as_ref()
-                .is_some_and(|k| k.version == version && k.complete)
-            {
-                summary.transcripts_already_delivered += 1;
-                pending.done_through = Some(modified_on);
+            if info.modified_on > now + FUTURE_TOLERANCE {
+                let modified_on = rfc3339(info.modified_on);
+                tracing::warn!(transcript = %info.id, %modified_on, "transcript row modified in the future: the checkpoint stops at the current time, so later rows are still read");
+                summary.rows_modified_in_future.push(FutureRow {
+                    id: info.id.clone(),
+                    modified_on,
+                });
+            }
+            order.push(info.clone());
+            if memory.handled.get(&info.id) == Some(&info.version) {
+                // Delivered with its session, read through a sibling earlier in this pass.
                 continue;
             }
-            let records = match build_records(self.akto, self.hosts, &row, self.clock.now()) {
-                Ok((r, warnings)) => {
-                    note_warnings(&mut summary, &id, &warnings);
-                    r
-                }
-                Err(reason) => {
-                    tracing::warn!(transcript = %id, %reason, "transcript content cannot be paired; recorded and skipped");
+            let known = self.store.transcript(&info.id)?;
+            if known
+                .as_ref()
+                .is_some_and(|k| k.version == info.version && k.complete)
+            {
+                summary.transcripts_already_delivered += 1;
+                continue;
+            }
+            match Transcript::from_value(&row) {
+                Ok(transcript) => fresh.push(ViewRow {
+                    info,
+                    transcript,
+                    in_step: true,
+                }),
+                Err(e) => {
+                    let reason = e.kind().to_string();
+                    tracing::warn!(transcript = %info.id, %reason, "transcript content cannot be paired; recorded and skipped");
                     summary.transcripts_unparseable.push(SkippedTranscript {
-                        id: id.clone(),
+                        id: info.id.clone(),
                         reason: reason.clone(),
                     });
                     pending.failures.push(Failure {
-                        id,
-                        version,
-                        modified_on,
+                        id: info.id,
+                        version: info.version,
+                        modified_on: info.modified_on,
                         reason,
                     });
-                    pending.done_through = Some(modified_on);
+                }
+            }
+        }
+
+        // Sessions, in the order their first row came.
+        let mut keys: Vec<SessionKey> = Vec::new();
+        let mut groups: HashMap<SessionKey, Vec<ViewRow>> = HashMap::new();
+        for row in fresh {
+            let key = row.transcript.session_key();
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    keys.push(key);
+                    Vec::new()
+                })
+                .push(row);
+        }
+
+        // Which sessions need their siblings read.
+        let mut wanted: Vec<String> = Vec::new();
+        if self.siblings.is_some() {
+            for key in &keys {
+                let Some(rows) = groups.get(key) else {
+                    continue;
+                };
+                if key.name.starts_with("row:") {
+                    continue;
+                }
+                let refs: Vec<&ViewRow> = rows.iter().collect();
+                let incomplete = numbering_has_gap(&refs)
+                    || Session::new(refs.iter().map(|r| &r.transcript).collect())
+                        .is_some_and(|s| looks_cut(s.rows(), has_batch_number(&refs)));
+                if incomplete && !wanted.contains(&key.name) {
+                    wanted.push(key.name.clone());
+                }
+            }
+        }
+        let mut found: HashMap<String, Vec<Value>> = HashMap::new();
+        if let (Some(source), false) = (self.siblings, wanted.is_empty()) {
+            summary.sibling_queries += wanted.len() as u64;
+            let queries = futures::stream::iter(wanted)
+                .map(|name| async move {
+                    let rows = source.rows_named(&name).await;
+                    (name, rows)
+                })
+                .buffer_unordered(SIBLING_QUERIES)
+                .collect::<Vec<_>>();
+            for (name, rows) in self.drive(queries, inflight, summary).await? {
+                found.insert(name, rows?);
+            }
+        }
+
+        // Rows not paired yet: the checkpoint moves over the rows before the first of them,
+        // session by session, so a failure loses little progress.
+        let mut waiting: HashSet<String> = groups
+            .values()
+            .flatten()
+            .map(|r| r.info.id.clone())
+            .collect();
+        let mut cursor = 0;
+        advance(&order, &mut cursor, &waiting, memory, pending, now);
+        for key in keys {
+            let Some(mut rows) = groups.remove(&key) else {
+                continue;
+            };
+            let ids: Vec<String> = rows.iter().map(|r| r.info.id.clone()).collect();
+            if let Some(extra) = found.get(&key.name) {
+                self.add_siblings(&key, extra, &mut rows);
+            }
+            let held = self
+                .pair_session(&key, rows, now, pending, inflight, summary, memory)
+                .await?;
+            memory.held.extend(held);
+            for id in &ids {
+                waiting.remove(id);
+            }
+            advance(&order, &mut cursor, &waiting, memory, pending, now);
+        }
+        Ok(())
+    }
+
+    /// Adds the rows of `key`'s session found by a sibling query that the view lacks (or has
+    /// in an older version).
+    fn add_siblings(&self, key: &SessionKey, found: &[Value], rows: &mut Vec<ViewRow>) {
+        for row in found {
+            let Ok(info) = row_identity(row) else {
+                continue;
+            };
+            if let Some(have) = rows.iter().find(|r| r.info.id == info.id)
+                && have.info.modified_on >= info.modified_on
+            {
+                continue;
+            }
+            let transcript = match Transcript::from_value(row) {
+                Ok(t) => t,
+                Err(e) => {
+                    // Reported when the stream reaches it; the session is paired without it.
+                    tracing::debug!(transcript = %info.id, error = %e, "a sibling row cannot be read");
                     continue;
                 }
             };
-            drop(row);
-            let total = records.len() as u64;
-            let skip = usize::try_from(already.min(total)).unwrap_or(usize::MAX);
-            if skip == records.len() {
-                if total == 0 {
-                    summary.transcripts_without_pairs += 1;
-                }
-                pending.progress.push(TranscriptProgress {
-                    id,
-                    version,
-                    modified_on,
-                    records_delivered: total,
-                    complete: true,
-                });
-                pending.done_through = Some(modified_on);
+            if transcript.session_key() != *key {
+                // Another session of the same conversation.
                 continue;
             }
-            pending.progress.push(TranscriptProgress {
-                id: id.clone(),
-                version: version.clone(),
-                modified_on,
-                records_delivered: already,
-                complete: false,
+            rows.retain(|r| r.info.id != info.id);
+            rows.push(ViewRow {
+                info,
+                transcript,
+                in_step: false,
             });
-            for (i, record) in records.into_iter().enumerate().skip(skip) {
-                if let Some(reason) = limits.refuses(&record) {
-                    // Sending it would be refused on every pass and hold back everything
-                    // after it: report it instead, and count it as handled.
-                    let path = record_path(&record);
-                    tracing::warn!(transcript = %id, %path, %reason, "record over the destination's size limits; recorded and skipped");
-                    pending.skipped.push(Failure {
-                        id: id.clone(),
-                        version: version.clone(),
-                        modified_on,
-                        reason: format!("{path}: {reason}"),
-                    });
-                    summary.records_skipped.push(SkippedRecord {
-                        transcript_id: id.clone(),
-                        path,
-                        reason,
-                    });
-                } else {
-                    let len = record.get().len();
-                    // Deliver what is buffered first if this record would take the request
-                    // over the destination's size limit.
-                    if let Some(max) = limits.max_batch_bytes
-                        && !pending.records.is_empty()
-                        && batch_body_len(pending.bytes + len, pending.records.len() + 1) > max
-                    {
-                        self.flush(&mut pending, &mut inflight, &mut summary)
-                            .await?;
-                    }
-                    pending.bytes += len;
-                    pending.records.push(record);
-                    pending
-                        .owners
-                        .push((id.clone(), version.clone(), modified_on));
-                }
-                // The current transcript is always the last entry: a flush keeps only the
-                // incomplete one.
-                let complete = i as u64 + 1 == total;
-                if let Some(p) = pending.progress.last_mut() {
-                    p.records_delivered = i as u64 + 1;
-                    p.complete = complete;
-                }
-                if complete {
-                    pending.done_through = Some(modified_on);
-                }
-                if pending.records.len() >= batch_size {
-                    self.flush(&mut pending, &mut inflight, &mut summary)
-                        .await?;
-                }
+        }
+    }
+
+    /// Pairs one session and buffers its pairs not delivered yet. Returns the ids of the rows
+    /// of this step that hold a pair back (the checkpoint must not pass them).
+    #[allow(clippy::too_many_arguments)]
+    async fn pair_session(
+        &mut self,
+        key: &SessionKey,
+        rows: Vec<ViewRow>,
+        now: OffsetDateTime,
+        pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
+        summary: &mut PassSummary,
+        memory: &mut Memory,
+    ) -> Result<Vec<String>, IngestError> {
+        let Some(session) = Session::new(rows.iter().map(|r| &r.transcript).collect()) else {
+            return Ok(Vec::new());
+        };
+        let paired = session.pair(&PairOptions::new().now(now));
+        // The view's rows in the session's (batch) order.
+        let by_id: HashMap<&str, &ViewRow> = rows.iter().map(|r| (r.info.id.as_str(), r)).collect();
+        let view: Vec<&ViewRow> = paired
+            .rows
+            .iter()
+            .filter_map(|t| by_id.get(t.id.to_ascii_lowercase().as_str()).copied())
+            .collect();
+        if view.len() != paired.rows.len() {
+            // Ids are lower-cased by `row_identity`; a row without one never gets here.
+            return Err(IngestError::Source {
+                message: format!("session {key}: rows and their identities disagree"),
+                source: "internal".into(),
+            });
+        }
+        let session_modified = view.iter().map(|r| r.info.modified_on).max().unwrap_or(now);
+        let settling = now - session_modified < self.settle;
+        let open = open_edges(&paired, has_batch_number(&view));
+        for (r, w) in &paired.warnings {
+            if let Some(row) = view.get(*r).filter(|row| row.in_step) {
+                note_warning(summary, &row.info.id, w);
             }
         }
-        self.flush(&mut pending, &mut inflight, &mut summary)
-            .await?;
-        while !inflight.is_empty() {
-            self.complete_next(&mut inflight, &mut summary).await?;
+        // Progress written by schema version 1: the first N pairs of the row went out.
+        let mut legacy: Vec<Option<u64>> = Vec::with_capacity(view.len());
+        for row in &view {
+            legacy.push(match self.store.transcript(&row.info.id)? {
+                Some(k) if !k.keyed && k.version == row.info.version => Some(k.records_delivered),
+                _ => None,
+            });
         }
-        Ok(summary)
+        let mut records = self.akto.session_records(&paired);
+        if let Some(hosts) = self.hosts {
+            let user = paired.facts.user_aad_object_id.as_deref();
+            let mut plain: Vec<AktoRecord> = records.iter().map(|r| r.record.clone()).collect();
+            hosts.apply(&self.akto.bot_for(paired.rows[0]), user, &mut plain);
+            for (r, p) in records.iter_mut().zip(plain) {
+                r.record = p;
+            }
+        }
+        let mut held_rows = vec![false; view.len()];
+        let mut pairs_per_row = vec![0u64; view.len()];
+        let mut sent_per_row = vec![0u64; view.len()];
+        for ((p, record), open) in paired.pairs.iter().zip(records).zip(open) {
+            let Some(row) = view.get(p.row) else {
+                continue;
+            };
+            pairs_per_row[p.row] += 1;
+            let id = pair_id(&record.key);
+            if memory.queued.contains(&id) {
+                continue;
+            }
+            if legacy[p.row].is_some_and(|n| (p.pair.index as u64) < n) {
+                continue;
+            }
+            if self.store.pair_delivered(&id)? {
+                // Seen again (a row saved again): keep its identity as long as the rows live.
+                pending.pairs.push(DeliveredPair {
+                    pair_id: id,
+                    transcript_id: row.info.id.clone(),
+                    modified_on: session_modified,
+                });
+                continue;
+            }
+            if open && settling {
+                held_rows[p.row] = true;
+                summary.pairs_held += 1;
+                continue;
+            }
+            let json = encode(&record.record).map_err(|reason| IngestError::Source {
+                message: reason.clone(),
+                source: reason.into(),
+            })?;
+            memory.queued.insert(id.clone());
+            sent_per_row[p.row] += 1;
+            let owner = Owner {
+                pair_id: id,
+                row: row.info.clone(),
+                session_modified,
+            };
+            self.push_record(json, owner, pending, inflight, summary)
+                .await?;
+        }
+        let any_held = held_rows.iter().any(|h| *h);
+        let mut held = Vec::new();
+        for (r, row) in view.iter().enumerate() {
+            if row.in_step && pairs_per_row[r] == 0 {
+                summary.transcripts_without_pairs += 1;
+            }
+            if held_rows[r] {
+                memory.held.insert(row.info.id.clone());
+                continue;
+            }
+            memory
+                .handled
+                .insert(row.info.id.clone(), row.info.version.clone());
+            pending.progress.push(TranscriptProgress {
+                id: row.info.id.clone(),
+                version: row.info.version.clone(),
+                modified_on: row.info.modified_on,
+                records_delivered: sent_per_row[r],
+                complete: true,
+            });
+        }
+        if any_held {
+            tracing::debug!(session = %key, "pairs held back until the rest of the split session is written");
+            // Every row of the session in this step stops the checkpoint: the next pass reads
+            // them again and finds the missing row (or delivers the pair once it settled).
+            held.extend(view.iter().filter(|r| r.in_step).map(|r| r.info.id.clone()));
+        }
+        Ok(held)
     }
 }
 
@@ -730,6 +1201,8 @@ mod tests {
         bodies: Mutex<Vec<usize>>,
         // Batches holding a record with this text are refused as malformed (422).
         refuse: Option<&'static str>,
+        // Every record accepted, whole.
+        records: Mutex<Vec<Value>>,
     }
 
     #[async_trait]
@@ -764,6 +1237,7 @@ mod tests {
             for r in records {
                 let v: Value = serde_json::from_str(r.get()).unwrap();
                 got.push(v["path"].as_str().unwrap().to_owned());
+                self.records.lock().unwrap().push(v);
             }
             Ok(())
         }
@@ -869,11 +1343,20 @@ mod tests {
         let second = pass(&mut s, &sink, rows.clone(), 5).await.unwrap();
         assert_eq!(second.records_delivered, 0);
         assert_eq!(second.transcripts_already_delivered, 7);
-        // A new version of one row is delivered again.
+        // A new version of one row sends only its pairs not delivered before: none when it
+        // holds the same messages, the new one when a turn was added.
         let mut changed = rows;
         changed[2] = row(2, 3, 2);
-        let third = pass(&mut s, &sink, changed, 5).await.unwrap();
-        assert_eq!(third.records_delivered, 3);
+        let third = pass(&mut s, &sink, changed.clone(), 5).await.unwrap();
+        assert_eq!(third.records_delivered, 0);
+        assert_eq!(third.transcripts_already_delivered, 6);
+        changed[2] = row(2, 4, 3);
+        let fourth = pass(&mut s, &sink, changed, 5).await.unwrap();
+        assert_eq!(fourth.records_delivered, 1);
+        assert_eq!(
+            sink.got.lock().unwrap().last().map(String::as_str),
+            Some("/copilot/conversation/00000000-0000-0000-0000-000000000002/message/3")
+        );
     }
 
     #[tokio::test]
@@ -894,11 +1377,12 @@ mod tests {
             s.watermark().unwrap().map(rfc3339).as_deref(),
             Some("2026-03-01T12:00:00Z")
         );
-        let t1 = s
-            .transcript("00000000-0000-0000-0000-000000000001")
-            .unwrap()
-            .unwrap();
-        assert_eq!((t1.records_delivered, t1.complete), (1, false));
+        // Transcript 1 is not done; its first pair is recorded as delivered.
+        assert!(
+            s.transcript("00000000-0000-0000-0000-000000000001")
+                .unwrap()
+                .is_none()
+        );
 
         let ok = MemorySink::default();
         let summary = pass(&mut s, &ok, rows, 2).await.unwrap();
@@ -1236,20 +1720,391 @@ mod tests {
         let akto = AktoConfig::new("1", "0", "env");
         let stop = StopSignal::new();
         let s2 = stop.clone();
-        let rows = (0..10).map(move |n| {
-            if n == 4 {
-                s2.stop();
+        // One row per poll, as a slow source gives them; the stop comes with the fifth row.
+        let rows = futures::stream::iter(0..10).then(move |n| {
+            let s2 = s2.clone();
+            async move {
+                tokio::task::yield_now().await;
+                if n == 4 {
+                    s2.stop();
+                }
+                Ok::<_, std::io::Error>(row(n, 1, 1))
             }
-            Ok::<_, std::io::Error>(row(n, 1, 1))
         });
         let summary = Pass::new(&mut s, &sink, &akto)
             .batch_size(2)
             .stop_signal(stop)
-            .run(futures::stream::iter(rows))
+            .run(rows)
             .await
             .unwrap();
         assert!(summary.stopped_early);
-        assert_eq!(summary.transcripts_read, 5);
-        assert_eq!(summary.records_delivered, 5);
+        assert!((4..=5).contains(&summary.transcripts_read), "{summary:?}");
+        assert_eq!(summary.records_delivered, summary.transcripts_read);
+        assert_eq!(
+            s.watermark().unwrap().map(rfc3339),
+            Some(format!(
+                "2026-03-01T12:0{}:00Z",
+                summary.transcripts_read - 1
+            ))
+        );
+    }
+
+    // ---- Sessions split across rows, delivery identity, the checkpoint's upper bound ----
+
+    const NAME: &str = "conv-1_4b57a07a-d1cf-06b6-3ebc-97dababcdbf0";
+    const NOW: OffsetDateTime = time::macros::datetime!(2026-03-01 12:00 UTC);
+
+    /// The rows `rows_named` finds: a stand-in for Dataverse.
+    #[derive(Default)]
+    struct Table {
+        rows: Mutex<Vec<Value>>,
+        queries: std::sync::atomic::AtomicU64,
+    }
+
+    #[async_trait]
+    impl SiblingSource for Table {
+        async fn rows_named(&self, name: &str) -> Result<Vec<Value>, IngestError> {
+            self.queries
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(self
+                .rows
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r["name"] == name)
+                .cloned()
+                .collect())
+        }
+    }
+
+    /// A whole session: a greeting, then six prompt/reply exchanges (the third prompt gets two
+    /// replies).
+    fn session_activities() -> Vec<Value> {
+        let t0 = 1_772_359_200_i64;
+        let mut acts = vec![
+            serde_json::json!({"type": "event", "id": "start", "name": "startConversation", "timestamp": t0, "from": {"role": 1}}),
+            serde_json::json!({"type": "message", "id": "greet", "replyToId": "start", "timestamp": t0, "from": {"role": 0}, "text": "Hello"}),
+        ];
+        for t in 0..6_i64 {
+            let ts = t0 + 10 * t + 1;
+            acts.push(serde_json::json!({"type": "message", "id": format!("q{t}"), "timestamp": ts, "from": {"role": 1}, "text": format!("question {t}")}));
+            acts.push(serde_json::json!({"type": "message", "id": format!("a{t}"), "replyToId": format!("q{t}"), "timestamp": ts + 1, "from": {"role": 0}, "text": format!("answer {t}")}));
+            if t == 2 {
+                acts.push(serde_json::json!({"type": "message", "id": "a2b", "replyToId": "q2", "timestamp": ts + 2, "from": {"role": 0}, "text": "answer 2, more"}));
+            }
+        }
+        acts
+    }
+
+    fn session_row(id: u32, batch: u64, acts: &[Value], modified: OffsetDateTime) -> Value {
+        serde_json::json!({
+            "conversationtranscriptid": format!("00000000-0000-0000-0000-{id:012}"),
+            "name": NAME,
+            "conversationstarttime": "2026-03-01T10:00:00Z",
+            "createdon": "2026-03-01T10:40:00Z",
+            "modifiedon": rfc3339(modified),
+            "versionnumber": 1,
+            "metadata": serde_json::json!({"BotId": "4b57a07a-d1cf-06b6-3ebc-97dababcdbf0", "BotName": "cr_hr", "BatchId": batch}).to_string(),
+            "content": serde_json::json!({"activities": acts}).to_string(),
+        })
+    }
+
+    /// The session in three rows (ids 1, 2, 3), each cut between a prompt and its reply.
+    fn three_rows(modified: [OffsetDateTime; 3]) -> [Value; 3] {
+        let acts = session_activities();
+        assert_eq!(
+            (acts[4]["id"].as_str(), acts[11]["id"].as_str()),
+            (Some("q1"), Some("q4"))
+        );
+        [
+            session_row(1, 1, &acts[..5], modified[0]),
+            session_row(2, 2, &acts[5..12], modified[1]),
+            session_row(3, 3, &acts[12..], modified[2]),
+        ]
+    }
+
+    /// (request text, response text) of each record, sorted.
+    fn exchanges(records: &[Value]) -> Vec<(String, String)> {
+        let text = |payload: &Value| -> String {
+            let v: Value =
+                serde_json::from_str(payload.as_str().unwrap_or("{}")).unwrap_or_default();
+            v["message"].as_str().unwrap_or("-").to_owned()
+        };
+        let mut out: Vec<(String, String)> = records
+            .iter()
+            .map(|r| (text(&r["requestPayload"]), text(&r["responsePayload"])))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// What the unsplit session gives: 8 exchanges, only the greeting without a request.
+    fn unsplit_exchanges() -> Vec<(String, String)> {
+        let whole = session_row(9, 1, &session_activities(), NOW);
+        let t = Transcript::from_value(&whole).unwrap();
+        let records = AktoConfig::new("1", "0", "env").records(&t.pair());
+        let values: Vec<Value> = records
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        let e = exchanges(&values);
+        assert_eq!(e.len(), 8, "{e:?}");
+        e
+    }
+
+    /// One row per step, as rows on different pages arrive.
+    fn one_per_step(rows: Vec<Value>) -> impl Stream<Item = Result<Value, std::io::Error>> {
+        futures::stream::iter(rows).then(|r| async move {
+            tokio::task::yield_now().await;
+            Ok(r)
+        })
+    }
+
+    /// A pass over the rows a connector pass would read (see [`window`]).
+    async fn session_pass(
+        store: &mut StateStore,
+        sink: &MemorySink,
+        table: &Table,
+        now: OffsetDateTime,
+    ) -> PassSummary {
+        let rows = window(store, table);
+        session_pass_rows(store, sink, table, rows, now).await
+    }
+
+    async fn session_pass_rows(
+        store: &mut StateStore,
+        sink: &MemorySink,
+        table: &Table,
+        rows: Vec<Value>,
+        now: OffsetDateTime,
+    ) -> PassSummary {
+        let akto = AktoConfig::new("1000000", "0", "env");
+        Pass::new(store, sink, &akto)
+            .batch_size(3)
+            .siblings(table)
+            .clock(Arc::new(client_core::ManualClock::new(now)))
+            .run(one_per_step(rows))
+            .await
+            .unwrap()
+    }
+
+    /// The rows a connector pass reads: modified at or after the checkpoint, in order.
+    fn window(store: &StateStore, table: &Table) -> Vec<Value> {
+        let since = store.watermark().unwrap();
+        let mut rows: Vec<Value> = table
+            .rows
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let m = OffsetDateTime::parse(r["modifiedon"].as_str().unwrap(), &Rfc3339).unwrap();
+                since.is_none_or(|s| m >= s)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by_key(|r| r["modifiedon"].as_str().unwrap().to_owned());
+        rows
+    }
+
+    #[tokio::test]
+    async fn a_split_session_in_reverse_order_on_different_pages_gives_the_unsplit_pairs_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let m = |min: i64| NOW - time::Duration::minutes(min);
+        // Written last part first.
+        let [a, b, c] = three_rows([m(1), m(2), m(3)]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a.clone(), b.clone(), c.clone()];
+        let summary = session_pass_rows(&mut s, &sink, &table, vec![c, b, a], NOW).await;
+        let records = sink.records.lock().unwrap().clone();
+        assert_eq!(exchanges(&records), unsplit_exchanges());
+        assert_eq!(summary.records_delivered, 8);
+        assert_eq!(summary.pairs_held, 0);
+        // The first row met (batch 3) had its siblings read; the others were delivered with it.
+        assert_eq!(summary.sibling_queries, 1);
+        assert_eq!(summary.transcripts_delivered, 3);
+        // The pair cut at the first boundary is named by the row holding its prompt.
+        let paths: Vec<&str> = records
+            .iter()
+            .map(|r| r["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            paths.contains(&"/copilot/conversation/00000000-0000-0000-0000-000000000001/message/2"),
+            "{paths:?}"
+        );
+        assert_eq!(
+            summary.checkpoint_after.as_deref(),
+            Some("2026-03-01T11:59:00Z")
+        );
+        // Nothing again.
+        let again = session_pass(&mut s, &sink, &table, NOW).await;
+        assert_eq!(again.records_delivered, 0, "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_split_session_arriving_in_two_passes_sends_each_pair_once_and_no_half_pair() {
+        let m = |min: i64| NOW - time::Duration::minutes(min);
+        // Later parts first, then the first part (backwards), and first part first (forwards).
+        for (first_pass, second_pass) in [
+            (vec![1, 2], vec![0]),
+            (vec![0], vec![1, 2]),
+            (vec![2], vec![0, 1]),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = store(&dir);
+            let sink = MemorySink::default();
+            let parts = three_rows([m(3), m(2), m(1)]);
+            let table = Table::default();
+            *table.rows.lock().unwrap() = first_pass.iter().map(|&i| parts[i].clone()).collect();
+            let one = session_pass(&mut s, &sink, &table, NOW).await;
+            assert!(one.pairs_held > 0, "{first_pass:?}: {one:?}");
+            assert!(
+                s.watermark().unwrap().is_none_or(|w| w < m(3)),
+                "the checkpoint waits for the session"
+            );
+            // Five minutes later the missing rows are written.
+            let later = NOW + time::Duration::minutes(5);
+            for &i in &second_pass {
+                let mut row = parts[i].clone();
+                row["modifiedon"] = Value::String(rfc3339(NOW + time::Duration::minutes(1)));
+                table.rows.lock().unwrap().push(row);
+            }
+            let two = session_pass(&mut s, &sink, &table, later).await;
+            assert_eq!(two.pairs_held, 0, "{two:?}");
+            let records = sink.records.lock().unwrap().clone();
+            assert_eq!(
+                exchanges(&records),
+                unsplit_exchanges(),
+                "{first_pass:?} then {second_pass:?}"
+            );
+            let mut paths: Vec<&str> = records
+                .iter()
+                .map(|r| r["path"].as_str().unwrap())
+                .collect();
+            paths.sort_unstable();
+            paths.dedup();
+            assert_eq!(paths.len(), 8, "paths are unique");
+            assert_eq!(
+                two.checkpoint_after.as_deref(),
+                Some("2026-03-01T12:01:00Z")
+            );
+            let three = session_pass(&mut s, &sink, &table, later).await;
+            assert_eq!(three.records_delivered, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_edge_goes_out_as_it_is_once_the_session_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let [a, _, _] = three_rows([NOW - time::Duration::minutes(1); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a];
+        let held = session_pass(&mut s, &sink, &table, NOW).await;
+        assert_eq!(
+            (held.records_delivered, held.pairs_held),
+            (2, 1),
+            "{held:?}"
+        );
+        assert_eq!(s.watermark().unwrap(), None);
+        // Past the settle time no row came: the last prompt goes out without a reply.
+        let later = NOW + DEFAULT_SPLIT_SETTLE;
+        let settled = session_pass(&mut s, &sink, &table, later).await;
+        assert_eq!((settled.records_delivered, settled.pairs_held), (1, 0));
+        let records = sink.records.lock().unwrap().clone();
+        assert_eq!(
+            exchanges(&records)
+                .iter()
+                .filter(|(q, _)| q == "question 1")
+                .count(),
+            1
+        );
+        assert_eq!(
+            settled.checkpoint_after.as_deref(),
+            Some("2026-03-01T11:59:00Z")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_modified_in_the_future_is_reported_and_does_not_hide_later_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let mut early = row(0, 1, 1);
+        early["modifiedon"] = Value::String(rfc3339(NOW - time::Duration::minutes(10)));
+        let mut future = row(1, 1, 1);
+        future["modifiedon"] = Value::String("2030-01-01T00:00:00Z".into());
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![early, future];
+        let first = session_pass(&mut s, &sink, &table, NOW).await;
+        assert_eq!(first.records_delivered, 2);
+        assert_eq!(
+            first.rows_modified_in_future,
+            vec![FutureRow {
+                id: "00000000-0000-0000-0000-000000000001".into(),
+                modified_on: "2030-01-01T00:00:00Z".into()
+            }]
+        );
+        // The checkpoint stops at the current time, not in 2030.
+        assert_eq!(s.watermark().unwrap(), Some(NOW));
+        // A row written afterwards is read and delivered by the next pass.
+        let later = NOW + time::Duration::minutes(10);
+        let mut late = row(2, 1, 1);
+        late["modifiedon"] = Value::String(rfc3339(NOW + time::Duration::minutes(5)));
+        table.rows.lock().unwrap().push(late);
+        let second = session_pass(&mut s, &sink, &table, later).await;
+        assert_eq!(second.records_delivered, 1, "{second:?}");
+        assert_eq!(second.transcripts_already_delivered, 1);
+        assert_eq!(s.watermark().unwrap(), Some(later));
+    }
+
+    #[tokio::test]
+    async fn progress_written_by_the_first_schema_resumes_after_the_pairs_it_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        // A version-1 store: transcript 0 had 2 of its 3 records accepted.
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO meta VALUES ('schema_version', '1');
+                 CREATE TABLE checkpoint (scope TEXT PRIMARY KEY, watermark TEXT NOT NULL, watermark_unix INTEGER NOT NULL, updated_at TEXT NOT NULL);
+                 CREATE TABLE delivered (scope TEXT NOT NULL, transcript_id TEXT NOT NULL, version TEXT NOT NULL, modified_unix INTEGER NOT NULL, records INTEGER NOT NULL, complete INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (scope, transcript_id));
+                 CREATE TABLE failures (scope TEXT NOT NULL, transcript_id TEXT NOT NULL, version TEXT NOT NULL, modified_unix INTEGER NOT NULL, reason TEXT NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (scope, transcript_id, version));
+                 CREATE TABLE agents_sent (scope TEXT NOT NULL, agent_id TEXT NOT NULL, fingerprint TEXT NOT NULL, sent_at TEXT NOT NULL, PRIMARY KEY (scope, agent_id));
+                 INSERT INTO delivered VALUES ('scope', '00000000-0000-0000-0000-000000000000', '1', 0, 2, 0, 'x');
+                 INSERT INTO delivered VALUES ('scope', '00000000-0000-0000-0000-000000000001', '1', 0, 3, 1, 'x');",
+            )
+            .unwrap();
+        }
+        let mut s = StateStore::open(&path, "scope").unwrap();
+        let t0 = s
+            .transcript("00000000-0000-0000-0000-000000000000")
+            .unwrap()
+            .unwrap();
+        assert!(!t0.keyed && !t0.complete && t0.records_delivered == 2);
+        let sink = MemorySink::default();
+        let summary = pass(&mut s, &sink, (0..3).map(|n| row(n, 3, 1)).collect(), 50)
+            .await
+            .unwrap();
+        let got = sink.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(
+            got[0],
+            "/copilot/conversation/00000000-0000-0000-0000-000000000000/message/2"
+        );
+        assert_eq!(summary.transcripts_already_delivered, 1);
+        drop(s);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, "2");
     }
 }

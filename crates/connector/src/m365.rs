@@ -55,7 +55,7 @@ pub struct M365Options {
     /// Users read at once (1 to 32)
     #[arg(long, env = "M365_CONCURRENCY", value_name = "N", default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
-    /// The skuPartNumber(s) of the Microsoft 365 Copilot licence (comma-separated; default Microsoft_365_Copilot)
+    /// The Microsoft 365 Copilot licence(s): skuPartNumbers (looked up in subscribedSkus, which needs LicenseAssignment.Read.All) or skuIds (GUIDs, used as they are); comma-separated; default Microsoft_365_Copilot
     #[arg(
         long = "copilot-sku",
         env = "M365_COPILOT_SKUS",
@@ -619,15 +619,25 @@ impl M365Job {
             )
         });
         let users = if token_problem.is_none() && cloud_ok.is_ok() {
-            match self.graph.copilot_users(&self.options.copilot_skus).await {
-                Ok(u) if u.is_empty() => {
+            match self
+                .graph
+                .copilot_users_with_source(&self.options.copilot_skus)
+                .await
+            {
+                Ok((u, _)) if u.is_empty() => {
                     checks.push(M365Check::new("licensed-users", Some("no user holds a Microsoft 365 Copilot licence".into()), "assign Microsoft 365 Copilot licences, or name the SKU with --copilot-sku (M365_COPILOT_SKUS) if your tenant's part number differs"));
                     u
                 }
-                Ok(u) => {
+                Ok((u, source)) => {
+                    let how = match source {
+                        graph_client::SkuSource::WellKnown => {
+                            "; subscribedSkus was refused, so only the Microsoft_365_Copilot licence was looked for (grant LicenseAssignment.Read.All, or name other Copilot skuIds with --copilot-sku)"
+                        }
+                        _ => "",
+                    };
                     checks.push(M365Check::ok(
                         "licensed-users",
-                        format!("{} licensed user(s)", u.len()),
+                        format!("{} licensed user(s){how}", u.len()),
                     ));
                     u
                 }
@@ -636,7 +646,7 @@ impl M365Job {
                     checks.push(M365Check::new(
                         "licensed-users",
                         Some(text),
-                        "grant User.Read.All with admin consent",
+                        "grant User.Read.All with admin consent; looking up licences by part number also needs LicenseAssignment.Read.All (or give their skuIds with --copilot-sku)",
                     ));
                     Vec::new()
                 }

@@ -183,9 +183,11 @@ Exit status: 0 every identity is least-privilege, 4 something was found, 1 readi
     Permissions(connector::permissions::PermissionsArgs),
     /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
     Inventory(connector::inventory::cli::InventoryArgs),
-    /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.
+    /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl, the inventory scan and its report.
     #[command(
         long_about = "Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl.\n\n\
+Then the inventory: every environment of the emulated tenant scanned into ./demo-out/inventory.json, and its \
+report as ./demo-out/inventory-report.html (one self-contained page: open it in a browser).\n\n\
 The demo configures itself for the emulator: besides its own options it takes only --json and -v, and refuses \
 every settings flag listed below (--config, --environment-url, --state, --output, ...) rather than ignore it."
     )]
@@ -776,6 +778,18 @@ fn print_summary(s: &PassSummary, connector: &Connector, json: bool) {
         for r in &s.records_skipped {
             t.push_str(&format!("\nskipped record {}: {}", r.path, r.reason));
         }
+        if s.pairs_held > 0 {
+            t.push_str(&format!(
+                "\n{} pair(s) held back until the rest of their split session is written (sent by a later pass)",
+                s.pairs_held
+            ));
+        }
+        for f in &s.rows_modified_in_future {
+            t.push_str(&format!(
+                "\ntranscript {} has modifiedon {} in the future: delivered; the checkpoint stays at the current time",
+                f.id, f.modified_on
+            ));
+        }
         t
     };
     if to_stderr {
@@ -878,8 +892,9 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
                 out!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
             } else {
                 out!(
-                    "Started a tenant emulator at {} with {} agents and {} transcripts.\n",
+                    "Started a tenant emulator at {} with {} environments ({} agents and {} transcripts in each with Dataverse).\n",
                     d.emulator_url,
+                    connector::demo::DEMO_ENVIRONMENTS,
                     d.agents,
                     d.transcripts
                 );
@@ -901,6 +916,32 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
                     d.records_file.display(),
                     d.summary_file.display()
                 );
+                let inv = &d.inventory;
+                out!(
+                    "\n$ copilot-connector inventory scan --output {}",
+                    inv.file.display()
+                );
+                out!(
+                    "inventory scan {}: {} agent(s) in {} environment(s), {} finding(s), {} coverage gap(s) (the demo tenant plants some)",
+                    match inv.status {
+                        connector::inventory::scan::ScanStatus::Complete => "complete",
+                        connector::inventory::scan::ScanStatus::Partial => "partial",
+                        _ => "failed",
+                    },
+                    inv.agents,
+                    inv.environments,
+                    inv.findings,
+                    inv.coverage_gaps
+                );
+                out!(
+                    "$ copilot-connector inventory report --input {} --output {}",
+                    inv.file.display(),
+                    inv.report_file.display()
+                );
+                out!(
+                    "Inventory report: {} (open it in a browser)",
+                    inv.report_file.display()
+                );
                 out!(
                     "\nNext: point it at your environment (see the README) and run `copilot-connector doctor`."
                 );
@@ -908,6 +949,7 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
             if d.doctor.ok()
                 && d.records_ingested as u64
                     == d.pass.records_delivered + d.pass.agent_records_delivered
+                && d.inventory.status != connector::inventory::scan::ScanStatus::Failed
             {
                 ExitCode::SUCCESS
             } else {

@@ -7,7 +7,15 @@
 //!   accepted, so the overlapping window does not resend, and a pass cut short in the middle of a
 //!   transcript resumes after its last accepted record;
 //! - transcripts whose content could not be parsed, with the reason, so they are reported once
-//!   and not retried forever (a new row version is tried again).
+//!   and not retried forever (a new row version is tried again);
+//! - the identity of every pair delivered ([`DeliveredPair`]): a digest of what the pair holds
+//!   (its session and its messages), so a transcript saved again, or a session whose rows
+//!   arrive in several passes, sends only the pairs not delivered before. Kept for
+//!   [`PAIR_RETENTION`] after the last change of the rows holding them.
+//!
+//! Schema version 2 added the pair table and the `keyed` flag of `delivered`; a version-1
+//! store is upgraded in place when opened (its rows keep working: a transcript it recorded
+//! as partly delivered resumes after the pairs it counted).
 //!
 //! Every update is one SQLite transaction in WAL mode with `synchronous=FULL`: after a crash
 //! (even `kill -9`) the database holds exactly the state of the last committed batch.
@@ -99,7 +107,11 @@ impl StateError {
     }
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// How long a delivered pair's identity is kept after the last change of its rows: a
+/// transcript saved again within this time sends only its new pairs.
+pub const PAIR_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// What the store knows about one transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +123,35 @@ pub struct TranscriptState {
     /// Whether every record of that version was accepted (or the row was recorded as
     /// unparseable).
     pub complete: bool,
+    /// Whether its pairs are recorded by identity ([`StateStore::pair_delivered`]); `false`
+    /// for progress written by schema version 1, where `records_delivered` counts the row's
+    /// first pairs.
+    pub keyed: bool,
+}
+
+/// A pair whose record was accepted (or refused for good and reported): its identity, the
+/// row it belongs to and that row's `modifiedon` (which dates the entry for pruning).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredPair {
+    /// The pair's identity ([`pair_id`] of the session pair's key).
+    pub pair_id: String,
+    /// The row its path names.
+    pub transcript_id: String,
+    /// The latest `modifiedon` among the rows of its session when it was delivered.
+    pub modified_on: OffsetDateTime,
+}
+
+/// The stored identity of a pair: the first 128 bits of the SHA-256 of its key
+/// (`transcript_model::SessionPair::key`), in hex. Keys hold conversation names and activity
+/// ids; a fixed-size digest keeps the store small.
+pub fn pair_id(key: &str) -> String {
+    use std::fmt::Write;
+    let digest = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    let mut out = String::with_capacity(32);
+    for b in &digest.as_ref()[..16] {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// Progress to commit after a batch was accepted.
@@ -232,7 +273,16 @@ impl StateStore {
                  records INTEGER NOT NULL,
                  complete INTEGER NOT NULL,
                  updated_at TEXT NOT NULL,
+                 keyed INTEGER NOT NULL DEFAULT 0,
                  PRIMARY KEY (scope, transcript_id));
+             CREATE TABLE IF NOT EXISTS delivered_pairs (
+                 scope TEXT NOT NULL,
+                 pair_id TEXT NOT NULL,
+                 transcript_id TEXT NOT NULL,
+                 modified_unix INTEGER NOT NULL,
+                 delivered_at TEXT NOT NULL,
+                 PRIMARY KEY (scope, pair_id)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS delivered_pairs_age ON delivered_pairs (scope, modified_unix);
              CREATE INDEX IF NOT EXISTS delivered_age ON delivered (scope, modified_unix);
              CREATE TABLE IF NOT EXISTS failures (
                  scope TEXT NOT NULL,
@@ -267,8 +317,9 @@ impl StateStore {
                     supported: SCHEMA_VERSION,
                 });
             }
-            Some(_) => {}
-            None => {
+            Some(v) if v == SCHEMA_VERSION => {}
+            _ => {
+                health::upgrade(&conn, path)?;
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?1)",
                     params![SCHEMA_VERSION.to_string()],
@@ -381,7 +432,7 @@ impl StateStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT version, records, complete FROM delivered WHERE scope = ?1 AND transcript_id = ?2",
+                "SELECT version, records, complete, keyed FROM delivered WHERE scope = ?1 AND transcript_id = ?2",
             )
             .map_err(|e| self.sql(e))?;
         stmt.query_row(params![self.scope, id], |r| {
@@ -390,6 +441,7 @@ impl StateStore {
                 version: r.get(0)?,
                 records_delivered: u64::try_from(records).unwrap_or(0),
                 complete: r.get::<_, i64>(2)? != 0,
+                keyed: r.get::<_, i64>(3)? != 0,
             })
         })
         .optional()
@@ -408,6 +460,20 @@ impl StateStore {
         watermark: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StateError> {
+        self.commit_with_pairs(progress, failures, skipped_records, &[], watermark, now)
+    }
+
+    /// [`StateStore::commit`], also recording the identities of the pairs the batch carried
+    /// (an identity met again keeps the later `modifiedon`, so it lives as long as its rows).
+    pub fn commit_with_pairs(
+        &mut self,
+        progress: &[TranscriptProgress],
+        failures: &[Failure],
+        skipped_records: &[Failure],
+        pairs: &[DeliveredPair],
+        watermark: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
         let scope = self.scope.clone();
         let path = self.path.clone();
         let sql = move |source| StateError::Sqlite {
@@ -419,12 +485,12 @@ impl StateStore {
         {
             let mut up = tx
                 .prepare_cached(
-                    "INSERT INTO delivered (scope, transcript_id, version, modified_unix, records, complete, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO delivered (scope, transcript_id, version, modified_unix, records, complete, updated_at, keyed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
                      ON CONFLICT (scope, transcript_id) DO UPDATE SET
                         version = excluded.version, modified_unix = excluded.modified_unix,
                         records = excluded.records, complete = excluded.complete,
-                        updated_at = excluded.updated_at",
+                        updated_at = excluded.updated_at, keyed = 1",
                 )
                 .map_err(&sql)?;
             for p in progress {
@@ -472,6 +538,24 @@ impl StateStore {
             for f in skipped_records {
                 insert_failure(&mut note, &scope, f, &now_text).map_err(&sql)?;
             }
+            let mut pair = tx
+                .prepare_cached(
+                    "INSERT INTO delivered_pairs (scope, pair_id, transcript_id, modified_unix, delivered_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (scope, pair_id) DO UPDATE SET
+                        modified_unix = max(delivered_pairs.modified_unix, excluded.modified_unix)",
+                )
+                .map_err(&sql)?;
+            for p in pairs {
+                pair.execute(params![
+                    scope,
+                    p.pair_id,
+                    p.transcript_id,
+                    p.modified_on.unix_timestamp(),
+                    now_text
+                ])
+                .map_err(&sql)?;
+            }
             if let Some(w) = watermark {
                 tx.execute(
                     "INSERT INTO checkpoint (scope, watermark, watermark_unix, updated_at)
@@ -497,6 +581,27 @@ impl StateStore {
                 "DELETE FROM delivered WHERE scope = ?1 AND modified_unix < ?2",
                 params![self.scope, before.unix_timestamp()],
             )
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Forgets the identities of pairs whose rows last changed before `before` (see
+    /// [`PAIR_RETENTION`]). Returns how many were removed.
+    pub fn prune_pairs(&mut self, before: OffsetDateTime) -> Result<usize, StateError> {
+        self.conn
+            .execute(
+                "DELETE FROM delivered_pairs WHERE scope = ?1 AND modified_unix < ?2",
+                params![self.scope, before.unix_timestamp()],
+            )
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Whether the pair with this identity ([`pair_id`]) was delivered.
+    pub fn pair_delivered(&self, pair_id: &str) -> Result<bool, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM delivered_pairs WHERE scope = ?1 AND pair_id = ?2")
+            .map_err(|e| self.sql(e))?;
+        stmt.exists(params![self.scope, pair_id])
             .map_err(|e| self.sql(e))
     }
 
@@ -567,7 +672,8 @@ mod tests {
             Some(TranscriptState {
                 version: "11".into(),
                 records_delivered: 2,
-                complete: false
+                complete: false,
+                keyed: true,
             })
         );
         // The watermark never moves backwards.

@@ -2,14 +2,12 @@
 
 use crate::Error;
 use client_core::{
-    HttpTransport, Pipeline, Request, Response, RetryBudget, RetryPolicy, SharedClock,
-    SharedCredential, TokenCredential,
+    Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedCredential, TokenCredential,
 };
 use http::Method;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
@@ -89,16 +87,12 @@ pub struct DataverseClientBuilder {
     scope: Option<String>,
     page_size: Option<u32>,
     annotations: Option<String>,
-    max_concurrency: usize,
-    retry_policy: RetryPolicy,
-    retry_budget: Option<RetryBudget>,
-    attempt_timeout: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    clock: Option<SharedClock>,
-    transport: Option<Arc<dyn HttpTransport>>,
+    pipeline: PipelineBuilder,
 }
 
 impl DataverseClientBuilder {
+    client_core::pipeline_setters!(pipeline);
+
     /// The Web API version (`v9.2` by default, or the one in the environment URL).
     pub fn api_version(mut self, version: &str) -> Self {
         version.clone_into(&mut self.api_version);
@@ -122,50 +116,6 @@ impl DataverseClientBuilder {
     /// (`Prefer: odata.include-annotations="pattern"`).
     pub fn include_annotations(mut self, pattern: &str) -> Self {
         self.annotations = Some(pattern.to_owned());
-        self
-    }
-
-    /// Requests in flight at once (default [`DEFAULT_MAX_CONCURRENCY`]). Dataverse throttles
-    /// a user above 52 concurrent requests.
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n.max(1);
-        self
-    }
-
-    /// The retry policy (default: `client-core`'s, 6 attempts within 300 s).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The retry budget shared by this client's requests.
-    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.retry_budget = Some(budget);
-        self
-    }
-
-    /// The timeout of one attempt, from sending to the last byte.
-    pub fn attempt_timeout(mut self, d: Duration) -> Self {
-        self.attempt_timeout = Some(d);
-        self
-    }
-
-    /// The TCP/TLS connect timeout.
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = Some(d);
-        self
-    }
-
-    /// The clock for backoff and `Retry-After` (tests use `client_core::ManualClock`).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Sends requests through `transport` instead of the default HTTP stack (tests use
-    /// `client_core::mock::MockTransport`).
-    pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
-        self.transport = Some(transport);
         self
     }
 
@@ -194,30 +144,15 @@ impl DataverseClientBuilder {
         let scope = self
             .scope
             .unwrap_or_else(|| format!("{}.default", self.environment_url));
-        let mut pipeline = Pipeline::builder()
+        let pipeline = self
+            .pipeline
             .credential(self.credential)
             .default_scope(scope.clone())
             .user_agent_prefix(concat!("dataverse-client/", env!("CARGO_PKG_VERSION")))
-            .retry_policy(self.retry_policy)
-            .max_concurrency(self.max_concurrency);
-        if let Some(b) = self.retry_budget {
-            pipeline = pipeline.retry_budget(b);
-        }
-        if let Some(d) = self.attempt_timeout {
-            pipeline = pipeline.attempt_timeout(d);
-        }
-        if let Some(d) = self.connect_timeout {
-            pipeline = pipeline.connect_timeout(d);
-        }
-        if let Some(c) = self.clock {
-            pipeline = pipeline.clock(c);
-        }
-        if let Some(t) = self.transport {
-            pipeline = pipeline.transport(t);
-        }
+            .build()?;
         Ok(DataverseClient {
             inner: Arc::new(Inner {
-                pipeline: pipeline.build()?,
+                pipeline,
                 environment_url: self.environment_url,
                 api_url,
                 scope,
@@ -317,13 +252,10 @@ impl DataverseClient {
             scope: None,
             page_size: None,
             annotations: None,
-            max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            retry_policy: RetryPolicy::default().with_max_attempts(6),
-            retry_budget: None,
-            attempt_timeout: None,
-            connect_timeout: None,
-            clock: None,
-            transport: None,
+            // Dataverse throttles a user above 52 concurrent requests.
+            pipeline: Pipeline::builder()
+                .max_concurrency(DEFAULT_MAX_CONCURRENCY)
+                .retry_policy(RetryPolicy::default().with_max_attempts(6)),
         })
     }
 

@@ -1,6 +1,6 @@
 //! The Azure CLI's signed-in account, for developer machines.
 
-use crate::cache::TokenCache;
+use crate::cache::{CachedCredential, through_cache};
 use crate::options::{CredentialOptions, check_tenant};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Secret, TokenCredential, async_trait,
@@ -26,10 +26,14 @@ use std::time::Duration;
 /// # Ok(()) }
 /// ```
 pub struct AzureCliCredential {
+    cached: CachedCredential<AzureCli>,
+}
+
+/// One uncached `az account get-access-token` run.
+struct AzureCli {
     program: PathBuf,
     tenant_id: Option<String>,
     timeout: Duration,
-    cache: TokenCache,
 }
 
 #[derive(Deserialize)]
@@ -43,17 +47,19 @@ struct CliToken {
 impl AzureCliCredential {
     /// Runs `az` from `PATH` (`az.cmd` on Windows).
     pub fn new(options: CredentialOptions) -> Self {
-        Self {
+        let cli = AzureCli {
             program: PathBuf::from(if cfg!(windows) { "az.cmd" } else { "az" }),
             tenant_id: None,
             timeout: Duration::from_secs(30),
-            cache: TokenCache::new(options.clock().clone()),
+        };
+        Self {
+            cached: CachedCredential::new(cli, options.clock().clone()),
         }
     }
 
     /// Runs this program instead of `az` (a wrapper, or a fake in tests).
     pub fn with_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = program.into();
+        self.cached.inner_mut().program = program.into();
         self
     }
 
@@ -61,17 +67,22 @@ impl AzureCliCredential {
     pub fn with_tenant(mut self, tenant_id: impl Into<String>) -> Result<Self, CredentialError> {
         let tenant_id = tenant_id.into();
         check_tenant(&tenant_id)?;
-        self.tenant_id = Some(tenant_id);
+        self.cached.inner_mut().tenant_id = Some(tenant_id);
         Ok(self)
     }
 
     /// How long `az` may take (default 30 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.cached.inner_mut().timeout = timeout;
         self
     }
+}
 
-    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+through_cache!(AzureCliCredential);
+
+#[async_trait]
+impl TokenCredential for AzureCli {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         if scopes.is_empty() {
             return Err(invalid_config("no scope requested"));
         }
@@ -177,23 +188,12 @@ fn invalid_config(message: impl Into<String>) -> CredentialError {
     CredentialError::new(CredentialErrorKind::InvalidConfiguration, message)
 }
 
-impl fmt::Debug for AzureCliCredential {
+impl fmt::Debug for AzureCli {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AzureCliCredential")
             .field("program", &self.program)
             .field("tenant_id", &self.tenant_id)
             .field("timeout", &self.timeout)
             .finish()
-    }
-}
-
-#[async_trait]
-impl TokenCredential for AzureCliCredential {
-    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await
-    }
-
-    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
-        self.cache.invalidate(scopes, token).await;
     }
 }

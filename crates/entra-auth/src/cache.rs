@@ -245,7 +245,8 @@ impl fmt::Debug for TokenCache {
 
 /// Adds a [`TokenCache`] to any credential.
 ///
-/// The credentials of this crate already cache; this is for credentials written elsewhere.
+/// Every credential of this crate is one of these around its uncached token source, so they
+/// all cache the same way; use it for credentials written elsewhere too.
 ///
 /// ```
 /// use client_core::{AccessToken, StaticTokenCredential, TokenCredential, system_clock};
@@ -284,6 +285,11 @@ impl<C: TokenCredential> CachedCredential<C> {
     pub fn inner(&self) -> &C {
         &self.inner
     }
+
+    /// The wrapped credential, to configure it before any token is cached.
+    pub(crate) fn inner_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
 }
 
 #[async_trait]
@@ -299,6 +305,34 @@ impl<C: TokenCredential> TokenCredential for CachedCredential<C> {
         self.inner.invalidate(scopes, token).await;
     }
 }
+
+/// Implements `Debug` and `TokenCredential` for a credential of this crate that keeps its
+/// uncached token source in a field `cached: CachedCredential<Source>`: every call goes through
+/// that one wrapper, and `Debug` shows the source (which hides its secrets).
+macro_rules! through_cache {
+    ($credential:ty) => {
+        impl std::fmt::Debug for $credential {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(self.cached.inner(), f)
+            }
+        }
+
+        #[client_core::async_trait]
+        impl client_core::TokenCredential for $credential {
+            async fn get_token(
+                &self,
+                scopes: &[&str],
+            ) -> Result<client_core::AccessToken, client_core::CredentialError> {
+                self.cached.get_token(scopes).await
+            }
+
+            async fn invalidate(&self, scopes: &[&str], token: &client_core::AccessToken) {
+                self.cached.invalidate(scopes, token).await
+            }
+        }
+    };
+}
+pub(crate) use through_cache;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! An application signing in with a certificate: a signed JWT client assertion.
 
-use crate::cache::TokenCache;
+use crate::cache::{CachedCredential, through_cache};
 use crate::options::{CredentialOptions, check_client_id};
 use crate::token_endpoint::{TokenEndpoint, scope_param};
 use base64::Engine as _;
@@ -283,13 +283,17 @@ fn pem_blocks(pem: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CredentialError> {
 /// # Ok(()) }
 /// ```
 pub struct ClientCertificateCredential {
+    cached: CachedCredential<CertificateGrant>,
+}
+
+/// The uncached client credentials grant with a certificate assertion.
+struct CertificateGrant {
     tenant_id: String,
     client_id: String,
     certificate: ClientCertificate,
     algorithm: AssertionAlgorithm,
     send_chain: bool,
     endpoint: TokenEndpoint,
-    cache: TokenCache,
 }
 
 impl ClientCertificateCredential {
@@ -303,36 +307,44 @@ impl ClientCertificateCredential {
         let (tenant_id, client_id) = (tenant_id.into(), client_id.into());
         check_client_id(&client_id)?;
         let endpoint = TokenEndpoint::new(&tenant_id, &options)?;
-        Ok(Self {
-            cache: TokenCache::new(endpoint.clock().clone()),
+        let clock = endpoint.clock().clone();
+        let grant = CertificateGrant {
             tenant_id,
             client_id,
             certificate,
             algorithm: AssertionAlgorithm::default(),
             send_chain: false,
             endpoint,
+        };
+        Ok(Self {
+            cached: CachedCredential::new(grant, clock),
         })
     }
 
     /// Signs with `algorithm` (default [`AssertionAlgorithm::Ps256`]).
     pub fn with_algorithm(mut self, algorithm: AssertionAlgorithm) -> Self {
-        self.algorithm = algorithm;
+        self.cached.inner_mut().algorithm = algorithm;
         self
     }
 
     /// Sends the certificate chain in the assertion's `x5c` header, for apps configured for
     /// subject name and issuer authentication.
     pub fn with_certificate_chain(mut self, send: bool) -> Self {
-        self.send_chain = send;
+        self.cached.inner_mut().send_chain = send;
         self
     }
 
     /// The certificate.
     pub fn certificate(&self) -> &ClientCertificate {
-        &self.certificate
+        &self.cached.inner().certificate
     }
+}
 
-    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+through_cache!(ClientCertificateCredential);
+
+#[async_trait]
+impl TokenCredential for CertificateGrant {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         let scope = scope_param(scopes)?;
         let assertion = self.certificate.assertion(
             &self.client_id,
@@ -348,7 +360,7 @@ impl ClientCertificateCredential {
     }
 }
 
-impl fmt::Debug for ClientCertificateCredential {
+impl fmt::Debug for CertificateGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCertificateCredential")
             .field("tenant_id", &self.tenant_id)
@@ -357,17 +369,6 @@ impl fmt::Debug for ClientCertificateCredential {
             .field("algorithm", &self.algorithm)
             .field("token_url", &self.endpoint.url().as_str())
             .finish()
-    }
-}
-
-#[async_trait]
-impl TokenCredential for ClientCertificateCredential {
-    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await
-    }
-
-    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
-        self.cache.invalidate(scopes, token).await;
     }
 }
 

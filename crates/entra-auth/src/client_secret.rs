@@ -1,6 +1,6 @@
 //! An application signing in with a client secret.
 
-use crate::cache::TokenCache;
+use crate::cache::{CachedCredential, through_cache};
 use crate::options::{CredentialOptions, check_client_id};
 use crate::token_endpoint::{TokenEndpoint, scope_param};
 use client_core::{
@@ -24,11 +24,15 @@ use std::fmt;
 /// # Ok(()) }
 /// ```
 pub struct ClientSecretCredential {
+    cached: CachedCredential<SecretGrant>,
+}
+
+/// The uncached client credentials grant with a secret.
+struct SecretGrant {
     tenant_id: String,
     client_id: String,
     secret: Secret,
     endpoint: TokenEndpoint,
-    cache: TokenCache,
 }
 
 impl ClientSecretCredential {
@@ -49,26 +53,34 @@ impl ClientSecretCredential {
             .with_hint("set the client secret's Value from the app registration"));
         }
         let endpoint = TokenEndpoint::new(&tenant_id, &options)?;
-        Ok(Self {
-            cache: TokenCache::new(endpoint.clock().clone()),
+        let clock = endpoint.clock().clone();
+        let grant = SecretGrant {
             tenant_id,
             client_id,
             secret,
             endpoint,
+        };
+        Ok(Self {
+            cached: CachedCredential::new(grant, clock),
         })
     }
 
     /// The tenant.
     pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
+        &self.cached.inner().tenant_id
     }
 
     /// The application (client) id.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.cached.inner().client_id
     }
+}
 
-    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+through_cache!(ClientSecretCredential);
+
+#[async_trait]
+impl TokenCredential for SecretGrant {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         let scope = scope_param(scopes)?;
         tracing::debug!(tenant = %self.tenant_id, client_id = %self.client_id, %scope, "requesting a token with a client secret");
         self.endpoint
@@ -82,7 +94,7 @@ impl ClientSecretCredential {
     }
 }
 
-impl fmt::Debug for ClientSecretCredential {
+impl fmt::Debug for SecretGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientSecretCredential")
             .field("tenant_id", &self.tenant_id)
@@ -90,16 +102,5 @@ impl fmt::Debug for ClientSecretCredential {
             .field("secret", &self.secret)
             .field("token_url", &self.endpoint.url().as_str())
             .finish()
-    }
-}
-
-#[async_trait]
-impl TokenCredential for ClientSecretCredential {
-    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await
-    }
-
-    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
-        self.cache.invalidate(scopes, token).await;
     }
 }

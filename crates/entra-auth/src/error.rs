@@ -115,6 +115,12 @@ pub enum EntraError {
     /// AADSTS70011 or `invalid_scope`: the scope is not acceptable.
     #[error("the requested scope is not valid ({0})")]
     InvalidScope(EntraErrorDetails),
+    /// `authorization_declined` (or `access_denied`): the user refused a device code sign-in.
+    #[error("the user declined the sign-in ({0})")]
+    AuthorizationDeclined(EntraErrorDetails),
+    /// `expired_token`: the device code expired before the user finished signing in.
+    #[error("the device code expired before the sign-in was completed ({0})")]
+    DeviceCodeExpired(EntraErrorDetails),
     /// HTTP 429, 5xx or `temporarily_unavailable`: Entra ID could not answer now.
     #[error("Entra ID is temporarily unavailable ({0})")]
     Unavailable(EntraErrorDetails),
@@ -193,6 +199,10 @@ impl EntraError {
             EntraError::MissingClientCredential(details)
         } else if has(70011) || details.error == "invalid_scope" {
             EntraError::InvalidScope(details)
+        } else if details.error == "authorization_declined" || details.error == "access_denied" {
+            EntraError::AuthorizationDeclined(details)
+        } else if details.error == "expired_token" {
+            EntraError::DeviceCodeExpired(details)
         } else if details.error == "temporarily_unavailable"
             || details.status == 429
             || details.status >= 500
@@ -216,6 +226,8 @@ impl EntraError {
             | EntraError::NoMatchingFederatedCredential(d)
             | EntraError::MissingClientCredential(d)
             | EntraError::InvalidScope(d)
+            | EntraError::AuthorizationDeclined(d)
+            | EntraError::DeviceCodeExpired(d)
             | EntraError::Unavailable(d)
             | EntraError::Other(d) => d,
         }
@@ -283,6 +295,13 @@ impl EntraError {
             EntraError::InvalidScope(_) => {
                 "request one resource's `.default` scope, e.g. `https://graph.microsoft.com/.default`, \
                  for the right cloud"
+            }
+            EntraError::AuthorizationDeclined(_) => {
+                "the person signing in refused: run again and approve the sign-in, or sign in as \
+                 another user"
+            }
+            EntraError::DeviceCodeExpired(_) => {
+                "run again and finish signing in at the address shown before the code expires"
             }
             EntraError::Unavailable(_) | EntraError::Other(_) => return None,
         })

@@ -11,6 +11,7 @@
 //! | [`WorkloadIdentityCredential`] | AKS / Kubernetes workload identity federation |
 //! | [`ManagedIdentityCredential`] | Azure VMs (IMDS), App Service and Functions |
 //! | [`AzureCliCredential`] | developer machines signed in with `az login` |
+//! | [`DeviceCodeCredential`] | a person signing in from a terminal with a code (delegated) |
 //! | [`EnvironmentCredential`] | `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET` or `AZURE_CLIENT_CERTIFICATE_PATH` |
 //! | [`ChainedTokenCredential`] | an explicit list: the first one configured here wins |
 //!
@@ -69,6 +70,7 @@ mod claims;
 mod client_certificate;
 mod client_secret;
 mod cloud;
+mod device_code;
 mod env_vars;
 mod environment_credential;
 mod error;
@@ -84,6 +86,9 @@ pub use claims::{AccessTokenClaims, ClaimsError, TokenClaims};
 pub use client_certificate::{AssertionAlgorithm, ClientCertificate, ClientCertificateCredential};
 pub use client_secret::ClientSecretCredential;
 pub use cloud::{Cloud, CustomCloud, UnknownCloud};
+pub use device_code::{
+    DEVICE_CODE_GRANT_TYPE, DeviceCodeCallback, DeviceCodeCredential, DeviceCodePrompt,
+};
 pub use env_vars::Env;
 pub use environment_credential::EnvironmentCredential;
 pub use error::{EntraError, EntraErrorDetails};

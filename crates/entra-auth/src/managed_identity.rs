@@ -1,7 +1,7 @@
 //! Managed identity: the Azure VM Instance Metadata Service (IMDS) and App Service /
 //! Functions identity endpoint.
 
-use crate::cache::TokenCache;
+use crate::cache::{CachedCredential, through_cache};
 use crate::env_vars::Env;
 use crate::options::CredentialOptions;
 use crate::token_endpoint::{Expiry, parse_token, transport};
@@ -84,6 +84,11 @@ enum Source {
 /// # Ok(()) }
 /// ```
 pub struct ManagedIdentityCredential {
+    cached: CachedCredential<IdentityEndpoint>,
+}
+
+/// The uncached token request to IMDS or the App Service endpoint.
+struct IdentityEndpoint {
     id: ManagedIdentityId,
     source: Source,
     options: CredentialOptions,
@@ -91,7 +96,6 @@ pub struct ManagedIdentityCredential {
     probe: Pipeline,
     pipeline: Pipeline,
     probed: AtomicBool,
-    cache: TokenCache,
 }
 
 /// The default retries for managed identity endpoints: 404, 410, 429 and 5xx, up to 8
@@ -140,15 +144,18 @@ impl ManagedIdentityCredential {
             return Err(bad("the user-assigned managed identity id is empty".into()));
         }
         let probe_timeout = Duration::from_secs(1);
-        Ok(Self {
+        let clock = options.clock().clone();
+        let endpoint = IdentityEndpoint {
             probe: options.pipeline(RetryPolicy::none())?,
             pipeline: options.pipeline(managed_identity_retry_policy())?,
-            cache: TokenCache::new(options.clock().clone()),
             probed: AtomicBool::new(false),
             id,
             source,
             options,
             probe_timeout,
+        };
+        Ok(Self {
+            cached: CachedCredential::new(endpoint, clock),
         })
     }
 
@@ -162,7 +169,7 @@ impl ManagedIdentityCredential {
                 format!("IMDS endpoint: {e}"),
             )
         })?;
-        if let Source::Imds { endpoint: e } = &mut self.source {
+        if let Source::Imds { endpoint: e } = &mut self.cached.inner_mut().source {
             *e = endpoint;
         }
         Ok(self)
@@ -170,23 +177,32 @@ impl ManagedIdentityCredential {
 
     /// Retries after the endpoint has answered (default [`managed_identity_retry_policy`]).
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Result<Self, CredentialError> {
-        self.pipeline = self.options.pipeline(policy)?;
+        let inner = self.cached.inner_mut();
+        inner.pipeline = inner.options.pipeline(policy)?;
         Ok(self)
     }
 
     /// How long the first IMDS request may take before IMDS is deemed absent (default 1 s).
     pub fn with_probe_timeout(mut self, timeout: Duration) -> Self {
-        self.probe_timeout = timeout;
+        self.cached.inner_mut().probe_timeout = timeout;
         self
     }
 
     /// Which identity this credential asks for.
     pub fn id(&self) -> &ManagedIdentityId {
-        &self.id
+        &self.cached.inner().id
     }
 
     /// Whether it uses the App Service / Functions endpoint rather than IMDS.
     pub fn is_app_service(&self) -> bool {
+        self.cached.inner().is_app_service()
+    }
+}
+
+through_cache!(ManagedIdentityCredential);
+
+impl IdentityEndpoint {
+    fn is_app_service(&self) -> bool {
         matches!(self.source, Source::AppService { .. })
     }
 
@@ -216,8 +232,7 @@ impl ManagedIdentityCredential {
         }
     }
 
-    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        let resource = resource_of(scopes)?;
+    async fn fetch(&self, resource: String) -> Result<AccessToken, CredentialError> {
         let started = self.options.clock().now();
         tracing::debug!(identity = ?self.id, app_service = self.is_app_service(), %resource, "requesting a managed identity token");
         let response = if !self.is_app_service() && !self.probed.load(Ordering::Acquire) {
@@ -340,7 +355,7 @@ fn resource_of(scopes: &[&str]) -> Result<String, CredentialError> {
     }
 }
 
-impl fmt::Debug for ManagedIdentityCredential {
+impl fmt::Debug for IdentityEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("ManagedIdentityCredential");
         d.field("id", &self.id);
@@ -355,13 +370,9 @@ impl fmt::Debug for ManagedIdentityCredential {
 }
 
 #[async_trait]
-impl TokenCredential for ManagedIdentityCredential {
+impl TokenCredential for IdentityEndpoint {
     async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await
-    }
-
-    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
-        self.cache.invalidate(scopes, token).await;
+        self.fetch(resource_of(scopes)?).await
     }
 }
 

@@ -61,6 +61,7 @@ impl Num {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: Option<Secret>,
+    refresh_token: Option<Secret>,
     expires_on: Option<Num>,
     expires_in: Option<Num>,
     refresh_in: Option<Num>,
@@ -111,13 +112,36 @@ impl TokenEndpoint {
         &self,
         form: &[(&str, &str)],
     ) -> Result<AccessToken, CredentialError> {
+        self.grant(form).await.map(|g| g.token)
+    }
+
+    /// POSTs the form and returns the token with the refresh token, if Entra sent one (for
+    /// delegated grants), or the error (an [`EntraError`](crate::EntraError) as its source).
+    pub(crate) async fn grant(&self, form: &[(&str, &str)]) -> Result<Grant, CredentialError> {
+        let response = self.post_form(&self.url, form).await?;
+        let now = self.clock.now();
+        parse_grant(
+            response.body(),
+            now,
+            "the Entra ID token endpoint",
+            Expiry::In,
+        )
+    }
+
+    /// POSTs a form to `url` (this endpoint or a sibling, such as `devicecode`); an error
+    /// status becomes the typed [`EntraError`](crate::EntraError).
+    pub(crate) async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+    ) -> Result<client_core::Response, CredentialError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let request = Request::post(self.url.clone())
+        let request = Request::post(url.clone())
             .without_auth()
-            // A client-credentials grant has no side effect: a request that timed out (or lost
-            // its connection) may be sent again.
+            // These grants have no side effect: a request that timed out (or lost its
+            // connection) may be sent again.
             .idempotent(true)
             .header("accept", "application/json")
             .body(body, "application/x-www-form-urlencoded");
@@ -128,13 +152,22 @@ impl TokenEndpoint {
             tracing::debug!(error = %e, "token request refused");
             return Err(e.into());
         }
-        let now = self.clock.now();
-        parse_token(
-            response.body(),
-            now,
-            "the Entra ID token endpoint",
-            Expiry::In,
-        )
+        Ok(response)
+    }
+
+    /// The endpoint `name` next to the token endpoint (`.../oauth2/v2.0/{name}`).
+    pub(crate) fn sibling(&self, name: &str) -> Result<Url, CredentialError> {
+        let mut url = self.url.clone();
+        url.path_segments_mut()
+            .map_err(|()| {
+                CredentialError::new(
+                    CredentialErrorKind::InvalidConfiguration,
+                    "the authority URL cannot have a path",
+                )
+            })?
+            .pop()
+            .push(name);
+        Ok(url)
     }
 
     /// The client-credentials grant with a client assertion (a signed certificate JWT or a
@@ -169,6 +202,13 @@ pub(crate) fn transport(e: client_core::Error) -> CredentialError {
     CredentialError::new(kind, format!("token request failed: {e}")).with_source(e)
 }
 
+/// A token, and the refresh token that came with it (delegated grants asked for
+/// `offline_access`).
+pub(crate) struct Grant {
+    pub(crate) token: AccessToken,
+    pub(crate) refresh_token: Option<Secret>,
+}
+
 /// Parses a successful token response (`access_token`, the expiry fields `expiry` names, and
 /// `refresh_in`); its numbers may be JSON numbers or strings.
 pub(crate) fn parse_token(
@@ -177,6 +217,16 @@ pub(crate) fn parse_token(
     from: &str,
     expiry: Expiry,
 ) -> Result<AccessToken, CredentialError> {
+    parse_grant(body, now, from, expiry).map(|g| g.token)
+}
+
+/// [`parse_token`], keeping the refresh token.
+pub(crate) fn parse_grant(
+    body: &[u8],
+    now: OffsetDateTime,
+    from: &str,
+    expiry: Expiry,
+) -> Result<Grant, CredentialError> {
     let invalid = |why: &str| {
         CredentialError::new(
             CredentialErrorKind::InvalidResponse,
@@ -210,7 +260,10 @@ pub(crate) fn parse_token(
         .refresh_in
         .and_then(|n| n.as_i64())
         .and_then(|s| after(now, s));
-    Ok(out)
+    Ok(Grant {
+        token: out,
+        refresh_token: r.refresh_token.filter(|t| !t.is_empty()),
+    })
 }
 
 /// `now` plus a positive number of seconds from a response, if representable.

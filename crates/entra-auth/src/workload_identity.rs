@@ -1,7 +1,7 @@
 //! Workload identity federation (AKS and other Kubernetes): a projected service account token
 //! exchanged for an Entra ID token.
 
-use crate::cache::TokenCache;
+use crate::cache::{CachedCredential, through_cache};
 use crate::env_vars::Env;
 use crate::options::{CredentialOptions, check_client_id};
 use crate::token_endpoint::{TokenEndpoint, scope_param};
@@ -30,11 +30,15 @@ const FILE_REREAD: time::Duration = time::Duration::minutes(5);
 /// # Ok(()) }
 /// ```
 pub struct WorkloadIdentityCredential {
+    cached: CachedCredential<FederatedGrant>,
+}
+
+/// The uncached client credentials grant with the federated token as assertion.
+struct FederatedGrant {
     tenant_id: String,
     client_id: String,
     token_file: PathBuf,
     endpoint: TokenEndpoint,
-    cache: TokenCache,
     assertion: Mutex<Option<(Secret, OffsetDateTime)>>,
 }
 
@@ -49,13 +53,16 @@ impl WorkloadIdentityCredential {
         let (tenant_id, client_id) = (tenant_id.into(), client_id.into());
         check_client_id(&client_id)?;
         let endpoint = TokenEndpoint::new(&tenant_id, &options)?;
-        Ok(Self {
-            cache: TokenCache::new(endpoint.clock().clone()),
+        let clock = endpoint.clock().clone();
+        let grant = FederatedGrant {
             tenant_id,
             client_id,
             token_file: token_file.into(),
             endpoint,
             assertion: Mutex::new(None),
+        };
+        Ok(Self {
+            cached: CachedCredential::new(grant, clock),
         })
     }
 
@@ -87,9 +94,13 @@ impl WorkloadIdentityCredential {
 
     /// The federated token file.
     pub fn token_file(&self) -> &Path {
-        &self.token_file
+        &self.cached.inner().token_file
     }
+}
 
+through_cache!(WorkloadIdentityCredential);
+
+impl FederatedGrant {
     async fn federated_token(&self) -> Result<Secret, CredentialError> {
         let now = self.endpoint.clock().now();
         let mut slot = self.assertion.lock().await;
@@ -122,8 +133,11 @@ impl WorkloadIdentityCredential {
         *slot = Some((token.clone(), now));
         Ok(token)
     }
+}
 
-    async fn fetch(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
+#[async_trait]
+impl TokenCredential for FederatedGrant {
+    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         let scope = scope_param(scopes)?;
         let assertion = self.federated_token().await?;
         tracing::debug!(tenant = %self.tenant_id, client_id = %self.client_id, %scope, "requesting a token with a federated token");
@@ -131,9 +145,14 @@ impl WorkloadIdentityCredential {
             .assertion_grant(&self.client_id, &scope, &assertion)
             .await
     }
+
+    async fn invalidate(&self, _scopes: &[&str], _token: &AccessToken) {
+        // A refused token may come from a stale federated token: read the file again.
+        *self.assertion.lock().await = None;
+    }
 }
 
-impl fmt::Debug for WorkloadIdentityCredential {
+impl fmt::Debug for FederatedGrant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkloadIdentityCredential")
             .field("tenant_id", &self.tenant_id)
@@ -141,18 +160,5 @@ impl fmt::Debug for WorkloadIdentityCredential {
             .field("token_file", &self.token_file)
             .field("token_url", &self.endpoint.url().as_str())
             .finish()
-    }
-}
-
-#[async_trait]
-impl TokenCredential for WorkloadIdentityCredential {
-    async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
-        self.cache.get_or_fetch(scopes, || self.fetch(scopes)).await
-    }
-
-    async fn invalidate(&self, scopes: &[&str], token: &AccessToken) {
-        self.cache.invalidate(scopes, token).await;
-        // A refused token may come from a stale federated token: read the file again.
-        *self.assertion.lock().await = None;
     }
 }

@@ -1,15 +1,12 @@
 //! The client, its builder, the per-cloud base URLs and the shared request helpers.
 
 use crate::Error;
-use client_core::{
-    Pipeline, Request, Response, RetryBudget, RetryPolicy, SharedClock, SharedCredential,
-};
+use client_core::{Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedCredential};
 use entra_auth::Cloud;
 use http::Method;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 use url::Url;
 
 /// Requests in flight per client by default. Graph throttles per app and tenant; eight
@@ -78,14 +75,12 @@ pub struct GraphClientBuilder {
     base_url: Option<String>,
     version: ApiVersion,
     scope: Option<String>,
-    max_concurrency: usize,
-    retry_policy: RetryPolicy,
-    retry_budget: Option<RetryBudget>,
-    attempt_timeout: Option<Duration>,
-    clock: Option<SharedClock>,
+    pipeline: PipelineBuilder,
 }
 
 impl GraphClientBuilder {
+    client_core::pipeline_setters!(pipeline);
+
     /// The cloud whose Graph host to call (public by default): `graph.microsoft.us` for GCC
     /// High, `dod-graph.microsoft.us` for DoD, `microsoftgraph.chinacloudapi.cn` for China.
     pub fn cloud(mut self, cloud: Cloud) -> Self {
@@ -113,36 +108,6 @@ impl GraphClientBuilder {
         self
     }
 
-    /// Requests in flight at once (default [`DEFAULT_MAX_CONCURRENCY`]).
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n.max(1);
-        self
-    }
-
-    /// The retry policy (default: `client-core`'s with 6 attempts).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry_policy = policy;
-        self
-    }
-
-    /// The retry budget shared by this client's requests.
-    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.retry_budget = Some(budget);
-        self
-    }
-
-    /// The timeout of one attempt, from sending to the last byte.
-    pub fn attempt_timeout(mut self, d: Duration) -> Self {
-        self.attempt_timeout = Some(d);
-        self
-    }
-
-    /// The clock for backoff and `Retry-After` (tests use `client_core::ManualClock`).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
     /// Builds the client.
     pub fn build(self) -> Result<GraphClient, Error> {
         let custom_root = self.base_url.is_some();
@@ -151,24 +116,15 @@ impl GraphClientBuilder {
             None => normalize_root(&format!("https://{}", self.cloud.graph_host()))?,
         };
         let scope = self.scope.unwrap_or_else(|| self.cloud.graph_scope());
-        let mut pipeline = Pipeline::builder()
+        let pipeline = self
+            .pipeline
             .credential(self.credential)
             .default_scope(scope.clone())
             .user_agent_prefix(concat!("graph-client/", env!("CARGO_PKG_VERSION")))
-            .retry_policy(self.retry_policy)
-            .max_concurrency(self.max_concurrency);
-        if let Some(b) = self.retry_budget {
-            pipeline = pipeline.retry_budget(b);
-        }
-        if let Some(d) = self.attempt_timeout {
-            pipeline = pipeline.attempt_timeout(d);
-        }
-        if let Some(c) = self.clock {
-            pipeline = pipeline.clock(c);
-        }
+            .build()?;
         Ok(GraphClient {
             inner: Arc::new(Inner {
-                pipeline: pipeline.build()?,
+                pipeline,
                 root,
                 version: self.version,
                 scope,
@@ -275,11 +231,9 @@ impl GraphClient {
             base_url: None,
             version: ApiVersion::V1,
             scope: None,
-            max_concurrency: DEFAULT_MAX_CONCURRENCY,
-            retry_policy: RetryPolicy::default().with_max_attempts(6),
-            retry_budget: None,
-            attempt_timeout: None,
-            clock: None,
+            pipeline: Pipeline::builder()
+                .max_concurrency(DEFAULT_MAX_CONCURRENCY)
+                .retry_policy(RetryPolicy::default().with_max_attempts(6)),
         }
     }
 

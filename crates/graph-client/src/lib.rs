@@ -85,4 +85,7 @@ pub use security_copilot::{
     EvaluationResult, EvaluationResultType, EvaluationState, Plugin, PollOptions, Prompt,
     PromptInput, PromptType, RateLimiter, SecurityCopilot, Session,
 };
-pub use users::{AssignedLicense, DEFAULT_COPILOT_SKU_PART_NUMBERS, SubscribedSku, User};
+pub use users::{
+    AssignedLicense, DEFAULT_COPILOT_SKU_PART_NUMBERS, MICROSOFT_365_COPILOT_SKU_ID, SkuSource,
+    SubscribedSku, User,
+};

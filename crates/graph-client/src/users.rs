@@ -13,6 +13,11 @@ use std::collections::HashSet;
 /// [`GraphClient::copilot_users`].
 pub const DEFAULT_COPILOT_SKU_PART_NUMBERS: &[&str] = &["Microsoft_365_Copilot"];
 
+/// The `skuId` of the `Microsoft_365_Copilot` licence (the same in every tenant). Used when
+/// `subscribedSkus` cannot be read: its least privileged application permission is
+/// `LicenseAssignment.Read.All`, which `User.Read.All` does not include.
+pub const MICROSOFT_365_COPILOT_SKU_ID: &str = "639dec6b-bb19-468b-871c-c5c441c4b0cb";
+
 /// The properties read for each user.
 const USER_SELECT: &str = "id,displayName,userPrincipalName,mail,accountEnabled,assignedLicenses";
 
@@ -89,9 +94,24 @@ fn is_guid(s: &str) -> bool {
             .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// How [`GraphClient::copilot_users_with_source`] found the licences' `skuId`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkuSource {
+    /// Every licence was given as a `skuId`: `subscribedSkus` was not read.
+    Given,
+    /// Part numbers were looked up in `subscribedSkus`.
+    SubscribedSkus,
+    /// `subscribedSkus` was refused (403), so only the well-known
+    /// [`MICROSOFT_365_COPILOT_SKU_ID`] was used: other Copilot offers are not found.
+    WellKnown,
+}
+
 impl GraphClient {
-    /// The licences the tenant has bought (`GET /subscribedSkus`); needs a permission that
-    /// reads the organisation, such as `Organization.Read.All` or `Directory.Read.All`.
+    /// The licences the tenant has bought (`GET /subscribedSkus`); needs
+    /// `LicenseAssignment.Read.All` (least privileged) or a broader permission that reads the
+    /// organisation (`Organization.Read.All`, `Directory.Read.All`); `User.Read.All` is not
+    /// enough.
     pub async fn subscribed_skus(&self) -> Result<Vec<SubscribedSku>, Error> {
         let url = self.url("subscribedSkus")?;
         self.pages::<SubscribedSku>(CollectionRequest::new(url))
@@ -137,31 +157,69 @@ impl GraphClient {
         }
     }
 
-    /// Every user holding a Microsoft 365 Copilot licence: the subscribed SKUs whose part
-    /// number is in `part_numbers` ([`DEFAULT_COPILOT_SKU_PART_NUMBERS`] if empty), then the
-    /// users assigned any of them, each user once, in the order first seen.
-    pub async fn copilot_users(&self, part_numbers: &[String]) -> Result<Vec<User>, Error> {
-        let defaults: Vec<String> = DEFAULT_COPILOT_SKU_PART_NUMBERS
+    /// Every user holding a Microsoft 365 Copilot licence, each user once, in the order first
+    /// seen. `skus` names the licences: an entry that is a GUID is a `skuId` and is used as it
+    /// is; any other entry is a `skuPartNumber`, looked up in [`subscribed_skus`](Self::subscribed_skus).
+    /// With `skus` empty the default part numbers ([`DEFAULT_COPILOT_SKU_PART_NUMBERS`]) are
+    /// looked up; if the app may not read `subscribedSkus` (403) the well-known
+    /// [`MICROSOFT_365_COPILOT_SKU_ID`] is used instead, so `User.Read.All` alone suffices for
+    /// the standard licence. Part numbers the caller named are never guessed: a 403 then fails.
+    pub async fn copilot_users(&self, skus: &[String]) -> Result<Vec<User>, Error> {
+        Ok(self.copilot_users_with_source(skus).await?.0)
+    }
+
+    /// [`copilot_users`](Self::copilot_users), and how the licences were found.
+    pub async fn copilot_users_with_source(
+        &self,
+        skus: &[String],
+    ) -> Result<(Vec<User>, SkuSource), Error> {
+        let (mut ids, parts): (Vec<String>, Vec<String>) = skus
             .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let wanted = if part_numbers.is_empty() {
-            &defaults
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .partition(|s| is_guid(s));
+        let source = if parts.is_empty() && !ids.is_empty() {
+            SkuSource::Given
         } else {
-            part_numbers
+            let defaulted = parts.is_empty();
+            let wanted: Vec<String> = if defaulted {
+                DEFAULT_COPILOT_SKU_PART_NUMBERS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            } else {
+                parts
+            };
+            match self.skus_by_part_number(&wanted).await {
+                Ok(found) => {
+                    ids.extend(found.into_iter().map(|s| s.sku_id));
+                    SkuSource::SubscribedSkus
+                }
+                Err(e) if defaulted && e.is_forbidden() => {
+                    tracing::warn!(
+                        "subscribedSkus is not readable (grant LicenseAssignment.Read.All to look up every Copilot licence by part number); using the Microsoft_365_Copilot skuId"
+                    );
+                    ids.push(MICROSOFT_365_COPILOT_SKU_ID.to_owned());
+                    SkuSource::WellKnown
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let skus = self.skus_by_part_number(wanted).await?;
+        let mut seen_skus = HashSet::new();
         let mut seen = HashSet::new();
         let mut users = Vec::new();
-        for sku in skus {
-            let mut stream = self.users_with_license(&sku.sku_id);
+        for sku_id in ids {
+            if !seen_skus.insert(sku_id.to_ascii_lowercase()) {
+                continue;
+            }
+            let mut stream = self.users_with_license(&sku_id);
             while let Some(u) = stream.try_next().await? {
                 if seen.insert(u.id.clone()) {
                     users.push(u);
                 }
             }
         }
-        Ok(users)
+        Ok((users, source))
     }
 
     /// One user by object id or UPN.

@@ -337,6 +337,71 @@ async fn copilot_users_by_sku_part_number_with_eventual_consistency() {
 }
 
 #[tokio::test]
+async fn copilot_users_without_subscribed_skus_use_given_or_well_known_sku_ids() {
+    let server = MockServer::start_async().await;
+    let clock = clock();
+    let c = client(&server, &clock);
+    // Only User.Read.All: subscribedSkus answers 403 (it needs LicenseAssignment.Read.All).
+    let skus = server
+        .mock_async(|when, then| {
+            when.path("/v1.0/subscribedSkus");
+            then.status(403).json_body(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}));
+        })
+        .await;
+    let select = "id,displayName,userPrincipalName,mail,accountEnabled,assignedLicenses";
+    let users_of = |sku: &str| {
+        format!(
+            "/v1.0/users?$filter=assignedLicenses/any(x:x/skuId%20eq%20{sku})&$count=true&$select={select}&$top=999"
+        )
+    };
+    let standard = server
+        .mock_async(|when, then| {
+            when.is_true(raw_is(users_of(graph_client::MICROSOFT_365_COPILOT_SKU_ID)));
+            then.json_body(json!({"value": [{"id": "u1"}]}));
+        })
+        .await;
+    let custom = server
+        .mock_async(|when, then| {
+            when.is_true(raw_is(users_of("22222222-2222-2222-2222-222222222222")));
+            then.json_body(json!({"value": [{"id": "u2"}, {"id": "u1"}]}));
+        })
+        .await;
+
+    // A skuId given as such needs no subscribedSkus at all; duplicates count once.
+    let (users, source) = c
+        .copilot_users_with_source(&[
+            "22222222-2222-2222-2222-222222222222".into(),
+            " 22222222-2222-2222-2222-222222222222".into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(source, graph_client::SkuSource::Given);
+    assert_eq!(
+        users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u2", "u1"]
+    );
+    skus.assert_calls_async(0).await;
+    custom.assert_calls_async(1).await;
+
+    // The default part number falls back to the well-known skuId when subscribedSkus is refused.
+    let (users, source) = c.copilot_users_with_source(&[]).await.unwrap();
+    assert_eq!(source, graph_client::SkuSource::WellKnown);
+    assert_eq!(
+        users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["u1"]
+    );
+    skus.assert_calls_async(1).await;
+    standard.assert_calls_async(1).await;
+
+    // A part number the caller named is never guessed: the 403 comes back.
+    let e = c
+        .copilot_users(&["Custom_Copilot".into()])
+        .await
+        .unwrap_err();
+    assert!(e.is_forbidden(), "{e}");
+}
+
+#[tokio::test]
 async fn batches_hold_at_most_twenty_match_ids_and_retry_throttled_parts() {
     let server = MockServer::start_async().await;
     let clock = clock();

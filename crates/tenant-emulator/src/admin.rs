@@ -7,6 +7,8 @@
 //! - `GET /_emulator/limits`, `POST` a
 //!   [`ServiceProtectionLimits`](crate::throttle::ServiceProtectionLimits) JSON to replace them.
 //! - `POST /_emulator/tokens/expire`: every token issued so far is expired.
+//! - `GET /_emulator/devicelogin`: device code sign-ins waiting; `POST` with
+//!   `{"user_code": "...", "approve": true|false}` approves or declines one (404 if none waits).
 //! - `GET /_emulator/security-copilot`, `POST` a
 //!   [`SecurityCopilotSettings`](crate::security_copilot::SecurityCopilotSettings) JSON
 //!   (outcome of new evaluations, their run time, the rate limit) to replace it.
@@ -44,6 +46,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .route("/_emulator/faults", get(get_faults).post(set_faults))
         .route("/_emulator/limits", get(get_limits).post(set_limits))
         .route("/_emulator/tokens/expire", post(expire_tokens))
+        .route(
+            "/_emulator/devicelogin",
+            get(pending_sign_ins).post(decide_sign_in),
+        )
         .route("/_emulator/transcripts", post(add_transcripts))
         .route(
             "/_emulator/security-copilot",
@@ -120,6 +126,45 @@ async fn set_limits(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) 
 async fn expire_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.entra.expire_issued_tokens();
     StatusCode::NO_CONTENT
+}
+
+async fn pending_sign_ins(
+    State(shared): State<Arc<Shared>>,
+) -> Json<Vec<crate::entra_device::PendingSignIn>> {
+    Json(shared.entra.device_sign_in().pending())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInDecision {
+    user_code: String,
+    approve: bool,
+}
+
+async fn decide_sign_in(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let d: SignInDecision = match serde_json::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            return bad_request(format!(
+                "expected {{\"user_code\": \"...\", \"approve\": true|false}}: {e}"
+            ));
+        }
+    };
+    let device = shared.entra.device_sign_in();
+    let found = if d.approve {
+        device.approve(&d.user_code)
+    } else {
+        device.decline(&d.user_code)
+    };
+    if found {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no device code sign-in waits for this user code"})),
+        )
+            .into_response()
+    }
 }
 
 #[derive(Deserialize)]

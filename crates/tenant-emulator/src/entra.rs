@@ -279,6 +279,8 @@ pub struct AccessTokenClaims {
     pub tenant_id: Uuid,
     /// `roles`.
     pub roles: Vec<String>,
+    /// `scp`: the delegated permissions of a user's token (empty for an app's token).
+    pub scopes: Vec<String>,
     /// `iat`, unix seconds.
     pub issued_at: i64,
     /// `exp`, unix seconds.
@@ -317,6 +319,8 @@ struct Inner {
     clock: SharedClock,
     /// The origin (`http://127.0.0.1:PORT`) the endpoint is served on, for assertion `aud`.
     authority: RwLock<String>,
+    /// Device code sign-ins and the refresh tokens they issued.
+    device: crate::entra_device::DeviceSignIn,
 }
 
 /// The emulated Entra tenant: its app registrations, the token endpoint and token validation.
@@ -356,6 +360,7 @@ impl Entra {
                 revoked_below: AtomicU64::new(0),
                 clock,
                 authority: RwLock::new(String::new()),
+                device: crate::entra_device::DeviceSignIn::default(),
             }),
         }
     }
@@ -412,27 +417,64 @@ impl Entra {
         self.inner.revoked_below.fetch_max(next, Ordering::SeqCst);
     }
 
-    /// Issues an access token for `resource` to `app` (no credential check): for tests that
-    /// need a token without a round trip.
-    pub fn issue_token(&self, app: &AppRegistration, resource: &str, assertion: bool) -> String {
+    /// Device code sign-ins: approve or decline them, choose who signs in, revoke refresh
+    /// tokens.
+    pub fn device_sign_in(&self) -> &crate::entra_device::DeviceSignIn {
+        &self.inner.device
+    }
+
+    /// The lifetime of issued access tokens.
+    pub(crate) fn token_lifetime(&self) -> Duration {
+        *read(&self.inner.token_lifetime)
+    }
+
+    /// Whether `{resource}/.default` scopes are accepted for this resource.
+    pub(crate) fn has_resource(&self, resource: &str) -> bool {
+        read(&self.inner.resources).contains(&normalise_resource(resource))
+    }
+
+    /// Adds the claims every issued token has (`aud`, `iss`, `iat`, `nbf`, `exp`, `tid`,
+    /// `uti`, `ver`) to `claims` and signs the token.
+    pub(crate) fn sign_token(&self, resource: &str, mut claims: Value) -> String {
         let now = self.inner.clock.now().unix_timestamp();
         let lifetime = read(&self.inner.token_lifetime).as_secs();
         let lifetime = i64::try_from(lifetime).unwrap_or(i64::MAX / 4);
         let serial = self.inner.serial.fetch_add(1, Ordering::SeqCst);
         let tid = self.inner.tenant_id;
-        let iss = format!("https://sts.windows.net/{tid}/");
+        if let Some(c) = claims.as_object_mut() {
+            for (name, value) in [
+                ("aud", json!(resource.trim_end_matches('/'))),
+                ("iss", json!(format!("https://sts.windows.net/{tid}/"))),
+                ("iat", json!(now)),
+                ("nbf", json!(now)),
+                ("exp", json!(now.saturating_add(lifetime))),
+                ("tid", json!(tid)),
+                ("uti", json!(URL_SAFE_NO_PAD.encode(serial.to_be_bytes()))),
+                ("ver", json!("1.0")),
+            ] {
+                c.insert(name.to_owned(), value);
+            }
+        }
         let header = json!({"typ": "JWT", "alg": "HS256", "kid": "tenant-emulator"});
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let tag = hmac::sign(&self.inner.key, signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// Issues an access token for `resource` to `app` (no credential check): for tests that
+    /// need a token without a round trip.
+    pub fn issue_token(&self, app: &AppRegistration, resource: &str, assertion: bool) -> String {
+        let tid = self.inner.tenant_id;
         // Graph permissions appear only in Graph tokens, as Entra scopes roles by resource.
         let mut roles = app.roles.clone();
         if resource.trim_end_matches('/') == crate::graph::GRAPH_RESOURCE {
             roles.extend(app.graph_roles.iter().cloned());
         }
         let claims = json!({
-            "aud": resource.trim_end_matches('/'),
-            "iss": iss,
-            "iat": now,
-            "nbf": now,
-            "exp": now.saturating_add(lifetime),
             "app_displayname": app.display_name,
             "appid": app.client_id,
             "appidacr": if assertion { "2" } else { "1" },
@@ -443,17 +485,8 @@ impl Entra {
             "oid": app.object_id,
             "roles": roles,
             "sub": app.object_id,
-            "tid": tid,
-            "uti": URL_SAFE_NO_PAD.encode(serial.to_be_bytes()),
-            "ver": "1.0",
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let tag = hmac::sign(&self.inner.key, signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        self.sign_token(resource, claims)
     }
 
     /// Checks an access token's signature and lifetime (not its audience: that is the
@@ -501,6 +534,9 @@ impl Entra {
                         .collect()
                 })
                 .unwrap_or_default(),
+            scopes: str_claim("scp")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
             issued_at: int_claim("iat").ok_or(TokenRejection::Malformed)?,
             expires_at: int_claim("exp").ok_or(TokenRejection::Malformed)?,
             serial,
@@ -525,6 +561,10 @@ impl Entra {
                 "/{tenant}/oauth2/v2.0/token",
                 axum::routing::post(token_endpoint).get(token_endpoint_get),
             )
+            .route(
+                "/{tenant}/oauth2/v2.0/devicecode",
+                axum::routing::post(crate::entra_device::device_code_endpoint),
+            )
             .with_state(self.clone())
     }
 }
@@ -540,7 +580,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 /// One Entra error answer.
-struct AadError {
+pub(crate) struct AadError {
     status: StatusCode,
     error: &'static str,
     code: u32,
@@ -548,7 +588,7 @@ struct AadError {
 }
 
 impl AadError {
-    fn new(error: &'static str, code: u32, description: impl Into<String>) -> Self {
+    pub(crate) fn new(error: &'static str, code: u32, description: impl Into<String>) -> Self {
         let status = if error == "invalid_client" {
             StatusCode::UNAUTHORIZED
         } else {
@@ -562,7 +602,7 @@ impl AadError {
         }
     }
 
-    fn into_response(self, now: OffsetDateTime) -> Response {
+    pub(crate) fn into_response(self, now: OffsetDateTime) -> Response {
         let trace_id = Uuid::new_v4();
         let correlation_id = Uuid::new_v4();
         let stamp = format!(
@@ -595,6 +635,77 @@ impl AadError {
             body.to_string(),
         )
             .into_response()
+    }
+}
+
+impl Entra {
+    /// Checks the tenant segment (a GUID or a DNS name of this tenant) and reads the form body
+    /// (empty unless sent as `application/x-www-form-urlencoded`).
+    pub(crate) fn check_request(
+        &self,
+        tenant: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<HashMap<String, String>, AadError> {
+        // The tenant segment: a GUID or a DNS name, and it must be this tenant.
+        let tenant_matches = match Uuid::parse_str(tenant) {
+            Ok(id) => id == self.inner.tenant_id,
+            Err(_) if is_dns_name(tenant) => tenant.eq_ignore_ascii_case(&self.inner.domain),
+            Err(_) => {
+                return Err(AadError::new(
+                    "invalid_request",
+                    900023,
+                    format!(
+                        "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain."
+                    ),
+                ));
+            }
+        };
+        if !tenant_matches {
+            return Err(AadError::new(
+                "invalid_request",
+                90002,
+                format!(
+                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+                ),
+            ));
+        }
+        let form_type_ok = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| {
+                    m.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
+        let form: HashMap<String, String> = if form_type_ok {
+            url::form_urlencoded::parse(body).into_owned().collect()
+        } else {
+            HashMap::new()
+        };
+        Ok(form)
+    }
+
+    /// The app registered with `client_id` (a GUID string), or Entra's AADSTS700016.
+    pub(crate) fn find_app(&self, client_id_raw: &str) -> Result<AppRegistration, AadError> {
+        let tenant_label = self.inner.tenant_id;
+        let not_found = || {
+            AadError::new(
+                "unauthorized_client",
+                700016,
+                format!(
+                    "Application with identifier '{client_id_raw}' was not found in the directory '{tenant_label}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            )
+        };
+        let client_id = Uuid::parse_str(client_id_raw).map_err(|_| not_found())?;
+        self.app(client_id).ok_or_else(not_found)
+    }
+
+    /// The time on the tenant's clock.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
     }
 }
 
@@ -653,43 +764,7 @@ fn issue(
     now: OffsetDateTime,
 ) -> Result<Value, AadError> {
     let inner = &entra.inner;
-    // The tenant segment: a GUID or a DNS name, and it must be this tenant.
-    let tenant_matches = match Uuid::parse_str(tenant) {
-        Ok(id) => id == inner.tenant_id,
-        Err(_) if is_dns_name(tenant) => tenant.eq_ignore_ascii_case(&inner.domain),
-        Err(_) => {
-            return Err(AadError::new(
-                "invalid_request",
-                900023,
-                format!(
-                    "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain."
-                ),
-            ));
-        }
-    };
-    if !tenant_matches {
-        return Err(AadError::new(
-            "invalid_request",
-            90002,
-            format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
-            ),
-        ));
-    }
-    let form_type_ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    let form: HashMap<String, String> = if form_type_ok {
-        url::form_urlencoded::parse(body).into_owned().collect()
-    } else {
-        HashMap::new()
-    };
+    let form = entra.check_request(tenant, headers, body)?;
     let missing = |name: &str| {
         AadError::new(
             "invalid_request",
@@ -701,6 +776,9 @@ fn issue(
         .get("grant_type")
         .ok_or_else(|| missing("grant_type"))?;
     if grant_type != "client_credentials" {
+        if let Some(answer) = crate::entra_device::delegated_grant(entra, grant_type, &form, now) {
+            return answer;
+        }
         return Err(AadError::new(
             "unsupported_grant_type",
             70003,
@@ -708,18 +786,7 @@ fn issue(
         ));
     }
     let client_id_raw = form.get("client_id").ok_or_else(|| missing("client_id"))?;
-    let tenant_label = inner.tenant_id;
-    let not_found = || {
-        AadError::new(
-            "unauthorized_client",
-            700016,
-            format!(
-                "Application with identifier '{client_id_raw}' was not found in the directory '{tenant_label}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
-            ),
-        )
-    };
-    let client_id = Uuid::parse_str(client_id_raw).map_err(|_| not_found())?;
-    let app = entra.app(client_id).ok_or_else(not_found)?;
+    let app = entra.find_app(client_id_raw)?;
 
     // Credentials come before the scope: Entra authenticates the client first.
     let assertion = match (form.get("client_secret"), form.get("client_assertion")) {

@@ -11,8 +11,10 @@
 //!
 //! Where the wire facts say nothing the emulator picks: a one-sided `createdDateTime` filter is
 //! a 400 here (the real service is reported to fail it with a 500), `$top` defaults to 100 and
-//! accepts 1 to 1000, and `subscribedSkus` accepts any of `User.Read.All`,
-//! `Organization.Read.All`, `Directory.Read.All` or `LicenseAssignment.Read.All`.
+//! accepts 1 to 1000. `subscribedSkus` takes the permissions Microsoft's page for it lists
+//! (`LicenseAssignment.Read.All`, least privileged, or `Organization.Read(Write).All` /
+//! `Directory.Read(Write).All`), not `User.Read.All`, so an app holding only what the
+//! interaction export needs is refused it, as in a real tenant.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -772,10 +774,11 @@ fn get(
             graph,
             roles,
             &[
-                USER_READ_ROLE,
-                "Organization.Read.All",
-                "Directory.Read.All",
                 "LicenseAssignment.Read.All",
+                "Organization.Read.All",
+                "Organization.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
             ],
         )
         .map(|()| subscribed_skus(graph, version)),

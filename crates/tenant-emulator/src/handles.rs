@@ -61,4 +61,25 @@ impl RunningEmulator {
             options,
         )
     }
+
+    /// A device code credential for the emulator's registered application, signing in at the
+    /// emulator's authority as its [`SignedInUser`](crate::entra_device::SignedInUser):
+    /// `prompt` gets the sign-in instructions. Sign-ins are approved on the second poll by
+    /// default ([`DeviceSignIn`](crate::entra_device::DeviceSignIn) changes that and the
+    /// polling interval).
+    #[cfg(feature = "client")]
+    pub fn device_code_credential(
+        &self,
+        prompt: impl Fn(&entra_auth::DeviceCodePrompt) + Send + Sync + 'static,
+    ) -> Result<entra_auth::DeviceCodeCredential, entra_auth::CredentialError> {
+        let creds = self.credentials();
+        let options =
+            entra_auth::CredentialOptions::default().with_authority_host(self.urls().authority);
+        entra_auth::DeviceCodeCredential::new(
+            creds.tenant_id.to_string(),
+            creds.client_id.to_string(),
+            prompt,
+            options,
+        )
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! One loopback port serves:
 //! - Entra ID's token endpoint, `POST /{tenant}/oauth2/v2.0/token` (client credentials with a
-//!   client secret or a certificate assertion, and Entra's real error bodies);
+//!   client secret or a certificate assertion, and Entra's real error bodies), and the device
+//!   code sign-in for delegated tokens ([`entra_device`]);
 //! - the Dataverse Web API under `/api/data/v9.1/` and `/api/data/v9.2/` with the Copilot
 //!   Studio tables (`bots`, `botcomponents`, `conversationtranscripts`, ...), behind bearer
 //!   token checks and Dataverse's service protection limits;
@@ -23,6 +24,8 @@
 //!   - `GET faults`, `POST faults` with a [`faults::FaultConfig`] JSON (replaces it);
 //!   - `GET limits`, `POST limits` with a [`throttle::ServiceProtectionLimits`] JSON;
 //!   - `POST tokens/expire` (every token issued so far expires);
+//!   - `GET devicelogin` (device code sign-ins waiting), `POST devicelogin` with
+//!     `{"user_code": "...", "approve": true|false}` (the person approves or declines);
 //!   - `GET security-copilot`, `POST security-copilot` with a
 //!     [`security_copilot::SecurityCopilotSettings`] JSON (outcome, run time, rate limit);
 //!   - `POST transcripts` with `{"count": n}` (generated, started within the last hour; at
@@ -60,6 +63,7 @@ pub mod clock;
 pub mod dataverse;
 mod emulator;
 pub mod entra;
+pub mod entra_device;
 pub mod environments;
 pub mod faults;
 pub mod generate;

@@ -54,7 +54,10 @@ async fn licensed_users_and_every_interaction_through_paging() {
         .await
         .unwrap();
     let graph = client(&emulator);
-    let users = graph.copilot_users(&[]).await.unwrap();
+    // The default app holds User.Read.All but not LicenseAssignment.Read.All: the standard
+    // licence's well-known skuId stands in for the subscribedSkus lookup.
+    let (users, source) = graph.copilot_users_with_source(&[]).await.unwrap();
+    assert_eq!(source, graph_client::SkuSource::WellKnown);
     assert_eq!(users.len(), 7, "5 active + 2 idle licensed users");
     let unlicensed = emulator
         .graph()
@@ -131,11 +134,33 @@ async fn licensed_users_and_every_interaction_through_paging() {
     let found = graph.users_by_id(&ids).await.unwrap();
     assert!(found[..7].iter().all(Option::is_some));
     assert!(found[7].is_none());
+    // subscribedSkus needs LicenseAssignment.Read.All, which the default app does not hold.
     let answers = graph
         .batch(vec![BatchRequest::get("a", "/subscribedSkus")])
         .await
         .unwrap();
-    assert_eq!(answers[0].status, 200);
+    assert_eq!(answers[0].status, 403);
+    emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn licence_lookup_by_part_number_needs_license_assignment_read() {
+    let emulator = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(3, 1))
+        .graph_roles([
+            tenant_emulator::graph::INTERACTION_ROLE,
+            tenant_emulator::graph::USER_READ_ROLE,
+            "LicenseAssignment.Read.All",
+        ])
+        .start()
+        .await
+        .unwrap();
+    let graph = client(&emulator);
+    let (users, source) = graph.copilot_users_with_source(&[]).await.unwrap();
+    assert_eq!(source, graph_client::SkuSource::SubscribedSkus);
+    assert_eq!(users.len(), 3);
     emulator.shutdown().await;
 }
 

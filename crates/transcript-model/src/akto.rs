@@ -26,7 +26,7 @@ use crate::pairing::{
 };
 use crate::session::PairedSession;
 use crate::transcript::{
-    RowOrOther, Transcript, TranscriptMetadata, content_error, conversation_id_of, header,
+    PageRow, RowOrOther, Transcript, TranscriptMetadata, content_error, conversation_id_of, header,
     walk_rows,
 };
 use crate::view::ContentView;
@@ -370,6 +370,16 @@ impl AktoConfig {
         F: FnMut(Result<RowRecords, RowError>),
     {
         walk_rows(json, |row, index| f(self.row_records(row, Some(index))))
+    }
+
+    /// The records of a row handed on by [`crate::for_each_page_row`]: exactly what
+    /// [`AktoConfig::for_each_row_output`] gives for it. With the two, one thread can read a
+    /// page while another builds the records.
+    ///
+    /// # Errors
+    /// A [`RowError`] when the element is not a row or its `content` is not a transcript.
+    pub fn page_row_records(&self, row: PageRow<'_>) -> Result<RowRecords, RowError> {
+        self.row_records(row.row, Some(row.index))
     }
 
     fn row_records(

@@ -19,6 +19,7 @@
 //! |---|---|---|
 //! | a page's bytes (`{"value":[...]}` or `[...]`), want records | [`AktoConfig::page_to_records`] or, streaming, [`AktoConfig::for_each_row_records`] | per row: its records, or a [`RowError`] |
 //! | a page's bytes, want the model | [`parse_page`] or, streaming, [`for_each_row`] | per row: a [`Transcript`], or a [`RowError`] |
+//! | a page's bytes, want to read on one thread and decode on another | [`for_each_page_row`], then [`AktoConfig::page_row_records`] or [`Transcript::from_page_row`] | per row: the same results as above |
 //! | one row as bytes or as a `serde_json::Value` | [`Transcript::from_json_slice`], [`Transcript::from_value`] | a [`Transcript`] |
 //! | a [`Transcript`] | [`Transcript::pair`] ([`pair_transcript`]) | a [`PairedTranscript`]: pairs and [`TranscriptFacts`] |
 //! | a [`PairedTranscript`] | [`AktoConfig::records`] | one [`AktoRecord`] per pair |
@@ -96,5 +97,7 @@ pub use pairing::{
     ToolKind, TranscriptFacts, pair_transcript, pair_transcript_with,
 };
 pub use session::{PairedSession, SPLIT_HINT_BYTES, Session, SessionKey, SessionPair, sessions};
-pub use transcript::{Transcript, TranscriptMetadata, for_each_row, parse_page};
+pub use transcript::{
+    PageRow, Transcript, TranscriptMetadata, for_each_page_row, for_each_row, parse_page,
+};
 pub use warning::RowWarning;

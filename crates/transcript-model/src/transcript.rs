@@ -206,6 +206,56 @@ where
     walk_rows(json, |row, index| f(build(row, Some(index))))
 }
 
+/// One element of a page, read only as far as its columns: `content` is still JSON text.
+///
+/// The cheap half of reading a page, so a reader can hand rows on, in order, to another thread
+/// that does the expensive half ([`crate::AktoConfig::page_row_records`] or
+/// [`Transcript::from_page_row`]): the results are exactly those of the one-pass functions
+/// ([`crate::AktoConfig::for_each_row_output`], [`for_each_row`]). It borrows from the page.
+pub struct PageRow<'a> {
+    pub(crate) index: usize,
+    pub(crate) row: RowOrOther<'a>,
+}
+
+impl PageRow<'_> {
+    /// The element's position in its page (0-based).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl fmt::Debug for PageRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageRow")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Streams a page's elements (see [`parse_page`]) to `f` as [`PageRow`]s, in input order,
+/// without decoding any `content`.
+///
+/// # Errors
+/// A [`PageError`] when the input is not JSON or has neither shape. Rows before the point of
+/// failure have already been passed to `f`.
+pub fn for_each_page_row<'a, F>(json: &'a [u8], mut f: F) -> Result<(), PageError>
+where
+    F: FnMut(PageRow<'a>),
+{
+    walk_rows(json, |row, index| f(PageRow { index, row }))
+}
+
+impl Transcript {
+    /// Decodes a row handed on by [`for_each_page_row`]: the result [`for_each_row`] gives
+    /// for it.
+    ///
+    /// # Errors
+    /// A [`RowError`] when the element is not a row or its `content` is not a transcript.
+    pub fn from_page_row(row: PageRow<'_>) -> Result<Self, RowError> {
+        build(row.row, Some(row.index))
+    }
+}
+
 /// Walks a page once, handing each element to `f` undecoded beyond its columns.
 ///
 /// The strict reading decodes string columns directly, which fails the page on a lone

@@ -9,6 +9,7 @@
 mod policy;
 mod request;
 mod response;
+mod setters;
 mod transport;
 
 pub use request::Request;
@@ -128,6 +129,17 @@ impl PipelineBuilder {
     pub fn transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
         self.transport = TransportChoice::Custom(transport);
         self
+    }
+
+    /// The clock set so far (the system clock unless [`clock`](Self::clock) was called), for
+    /// a client that also waits on it.
+    pub fn configured_clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The retry policy set so far, for a client that adjusts it before building.
+    pub fn configured_retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     fn reqwest(self, f: impl FnOnce(ReqwestTransportBuilder) -> ReqwestTransportBuilder) -> Self {

@@ -38,7 +38,39 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "recorded_at",
         ],
     ),
+    (
+        "delivered_pairs",
+        &[
+            "scope",
+            "pair_id",
+            "transcript_id",
+            "modified_unix",
+            "delivered_at",
+        ],
+    ),
 ];
+
+/// Brings a store written by an older version up to this one's tables, in one transaction:
+/// version 1 lacks `delivered.keyed` (its progress counts a row's first records instead of
+/// naming pairs; the flag tells the two apart). Tables a version adds whole are created by
+/// `CREATE TABLE IF NOT EXISTS` before this runs.
+pub(super) fn upgrade(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let sql = |e| classify(path, e);
+    let has_keyed: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('delivered') WHERE name = 'keyed'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(sql)?;
+    if !has_keyed {
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             ALTER TABLE delivered ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;
+             COMMIT;",
+        )
+        .map_err(sql)?;
+        tracing::info!(path = %path.display(), "checkpoint store upgraded to schema version {SCHEMA_VERSION}");
+    }
+    Ok(())
+}
 
 /// `path` with symlinks, `.` and `..` resolved: the file's own canonical path when it exists,
 /// else its directory's canonical path joined with its name, else the absolute path with `.`
