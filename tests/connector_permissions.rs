@@ -12,7 +12,6 @@
 )]
 
 #[path = "support/connector_support.rs"]
-#[allow(dead_code)]
 mod support;
 
 use serde_json::Value;

@@ -46,7 +46,7 @@ pub const COMMAND_PERMISSIONS: [CommandPermissions; 5] = [
     CommandPermissions {
         command: "m365",
         graph: &["AiEnterpriseInteraction.Read.All", "User.Read.All"],
-        other: "nothing else",
+        other: "LicenseAssignment.Read.All only to look licences up by part number (optional: without it the Microsoft 365 Copilot skuId is used)",
     },
     CommandPermissions {
         command: "seccopilot",
@@ -575,27 +575,6 @@ fn join_or_none(items: impl Iterator<Item = String>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn needs_are_known_and_scan_documents_read() {
-        assert!(needed("User.Read.All"));
-        assert!(needed("application.read.all"));
-        assert!(!needed("Mail.Send"));
-        let doc = serde_json::json!({"fsi_copilotagent": [
-            {"fsi_agentid": "b1", "fsi_environmentid": "e1", "fsi_entraappid": "a1", "fsi_agentname": "Help"},
-            {"fsi_agentid": "b2", "fsi_environmentid": "e1"},
-            {"fsi_environmentid": "e1"}
-        ]});
-        let agents = agents_from_scan_document(&doc).unwrap_or_default();
-        assert_eq!(agents.len(), 2);
-        assert_eq!(agents[0].app_id.as_deref(), Some("a1"));
-        assert!(agents_from_scan_document(&serde_json::json!({})).is_err());
-    }
-}
-
 /// The `doctor` lines: what each command needs, then (when Graph answers) whether the
 /// connector's own app holds more than that.
 pub(crate) async fn doctor_checks(
@@ -708,5 +687,26 @@ pub(crate) async fn doctor_checks(
             format!("its permissions could not be read from Microsoft Graph: {e}"),
             Some("grant Application.Read.All (application permission) so doctor and `permissions` can check".to_owned()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_are_known_and_scan_documents_read() {
+        assert!(needed("User.Read.All"));
+        assert!(needed("application.read.all"));
+        assert!(!needed("Mail.Send"));
+        let doc = serde_json::json!({"fsi_copilotagent": [
+            {"fsi_agentid": "b1", "fsi_environmentid": "e1", "fsi_entraappid": "a1", "fsi_agentname": "Help"},
+            {"fsi_agentid": "b2", "fsi_environmentid": "e1"},
+            {"fsi_environmentid": "e1"}
+        ]});
+        let agents = agents_from_scan_document(&doc).unwrap_or_default();
+        assert_eq!(agents.len(), 2);
+        assert_eq!(agents[0].app_id.as_deref(), Some("a1"));
+        assert!(agents_from_scan_document(&serde_json::json!({})).is_err());
     }
 }

@@ -525,7 +525,14 @@ impl SecurityCopilot {
         claims: &AccessTokenClaims,
         body: &[u8],
     ) -> Result<Answer, Answer> {
-        let has = |r: &str| claims.roles.iter().any(|x| x.eq_ignore_ascii_case(r));
+        // Application permissions (`roles`) or, for a signed-in user, delegated ones (`scp`).
+        let has = |r: &str| {
+            claims
+                .roles
+                .iter()
+                .chain(claims.scopes.iter())
+                .any(|x| x.eq_ignore_ascii_case(r))
+        };
         let write_op = *method == Method::POST;
         let allowed = if write_op {
             has(READ_WRITE_ROLE)
