@@ -395,3 +395,42 @@ async fn sigkill_five_times_loses_nothing() {
         "{duplicates} records sent twice after {kills} kills"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_as_a_person_signed_in_with_a_device_code() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .start()
+        .await
+        .unwrap();
+    let device = emu.entra().device_sign_in();
+    device.set_interval(Duration::from_secs(1));
+    device.set_user(tenant_emulator::entra_device::SignedInUser {
+        scopes: vec!["SecurityCopilotWorkspaces.ReadWrite.All".into()],
+        ..tenant_emulator::entra_device::SignedInUser::default()
+    });
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::ZERO))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&emu, &dir.path().join("state.db"));
+    // A public client: no secret.
+    env.remove("AZURE_CLIENT_SECRET");
+    let (code, out, err) = run(&env, &["seccopilot", "ask", "Who am I?", "--device-code"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Who am I?"), "{out}");
+    assert!(
+        err.contains("seccopilot: ") && err.contains("code"),
+        "the sign-in instructions: {err}"
+    );
+    // Without the Security Copilot scope the person is refused, with the fix.
+    device.set_user(tenant_emulator::entra_device::SignedInUser::default());
+    let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--device-code"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("403") || err.contains("SecurityCopilotWorkspaces"),
+        "{err}"
+    );
+}

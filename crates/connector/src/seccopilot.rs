@@ -67,6 +67,9 @@ pub struct SecCopilotOptions {
     /// Calls per minute the client allows itself (Security Copilot allows 600)
     #[arg(long, env = "SECURITY_COPILOT_RATE_LIMIT", value_name = "N", default_value_t = graph_client::DEFAULT_RATE_LIMIT_CALLS)]
     pub rate_limit: usize,
+    /// Sign in as a person with a device code (delegated permissions; the instructions go to stderr) instead of as the app
+    #[arg(long, env = "SECURITY_COPILOT_DEVICE_CODE")]
+    pub device_code: bool,
     /// The host written into the records
     #[arg(long = "seccopilot-record-host", env = "SECURITY_COPILOT_RECORD_HOST", value_name = "HOST", default_value = SECURITY_COPILOT_DEFAULT_HOST)]
     pub record_host: String,
@@ -78,6 +81,7 @@ impl Default for SecCopilotOptions {
             graph_url: None,
             workspace: graph_client::DEFAULT_WORKSPACE.to_owned(),
             rate_limit: graph_client::DEFAULT_RATE_LIMIT_CALLS,
+            device_code: false,
             record_host: SECURITY_COPILOT_DEFAULT_HOST.to_owned(),
         }
     }
@@ -764,6 +768,32 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A person's sign-in with a device code for the settings' app (a public client) and tenant
+/// (`organizations` when none is set); the instructions go to stderr. The token cache keeps
+/// the sign-in for the rest of the run.
+fn device_code_credential(
+    settings: &SharedSettings,
+    clock: SharedClock,
+) -> Result<SharedCredential, String> {
+    let client_id = settings.client_id.ok_or(
+        "--device-code needs the app's client id: set AZURE_CLIENT_ID (an app registration that allows public client flows)",
+    )?;
+    let options = entra_auth::CredentialOptions::default()
+        .with_authority_host(settings.authority_host.clone())
+        .with_clock(clock);
+    let credential = entra_auth::DeviceCodeCredential::new(
+        settings
+            .tenant_id
+            .clone()
+            .unwrap_or_else(|| "organizations".to_owned()),
+        client_id.to_string(),
+        |prompt| note(&format!("seccopilot: {}", prompt.message())),
+        options,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(std::sync::Arc::new(credential))
+}
+
 /// The prompt `ask`'s arguments describe.
 pub fn prompt_input(
     prompt: Option<&str>,
@@ -830,8 +860,17 @@ pub async fn run_cli(
         SecCopilotAction::Ingest { .. } => crate::config::Needs::Ingest,
         _ => crate::config::Needs::Dataverse,
     };
+    let device_code = match action {
+        SecCopilotAction::Ask { options, .. }
+        | SecCopilotAction::Ingest { options, .. }
+        | SecCopilotAction::Plugins { options } => options.device_code,
+    };
     let (settings, since) = match raw.and_then(|raw| {
-        let settings = SharedSettings::from_raw(&raw, needs)?;
+        let settings = if device_code {
+            SharedSettings::from_raw_for_person(&raw, needs)?
+        } else {
+            SharedSettings::from_raw(&raw, needs)?
+        };
         Ok((
             settings,
             raw.get(crate::config::keys::SINCE)
@@ -859,16 +898,22 @@ pub async fn run_cli(
         | SecCopilotAction::Plugins { options } => options.clone(),
     };
     let clock = client_core::system_clock();
-    let credential = match crate::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        clock.clone(),
-    ) {
+    let credential = if options.device_code {
+        device_code_credential(&settings, clock.clone())
+    } else {
+        crate::credential::from_parts(
+            &settings.credential,
+            settings.tenant_id.as_deref(),
+            settings.client_id,
+            &settings.authority_host,
+            clock.clone(),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let credential = match credential {
         Ok(c) => c,
         Err(e) => {
-            complain(&e.to_string());
+            complain(&e);
             return EXIT_CONFIG;
         }
     };
