@@ -39,6 +39,23 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// What a `response` debug line (inside the pipeline's `http{method path}` span) was for.
+fn request_kind(line: &str) -> &'static str {
+    if line.contains("/oauth2/") {
+        "token"
+    } else if line.contains("/api/ingestData") {
+        "ingestion batches"
+    } else if line.contains("conversationtranscripts") {
+        "transcript reads"
+    } else if line.contains("/bots") {
+        "agents"
+    } else if line.contains("WhoAmI") {
+        "WhoAmI"
+    } else {
+        "other"
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -83,16 +100,17 @@ fn main() {
         let stderr = child.stderr.take().unwrap();
         let counter = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
-            let (mut responses, mut retries) = (0u64, 0u64);
+            let mut kinds: std::collections::BTreeMap<&'static str, u64> = Default::default();
+            let mut retries = 0u64;
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains(" response ") || line.ends_with(" response") {
-                    responses += 1;
+                    *kinds.entry(request_kind(&line)).or_default() += 1;
                 }
                 if line.contains("retrying") {
                     retries += 1;
                 }
             }
-            (responses, retries)
+            (kinds, retries)
         });
         let mut peak = 0;
         let status = loop {
@@ -105,7 +123,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let wall = started.elapsed();
-        let (responses, retries) = counter.await.unwrap();
+        let (mut kinds, retries) = counter.await.unwrap();
         let mut stdout = String::new();
         if let Some(mut out) = child.stdout.take() {
             use tokio::io::AsyncReadExt;
@@ -114,12 +132,27 @@ fn main() {
         assert!(status.success(), "the pass failed: {status}");
         let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
         let records = summary["records_delivered"].as_u64().unwrap();
-        assert_eq!(records as usize, emu.ingestion().len(), "every record reached the ingestion service");
+        let agents = summary["agent_records_delivered"].as_u64().unwrap();
+        // Pairs and agent inventory records are counted apart: both reach the service.
+        assert_eq!(
+            (records + agents) as usize,
+            emu.ingestion().len(),
+            "every record reached the ingestion service"
+        );
+        // Sibling queries and pages are both GETs of conversationtranscripts.
+        let siblings = summary["sibling_queries"].as_u64().unwrap_or(0);
+        if let Some(reads) = kinds.get_mut("transcript reads") {
+            *reads = reads.saturating_sub(siblings);
+        }
+        kinds.insert("sibling queries", siblings);
+        let total: u64 = kinds.values().sum();
+        let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!(
             "connector pass: {transcripts} transcripts, {latency} ms latency, page size {page_size}: \
-             {:.2} s wall, {responses} HTTP requests ({retries} retries), {records} records in {} batches, \
-             peak RSS {:.1} MiB",
+             {:.2} s wall, {total} HTTP requests ({}; {retries} retries), {records} pair records \
+             in {} batches + {agents} agent records, peak RSS {:.1} MiB",
             wall.as_secs_f64(),
+            by_kind.join(", "),
             summary["batches_delivered"],
             peak as f64 / 1024.0
         );

@@ -55,14 +55,7 @@ async fn child() {
     raw.set_flag(keys::STATE, Some(var("BENCH_STATE")));
     let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
     let clock = client_core::system_clock();
-    let credential = connector::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        clock.clone(),
-    )
-    .unwrap();
+    let credential = connector::credential::from_settings(&settings, clock.clone()).unwrap();
     let options = M365Options {
         graph_url: Some(var("BENCH_GRAPH_URL")),
         ..M365Options::default()

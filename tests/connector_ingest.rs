@@ -605,3 +605,126 @@ async fn a_record_the_service_refuses_with_422_is_isolated_and_the_rest_delivere
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..60));
     assert_exactly_once(&emu, &expected);
 }
+
+/// The rows of `rows` grouped by session (`name`, `conversationstarttime`), split sessions
+/// (more than one row) only, each in `BatchId` order.
+fn split_sessions(
+    rows: &[tenant_emulator::generate::Row],
+) -> Vec<Vec<tenant_emulator::generate::Row>> {
+    let mut groups: std::collections::BTreeMap<
+        (String, String),
+        Vec<tenant_emulator::generate::Row>,
+    > = Default::default();
+    for row in rows {
+        let key = (
+            row["name"].as_str().unwrap().to_owned(),
+            row["conversationstarttime"].as_str().unwrap().to_owned(),
+        );
+        groups.entry(key).or_default().push(row.clone());
+    }
+    groups.into_values().filter(|g| g.len() > 1).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_sessions_across_pages_and_passes_are_delivered_whole_exactly_once() {
+    let clock = clock();
+    let emu = emulator(&clock, 400).await;
+    let generated: Vec<_> = emu.tenant().transcript_rows(0..400).collect();
+    assert_eq!(
+        split_sessions(&generated).len(),
+        10,
+        "one split session per 40 rows"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Pages of 7 rows: split sessions fall across pages.
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("COPILOT_CONNECTOR_PAGE_SIZE", "7")],
+    );
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    let first = pass(&c).await.unwrap();
+    let mut expected = expected_paths(&emu, generated);
+    assert_exactly_once(&emu, &expected);
+    assert_eq!(first.pairs_held, 0, "{first:?}");
+
+    // A split session written in two passes, its last parts first.
+    // One whose first part ends with a prompt (its reply opens the second part).
+    let extra: Vec<_> = emu.tenant().transcript_rows(400..800).collect();
+    let ends_with_prompt = |row: &tenant_emulator::generate::Row| {
+        let content: serde_json::Value =
+            serde_json::from_str(&emu.tenant().transcript_content(row).unwrap()).unwrap();
+        content["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|a| a["type"] == "message")
+            .is_some_and(|a| a["from"]["role"] == 1)
+    };
+    let mut session = split_sessions(&extra)
+        .into_iter()
+        .find(|s| ends_with_prompt(&s[0]))
+        .expect("a split session cut after a prompt");
+    let now = |clock: &SharedManualClock| iso(client_core::Clock::now(&clock.0));
+    for row in &mut session {
+        row.insert("modifiedon".into(), now(&clock).into());
+    }
+    let first_part = session.remove(0);
+    emu.add_transcript_rows(session.clone()).unwrap();
+    let second = pass(&c).await.unwrap();
+    // The reply opening part 2 waits for its prompt: part 2's pairs are held back.
+    assert!(second.pairs_held > 0, "{second:?}");
+    clock.0.advance(Duration::from_secs(300));
+    let mut first_part = first_part;
+    first_part.insert("modifiedon".into(), now(&clock).into());
+    emu.add_transcript_rows(vec![first_part.clone()]).unwrap();
+    let third = pass(&c).await.unwrap();
+    assert_eq!(third.pairs_held, 0, "{third:?}");
+    session.insert(0, first_part);
+    expected.extend(expected_paths(&emu, session));
+    expected.sort();
+    // Exactly the pairs of the whole session, each once: no half-pair at either cut.
+    assert_exactly_once(&emu, &expected);
+    let fourth = pass(&c).await.unwrap();
+    assert_eq!(fourth.records_delivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_saved_again_sends_only_its_new_pairs() {
+    let clock = clock();
+    let emu = emulator(&clock, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("s.db"), &[]);
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    let mut row = row_with_exchange(&emu, 7000, "first question", "first answer");
+    emu.add_transcript_rows(vec![row.clone()]).unwrap();
+    pass(&c).await.unwrap();
+    let before = emu.ingestion().len();
+    // Saved again: the same exchange and one more, a new version, modified now.
+    clock.0.advance(Duration::from_secs(600));
+    let content = serde_json::json!({"activities": [
+        {"id": "1", "type": "message", "timestamp": 1_772_400_000, "from": {"id": "u", "role": 1}, "text": "first question"},
+        {"id": "2", "type": "message", "timestamp": 1_772_400_001, "from": {"id": "b", "role": 0}, "text": "first answer", "replyToId": "1"},
+        {"id": "3", "type": "message", "timestamp": 1_772_400_100, "from": {"id": "u", "role": 1}, "text": "second question"},
+        {"id": "4", "type": "message", "timestamp": 1_772_400_101, "from": {"id": "b", "role": 0}, "text": "second answer", "replyToId": "3"},
+    ]});
+    row.insert("content".into(), content.to_string().into());
+    row.insert(
+        "modifiedon".into(),
+        iso(client_core::Clock::now(&clock.0)).into(),
+    );
+    emu.dataverse()
+        .insert_rows("conversationtranscripts", [row])
+        .unwrap();
+    let again = pass(&c).await.unwrap();
+    assert_eq!(again.records_delivered, 1, "{again:?}");
+    let records = emu.ingestion().records();
+    assert_eq!(records.len(), before + 1);
+    let last = serde_json::Value::Object(records[before].clone()).to_string();
+    assert!(
+        last.contains("second question") && last.contains("second answer"),
+        "{last}"
+    );
+    assert!(!last.contains("first question"));
+}

@@ -48,18 +48,18 @@ fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, St
     .collect()
 }
 
+fn settings(env: &HashMap<String, String>) -> SharedSettings {
+    SharedSettings::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()), Needs::Ingest).unwrap()
+}
+
+fn credential_for(env: &HashMap<String, String>) -> client_core::SharedCredential {
+    connector::credential::from_settings(&settings(env), client_core::system_clock()).unwrap()
+}
+
 fn job(emu: &RunningEmulator, env: &HashMap<String, String>) -> M365Job {
-    let raw = RawConfig::from_env(|k| env.get(k).cloned());
-    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
+    let settings = settings(env);
     let clock = client_core::system_clock();
-    let credential = connector::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        clock.clone(),
-    )
-    .unwrap();
+    let credential = connector::credential::from_settings(&settings, clock.clone()).unwrap();
     let options = M365Options {
         graph_url: Some(emu.graph_url().to_owned()),
         users: env["M365_USERS"].split(',').map(str::to_owned).collect(),
@@ -266,19 +266,6 @@ async fn sigkill_five_times_loses_nothing_and_repeats_at_most_the_batches_in_fli
         duplicates <= kills * CONCURRENCY * BATCH,
         "{duplicates} records sent twice after {kills} kills"
     );
-}
-
-fn credential_for(env: &HashMap<String, String>) -> client_core::SharedCredential {
-    let raw = RawConfig::from_env(|k| env.get(k).cloned());
-    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
-    connector::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        client_core::system_clock(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

@@ -101,6 +101,21 @@ pub fn from_parts(
     from_sign_in(&sign_in, clock)
 }
 
+/// Builds the credential the shared settings name (the commands that need no Dataverse
+/// settings: `m365`, `seccopilot`, `permissions`).
+pub fn from_settings(
+    settings: &crate::config::SharedSettings,
+    clock: SharedClock,
+) -> Result<SharedCredential, ConnectorError> {
+    from_parts(
+        &settings.credential,
+        settings.tenant_id.as_deref(),
+        settings.client_id,
+        &settings.authority_host,
+        clock,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -953,13 +953,7 @@ pub async fn run_cli(
         | M365Action::Doctor { options } => options.clone(),
     };
     let clock = client_core::system_clock();
-    let credential = match crate::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        clock.clone(),
-    ) {
+    let credential = match crate::credential::from_settings(&settings, clock.clone()) {
         Ok(c) => c,
         Err(e) => {
             complain(&e.to_string());

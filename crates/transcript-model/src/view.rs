@@ -9,9 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::activity::{
-    Key, Lenient, RawFields, Role, lenient_role_of, lenient_timestamp_of, raw_fields_of, raw_str,
-};
+use crate::activity::{Key, Lenient, Role, lenient_role_of, lenient_timestamp_of, raw_str};
 use crate::warning::RowWarning;
 
 /// The activity types pairing distinguishes.
@@ -78,26 +76,50 @@ type From<'a> = (Option<(Role, Option<String>)>, Option<Cow<'a, str>>);
 /// `from.role` (with its odd spelling) and `from.aadObjectId`, read as
 /// [`crate::ChannelAccount`] reads them (a later valid value of a repeated key wins); `None`
 /// when `from` is not an object.
+///
+/// The raw text is read as `activity::raw_fields_of` reads it (so a `from` it
+/// refuses is refused here too), without collecting the fields: this runs once per activity.
 fn from_fields(raw: &RawValue) -> Option<From<'_>> {
-    let RawFields(fields) = raw_fields_of(raw)?;
-    let mut role = None;
-    let mut aad = None;
-    for (Key(key), value) in fields {
-        match &*key {
-            "role" => {
-                if let Some(r) = lenient_role_of(value) {
-                    role = Some(r);
+    struct Fields<'a>(From<'a>);
+    impl<'de> Deserialize<'de> for Fields<'de> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Fields<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a JSON object (a channel account)")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                    let mut role = None;
+                    let mut aad = None;
+                    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                        let value: &'de RawValue = map.next_value()?;
+                        match &*key {
+                            "role" => {
+                                if let Some(r) = lenient_role_of(value) {
+                                    role = Some(r);
+                                }
+                            }
+                            "aadObjectId" => {
+                                if let Some(s) = string(value) {
+                                    aad = Some(s);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(Fields((role, aad)))
                 }
             }
-            "aadObjectId" => {
-                if let Some(s) = string(value) {
-                    aad = Some(s);
-                }
-            }
-            _ => {}
+            deserializer.deserialize_map(V)
         }
     }
-    Some((role, aad))
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Fields<'_>>(raw.get())
+        .ok()
+        .map(|f| f.0)
 }
 
 impl<'de> Deserialize<'de> for ActivityView<'de> {

@@ -218,9 +218,13 @@ fn run_report(args: &ReportArgs, ctx: &CliContext) -> ExitCode {
     match output {
         None => {
             let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                err!("error: cannot write to standard output: {e}");
-                return ExitCode::from(EXIT_FAILED);
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                // A reader that stops early (`| head`) is not a failure of the report.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    err!("error: cannot write to standard output: {e}");
+                    return ExitCode::from(EXIT_FAILED);
+                }
+                _ => {}
             }
         }
         Some(path) => {

@@ -135,7 +135,34 @@ pub(super) fn render(r: &Report) -> String {
             risk_badge(k)
         );
     }
-    out.push_str("</ul>\n</header>\n<main>\n");
+    out.push_str("</ul>\n");
+    if !r.layers.is_empty() {
+        out.push_str("<p class=\"meta\" id=\"layers\">");
+        let parts: Vec<String> = r
+            .layers
+            .iter()
+            .map(|l| {
+                let mut p = format!(
+                    "{}: <b>{}</b>",
+                    esc(&l.layer.replace('_', " ")),
+                    esc(&l.status)
+                );
+                if let Some(src) = &l.source {
+                    p.push_str(&format!(" from {}", esc(src)));
+                }
+                if let Some(n) = l.count {
+                    p.push_str(&format!(" ({n})"));
+                }
+                if let Some(d) = &l.detail {
+                    p.push_str(&format!(": {}", esc(d)));
+                }
+                p
+            })
+            .collect();
+        out.push_str(&parts.join("; "));
+        out.push_str("</p>\n");
+    }
+    out.push_str("</header>\n<main>\n");
 
     // The controls filter every table (risk only the agents and findings).
     out.push_str("<div class=\"controls\" role=\"search\"><label>Filter <input id=\"filter\" type=\"search\" placeholder=\"agent, environment, check, evidence…\" autocomplete=\"off\"></label>");

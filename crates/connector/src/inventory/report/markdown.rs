@@ -61,6 +61,19 @@ pub(super) fn render(r: &Report) -> String {
         .map(|k| format!("{} {}", t.agents_by_risk.get(*k), k.as_str()))
         .collect();
     out.push_str(&format!("- Risk: {}\n", risks.join(", ")));
+    for l in &r.layers {
+        let mut line = format!("{}: {}", l.layer.replace('_', " "), l.status);
+        if let Some(src) = &l.source {
+            line.push_str(&format!(" from {src}"));
+        }
+        if let Some(n) = l.count {
+            line.push_str(&format!(" ({n})"));
+        }
+        if let Some(d) = &l.detail {
+            line.push_str(&format!(": {d}"));
+        }
+        out.push_str(&format!("- {}\n", escape(&line)));
+    }
 
     out.push_str("\n## Environments\n\n");
     table(
@@ -152,7 +165,12 @@ pub(super) fn render(r: &Report) -> String {
             r.coverage_gaps.iter().map(|g| {
                 vec![
                     escape(&g.code),
-                    escape(g.environment_id.as_deref().unwrap_or("")),
+                    escape(
+                        g.environment_name
+                            .as_deref()
+                            .or(g.environment_id.as_deref())
+                            .unwrap_or(""),
+                    ),
                     escape(
                         g.agent_name
                             .as_deref()

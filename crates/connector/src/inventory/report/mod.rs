@@ -31,6 +31,8 @@
 //!   "started_at": "…" | null, "finished_at": "…" | null,
 //!   "totals": { "agents": 18, "environments": 4, "findings": 32, "coverage_gaps": 10,
 //!               "agents_by_risk": { "critical": 2, "high": 8, "medium": 7, "unknown": 1, "low": 0 } },
+//!   "layers": [ { "layer": "environment_list" | "tenant_inventory" | "dataverse",
+//!                 "status", "count", "source", "detail" } ],
 //!   "environments": [ { "environment_id", "name", "type", "url", "outcome", "detail",
 //!                       "agents", "agents_by_risk" } ],
 //!   "agents": [ { "agent_id", "name", "environment_id", "environment_name", "risk",
@@ -39,8 +41,8 @@
 //!   "findings": [ { "agent_id", "agent_name", "environment_id", "environment_name",
 //!                   "agent_risk", "check", "severity", "title",
 //!                   "evidence": [ { "source_id", "path", "column", "value" } ] } ],
-//!   "coverage_gaps": [ { "code", "kind", "reason", "environment_id", "agent_id",
-//!                        "agent_name", "detail" } ]
+//!   "coverage_gaps": [ { "code", "kind", "reason", "environment_id", "environment_name",
+//!                        "agent_id", "agent_name", "detail" } ]
 //! }
 //! ```
 //! Risks are `critical`, `high`, `medium`, `low` or `unknown`; severities `critical`, `high`,
@@ -288,6 +290,23 @@ pub struct Totals {
     pub agents_by_risk: RiskCounts,
 }
 
+/// How one layer of the scan went (the environment list, the tenant inventory, the
+/// environments' Dataverse).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LayerEntry {
+    /// `environment_list`, `tenant_inventory` or `dataverse`.
+    pub layer: String,
+    /// `read`, `given`, `partial`, `skipped` or `failed`.
+    pub status: String,
+    /// Rows read (environments read, for `dataverse`).
+    pub count: Option<u64>,
+    /// The source, for the tenant inventory (`powerplatform`, `arg`).
+    pub source: Option<String>,
+    /// Why it failed or was skipped.
+    pub detail: Option<String>,
+}
+
 /// One environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -433,6 +452,8 @@ pub struct GapEntry {
     pub reason: Option<String>,
     /// The environment concerned.
     pub environment_id: Option<String>,
+    /// Its name, when the scan saw it.
+    pub environment_name: Option<String>,
     /// The agent concerned.
     pub agent_id: Option<String>,
     /// The agent's name, when the scan saw it.
@@ -457,6 +478,8 @@ pub struct Report {
     pub finished_at: Option<String>,
     /// Totals.
     pub totals: Totals,
+    /// How each layer of the scan went.
+    pub layers: Vec<LayerEntry>,
     /// Environments, by name.
     pub environments: Vec<EnvironmentEntry>,
     /// Agents, most risky first.
@@ -569,6 +592,12 @@ impl Report {
                 .and_then(|e| e.name.clone())
         };
         let gaps_raw = read_gaps(summary)?;
+        let mut gaps_per_agent: BTreeMap<String, usize> = BTreeMap::new();
+        for g in &gaps_raw {
+            if let Some(a) = &g.agent_id {
+                *gaps_per_agent.entry(a.to_ascii_lowercase()).or_insert(0) += 1;
+            }
+        }
         let postures = read_postures(doc)?;
         let compliance = read_compliance(doc)?;
 
@@ -625,14 +654,10 @@ impl Report {
                     }
                 }
             }
-            let coverage_gaps = gaps_raw
-                .iter()
-                .filter(|g| {
-                    g.agent_id
-                        .as_deref()
-                        .is_some_and(|a| a.eq_ignore_ascii_case(&agent_id))
-                })
-                .count();
+            let coverage_gaps = gaps_per_agent
+                .get(&agent_id.to_ascii_lowercase())
+                .copied()
+                .unwrap_or(0);
             agents.push(AgentEntry {
                 environment_name: env_name(&environment_id),
                 agent_id,
@@ -659,6 +684,7 @@ impl Report {
                     .agent_id
                     .as_deref()
                     .and_then(|a| agent_names.get(&a.to_ascii_lowercase()).cloned());
+                g.environment_name = g.environment_id.as_deref().and_then(env_name);
                 g
             })
             .collect();
@@ -730,6 +756,7 @@ impl Report {
             status: s("status"),
             started_at: s("started_at"),
             finished_at: s("finished_at"),
+            layers: read_layers(summary)?,
             totals: Totals {
                 agents: agents.len(),
                 environments: environments.len(),
@@ -844,6 +871,36 @@ fn read_environments(
     Ok(out)
 }
 
+fn read_layers(summary: Option<&Map<String, Value>>) -> Result<Vec<LayerEntry>, ReportError> {
+    let Some(layers) = summary.and_then(|s| s.get("layers")) else {
+        return Ok(Vec::new());
+    };
+    let layers = layers
+        .as_object()
+        .ok_or_else(|| ReportError::document("`summary.layers` is not an object"))?;
+    let mut out = Vec::new();
+    // The scan's order: tenant first, then the environments; layers this version does not
+    // know follow, rather than vanish.
+    let known = ["environment_list", "tenant_inventory", "dataverse"];
+    let mut names: Vec<&String> = layers.keys().collect();
+    names.sort_by_key(|n| known.iter().position(|k| k == n).unwrap_or(known.len()));
+    for name in names {
+        let here = format!("`summary.layers.{name}`");
+        let l = layers[name]
+            .as_object()
+            .ok_or_else(|| ReportError::document(format!("{here} is not an object")))?;
+        let at = |col: &str| format!("{here} {col}");
+        out.push(LayerEntry {
+            layer: name.clone(),
+            status: text(l, "status", &at)?.unwrap_or_default(),
+            count: l.get("count").and_then(Value::as_u64),
+            source: text(l, "source", &at)?,
+            detail: text(l, "detail", &at)?,
+        });
+    }
+    Ok(out)
+}
+
 fn read_gaps(summary: Option<&Map<String, Value>>) -> Result<Vec<GapEntry>, ReportError> {
     let Some(list) = summary.and_then(|s| s.get("coverage_gaps")) else {
         return Ok(Vec::new());
@@ -868,6 +925,7 @@ fn read_gaps(summary: Option<&Map<String, Value>>) -> Result<Vec<GapEntry>, Repo
             kind,
             reason,
             environment_id: text(g, "environment_id", &at)?,
+            environment_name: None,
             agent_id: text(g, "agent_id", &at)?,
             agent_name: None,
             detail: text(g, "detail", &at)?.unwrap_or_default(),

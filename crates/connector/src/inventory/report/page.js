@@ -9,6 +9,7 @@
   var tables = Array.prototype.slice.call(document.querySelectorAll('table.data'));
   var collator = new Intl.Collator(undefined, { sensitivity: 'base', numeric: true });
   var current = { sort: '', filter: '', risk: '' };
+  var searchText = new WeakMap();
 
   function rowsOf(table) {
     return table.tBodies.length ? Array.prototype.slice.call(table.tBodies[0].rows) : [];
@@ -82,7 +83,11 @@
       var shown = 0;
       var rows = rowsOf(table);
       rows.forEach(function (row) {
-        var ok = (!text || row.textContent.toLowerCase().indexOf(text) !== -1) &&
+        // Each row's text is lowered once: filtering thousands of rows per keystroke stays quick.
+        if (!searchText.has(row)) {
+          searchText.set(row, row.textContent.toLowerCase());
+        }
+        var ok = (!text || searchText.get(row).indexOf(text) !== -1) &&
           (!risk || !byRisk || row.getAttribute('data-risk') === risk);
         if (ok) {
           row.removeAttribute('hidden');

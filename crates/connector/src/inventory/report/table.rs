@@ -206,6 +206,19 @@ pub(super) fn render(r: &Report, options: &super::RenderOptions) -> String {
         })
         .collect();
     out.push_str(&format!("risk: {}\n", risks.join(", ")));
+    for l in &r.layers {
+        let mut line = format!("{}: {}", l.layer.replace('_', " "), l.status);
+        if let Some(src) = &l.source {
+            line.push_str(&format!(" from {src}"));
+        }
+        if let Some(n) = l.count {
+            line.push_str(&format!(" ({n})"));
+        }
+        if let Some(d) = &l.detail {
+            line.push_str(&format!(": {d}"));
+        }
+        out.push_str(&format!("  {}\n", fit(&clean(&line), 160)));
+    }
 
     heading(&mut out, "Agents by environment", color);
     if r.environments.is_empty() {
@@ -318,7 +331,12 @@ pub(super) fn render(r: &Report, options: &super::RenderOptions) -> String {
             .map(|g| {
                 vec![
                     Cell::plain(&g.code),
-                    Cell::plain(g.environment_id.as_deref().unwrap_or("")),
+                    Cell::plain(
+                        g.environment_name
+                            .as_deref()
+                            .or(g.environment_id.as_deref())
+                            .unwrap_or(""),
+                    ),
                     Cell::plain(
                         g.agent_name
                             .as_deref()

@@ -64,6 +64,11 @@ pub(crate) fn sample() -> Value {
         ],
         "summary": {
             "run_id": "run-42", "status": "partial",
+            "layers": {
+                "dataverse": { "status": "partial", "count": 3, "detail": "1 environment(s) could not be read" },
+                "environment_list": { "status": "read", "count": 4 },
+                "tenant_inventory": { "status": "read", "count": 5, "source": "powerplatform" }
+            },
             "started_at": "2026-12-02T05:00:00Z", "finished_at": "2026-12-02T05:01:00Z",
             "environments": [
                 { "environment_id": "env-a", "outcome": "scanned" },
@@ -281,6 +286,11 @@ fn table_columns_line_up_and_long_cells_are_cut() {
         "{text}"
     );
     assert!(text.contains("dataverse_only.unexplained"));
+    assert!(
+        text.contains("  tenant inventory: read from powerplatform (5)\n"),
+        "{text}"
+    );
+    assert!(text.contains("  dataverse: partial (3): 1 environment(s) could not be read\n"));
 }
 
 #[test]
@@ -385,6 +395,7 @@ fn json_has_the_documented_stable_shape() {
         "started_at",
         "finished_at",
         "totals",
+        "layers",
         "environments",
         "agents",
         "findings",
@@ -424,6 +435,18 @@ fn json_has_the_documented_stable_shape() {
     assert_eq!(f["evidence"][0]["path"], Value::Null);
     assert_eq!(v["environments"][0]["type"], "Production");
     assert_eq!(v["coverage_gaps"][0]["code"], "dataverse_only.unexplained");
+    assert_eq!(v["coverage_gaps"][0]["environment_name"], "Fabrikam Dev");
+    let layers: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["layer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        layers,
+        ["environment_list", "tenant_inventory", "dataverse"]
+    );
+    assert_eq!(v["layers"][1]["source"], "powerplatform");
     // Rendering is deterministic.
     assert_eq!(
         text,
