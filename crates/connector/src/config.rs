@@ -541,6 +541,36 @@ impl SharedSettings {
     /// [`Needs::Ingest`].
     pub fn from_raw(raw: &RawConfig, needs: Needs) -> Result<SharedSettings, ConfigError> {
         let credential = settings::credential(raw)?;
+        Self::with_credential(raw, needs, credential)
+    }
+
+    /// As [`from_raw`](Self::from_raw) for a person who signs in themself (device code): the
+    /// tenant and the app's client id are required, an app credential is not. When none is
+    /// set, [`credential`](Self::credential) holds `ManagedIdentity` as a placeholder that a
+    /// person's sign-in never reads.
+    pub fn from_raw_for_person(
+        raw: &RawConfig,
+        needs: Needs,
+    ) -> Result<SharedSettings, ConfigError> {
+        let credential = match settings::credential(raw) {
+            Ok(c) => c,
+            Err(ConfigError::Missing { .. }) => CredentialConfig::ManagedIdentity,
+            Err(e) => return Err(e),
+        };
+        let mut s = Self::with_credential(
+            raw,
+            needs,
+            CredentialConfig::ClientSecret(client_core::Secret::new("-")),
+        )?;
+        s.credential = credential;
+        Ok(s)
+    }
+
+    fn with_credential(
+        raw: &RawConfig,
+        needs: Needs,
+        credential: CredentialConfig,
+    ) -> Result<SharedSettings, ConfigError> {
         let managed = matches!(credential, CredentialConfig::ManagedIdentity);
         let tenant_id = settings::tenant_id(raw, managed)?;
         let client_id = settings::client_id(raw, managed)?;

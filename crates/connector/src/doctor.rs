@@ -77,6 +77,18 @@ impl Report {
         self.checks.iter().find(|c| c.id == id)
     }
 
+    /// Adds a check (for checks written beside the commands they are about).
+    pub(crate) fn push_check(
+        &mut self,
+        id: &'static str,
+        title: &'static str,
+        status: Status,
+        detail: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.push(id, title, status, detail, fix);
+    }
+
     fn push(
         &mut self,
         id: &'static str,
@@ -420,6 +432,28 @@ pub async fn run(connector: &Connector, credential: &SharedCredential) -> Report
         ),
     }
     state_check(&mut r, &config.state_path);
+    r
+}
+
+/// [`run`], then the permission statements: what each command needs and, when Microsoft
+/// Graph (`graph_url`, or the cloud's) answers, whether the connector's own app holds more
+/// (`permissions-needed`, `permissions-held`).
+pub async fn run_with_permissions(
+    connector: &Connector,
+    credential: &SharedCredential,
+    graph_url: Option<&str>,
+) -> Report {
+    let mut r = run(connector, credential).await;
+    let config = connector.config();
+    crate::permissions::doctor_checks(
+        &mut r,
+        credential,
+        &config.authority_host,
+        config.client_id,
+        graph_url,
+        connector.clock().now(),
+    )
+    .await;
     r
 }
 

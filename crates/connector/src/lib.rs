@@ -8,10 +8,13 @@ pub mod cron;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod doctor;
+mod graph_job;
 pub mod ingest;
 pub mod inventory;
 pub mod m365;
+pub mod permissions;
 pub mod schedule;
+pub mod seccopilot;
 pub mod shield;
 pub mod sink;
 pub mod state;

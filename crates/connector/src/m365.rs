@@ -19,12 +19,12 @@
 //! The state lives in the connector's checkpoint database, in tables of its own, under a scope
 //! naming the Graph root and the destination.
 
-use crate::config::{SharedSettings, SinkConfig};
+use crate::config::SharedSettings;
 use crate::connector::ConnectorError;
 use crate::ingest::StopSignal;
-use crate::sink::{AktoSink, JsonLinesSink, RecordJson, Sink, SinkError};
+use crate::sink::{RecordJson, Sink, SinkError};
 use crate::state::StateStore;
-use client_core::{Pipeline, RetryPolicy, SharedClock, SharedCredential};
+use client_core::{SharedClock, SharedCredential};
 use entra_auth::Cloud;
 use futures::{StreamExt, TryStreamExt};
 use graph_client::{GraphClient, InteractionQuery};
@@ -231,15 +231,6 @@ pub struct M365Job {
     public_cloud: bool,
 }
 
-/// The cloud an authority host signs in to (public when unknown).
-fn cloud_of(authority: &url::Url) -> Cloud {
-    match authority.host_str().unwrap_or_default() {
-        "login.microsoftonline.us" => Cloud::UsGovHigh,
-        "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Cloud::China,
-        _ => Cloud::Public,
-    }
-}
-
 impl M365Job {
     /// Builds the job. `since` is how far the first pass reaches back ([`DEFAULT_SINCE`] when
     /// `None`).
@@ -255,18 +246,18 @@ impl M365Job {
                 "--concurrency (M365_CONCURRENCY) must be 1 to {MAX_CONCURRENCY}"
             )));
         }
-        let cloud = cloud_of(&settings.authority_host);
-        let public_cloud = matches!(cloud, Cloud::Public);
-        let mut builder = GraphClient::builder(credential)
-            .cloud(cloud)
-            .max_concurrency(options.concurrency.max(2))
-            .clock(clock.clone());
-        if let Some(url) = &options.graph_url {
-            builder = builder.base_url(url);
-        }
-        let graph = builder.build().map_err(|e| {
-            M365Error::Setup(format!("GRAPH_URL (or --graph-url) is not usable: {e}"))
-        })?;
+        let public_cloud = matches!(
+            crate::graph_job::cloud_of(&settings.authority_host),
+            Cloud::Public
+        );
+        let graph = crate::graph_job::graph_client(
+            &settings,
+            options.graph_url.as_deref(),
+            options.concurrency,
+            credential,
+            clock.clone(),
+        )
+        .map_err(M365Error::Setup)?;
         let records = M365Config::new(settings.akto_account_id.clone(), "0")
             .with_host(options.record_host.clone());
         Ok(Self {
@@ -287,14 +278,11 @@ impl M365Job {
 
     /// The checkpoint scope: the Graph root and the destination.
     pub fn checkpoint_scope(&self) -> String {
-        let sink = match &self.settings.sink {
-            SinkConfig::Akto { url, .. } => format!("akto:{url}"),
-            SinkConfig::JsonLinesFile(p) => format!("jsonl:{}", p.display()),
-            SinkConfig::Stdout => "stdout".to_owned(),
-            #[allow(unreachable_patterns)]
-            _ => "other".to_owned(),
-        };
-        format!("m365|graph={}|sink={sink}", self.graph.root())
+        format!(
+            "m365|graph={}|sink={}",
+            self.graph.root(),
+            crate::graph_job::sink_label(&self.settings)
+        )
     }
 
     /// Opens the checkpoint database (taking its lock) and creates the job's tables.
@@ -317,28 +305,12 @@ impl M365Job {
 
     /// The destination the settings name.
     pub async fn sink(&self) -> Result<Box<dyn Sink>, M365Error> {
-        Ok(match &self.settings.sink {
-            SinkConfig::Akto { url, token } => {
-                let pipeline = Pipeline::builder()
-                    .user_agent_prefix(concat!("copilot-connector/", env!("CARGO_PKG_VERSION")))
-                    .retry_policy(RetryPolicy::default().with_max_attempts(6))
-                    .connect_timeout(Duration::from_secs(10))
-                    .clock(self.clock.clone())
-                    .build()
-                    .map_err(|e| M365Error::Setup(format!("cannot set up HTTP: {e}")))?;
-                Box::new(
-                    AktoSink::new(url, token.clone(), pipeline)
-                        .map(|s| s.with_deadline(self.settings.delivery_timeout))
-                        .map_err(|e| {
-                            M365Error::Setup(format!(
-                                "DATA_INGESTION_SERVICE_URL cannot take the ingestion path: {e}"
-                            ))
-                        })?,
-                )
-            }
-            SinkConfig::JsonLinesFile(path) => Box::new(JsonLinesSink::file(path).await?),
-            _ => Box::new(JsonLinesSink::stdout()),
-        })
+        crate::graph_job::open_sink(&self.settings, self.clock.clone())
+            .await
+            .map_err(|e| match e {
+                crate::graph_job::OpenSinkError::Setup(m) => M365Error::Setup(m),
+                crate::graph_job::OpenSinkError::Sink(e) => e.into(),
+            })
     }
 
     /// The users to read: licensed ones, those named in the options, and (with a store)
@@ -1125,25 +1097,5 @@ pub async fn run_cli(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clouds_from_authority() {
-        let u = |s: &str| url::Url::parse(s).unwrap_or_else(|_| unreachable!());
-        assert_eq!(
-            cloud_of(&u("https://login.microsoftonline.com")),
-            Cloud::Public
-        );
-        assert_eq!(
-            cloud_of(&u("https://login.microsoftonline.us")),
-            Cloud::UsGovHigh
-        );
-        assert_eq!(cloud_of(&u("https://login.chinacloudapi.cn")), Cloud::China);
-        assert_eq!(cloud_of(&u("http://127.0.0.1:9")), Cloud::Public);
     }
 }

@@ -165,6 +165,22 @@ enum Command {
         #[command(subcommand)]
         action: connector::m365::M365Action,
     },
+    /// Security Copilot: `seccopilot ask "PROMPT"`, `seccopilot ingest --once|--every`, `seccopilot plugins`.
+    Seccopilot {
+        #[command(subcommand)]
+        action: connector::seccopilot::SecCopilotAction,
+    },
+    /// What every agent's Entra identity and the connector's own app may do: permissions, grants, credentials, owners.
+    #[command(
+        long_about = "What every agent's Entra identity and the connector's own app may do.\n\n\
+For each agent with an Entra app id (from --input, a document written by `inventory scan --output`, or the \
+tenant inventory read now) and for the connector's own app: its service principal, application permissions \
+resolved to names, delegated grants (admin consent for everyone or one user), credentials (expired, expiring \
+within 30 days, secrets valid more than a year) and owners (none: orphaned); high-privilege permissions are \
+flagged, and the connector's app is compared with what its commands need.\n\n\
+Exit status: 0 every identity is least-privilege, 4 something was found, 1 reading failed, 2 invalid settings."
+    )]
+    Permissions(connector::permissions::PermissionsArgs),
     /// The agent inventory: `inventory scan` reads every agent of the tenant into the eight inventory tables.
     Inventory(connector::inventory::cli::InventoryArgs),
     /// Run against a generated tenant on a local emulator: doctor, one pass, ./demo-out/pairs.jsonl, the inventory scan and its report.
@@ -380,6 +396,16 @@ async fn run(cli: Cli) -> ExitCode {
         watch_signals(stop.clone());
         return ExitCode::from(connector::m365::run_cli(action, raw_config(g), g.json, stop).await);
     }
+    if let Command::Seccopilot { action } = &cli.command {
+        let stop = StopSignal::new();
+        watch_signals(stop.clone());
+        return ExitCode::from(
+            connector::seccopilot::run_cli(action, raw_config(g), g.json, stop).await,
+        );
+    }
+    if let Command::Permissions(args) = &cli.command {
+        return connector::permissions::run(args, raw_config(g), g.json).await;
+    }
     if let Command::Inventory(args) = &cli.command {
         let ctx = connector::inventory::cli::CliContext {
             json: g.json,
@@ -434,7 +460,11 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Doctor => {
-            let report = doctor::run(&connector, &credential).await;
+            let graph_url = std::env::var("GRAPH_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty());
+            let report =
+                doctor::run_with_permissions(&connector, &credential, graph_url.as_deref()).await;
             print_report(&report, g.json);
             if report.ok() {
                 ExitCode::SUCCESS
@@ -457,6 +487,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Demo { .. }
         | Command::State { .. }
         | Command::M365 { .. }
+        | Command::Seccopilot { .. }
+        | Command::Permissions(_)
         | Command::Inventory(_) => ExitCode::SUCCESS,
     }
 }

@@ -26,8 +26,8 @@ pub use interactions::{
 pub use paging::{CollectionRequest, Continuation, ItemStream, Page, PageStream};
 pub use security_copilot::{
     DEFAULT_RATE_LIMIT_CALLS, DEFAULT_RATE_LIMIT_WINDOW, DEFAULT_WORKSPACE, Evaluation,
-    EvaluationResult, EvaluationResultType, EvaluationState, PollOptions, Prompt, PromptInput,
-    PromptType, RateLimiter, SecurityCopilot, Session,
+    EvaluationResult, EvaluationResultType, EvaluationState, Plugin, PollOptions, Prompt,
+    PromptInput, PromptType, RateLimiter, SecurityCopilot, Session,
 };
 pub use users::{
     AssignedLicense, DEFAULT_COPILOT_SKU_PART_NUMBERS, MICROSOFT_365_COPILOT_SKU_ID, SkuSource,

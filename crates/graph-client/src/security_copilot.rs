@@ -330,6 +330,50 @@ impl Evaluation {
     }
 }
 
+/// A plugin of the workspace (`plugin`): the skills Security Copilot may use. The prompt API
+/// has no field for choosing plugins; the orchestrator uses the workspace's enabled ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Plugin {
+    /// `name`: the plugin's key.
+    #[serde(default)]
+    pub name: String,
+    /// `displayName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `description`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `isEnabled`: whether it may be used within its catalog scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_enabled: Option<bool>,
+    /// `category` (`microsoft`, `microsoftConnectors`, `web`, `plugin`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// `catalogScope` (`user`, `workspace`, `tenant`, `global`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_scope: Option<String>,
+    /// `previewState` (`ga`, `public`, `private`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_state: Option<String>,
+    /// Other fields, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Plugin {
+    /// Whether `name` names this plugin (its `name` or `displayName`, case-insensitively).
+    pub fn is_named(&self, name: &str) -> bool {
+        let n = name.trim();
+        self.name.eq_ignore_ascii_case(n)
+            || self
+                .display_name
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(n))
+    }
+}
+
 /// What to ask: natural-language text, or a named skill run directly with its inputs.
 ///
 /// ```
@@ -584,6 +628,10 @@ impl SecurityCopilot {
     }
 
     fn url(&self, tail: &str) -> Result<url::Url, Error> {
+        self.workspace_url(&format!("sessions{tail}"))
+    }
+
+    fn workspace_url(&self, tail: &str) -> Result<url::Url, Error> {
         self.client.require_public_cloud("Security Copilot")?;
         if self.workspace.trim().is_empty() {
             return Err(Error::invalid(
@@ -593,7 +641,7 @@ impl SecurityCopilot {
         self.client.url_in(
             ApiVersion::Beta,
             &format!(
-                "security/securityCopilot/workspaces/{}/sessions{tail}",
+                "security/securityCopilot/workspaces/{}/{tail}",
                 encode_segment(&self.workspace)
             ),
         )
@@ -640,6 +688,11 @@ impl SecurityCopilot {
     /// The workspace's sessions, lazily paged. Each page counts against the rate limit.
     pub fn sessions(&self) -> ItemStream<Session> {
         self.list(self.url(""))
+    }
+
+    /// The workspace's plugins (`GET .../workspaces/{id}/plugins`), lazily paged.
+    pub fn plugins(&self) -> ItemStream<Plugin> {
+        self.list(self.workspace_url("plugins"))
     }
 
     /// Adds a prompt to a session (`POST .../sessions/{id}/prompts`).

@@ -3,6 +3,7 @@
 pub mod diff;
 pub mod docs;
 mod error;
+pub mod identity;
 pub mod input;
 pub mod mapping;
 pub mod metadata;
@@ -17,6 +18,7 @@ mod secrets;
 pub use botcomponent_schema::{FeatureType, SchemaGeneration};
 pub use diff::{AgentRef, DiffScope, InventoryDiff, StaleRow, diff};
 pub use error::{RowError, ValidationError};
+pub use identity::{CredentialProblem, HeldPermission, IdentityPermissions, merge_identities};
 pub use input::{
     AudienceObservation, BillingPolicy, BotRecord, BotScan, DataverseSnapshot, EnvironmentInfo,
     EnvironmentScan, IdentityObservation, InputError, InventorySource, OwnerObservation,

@@ -602,6 +602,15 @@ impl AadError {
         }
     }
 
+    /// AADSTS900144: a required form parameter is missing.
+    pub(crate) fn missing(name: &str) -> Self {
+        Self::new(
+            "invalid_request",
+            900144,
+            format!("The request body must contain the following parameter: '{name}'."),
+        )
+    }
+
     pub(crate) fn into_response(self, now: OffsetDateTime) -> Response {
         let trace_id = Uuid::new_v4();
         let correlation_id = Uuid::new_v4();
@@ -765,13 +774,7 @@ fn issue(
 ) -> Result<Value, AadError> {
     let inner = &entra.inner;
     let form = entra.check_request(tenant, headers, body)?;
-    let missing = |name: &str| {
-        AadError::new(
-            "invalid_request",
-            900144,
-            format!("The request body must contain the following parameter: '{name}'."),
-        )
-    };
+    let missing = AadError::missing;
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| missing("grant_type"))?;

@@ -248,14 +248,6 @@ fn json_ok(body: &Value) -> Response {
         .into_response()
 }
 
-fn missing(name: &str) -> AadError {
-    AadError::new(
-        "invalid_request",
-        900144,
-        format!("The request body must contain the following parameter: '{name}'."),
-    )
-}
-
 fn authorize(
     entra: &Entra,
     tenant: &str,
@@ -264,7 +256,10 @@ fn authorize(
     now: OffsetDateTime,
 ) -> Result<Value, AadError> {
     let form = entra.check_request(tenant, headers, body)?;
-    let app = entra.find_app(form.get("client_id").ok_or_else(|| missing("client_id"))?)?;
+    let app = entra.find_app(
+        form.get("client_id")
+            .ok_or_else(|| AadError::missing("client_id"))?,
+    )?;
     let scope = form.get("scope").map(|s| s.trim()).unwrap_or_default();
     resource_of(entra, scope)?;
     let device = entra.device_sign_in();
@@ -359,10 +354,12 @@ fn poll(
     form: &HashMap<String, String>,
     now: OffsetDateTime,
 ) -> Result<Value, AadError> {
-    let client_id = form.get("client_id").ok_or_else(|| missing("client_id"))?;
+    let client_id = form
+        .get("client_id")
+        .ok_or_else(|| AadError::missing("client_id"))?;
     let device_code = form
         .get("device_code")
-        .ok_or_else(|| missing("device_code"))?;
+        .ok_or_else(|| AadError::missing("device_code"))?;
     let bad_code = || {
         AadError::new(
             "bad_verification_code",
@@ -429,10 +426,12 @@ fn poll(
 }
 
 fn refresh(entra: &Entra, form: &HashMap<String, String>) -> Result<Value, AadError> {
-    let client_id = form.get("client_id").ok_or_else(|| missing("client_id"))?;
+    let client_id = form
+        .get("client_id")
+        .ok_or_else(|| AadError::missing("client_id"))?;
     let token = form
         .get("refresh_token")
-        .ok_or_else(|| missing("refresh_token"))?;
+        .ok_or_else(|| AadError::missing("refresh_token"))?;
     let scope = form.get("scope").map(|s| s.trim()).unwrap_or_default();
     let session = {
         let s = entra.device_sign_in().lock();

@@ -525,7 +525,14 @@ impl SecurityCopilot {
         claims: &AccessTokenClaims,
         body: &[u8],
     ) -> Result<Answer, Answer> {
-        let has = |r: &str| claims.roles.iter().any(|x| x.eq_ignore_ascii_case(r));
+        // Application permissions (`roles`) or, for a signed-in user, delegated ones (`scp`).
+        let has = |r: &str| {
+            claims
+                .roles
+                .iter()
+                .chain(claims.scopes.iter())
+                .any(|x| x.eq_ignore_ascii_case(r))
+        };
         let write_op = *method == Method::POST;
         let allowed = if write_op {
             has(READ_WRITE_ROLE)
@@ -550,6 +557,15 @@ impl SecurityCopilot {
         let segments: Vec<String> = rest.trim_end_matches('/').split('/').map(decode).collect();
         // security / securityCopilot / workspaces / {ws} / sessions / ...
         let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+        if lower.len() == 5
+            && lower[2] == "workspaces"
+            && lower[3] == "default"
+            && lower[4] == "plugins"
+            && *method == Method::GET
+        {
+            let base = format!("{}/beta/{}", self.inner.base_url, segments.join("/"));
+            return self.page(plugins(), &parse_query(query), &base, "plugins");
+        }
         if lower.len() < 5 || lower[2] != "workspaces" || lower[4] != "sessions" {
             return Err(self.error(
                 StatusCode::BAD_REQUEST,
@@ -828,6 +844,33 @@ impl SecurityCopilot {
         }
         Ok(Answer::ok(body.to_string()))
     }
+}
+
+/// The workspace's plugins: three enabled Microsoft plugins, two disabled.
+fn plugins() -> Vec<Value> {
+    [
+        ("DefenderXDR", "Microsoft Defender XDR", true, "microsoft"),
+        ("EntraID", "Microsoft Entra", true, "microsoft"),
+        ("Sentinel", "Microsoft Sentinel", true, "microsoft"),
+        ("Purview", "Microsoft Purview", false, "microsoft"),
+        ("WebSearch", "Web search", false, "web"),
+    ]
+    .into_iter()
+    .map(|(name, display, enabled, category)| {
+        json!({"name": name, "displayName": display, "description": format!("Skills from {display}."),
+               "isEnabled": enabled, "category": category, "catalogScope": "workspace",
+               "previewState": "ga", "supportedAuthTypes": [], "settings": []})
+    })
+    .collect()
+}
+
+/// The names of the plugins the workspace has enabled.
+pub fn enabled_plugins() -> Vec<String> {
+    plugins()
+        .into_iter()
+        .filter(|p| p["isEnabled"] == true)
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn session_json(s: &SessionRec) -> Value {

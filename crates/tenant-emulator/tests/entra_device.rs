@@ -142,14 +142,18 @@ async fn a_declined_sign_in_and_an_expired_code_are_typed_errors() {
     assert_eq!(device.pending()[0].polls, 5);
 }
 
-async fn device_code(emu: &RunningEmulator, scope: &str) -> Value {
-    let creds = emu.credentials();
-    let url = format!(
+/// The tenant's device authorization endpoint.
+fn device_code_url(emu: &RunningEmulator) -> String {
+    format!(
         "{}/{}/oauth2/v2.0/devicecode",
         emu.authority_host(),
-        creds.tenant_id
-    );
-    let client_id = creds.client_id.to_string();
+        emu.credentials().tenant_id
+    )
+}
+
+async fn device_code(emu: &RunningEmulator, scope: &str) -> Value {
+    let client_id = emu.credentials().client_id.to_string();
+    let url = device_code_url(emu);
     let r = token_request_to(emu, &url, &[("client_id", &client_id), ("scope", scope)]).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
@@ -224,13 +228,8 @@ async fn polling_too_fast_slows_down_and_the_admin_api_approves() {
 async fn bad_device_code_requests_get_entra_errors() {
     let clock = clock();
     let emu = builder(&clock).start().await.unwrap();
-    let creds = emu.credentials();
-    let url = format!(
-        "{}/{}/oauth2/v2.0/devicecode",
-        emu.authority_host(),
-        creds.tenant_id
-    );
-    let client_id = creds.client_id.to_string();
+    let url = device_code_url(&emu);
+    let client_id = emu.credentials().client_id.to_string();
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("scope", GRAPH)], "invalid_request"),
         (

@@ -7,6 +7,7 @@ mod error;
 mod html;
 pub mod m365;
 pub mod pairing;
+pub mod security_copilot;
 mod session;
 mod transcript;
 mod unicode;

@@ -1,0 +1,436 @@
+//! End-to-end: `seccopilot ask` and `seccopilot ingest` against the tenant emulator's Security
+//! Copilot: an answer printed with progress, every failure outcome explained (exit 1), a
+//! deadline, plugin checks; every finished evaluation delivered exactly once, a second pass
+//! delivering nothing, new sessions arriving on the next pass, and `kill -9` five times in a
+//! long pass losing nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+use connector::config::{Needs, RawConfig, SharedSettings};
+use connector::ingest::StopSignal;
+use connector::seccopilot::{SecCopilotJob, SecCopilotOptions};
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::process::Stdio;
+use std::time::Duration;
+use tenant_emulator::security_copilot::{Outcome, SecurityCopilotSettings, SecurityCopilotSpec};
+use tenant_emulator::{Emulator, RunningEmulator};
+
+fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, String> {
+    let creds = emu.credentials();
+    [
+        ("AZURE_TENANT_ID", creds.tenant_id.to_string()),
+        ("AZURE_CLIENT_ID", creds.client_id.to_string()),
+        ("AZURE_CLIENT_SECRET", creds.client_secret.clone()),
+        ("AZURE_AUTHORITY_HOST", emu.authority_host().to_owned()),
+        ("DATA_INGESTION_SERVICE_URL", emu.ingestion_url().to_owned()),
+        ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
+        ("GRAPH_URL", emu.graph_url().to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn job(emu: &RunningEmulator, env: &HashMap<String, String>) -> SecCopilotJob {
+    let raw = RawConfig::from_env(|k| env.get(k).cloned());
+    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
+    let clock = client_core::system_clock();
+    let credential = connector::credential::from_parts(
+        &settings.credential,
+        settings.tenant_id.as_deref(),
+        settings.client_id,
+        &settings.authority_host,
+        clock.clone(),
+    )
+    .unwrap();
+    let options = SecCopilotOptions {
+        graph_url: Some(emu.graph_url().to_owned()),
+        ..SecCopilotOptions::default()
+    };
+    SecCopilotJob::new(settings, options, None, credential, clock).unwrap()
+}
+
+/// The record path of every finished evaluation the emulator holds.
+fn expected_paths(emu: &RunningEmulator) -> BTreeSet<String> {
+    let mut paths = BTreeSet::new();
+    for s in emu.graph().security_copilot().snapshot() {
+        for p in s["prompts"].as_array().unwrap() {
+            for e in p["evaluations"].as_array().unwrap() {
+                if matches!(
+                    e["state"].as_str(),
+                    Some("completed" | "cancelled" | "waitingForInput")
+                ) {
+                    paths.insert(format!(
+                        "/security-copilot/default/sessions/{}/prompts/{}/evaluations/{}",
+                        s["id"].as_str().unwrap(),
+                        p["id"].as_str().unwrap(),
+                        e["id"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    paths
+}
+
+fn ingested(emu: &RunningEmulator) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in emu.ingestion().records() {
+        let tag = r.get("tag").and_then(|t| t.as_str()).unwrap_or_default();
+        assert!(tag.contains("\"source\":\"SECURITY_COPILOT\""), "{tag}");
+        let path = r.get("path").and_then(|p| p.as_str()).unwrap().to_owned();
+        *counts.entry(path).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn assert_exactly_once(emu: &RunningEmulator) {
+    let counts = ingested(emu);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let got: BTreeSet<String> = counts.into_keys().collect();
+    assert_eq!(got, expected_paths(emu));
+}
+
+async fn run(env: &HashMap<String, String>, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_prints_the_answer_and_explains_every_other_outcome() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .start()
+        .await
+        .unwrap();
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::from_millis(1500)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+
+    let (code, out, err) = run(&env, &["seccopilot", "ask", "Summarize incident 4213"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Summarize incident 4213"), "{out}");
+    assert!(
+        err.contains("is created") || err.contains("is running"),
+        "progress: {err}"
+    );
+    assert!(err.contains("is completed"), "{err}");
+
+    for (outcome, words) in [
+        (Outcome::Error, "failed to evaluate"),
+        (Outcome::NeedAdditionalClaims, "sign in again"),
+        (Outcome::Rejected, "refused the prompt"),
+        (Outcome::TimedOut, "ran out of time"),
+        (Outcome::CapacityExceeded, "Security Compute Units"),
+        (Outcome::Cancelled, "cancelled"),
+        (Outcome::WaitingForInput, "waiting for input"),
+    ] {
+        let prompt = format!("Check this [emulator:{}]", outcome.as_str());
+        let (code, out, err) = run(&env, &["seccopilot", "ask", &prompt]).await;
+        assert_eq!(code, 1, "{outcome:?}: {err}");
+        assert!(
+            out.trim().is_empty(),
+            "{outcome:?} printed an answer: {out}"
+        );
+        assert!(err.contains("did not answer"), "{outcome:?}: {err}");
+        assert!(err.contains(words), "{outcome:?}: {err}");
+    }
+    // Never finishing: the deadline.
+    let (code, _, err) = run(
+        &env,
+        &["seccopilot", "ask", "Wait [emulator:never]", "--wait", "3s"],
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no answer within") && err.contains("running"),
+        "{err}"
+    );
+
+    // A skill with inputs, in JSON.
+    let (code, out, err) = run(
+        &env,
+        &[
+            "--json",
+            "seccopilot",
+            "ask",
+            "--skill",
+            "GetIncident",
+            "--input",
+            "incidentId=42",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["prompt"]["skillName"], "GetIncident");
+    assert_eq!(v["prompt"]["inputs"]["incidentId"], "42");
+    assert_eq!(v["evaluation"]["result"]["type"], "success");
+
+    // Plugins: an enabled one is fine, a disabled or unknown one is refused before asking.
+    let (code, _, err) = run(
+        &env,
+        &["seccopilot", "ask", "Hi", "--plugin", "DefenderXDR"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--plugin", "Purview"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("turned off"), "{err}");
+    let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--plugin", "Nope"]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no such plugin") && err.contains("Sentinel"),
+        "{err}"
+    );
+    let (code, out, _) = run(&env, &["seccopilot", "plugins"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("Purview") && out.contains("disabled"), "{out}");
+    // Nothing to ask.
+    let (code, _, err) = run(&env, &["seccopilot", "ask"]).await;
+    assert_eq!(code, 2, "{err}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .security_copilot(SecurityCopilotSpec::new(6, 4))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let job = job(&emu, &env);
+    let mut store = job.open_state().unwrap();
+    let sink = job.sink().await.unwrap();
+
+    let first = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.sessions, first.prompts, first.evaluations),
+        (6, 24, 24),
+        "{first:?}"
+    );
+    assert_eq!(first.records_delivered, 24);
+    assert_exactly_once(&emu);
+    // Refusals and failures are delivered too, with their status.
+    let statuses: BTreeSet<String> = emu
+        .ingestion()
+        .records()
+        .iter()
+        .filter_map(|r| {
+            r.get("statusCode")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        statuses.contains("200") && statuses.contains("403"),
+        "{statuses:?}"
+    );
+
+    let second = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(second.records_delivered, 0, "{second:?}");
+    assert_exactly_once(&emu);
+
+    emu.graph().security_copilot().add_session(
+        "new",
+        &[
+            "Who signed in from Antarctica?",
+            "Block them [emulator:rejected]",
+        ],
+        Duration::from_secs(5),
+    );
+    let third = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(third.records_delivered, 2, "{third:?}");
+    assert!(
+        third.sessions_unchanged >= 6,
+        "old sessions are not read again: {third:?}"
+    );
+    assert_exactly_once(&emu);
+
+    // An unfinished evaluation is not delivered, and holds the checkpoint until it finishes.
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::from_secs(2)))
+        .unwrap();
+    let sc = job.copilot();
+    let s = sc.create_session("live").await.unwrap();
+    let p = sc
+        .create_prompt(&s.id, &graph_client::PromptInput::text("still thinking"))
+        .await
+        .unwrap();
+    sc.create_evaluation(&s.id, &p.id).await.unwrap();
+    let fourth = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (fourth.pending, fourth.records_delivered),
+        (1, 0),
+        "{fourth:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let fifth = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (fifth.pending, fifth.records_delivered),
+        (0, 1),
+        "{fifth:?}"
+    );
+    assert_exactly_once(&emu);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_five_times_loses_nothing() {
+    const BATCH: usize = 50;
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .security_copilot(SecurityCopilotSpec::new(60, 25))
+        .faults(tenant_emulator::faults::FaultConfig::none().with_latency(Duration::from_millis(2)))
+        .start()
+        .await
+        .unwrap();
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_rate_limit(1_000_000, 60))
+        .unwrap();
+    let expected = expected_paths(&emu);
+    assert_eq!(expected.len(), 1500);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&emu, &dir.path().join("state.db"));
+    env.insert("SECURITY_COPILOT_RATE_LIMIT".into(), "100000".into());
+    let command = || {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
+        cmd.args(["seccopilot", "ingest", "--once"])
+            .env_clear()
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5ec);
+    let mut kills = 0;
+    for _ in 0..5 {
+        let before = emu.ingestion().len();
+        let target = before + rng.random_range(1..=expected.len() / 8);
+        let mut child = command().spawn().unwrap();
+        let reached = emu
+            .ingestion()
+            .wait_for(target, Duration::from_secs(120))
+            .await;
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "exited with {status}");
+            break;
+        }
+        assert!(
+            reached,
+            "no progress: {} records after 120 s",
+            emu.ingestion().len()
+        );
+        child.kill().await.unwrap();
+        kills += 1;
+    }
+    assert!(
+        kills >= 3,
+        "the pass was too quick to be killed ({kills} kills)"
+    );
+    let output = command().output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "final run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counts = ingested(&emu);
+    let missing = expected.iter().filter(|p| !counts.contains_key(*p)).count();
+    assert_eq!(missing, 0, "{missing} pairs lost");
+    assert_eq!(counts.len(), expected.len());
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{} pairs, {kills} kills, {duplicates} records sent twice",
+        expected.len()
+    );
+    assert!(
+        duplicates <= kills * BATCH,
+        "{duplicates} records sent twice after {kills} kills"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_as_a_person_signed_in_with_a_device_code() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .start()
+        .await
+        .unwrap();
+    let device = emu.entra().device_sign_in();
+    device.set_interval(Duration::from_secs(1));
+    device.set_user(tenant_emulator::entra_device::SignedInUser {
+        scopes: vec!["SecurityCopilotWorkspaces.ReadWrite.All".into()],
+        ..tenant_emulator::entra_device::SignedInUser::default()
+    });
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::ZERO))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&emu, &dir.path().join("state.db"));
+    // A public client: no secret.
+    env.remove("AZURE_CLIENT_SECRET");
+    let (code, out, err) = run(&env, &["seccopilot", "ask", "Who am I?", "--device-code"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Who am I?"), "{out}");
+    assert!(
+        err.contains("seccopilot: ") && err.contains("code"),
+        "the sign-in instructions: {err}"
+    );
+    // Without the Security Copilot scope the person is refused, with the fix.
+    device.set_user(tenant_emulator::entra_device::SignedInUser::default());
+    let (code, _, err) = run(&env, &["seccopilot", "ask", "Hi", "--device-code"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("403") || err.contains("SecurityCopilotWorkspaces"),
+        "{err}"
+    );
+}
