@@ -157,9 +157,116 @@ pub(crate) async fn deliver_batches<T, E>(
     Ok(done)
 }
 
+/// Runs an `ingest` command of a Graph job: one pass with `once`, or a pass every `every` until
+/// `stop`; `report` prints each pass's outcome. Returns the exit code: 0, 1 when a scheduled
+/// pass last failed or a single pass left records undeliverable, `exit_for` of a single pass's
+/// error, or 2 when neither `--once` nor `--every` was given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_ingest<S, E, P, Fut>(
+    command: &str,
+    once: bool,
+    every: Option<Duration>,
+    clock: SharedClock,
+    stop: StopSignal,
+    mut pass: P,
+    report: impl Fn(&Result<S, E>),
+    undeliverable: impl Fn(&S) -> bool,
+    exit_for: impl Fn(&E) -> u8,
+) -> u8
+where
+    P: FnMut(StopSignal) -> Fut,
+    Fut: std::future::Future<Output = Result<S, E>>,
+    E: std::fmt::Display,
+{
+    const EXIT_OK: u8 = 0;
+    const EXIT_FAILED: u8 = 1;
+    const EXIT_CONFIG: u8 = 2;
+    match (once, every) {
+        (_, Some(interval)) => {
+            let outcome = crate::schedule::run_every(interval, clock, stop.clone(), || {
+                let run = pass(stop.clone());
+                let report = &report;
+                async move {
+                    let r = run.await;
+                    report(&r);
+                    r.map(|_| ())
+                }
+            })
+            .await;
+            if outcome.last_pass_failed {
+                EXIT_FAILED
+            } else {
+                EXIT_OK
+            }
+        }
+        (true, None) => {
+            let r = pass(stop).await;
+            report(&r);
+            match &r {
+                Ok(s) if undeliverable(s) => EXIT_FAILED,
+                Ok(_) => EXIT_OK,
+                Err(e) => exit_for(e),
+            }
+        }
+        (false, None) => {
+            complain(&format!(
+                "say how to run: `{command} ingest --once` (one pass) or `{command} ingest --every 5m` (a schedule)"
+            ));
+            EXIT_CONFIG
+        }
+    }
+}
+
+/// Writes `error: {line}` to standard error, as the Graph commands report a failure.
+pub(crate) fn complain(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "error: {line}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exit code of one `--once` (or flag-less) run whose pass answers `outcome`.
+    async fn exit_of(once: bool, outcome: Result<u32, String>) -> (u8, usize) {
+        let passes = std::cell::Cell::new(0);
+        let code = run_ingest(
+            "m365",
+            once,
+            None,
+            client_core::system_clock(),
+            StopSignal::new(),
+            |_| {
+                passes.set(passes.get() + 1);
+                std::future::ready(outcome.clone())
+            },
+            |_| {},
+            |undeliverable: &u32| *undeliverable > 0,
+            |_: &String| 9,
+        )
+        .await;
+        (code, passes.get())
+    }
+
+    #[tokio::test]
+    async fn ingest_exit_codes() {
+        assert_eq!(exit_of(true, Ok(0)).await, (0, 1));
+        assert_eq!(
+            exit_of(true, Ok(3)).await,
+            (1, 1),
+            "undeliverable records fail the run"
+        );
+        assert_eq!(
+            exit_of(true, Err("x".into())).await,
+            (9, 1),
+            "the job's own exit code"
+        );
+        assert_eq!(
+            exit_of(false, Ok(0)).await,
+            (2, 0),
+            "neither --once nor --every"
+        );
+    }
 
     #[test]
     fn clouds_from_authority() {

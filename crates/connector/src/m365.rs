@@ -898,10 +898,7 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-fn complain(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "error: {line}");
-}
+use crate::graph_job::complain;
 
 fn exit_for(e: &M365Error) -> u8 {
     match e {
@@ -1032,7 +1029,7 @@ pub async fn run_cli(
             }
         }
         M365Action::Ingest { once, every, .. } => {
-            let mut store = match job.open_state() {
+            let store = match job.open_state() {
                 Ok(s) => s,
                 Err(e) => {
                     complain(&e.to_string());
@@ -1061,41 +1058,25 @@ pub async fn run_cli(
                 )),
                 Err(e) => complain(&e.to_string()),
             };
-            match (once, every) {
-                (_, Some(interval)) => {
-                    let store = tokio::sync::Mutex::new(store);
-                    let outcome =
-                        crate::schedule::run_every(*interval, clock, stop.clone(), || async {
-                            let mut guard = store.lock().await;
-                            let r = job
-                                .ingest_once(&mut guard, sink.as_ref(), stop.clone())
-                                .await;
-                            report(&r);
-                            r.map(|_| ())
-                        })
-                        .await;
-                    if outcome.last_pass_failed {
-                        EXIT_FAILED
-                    } else {
-                        EXIT_OK
+            let store = tokio::sync::Mutex::new(store);
+            crate::graph_job::run_ingest(
+                "m365",
+                *once,
+                *every,
+                clock,
+                stop,
+                |stop| {
+                    let (store, job, sink) = (&store, &job, &sink);
+                    async move {
+                        let mut guard = store.lock().await;
+                        job.ingest_once(&mut guard, sink.as_ref(), stop).await
                     }
-                }
-                (true, None) => {
-                    let r = job.ingest_once(&mut store, sink.as_ref(), stop).await;
-                    report(&r);
-                    match &r {
-                        Ok(s) if s.undeliverable > 0 => EXIT_FAILED,
-                        Ok(_) => EXIT_OK,
-                        Err(e) => exit_for(e),
-                    }
-                }
-                (false, None) => {
-                    complain(
-                        "say how to run: `m365 ingest --once` (one pass) or `m365 ingest --every 5m` (a schedule)",
-                    );
-                    EXIT_CONFIG
-                }
-            }
+                },
+                report,
+                |s: &M365Summary| s.undeliverable > 0,
+                |e: &M365Error| exit_for(e),
+            )
+            .await
         }
     }
 }

@@ -388,10 +388,7 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-fn complain(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "error: {line}");
-}
+use crate::graph_job::complain;
 
 fn graph_fix(e: &graph_client::Error) -> &'static str {
     match e.status() {

@@ -1010,7 +1010,7 @@ pub async fn run_cli(
             }
         }
         SecCopilotAction::Ingest { once, every, .. } => {
-            let mut store = match job.open_state() {
+            let store = match job.open_state() {
                 Ok(s) => s,
                 Err(e) => {
                     complain(&e.to_string());
@@ -1041,41 +1041,25 @@ pub async fn run_cli(
                 )),
                 Err(e) => complain(&e.to_string()),
             };
-            match (once, every) {
-                (_, Some(interval)) => {
-                    let store = tokio::sync::Mutex::new(store);
-                    let outcome =
-                        crate::schedule::run_every(*interval, clock, stop.clone(), || async {
-                            let mut guard = store.lock().await;
-                            let r = job
-                                .ingest_once(&mut guard, sink.as_ref(), stop.clone())
-                                .await;
-                            report(&r);
-                            r.map(|_| ())
-                        })
-                        .await;
-                    if outcome.last_pass_failed {
-                        EXIT_FAILED
-                    } else {
-                        EXIT_OK
+            let store = tokio::sync::Mutex::new(store);
+            crate::graph_job::run_ingest(
+                "seccopilot",
+                *once,
+                *every,
+                clock,
+                stop,
+                |stop| {
+                    let (store, job, sink) = (&store, &job, &sink);
+                    async move {
+                        let mut guard = store.lock().await;
+                        job.ingest_once(&mut guard, sink.as_ref(), stop).await
                     }
-                }
-                (true, None) => {
-                    let r = job.ingest_once(&mut store, sink.as_ref(), stop).await;
-                    report(&r);
-                    match &r {
-                        Ok(s) if s.undeliverable > 0 => EXIT_FAILED,
-                        Ok(_) => EXIT_OK,
-                        Err(e) => exit_for(e),
-                    }
-                }
-                (false, None) => {
-                    complain(
-                        "say how to run: `seccopilot ingest --once` (one pass) or `seccopilot ingest --every 5m` (a schedule)",
-                    );
-                    EXIT_CONFIG
-                }
-            }
+                },
+                report,
+                |s: &SecCopilotSummary| s.undeliverable > 0,
+                |e: &SecCopilotError| exit_for(e),
+            )
+            .await
         }
     }
 }
