@@ -354,6 +354,42 @@ struct Sealed {
     done_through: Option<OffsetDateTime>,
 }
 
+/// What one store transaction commits: completed batches, in order.
+#[derive(Default)]
+struct Commit {
+    progress: Vec<TranscriptProgress>,
+    failures: Vec<Failure>,
+    skipped: Vec<Failure>,
+    pairs: Vec<DeliveredPair>,
+    done_through: Option<OffsetDateTime>,
+    // Records of each batch, for progress events.
+    batches: Vec<usize>,
+}
+
+impl Commit {
+    fn absorb(&mut self, batch: Sealed) {
+        self.progress.extend(batch.progress);
+        self.failures.extend(batch.failures);
+        self.skipped.extend(batch.skipped);
+        self.pairs.extend(batch.pairs);
+        if batch.done_through.is_some() {
+            self.done_through = batch.done_through;
+        }
+        if !batch.records.is_empty() {
+            self.batches.push(batch.records.len());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.progress.is_empty()
+            && self.failures.is_empty()
+            && self.skipped.is_empty()
+            && self.pairs.is_empty()
+            && self.done_through.is_none()
+            && self.batches.is_empty()
+    }
+}
+
 /// What the sink did with one sealed batch.
 struct Delivered {
     batch: Sealed,
@@ -753,20 +789,76 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Waits for the oldest batch in flight and commits it.
+    /// Waits for the oldest batch in flight and commits it, with every later one already
+    /// completed.
     async fn complete_next(
         &mut self,
         inflight: &mut InFlight<'_>,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
         match inflight.next().await {
-            Some(done) => self.complete(done, summary),
+            Some(done) => self.complete(done, inflight, summary),
             None => Ok(()),
         }
     }
 
-    /// Commits a completed batch: every batch before it was committed already.
-    fn complete(&mut self, done: Delivered, summary: &mut PassSummary) -> Result<(), IngestError> {
+    /// Commits a completed batch (every batch before it was committed already) together with
+    /// the batches after it that have completed too: one store transaction (one disk sync)
+    /// for all of them, so a fast destination is not held back by the disk. Nothing accepted
+    /// waits: what is not committed here is still in flight.
+    fn complete(
+        &mut self,
+        done: Delivered,
+        inflight: &mut InFlight<'_>,
+        summary: &mut PassSummary,
+    ) -> Result<(), IngestError> {
+        use futures::FutureExt;
+        let mut commit = Commit::default();
+        let mut next = Some(done);
+        let mut failed = None;
+        while let Some(done) = next.take() {
+            match self.accepted(done, summary) {
+                Ok(batch) => commit.absorb(batch),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            next = inflight.next().now_or_never().flatten();
+        }
+        if !commit.is_empty() {
+            self.store.commit_with_pairs(
+                &commit.progress,
+                &commit.failures,
+                &commit.skipped,
+                &commit.pairs,
+                commit.done_through,
+                self.clock.now(),
+            )?;
+            if let Some(w) = commit.done_through {
+                summary.checkpoint_after = Some(rfc3339(w));
+            }
+            summary.transcripts_delivered += commit
+                .progress
+                .iter()
+                .filter(|p| p.complete && p.records_delivered > 0)
+                .count() as u64;
+            for n in commit.batches {
+                self.emit(ProgressEvent::Batch(n));
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// What a completed batch commits: its records accepted, or refused for good (reported).
+    fn accepted(
+        &mut self,
+        done: Delivered,
+        summary: &mut PassSummary,
+    ) -> Result<Sealed, IngestError> {
         let Delivered { mut batch, result } = done;
         let mut outcome = result?;
         // A destination refusing everything is a setup problem, not bad records: fail the
@@ -802,28 +894,9 @@ impl<'a> Pass<'a> {
                 transcript_id: o.row.id.clone(),
                 modified_on: o.session_modified,
             }));
-        self.store.commit_with_pairs(
-            &batch.progress,
-            &batch.failures,
-            &batch.skipped,
-            &batch.pairs,
-            batch.done_through,
-            self.clock.now(),
-        )?;
         summary.records_delivered += outcome.accepted;
         summary.batches_delivered += outcome.requests;
-        summary.transcripts_delivered += batch
-            .progress
-            .iter()
-            .filter(|p| p.complete && p.records_delivered > 0)
-            .count() as u64;
-        if let Some(w) = batch.done_through {
-            summary.checkpoint_after = Some(rfc3339(w));
-        }
-        if !batch.records.is_empty() {
-            self.emit(ProgressEvent::Batch(batch.records.len()));
-        }
-        Ok(())
+        Ok(batch)
     }
 
     /// Awaits `fut`, committing batches that complete meanwhile.
@@ -840,7 +913,7 @@ impl<'a> Pass<'a> {
             }
             tokio::select! {
                 biased;
-                Some(done) = inflight.next() => self.complete(done, summary)?,
+                Some(done) = inflight.next() => self.complete(done, inflight, summary)?,
                 out = &mut fut => return Ok(out),
             }
         }
@@ -2370,6 +2443,30 @@ mod tests {
         );
         assert_eq!(summary.records_delivered, 2);
         assert_eq!(s.watermark().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_zero_split_settle_never_waits_nor_queries_for_a_last_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let [a, _, _] = three_rows([NOW - time::Duration::minutes(1); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a.clone()];
+        let summary = settle_pass(&mut s, &sink, &table, vec![a], NOW, Duration::ZERO).await;
+        assert_eq!(
+            (
+                summary.sibling_queries,
+                summary.pairs_held,
+                summary.records_delivered
+            ),
+            (0, 0, 3),
+            "{summary:?}"
+        );
+        assert_eq!(
+            s.watermark().unwrap(),
+            Some(NOW - time::Duration::minutes(1))
+        );
     }
 
     #[tokio::test]
