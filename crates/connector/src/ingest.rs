@@ -1182,7 +1182,7 @@ impl<'a> Pass<'a> {
                 .iter()
                 .filter(|(k, _)| !due.iter().any(|(d, _)| d == *k))
                 .collect();
-            oldest.sort_by(|a, b| a.1.last_change.cmp(&b.1.last_change));
+            oldest.sort_by_key(|(_, d)| d.last_change);
             let mut bytes = memory.deferred_bytes;
             let over_rows = memory.frontier.len() > DEFER_MAX_ROWS;
             for (key, d) in oldest {
