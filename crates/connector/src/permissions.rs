@@ -58,8 +58,8 @@ pub const COMMAND_PERMISSIONS: [CommandPermissions; 5] = [
     },
     CommandPermissions {
         command: "inventory",
-        graph: &[],
-        other: "Power Platform administrator (or the API's tenant-wide read) for the environment list and the resource query, or Reader on Resource Graph; a Dataverse application user with read access in each environment",
+        graph: &[READ_PERMISSION],
+        other: "Application.Read.All only for the agent identity layer (--identity none needs none); Power Platform administrator (or the API's tenant-wide read) for the environment list and the resource query, or Reader on Resource Graph; a Dataverse application user with read access in each environment",
     },
     CommandPermissions {
         command: "permissions",
