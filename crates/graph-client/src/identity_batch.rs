@@ -108,10 +108,9 @@ impl GraphClient {
                     encode_query_value(&filter)
                 ),
             ));
-            match app_id_key(&sp.app_id) {
-                Ok(k) => reads.push((format!("ap{i}"), format!("/applications(appId={k})"))),
-                // A service principal without a usable app id has no app registration here.
-                Err(_) => {}
+            // A service principal without a usable app id has no app registration here.
+            if let Ok(k) = app_id_key(&sp.app_id) {
+                reads.push((format!("ap{i}"), format!("/applications(appId={k})")));
             }
         }
         let mut answers = self.batched(reads, concurrency).await?;
