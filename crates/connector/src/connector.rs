@@ -31,15 +31,8 @@ pub const TRANSCRIPT_COLUMNS: &[&str] = &[
     "versionnumber",
 ];
 
-/// The columns read from `bots`.
-pub const BOT_COLUMNS: &[&str] = &[
-    "botid",
-    "name",
-    "schemaname",
-    "publishedon",
-    "statecode",
-    "statuscode",
-];
+/// The columns read from `bots`: botcomponent-schema's row type declares them.
+pub const BOT_COLUMNS: &[&str] = botcomponent_schema::BotRow::COLUMNS;
 
 /// A failure of a connector operation; the text says what to fix.
 #[derive(Debug, thiserror::Error)]
