@@ -186,12 +186,8 @@ async fn main_doctor(
     env: &std::collections::HashMap<String, String>,
     dir: &std::path::Path,
 ) -> (i32, Value) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args(["--json", "doctor"])
+    let out = binary::command(env, ["--json", "doctor"])
         .current_dir(dir)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
         .output()
         .await
         .unwrap();
