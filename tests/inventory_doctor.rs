@@ -13,27 +13,12 @@
 #[path = "support/connector_support.rs"]
 mod support;
 
-use std::process::Stdio;
-use std::sync::Arc;
-
-use connector::config::{RawConfig, SignIn};
 use connector::doctor::{Report, Status};
 use connector::inventory::doctor::{DoctorOptions, run};
 use serde_json::Value;
 use support::*;
 use tenant_emulator::inventory::InventoryConfig;
 use tenant_emulator::{Emulator, RunningEmulator};
-
-fn credential(
-    emu: &RunningEmulator,
-    clock: &SharedManualClock,
-) -> (client_core::SharedCredential, client_core::SharedClock) {
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
-    (credential, shared)
-}
 
 fn options(emu: &RunningEmulator) -> DoctorOptions {
     let base: url::Url = emu.inventory_url().parse().unwrap();
@@ -65,7 +50,7 @@ async fn a_tenant_with_one_environment_lacking_an_application_user_warns_with_th
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let r = run(&cred, &shared, &options(&emu)).await;
     assert_eq!(status(&r, "inventory-api"), Status::Pass, "{r:#?}");
     assert_eq!(status(&r, "resource-graph"), Status::Pass, "{r:#?}");
@@ -96,7 +81,7 @@ async fn without_admin_rights_the_inventory_api_fails_with_the_admin_fix() {
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let r = run(&cred, &shared, &options(&emu)).await;
     assert_eq!(status(&r, "inventory-api"), Status::Fail, "{r:#?}");
     assert!(
@@ -129,7 +114,7 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let mut o = DoctorOptions::default();
     o.environments = vec![emu.environment_url().parse().unwrap()];
     o.inventory_url = Some(emu.environment_url().parse().unwrap());
@@ -155,17 +140,13 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
         .start()
         .await
         .unwrap();
-    let (cred, shared) = credential(&emu, &clock);
-    let dv = dataverse_client::DataverseClient::builder(emu.environment_url(), cred.clone())
-        .unwrap()
-        .clock(shared.clone())
-        .build()
-        .unwrap();
+    let dv = dataverse(&emu, &clock);
     connector::inventory::schema::apply(&dv).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("c.db"), &[]);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args([
+    let out = binary::run(
+        &env,
+        [
             "--json",
             "inventory",
             "doctor",
@@ -179,13 +160,9 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
             emu.inventory_url(),
             "--arm-url",
             emu.inventory_url(),
-        ])
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));

@@ -532,6 +532,7 @@ impl Connector {
             .siblings(self)
             .batch_size(self.config.batch_size)
             .in_flight(self.config.in_flight)
+            .split_settle(self.config.split_settle)
             .stop_signal(stop)
             .clock(self.clock.clone());
         if let Some(p) = progress {

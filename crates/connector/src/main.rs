@@ -105,7 +105,7 @@ struct Global {
     /// On the first pass, start this far back (e.g. 7d) instead of at the oldest transcript [env: COPILOT_CONNECTOR_SINCE]
     #[arg(long, global = true, value_name = "DURATION")]
     since: Option<String>,
-    /// Rows per Dataverse page [env: COPILOT_CONNECTOR_PAGE_SIZE; default 100]
+    /// Rows per Dataverse page [env: COPILOT_CONNECTOR_PAGE_SIZE; default 500]
     #[arg(long, global = true, value_name = "N")]
     page_size: Option<String>,
     /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
@@ -114,6 +114,9 @@ struct Global {
     /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
     #[arg(long, global = true, value_name = "N")]
     in_flight: Option<String>,
+    /// How long a prompt whose reply may be in a row not written yet waits for it (0 never waits) [env: COPILOT_CONNECTOR_SPLIT_SETTLE; default 10m]
+    #[arg(long, global = true, value_name = "DURATION")]
+    split_settle: Option<String>,
     /// The record host shape: record-host, or ai-agent for `{userId}.ai-agent.{botName}` [env: COPILOT_CONNECTOR_HOST_SHAPE; default: ai-agent with a user map file, else record-host]
     #[arg(long, global = true, value_name = "SHAPE")]
     host_shape: Option<String>,
@@ -286,6 +289,7 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
     flags.set_flag(keys::IN_FLIGHT, g.in_flight.clone());
+    flags.set_flag(keys::SPLIT_SETTLE, g.split_settle.clone());
     flags.set_flag(keys::HOST_SHAPE, g.host_shape.clone());
     flags.set_flag(keys::USER_MAP_FILE, g.user_map_file.clone());
     flags.set_flag(
