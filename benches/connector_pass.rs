@@ -61,7 +61,10 @@ fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let transcripts = arg("--transcripts", if quick { 200 } else { 10_000 }) as usize;
     let latency = arg("--latency-ms", 20);
-    let page_size = arg("--page-size", 100);
+    // Without `--page-size`, the connector's default.
+    let page_size = std::env::args()
+        .position(|a| a == "--page-size")
+        .map(|_| arg("--page-size", 0));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -88,12 +91,14 @@ fn main() {
             .env("AZURE_AUTHORITY_HOST", emu.authority_host())
             .env("DATA_INGESTION_SERVICE_URL", emu.ingestion_url())
             .env("COPILOT_CONNECTOR_STATE", dir.path().join("state.db"))
-            .env("COPILOT_CONNECTOR_PAGE_SIZE", page_size.to_string())
             // One debug line per HTTP response: the request count.
             .env("RUST_LOG", "client_core=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(n) = page_size {
+            cmd.env("COPILOT_CONNECTOR_PAGE_SIZE", n.to_string());
+        }
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
         let pid = child.id().unwrap();
@@ -148,9 +153,10 @@ fn main() {
         let total: u64 = kinds.values().sum();
         let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!(
-            "connector pass: {transcripts} transcripts, {latency} ms latency, page size {page_size}: \
+            "connector pass: {transcripts} transcripts, {latency} ms latency, page size {}: \
              {:.2} s wall, {total} HTTP requests ({}; {retries} retries), {records} pair records \
              in {} batches + {agents} agent records, peak RSS {:.1} MiB",
+            page_size.unwrap_or(u64::from(connector::config::DEFAULT_PAGE_SIZE)),
             wall.as_secs_f64(),
             by_kind.join(", "),
             summary["batches_delivered"],

@@ -13,39 +13,13 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::process::{Output, Stdio};
 use std::time::Duration;
+use support::binary::{command, run, text};
 use support::*;
 use tenant_emulator::{Emulator, RunningEmulator};
 
 async fn emulator(transcripts: usize) -> RunningEmulator {
-    Emulator::builder()
-        .seed(9)
-        .agents(4)
-        .transcripts(transcripts)
-        .start()
-        .await
-        .unwrap()
-}
-
-fn cmd(env: &HashMap<String, String>, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-    c.args(args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
-}
-
-async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
-    cmd(env, args).output().await.unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    seeded(9, 4, transcripts).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,8 +127,9 @@ async fn doctor_prints_the_checklist_and_fails_on_a_wrong_secret() {
     let out = run(&env, &["doctor", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stdout));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Nine setup checks, then what each command needs and what the app holds.
-    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+    // Nine setup checks, what each command needs and what the app holds, then the five
+    // inventory checks.
+    assert_eq!(report["checks"].as_array().unwrap().len(), 16);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -217,22 +192,13 @@ async fn the_schedule_stops_cleanly_on_sigterm() {
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..60));
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("s.db"), &[]);
-    let child = cmd(&env, &["ingest", "--every", "1h"]).spawn().unwrap();
+    let child = command(&env, ["ingest", "--every", "1h"]).spawn().unwrap();
     assert!(
         emu.ingestion()
             .wait_for(expected.len(), Duration::from_secs(60))
             .await
     );
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the schedule did not stop on SIGTERM")
-        .unwrap();
+    let out = binary::sigterm(child, Duration::from_secs(30)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_exactly_once(&emu, &expected);
 }
@@ -265,7 +231,7 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
     // As the README's first command runs it: no configuration, in the working directory.
     let dir = tempfile::tempdir().unwrap();
     for run in 1..=2 {
-        let out = cmd(&HashMap::new(), &["demo"])
+        let out = command(&HashMap::new(), ["demo"])
             .current_dir(dir.path())
             .output()
             .await
@@ -395,7 +361,7 @@ async fn demo_refuses_settings_flags_it_would_not_use() {
         &["demo", "--managed-identity"],
         &["demo", "--config", "connector.toml"],
     ] {
-        let out = cmd(&HashMap::new(), args)
+        let out = command(&HashMap::new(), args)
             .current_dir(dir.path())
             .output()
             .await
@@ -416,9 +382,9 @@ async fn demo_refuses_settings_flags_it_would_not_use() {
         "COPILOT_CONNECTOR_CONFIG".to_owned(),
         "/nonexistent/connector.toml".to_owned(),
     )]);
-    let out = cmd(
+    let out = command(
         &env,
-        &[
+        [
             "demo",
             "--out",
             "elsewhere",
@@ -451,20 +417,11 @@ async fn sigterm_during_a_pass_stops_after_the_batch_in_flight_and_sends_nothing
     let expected = expected_paths(&emu, emu.tenant().transcript_rows(0..400));
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("s.db"), &[]);
-    let child = cmd(&env, &["ingest", "--once", "--json"]).spawn().unwrap();
-    assert!(emu.ingestion().wait_for(100, Duration::from_secs(60)).await);
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the pass did not stop on SIGTERM")
+    let child = command(&env, ["ingest", "--once", "--json"])
+        .spawn()
         .unwrap();
+    assert!(emu.ingestion().wait_for(100, Duration::from_secs(60)).await);
+    let out = binary::sigterm(child, Duration::from_secs(30)).await;
     // Stopped early: not everything was delivered, and the exit status says so.
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("stopping after the batch in flight"));
@@ -503,7 +460,7 @@ async fn a_refused_delivery_exits_1_and_keeps_the_default_checkpoint_in_the_work
         &[("AKTO_JWT_TOKEN", "eyJ.wrong")],
     );
     env.remove("COPILOT_CONNECTOR_STATE");
-    let out = cmd(&env, &["ingest", "--once"])
+    let out = command(&env, ["ingest", "--once"])
         .current_dir(dir.path())
         .output()
         .await
@@ -522,7 +479,7 @@ async fn a_refused_delivery_exits_1_and_keeps_the_default_checkpoint_in_the_work
     assert!(dir.path().join("copilot-connector.db").exists());
 
     env.insert("AKTO_JWT_TOKEN".into(), "eyJ.right".into());
-    let out = cmd(&env, &["ingest", "--once"])
+    let out = command(&env, ["ingest", "--once"])
         .current_dir(dir.path())
         .output()
         .await

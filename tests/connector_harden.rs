@@ -16,40 +16,25 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
+use support::binary::text;
 use support::*;
-use tenant_emulator::{Emulator, RunningEmulator};
+use tenant_emulator::RunningEmulator;
 
 async fn emulator(transcripts: usize) -> RunningEmulator {
-    Emulator::builder()
-        .seed(17)
-        .agents(3)
-        .transcripts(transcripts)
-        .start()
-        .await
-        .unwrap()
+    seeded(17, 3, transcripts).await
 }
 
+/// `copilot-connector args` run in `dir`.
 fn cmd(env: &HashMap<String, String>, dir: &Path, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-    c.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut c = binary::command(env, args);
+    c.current_dir(dir);
     c
 }
 
 async fn run(env: &HashMap<String, String>, dir: &Path, args: &[&str]) -> Output {
     cmd(env, dir, args).output().await.unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A TCP server that accepts connections and never answers.
@@ -374,18 +359,7 @@ async fn a_schedule_whose_last_pass_failed_exits_1_after_sigterm() {
         .await
         .expect("no delivery attempt")
         .unwrap();
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the schedule did not stop")
-        .unwrap();
+    let out = binary::sigterm(child, Duration::from_secs(60)).await;
     drop(socket);
     let e = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{e}");

@@ -728,3 +728,121 @@ async fn a_transcript_saved_again_sends_only_its_new_pairs() {
     );
     assert!(!last.contains("first question"));
 }
+
+/// The text of the last (`last`) or first message of a generated row.
+fn message_text(
+    emu: &tenant_emulator::RunningEmulator,
+    row: &tenant_emulator::generate::Row,
+    last: bool,
+) -> (i64, String) {
+    let content: serde_json::Value =
+        serde_json::from_str(&emu.tenant().transcript_content(row).unwrap()).unwrap();
+    let acts = content["activities"].as_array().unwrap();
+    let mut messages = acts.iter().filter(|a| a["type"] == "message");
+    let m = if last {
+        messages.next_back()
+    } else {
+        messages.next()
+    }
+    .unwrap();
+    (
+        m["from"]["role"].as_i64().unwrap(),
+        m["text"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_sent_alone_after_the_split_settle_wait_is_completed_by_its_reply_alone() {
+    let clock = clock();
+    let emu = emulator(&clock, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The wait is a setting: two minutes here.
+    let env = env_for(
+        &emu,
+        &dir.path().join("s.db"),
+        &[("COPILOT_CONNECTOR_SPLIT_SETTLE", "2m")],
+    );
+    let (c, _) = connector(config(&env, Needs::Ingest), &clock);
+    pass(&c).await.unwrap();
+    let extra: Vec<_> = emu.tenant().transcript_rows(400..800).collect();
+    let mut session = split_sessions(&extra)
+        .into_iter()
+        .find(|s| message_text(&emu, &s[0], true).0 == 1)
+        .expect("a split session cut after a prompt");
+    let (_, prompt) = message_text(&emu, &session[0], true);
+    let (role, reply) = message_text(&emu, &session[1], false);
+    assert_eq!(role, 0, "the second part opens with the reply");
+    let now = |clock: &SharedManualClock| iso(client_core::Clock::now(&clock.0));
+    let mut first = session.remove(0);
+    first.insert("modifiedon".into(), now(&clock).into());
+    emu.add_transcript_rows(vec![first.clone()]).unwrap();
+    // Within the wait: the last prompt waits for its reply.
+    let held = pass(&c).await.unwrap();
+    assert_eq!(held.pairs_held, 1, "{held:?}");
+    // Past the wait (3 minutes > 2), no row came: the prompt goes out without a reply.
+    clock.0.advance(Duration::from_secs(180));
+    let alone = pass(&c).await.unwrap();
+    assert_eq!(
+        (alone.pairs_held, alone.records_delivered),
+        (0, 1),
+        "{alone:?}"
+    );
+    // Then the rest of the session is written: only the reply goes out, under the same path.
+    clock.0.advance(Duration::from_secs(60));
+    for row in &mut session {
+        row.insert("modifiedon".into(), now(&clock).into());
+    }
+    emu.add_transcript_rows(session.clone()).unwrap();
+    let completed = pass(&c).await.unwrap();
+    assert_eq!(completed.half_pairs_completed, 1, "{completed:?}");
+    let records = emu.ingestion().records();
+    let ids: Vec<String> = std::iter::once(&first)
+        .chain(&session)
+        .map(|r| r["conversationtranscriptid"].as_str().unwrap().to_owned())
+        .collect();
+    // Records of this session holding `text` in `field`.
+    let payload_has = |field: &str, text: &str| -> Vec<String> {
+        let quoted = serde_json::to_string(text).unwrap();
+        records
+            .iter()
+            .filter(|r| {
+                let path = r["path"].as_str().unwrap_or("");
+                ids.iter().any(|id| path.contains(id.as_str()))
+            })
+            .filter(|r| {
+                r[field]
+                    .as_str()
+                    .is_some_and(|p| p.contains(quoted.trim_matches('"')))
+            })
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let prompt_paths = payload_has("requestPayload", &prompt);
+    let reply_paths = payload_has("responsePayload", &reply);
+    assert_eq!(prompt_paths.len(), 1, "the prompt went out once");
+    assert_eq!(reply_paths.len(), 1, "the reply went out once");
+    assert_eq!(
+        prompt_paths, reply_paths,
+        "both halves carry the pair's path"
+    );
+    // Every other pair of the session went out once, whole.
+    session.insert(0, first);
+    let mut expected = expected_paths(&emu, emu.tenant().transcript_rows(0..40));
+    expected.extend(expected_paths(&emu, session));
+    expected.sort();
+    let mut got: Vec<String> = records
+        .iter()
+        .filter(|r| !is_agent_record(r))
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    let mut want = expected.clone();
+    want.push(prompt_paths[0].clone());
+    want.sort();
+    assert_eq!(
+        got, want,
+        "the completed pair's path twice (its two halves), every other once"
+    );
+    let again = pass(&c).await.unwrap();
+    assert_eq!(again.records_delivered, 0, "{again:?}");
+}

@@ -11,21 +11,26 @@
     missing_docs
 )]
 
-use connector::config::{Needs, RawConfig, SharedSettings};
+#[path = "support/connector_support.rs"]
+mod support;
+
 use connector::ingest::StopSignal;
 use connector::m365::{M365Job, M365Options};
-use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::Stdio;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+use support::binary;
+use support::graph_jobs::{self, credential, ingested, settings};
 use tenant_emulator::faults::FaultConfig;
 use tenant_emulator::graph::M365Spec;
 use tenant_emulator::{Emulator, RunningEmulator};
 use transcript_model::AiInteraction;
 use transcript_model::m365::{M365Config, M365User};
 
+/// The tag every record of this job carries.
+const SOURCE: &str = "M365_COPILOT";
+
+/// The Graph job settings, with the emulator's unlicensed users named in `M365_USERS`.
 fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, String> {
-    let creds = emu.credentials();
     let unlicensed: Vec<String> = emu
         .graph()
         .users()
@@ -33,39 +38,31 @@ fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, St
         .filter(|u| !u.licensed)
         .map(|u| u.id)
         .collect();
-    [
-        ("AZURE_TENANT_ID", creds.tenant_id.to_string()),
-        ("AZURE_CLIENT_ID", creds.client_id.to_string()),
-        ("AZURE_CLIENT_SECRET", creds.client_secret.clone()),
-        ("AZURE_AUTHORITY_HOST", emu.authority_host().to_owned()),
-        ("DATA_INGESTION_SERVICE_URL", emu.ingestion_url().to_owned()),
-        ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
-        ("GRAPH_URL", emu.graph_url().to_owned()),
-        ("M365_USERS", unlicensed.join(",")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-fn settings(env: &HashMap<String, String>) -> SharedSettings {
-    SharedSettings::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()), Needs::Ingest).unwrap()
+    let mut env = graph_jobs::graph_env(emu, state);
+    env.insert("M365_USERS".into(), unlicensed.join(","));
+    env
 }
 
 fn credential_for(env: &HashMap<String, String>) -> client_core::SharedCredential {
-    connector::credential::from_settings(&settings(env), client_core::system_clock()).unwrap()
+    credential(&settings(env))
 }
 
 fn job(emu: &RunningEmulator, env: &HashMap<String, String>) -> M365Job {
     let settings = settings(env);
-    let clock = client_core::system_clock();
-    let credential = connector::credential::from_settings(&settings, clock.clone()).unwrap();
+    let credential = credential(&settings);
     let options = M365Options {
         graph_url: Some(emu.graph_url().to_owned()),
         users: env["M365_USERS"].split(',').map(str::to_owned).collect(),
         ..M365Options::default()
     };
-    M365Job::new(settings, options, None, credential, clock).unwrap()
+    M365Job::new(
+        settings,
+        options,
+        None,
+        credential,
+        client_core::system_clock(),
+    )
+    .unwrap()
 }
 
 /// The record paths every interaction of the emulator's active users should produce.
@@ -86,27 +83,8 @@ fn expected_paths(emu: &RunningEmulator) -> BTreeSet<String> {
     paths
 }
 
-fn ingested(emu: &RunningEmulator) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for r in emu.ingestion().records() {
-        let tag = r.get("tag").and_then(|t| t.as_str()).unwrap_or_default();
-        assert!(tag.contains("\"source\":\"M365_COPILOT\""), "{tag}");
-        let path = r.get("path").and_then(|p| p.as_str()).unwrap().to_owned();
-        *counts.entry(path).or_insert(0) += 1;
-    }
-    counts
-}
-
 fn assert_exactly_once(emu: &RunningEmulator) {
-    let counts = ingested(emu);
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "delivered more than once: {:?}",
-        &twice[..twice.len().min(5)]
-    );
-    let got: BTreeSet<String> = counts.into_keys().collect();
-    assert_eq!(got, expected_paths(emu));
+    graph_jobs::assert_exactly_once(emu, SOURCE, &expected_paths(emu));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,7 +135,7 @@ async fn every_interaction_once_then_nothing_then_only_new_and_edited() {
         .await
         .unwrap();
     assert_eq!(fourth.records_delivered, 2, "{fourth:?}");
-    let twice = ingested(&emu).values().filter(|n| **n == 2).count();
+    let twice = ingested(&emu, SOURCE).values().filter(|n| **n == 2).count();
     assert_eq!(twice, 2);
     emu.shutdown().await;
 }
@@ -210,62 +188,48 @@ async fn sigkill_five_times_loses_nothing_and_repeats_at_most_the_batches_in_fli
     let expected = expected_paths(&emu);
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("state.db"));
-    let command = || {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-        cmd.args(["m365", "ingest", "--once"])
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x365);
-    let mut kills = 0;
-    for _ in 0..5 {
-        let before = emu.ingestion().len();
-        let target = before + rng.random_range(1..=expected.len() / 8);
-        let mut child = command().spawn().unwrap();
-        let reached = emu
-            .ingestion()
-            .wait_for(target, Duration::from_secs(120))
-            .await;
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "exited with {status}");
-            break;
-        }
-        assert!(
-            reached,
-            "no progress: {} records after 120 s",
-            emu.ingestion().len()
-        );
-        child.kill().await.unwrap();
-        kills += 1;
-    }
-    assert!(
-        kills >= 3,
-        "the pass was too quick to be killed ({kills} kills)"
-    );
-    let output = command().output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "final run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let counts = ingested(&emu);
-    let missing = expected.iter().filter(|p| !counts.contains_key(*p)).count();
-    assert_eq!(missing, 0, "{missing} pairs lost");
-    assert_eq!(counts.len(), expected.len());
-    let duplicates: usize = counts.values().map(|n| n - 1).sum();
-    eprintln!(
-        "{} pairs, {kills} kills, {duplicates} records sent twice",
-        expected.len()
-    );
+    let (kills, duplicates) = graph_jobs::sigkill_five_times(
+        &emu,
+        &env,
+        &["m365", "ingest", "--once"],
+        0x365,
+        &expected,
+        SOURCE,
+    )
+    .await;
     assert!(
         duplicates <= kills * CONCURRENCY * BATCH,
         "{duplicates} records sent twice after {kills} kills"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_prints_each_pass_as_a_sentence_or_as_json() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(3, 2))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let records = expected_paths(&emu).len();
+    let (code, out, err) = binary::run_text(&env, ["m365", "ingest", "--once"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("m365: ")
+            && out.contains(" users, ")
+            && out.contains(&format!(", {records} records delivered in ")),
+        "{out}"
+    );
+    let (code, out, err) = binary::run_text(&env, ["--json", "m365", "ingest", "--once"]).await;
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["records_delivered"], 0, "{summary}");
+    assert!(summary["users"].as_u64().unwrap() >= 3, "{summary}");
+    assert_exactly_once(&emu);
+    emu.shutdown().await;
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::process::Stdio;
+use support::binary::run_text as run;
 use support::env_for;
 use tenant_emulator::identity::IdentityProfile;
 use tenant_emulator::{Emulator, RunningEmulator};
@@ -29,22 +29,6 @@ fn env(emu: &RunningEmulator, dir: &std::path::Path) -> HashMap<String, String> 
         emu.inventory_url().to_owned(),
     );
     env
-}
-
-async fn run(env: &HashMap<String, String>, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,49 +12,36 @@
     missing_docs
 )]
 
-use connector::config::{Needs, RawConfig, SharedSettings};
+#[path = "support/connector_support.rs"]
+mod support;
+
 use connector::ingest::StopSignal;
 use connector::seccopilot::{SecCopilotJob, SecCopilotOptions};
-use rand::{Rng, SeedableRng};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::Stdio;
+use std::collections::BTreeSet;
 use std::time::Duration;
+use support::binary::run_text as run;
+use support::graph_jobs::{self, graph_env as env_for, settings};
 use tenant_emulator::security_copilot::{Outcome, SecurityCopilotSettings, SecurityCopilotSpec};
 use tenant_emulator::{Emulator, RunningEmulator};
 
-fn env_for(emu: &RunningEmulator, state: &std::path::Path) -> HashMap<String, String> {
-    let creds = emu.credentials();
-    [
-        ("AZURE_TENANT_ID", creds.tenant_id.to_string()),
-        ("AZURE_CLIENT_ID", creds.client_id.to_string()),
-        ("AZURE_CLIENT_SECRET", creds.client_secret.clone()),
-        ("AZURE_AUTHORITY_HOST", emu.authority_host().to_owned()),
-        ("DATA_INGESTION_SERVICE_URL", emu.ingestion_url().to_owned()),
-        ("COPILOT_CONNECTOR_STATE", state.display().to_string()),
-        ("GRAPH_URL", emu.graph_url().to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
+/// The tag every record of this job carries.
+const SOURCE: &str = "SECURITY_COPILOT";
 
-fn job(emu: &RunningEmulator, env: &HashMap<String, String>) -> SecCopilotJob {
-    let raw = RawConfig::from_env(|k| env.get(k).cloned());
-    let settings = SharedSettings::from_raw(&raw, Needs::Ingest).unwrap();
-    let clock = client_core::system_clock();
-    let credential = connector::credential::from_parts(
-        &settings.credential,
-        settings.tenant_id.as_deref(),
-        settings.client_id,
-        &settings.authority_host,
-        clock.clone(),
-    )
-    .unwrap();
+fn job(emu: &RunningEmulator, env: &std::collections::HashMap<String, String>) -> SecCopilotJob {
+    let settings = settings(env);
+    let credential = graph_jobs::credential(&settings);
     let options = SecCopilotOptions {
         graph_url: Some(emu.graph_url().to_owned()),
         ..SecCopilotOptions::default()
     };
-    SecCopilotJob::new(settings, options, None, credential, clock).unwrap()
+    SecCopilotJob::new(
+        settings,
+        options,
+        None,
+        credential,
+        client_core::system_clock(),
+    )
+    .unwrap()
 }
 
 /// The record path of every finished evaluation the emulator holds.
@@ -80,39 +67,8 @@ fn expected_paths(emu: &RunningEmulator) -> BTreeSet<String> {
     paths
 }
 
-fn ingested(emu: &RunningEmulator) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for r in emu.ingestion().records() {
-        let tag = r.get("tag").and_then(|t| t.as_str()).unwrap_or_default();
-        assert!(tag.contains("\"source\":\"SECURITY_COPILOT\""), "{tag}");
-        let path = r.get("path").and_then(|p| p.as_str()).unwrap().to_owned();
-        *counts.entry(path).or_insert(0) += 1;
-    }
-    counts
-}
-
 fn assert_exactly_once(emu: &RunningEmulator) {
-    let counts = ingested(emu);
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
-    let got: BTreeSet<String> = counts.into_keys().collect();
-    assert_eq!(got, expected_paths(emu));
-}
-
-async fn run(env: &HashMap<String, String>, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    graph_jobs::assert_exactly_once(emu, SOURCE, &expected_paths(emu));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,58 +294,15 @@ async fn sigkill_five_times_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut env = env_for(&emu, &dir.path().join("state.db"));
     env.insert("SECURITY_COPILOT_RATE_LIMIT".into(), "100000".into());
-    let command = || {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-        cmd.args(["seccopilot", "ingest", "--once"])
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5ec);
-    let mut kills = 0;
-    for _ in 0..5 {
-        let before = emu.ingestion().len();
-        let target = before + rng.random_range(1..=expected.len() / 8);
-        let mut child = command().spawn().unwrap();
-        let reached = emu
-            .ingestion()
-            .wait_for(target, Duration::from_secs(120))
-            .await;
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "exited with {status}");
-            break;
-        }
-        assert!(
-            reached,
-            "no progress: {} records after 120 s",
-            emu.ingestion().len()
-        );
-        child.kill().await.unwrap();
-        kills += 1;
-    }
-    assert!(
-        kills >= 3,
-        "the pass was too quick to be killed ({kills} kills)"
-    );
-    let output = command().output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "final run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let counts = ingested(&emu);
-    let missing = expected.iter().filter(|p| !counts.contains_key(*p)).count();
-    assert_eq!(missing, 0, "{missing} pairs lost");
-    assert_eq!(counts.len(), expected.len());
-    let duplicates: usize = counts.values().map(|n| n - 1).sum();
-    eprintln!(
-        "{} pairs, {kills} kills, {duplicates} records sent twice",
-        expected.len()
-    );
+    let (kills, duplicates) = graph_jobs::sigkill_five_times(
+        &emu,
+        &env,
+        &["seccopilot", "ingest", "--once"],
+        0x5ec,
+        &expected,
+        SOURCE,
+    )
+    .await;
     assert!(
         duplicates <= kills * BATCH,
         "{duplicates} records sent twice after {kills} kills"

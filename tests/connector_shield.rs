@@ -13,39 +13,18 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
+use support::binary::{shield, text};
 use support::*;
-use tenant_emulator::{Emulator, RunningEmulator};
+use tenant_emulator::RunningEmulator;
 
 async fn emulator(agents: usize, transcripts: usize) -> RunningEmulator {
-    Emulator::builder()
-        .seed(31)
-        .agents(agents)
-        .transcripts(transcripts)
-        .start()
-        .await
-        .unwrap()
-}
-
-fn shield(env: &HashMap<String, String>, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-shield"));
-    c.args(args)
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
+    seeded(31, agents, transcripts).await
 }
 
 async fn run(env: &HashMap<String, String>, args: &[&str]) -> Output {
     shield(env, args).output().await.unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The variables Akto's job runner adds to the connector settings.
@@ -104,14 +83,7 @@ async fn bad_command_lines_exit_2_with_the_usage_and_help_exits_0() {
     assert!(text(&version.stdout).starts_with("copilot-shield "));
 
     // The same schedule through copilot-connector's own flag.
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-    let out = c
-        .args(["ingest", "--cron", "61 * * * *"])
-        .env_clear()
-        .envs(&env)
-        .output()
-        .await
-        .unwrap();
+    let out = binary::run(&env, ["ingest", "--cron", "61 * * * *"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("minute 61 is out of range"),
@@ -140,18 +112,9 @@ async fn a_schedule_waits_for_its_time_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("s.db"), AKTO_JOB);
     // Once a year: it waits, and SIGTERM ends the wait at once.
-    let child = shield(&env, &["-schedule", "0 0 1 1 *"]).spawn().unwrap();
+    let child = shield(&env, ["-schedule", "0 0 1 1 *"]).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("the schedule did not stop on SIGTERM")
-        .unwrap();
+    let out = binary::sigterm(child, Duration::from_secs(30)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         emu.ingestion().is_empty(),

@@ -13,27 +13,12 @@
 #[path = "support/connector_support.rs"]
 mod support;
 
-use std::process::Stdio;
-use std::sync::Arc;
-
-use connector::config::{RawConfig, SignIn};
 use connector::doctor::{Report, Status};
 use connector::inventory::doctor::{DoctorOptions, run};
 use serde_json::Value;
 use support::*;
 use tenant_emulator::inventory::InventoryConfig;
 use tenant_emulator::{Emulator, RunningEmulator};
-
-fn credential(
-    emu: &RunningEmulator,
-    clock: &SharedManualClock,
-) -> (client_core::SharedCredential, client_core::SharedClock) {
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
-    (credential, shared)
-}
 
 fn options(emu: &RunningEmulator) -> DoctorOptions {
     let base: url::Url = emu.inventory_url().parse().unwrap();
@@ -65,7 +50,7 @@ async fn a_tenant_with_one_environment_lacking_an_application_user_warns_with_th
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let r = run(&cred, &shared, &options(&emu)).await;
     assert_eq!(status(&r, "inventory-api"), Status::Pass, "{r:#?}");
     assert_eq!(status(&r, "resource-graph"), Status::Pass, "{r:#?}");
@@ -96,7 +81,7 @@ async fn without_admin_rights_the_inventory_api_fails_with_the_admin_fix() {
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let r = run(&cred, &shared, &options(&emu)).await;
     assert_eq!(status(&r, "inventory-api"), Status::Fail, "{r:#?}");
     assert!(
@@ -129,7 +114,7 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
         .await
         .unwrap();
     let clock = clock();
-    let (cred, shared) = credential(&emu, &clock);
+    let (cred, shared) = sign_in(&emu, &clock);
     let mut o = DoctorOptions::default();
     o.environments = vec![emu.environment_url().parse().unwrap()];
     o.inventory_url = Some(emu.environment_url().parse().unwrap());
@@ -155,17 +140,13 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
         .start()
         .await
         .unwrap();
-    let (cred, shared) = credential(&emu, &clock);
-    let dv = dataverse_client::DataverseClient::builder(emu.environment_url(), cred.clone())
-        .unwrap()
-        .clock(shared.clone())
-        .build()
-        .unwrap();
+    let dv = dataverse(&emu, &clock);
     connector::inventory::schema::apply(&dv).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("c.db"), &[]);
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args([
+    let out = binary::run(
+        &env,
+        [
             "--json",
             "inventory",
             "doctor",
@@ -179,13 +160,9 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
             emu.inventory_url(),
             "--arm-url",
             emu.inventory_url(),
-        ])
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
@@ -202,4 +179,125 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
     assert_eq!(by_id("inventory-write")["status"], "pass", "{report:#}");
     assert_eq!(by_id("read-components")["status"], "pass", "{report:#}");
     assert_eq!(out.status.code(), Some(0), "{report:#}");
+}
+
+/// `copilot-connector --json doctor` with `env`, run in `dir`: (exit code, the report).
+async fn main_doctor(
+    env: &std::collections::HashMap<String, String>,
+    dir: &std::path::Path,
+) -> (i32, Value) {
+    let out = binary::command(env, ["--json", "doctor"])
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn check_of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_inventory_is_in_use()
+{
+    let emu = Emulator::builder()
+        .seed(45)
+        .agents(2)
+        .transcripts(5)
+        .environments(2)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = env_for(&emu, &dir.path().join("c.db"), &[]);
+
+    // A local authority and no inventory URL: nothing is sent to the public services.
+    let (code, report) = main_doctor(&base, dir.path()).await;
+    assert_eq!(code, 0, "{report:#}");
+    for id in connector::inventory::doctor::CHECK_IDS {
+        assert_eq!(check_of(&report, id)["status"], "skip", "{id}: {report:#}");
+    }
+    // The connector's own checks come first, unchanged.
+    assert_eq!(report["checks"][0]["id"], "config");
+    assert_eq!(check_of(&report, "read-transcripts")["status"], "pass");
+
+    // With the inventory services named, the same checks as `inventory doctor` run.
+    let mut env = base.clone();
+    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
+        env.insert(k.into(), emu.inventory_url().to_owned());
+    }
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    assert_eq!(
+        check_of(&report, "inventory-api")["status"],
+        "pass",
+        "{report:#}"
+    );
+    assert_eq!(
+        check_of(&report, "resource-graph")["status"],
+        "pass",
+        "{report:#}"
+    );
+    let c = check_of(&report, "read-components");
+    assert!(
+        c["detail"].as_str().unwrap().contains("2 environment(s)"),
+        "{c:#}"
+    );
+    assert_eq!(c["status"], "pass", "{report:#}");
+    assert_eq!(check_of(&report, "inventory-schema")["status"], "skip");
+    assert_eq!(code, 0, "{report:#}");
+
+    // A tenant where the app is not a management application: a warning with the fix while
+    // nothing uses the inventory, a failure once a scan's state is there.
+    let mut config = InventoryConfig::default();
+    config.management_apps_registered = false;
+    config.resource_query_delegated_only = true;
+    let emu = Emulator::builder()
+        .seed(46)
+        .agents(2)
+        .transcripts(5)
+        .inventory(config)
+        .start()
+        .await
+        .unwrap();
+    let mut env = env_for(&emu, &dir.path().join("d.db"), &[]);
+    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
+        env.insert(k.into(), emu.inventory_url().to_owned());
+    }
+    let state = dir.path().join("inventory-state.db");
+    env.insert(
+        "COPILOT_INVENTORY_STATE".into(),
+        state.display().to_string(),
+    );
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    let c = check_of(&report, "inventory-api");
+    assert_eq!(c["status"], "warn", "{report:#}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("Power Platform Administrator"),
+        "{c:#}"
+    );
+    assert_eq!(code, 0, "a warning does not fail doctor: {report:#}");
+    std::fs::write(&state, b"").unwrap();
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    let c = check_of(&report, "inventory-api");
+    assert_eq!(c["status"], "fail", "{report:#}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("management application"),
+        "{c:#}"
+    );
+    assert_eq!(code, 1, "{report:#}");
 }

@@ -14,27 +14,12 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use connector::config::{RawConfig, SignIn};
 use futures::TryStreamExt;
 use serde_json::Value;
 use support::*;
-use tenant_emulator::{Emulator, RunningEmulator};
-
-fn dataverse(emu: &RunningEmulator) -> dataverse_client::DataverseClient {
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let clock: client_core::SharedClock = Arc::new(clock().0);
-    let credential = connector::credential::from_sign_in(&sign_in, clock.clone()).unwrap();
-    dataverse_client::DataverseClient::builder(emu.environment_url(), credential)
-        .unwrap()
-        .clock(clock)
-        .build()
-        .unwrap()
-}
+use tenant_emulator::Emulator;
 
 /// The key values of each row of `rows` (by the table's upsert key), sorted.
 fn keys(table: &inventory_model::TableDef, rows: &[Value]) -> Vec<Vec<String>> {
@@ -69,42 +54,14 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
         .start()
         .await
         .unwrap();
-    let dv = dataverse(&emu);
+    let dv = dataverse(&emu, &clock());
     connector::inventory::schema::apply(&dv).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("c.db"), &[]);
     let out_file = dir.path().join("inventory.json");
-    let args: Vec<String> = [
-        "inventory",
-        "scan",
-        "--environment",
-        emu.environment_url(),
-        "--inventory-source",
-        "none",
-        "--inventory-url",
-        emu.environment_url(),
-        "--change-set",
-        "5",
-        "--output",
-        out_file.to_str().unwrap(),
-        "--inventory-state",
-        dir.path().join("inv.db").to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let command = || {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-        cmd.args(&args)
-            .env_clear()
-            .envs(&env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    };
+    let args = upsert_scan_args(&emu, dir.path(), 5, &[]);
+    let command = || binary::killable(&env, &args);
 
     // Kill while the upserts are going out: after 1, 3 and 6 more write requests.
     let mut killed = 0;
@@ -134,21 +91,11 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
 
     // Left to finish, then once more with nothing changed.
     let out = command().output().await.unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    binary::assert_exit(&out, 0);
     let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     let before = emu.dataverse().request_counts().writes;
     let out = command().output().await.unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    binary::assert_exit(&out, 0);
     assert_eq!(
         emu.dataverse().request_counts().writes,
         before,

@@ -13,31 +13,20 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use connector::config::{RawConfig, SignIn};
 use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use inventory_model::InventoryRow;
 use serde_json::Value;
 use support::*;
-use tenant_emulator::{Emulator, RunningEmulator};
+use tenant_emulator::RunningEmulator;
 
 async fn emulator(seed: u64, agents: usize) -> RunningEmulator {
-    Emulator::builder()
-        .seed(seed)
-        .agents(agents)
-        .transcripts(20)
-        .start()
-        .await
-        .unwrap()
+    seeded(seed, agents, 20).await
 }
 
 fn scanner(emu: &RunningEmulator, clock: &SharedManualClock) -> Scanner {
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let (credential, shared) = sign_in(emu, clock);
     let mut o = ScanOptions::default();
     o.environments = Some(vec![emu.environment_url().parse().unwrap()]);
     o.inventory_source = InventorySourceChoice::None;

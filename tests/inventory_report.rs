@@ -21,10 +21,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
+use support::binary;
 
 use connector::inventory::report::{Format, RenderOptions, Report, Risk};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use support::binary::text;
 use support::env_for;
 use tenant_emulator::Emulator;
 
@@ -372,21 +374,9 @@ async fn the_page_renders_to_a_non_trivial_screenshot() {
 // ---- the command line ----
 
 async fn cli(args: &[&str], env: &HashMap<String, String>, cwd: &Path) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    let mut c = binary::command(env, args);
+    c.current_dir(cwd);
+    c.output().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

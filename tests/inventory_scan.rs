@@ -12,10 +12,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::Stdio;
-use std::sync::Arc;
 
-use connector::config::{RawConfig, SignIn};
 use connector::inventory::output::{Document, TABLES, document, rows_from_document};
 use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
@@ -24,21 +21,11 @@ use support::*;
 use tenant_emulator::{Emulator, RunningEmulator};
 
 async fn emulator() -> RunningEmulator {
-    Emulator::builder()
-        .seed(21)
-        .agents(6)
-        .transcripts(60)
-        .start()
-        .await
-        .unwrap()
+    seeded(21, 6, 60).await
 }
 
 fn scanner(emu: &RunningEmulator, clock: &SharedManualClock, options: ScanOptions) -> Scanner {
-    let dir = std::env::temp_dir();
-    let env = env_for(emu, &dir.join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let (credential, shared) = sign_in(emu, clock);
     Scanner::new(credential, shared, options)
 }
 
@@ -112,21 +99,7 @@ async fn the_command_writes_the_document_and_exits_0() {
     let env: HashMap<String, String> = env_for(&emu, &dir.path().join("c.db"), &[]);
     let out_file = dir.path().join("out/inventory.json");
     let state = dir.path().join("inv.db");
-    let run = |args: Vec<String>| {
-        let env = env.clone();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-                .args(&args)
-                .env_clear()
-                .envs(&env)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .output()
-                .await
-                .unwrap()
-        }
-    };
+    let run = |args: Vec<String>| binary::run(&env, args);
     let args: Vec<String> = [
         "inventory",
         "scan",
@@ -210,15 +183,7 @@ async fn read_back(
 ) -> inventory_model::InventoryRows {
     use futures::TryStreamExt;
     use inventory_model::{Encoding, InventoryRow};
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
-    let dv = dataverse_client::DataverseClient::builder(emu.environment_url(), credential)
-        .unwrap()
-        .clock(shared)
-        .build()
-        .unwrap();
+    let dv = dataverse(emu, clock);
     async fn table<R: InventoryRow>(dv: &dataverse_client::DataverseClient) -> Vec<R> {
         let rows: Vec<Value> = dv
             .rows::<Value>(&dv.query(R::TABLE.entity_set_name))
@@ -269,33 +234,21 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
 
     // The eight tables come from `inventory schema apply` through the metadata API; a second
     // apply finds everything there and writes nothing.
-    let apply = || {
-        let env = env.clone();
-        let url = emu.environment_url().to_owned();
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-                .args([
-                    "inventory",
-                    "schema",
-                    "apply",
-                    "--inventory-url",
-                    &url,
-                    "--json",
-                ])
-                .env_clear()
-                .envs(&env)
-                .stdin(Stdio::null())
-                .output()
-                .await
-                .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice::<Value>(&out.stdout).unwrap()
-        }
+    let apply = || async {
+        let out = binary::run(
+            &env,
+            [
+                "inventory",
+                "schema",
+                "apply",
+                "--inventory-url",
+                emu.environment_url(),
+                "--json",
+            ],
+        )
+        .await;
+        binary::assert_exit(&out, 0);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let plan = inventory_model::metadata::create_schema_requests().len();
     let before = emu.dataverse().request_counts();
@@ -326,48 +279,10 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
         );
     }
     let out_file = dir.path().join("inventory.json");
-    let args: Vec<String> = [
-        "inventory",
-        "scan",
-        "--environment",
-        emu.environment_url(),
-        "--inventory-source",
-        "none",
-        "--inventory-url",
-        emu.environment_url(),
-        "--change-set",
-        "7",
-        "--output",
-        out_file.to_str().unwrap(),
-        "--inventory-state",
-        dir.path().join("inv.db").to_str().unwrap(),
-        "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let run = || {
-        let (env, args) = (env.clone(), args.clone());
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"))
-                .args(&args)
-                .env_clear()
-                .envs(&env)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .output()
-                .await
-                .unwrap()
-        }
-    };
+    let args = upsert_scan_args(&emu, dir.path(), 7, &["--json"]);
+    let run = || binary::run(&env, &args);
     let out = run().await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    binary::assert_exit(&out, 0);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let write = &summary["write"];
     assert_eq!(write["failed"].as_array().unwrap().len(), 0, "{write:#}");
@@ -388,12 +303,7 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
 
     // Nothing changed: nothing is written, and nothing is duplicated.
     let out = run().await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    binary::assert_exit(&out, 0);
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["write"]["operations"], 0, "{summary:#}");
     assert_eq!(

@@ -15,7 +15,6 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use connector::config::{RawConfig, SignIn};
 use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use inventory_model::{CoverageKind, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason};
@@ -41,10 +40,7 @@ fn scanner(
     clock: &SharedManualClock,
     source: InventorySourceChoice,
 ) -> Scanner {
-    let env = env_for(emu, &std::env::temp_dir().join("unused.db"), &[]);
-    let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned())).unwrap();
-    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
-    let credential = connector::credential::from_sign_in(&sign_in, shared.clone()).unwrap();
+    let (credential, shared) = sign_in(emu, clock);
     let base: url::Url = emu.inventory_url().parse().unwrap();
     let mut o = ScanOptions::default();
     o.inventory_source = source;

@@ -3,6 +3,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "binary.rs"]
+pub mod binary;
+#[path = "graph_jobs.rs"]
+pub mod graph_jobs;
+
 use client_core::ManualClock;
 use connector::config::{Config, Needs, RawConfig};
 use connector::ingest::{PassSummary, StopSignal};
@@ -190,4 +195,77 @@ pub fn ingested_agent_paths(emulator: &RunningEmulator) -> Vec<String> {
         .filter(is_agent_record)
         .filter_map(|r| r.get("path").and_then(|p| p.as_str()).map(str::to_owned))
         .collect()
+}
+
+/// The app credential the connector signs in with against `emulator` (its settings as
+/// [`env_for`] writes them), on `clock`, and that clock as the clients take it.
+pub fn sign_in(
+    emulator: &RunningEmulator,
+    clock: &SharedManualClock,
+) -> (client_core::SharedCredential, client_core::SharedClock) {
+    let env = env_for(emulator, &std::env::temp_dir().join("unused.db"), &[]);
+    let sign_in =
+        connector::config::SignIn::from_raw(&RawConfig::from_env(|k| env.get(k).cloned()))
+            .expect("valid sign-in settings");
+    let shared: client_core::SharedClock = Arc::new(clock.0.clone());
+    let credential =
+        connector::credential::from_sign_in(&sign_in, shared.clone()).expect("credential");
+    (credential, shared)
+}
+
+/// A Dataverse client of `emulator`'s default environment, signed in as the connector.
+pub fn dataverse(
+    emulator: &RunningEmulator,
+    clock: &SharedManualClock,
+) -> dataverse_client::DataverseClient {
+    let (credential, shared) = sign_in(emulator, clock);
+    dataverse_client::DataverseClient::builder(emulator.environment_url(), credential)
+        .expect("an emulator URL")
+        .clock(shared)
+        .build()
+        .expect("a client")
+}
+
+/// An emulated tenant from `seed` with `agents` agents and `transcripts` transcripts.
+pub async fn seeded(seed: u64, agents: usize, transcripts: usize) -> RunningEmulator {
+    tenant_emulator::Emulator::builder()
+        .seed(seed)
+        .agents(agents)
+        .transcripts(transcripts)
+        .start()
+        .await
+        .expect("the emulator starts")
+}
+
+/// `inventory scan` of `emulator`'s default environment alone (no inventory API), upserting
+/// into its tables in change sets of `change_set`, with the document and the scan state in
+/// `dir`, then `extra`.
+pub fn upsert_scan_args(
+    emulator: &RunningEmulator,
+    dir: &std::path::Path,
+    change_set: usize,
+    extra: &[&str],
+) -> Vec<String> {
+    let url = emulator.environment_url().to_owned();
+    let mut args: Vec<String> = [
+        "inventory",
+        "scan",
+        "--environment",
+        &url,
+        "--inventory-source",
+        "none",
+        "--inventory-url",
+        &url,
+        "--change-set",
+        &change_set.to_string(),
+        "--output",
+        &dir.join("inventory.json").display().to_string(),
+        "--inventory-state",
+        &dir.join("inv.db").display().to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
 }

@@ -7,8 +7,16 @@ impl BotRow {
     /// The entity set the rows come from.
     pub const ENTITY_SET: &'static str = "bots";
     /// Every column [`BotRow`] reads.
-    pub const COLUMNS: &'static [&'static str] =
-        &["botid", "name", "schemaname", "configuration", "template"];
+    pub const COLUMNS: &'static [&'static str] = &[
+        "botid",
+        "name",
+        "schemaname",
+        "configuration",
+        "template",
+        "publishedon",
+        "statecode",
+        "statuscode",
+    ];
 }
 
 impl ComponentRow {
@@ -39,11 +47,25 @@ mod tests {
         .unwrap();
         assert_eq!(component.data.as_deref(), Some("kind: AdaptiveDialog"));
         let bot: BotRow = serde_json::from_value(serde_json::json!({
-            "botid": "b", "name": "n", "schemaname": "s", "configuration": "{}", "template": "t"
+            "botid": "b", "name": "n", "schemaname": "s", "configuration": "{}", "template": "t",
+            "publishedon": "2026-01-01T00:00:00Z", "statecode": 1, "statuscode": 2
         }))
         .unwrap();
         assert_eq!(bot.template.as_deref(), Some("t"));
+        assert_eq!(bot.published_on.as_deref(), Some("2026-01-01T00:00:00Z"));
+        assert_eq!((bot.state_code, bot.status_code), (Some(1), Some(2)));
+        // Serialising writes back exactly the declared columns.
+        let written = serde_json::to_value(&bot).unwrap();
+        let mut keys: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut declared = BotRow::COLUMNS.to_vec();
+        keys.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(keys, declared);
         assert_eq!(ComponentRow::COLUMNS.len(), 6);
-        assert_eq!(BotRow::COLUMNS.len(), 5);
     }
 }

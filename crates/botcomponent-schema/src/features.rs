@@ -214,6 +214,17 @@ pub struct BotRow {
     /// `template`, e.g. `default-2.1.0` or `cliagent-1.0.0`.
     #[serde(default)]
     pub template: Option<String>,
+    /// `publishedon`: when the agent was last published (RFC 3339, as Dataverse sends it);
+    /// `None` if it never was.
+    #[serde(rename = "publishedon", default)]
+    pub published_on: Option<String>,
+    /// `statecode` (0 active, 1 inactive).
+    #[serde(rename = "statecode", default)]
+    pub state_code: Option<i32>,
+    /// `statuscode` (1 provisioned, 2 deprovisioned, 3 provisioning, 4 provision failed,
+    /// 5 missing licence).
+    #[serde(rename = "statuscode", default)]
+    pub status_code: Option<i32>,
 }
 
 impl BotRow {

@@ -37,9 +37,16 @@ pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(30 * 60);
 pub const DEFAULT_BATCH_SIZE: usize = 50;
 /// Batches delivered at once while the next rows are read: a crash repeats at most this many.
 pub const DEFAULT_IN_FLIGHT: usize = 4;
-/// Rows per Dataverse page. Transcripts can be up to 1 MB each, so pages stay small to keep
-/// memory flat.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Rows per Dataverse page. Fewer, larger pages cut round trips (and Dataverse's own per-page
+/// work); a page is held while it is paired, so tenants whose transcripts run near 1 MB each
+/// may want it lower.
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
+/// How long a pair on the open edge of a split session waits for its missing row by default
+/// (see [`crate::ingest::DEFAULT_SPLIT_SETTLE`]).
+pub const DEFAULT_SPLIT_SETTLE: Duration = crate::ingest::DEFAULT_SPLIT_SETTLE;
+/// The longest split-settle wait: rows of one session are written within seconds of each
+/// other, and a longer wait only holds the checkpoint back.
+pub const MAX_SPLIT_SETTLE: Duration = Duration::from_secs(24 * 3600);
 /// The longest overlap: a window reaching further back re-reads more than it can ever need.
 pub const MAX_OVERLAP: Duration = Duration::from_secs(30 * 86_400);
 /// The furthest `since` reaches back (ten years, longer than any transcript is retained); it
@@ -98,6 +105,7 @@ keys! {
     PAGE_SIZE = ("page_size", "page-size", ["COPILOT_CONNECTOR_PAGE_SIZE"]);
     BATCH_SIZE = ("batch_size", "batch-size", ["COPILOT_CONNECTOR_BATCH_SIZE"]);
     IN_FLIGHT = ("in_flight", "in-flight", ["COPILOT_CONNECTOR_IN_FLIGHT"]);
+    SPLIT_SETTLE = ("split_settle", "split-settle", ["COPILOT_CONNECTOR_SPLIT_SETTLE"]);
     RECORD_HOST = ("record_host", "record-host", ["COPILOT_CONNECTOR_RECORD_HOST"]);
     ENVIRONMENT_ID = ("environment_id", "environment-id", ["COPILOT_ENVIRONMENT_ID"]);
     STRICT = ("strict", "strict", ["COPILOT_CONNECTOR_STRICT"]);
@@ -362,6 +370,10 @@ pub struct Config {
     pub batch_size: usize,
     /// Batches delivered at once while the next rows are read (1: one at a time).
     pub in_flight: usize,
+    /// How long a pair on the open edge of a split session (a last prompt whose reply may be in
+    /// a row not written yet) waits for that row, counted from the session's last change; zero
+    /// never waits.
+    pub split_settle: Duration,
     /// Which host records carry: the record host (default), or `{userId}.ai-agent.{botName}`
     /// (the default when a user map file is given, as in Akto's multi-environment mode).
     pub host_shape: crate::akto::HostShape,
@@ -453,6 +465,7 @@ impl Config {
             page_size: settings::page_size(raw)?,
             batch_size: settings::batch_size(raw)?,
             in_flight: settings::in_flight(raw)?,
+            split_settle: settings::split_settle(raw)?,
             host_shape: settings::host_shape(raw)?,
             user_map_file: settings::optional_path(raw, keys::USER_MAP_FILE, "user map file")?,
             user_agent_map_output_file: settings::optional_path(

@@ -31,15 +31,8 @@ pub const TRANSCRIPT_COLUMNS: &[&str] = &[
     "versionnumber",
 ];
 
-/// The columns read from `bots`.
-pub const BOT_COLUMNS: &[&str] = &[
-    "botid",
-    "name",
-    "schemaname",
-    "publishedon",
-    "statecode",
-    "statuscode",
-];
+/// The columns read from `bots`: botcomponent-schema's row type declares them.
+pub const BOT_COLUMNS: &[&str] = botcomponent_schema::BotRow::COLUMNS;
 
 /// A failure of a connector operation; the text says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -539,6 +532,7 @@ impl Connector {
             .siblings(self)
             .batch_size(self.config.batch_size)
             .in_flight(self.config.in_flight)
+            .split_settle(self.config.split_settle)
             .stop_signal(stop)
             .clock(self.clock.clone());
         if let Some(p) = progress {

@@ -126,6 +126,10 @@ pub struct PassSummary {
     pub pairs_held: u64,
     /// Queries for the other rows of a session split across rows.
     pub sibling_queries: u64,
+    /// Pairs one half of which went out alone in an earlier pass (a prompt whose reply was
+    /// written after the split-settle wait, or the reverse) and whose other half was now
+    /// read: only that other half was sent, under the pair's path.
+    pub half_pairs_completed: u64,
 }
 
 /// A row whose `modifiedon` is in the future.
@@ -198,9 +202,17 @@ impl StopSignal {
 /// split session one after another; once this has passed, the pair goes out as it is.
 pub const DEFAULT_SPLIT_SETTLE: Duration = Duration::from_secs(10 * 60);
 
-/// Rows taken from the source per step (whatever is ready, up to this many): rows of one
-/// session in one step are paired together without a query.
+/// Rows taken from the source per step (whatever is ready, up to this many).
 const STEP_ROWS: usize = 512;
+
+/// Content held for sessions that look cut while the pass waits for their missing rows
+/// further down the stream. Over this, the oldest are decided at once (with a sibling query),
+/// so a tenant of 1 MB split rows cannot hold the pass's memory hostage.
+const DEFER_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Rows read past the checkpoint's frontier while a session is deferred; over this, every
+/// deferred session is decided at once (with a sibling query), bounding the bookkeeping.
+const DEFER_MAX_ROWS: usize = 50_000;
 
 /// Sibling queries run at once.
 const SIBLING_QUERIES: usize = 8;
@@ -342,6 +354,42 @@ struct Sealed {
     done_through: Option<OffsetDateTime>,
 }
 
+/// What one store transaction commits: completed batches, in order.
+#[derive(Default)]
+struct Commit {
+    progress: Vec<TranscriptProgress>,
+    failures: Vec<Failure>,
+    skipped: Vec<Failure>,
+    pairs: Vec<DeliveredPair>,
+    done_through: Option<OffsetDateTime>,
+    // Records of each batch, for progress events.
+    batches: Vec<usize>,
+}
+
+impl Commit {
+    fn absorb(&mut self, batch: Sealed) {
+        self.progress.extend(batch.progress);
+        self.failures.extend(batch.failures);
+        self.skipped.extend(batch.skipped);
+        self.pairs.extend(batch.pairs);
+        if batch.done_through.is_some() {
+            self.done_through = batch.done_through;
+        }
+        if !batch.records.is_empty() {
+            self.batches.push(batch.records.len());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.progress.is_empty()
+            && self.failures.is_empty()
+            && self.skipped.is_empty()
+            && self.pairs.is_empty()
+            && self.done_through.is_none()
+            && self.batches.is_empty()
+    }
+}
+
 /// What the sink did with one sealed batch.
 struct Delivered {
     batch: Sealed,
@@ -390,9 +438,53 @@ async fn deliver_isolating(
     Ok(outcome)
 }
 
+/// How a session's rows, as known, may lack a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Nothing suggests a missing row.
+    Whole,
+    /// Numbered rows end with a prompt: its reply may be in a row not written or read yet, or
+    /// there may be none (about one session in nine simply ends that way).
+    Hint,
+    /// A `BatchId` gap, or a first message answering a message not among the rows: a row
+    /// exists that the pass has not seen.
+    Evidence,
+}
+
+/// When a deferred session is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decide {
+    /// The stream has passed the session's last change by the split-settle time: a missing
+    /// later row, written within that time, would have been read by now.
+    Passed,
+    /// The stream ended.
+    End,
+    /// Before either, to bound memory.
+    Early,
+}
+
+/// A session that looks cut, waiting for a later row of the stream to complete it.
+struct DeferredSession {
+    rows: Vec<ViewRow>,
+    cut: Cut,
+    // The latest `modifiedon` of its rows read from the stream.
+    last_change: OffsetDateTime,
+    // Content length held.
+    bytes: usize,
+}
+
 /// What the pass remembers across steps.
 #[derive(Default)]
 struct Memory {
+    // Rows read and not yet passed by the checkpoint, in stream order.
+    frontier: std::collections::VecDeque<RowInfo>,
+    // Rows of the frontier not paired yet (deferred, or in the step being paired).
+    waiting: HashSet<String>,
+    // Sessions deferred until the stream completes them or passes them.
+    deferred: HashMap<SessionKey, DeferredSession>,
+    deferred_bytes: usize,
+    // The latest `modifiedon` read from the stream.
+    position: Option<OffsetDateTime>,
     // Pairs handed to the sink in this pass (their identities), so a session met again
     // through another of its rows sends nothing twice.
     queued: HashSet<String>,
@@ -533,6 +625,8 @@ struct ViewRow {
     info: RowInfo,
     transcript: Transcript,
     in_step: bool,
+    // Length of its `content` text (what holding it costs).
+    bytes: usize,
 }
 
 /// Whether the rows of a session, as known, may be missing some: numbered rows that do not
@@ -591,13 +685,29 @@ fn open_edges(paired: &PairedSession<'_>, numbered: bool) -> Vec<bool> {
         .collect()
 }
 
-/// Whether a session's rows (in batch order) look cut from rows not read: its first message
-/// is a reply to a message not among them, or (when the rows are numbered, so more may
-/// follow) its last message is a prompt. A cheap look at the activities, without pairing.
-fn looks_cut(rows: &[&Transcript], numbered: bool) -> bool {
+/// How a session's rows may lack a row: a numbering gap or a first message answering a
+/// message not among them is evidence; a last prompt of numbered rows only a hint.
+fn cut_of(rows: &[&ViewRow]) -> Cut {
+    if numbering_has_gap(rows) {
+        return Cut::Evidence;
+    }
+    let Some(session) = Session::new(rows.iter().map(|r| &r.transcript).collect()) else {
+        return Cut::Whole;
+    };
+    match looks_cut(session.rows(), has_batch_number(rows)) {
+        (true, _) => Cut::Evidence,
+        (false, true) => Cut::Hint,
+        (false, false) => Cut::Whole,
+    }
+}
+
+/// Whether a session's rows (in batch order) look cut from rows not read: (its first message
+/// is a reply to a message not among them, its rows are numbered (so more may follow) and its
+/// last message is a prompt). A cheap look at the activities, without pairing.
+fn looks_cut(rows: &[&Transcript], numbered: bool) -> (bool, bool) {
     let activities = || rows.iter().flat_map(|r| r.content.activities.iter());
     let Some(first) = activities().find(|a| a.is_message()) else {
-        return false;
+        return (false, false);
     };
     let orphan = matches!(first.role(), Some(Role::Bot))
         && first
@@ -611,30 +721,25 @@ fn looks_cut(rows: &[&Transcript], numbered: bool) -> bool {
             .flat_map(|r| r.content.activities.iter().rev())
             .find(|a| a.is_message())
             .is_some_and(Activity::is_from_user);
-    orphan || trailing
+    (orphan, trailing)
 }
 
-/// Moves the checkpoint of `pending` over the rows of `order` from `cursor` on that are done:
-/// up to the first row still waiting to be paired, or holding a pair back (which stops it for
-/// the rest of the pass). Never past `now`.
-fn advance(
-    order: &[RowInfo],
-    cursor: &mut usize,
-    waiting: &HashSet<String>,
-    memory: &mut Memory,
-    pending: &mut Pending,
-    now: OffsetDateTime,
-) {
-    while let Some(info) = order.get(*cursor) {
-        if memory.blocked || waiting.contains(&info.id) {
+/// Moves the checkpoint of `pending` over the rows of the frontier that are done: up to the
+/// first row still waiting to be paired, or holding a pair back (which stops it for the rest
+/// of the pass). Never past `now`.
+fn advance(memory: &mut Memory, pending: &mut Pending, now: OffsetDateTime) {
+    while let Some(info) = memory.frontier.front() {
+        if memory.blocked || memory.waiting.contains(&info.id) {
             return;
         }
         if memory.held.contains(&info.id) {
             memory.blocked = true;
+            // Nothing moves the checkpoint any more in this pass: stop keeping rows for it.
+            memory.frontier.clear();
             return;
         }
         pending.done_through = Some(info.modified_on.min(now));
-        *cursor += 1;
+        memory.frontier.pop_front();
     }
 }
 
@@ -684,20 +789,76 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Waits for the oldest batch in flight and commits it.
+    /// Waits for the oldest batch in flight and commits it, with every later one already
+    /// completed.
     async fn complete_next(
         &mut self,
         inflight: &mut InFlight<'_>,
         summary: &mut PassSummary,
     ) -> Result<(), IngestError> {
         match inflight.next().await {
-            Some(done) => self.complete(done, summary),
+            Some(done) => self.complete(done, inflight, summary),
             None => Ok(()),
         }
     }
 
-    /// Commits a completed batch: every batch before it was committed already.
-    fn complete(&mut self, done: Delivered, summary: &mut PassSummary) -> Result<(), IngestError> {
+    /// Commits a completed batch (every batch before it was committed already) together with
+    /// the batches after it that have completed too: one store transaction (one disk sync)
+    /// for all of them, so a fast destination is not held back by the disk. Nothing accepted
+    /// waits: what is not committed here is still in flight.
+    fn complete(
+        &mut self,
+        done: Delivered,
+        inflight: &mut InFlight<'_>,
+        summary: &mut PassSummary,
+    ) -> Result<(), IngestError> {
+        use futures::FutureExt;
+        let mut commit = Commit::default();
+        let mut next = Some(done);
+        let mut failed = None;
+        while let Some(done) = next.take() {
+            match self.accepted(done, summary) {
+                Ok(batch) => commit.absorb(batch),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            next = inflight.next().now_or_never().flatten();
+        }
+        if !commit.is_empty() {
+            self.store.commit_with_pairs(
+                &commit.progress,
+                &commit.failures,
+                &commit.skipped,
+                &commit.pairs,
+                commit.done_through,
+                self.clock.now(),
+            )?;
+            if let Some(w) = commit.done_through {
+                summary.checkpoint_after = Some(rfc3339(w));
+            }
+            summary.transcripts_delivered += commit
+                .progress
+                .iter()
+                .filter(|p| p.complete && p.records_delivered > 0)
+                .count() as u64;
+            for n in commit.batches {
+                self.emit(ProgressEvent::Batch(n));
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// What a completed batch commits: its records accepted, or refused for good (reported).
+    fn accepted(
+        &mut self,
+        done: Delivered,
+        summary: &mut PassSummary,
+    ) -> Result<Sealed, IngestError> {
         let Delivered { mut batch, result } = done;
         let mut outcome = result?;
         // A destination refusing everything is a setup problem, not bad records: fail the
@@ -733,28 +894,9 @@ impl<'a> Pass<'a> {
                 transcript_id: o.row.id.clone(),
                 modified_on: o.session_modified,
             }));
-        self.store.commit_with_pairs(
-            &batch.progress,
-            &batch.failures,
-            &batch.skipped,
-            &batch.pairs,
-            batch.done_through,
-            self.clock.now(),
-        )?;
         summary.records_delivered += outcome.accepted;
         summary.batches_delivered += outcome.requests;
-        summary.transcripts_delivered += batch
-            .progress
-            .iter()
-            .filter(|p| p.complete && p.records_delivered > 0)
-            .count() as u64;
-        if let Some(w) = batch.done_through {
-            summary.checkpoint_after = Some(rfc3339(w));
-        }
-        if !batch.records.is_empty() {
-            self.emit(ProgressEvent::Batch(batch.records.len()));
-        }
-        Ok(())
+        Ok(batch)
     }
 
     /// Awaits `fut`, committing batches that complete meanwhile.
@@ -771,7 +913,7 @@ impl<'a> Pass<'a> {
             }
             tokio::select! {
                 biased;
-                Some(done) = inflight.next() => self.complete(done, summary)?,
+                Some(done) = inflight.next() => self.complete(done, inflight, summary)?,
                 out = &mut fut => return Ok(out),
             }
         }
@@ -855,6 +997,16 @@ impl<'a> Pass<'a> {
             self.step(step, &mut pending, &mut inflight, &mut summary, &mut memory)
                 .await?;
         }
+        if !summary.stopped_early {
+            // Sessions still looking cut: the stream holds no more of their rows.
+            let due = memory
+                .deferred
+                .keys()
+                .map(|k| (k.clone(), Decide::End))
+                .collect();
+            self.decide(due, &mut pending, &mut inflight, &mut summary, &mut memory)
+                .await?;
+        }
         self.flush(&mut pending, &mut inflight, &mut summary)
             .await?;
         while !inflight.is_empty() {
@@ -864,8 +1016,9 @@ impl<'a> Pass<'a> {
     }
 
     /// Handles the rows the source had ready: rows already delivered are passed over, the
-    /// others grouped into sessions, completed from their siblings when needed, paired, and
-    /// their new pairs buffered.
+    /// others grouped into sessions (with the rows of sessions deferred by earlier steps).
+    /// A session that looks whole is paired at once; one that looks cut is deferred until a
+    /// later row completes it, or until it is decided ([`Pass::decide`]).
     async fn step<E>(
         &mut self,
         step: Vec<Result<Value, E>>,
@@ -878,8 +1031,6 @@ impl<'a> Pass<'a> {
         E: std::error::Error + Send + Sync + 'static,
     {
         let now = self.clock.now();
-        // Rows of this step in stream order (for the checkpoint), and those to pair.
-        let mut order: Vec<RowInfo> = Vec::with_capacity(step.len());
         let mut fresh: Vec<ViewRow> = Vec::new();
         for row in step {
             if self.stop.is_stopped() {
@@ -909,7 +1060,10 @@ impl<'a> Pass<'a> {
                     modified_on,
                 });
             }
-            order.push(info.clone());
+            memory.position = memory.position.max(Some(info.modified_on));
+            if !memory.blocked {
+                memory.frontier.push_back(info.clone());
+            }
             if memory.handled.get(&info.id) == Some(&info.version) {
                 // Delivered with its session, read through a sibling earlier in this pass.
                 continue;
@@ -922,12 +1076,20 @@ impl<'a> Pass<'a> {
                 summary.transcripts_already_delivered += 1;
                 continue;
             }
+            let bytes = row
+                .get("content")
+                .and_then(Value::as_str)
+                .map_or(0, str::len);
             match Transcript::from_value(&row) {
-                Ok(transcript) => fresh.push(ViewRow {
-                    info,
-                    transcript,
-                    in_step: true,
-                }),
+                Ok(transcript) => {
+                    memory.waiting.insert(info.id.clone());
+                    fresh.push(ViewRow {
+                        info,
+                        transcript,
+                        in_step: true,
+                        bytes,
+                    });
+                }
                 Err(e) => {
                     let reason = e.kind().to_string();
                     tracing::warn!(transcript = %info.id, %reason, "transcript content cannot be paired; recorded and skipped");
@@ -959,24 +1121,119 @@ impl<'a> Pass<'a> {
                 .push(row);
         }
 
-        // Which sessions need their siblings read.
-        let mut wanted: Vec<String> = Vec::new();
-        if self.siblings.is_some() {
-            for key in &keys {
-                let Some(rows) = groups.get(key) else {
-                    continue;
-                };
-                if key.name.starts_with("row:") {
-                    continue;
-                }
-                let refs: Vec<&ViewRow> = rows.iter().collect();
-                let incomplete = numbering_has_gap(&refs)
-                    || Session::new(refs.iter().map(|r| &r.transcript).collect())
-                        .is_some_and(|s| looks_cut(s.rows(), has_batch_number(&refs)));
-                if incomplete && !wanted.contains(&key.name) {
-                    wanted.push(key.name.clone());
+        advance(memory, pending, now);
+        for key in keys {
+            let Some(mut rows) = groups.remove(&key) else {
+                continue;
+            };
+            if let Some(earlier) = memory.deferred.remove(&key) {
+                memory.deferred_bytes -= earlier.bytes;
+                // A row read again (a newer version) replaces the one held.
+                for row in earlier.rows {
+                    if !rows.iter().any(|r| r.info.id == row.info.id) {
+                        rows.push(row);
+                    }
                 }
             }
+            let refs: Vec<&ViewRow> = rows.iter().collect();
+            // Rows without a `name` are sessions of their own: nothing can complete them.
+            let cut = if key.name.starts_with("row:") {
+                Cut::Whole
+            } else {
+                cut_of(&refs)
+            };
+            if cut == Cut::Whole {
+                self.pair_now(&key, rows, None, now, pending, inflight, summary, memory)
+                    .await?;
+                continue;
+            }
+            let last_change = rows
+                .iter()
+                .filter(|r| r.in_step)
+                .map(|r| r.info.modified_on)
+                .max()
+                .unwrap_or(now);
+            let bytes = rows.iter().map(|r| r.bytes).sum();
+            memory.deferred_bytes += bytes;
+            memory.deferred.insert(
+                key,
+                DeferredSession {
+                    rows,
+                    cut,
+                    last_change,
+                    bytes,
+                },
+            );
+        }
+
+        // Sessions the stream has passed by the settle time are decided now; over the memory
+        // bounds, the oldest are decided early.
+        let mut due: Vec<(SessionKey, Decide)> = Vec::new();
+        if let Some(position) = memory.position {
+            for (key, d) in &memory.deferred {
+                if position > d.last_change + self.settle {
+                    due.push((key.clone(), Decide::Passed));
+                }
+            }
+        }
+        if memory.deferred_bytes > DEFER_MAX_BYTES || memory.frontier.len() > DEFER_MAX_ROWS {
+            let mut oldest: Vec<(&SessionKey, &DeferredSession)> = memory
+                .deferred
+                .iter()
+                .filter(|(k, _)| !due.iter().any(|(d, _)| d == *k))
+                .collect();
+            oldest.sort_by_key(|(_, d)| d.last_change);
+            let mut bytes = memory.deferred_bytes;
+            let over_rows = memory.frontier.len() > DEFER_MAX_ROWS;
+            for (key, d) in oldest {
+                if !over_rows && bytes <= DEFER_MAX_BYTES / 2 {
+                    break;
+                }
+                bytes -= d.bytes;
+                due.push((key.clone(), Decide::Early));
+            }
+        }
+        if !due.is_empty() {
+            self.decide(due, pending, inflight, summary, memory).await?;
+        }
+        Ok(())
+    }
+
+    /// Decides deferred sessions: reads the other rows of those that need it (a row is known
+    /// to be missing; or, at the end of the pass, the last prompt of a session still settling
+    /// may be answered in a row being written), then pairs each.
+    async fn decide(
+        &mut self,
+        mut due: Vec<(SessionKey, Decide)>,
+        pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
+        summary: &mut PassSummary,
+        memory: &mut Memory,
+    ) -> Result<(), IngestError> {
+        let now = self.clock.now();
+        // Oldest first, so the checkpoint moves as early as it can.
+        due.sort_by(|a, b| {
+            let at = |k: &SessionKey| memory.deferred.get(k).map(|d| d.last_change);
+            at(&a.0)
+                .cmp(&at(&b.0))
+                .then_with(|| a.0.to_string().cmp(&b.0.to_string()))
+        });
+        let mut sessions: Vec<(SessionKey, DeferredSession)> = Vec::with_capacity(due.len());
+        let mut wanted: Vec<String> = Vec::new();
+        for (key, when) in due {
+            let Some(d) = memory.deferred.remove(&key) else {
+                continue;
+            };
+            memory.deferred_bytes -= d.bytes;
+            let query = match (d.cut, when) {
+                (Cut::Whole, _) | (Cut::Hint, Decide::Passed) => false,
+                (Cut::Evidence, _) | (Cut::Hint, Decide::Early) => true,
+                (Cut::Hint, Decide::End) => now - d.last_change < self.settle,
+            };
+            if query && self.siblings.is_some() && !wanted.contains(&key.name) {
+                wanted.push(key.name.clone());
+            }
+            sessions.push((key, d));
         }
         let mut found: HashMap<String, Vec<Value>> = HashMap::new();
         if let (Some(source), false) = (self.siblings, wanted.is_empty()) {
@@ -992,33 +1249,44 @@ impl<'a> Pass<'a> {
                 found.insert(name, rows?);
             }
         }
+        for (key, d) in sessions {
+            let extra = found.get(&key.name).map(Vec::as_slice);
+            self.pair_now(&key, d.rows, extra, now, pending, inflight, summary, memory)
+                .await?;
+        }
+        Ok(())
+    }
 
-        // Rows not paired yet: the checkpoint moves over the rows before the first of them,
-        // session by session, so a failure loses little progress.
-        let mut waiting: HashSet<String> = groups
-            .values()
-            .flatten()
+    /// Pairs a session (with the sibling rows found for it), and moves the checkpoint over
+    /// what is done.
+    #[allow(clippy::too_many_arguments)]
+    async fn pair_now(
+        &mut self,
+        key: &SessionKey,
+        mut rows: Vec<ViewRow>,
+        found: Option<&[Value]>,
+        now: OffsetDateTime,
+        pending: &mut Pending,
+        inflight: &mut InFlight<'a>,
+        summary: &mut PassSummary,
+        memory: &mut Memory,
+    ) -> Result<(), IngestError> {
+        let ids: Vec<String> = rows
+            .iter()
+            .filter(|r| r.in_step)
             .map(|r| r.info.id.clone())
             .collect();
-        let mut cursor = 0;
-        advance(&order, &mut cursor, &waiting, memory, pending, now);
-        for key in keys {
-            let Some(mut rows) = groups.remove(&key) else {
-                continue;
-            };
-            let ids: Vec<String> = rows.iter().map(|r| r.info.id.clone()).collect();
-            if let Some(extra) = found.get(&key.name) {
-                self.add_siblings(&key, extra, &mut rows);
-            }
-            let held = self
-                .pair_session(&key, rows, now, pending, inflight, summary, memory)
-                .await?;
-            memory.held.extend(held);
-            for id in &ids {
-                waiting.remove(id);
-            }
-            advance(&order, &mut cursor, &waiting, memory, pending, now);
+        if let Some(extra) = found {
+            self.add_siblings(key, extra, &mut rows);
         }
+        let held = self
+            .pair_session(key, rows, now, pending, inflight, summary, memory)
+            .await?;
+        memory.held.extend(held);
+        for id in &ids {
+            memory.waiting.remove(id);
+        }
+        advance(memory, pending, now);
         Ok(())
     }
 
@@ -1051,6 +1319,7 @@ impl<'a> Pass<'a> {
                 info,
                 transcript,
                 in_step: false,
+                bytes: 0,
             });
         }
     }
@@ -1096,13 +1365,50 @@ impl<'a> Pass<'a> {
         }
         // Progress written by schema version 1: the first N pairs of the row went out.
         let mut legacy: Vec<Option<u64>> = Vec::with_capacity(view.len());
+        // Whether a row of the session was seen by an earlier pass (or read by a sibling
+        // query): only then can a half of one of its pairs have gone out alone.
+        let mut seen_before = view.iter().any(|r| !r.in_step);
         for row in &view {
-            legacy.push(match self.store.transcript(&row.info.id)? {
+            let known = self.store.transcript(&row.info.id)?;
+            seen_before |= known.is_some();
+            legacy.push(match known {
                 Some(k) if !k.keyed && k.version == row.info.version => Some(k.records_delivered),
                 _ => None,
             });
         }
-        let mut records = self.akto.session_records(&paired);
+        // Which halves of each complete pair went out alone before: a prompt delivered
+        // without its reply once the wait was over (or a reply without its prompt). Only the
+        // other half is sent now, so no message reaches the destination twice.
+        let mut halves_out = vec![(false, false); paired.pairs.len()];
+        if seen_before {
+            for (p, out) in paired.pairs.iter().zip(halves_out.iter_mut()) {
+                let (Some(q), Some(r)) = (&p.request_only_key, &p.response_only_key) else {
+                    continue;
+                };
+                let full = pair_id(&p.key);
+                if memory.queued.contains(&full) || self.store.pair_delivered(&full)? {
+                    continue;
+                }
+                let (q, r) = (pair_id(q), pair_id(r));
+                *out = (
+                    memory.queued.contains(&q) || self.store.pair_delivered(&q)?,
+                    memory.queued.contains(&r) || self.store.pair_delivered(&r)?,
+                );
+            }
+        }
+        let mut records = if halves_out.iter().any(|(q, r)| q != r) {
+            let mut rest = paired.clone();
+            for (p, (q, r)) in rest.pairs.iter_mut().zip(&halves_out) {
+                match (q, r) {
+                    (true, false) => p.pair.request = None,
+                    (false, true) => p.pair.response = None,
+                    _ => {}
+                }
+            }
+            self.akto.session_records(&rest)
+        } else {
+            self.akto.session_records(&paired)
+        };
         if let Some(hosts) = self.hosts {
             let user = paired.facts.user_aad_object_id.as_deref();
             let mut plain: Vec<AktoRecord> = records.iter().map(|r| r.record.clone()).collect();
@@ -1114,7 +1420,9 @@ impl<'a> Pass<'a> {
         let mut held_rows = vec![false; view.len()];
         let mut pairs_per_row = vec![0u64; view.len()];
         let mut sent_per_row = vec![0u64; view.len()];
-        for ((p, record), open) in paired.pairs.iter().zip(records).zip(open) {
+        for (((p, record), open), halves) in
+            paired.pairs.iter().zip(records).zip(open).zip(halves_out)
+        {
             let Some(row) = view.get(p.row) else {
                 continue;
             };
@@ -1126,7 +1434,10 @@ impl<'a> Pass<'a> {
             if legacy[p.row].is_some_and(|n| (p.pair.index as u64) < n) {
                 continue;
             }
-            if self.store.pair_delivered(&id)? {
+            if halves.0 || halves.1 {
+                summary.half_pairs_completed += 1;
+            }
+            if halves == (true, true) || self.store.pair_delivered(&id)? {
                 // Seen again (a row saved again): keep its identity as long as the rows live.
                 pending.pairs.push(DeliveredPair {
                     pair_id: id,
@@ -1921,8 +2232,9 @@ mod tests {
         assert_eq!(exchanges(&records), unsplit_exchanges());
         assert_eq!(summary.records_delivered, 8);
         assert_eq!(summary.pairs_held, 0);
-        // The first row met (batch 3) had its siblings read; the others were delivered with it.
-        assert_eq!(summary.sibling_queries, 1);
+        // Batch 3 and 2 looked cut (a numbering gap); the later row of the same pass completed
+        // them, so no query was needed.
+        assert_eq!(summary.sibling_queries, 0);
         assert_eq!(summary.transcripts_delivered, 3);
         // The pair cut at the first boundary is named by the row holding its prompt.
         let paths: Vec<&str> = records
@@ -2025,6 +2337,242 @@ mod tests {
             settled.checkpoint_after.as_deref(),
             Some("2026-03-01T11:59:00Z")
         );
+    }
+
+    /// A row of another conversation: one whole exchange, numbered (as Dataverse writes).
+    fn other_row(id: u32, modified: OffsetDateTime) -> Value {
+        let mut row = session_row(id, 1, &session_activities()[..4], modified);
+        row["name"] = Value::String(format!("other-{id}_4b57a07a-d1cf-06b6-3ebc-97dababcdbf0"));
+        row
+    }
+
+    /// A pass with a given split-settle time.
+    async fn settle_pass(
+        store: &mut StateStore,
+        sink: &MemorySink,
+        table: &Table,
+        rows: Vec<Value>,
+        now: OffsetDateTime,
+        settle: Duration,
+    ) -> PassSummary {
+        let akto = AktoConfig::new("1000000", "0", "env");
+        Pass::new(store, sink, &akto)
+            .batch_size(3)
+            .siblings(table)
+            .split_settle(settle)
+            .clock(Arc::new(client_core::ManualClock::new(now)))
+            .run(one_per_step(rows))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_later_page_completes_a_cut_session_without_a_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        // Written a day ago, one after another, with other conversations' rows in between.
+        let day = NOW - time::Duration::days(1);
+        let sec = |n: i64| day + time::Duration::seconds(n);
+        let [a, b, c] = three_rows([sec(0), sec(3), sec(6)]);
+        let table = Table::default();
+        let rows = vec![
+            a,
+            other_row(11, sec(1)),
+            other_row(12, sec(2)),
+            b,
+            other_row(13, sec(4)),
+            c,
+        ];
+        *table.rows.lock().unwrap() = rows.clone();
+        let summary = session_pass_rows(&mut s, &sink, &table, rows, NOW).await;
+        assert_eq!(summary.sibling_queries, 0, "{summary:?}");
+        assert_eq!(table.queries.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(summary.pairs_held, 0);
+        let records = sink.records.lock().unwrap().clone();
+        let ours: Vec<Value> = records
+            .iter()
+            .filter(|r| {
+                let p = r["path"].as_str().unwrap();
+                ["000000000001/", "000000000002/", "000000000003/"]
+                    .iter()
+                    .any(|id| p.contains(id))
+            })
+            .cloned()
+            .collect();
+        assert_eq!(exchanges(&ours), unsplit_exchanges());
+        assert_eq!(summary.records_delivered, 8 + 3 * 2);
+        assert_eq!(
+            summary.checkpoint_after.as_deref(),
+            Some(rfc3339(sec(6)).as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_settled_session_ending_with_a_prompt_goes_out_without_a_query() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        // One numbered row ending with an unanswered prompt, an hour old: its reply, had it
+        // been in another row, would have been written (and read by this pass) long ago.
+        let [a, _, _] = three_rows([NOW - time::Duration::hours(1); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a.clone()];
+        let summary = session_pass_rows(&mut s, &sink, &table, vec![a], NOW).await;
+        assert_eq!(
+            (summary.sibling_queries, summary.pairs_held),
+            (0, 0),
+            "{summary:?}"
+        );
+        assert_eq!(summary.records_delivered, 3);
+    }
+
+    #[tokio::test]
+    async fn a_session_still_settling_at_the_end_of_the_pass_is_queried_and_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let [a, _, _] = three_rows([NOW - time::Duration::minutes(2); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a.clone()];
+        let summary = session_pass_rows(&mut s, &sink, &table, vec![a], NOW).await;
+        assert_eq!(
+            (summary.sibling_queries, summary.pairs_held),
+            (1, 1),
+            "{summary:?}"
+        );
+        assert_eq!(summary.records_delivered, 2);
+        assert_eq!(s.watermark().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_zero_split_settle_never_waits_nor_queries_for_a_last_prompt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let [a, _, _] = three_rows([NOW - time::Duration::minutes(1); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a.clone()];
+        let summary = settle_pass(&mut s, &sink, &table, vec![a], NOW, Duration::ZERO).await;
+        assert_eq!(
+            (
+                summary.sibling_queries,
+                summary.pairs_held,
+                summary.records_delivered
+            ),
+            (0, 0, 3),
+            "{summary:?}"
+        );
+        assert_eq!(
+            s.watermark().unwrap(),
+            Some(NOW - time::Duration::minutes(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_numbering_gap_is_queried_however_old_the_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        // Only batch 3 is in this pass's window (the others were modified before it), a week
+        // ago: the gap says rows 1 and 2 exist, so they are read whatever the row's age.
+        let week = NOW - time::Duration::days(7);
+        let [a, b, c] = three_rows([week, week, week]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a, b, c.clone()];
+        let summary = session_pass_rows(&mut s, &sink, &table, vec![c], NOW).await;
+        assert_eq!(summary.sibling_queries, 1, "{summary:?}");
+        let records = sink.records.lock().unwrap().clone();
+        assert_eq!(exchanges(&records), unsplit_exchanges());
+    }
+
+    #[tokio::test]
+    async fn a_cut_session_is_decided_once_the_stream_passes_it_by_the_settle_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let day = NOW - time::Duration::days(1);
+        let [a, _, _] = three_rows([day; 3]);
+        let later = |min: i64| other_row(20 + min as u32, day + time::Duration::minutes(min));
+        // The settle time is 10 minutes: the row at +11 min passes it, not the row at +5.
+        let rows = vec![a, later(5), later(11), later(12)];
+        let table = Table::default();
+        let summary = session_pass_rows(&mut s, &sink, &table, rows, NOW).await;
+        assert_eq!(summary.sibling_queries, 0);
+        let order: Vec<String> = sink
+            .records
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .split('/')
+                    .nth(3)
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let first = |id: &str| order.iter().position(|p| p.ends_with(id)).unwrap();
+        // Decided after the row at +11 min was read, before the row at +12 min.
+        assert!(first("000000000025") < first("000000000001"), "{order:?}");
+        assert!(first("000000000031") < first("000000000001"), "{order:?}");
+        assert!(first("000000000001") < first("000000000032"), "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn a_half_pair_sent_after_the_wait_is_completed_by_its_other_half_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let sink = MemorySink::default();
+        let settle = Duration::from_secs(5 * 60);
+        let [a, b, c] = three_rows([NOW - time::Duration::minutes(1); 3]);
+        let table = Table::default();
+        *table.rows.lock().unwrap() = vec![a];
+        let one = session_pass(&mut s, &sink, &table, NOW).await;
+        assert_eq!(one.pairs_held, 1, "{one:?}");
+        // The wait is over and no row came: "question 1" goes out without its reply.
+        let t2 = NOW + time::Duration::try_from(settle).unwrap();
+        let rows = window(&s, &table);
+        let two = settle_pass(&mut s, &sink, &table, rows, t2, settle).await;
+        assert_eq!((two.records_delivered, two.pairs_held), (1, 0), "{two:?}");
+        // Then the rest of the session is written: the reply to "question 1" goes out alone,
+        // under the path the prompt went out with.
+        for mut row in [b, c] {
+            row["modifiedon"] = Value::String(rfc3339(t2 + time::Duration::minutes(1)));
+            table.rows.lock().unwrap().push(row);
+        }
+        let t3 = t2 + time::Duration::minutes(10);
+        let rows = window(&s, &table);
+        let three = settle_pass(&mut s, &sink, &table, rows, t3, settle).await;
+        assert_eq!(three.half_pairs_completed, 1, "{three:?}");
+        let records = sink.records.lock().unwrap().clone();
+        // Exactly the unsplit session's exchanges, but the pair cut by the wait comes in its
+        // two halves: no message twice, none lost.
+        let mut want: Vec<(String, String)> = unsplit_exchanges()
+            .into_iter()
+            .filter(|(q, _)| q != "question 1")
+            .collect();
+        want.push(("question 1".into(), "-".into()));
+        want.push(("-".into(), "answer 1".into()));
+        want.sort();
+        assert_eq!(exchanges(&records), want);
+        let path_of = |text: &str, field: &str| -> Vec<String> {
+            records
+                .iter()
+                .filter(|r| r[field].as_str().unwrap_or("").contains(text))
+                .map(|r| r["path"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            path_of("question 1", "requestPayload"),
+            path_of("answer 1", "responsePayload")
+        );
+        // Nothing again.
+        let rows = window(&s, &table);
+        let four = settle_pass(&mut s, &sink, &table, rows, t3, settle).await;
+        assert_eq!(four.records_delivered, 0, "{four:?}");
     }
 
     #[tokio::test]

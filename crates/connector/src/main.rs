@@ -105,7 +105,7 @@ struct Global {
     /// On the first pass, start this far back (e.g. 7d) instead of at the oldest transcript [env: COPILOT_CONNECTOR_SINCE]
     #[arg(long, global = true, value_name = "DURATION")]
     since: Option<String>,
-    /// Rows per Dataverse page [env: COPILOT_CONNECTOR_PAGE_SIZE; default 100]
+    /// Rows per Dataverse page [env: COPILOT_CONNECTOR_PAGE_SIZE; default 500]
     #[arg(long, global = true, value_name = "N")]
     page_size: Option<String>,
     /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
@@ -114,6 +114,9 @@ struct Global {
     /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
     #[arg(long, global = true, value_name = "N")]
     in_flight: Option<String>,
+    /// How long a prompt whose reply may be in a row not written yet waits for it (0 never waits) [env: COPILOT_CONNECTOR_SPLIT_SETTLE; default 10m]
+    #[arg(long, global = true, value_name = "DURATION")]
+    split_settle: Option<String>,
     /// The record host shape: record-host, or ai-agent for `{userId}.ai-agent.{botName}` [env: COPILOT_CONNECTOR_HOST_SHAPE; default: ai-agent with a user map file, else record-host]
     #[arg(long, global = true, value_name = "SHAPE")]
     host_shape: Option<String>,
@@ -153,8 +156,16 @@ enum Command {
     },
     /// List the environment's agents.
     Agents,
-    /// Check the setup step by step and say how to fix each problem.
-    Doctor,
+    /// Check the setup step by step and say how to fix each problem, the inventory's rights included.
+    #[command(
+        long_about = "Check the setup step by step and say how to fix each problem: the transcript connector \
+(token, Dataverse sign-in, read access, roles, ingestion endpoint, checkpoint store), the permissions each command \
+needs against what the app holds, and the inventory checks of `inventory doctor` (inventory API, Resource Graph, \
+bot/botcomponent read per environment, the inventory environment's schema and write rights).\n\n\
+An inventory check that fails is a warning until the inventory is in use (COPILOT_INVENTORY_URL set, or a scan's \
+state present). Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid settings."
+    )]
+    Doctor(connector::inventory::cli::DoctorArgs),
     /// The checkpoint store: `state check` says whether it is sound (read-only).
     State {
         #[command(subcommand)]
@@ -286,6 +297,7 @@ fn raw_config(g: &Global) -> Result<RawConfig, ConfigError> {
     flags.set_flag(keys::PAGE_SIZE, g.page_size.clone());
     flags.set_flag(keys::BATCH_SIZE, g.batch_size.clone());
     flags.set_flag(keys::IN_FLIGHT, g.in_flight.clone());
+    flags.set_flag(keys::SPLIT_SETTLE, g.split_settle.clone());
     flags.set_flag(keys::HOST_SHAPE, g.host_shape.clone());
     flags.set_flag(keys::USER_MAP_FILE, g.user_map_file.clone());
     flags.set_flag(
@@ -422,7 +434,7 @@ async fn run(cli: Cli) -> ExitCode {
     let config = match raw_config(g).and_then(|raw| Config::from_raw(&raw, needs)) {
         Ok(c) => c,
         Err(e) => {
-            if matches!(cli.command, Command::Doctor) {
+            if matches!(cli.command, Command::Doctor(_)) {
                 print_report(&doctor::config_failure(&e), g.json);
             } else {
                 err!("error: {e}");
@@ -459,12 +471,34 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         },
-        Command::Doctor => {
+        Command::Doctor(inventory) => {
+            let inventory = match connector::inventory::cli::doctor_options(&inventory) {
+                Ok(o) => o,
+                Err(e) => {
+                    err!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
             let graph_url = std::env::var("GRAPH_URL")
                 .ok()
                 .filter(|u| !u.trim().is_empty());
-            let report =
+            let mut report =
                 doctor::run_with_permissions(&connector, &credential, graph_url.as_deref()).await;
+            let state = std::env::var_os("COPILOT_INVENTORY_STATE")
+                .filter(|s| !s.is_empty())
+                .map_or_else(
+                    || PathBuf::from(connector::inventory::store::DEFAULT_INVENTORY_STATE),
+                    PathBuf::from,
+                );
+            connector::inventory::doctor::append_to(
+                &mut report,
+                &credential,
+                connector.clock(),
+                &connector.config().authority_host,
+                &inventory,
+                connector::inventory::doctor::in_use(&inventory, &state),
+            )
+            .await;
             print_report(&report, g.json);
             if report.ok() {
                 ExitCode::SUCCESS

@@ -70,6 +70,9 @@ pub struct SecCopilotOptions {
     /// Sign in as a person with a device code (delegated permissions; the instructions go to stderr) instead of as the app
     #[arg(long, env = "SECURITY_COPILOT_DEVICE_CODE")]
     pub device_code: bool,
+    /// With --device-code: the file that keeps the sign-in between runs (owner-only), or `none` to sign in on every run [default: {user cache dir}/copilot-connector/token-cache.json]
+    #[arg(long, env = "SECURITY_COPILOT_TOKEN_CACHE", value_name = "FILE|none")]
+    pub token_cache: Option<String>,
     /// The host written into the records
     #[arg(long = "seccopilot-record-host", env = "SECURITY_COPILOT_RECORD_HOST", value_name = "HOST", default_value = SECURITY_COPILOT_DEFAULT_HOST)]
     pub record_host: String,
@@ -82,6 +85,7 @@ impl Default for SecCopilotOptions {
             workspace: graph_client::DEFAULT_WORKSPACE.to_owned(),
             rate_limit: graph_client::DEFAULT_RATE_LIMIT_CALLS,
             device_code: false,
+            token_cache: None,
             record_host: SECURITY_COPILOT_DEFAULT_HOST.to_owned(),
         }
     }
@@ -199,6 +203,31 @@ pub struct SecCopilotSummary {
     pub undeliverable: usize,
     /// Whether the pass stopped early on request.
     pub stopped: bool,
+}
+
+impl std::fmt::Display for SecCopilotSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sessions ({} unchanged), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
+            self.sessions,
+            self.sessions_unchanged,
+            self.prompts,
+            self.evaluations,
+            self.pending,
+            self.records_delivered,
+            self.batches,
+            self.already_delivered,
+            self.undeliverable,
+            if self.stopped { " (stopped early)" } else { "" }
+        )
+    }
+}
+
+impl crate::graph_job::IngestSummary for SecCopilotSummary {
+    fn undeliverable(&self) -> usize {
+        self.undeliverable
+    }
 }
 
 /// What `ask` got.
@@ -768,11 +797,36 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// The directory under the user's cache directory that holds the connector's token cache.
+pub const TOKEN_CACHE_APP_DIR: &str = "copilot-connector";
+
+/// The token cache file `--token-cache` names, the default one when it names none, or `None`
+/// for `none` (or when no cache directory can be found, which is said on stderr).
+pub fn token_cache_file(
+    setting: Option<&str>,
+    env: &entra_auth::Env,
+) -> Option<entra_auth::TokenCacheFile> {
+    match setting.map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("none") => None,
+        Some(v) if !v.is_empty() => Some(entra_auth::TokenCacheFile::new(v)),
+        _ => match entra_auth::TokenCacheFile::in_user_cache_dir(TOKEN_CACHE_APP_DIR, env) {
+            Ok(file) => Some(file),
+            Err(e) => {
+                note(&format!(
+                    "seccopilot: {e}; the sign-in is kept for this run only (set --token-cache FILE)"
+                ));
+                None
+            }
+        },
+    }
+}
+
 /// A person's sign-in with a device code for the settings' app (a public client) and tenant
-/// (`organizations` when none is set); the instructions go to stderr. The token cache keeps
-/// the sign-in for the rest of the run.
+/// (`organizations` when none is set); the instructions go to stderr. The sign-in is kept in
+/// the token cache file (see [`token_cache_file`]), so the next run does not ask again.
 fn device_code_credential(
     settings: &SharedSettings,
+    token_cache: Option<&str>,
     clock: SharedClock,
 ) -> Result<SharedCredential, String> {
     let client_id = settings.client_id.ok_or(
@@ -787,10 +841,19 @@ fn device_code_credential(
             .clone()
             .unwrap_or_else(|| "organizations".to_owned()),
         client_id.to_string(),
-        |prompt| note(&format!("seccopilot: {}", prompt.message())),
+        |prompt| {
+            if let entra_auth::SignInReason::Refused { .. } = prompt.reason() {
+                note(&format!("seccopilot: {}; sign in again.", prompt.reason()));
+            }
+            note(&format!("seccopilot: {}", prompt.message()));
+        },
         options,
     )
     .map_err(|e| e.to_string())?;
+    let credential = match token_cache_file(token_cache, &entra_auth::Env::process()) {
+        Some(file) => credential.with_token_cache_file(file),
+        None => credential,
+    };
     Ok(std::sync::Arc::new(credential))
 }
 
@@ -826,10 +889,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_LOCKED: u8 = 3;
 
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
+use crate::graph_job::say;
 
 fn note(line: &str) {
     use std::io::Write;
@@ -899,7 +959,7 @@ pub async fn run_cli(
     };
     let clock = client_core::system_clock();
     let credential = if options.device_code {
-        device_code_credential(&settings, clock.clone())
+        device_code_credential(&settings, options.token_cache.as_deref(), clock.clone())
     } else {
         crate::credential::from_parts(
             &settings.credential,
@@ -1010,54 +1070,20 @@ pub async fn run_cli(
             }
         }
         SecCopilotAction::Ingest { once, every, .. } => {
-            let store = match job.open_state() {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return exit_for(&e);
-                }
+            let cmd = crate::graph_job::IngestCommand {
+                command: "seccopilot",
+                once: *once,
+                every: *every,
+                json,
             };
-            let sink = match job.sink().await {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return EXIT_CONFIG;
-                }
-            };
-            let report = |r: &Result<SecCopilotSummary, SecCopilotError>| match r {
-                Ok(s) if json => say(&serde_json::to_string(s).unwrap_or_default()),
-                Ok(s) => say(&format!(
-                    "seccopilot: {} sessions ({} unchanged), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
-                    s.sessions,
-                    s.sessions_unchanged,
-                    s.prompts,
-                    s.evaluations,
-                    s.pending,
-                    s.records_delivered,
-                    s.batches,
-                    s.already_delivered,
-                    s.undeliverable,
-                    if s.stopped { " (stopped early)" } else { "" }
-                )),
-                Err(e) => complain(&e.to_string()),
-            };
-            let store = tokio::sync::Mutex::new(store);
-            crate::graph_job::run_ingest(
-                "seccopilot",
-                *once,
-                *every,
+            crate::graph_job::run_ingest_command(
+                cmd,
                 clock,
                 stop,
-                |stop| {
-                    let (store, job, sink) = (&store, &job, &sink);
-                    async move {
-                        let mut guard = store.lock().await;
-                        job.ingest_once(&mut guard, sink.as_ref(), stop).await
-                    }
-                },
-                report,
-                |s: &SecCopilotSummary| s.undeliverable > 0,
-                |e: &SecCopilotError| exit_for(e),
+                job.open_state(),
+                job.sink(),
+                async |store, sink, stop| job.ingest_once(store, sink, stop).await,
+                exit_for,
             )
             .await
         }

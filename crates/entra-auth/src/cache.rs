@@ -286,6 +286,11 @@ impl<C: TokenCredential> CachedCredential<C> {
         &self.inner
     }
 
+    /// Drops every cached token (the next request asks the wrapped credential).
+    pub fn clear(&self) {
+        self.cache.clear();
+    }
+
     /// The wrapped credential, to configure it before any token is cached.
     pub(crate) fn inner_mut(&mut self) -> &mut C {
         &mut self.inner

@@ -4,12 +4,17 @@
 use crate::EntraError;
 use crate::cache::{CachedCredential, through_cache};
 use crate::options::{CredentialOptions, check_client_id};
+use crate::token_cache_file::{
+    SavedSignIn, SignInKey, TokenCacheFile, TokenCacheFileError, TokenCacheFileErrorKind,
+};
 use crate::token_endpoint::{Grant, Num, TokenEndpoint, scope_param};
 use client_core::{
     AccessToken, CredentialError, CredentialErrorKind, Secret, TokenCredential, async_trait,
 };
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -36,6 +41,34 @@ pub struct DeviceCodePrompt {
     verification_uri: String,
     message: String,
     expires_on: OffsetDateTime,
+    reason: SignInReason,
+}
+
+/// Why a person is asked to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignInReason {
+    /// No sign-in is held (none saved, or no token cache file).
+    NotSignedIn,
+    /// Entra ID refused the held refresh token (`error` is its OAuth error, such as
+    /// `invalid_grant`: expired, revoked, or the password or consent changed); it was forgotten
+    /// (and removed from the token cache file).
+    Refused {
+        /// The OAuth `error` Entra answered.
+        error: String,
+    },
+}
+
+impl fmt::Display for SignInReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignInReason::NotSignedIn => f.write_str("not signed in"),
+            SignInReason::Refused { error } => write!(
+                f,
+                "the saved sign-in was refused ({error}: expired, revoked or no longer consented)"
+            ),
+        }
+    }
 }
 
 impl DeviceCodePrompt {
@@ -58,6 +91,11 @@ impl DeviceCodePrompt {
     pub fn expires_on(&self) -> OffsetDateTime {
         self.expires_on
     }
+
+    /// Why the person is asked (first sign-in, or a saved sign-in that was refused).
+    pub fn reason(&self) -> &SignInReason {
+        &self.reason
+    }
 }
 
 /// Receives the sign-in instructions; called once per sign-in, before polling starts.
@@ -72,9 +110,16 @@ pub type DeviceCodeCallback = Arc<dyn Fn(&DeviceCodePrompt) + Send + Sync>;
 ///   seconds (5 more after each `slow_down`), until the person signs in, declines, or the code
 ///   expires (`expires_in`, measured on the injected clock).
 /// - `offline_access` is requested with every scope, so Entra ID returns a refresh token. It is
-///   kept in memory only (as a [`Secret`]) and used for later scopes and refreshes, so the
-///   person signs in once per process. If Entra refuses it (expired, revoked, new consent
-///   needed), the next request signs in again.
+///   kept (as a [`Secret`]) and used for later scopes and refreshes. Without a token cache
+///   file it lives in memory, so the person signs in once per process; with
+///   [`with_token_cache_file`](Self::with_token_cache_file) it is saved (with the account,
+///   authority, tenant and client) and redeemed by the next run, so the person signs in once.
+/// - If Entra refuses the refresh token (`invalid_grant`: expired, revoked, password or
+///   consent changed), it is forgotten, removed from the file, and the person is asked to sign
+///   in again; the prompt's [`reason`](DeviceCodePrompt::reason) says why.
+/// - A token cache file that cannot be used (unreadable, not a cache file, from a newer
+///   version) is reported with a warning and the sign-in kept for this process only: it never
+///   fails a token request.
 /// - Tokens are cached like every credential of this crate; one sign-in runs at a time.
 ///
 /// The app registration must allow public client flows (Authentication, "Allow public client
@@ -104,7 +149,12 @@ struct DeviceCodeFlow {
     endpoint: TokenEndpoint,
     device_code_url: Url,
     prompt: DeviceCodeCallback,
+    /// The authority host, part of the key of a saved sign-in.
+    authority: String,
     refresh_token: Mutex<Option<Secret>>,
+    /// The OAuth error of the last refused refresh token, for the next prompt.
+    refused: Mutex<Option<String>>,
+    persistent: Option<Persistent>,
     /// Held while a person is being asked to sign in, so concurrent requests for other scopes
     /// wait for that sign-in (and use its refresh token) instead of prompting again.
     signing_in: tokio::sync::Mutex<()>,
@@ -141,7 +191,10 @@ impl DeviceCodeCredential {
             endpoint,
             prompt: Arc::new(prompt),
             refresh_token: Mutex::new(None),
+            refused: Mutex::new(None),
+            persistent: None,
             signing_in: tokio::sync::Mutex::new(()),
+            authority: options.authority_host()?.to_string(),
         };
         Ok(Self {
             cached: CachedCredential::new(flow, options.clock().clone()),
@@ -158,10 +211,157 @@ impl DeviceCodeCredential {
         &self.cached.inner().client_id
     }
 
-    /// Whether a person has signed in (a refresh token is held).
+    /// Whether a person has signed in (a refresh token is held). A saved sign-in is read from
+    /// the token cache file at the first token request, so this is `false` until then.
     pub fn is_signed_in(&self) -> bool {
         self.cached.inner().refresh_token().is_some()
     }
+
+    /// Keeps the sign-in in `file`, so later runs redeem its refresh token instead of asking
+    /// the person again (see [`TokenCacheFile`]). Nothing is read until the first token request.
+    pub fn with_token_cache_file(mut self, file: TokenCacheFile) -> Self {
+        let flow = self.cached.inner_mut();
+        flow.persistent = Some(Persistent {
+            key: SignInKey::new(&flow.authority, &flow.tenant_id, &flow.client_id),
+            file,
+            loaded: tokio::sync::OnceCell::new(),
+            writable: AtomicBool::new(true),
+            saved: Mutex::new(SavedState::default()),
+            writing: tokio::sync::Mutex::new(()),
+        });
+        self
+    }
+
+    /// The token cache file, if one was given.
+    pub fn token_cache_file(&self) -> Option<&TokenCacheFile> {
+        self.cached.inner().persistent.as_ref().map(|p| &p.file)
+    }
+
+    /// Forgets the sign-in: the refresh token in memory and its entry in the token cache file.
+    /// Access tokens already handed out stay valid until they expire.
+    pub async fn sign_out(&self) -> Result<(), CredentialError> {
+        let flow = self.cached.inner();
+        *flow.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.cached.clear();
+        if let Some(p) = &flow.persistent {
+            let _ = p.loaded.set(());
+            p.remove().await.map_err(cache_file_error)?;
+        }
+        Ok(())
+    }
+}
+
+/// A token cache file and what this credential keeps in it.
+struct Persistent {
+    file: TokenCacheFile,
+    key: SignInKey,
+    /// Set once the file was read (at the first token request).
+    loaded: tokio::sync::OnceCell<()>,
+    /// False once the file turned out not to be ours, or from a newer version: never overwrite.
+    writable: AtomicBool,
+    saved: Mutex<SavedState>,
+    /// One save at a time in this process (each save rewrites the file).
+    writing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct SavedState {
+    account: Option<String>,
+    scopes: BTreeSet<String>,
+}
+
+impl Persistent {
+    /// Reads the saved sign-in, reporting (not failing on) a file that cannot be used.
+    async fn load(&self) -> Option<Secret> {
+        let (file, key) = (self.file.clone(), self.key.clone());
+        match blocking(move || file.find(&key)).await {
+            Ok(Some(saved)) => {
+                tracing::debug!(path = %self.file.path().display(), "using the sign-in saved in the token cache file");
+                let mut s = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+                s.account = saved.account().map(str::to_owned);
+                s.scopes = saved.scopes().map(str::to_owned).collect();
+                Some(saved.refresh_token().clone())
+            }
+            Ok(None) => None,
+            Err(e) => {
+                if matches!(
+                    e.kind(),
+                    TokenCacheFileErrorKind::NotACacheFile
+                        | TokenCacheFileErrorKind::UnsupportedVersion
+                ) {
+                    self.writable.store(false, Ordering::SeqCst);
+                }
+                tracing::warn!(error = %e, "the token cache file cannot be used; the sign-in is kept for this run only");
+                None
+            }
+        }
+    }
+
+    /// Saves the refresh token of a grant for `scope`; a failure is reported, not returned.
+    async fn save(
+        &self,
+        refresh_token: &Secret,
+        token: &AccessToken,
+        scope: &str,
+        now: OffsetDateTime,
+    ) {
+        if !self.writable.load(Ordering::SeqCst) {
+            return;
+        }
+        let sign_in = {
+            let mut s = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(account) = home_account_id(token) {
+                s.account = Some(account);
+            }
+            s.scopes.extend(
+                scope
+                    .split(' ')
+                    .filter(|x| !x.is_empty() && *x != "offline_access")
+                    .map(str::to_owned),
+            );
+            SavedSignIn::new(
+                self.key.clone(),
+                s.account.clone(),
+                s.scopes.iter().cloned(),
+                refresh_token.clone(),
+                now,
+            )
+        };
+        let _one = self.writing.lock().await;
+        let file = self.file.clone();
+        if let Err(e) = blocking(move || file.save(&sign_in)).await {
+            tracing::warn!(error = %e, "cannot save the sign-in in the token cache file; the next run asks the person to sign in again");
+        }
+    }
+
+    async fn remove(&self) -> Result<bool, TokenCacheFileError> {
+        if !self.writable.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let _one = self.writing.lock().await;
+        let (file, key) = (self.file.clone(), self.key.clone());
+        blocking(move || file.remove(&key)).await
+    }
+}
+
+/// The person's `{oid}.{tid}` from a JWT access token, when it is one.
+fn home_account_id(token: &AccessToken) -> Option<String> {
+    let claims = crate::TokenClaims::from_jwt(token.token.expose()).ok()?;
+    Some(format!("{}.{}", claims.object_id()?, claims.tenant_id()?))
+}
+
+/// Runs file I/O off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, TokenCacheFileError> + Send + 'static,
+) -> Result<T, TokenCacheFileError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(TokenCacheFileError::task_failed(&e.to_string())),
+    }
+}
+
+fn cache_file_error(e: TokenCacheFileError) -> CredentialError {
+    CredentialError::new(CredentialErrorKind::InvalidConfiguration, e.to_string()).with_source(e)
 }
 
 through_cache!(DeviceCodeCredential);
@@ -174,12 +374,31 @@ impl DeviceCodeFlow {
             .clone()
     }
 
-    fn keep(&self, grant: Grant) -> AccessToken {
+    async fn keep(&self, grant: Grant, scope: &str) -> AccessToken {
         if let Some(rt) = grant.refresh_token {
             // Entra rotates refresh tokens: the newest replaces the old one.
-            *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rt);
+            *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(rt.clone());
+            if let Some(p) = &self.persistent {
+                p.save(&rt, &grant.token, scope, self.endpoint.clock().now())
+                    .await;
+            }
         }
         grant.token
+    }
+
+    /// Reads the token cache file once, before the first refresh.
+    async fn load_saved(&self) {
+        let Some(p) = &self.persistent else { return };
+        p.loaded
+            .get_or_init(|| async {
+                if let Some(rt) = p.load().await {
+                    let mut slot = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner());
+                    if slot.is_none() {
+                        *slot = Some(rt);
+                    }
+                }
+            })
+            .await;
     }
 
     /// A token from the refresh token, if one is held and Entra still accepts it.
@@ -198,13 +417,25 @@ impl DeviceCodeFlow {
             ])
             .await;
         match result {
-            Ok(grant) => Ok(Some(self.keep(grant))),
+            Ok(grant) => Ok(Some(self.keep(grant, scope).await)),
             Err(e) if needs_sign_in(&e) => {
-                tracing::info!(error = %e, "the refresh token was refused; signing in again");
-                let mut slot = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner());
-                // Only forget the token that was refused, not a newer one.
-                if slot.as_ref() == Some(&rt) {
-                    *slot = None;
+                tracing::warn!(error = %e, "the saved sign-in was refused; the person must sign in again");
+                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    oauth_error(&e).map(str::to_owned);
+                let forgot = {
+                    let mut slot = self.refresh_token.lock().unwrap_or_else(|e| e.into_inner());
+                    // Only forget the token that was refused, not a newer one.
+                    let same = slot.as_ref() == Some(&rt);
+                    if same {
+                        *slot = None;
+                    }
+                    same
+                };
+                if forgot
+                    && let Some(p) = &self.persistent
+                    && let Err(e) = p.remove().await
+                {
+                    tracing::warn!(error = %e, "cannot remove the refused sign-in from the token cache file");
                 }
                 Ok(None)
             }
@@ -223,7 +454,16 @@ impl DeviceCodeFlow {
             )
             .await
             .map_err(public_client_hint)?;
-        let (device_code, prompt, mut interval) = parse_authorization(response.body(), started)?;
+        let (device_code, mut prompt, mut interval) =
+            parse_authorization(response.body(), started)?;
+        if let Some(error) = self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            prompt.reason = SignInReason::Refused { error };
+        }
         tracing::debug!(tenant = %self.tenant_id, client_id = %self.client_id, %scope, expires_on = %prompt.expires_on, "waiting for the device code sign-in");
         (self.prompt)(&prompt);
         loop {
@@ -246,7 +486,7 @@ impl DeviceCodeFlow {
                 ])
                 .await;
             match result {
-                Ok(grant) => return Ok(self.keep(grant)),
+                Ok(grant) => return Ok(self.keep(grant, scope).await),
                 Err(e) => match oauth_error(&e) {
                     Some("authorization_pending") => {}
                     Some("slow_down") => {
@@ -267,6 +507,7 @@ impl DeviceCodeFlow {
 impl TokenCredential for DeviceCodeFlow {
     async fn get_token(&self, scopes: &[&str]) -> Result<AccessToken, CredentialError> {
         let scope = with_offline_access(&scope_param(scopes)?);
+        self.load_saved().await;
         if let Some(token) = self.refresh(&scope).await? {
             return Ok(token);
         }
@@ -286,6 +527,10 @@ impl fmt::Debug for DeviceCodeFlow {
             .field("client_id", &self.client_id)
             .field("refresh_token", &self.refresh_token())
             .field("device_code_url", &self.device_code_url.as_str())
+            .field(
+                "token_cache_file",
+                &self.persistent.as_ref().map(|p| p.file.path()),
+            )
             .finish()
     }
 }
@@ -380,6 +625,7 @@ fn parse_authorization(
             verification_uri,
             message,
             expires_on,
+            reason: SignInReason::NotSignedIn,
         },
         interval,
     ))

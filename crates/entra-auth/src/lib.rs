@@ -13,6 +13,7 @@ mod environment_credential;
 mod error;
 mod managed_identity;
 mod options;
+mod token_cache_file;
 mod token_endpoint;
 mod workload_identity;
 
@@ -25,6 +26,7 @@ pub use client_secret::ClientSecretCredential;
 pub use cloud::{Cloud, CustomCloud, UnknownCloud};
 pub use device_code::{
     DEVICE_CODE_GRANT_TYPE, DeviceCodeCallback, DeviceCodeCredential, DeviceCodePrompt,
+    SignInReason,
 };
 pub use env_vars::Env;
 pub use environment_credential::EnvironmentCredential;
@@ -34,6 +36,10 @@ pub use managed_identity::{
     managed_identity_retry_policy,
 };
 pub use options::CredentialOptions;
+pub use token_cache_file::{
+    SavedSignIn, SignInKey, TOKEN_CACHE_FILE_NAME, TOKEN_CACHE_FORMAT, TOKEN_CACHE_VERSION,
+    TokenCacheFile, TokenCacheFileError, TokenCacheFileErrorKind,
+};
 pub use workload_identity::WorkloadIdentityCredential;
 
 // What a program that signs in needs next, so it depends on this crate alone.

@@ -8,7 +8,10 @@
 //!   interval, `authorization_declined`, `expired_token` after `expires_in`, or
 //!   `bad_verification_code`;
 //! - with `offline_access` in the scope the answer carries a refresh token, which the token
-//!   endpoint takes back with `grant_type=refresh_token` for any registered resource.
+//!   endpoint takes back with `grant_type=refresh_token` for any registered resource. Each use
+//!   returns a new one (the old one stays valid); one unused for 90 days of emulator time is
+//!   refused with `invalid_grant` (AADSTS700082), as is every one after
+//!   [`DeviceSignIn::revoke_refresh_tokens`] (AADSTS70008).
 //!
 //! Who approves: by default the sign-in is approved on the second poll (set with
 //! [`DeviceSignIn::approve_after_polls`]); with `None`, a test approves or declines it
@@ -101,7 +104,11 @@ struct Pending {
 struct Session {
     client_id: Uuid,
     user: SignedInUser,
+    issued_at: OffsetDateTime,
 }
+
+/// How long an unused refresh token stays good (Entra's default for all but single-page apps).
+pub const REFRESH_TOKEN_INACTIVITY: Duration = Duration::from_secs(90 * 86_400);
 
 struct SignIns {
     expires_in: Duration,
@@ -344,7 +351,7 @@ pub(crate) fn delegated_grant(
 ) -> Option<Result<Value, AadError>> {
     match grant_type {
         DEVICE_CODE_GRANT_TYPE => Some(poll(entra, form, now)),
-        "refresh_token" => Some(refresh(entra, form)),
+        "refresh_token" => Some(refresh(entra, form, now)),
         _ => None,
     }
 }
@@ -420,12 +427,16 @@ fn poll(
             };
             let user = s.user.clone();
             drop(s);
-            grant(entra, p.client_id, user, &p.scope)
+            grant(entra, p.client_id, user, &p.scope, now)
         }
     }
 }
 
-fn refresh(entra: &Entra, form: &HashMap<String, String>) -> Result<Value, AadError> {
+fn refresh(
+    entra: &Entra,
+    form: &HashMap<String, String>,
+    now: OffsetDateTime,
+) -> Result<Value, AadError> {
     let client_id = form
         .get("client_id")
         .ok_or_else(|| AadError::missing("client_id"))?;
@@ -434,7 +445,20 @@ fn refresh(entra: &Entra, form: &HashMap<String, String>) -> Result<Value, AadEr
         .ok_or_else(|| AadError::missing("refresh_token"))?;
     let scope = form.get("scope").map(|s| s.trim()).unwrap_or_default();
     let session = {
-        let s = entra.device_sign_in().lock();
+        let device = entra.device_sign_in();
+        let mut s = device.lock();
+        let expired = s
+            .sessions
+            .get(token)
+            .is_some_and(|session| now - session.issued_at >= REFRESH_TOKEN_INACTIVITY);
+        if expired {
+            s.sessions.remove(token);
+            return Err(AadError::new(
+                "invalid_grant",
+                700082,
+                "The refresh token has expired due to inactivity. The token was inactive for 90.00:00:00.",
+            ));
+        }
         s.sessions
             .get(token)
             .filter(|session| {
@@ -458,7 +482,7 @@ fn refresh(entra: &Entra, form: &HashMap<String, String>) -> Result<Value, AadEr
     } else {
         format!("{scope} offline_access")
     };
-    grant(entra, client_id, user, &scope)
+    grant(entra, client_id, user, &scope, now)
 }
 
 /// A user token for the scope's resource, and a refresh token if `offline_access` was asked.
@@ -467,6 +491,7 @@ fn grant(
     client_id: Uuid,
     user: SignedInUser,
     scope: &str,
+    now: OffsetDateTime,
 ) -> Result<Value, AadError> {
     let resource = resource_of(entra, scope)?;
     let app = entra.app(client_id);
@@ -494,11 +519,14 @@ fn grant(
     });
     if scope.split_whitespace().any(|s| s == "offline_access") {
         let refresh_token = format!("0.AAAA{}", Uuid::new_v4().simple());
-        entra
-            .device_sign_in()
-            .lock()
-            .sessions
-            .insert(refresh_token.clone(), Session { client_id, user });
+        entra.device_sign_in().lock().sessions.insert(
+            refresh_token.clone(),
+            Session {
+                client_id,
+                user,
+                issued_at: now,
+            },
+        );
         answer["refresh_token"] = Value::String(refresh_token);
     }
     Ok(answer)

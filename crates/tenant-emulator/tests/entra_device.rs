@@ -1,6 +1,7 @@
 //! The device code sign-in: entra-auth's DeviceCodeCredential against the emulator on one
 //! manual clock (approval on the second poll, decline, expiry, refresh for another resource,
-//! revoked refresh tokens), and the polling rules driven with plain form posts.
+//! revoked refresh tokens, a sign-in saved across runs until 90 days unused), and the polling
+//! rules driven with plain form posts.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -10,7 +11,10 @@ use std::time::Duration;
 
 use client_core::TokenCredential;
 use common::*;
-use entra_auth::{CredentialOptions, DeviceCodeCredential, DeviceCodePrompt, EntraError};
+use entra_auth::{
+    CredentialOptions, DeviceCodeCredential, DeviceCodePrompt, EntraError, SignInReason,
+    TokenCacheFile,
+};
 use serde_json::Value;
 use tenant_emulator::RunningEmulator;
 use tenant_emulator::clock::{Clock, ManualClock};
@@ -106,6 +110,45 @@ async fn signs_in_on_the_second_poll_and_refreshes_for_another_resource() {
     clock.advance(Duration::from_secs(3600));
     cred.get_token(&[GRAPH]).await.unwrap();
     assert_eq!(prompts.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_saved_sign_in_serves_later_runs_until_it_lies_unused_for_90_days() {
+    let clock = clock();
+    let emu = builder(&clock).start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = TokenCacheFile::new(dir.path().join("tokens.json"));
+    let run = || {
+        let (cred, prompts) = credential(&emu, &clock, |_| {});
+        (cred.with_token_cache_file(file.clone()), prompts)
+    };
+
+    let (first, prompts) = run();
+    first.get_token(&[&scope(&emu)]).await.unwrap();
+    assert_eq!(prompts.lock().unwrap().len(), 1);
+    drop(first);
+
+    // The next run, a day later, for Graph: the saved refresh token, no prompt.
+    clock.advance(Duration::from_secs(86_400));
+    let (second, prompts) = run();
+    let graph = second.get_token(&[GRAPH]).await.unwrap();
+    let claims = emu.entra().validate_token(graph.token.expose()).unwrap();
+    assert_eq!(claims.audience, "https://graph.microsoft.com");
+    assert!(prompts.lock().unwrap().is_empty());
+    drop(second);
+
+    // 90 days unused: Entra refuses it, the person is asked again and told why.
+    clock.advance(Duration::from_secs(90 * 86_400));
+    let (third, prompts) = run();
+    third.get_token(&[GRAPH]).await.unwrap();
+    let shown = prompts.lock().unwrap().clone();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        shown[0].reason(),
+        &SignInReason::Refused {
+            error: "invalid_grant".into()
+        }
+    );
 }
 
 #[tokio::test]

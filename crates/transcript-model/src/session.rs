@@ -127,6 +127,13 @@ pub struct SessionPair<'a> {
     /// session known to be split whose reply may be in a row not read yet. A consumer may hold
     /// such a pair back for a while, until the missing row arrives.
     pub open_edge: bool,
+    /// The identity this pair's request would have as a pair alone (no response): set when
+    /// the pair has both. A consumer that delivered the prompt alone (its reply was not
+    /// written yet) finds it under this key and sends only the reply part.
+    pub request_only_key: Option<String>,
+    /// The identity this pair's response would have as a pair alone (no request): set when
+    /// the pair has both.
+    pub response_only_key: Option<String>,
 }
 
 /// A session's pairs and facts.
@@ -246,6 +253,13 @@ impl<'a> Session<'a> {
             };
             seen_request |= req.is_some();
             let token = |g: Option<&usize>| g.map_or("-", |g| tokens[*g].as_str());
+            let (request_only_key, response_only_key) = match (req, resp) {
+                (Some(_), Some(_)) => (
+                    Some(format!("{session_key}|{}|-", token(req.as_ref()))),
+                    Some(format!("{session_key}|-|{}", token(resp.as_ref()))),
+                ),
+                _ => (None, None),
+            };
             pairs.push(SessionPair {
                 pair: Pair {
                     index: per_row[row],
@@ -263,6 +277,8 @@ impl<'a> Session<'a> {
                     token(resp.as_ref())
                 ),
                 open_edge,
+                request_only_key,
+                response_only_key,
             });
             per_row[row] += 1;
         }

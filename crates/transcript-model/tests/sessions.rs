@@ -203,3 +203,31 @@ fn a_resaved_row_keeps_the_keys_of_its_earlier_pairs() {
     let k = keys(&t);
     assert!(k[1].contains("|@p:2|@p:3"), "{k:?}");
 }
+
+#[test]
+fn a_half_pair_has_the_key_its_completed_pair_names_as_its_part() {
+    let rows = split_rows();
+    // Row a alone ends with "question 1" unanswered: a pair without a response.
+    let alone = sessions([&rows[0]])[0].pair(&PairOptions::new());
+    let half = alone.pairs.last().unwrap();
+    assert!(half.pair.response.is_none());
+    assert_eq!(
+        (&half.request_only_key, &half.response_only_key),
+        (&None, &None)
+    );
+    // Row b brings its reply: the completed pair names the half-pair's key as its request part.
+    let whole = sessions([&rows[0], &rows[1]])[0].pair(&PairOptions::new());
+    let full = whole
+        .pairs
+        .iter()
+        .find(|p| p.pair.request.is_some() && p.pair.response.is_some() && p.key.contains("|q1|"))
+        .unwrap();
+    assert_eq!(full.request_only_key.as_deref(), Some(half.key.as_str()));
+    assert_ne!(full.key, half.key);
+    // Row b alone starts with that reply: its orphan pair is the completed pair's response part.
+    let orphan = sessions([&rows[1]])[0].pair(&PairOptions::new());
+    assert_eq!(
+        full.response_only_key.as_deref(),
+        Some(orphan.pairs[0].key.as_str())
+    );
+}

@@ -295,6 +295,14 @@ pub(super) fn in_flight(raw: &RawConfig) -> Result<usize, ConfigError> {
     }
 }
 
+/// `split_settle`: 0 to [`MAX_SPLIT_SETTLE`].
+pub(super) fn split_settle(raw: &RawConfig) -> Result<Duration, ConfigError> {
+    match raw.trimmed(keys::SPLIT_SETTLE) {
+        Some((v, origin)) => bounded_duration(v, origin, Duration::ZERO..=MAX_SPLIT_SETTLE, "10m"),
+        None => Ok(DEFAULT_SPLIT_SETTLE),
+    }
+}
+
 /// `host_shape`: `record-host` or `ai-agent`; without it, `ai-agent` when a user map file is
 /// given (Akto's multi-environment mode), else `record-host`.
 pub(super) fn host_shape(raw: &RawConfig) -> Result<crate::akto::HostShape, ConfigError> {

@@ -638,3 +638,40 @@ fn in_flight_is_a_small_positive_number() {
         assert!(e.contains("from 1 to 64"), "{e}");
     }
 }
+
+#[test]
+fn split_settle_is_a_bounded_duration_from_flag_env_or_file() {
+    let c = Config::from_raw(&env(AKTO_ENV), Needs::Ingest).unwrap();
+    assert_eq!(c.split_settle, DEFAULT_SPLIT_SETTLE);
+    assert_eq!(c.split_settle, Duration::from_secs(600));
+    let mut pairs: Vec<(&str, &str)> = AKTO_ENV.to_vec();
+    pairs.push(("COPILOT_CONNECTOR_SPLIT_SETTLE", "2m"));
+    let from_env = Config::from_raw(&env(&pairs), Needs::Ingest).unwrap();
+    assert_eq!(from_env.split_settle, Duration::from_secs(120));
+    let file = RawConfig::from_toml_str("split_settle = \"0\"", Path::new("c.toml")).unwrap();
+    let from_file = Config::from_raw(&file.overlay(env(AKTO_ENV)), Needs::Ingest).unwrap();
+    assert_eq!(from_file.split_settle, Duration::ZERO, "zero never waits");
+    let mut flags = RawConfig::new();
+    flags.set_flag(keys::SPLIT_SETTLE, Some("90s"));
+    let from_flag = Config::from_raw(&env(&pairs).overlay(flags), Needs::Ingest).unwrap();
+    assert_eq!(
+        from_flag.split_settle,
+        Duration::from_secs(90),
+        "the flag wins"
+    );
+    for bad in ["25h", "ten minutes", "-1m", "5x"] {
+        let mut pairs: Vec<(&str, &str)> = AKTO_ENV.to_vec();
+        pairs.push(("COPILOT_CONNECTOR_SPLIT_SETTLE", bad));
+        let e = Config::from_raw(&env(&pairs), Needs::Ingest).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{bad}: {e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("COPILOT_CONNECTOR_SPLIT_SETTLE is invalid"),
+            "{text}"
+        );
+        assert!(
+            text.contains("from 0s to 1d") || text.contains("from 0 to"),
+            "{text}"
+        );
+    }
+}

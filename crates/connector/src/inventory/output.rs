@@ -11,6 +11,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::identity::IdentityRecord;
 use super::scan::ScanResult;
 
 /// The eight table logical names, in the order the document lists them.
@@ -47,8 +48,8 @@ pub fn tables_json(r: &InventoryRows) -> Map<String, Value> {
     m
 }
 
-/// The whole document: the eight tables, `summary` and `postures` (each agent's checks with
-/// their evidence).
+/// The whole document: the eight tables, `summary`, `postures` (each agent's checks with
+/// their evidence) and `identities` (each agent's Entra identity as read from Graph).
 pub fn document(result: &ScanResult) -> Value {
     let mut m = tables_json(&result.inventory.rows);
     m.insert(
@@ -58,6 +59,10 @@ pub fn document(result: &ScanResult) -> Value {
     m.insert(
         "postures".into(),
         serde_json::to_value(&result.inventory.postures).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "identities".into(),
+        serde_json::to_value(&result.identities).unwrap_or(Value::Null),
     );
     Value::Object(m)
 }
@@ -126,6 +131,7 @@ impl Serialize for Document<'_> {
         m.serialize_entry("fsi_caiusagesignal", &TableRows(&r.usage))?;
         m.serialize_entry("fsi_caiworkiqstate", &TableRows(&r.work_iq))?;
         m.serialize_entry("fsi_copilotagent", &TableRows(&r.agents))?;
+        m.serialize_entry("identities", &SortedKeys(&self.0.identities))?;
         m.serialize_entry("postures", &SortedKeys(&self.0.inventory.postures))?;
         let summary = serde_json::to_value(&self.0.summary).map_err(serde::ser::Error::custom)?;
         m.serialize_entry("summary", &summary)?;
@@ -148,13 +154,22 @@ impl<T: Serialize> Serialize for SortedKeys<'_, T> {
     }
 }
 
-/// The rows and each agent's posture results (by lower-case agent and environment id) read
-/// back from a document's text.
-pub type StoredDocument = (InventoryRows, BTreeMap<(String, String), Vec<CheckResult>>);
+/// What a scan needs back from the previous scan's document.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StoredDocument {
+    /// The eight tables' rows.
+    pub rows: InventoryRows,
+    /// Each agent's posture results, by lower-case (agent id, environment id).
+    pub checks: BTreeMap<(String, String), Vec<CheckResult>>,
+    /// The agent identities (`identities`).
+    pub identities: Vec<IdentityRecord>,
+}
 
-/// Reads the eight tables and the posture results from a document's text, row by row (the
-/// document is never held as one JSON tree). A posture entry that cannot be read is left
-/// out; a row that cannot be read is an error, as with [`rows_from_document`].
+/// Reads the eight tables, the posture results and the identities from a document's text,
+/// row by row (the document is never held as one JSON tree). A posture or identity entry
+/// that cannot be read is left out; a row that cannot be read is an error, as with
+/// [`rows_from_document`].
 pub fn read_document(text: &str) -> Result<StoredDocument, String> {
     let mut de = serde_json::Deserializer::from_str(text);
     let doc = de
@@ -176,6 +191,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut rows = InventoryRows::default();
         let mut checks = BTreeMap::new();
+        let mut identities = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "fsi_copilotagent" => rows.agents = map.next_value_seed(Table::new(&key))?,
@@ -192,6 +208,13 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 "fsi_caicompliancestate" => {
                     rows.compliance = map.next_value_seed(Table::new(&key))?
                 }
+                "identities" => {
+                    let items: Vec<Value> = map.next_value()?;
+                    identities = items
+                        .iter()
+                        .filter_map(|v| IdentityRecord::deserialize(v).ok())
+                        .collect();
+                }
                 "postures" => {
                     let postures: Vec<StoredPosture> = map.next_value()?;
                     for p in postures {
@@ -207,7 +230,11 @@ impl<'de> Visitor<'de> for DocumentVisitor {
                 }
             }
         }
-        Ok((rows, checks))
+        Ok(StoredDocument {
+            rows,
+            checks,
+            identities,
+        })
     }
 }
 
@@ -291,7 +318,7 @@ mod tests {
             ],
             "summary": {"status": "complete"}
         });
-        let (rows, checks) = read_document(&doc.to_string()).unwrap();
+        let StoredDocument { rows, checks, .. } = read_document(&doc.to_string()).unwrap();
         assert_eq!(rows, rows_from_document(&doc).unwrap());
         assert_eq!(rows.agents.len(), 1);
         let a1 = &checks[&("a1".to_owned(), "e".to_owned())];

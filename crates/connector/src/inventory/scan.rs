@@ -74,6 +74,8 @@ pub struct ScanOptions {
     pub environment_timeout: Duration,
     /// Service URL overrides.
     pub endpoints: Endpoints,
+    /// Layer 3, agent identities from Microsoft Graph (off unless asked for).
+    pub identity: super::identity::IdentityOptions,
 }
 
 impl Default for ScanOptions {
@@ -89,6 +91,7 @@ impl Default for ScanOptions {
             full: false,
             environment_timeout: DEFAULT_ENVIRONMENT_TIMEOUT,
             endpoints: Endpoints::default(),
+            identity: super::identity::IdentityOptions::default(),
         }
     }
 }
@@ -101,6 +104,8 @@ pub struct PreviousScan {
     pub environments: BTreeMap<String, EnvironmentData>,
     /// The rows of the previous scan, for the diff.
     pub rows: Option<InventoryRows>,
+    /// The agent identities the previous scan read.
+    pub identities: Vec<super::identity::IdentityRecord>,
     /// Each agent's posture results by (agent id, environment id), lower case: with `rows`,
     /// what lets an agent whose definition did not change skip parsing.
     pub checks: BTreeMap<(String, String), Vec<CheckResult>>,
@@ -123,6 +128,7 @@ impl PreviousScan {
                     )
                 })
                 .collect(),
+            identities: result.identities.clone(),
         }
     }
 }
@@ -157,7 +163,7 @@ pub struct LayerReport {
 }
 
 impl LayerReport {
-    fn new(status: &'static str, count: usize) -> Self {
+    pub(crate) fn new(status: &'static str, count: usize) -> Self {
         LayerReport {
             status,
             count,
@@ -213,6 +219,8 @@ pub struct Layers {
     pub tenant_inventory: LayerReport,
     /// The environments' Dataverse: `count` is the environments read.
     pub dataverse: LayerReport,
+    /// Agent identities from Microsoft Graph: `count` is the identities known.
+    pub identity: LayerReport,
 }
 
 /// What changed since the previous scan.
@@ -282,6 +290,8 @@ pub struct ScanResult {
     pub summary: ScanSummary,
     /// Per-environment data to keep for the next scan (environments read this time).
     pub environments: BTreeMap<String, EnvironmentData>,
+    /// The agent identities known (the document's `identities`).
+    pub identities: Vec<super::identity::IdentityRecord>,
 }
 
 /// A scan event, for progress display.
@@ -632,6 +642,17 @@ impl Scanner {
                 },
             ));
         }
+        // Layer 3: agent identities from Microsoft Graph.
+        let identity = super::identity::read_identities(
+            &self.credential,
+            &self.clock,
+            &self.options.identity,
+            input.tenant_agents.as_deref(),
+            &previous.identities,
+            started,
+        )
+        .await;
+        input.identities = identity.observations();
         let mut inventory = build_inventory(&input, &InventorySettings::default());
         // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
         // link last written (still valid until the token expires) so an unchanged tenant
@@ -685,7 +706,11 @@ impl Scanner {
             .any(|r| r.outcome == "forbidden" || r.outcome == "failed" || !r.complete);
         let status = if scanned == 0 && inv_layer.status != "read" {
             ScanStatus::Failed
-        } else if env_layer.status == "failed" || inv_layer.status == "failed" || partial_env {
+        } else if env_layer.status == "failed"
+            || inv_layer.status == "failed"
+            || partial_env
+            || matches!(identity.layer.status, "failed" | "partial")
+        {
             ScanStatus::Partial
         } else {
             ScanStatus::Complete
@@ -737,6 +762,7 @@ impl Scanner {
                 environment_list: env_layer,
                 tenant_inventory: inv_layer,
                 dataverse: dv_layer,
+                identity: identity.layer,
             },
             environments: reports,
             counts,
@@ -755,6 +781,7 @@ impl Scanner {
             diff,
             summary,
             environments: kept,
+            identities: identity.records,
         })
     }
 

@@ -172,14 +172,15 @@ impl InventoryStore {
             }
         });
         drop(text);
-        let (rows, checks) = match read {
-            Some((rows, checks)) => (Some(rows), checks),
-            None => (None, BTreeMap::new()),
+        let (rows, checks, identities) = match read {
+            Some(d) => (Some(d.rows), d.checks, d.identities),
+            None => (None, BTreeMap::new(), Vec::new()),
         };
         Ok(PreviousScan {
             environments,
             rows,
             checks,
+            identities,
         })
     }
 
