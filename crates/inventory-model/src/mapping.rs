@@ -140,7 +140,7 @@ pub struct Inventory {
     /// Whether this scan read the tenant inventory.
     pub inventory_read: bool,
     /// Agents whose Dataverse definition was parsed and mapped this time; the others read
-    /// from Dataverse reused an earlier scan's ([`AgentDefinition`](crate::AgentDefinition)).
+    /// from Dataverse reused an earlier scan's ([`AgentDefinition`]).
     pub rebuilt_agents: usize,
 }
 
