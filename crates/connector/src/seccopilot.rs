@@ -522,9 +522,10 @@ impl SecCopilotJob {
             .run_prompt(&session.id, &request.input, &request.poll, &mut progress)
             .await
             .map_err(|e| match e {
-                graph_client::Error::Deadline { waited, last_state, .. } => SecCopilotError::Setup(format!(
-                    "no answer within {}s: the evaluation was still `{last_state}`. Wait longer with --wait, or read the session later (session {})",
-                    waited.as_secs(),
+                graph_client::Error::Deadline(d) => SecCopilotError::Setup(format!(
+                    "no answer within {}s: the evaluation was still `{}`. Wait longer with --wait, or read the session later (session {})",
+                    d.waited().as_secs(),
+                    d.last_state(),
                     session.id
                 )),
                 e => SecCopilotError::Graph {
