@@ -261,7 +261,7 @@ async fn polling_stops_at_the_deadline_on_the_clock() {
         .unwrap_err();
     match &err {
         Error::Deadline(d) => {
-            assert_eq!(d.waited(), Duration::from_secs(30));
+            assert_eq!(d.waited(), Duration::from_secs(27));
             assert_eq!(d.last_state(), "running");
         }
         other => panic!("{other}"),
