@@ -647,6 +647,9 @@ async fn split_sessions_across_pages_and_passes_are_delivered_whole_exactly_once
     let mut expected = expected_paths(&emu, generated);
     assert_exactly_once(&emu, &expected);
     assert_eq!(first.pairs_held, 0, "{first:?}");
+    // Their parts are written one after another, so a later page of the same pass brings
+    // them, and sessions that simply end with a prompt are settled: no sibling query at all.
+    assert_eq!(first.sibling_queries, 0, "{first:?}");
 
     // A split session written in two passes, its last parts first.
     // One whose first part ends with a prompt (its reply opens the second part).
