@@ -127,8 +127,9 @@ async fn doctor_prints_the_checklist_and_fails_on_a_wrong_secret() {
     let out = run(&env, &["doctor", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stdout));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Nine setup checks, then what each command needs and what the app holds.
-    assert_eq!(report["checks"].as_array().unwrap().len(), 11);
+    // Nine setup checks, what each command needs and what the app holds, then the five
+    // inventory checks.
+    assert_eq!(report["checks"].as_array().unwrap().len(), 16);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

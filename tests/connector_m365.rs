@@ -18,6 +18,7 @@ use connector::ingest::StopSignal;
 use connector::m365::{M365Job, M365Options};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+use support::binary;
 use support::graph_jobs::{self, credential, ingested, settings};
 use tenant_emulator::faults::FaultConfig;
 use tenant_emulator::graph::M365Spec;
@@ -200,6 +201,35 @@ async fn sigkill_five_times_loses_nothing_and_repeats_at_most_the_batches_in_fli
         duplicates <= kills * CONCURRENCY * BATCH,
         "{duplicates} records sent twice after {kills} kills"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_prints_each_pass_as_a_sentence_or_as_json() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .m365(M365Spec::new(3, 2))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let records = expected_paths(&emu).len();
+    let (code, out, err) = binary::run_text(&env, ["m365", "ingest", "--once"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("m365: ")
+            && out.contains(" users, ")
+            && out.contains(&format!(", {records} records delivered in ")),
+        "{out}"
+    );
+    let (code, out, err) = binary::run_text(&env, ["--json", "m365", "ingest", "--once"]).await;
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(summary["records_delivered"], 0, "{summary}");
+    assert!(summary["users"].as_u64().unwrap() >= 3, "{summary}");
+    assert_exactly_once(&emu);
+    emu.shutdown().await;
 }
 
 #[tokio::test]

@@ -180,3 +180,124 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
     assert_eq!(by_id("read-components")["status"], "pass", "{report:#}");
     assert_eq!(out.status.code(), Some(0), "{report:#}");
 }
+
+/// `copilot-connector --json doctor` with `env`, run in `dir`: (exit code, the report).
+async fn main_doctor(
+    env: &std::collections::HashMap<String, String>,
+    dir: &std::path::Path,
+) -> (i32, Value) {
+    let out = binary::command(env, ["--json", "doctor"])
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn check_of<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {report:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_inventory_is_in_use()
+{
+    let emu = Emulator::builder()
+        .seed(45)
+        .agents(2)
+        .transcripts(5)
+        .environments(2)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = env_for(&emu, &dir.path().join("c.db"), &[]);
+
+    // A local authority and no inventory URL: nothing is sent to the public services.
+    let (code, report) = main_doctor(&base, dir.path()).await;
+    assert_eq!(code, 0, "{report:#}");
+    for id in connector::inventory::doctor::CHECK_IDS {
+        assert_eq!(check_of(&report, id)["status"], "skip", "{id}: {report:#}");
+    }
+    // The connector's own checks come first, unchanged.
+    assert_eq!(report["checks"][0]["id"], "config");
+    assert_eq!(check_of(&report, "read-transcripts")["status"], "pass");
+
+    // With the inventory services named, the same checks as `inventory doctor` run.
+    let mut env = base.clone();
+    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
+        env.insert(k.into(), emu.inventory_url().to_owned());
+    }
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    assert_eq!(
+        check_of(&report, "inventory-api")["status"],
+        "pass",
+        "{report:#}"
+    );
+    assert_eq!(
+        check_of(&report, "resource-graph")["status"],
+        "pass",
+        "{report:#}"
+    );
+    let c = check_of(&report, "read-components");
+    assert!(
+        c["detail"].as_str().unwrap().contains("2 environment(s)"),
+        "{c:#}"
+    );
+    assert_eq!(c["status"], "pass", "{report:#}");
+    assert_eq!(check_of(&report, "inventory-schema")["status"], "skip");
+    assert_eq!(code, 0, "{report:#}");
+
+    // A tenant where the app is not a management application: a warning with the fix while
+    // nothing uses the inventory, a failure once a scan's state is there.
+    let mut config = InventoryConfig::default();
+    config.management_apps_registered = false;
+    config.resource_query_delegated_only = true;
+    let emu = Emulator::builder()
+        .seed(46)
+        .agents(2)
+        .transcripts(5)
+        .inventory(config)
+        .start()
+        .await
+        .unwrap();
+    let mut env = env_for(&emu, &dir.path().join("d.db"), &[]);
+    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
+        env.insert(k.into(), emu.inventory_url().to_owned());
+    }
+    let state = dir.path().join("inventory-state.db");
+    env.insert(
+        "COPILOT_INVENTORY_STATE".into(),
+        state.display().to_string(),
+    );
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    let c = check_of(&report, "inventory-api");
+    assert_eq!(c["status"], "warn", "{report:#}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("Power Platform Administrator"),
+        "{c:#}"
+    );
+    assert_eq!(code, 0, "a warning does not fail doctor: {report:#}");
+    std::fs::write(&state, b"").unwrap();
+    let (code, report) = main_doctor(&env, dir.path()).await;
+    let c = check_of(&report, "inventory-api");
+    assert_eq!(c["status"], "fail", "{report:#}");
+    assert!(
+        c["fix"]
+            .as_str()
+            .unwrap()
+            .contains("management application"),
+        "{c:#}"
+    );
+    assert_eq!(code, 1, "{report:#}");
+}

@@ -217,6 +217,88 @@ where
     }
 }
 
+/// How an `ingest` command of a Graph job was asked to run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IngestCommand {
+    /// The command's name, as its messages say it (`m365`).
+    pub(crate) command: &'static str,
+    /// `--once`.
+    pub(crate) once: bool,
+    /// `--every`.
+    pub(crate) every: Option<Duration>,
+    /// `--json`: each pass's summary as a JSON line instead of a sentence.
+    pub(crate) json: bool,
+}
+
+/// What an ingest pass of a Graph job reports: a sentence (`Display`), a JSON form, and how
+/// many records the destination could never take (they fail a single run).
+pub(crate) trait IngestSummary: serde::Serialize + std::fmt::Display {
+    /// Records over the destination's limits.
+    fn undeliverable(&self) -> usize;
+}
+
+/// Runs an `ingest` command of a Graph job end to end: takes the opened checkpoint `store`
+/// (on an error, its message and `exit_for`), then opens the destination `sink` (on an error,
+/// its message and exit 2), then runs `pass` as [`run_ingest`] does, printing each pass's
+/// summary to stdout and each failure to stderr.
+pub(crate) async fn run_ingest_command<S, E>(
+    cmd: IngestCommand,
+    clock: SharedClock,
+    stop: StopSignal,
+    store: Result<crate::state::StateStore, E>,
+    sink: impl std::future::Future<Output = Result<Box<dyn Sink>, E>>,
+    pass: impl AsyncFn(&mut crate::state::StateStore, &dyn Sink, StopSignal) -> Result<S, E>,
+    exit_for: impl Fn(&E) -> u8,
+) -> u8
+where
+    S: IngestSummary,
+    E: std::fmt::Display,
+{
+    const EXIT_CONFIG: u8 = 2;
+    let store = match store {
+        Ok(s) => tokio::sync::Mutex::new(s),
+        Err(e) => {
+            complain(&e.to_string());
+            return exit_for(&e);
+        }
+    };
+    // Opened only once the store is held, so a second run makes no output file.
+    let sink = match sink.await {
+        Ok(s) => s,
+        Err(e) => {
+            complain(&e.to_string());
+            return EXIT_CONFIG;
+        }
+    };
+    let report = |r: &Result<S, E>| match r {
+        Ok(s) if cmd.json => say(&serde_json::to_string(s).unwrap_or_default()),
+        Ok(s) => say(&format!("{}: {s}", cmd.command)),
+        Err(e) => complain(&e.to_string()),
+    };
+    let (store, sink, pass) = (&store, &sink, &pass);
+    run_ingest(
+        cmd.command,
+        cmd.once,
+        cmd.every,
+        clock,
+        stop,
+        |stop| async move {
+            let mut guard = store.lock().await;
+            pass(&mut guard, sink.as_ref(), stop).await
+        },
+        report,
+        |s: &S| s.undeliverable() > 0,
+        exit_for,
+    )
+    .await
+}
+
+/// Writes `line` to standard output.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Writes `error: {line}` to standard error, as the Graph commands report a failure.
 pub(crate) fn complain(line: &str) {
     use std::io::Write;
@@ -265,6 +347,81 @@ mod tests {
             exit_of(false, Ok(0)).await,
             (2, 0),
             "neither --once nor --every"
+        );
+    }
+
+    /// A summary that is only its undeliverable count.
+    #[derive(serde::Serialize)]
+    struct Undeliverable(usize);
+
+    impl std::fmt::Display for Undeliverable {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{} undeliverable", self.0)
+        }
+    }
+
+    impl IngestSummary for Undeliverable {
+        fn undeliverable(&self) -> usize {
+            self.0
+        }
+    }
+
+    /// The exit code of `ingest --once` with this store and sink, whether the sink was opened
+    /// and how many passes ran (each answering `undeliverable`).
+    async fn command_exit(
+        store: Result<(), &'static str>,
+        sink: Result<(), &'static str>,
+        undeliverable: usize,
+    ) -> (u8, bool, usize) {
+        let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+        let store = store.map(|()| {
+            crate::state::StateStore::open(&dir.path().join("s.db"), "test")
+                .unwrap_or_else(|_| unreachable!())
+        });
+        let opened = std::cell::Cell::new(false);
+        let passes = std::cell::Cell::new(0);
+        let cmd = IngestCommand {
+            command: "m365",
+            once: true,
+            every: None,
+            json: false,
+        };
+        let code = run_ingest_command(
+            cmd,
+            client_core::system_clock(),
+            StopSignal::new(),
+            store,
+            async {
+                opened.set(true);
+                sink.map(|()| Box::new(JsonLinesSink::stdout()) as Box<dyn Sink>)
+            },
+            async |_store, _sink, _stop| {
+                passes.set(passes.get() + 1);
+                Ok::<_, &'static str>(Undeliverable(undeliverable))
+            },
+            |e: &&str| if *e == "locked" { 3 } else { 9 },
+        )
+        .await;
+        (code, opened.get(), passes.get())
+    }
+
+    #[tokio::test]
+    async fn ingest_command_opens_the_store_then_the_sink_then_runs_the_pass() {
+        assert_eq!(command_exit(Ok(()), Ok(()), 0).await, (0, true, 1));
+        assert_eq!(
+            command_exit(Ok(()), Ok(()), 2).await,
+            (1, true, 1),
+            "undeliverable records fail the run"
+        );
+        assert_eq!(
+            command_exit(Err("locked"), Ok(()), 0).await,
+            (3, false, 0),
+            "a store that cannot be opened: the job's exit code, and no output is opened"
+        );
+        assert_eq!(
+            command_exit(Ok(()), Err("no such directory"), 0).await,
+            (2, true, 0),
+            "a destination that cannot be opened is a setting to fix"
         );
     }
 

@@ -185,6 +185,29 @@ pub struct M365Summary {
     pub stopped: bool,
 }
 
+impl std::fmt::Display for M365Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} users, {} interactions read, {} pairs, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
+            self.users,
+            self.interactions_read,
+            self.pairs,
+            self.records_delivered,
+            self.batches,
+            self.already_delivered,
+            self.undeliverable,
+            if self.stopped { " (stopped early)" } else { "" }
+        )
+    }
+}
+
+impl crate::graph_job::IngestSummary for M365Summary {
+    fn undeliverable(&self) -> usize {
+        self.undeliverable
+    }
+}
+
 /// One "agent" of Microsoft 365 Copilot: a user's use of Copilot in one app.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[non_exhaustive]
@@ -893,12 +916,7 @@ const EXIT_CONFIG: u8 = 2;
 /// Exit status: another run holds the checkpoint store.
 const EXIT_LOCKED: u8 = 3;
 
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-use crate::graph_job::complain;
+use crate::graph_job::{complain, say};
 
 fn exit_for(e: &M365Error) -> u8 {
     match e {
@@ -1029,52 +1047,20 @@ pub async fn run_cli(
             }
         }
         M365Action::Ingest { once, every, .. } => {
-            let store = match job.open_state() {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return exit_for(&e);
-                }
+            let cmd = crate::graph_job::IngestCommand {
+                command: "m365",
+                once: *once,
+                every: *every,
+                json,
             };
-            let sink = match job.sink().await {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return EXIT_CONFIG;
-                }
-            };
-            let report = |r: &Result<M365Summary, M365Error>| match r {
-                Ok(s) if json => say(&serde_json::to_string(s).unwrap_or_default()),
-                Ok(s) => say(&format!(
-                    "m365: {} users, {} interactions read, {} pairs, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
-                    s.users,
-                    s.interactions_read,
-                    s.pairs,
-                    s.records_delivered,
-                    s.batches,
-                    s.already_delivered,
-                    s.undeliverable,
-                    if s.stopped { " (stopped early)" } else { "" }
-                )),
-                Err(e) => complain(&e.to_string()),
-            };
-            let store = tokio::sync::Mutex::new(store);
-            crate::graph_job::run_ingest(
-                "m365",
-                *once,
-                *every,
+            crate::graph_job::run_ingest_command(
+                cmd,
                 clock,
                 stop,
-                |stop| {
-                    let (store, job, sink) = (&store, &job, &sink);
-                    async move {
-                        let mut guard = store.lock().await;
-                        job.ingest_once(&mut guard, sink.as_ref(), stop).await
-                    }
-                },
-                report,
-                |s: &M365Summary| s.undeliverable > 0,
-                |e: &M365Error| exit_for(e),
+                job.open_state(),
+                job.sink(),
+                async |store, sink, stop| job.ingest_once(store, sink, stop).await,
+                exit_for,
             )
             .await
         }

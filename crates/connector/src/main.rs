@@ -156,8 +156,16 @@ enum Command {
     },
     /// List the environment's agents.
     Agents,
-    /// Check the setup step by step and say how to fix each problem.
-    Doctor,
+    /// Check the setup step by step and say how to fix each problem, the inventory's rights included.
+    #[command(
+        long_about = "Check the setup step by step and say how to fix each problem: the transcript connector \
+(token, Dataverse sign-in, read access, roles, ingestion endpoint, checkpoint store), the permissions each command \
+needs against what the app holds, and the inventory checks of `inventory doctor` (inventory API, Resource Graph, \
+bot/botcomponent read per environment, the inventory environment's schema and write rights).\n\n\
+An inventory check that fails is a warning until the inventory is in use (COPILOT_INVENTORY_URL set, or a scan's \
+state present). Exit status: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid settings."
+    )]
+    Doctor(connector::inventory::cli::DoctorArgs),
     /// The checkpoint store: `state check` says whether it is sound (read-only).
     State {
         #[command(subcommand)]
@@ -426,7 +434,7 @@ async fn run(cli: Cli) -> ExitCode {
     let config = match raw_config(g).and_then(|raw| Config::from_raw(&raw, needs)) {
         Ok(c) => c,
         Err(e) => {
-            if matches!(cli.command, Command::Doctor) {
+            if matches!(cli.command, Command::Doctor(_)) {
                 print_report(&doctor::config_failure(&e), g.json);
             } else {
                 err!("error: {e}");
@@ -463,12 +471,34 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(EXIT_FAILED)
             }
         },
-        Command::Doctor => {
+        Command::Doctor(inventory) => {
+            let inventory = match connector::inventory::cli::doctor_options(&inventory) {
+                Ok(o) => o,
+                Err(e) => {
+                    err!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
             let graph_url = std::env::var("GRAPH_URL")
                 .ok()
                 .filter(|u| !u.trim().is_empty());
-            let report =
+            let mut report =
                 doctor::run_with_permissions(&connector, &credential, graph_url.as_deref()).await;
+            let state = std::env::var_os("COPILOT_INVENTORY_STATE")
+                .filter(|s| !s.is_empty())
+                .map_or_else(
+                    || PathBuf::from(connector::inventory::store::DEFAULT_INVENTORY_STATE),
+                    PathBuf::from,
+                );
+            connector::inventory::doctor::append_to(
+                &mut report,
+                &credential,
+                connector.clock(),
+                &connector.config().authority_host,
+                &inventory,
+                connector::inventory::doctor::in_use(&inventory, &state),
+            )
+            .await;
             print_report(&report, g.json);
             if report.ok() {
                 ExitCode::SUCCESS

@@ -14,12 +14,15 @@
 
 use crate::config::SignIn;
 use client_core::{SharedClock, SharedCredential};
-use graph_client::{CredentialIssue, GraphClient, IdentityPosture};
+use graph_client::{CredentialIssue, GraphClient, IdentityKey, IdentityPosture};
 use inventory_model::{CredentialProblem, HeldPermission, IdentityPermissions, TenantAgent};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use time::OffsetDateTime;
+
+/// JSON batches in flight at once when reading identities.
+pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// The Graph permission `permissions` needs.
 pub const READ_PERMISSION: &str = "Application.Read.All";
@@ -55,8 +58,8 @@ pub const COMMAND_PERMISSIONS: [CommandPermissions; 5] = [
     },
     CommandPermissions {
         command: "inventory",
-        graph: &[],
-        other: "Power Platform administrator (or the API's tenant-wide read) for the environment list and the resource query, or Reader on Resource Graph; a Dataverse application user with read access in each environment",
+        graph: &[READ_PERMISSION],
+        other: "Application.Read.All only for the agent identity layer (--identity none needs none); Power Platform administrator (or the API's tenant-wide read) for the environment list and the resource query, or Reader on Resource Graph; a Dataverse application user with read access in each environment",
     },
     CommandPermissions {
         command: "permissions",
@@ -198,6 +201,13 @@ pub async fn report(
     now: OffsetDateTime,
 ) -> Result<IdentityReport, graph_client::Error> {
     let posture = graph.identity_posture(app_id, now).await?;
+    Ok(judge(subject, app_id, posture))
+}
+
+/// Judges what was read about one identity (`None`: no service principal in this tenant):
+/// high-privilege permissions, for the connector's app what no command needs, credential
+/// problems and a missing owner, each as a finding in words.
+pub fn judge(subject: Subject, app_id: &str, posture: Option<IdentityPosture>) -> IdentityReport {
     let mut findings = Vec::new();
     let mut high_privilege = Vec::new();
     let mut beyond_needs = Vec::new();
@@ -274,14 +284,14 @@ pub async fn report(
             }
         }
     }
-    Ok(IdentityReport {
+    IdentityReport {
         subject,
         app_id: app_id.to_owned(),
         posture,
         high_privilege,
         beyond_needs,
         findings,
-    })
+    }
 }
 
 /// An agent whose identity to read.
@@ -338,8 +348,58 @@ pub fn agents_from_scan_document(doc: &serde_json::Value) -> Result<Vec<AgentIde
         .collect())
 }
 
+/// Reads the identities of `agents` at once, through Microsoft Graph JSON batches with at
+/// most `concurrency` in flight (see [`GraphClient::identity_postures`]): one entry per agent,
+/// in order; `None` for an agent with neither an app id nor an agent identity id, or whose
+/// agent identity has no service principal here. `inventory scan` and `permissions` both
+/// read identities through this function.
+///
+/// # Errors
+/// The outer error: Graph refused or failed the batches as a whole. An inner error: one
+/// identity's reads failed.
+pub async fn agent_reports(
+    graph: &GraphClient,
+    agents: &[AgentIdentity],
+    now: OffsetDateTime,
+    concurrency: usize,
+) -> Result<Vec<Option<Result<IdentityReport, graph_client::Error>>>, graph_client::Error> {
+    let mut keys = Vec::new();
+    let mut asked = Vec::new();
+    for (i, a) in agents.iter().enumerate() {
+        let key = match (&a.app_id, &a.agent_identity_id) {
+            (Some(app), _) => IdentityKey::AppId(app.clone()),
+            (None, Some(sp)) => IdentityKey::ServicePrincipal(sp.clone()),
+            (None, None) => continue,
+        };
+        keys.push(key);
+        asked.push(i);
+    }
+    let read = graph.identity_postures(&keys, now, concurrency).await?;
+    let mut out: Vec<Option<Result<IdentityReport, graph_client::Error>>> =
+        (0..agents.len()).map(|_| None).collect();
+    for ((i, key), posture) in asked.into_iter().zip(&keys).zip(read) {
+        let a = &agents[i];
+        let subject = Subject::Agent {
+            agent_id: a.agent_id.clone(),
+            environment_id: a.environment_id.clone(),
+            name: a.name.clone(),
+        };
+        out[i] = match (key, posture) {
+            (_, Err(e)) => Some(Err(e)),
+            (IdentityKey::AppId(app), Ok(p)) => Some(Ok(judge(subject, app, p))),
+            (_, Ok(Some(p))) => {
+                let app = p.app_id.clone();
+                Some(Ok(judge(subject, &app, Some(p))))
+            }
+            // An agent identity id without a service principal: nothing to report on.
+            (_, Ok(None)) => None,
+        };
+    }
+    Ok(out)
+}
+
 /// Reads every agent's identity (agents without an app or agent identity id are skipped)
-/// and the connector's own app (`connector_app_id`), in that order.
+/// and the connector's own app (`connector_app_id`), in that order; the first failure ends it.
 pub async fn reports(
     graph: &GraphClient,
     agents: &[AgentIdentity],
@@ -347,21 +407,12 @@ pub async fn reports(
     now: OffsetDateTime,
 ) -> Result<Vec<IdentityReport>, graph_client::Error> {
     let mut out = Vec::new();
-    for a in agents {
-        let app_id = match (&a.app_id, &a.agent_identity_id) {
-            (Some(app), _) => app.clone(),
-            (None, Some(sp)) => match graph.service_principal(sp).await? {
-                Some(sp) => sp.app_id,
-                None => continue,
-            },
-            (None, None) => continue,
-        };
-        let subject = Subject::Agent {
-            agent_id: a.agent_id.clone(),
-            environment_id: a.environment_id.clone(),
-            name: a.name.clone(),
-        };
-        out.push(report(graph, subject, &app_id, now).await?);
+    for r in agent_reports(graph, agents, now, DEFAULT_CONCURRENCY)
+        .await?
+        .into_iter()
+        .flatten()
+    {
+        out.push(r?);
     }
     if let Some(app) = connector_app_id {
         out.push(report(graph, Subject::Connector, app, now).await?);

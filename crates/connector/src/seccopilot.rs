@@ -205,6 +205,31 @@ pub struct SecCopilotSummary {
     pub stopped: bool,
 }
 
+impl std::fmt::Display for SecCopilotSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sessions ({} unchanged), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
+            self.sessions,
+            self.sessions_unchanged,
+            self.prompts,
+            self.evaluations,
+            self.pending,
+            self.records_delivered,
+            self.batches,
+            self.already_delivered,
+            self.undeliverable,
+            if self.stopped { " (stopped early)" } else { "" }
+        )
+    }
+}
+
+impl crate::graph_job::IngestSummary for SecCopilotSummary {
+    fn undeliverable(&self) -> usize {
+        self.undeliverable
+    }
+}
+
 /// What `ask` got.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -864,10 +889,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_LOCKED: u8 = 3;
 
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
+use crate::graph_job::say;
 
 fn note(line: &str) {
     use std::io::Write;
@@ -1048,54 +1070,20 @@ pub async fn run_cli(
             }
         }
         SecCopilotAction::Ingest { once, every, .. } => {
-            let store = match job.open_state() {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return exit_for(&e);
-                }
+            let cmd = crate::graph_job::IngestCommand {
+                command: "seccopilot",
+                once: *once,
+                every: *every,
+                json,
             };
-            let sink = match job.sink().await {
-                Ok(s) => s,
-                Err(e) => {
-                    complain(&e.to_string());
-                    return EXIT_CONFIG;
-                }
-            };
-            let report = |r: &Result<SecCopilotSummary, SecCopilotError>| match r {
-                Ok(s) if json => say(&serde_json::to_string(s).unwrap_or_default()),
-                Ok(s) => say(&format!(
-                    "seccopilot: {} sessions ({} unchanged), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
-                    s.sessions,
-                    s.sessions_unchanged,
-                    s.prompts,
-                    s.evaluations,
-                    s.pending,
-                    s.records_delivered,
-                    s.batches,
-                    s.already_delivered,
-                    s.undeliverable,
-                    if s.stopped { " (stopped early)" } else { "" }
-                )),
-                Err(e) => complain(&e.to_string()),
-            };
-            let store = tokio::sync::Mutex::new(store);
-            crate::graph_job::run_ingest(
-                "seccopilot",
-                *once,
-                *every,
+            crate::graph_job::run_ingest_command(
+                cmd,
                 clock,
                 stop,
-                |stop| {
-                    let (store, job, sink) = (&store, &job, &sink);
-                    async move {
-                        let mut guard = store.lock().await;
-                        job.ingest_once(&mut guard, sink.as_ref(), stop).await
-                    }
-                },
-                report,
-                |s: &SecCopilotSummary| s.undeliverable > 0,
-                |e: &SecCopilotError| exit_for(e),
+                job.open_state(),
+                job.sink(),
+                async |store, sink, stop| job.ingest_once(store, sink, stop).await,
+                exit_for,
             )
             .await
         }

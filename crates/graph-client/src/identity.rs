@@ -543,6 +543,93 @@ fn not_found_is_none<T>(r: Result<T, Error>) -> Result<Option<T>, Error> {
     }
 }
 
+/// Puts what was read about one identity together: names the application permissions from
+/// the resources' `appRoles`, classifies every permission and judges the credentials at `now`.
+/// `resources` holds the resource service principals by object id (`None`: not readable).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn assemble(
+    app_id: &str,
+    sp: ServicePrincipal,
+    assignments: Vec<AppRoleAssignment>,
+    grants: Vec<OAuth2PermissionGrant>,
+    application: Option<Application>,
+    owners: Vec<Owner>,
+    resources: &HashMap<String, Option<ServicePrincipal>>,
+    now: OffsetDateTime,
+) -> IdentityPosture {
+    let resource = |id: &str| resources.get(id).and_then(Option::as_ref);
+    let application_permissions = assignments
+        .into_iter()
+        .map(|a| {
+            let r = resource(&a.resource_id);
+            let name = if a.app_role_id == DEFAULT_ACCESS_ROLE_ID {
+                None
+            } else {
+                r.and_then(|r| {
+                    r.app_roles
+                        .iter()
+                        .find(|role| role.id.eq_ignore_ascii_case(&a.app_role_id))
+                        .and_then(|role| role.value.clone())
+                })
+            };
+            ApplicationPermission {
+                resource: a
+                    .resource_display_name
+                    .clone()
+                    .or_else(|| r.and_then(|r| r.display_name.clone()))
+                    .unwrap_or_else(|| a.resource_id.clone()),
+                high_privilege: name.as_deref().and_then(classify_permission),
+                resource_id: a.resource_id,
+                app_role_id: a.app_role_id,
+                name,
+            }
+        })
+        .collect();
+    let delegated_permissions = grants
+        .into_iter()
+        .map(|g| DelegatedPermissions {
+            resource: resource(&g.resource_id).and_then(|r| r.display_name.clone()),
+            scopes: g
+                .scopes()
+                .into_iter()
+                .map(|s| (s.to_owned(), classify_permission(s)))
+                .collect(),
+            resource_id: g.resource_id,
+            consent_type: g.consent_type,
+            principal_id: g.principal_id,
+        })
+        .collect();
+    let mut credentials = Vec::new();
+    if let Some(app) = &application {
+        for (kind, list) in [
+            (CredentialKind::Secret, &app.password_credentials),
+            (CredentialKind::Certificate, &app.key_credentials),
+        ] {
+            for c in list {
+                credentials.push(CredentialReport {
+                    kind,
+                    issues: credential_issues(kind, c, now),
+                    credential: c.clone(),
+                });
+            }
+        }
+    }
+    IdentityPosture {
+        app_id: app_id.trim().to_owned(),
+        service_principal: sp,
+        application_permissions,
+        delegated_permissions,
+        application_found: application.is_some(),
+        credentials,
+        owners,
+    }
+}
+
+/// The quoted key of an app id in `servicePrincipals(appId=...)`, checked.
+pub(crate) fn app_id_key(app_id: &str) -> Result<String, Error> {
+    key(app_id)
+}
+
 impl GraphClient {
     /// The service principal of an app in this tenant
     /// (`GET /servicePrincipals(appId='{appId}')`); `None` when there is none.
@@ -627,88 +714,32 @@ impl GraphClient {
             return Ok(None);
         };
         let mut resources: HashMap<String, Option<ServicePrincipal>> = HashMap::new();
-
         let assignments: Vec<AppRoleAssignment> =
             self.app_role_assignments(&sp.id).try_collect().await?;
-        let mut application_permissions = Vec::with_capacity(assignments.len());
-        for a in assignments {
-            let resource = self.resource(&mut resources, &a.resource_id).await?;
-            let name = if a.app_role_id == DEFAULT_ACCESS_ROLE_ID {
-                None
-            } else {
-                resource.and_then(|r| {
-                    r.app_roles
-                        .iter()
-                        .find(|role| role.id.eq_ignore_ascii_case(&a.app_role_id))
-                        .and_then(|role| role.value.clone())
-                })
-            };
-            let high_privilege = name.as_deref().and_then(classify_permission);
-            application_permissions.push(ApplicationPermission {
-                resource: a
-                    .resource_display_name
-                    .clone()
-                    .or_else(|| resource.and_then(|r| r.display_name.clone()))
-                    .unwrap_or_else(|| a.resource_id.clone()),
-                resource_id: a.resource_id,
-                app_role_id: a.app_role_id,
-                name,
-                high_privilege,
-            });
-        }
-
         let grants: Vec<OAuth2PermissionGrant> =
             self.oauth2_permission_grants(&sp.id).try_collect().await?;
-        let mut delegated_permissions = Vec::with_capacity(grants.len());
-        for g in grants {
-            let resource = self
-                .resource(&mut resources, &g.resource_id)
-                .await?
-                .and_then(|r| r.display_name.clone());
-            delegated_permissions.push(DelegatedPermissions {
-                resource,
-                scopes: g
-                    .scopes()
-                    .into_iter()
-                    .map(|s| (s.to_owned(), classify_permission(s)))
-                    .collect(),
-                resource_id: g.resource_id,
-                consent_type: g.consent_type,
-                principal_id: g.principal_id,
-            });
+        for id in assignments
+            .iter()
+            .map(|a| &a.resource_id)
+            .chain(grants.iter().map(|g| &g.resource_id))
+        {
+            self.resource(&mut resources, id).await?;
         }
-
         let application = self.application_by_app_id(app_id).await?;
-        let (credentials, owners) = match &application {
-            Some(app) => {
-                let mut creds = Vec::new();
-                for (kind, list) in [
-                    (CredentialKind::Secret, &app.password_credentials),
-                    (CredentialKind::Certificate, &app.key_credentials),
-                ] {
-                    for c in list {
-                        creds.push(CredentialReport {
-                            kind,
-                            issues: credential_issues(kind, c, now),
-                            credential: c.clone(),
-                        });
-                    }
-                }
-                let owners: Vec<Owner> = self.application_owners(&app.id).try_collect().await?;
-                (creds, owners)
-            }
-            None => (Vec::new(), Vec::new()),
+        let owners = match &application {
+            Some(app) => self.application_owners(&app.id).try_collect().await?,
+            None => Vec::new(),
         };
-
-        Ok(Some(IdentityPosture {
-            app_id: app_id.trim().to_owned(),
-            service_principal: sp,
-            application_permissions,
-            delegated_permissions,
-            application_found: application.is_some(),
-            credentials,
+        Ok(Some(assemble(
+            app_id,
+            sp,
+            assignments,
+            grants,
+            application,
             owners,
-        }))
+            &resources,
+            now,
+        )))
     }
 
     async fn resource<'a>(

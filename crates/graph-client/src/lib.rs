@@ -4,6 +4,7 @@ mod batch;
 mod client;
 mod error;
 mod identity;
+mod identity_batch;
 mod interactions;
 mod paging;
 mod security_copilot;
@@ -18,6 +19,7 @@ pub use identity::{
     DelegatedPermissions, EXPIRING_WITHIN, IdentityPosture, LONG_LIVED_SECRET,
     OAuth2PermissionGrant, Owner, ServicePrincipal, classify_permission, credential_issues,
 };
+pub use identity_batch::IdentityKey;
 pub use interactions::{
     AiInteraction, DEFAULT_INTERACTION_PAGE_SIZE, Identity, IdentitySet, InteractionAttachment,
     InteractionContext, InteractionLink, InteractionMention, InteractionQuery, InteractionType,

@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
+use time::serde::rfc3339;
 
 /// The workspace used when none is named.
 pub const DEFAULT_WORKSPACE: &str = "default";
@@ -184,14 +185,14 @@ pub struct Session {
     /// `createdDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub created_date_time: Option<OffsetDateTime>,
     /// `lastModifiedDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub last_modified_date_time: Option<OffsetDateTime>,
@@ -222,14 +223,14 @@ pub struct Prompt {
     /// `createdDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub created_date_time: Option<OffsetDateTime>,
     /// `lastModifiedDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub last_modified_date_time: Option<OffsetDateTime>,
@@ -287,21 +288,21 @@ pub struct Evaluation {
     /// `createdDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub created_date_time: Option<OffsetDateTime>,
     /// `completedDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub completed_date_time: Option<OffsetDateTime>,
     /// `lastModifiedDateTime`.
     #[serde(
         default,
-        with = "time::serde::rfc3339::option",
+        with = "rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub last_modified_date_time: Option<OffsetDateTime>,
@@ -647,6 +648,24 @@ impl SecurityCopilot {
         )
     }
 
+    /// `sessions/{session}[/prompts/{prompt}[/evaluations/{evaluation}]]{tail}`, from the
+    /// ids given (session first), each checked and encoded.
+    fn item_url(&self, ids: &[&str], tail: &str) -> Result<url::Url, Error> {
+        const LEVELS: [(&str, &str); 3] = [
+            ("session", ""),
+            ("prompt", "/prompts"),
+            ("evaluation", "/evaluations"),
+        ];
+        let mut path = String::new();
+        for ((what, collection), id) in LEVELS.iter().zip(ids) {
+            path.push_str(collection);
+            path.push('/');
+            path.push_str(&Self::id_segment(what, id)?);
+        }
+        path.push_str(tail);
+        self.url(&path)
+    }
+
     fn id_segment(what: &str, id: &str) -> Result<String, Error> {
         if id.trim().is_empty() {
             return Err(Error::invalid(format!("the {what} id is empty")));
@@ -681,8 +700,7 @@ impl SecurityCopilot {
 
     /// Reads a session.
     pub async fn session(&self, session_id: &str) -> Result<Session, Error> {
-        let url = self.url(&format!("/{}", Self::id_segment("session", session_id)?))?;
-        self.get(url).await
+        self.get(self.item_url(&[session_id], "")?).await
     }
 
     /// The workspace's sessions, lazily paged. Each page counts against the rate limit.
@@ -702,29 +720,18 @@ impl SecurityCopilot {
         input: &PromptInput,
     ) -> Result<Prompt, Error> {
         input.validate()?;
-        let url = self.url(&format!(
-            "/{}/prompts",
-            Self::id_segment("session", session_id)?
-        ))?;
+        let url = self.item_url(&[session_id], "/prompts")?;
         self.post(url, &input.body()).await
     }
 
     /// Reads a prompt.
     pub async fn prompt(&self, session_id: &str, prompt_id: &str) -> Result<Prompt, Error> {
-        let url = self.url(&format!(
-            "/{}/prompts/{}",
-            Self::id_segment("session", session_id)?,
-            Self::id_segment("prompt", prompt_id)?
-        ))?;
-        self.get(url).await
+        self.get(self.item_url(&[session_id, prompt_id], "")?).await
     }
 
     /// A session's prompts, lazily paged.
     pub fn prompts(&self, session_id: &str) -> ItemStream<Prompt> {
-        self.list(
-            Self::id_segment("session", session_id)
-                .and_then(|s| self.url(&format!("/{s}/prompts"))),
-        )
+        self.list(self.item_url(&[session_id], "/prompts"))
     }
 
     /// Starts an evaluation of a prompt (`POST .../prompts/{id}/evaluations` with `{}`).
@@ -733,11 +740,7 @@ impl SecurityCopilot {
         session_id: &str,
         prompt_id: &str,
     ) -> Result<Evaluation, Error> {
-        let url = self.url(&format!(
-            "/{}/prompts/{}/evaluations",
-            Self::id_segment("session", session_id)?,
-            Self::id_segment("prompt", prompt_id)?
-        ))?;
+        let url = self.item_url(&[session_id, prompt_id], "/evaluations")?;
         self.post(url, &Value::Object(Map::new())).await
     }
 
@@ -748,22 +751,13 @@ impl SecurityCopilot {
         prompt_id: &str,
         evaluation_id: &str,
     ) -> Result<Evaluation, Error> {
-        let url = self.url(&format!(
-            "/{}/prompts/{}/evaluations/{}",
-            Self::id_segment("session", session_id)?,
-            Self::id_segment("prompt", prompt_id)?,
-            Self::id_segment("evaluation", evaluation_id)?
-        ))?;
+        let url = self.item_url(&[session_id, prompt_id, evaluation_id], "")?;
         self.get(url).await
     }
 
     /// A prompt's evaluations, lazily paged.
     pub fn evaluations(&self, session_id: &str, prompt_id: &str) -> ItemStream<Evaluation> {
-        let url = Self::id_segment("session", session_id).and_then(|s| {
-            let p = Self::id_segment("prompt", prompt_id)?;
-            self.url(&format!("/{s}/prompts/{p}/evaluations"))
-        });
-        self.list(url)
+        self.list(self.item_url(&[session_id, prompt_id], "/evaluations"))
     }
 
     fn list<T: serde::de::DeserializeOwned + Send + 'static>(
@@ -904,6 +898,42 @@ mod tests {
             EvaluationResultType::from("capacityExceeded".to_owned()),
             EvaluationResultType::CapacityExceeded
         );
+    }
+
+    #[test]
+    fn item_urls_check_and_encode_each_id() {
+        let token = client_core::AccessToken::new("t", datetime!(2030-01-01 0:00 UTC));
+        let client = GraphClient::builder(Arc::new(client_core::StaticTokenCredential::new(token)))
+            .build()
+            .unwrap_or_else(|_| unreachable!());
+        let sc = client.security_copilot();
+        let url = |ids: &[&str], tail: &str| {
+            sc.item_url(ids, tail)
+                .map(|u| u.path().to_owned())
+                .map_err(|e| e.to_string())
+        };
+        let root = "/beta/security/securityCopilot/workspaces/default/sessions";
+        assert_eq!(url(&["s1"], ""), Ok(format!("{root}/s1")));
+        assert_eq!(url(&["s1"], "/prompts"), Ok(format!("{root}/s1/prompts")));
+        assert_eq!(
+            url(&["s1", "p/2"], "/evaluations"),
+            Ok(format!("{root}/s1/prompts/p%2F2/evaluations"))
+        );
+        assert_eq!(
+            url(&["s1", "p1", "e 3"], ""),
+            Ok(format!("{root}/s1/prompts/p1/evaluations/e%203"))
+        );
+        for (ids, what) in [
+            (&["", "p"][..], "session"),
+            (&["s", " "][..], "prompt"),
+            (&["s", "p", ""][..], "evaluation"),
+        ] {
+            let e = url(ids, "").expect_err("an empty id");
+            assert!(
+                e.to_string().contains(&format!("the {what} id is empty")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -62,6 +62,17 @@ pub enum CredentialProblem {
     LongLivedSecret,
 }
 
+impl CredentialProblem {
+    /// The words a finding's evidence uses.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CredentialProblem::Expired => "expired credential",
+            CredentialProblem::ExpiringSoon => "credential expiring within 30 days",
+            CredentialProblem::LongLivedSecret => "secret valid for more than a year",
+        }
+    }
+}
+
 /// Everything read about one agent's Entra identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -127,10 +138,10 @@ impl IdentityPermissions {
     /// The observation the posture check reads.
     pub fn observation(&self) -> IdentityObservation {
         let mut o = IdentityObservation::new(self.agent_id.clone(), self.environment_id.clone());
-        o.permissions = Some(PermissionObservation {
-            principal_id: self.principal_id.clone(),
-            excess: self.excess(),
-        });
+        o.permissions = Some(
+            PermissionObservation::new(self.principal_id.clone(), self.excess())
+                .hygiene(self.credential_problems.clone(), self.orphaned),
+        );
         o
     }
 }

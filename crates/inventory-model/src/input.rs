@@ -731,6 +731,10 @@ pub struct PermissionObservation {
     pub principal_id: String,
     /// Graph app roles and admin-consented delegated scopes beyond what its tools need.
     pub excess: Vec<String>,
+    /// Problems with its app registration's credentials, one per problem per credential.
+    pub credential_problems: Vec<crate::identity::CredentialProblem>,
+    /// Its app registration is in the tenant and has no owner.
+    pub orphaned: bool,
 }
 
 /// The audience of an agent shared with groups, resolved to users.
@@ -833,7 +837,21 @@ impl PermissionObservation {
         PermissionObservation {
             principal_id: principal_id.into(),
             excess,
+            credential_problems: Vec::new(),
+            orphaned: false,
         }
+    }
+
+    /// With the app registration's credential problems and whether it has no owner.
+    #[must_use]
+    pub fn hygiene(
+        mut self,
+        credential_problems: Vec<crate::identity::CredentialProblem>,
+        orphaned: bool,
+    ) -> Self {
+        self.credential_problems = credential_problems;
+        self.orphaned = orphaned;
+        self
     }
 }
 

@@ -22,6 +22,7 @@
 //! | `autonomous-trigger` | Medium | an external trigger (component type 17) |
 //! | `coverage-gap` | Medium | the agent has a coverage record (not seen by every source, or partly unreadable) |
 //! | `over-privileged-identity` | High | the agent identity holds permissions beyond its tools' needs |
+//! | `identity-hygiene` | Medium | the agent identity's app registration has an expired credential, one expiring within 30 days, a secret valid for more than a year, or no owner |
 
 use std::collections::BTreeSet;
 
@@ -87,6 +88,8 @@ pub enum CheckId {
     CoverageGap,
     /// Identity holds more than it needs.
     OverPrivilegedIdentity,
+    /// The identity's app registration has credential problems or no owner.
+    IdentityHygiene,
 }
 
 impl From<CheckId> for &'static str {
@@ -97,7 +100,7 @@ impl From<CheckId> for &'static str {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 15] = [
+    pub const ALL: [CheckId; 16] = [
         CheckId::SharedWithEveryone,
         CheckId::NoEndUserAuth,
         CheckId::MakerCredentials,
@@ -113,6 +116,7 @@ impl CheckId {
         CheckId::AutonomousTrigger,
         CheckId::CoverageGap,
         CheckId::OverPrivilegedIdentity,
+        CheckId::IdentityHygiene,
     ];
 
     /// The stable id, e.g. `maker-credentials`.
@@ -133,6 +137,7 @@ impl CheckId {
             CheckId::AutonomousTrigger => "autonomous-trigger",
             CheckId::CoverageGap => "coverage-gap",
             CheckId::OverPrivilegedIdentity => "over-privileged-identity",
+            CheckId::IdentityHygiene => "identity-hygiene",
         }
     }
 
@@ -157,7 +162,8 @@ impl CheckId {
             | CheckId::PublicKnowledge
             | CheckId::OrchestrationWithoutInstructions
             | CheckId::AutonomousTrigger
-            | CheckId::CoverageGap => Severity::Medium,
+            | CheckId::CoverageGap
+            | CheckId::IdentityHygiene => Severity::Medium,
             CheckId::Dormant => Severity::Low,
         }
     }
@@ -182,6 +188,7 @@ impl CheckId {
             CheckId::AutonomousTrigger => "Agent is started by external events",
             CheckId::CoverageGap => "Agent was not fully observed",
             CheckId::OverPrivilegedIdentity => "Agent identity holds excess permissions",
+            CheckId::IdentityHygiene => "Agent identity's credentials or ownership need attention",
         }
     }
 }
@@ -1075,6 +1082,36 @@ fn run(
                 },
             }
         }
+        CheckId::IdentityHygiene => match facts.identity.and_then(|i| i.permissions.as_ref()) {
+            Some(p) => {
+                let mut evidence = Vec::new();
+                let mut counted: Vec<(crate::identity::CredentialProblem, usize)> = Vec::new();
+                for c in &p.credential_problems {
+                    match counted.iter_mut().find(|(k, _)| k == c) {
+                        Some((_, n)) => *n += 1,
+                        None => counted.push((*c, 1)),
+                    }
+                }
+                for (problem, n) in counted {
+                    evidence.push(Evidence::column(
+                        &p.principal_id,
+                        "credentials",
+                        format!("{n} {}", problem.describe()),
+                    ));
+                }
+                if p.orphaned {
+                    evidence.push(Evidence::column(
+                        &p.principal_id,
+                        "owners",
+                        "the app registration has no owner",
+                    ));
+                }
+                found_or(evidence, true, "")
+            }
+            None => CheckStatus::NotEvaluated {
+                reason: "the agent identity's app registration was not read".to_owned(),
+            },
+        },
     }
 }
 

@@ -548,6 +548,51 @@ fn over_privileged_identity() {
 }
 
 #[test]
+fn identity_hygiene() {
+    use inventory_model::CredentialProblem;
+    let mut input = plain();
+    let mut id = IdentityObservation::new("b1", "env-1");
+    id.permissions = Some(PermissionObservation::new("sp-1", vec![]).hygiene(
+        vec![
+            CredentialProblem::Expired,
+            CredentialProblem::LongLivedSecret,
+            CredentialProblem::Expired,
+        ],
+        true,
+    ));
+    input.identities = vec![id.clone()];
+    let e = evidence(&input, CheckId::IdentityHygiene);
+    assert_eq!(
+        e,
+        [
+            (
+                "sp-1".into(),
+                Some("credentials".into()),
+                Some("1 secret valid for more than a year".into())
+            ),
+            (
+                "sp-1".into(),
+                Some("credentials".into()),
+                Some("2 expired credential".into())
+            ),
+            (
+                "sp-1".into(),
+                Some("owners".into()),
+                Some("the app registration has no owner".into())
+            ),
+        ]
+    );
+    // Excess permissions alone are the other check's finding, not this one's.
+    id.permissions = Some(PermissionObservation::new("sp-1", vec!["Mail.Send".into()]));
+    input.identities = vec![id];
+    assert_eq!(
+        status(&input, CheckId::IdentityHygiene),
+        CheckStatus::NotFound
+    );
+    not_evaluated(&plain(), CheckId::IdentityHygiene);
+}
+
+#[test]
 fn disabled_checks_are_reported_as_disabled_and_do_not_count() {
     let mut b = bot("b1", "One");
     b.access_control_policy = Some(0);

@@ -83,6 +83,46 @@ pub struct AktoRecord {
     pub tag: String,
 }
 
+/// What differs from one record to the next; [`AktoRecord::mirrored`] adds the fields that
+/// are the same in every record.
+pub(crate) struct RecordParts {
+    pub(crate) path: String,
+    pub(crate) request_headers: String,
+    pub(crate) response_headers: String,
+    pub(crate) request_payload: String,
+    pub(crate) response_payload: String,
+    /// Unix seconds.
+    pub(crate) time: i64,
+    pub(crate) status_code: u16,
+    pub(crate) status: &'static str,
+    pub(crate) tag: String,
+}
+
+impl AktoRecord {
+    /// A mirrored `POST` exchange for the Akto account `account_id` / `vxlan_id`: no client
+    /// address, `HTTP/1.1`, not pending, source `MIRRORING`, as Akto's own connectors send.
+    pub(crate) fn mirrored(e: RecordParts, account_id: &str, vxlan_id: &str) -> Self {
+        Self {
+            path: e.path,
+            request_headers: e.request_headers,
+            response_headers: e.response_headers,
+            method: "POST".to_owned(),
+            request_payload: e.request_payload,
+            response_payload: e.response_payload,
+            ip: String::new(),
+            time: e.time.to_string(),
+            status_code: e.status_code.to_string(),
+            kind: "HTTP/1.1".to_owned(),
+            status: e.status.to_owned(),
+            akto_account_id: account_id.to_owned(),
+            akto_vxlan_id: vxlan_id.to_owned(),
+            is_pending: "false".to_owned(),
+            source: "MIRRORING".to_owned(),
+            tag: e.tag,
+        }
+    }
+}
+
 /// The bot a transcript belongs to, as Akto labels it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -303,24 +343,22 @@ impl AktoConfig {
                 .and_then(|m| m.timestamp)
                 .or_else(|| response.and_then(|m| m.timestamp))
                 .unwrap_or(row.fallback_time);
-            out.push(AktoRecord {
+            let parts = RecordParts {
                 path: format!("/copilot/conversation/{}/message/{}", row.id, index),
                 request_headers: request_headers.clone(),
                 response_headers,
-                method: "POST".to_owned(),
                 request_payload: payload_json(request.as_ref()),
                 response_payload: payload_json(response.as_ref()),
-                ip: String::new(),
-                time: time.to_string(),
-                status_code: "200".to_owned(),
-                kind: "HTTP/1.1".to_owned(),
-                status: "OK".to_owned(),
-                akto_account_id: self.account_id.clone(),
-                akto_vxlan_id: self.vxlan_id.clone(),
-                is_pending: "false".to_owned(),
-                source: "MIRRORING".to_owned(),
+                time,
+                status_code: 200,
+                status: "OK",
                 tag: tag.clone(),
-            });
+            };
+            out.push(AktoRecord::mirrored(
+                parts,
+                &self.account_id,
+                &self.vxlan_id,
+            ));
         }
         out
     }
@@ -560,8 +598,8 @@ fn tools_header(tools: &[ToolInvocation]) -> Option<String> {
 }
 
 /// A JSON object of the present entries, in the given order (a `serde_json::Map` would sort
-/// them).
-fn json_object(entries: &[(&str, Option<&str>)]) -> String {
+/// them): the header and tag objects of every record kind.
+pub(crate) fn json_object(entries: &[(&str, Option<&str>)]) -> String {
     let mut out = String::from("{");
     for (k, v) in entries {
         if let Some(v) = v {
@@ -577,10 +615,27 @@ fn json_object(entries: &[(&str, Option<&str>)]) -> String {
     out
 }
 
-/// Serialising plain strings and derived structs of strings cannot fail; an empty object
-/// stands in should that ever change, rather than a panic.
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+/// Serialising plain strings and derived structs of strings (and raw JSON) cannot fail; an
+/// empty object stands in should that ever change, rather than a panic.
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Percent-encodes a record path segment: everything but unreserved characters and the
+/// bytes in `also_keep`.
+pub(crate) fn encode_segment(s: &str, also_keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || also_keep.contains(&b)
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `{"message": ...}` for a message, `{}` for an absent side.
@@ -606,6 +661,52 @@ fn payload_json(message: Option<&Message<'_>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_keep_only_unreserved_bytes_and_those_asked_for() {
+        let id = "19:abc@thread.v2/x y~é";
+        assert_eq!(
+            encode_segment(id, b":@"),
+            "19:abc@thread.v2%2Fx%20y~%C3%A9",
+            "Teams ids keep their `:` and `@`"
+        );
+        assert_eq!(
+            encode_segment(id, b""),
+            "19%3Aabc%40thread.v2%2Fx%20y~%C3%A9"
+        );
+    }
+
+    #[test]
+    fn mirrored_records_carry_akto_fixed_fields() {
+        let parts = RecordParts {
+            path: "/p".into(),
+            request_headers: "{}".into(),
+            response_headers: "{}".into(),
+            request_payload: "{}".into(),
+            response_payload: "{}".into(),
+            time: 1_700_000_000,
+            status_code: 429,
+            status: "Too Many Requests",
+            tag: "{}".into(),
+        };
+        let r = AktoRecord::mirrored(parts, "1000000", "7");
+        assert_eq!(
+            (r.method.as_str(), r.ip.as_str(), r.kind.as_str()),
+            ("POST", "", "HTTP/1.1")
+        );
+        assert_eq!(
+            (r.is_pending.as_str(), r.source.as_str()),
+            ("false", "MIRRORING")
+        );
+        assert_eq!(
+            (r.time.as_str(), r.status_code.as_str(), r.status.as_str()),
+            ("1700000000", "429", "Too Many Requests")
+        );
+        assert_eq!(
+            (r.akto_account_id.as_str(), r.akto_vxlan_id.as_str()),
+            ("1000000", "7")
+        );
+    }
 
     #[test]
     fn sanitising() {

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::activity::is_empty_json;
-use crate::akto::AktoRecord;
+use crate::akto::{AktoRecord, RecordParts, encode_segment, json_object, to_json};
 use crate::error::PageError;
 use crate::pairing::{Message, Pair, Side, pair_sequence};
 
@@ -359,7 +359,7 @@ impl M365Config {
             .and_then(|f| f.created_date_time)
             .or_else(|| answer.and_then(|a| a.created_date_time))
             .map_or(0, OffsetDateTime::unix_timestamp);
-        let request_headers = ordered_object(&[
+        let request_headers = json_object(&[
             ("host", Some(self.host.as_str())),
             ("content-type", Some("application/json")),
             ("x-m365-user-id", Some(user.id.as_str())),
@@ -377,7 +377,7 @@ impl M365Config {
             ),
             ("x-m365-locale", field(|i| i.locale.as_deref())),
         ]);
-        let response_headers = ordered_object(&[
+        let response_headers = json_object(&[
             ("content-type", Some("application/json")),
             (
                 "x-m365-body-content-type",
@@ -386,7 +386,7 @@ impl M365Config {
                     .and_then(|b| b.content_type.as_deref()),
             ),
         ]);
-        let tag = ordered_object(&[
+        let tag = json_object(&[
             ("source", Some(M365_TAG_SOURCE)),
             ("app", Some(app.as_str())),
             ("app-class", app_class),
@@ -405,29 +405,23 @@ impl M365Config {
                 })
             })
             .collect();
-        let record = AktoRecord {
+        let fields = RecordParts {
             path: format!(
                 "/copilot/m365/{}/conversation/{}/request/{}",
-                encode_segment(&app.to_ascii_lowercase()),
-                encode_segment(session.unwrap_or("-")),
-                encode_segment(&key)
+                encode_segment(&app.to_ascii_lowercase(), b":@"),
+                encode_segment(session.unwrap_or("-"), b":@"),
+                encode_segment(&key, b":@")
             ),
             request_headers,
             response_headers,
-            method: "POST".to_owned(),
             request_payload: m365_payload(prompt),
             response_payload: m365_payload(answer),
-            ip: String::new(),
-            time: time.to_string(),
-            status_code: "200".to_owned(),
-            kind: "HTTP/1.1".to_owned(),
-            status: "OK".to_owned(),
-            akto_account_id: self.account_id.clone(),
-            akto_vxlan_id: self.vxlan_id.clone(),
-            is_pending: "false".to_owned(),
-            source: "MIRRORING".to_owned(),
+            time,
+            status_code: 200,
+            status: "OK",
             tag,
         };
+        let record = AktoRecord::mirrored(fields, &self.account_id, &self.vxlan_id);
         M365Record {
             record,
             key,
@@ -476,42 +470,6 @@ fn m365_payload(item: Option<&AiInteraction>) -> String {
         contexts: present(&i.contexts),
         mentions: present(&i.mentions),
     })
-}
-
-/// Percent-encodes a path segment (everything but unreserved characters, `:` and `@`).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':' | b'@') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A JSON object of the present entries, in the given order.
-fn ordered_object(entries: &[(&str, Option<&str>)]) -> String {
-    let mut out = String::from("{");
-    for (k, v) in entries {
-        if let Some(v) = v {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&to_json(k));
-            out.push(':');
-            out.push_str(&to_json(v));
-        }
-    }
-    out.push('}');
-    out
-}
-
-/// Serialising strings and structs of strings and raw JSON cannot fail; `{}` stands in
-/// should that ever change, rather than a panic.
-fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]

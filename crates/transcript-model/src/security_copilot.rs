@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::akto::AktoRecord;
+use crate::akto::{AktoRecord, RecordParts, encode_segment, json_object, to_json};
 
 /// The `tag.source` of Security Copilot records.
 pub const SECURITY_COPILOT_TAG_SOURCE: &str = "SECURITY_COPILOT";
@@ -157,7 +157,7 @@ impl SecurityCopilotConfig {
             state: &'a str,
         }
         let (code, status) = status_of(&e.state, e.result_type.as_deref());
-        let request_headers = ordered_object(&[
+        let request_headers = json_object(&[
             ("host", Some(self.host.as_str())),
             ("content-type", Some("application/json")),
             ("x-security-copilot-workspace", Some(e.workspace.as_str())),
@@ -167,7 +167,7 @@ impl SecurityCopilotConfig {
             ("x-security-copilot-prompt-type", e.prompt_type.as_deref()),
             ("x-security-copilot-skill-name", e.skill_name.as_deref()),
         ]);
-        let response_headers = ordered_object(&[
+        let response_headers = json_object(&[
             ("content-type", Some("application/json")),
             (
                 "x-security-copilot-evaluation-id",
@@ -176,7 +176,7 @@ impl SecurityCopilotConfig {
             ("x-security-copilot-state", Some(e.state.as_str())),
             ("x-security-copilot-result-type", e.result_type.as_deref()),
         ]);
-        let tag = ordered_object(&[
+        let tag = json_object(&[
             ("source", Some(SECURITY_COPILOT_TAG_SOURCE)),
             ("workspace", Some(e.workspace.as_str())),
             ("bot-name", Some("security-copilot")),
@@ -186,17 +186,16 @@ impl SecurityCopilotConfig {
             .prompt_created
             .or(e.completed)
             .map_or(0, OffsetDateTime::unix_timestamp);
-        AktoRecord {
+        let parts = RecordParts {
             path: format!(
                 "/security-copilot/{}/sessions/{}/prompts/{}/evaluations/{}",
-                encode_segment(&e.workspace),
-                encode_segment(&e.session_id),
-                encode_segment(&e.prompt_id),
-                encode_segment(&e.evaluation_id)
+                encode_segment(&e.workspace, b""),
+                encode_segment(&e.session_id, b""),
+                encode_segment(&e.prompt_id, b""),
+                encode_segment(&e.evaluation_id, b"")
             ),
             request_headers,
             response_headers,
-            method: "POST".to_owned(),
             request_payload: to_json(&Request {
                 message: e.content.as_deref().unwrap_or_default(),
                 skill,
@@ -207,51 +206,13 @@ impl SecurityCopilotConfig {
                 result_type: e.result_type.as_deref(),
                 state: &e.state,
             }),
-            ip: String::new(),
-            time: time.to_string(),
-            status_code: code.to_string(),
-            kind: "HTTP/1.1".to_owned(),
-            status: status.to_owned(),
-            akto_account_id: self.account_id.clone(),
-            akto_vxlan_id: self.vxlan_id.clone(),
-            is_pending: "false".to_owned(),
-            source: "MIRRORING".to_owned(),
+            time,
+            status_code: code,
+            status,
             tag,
-        }
+        };
+        AktoRecord::mirrored(parts, &self.account_id, &self.vxlan_id)
     }
-}
-
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-fn ordered_object(entries: &[(&str, Option<&str>)]) -> String {
-    let mut out = String::from("{");
-    for (k, v) in entries {
-        if let Some(v) = v {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            out.push_str(&to_json(k));
-            out.push(':');
-            out.push_str(&to_json(v));
-        }
-    }
-    out.push('}');
-    out
-}
-
-/// Serialising strings and maps cannot fail; `{}` stands in should that ever change.
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
 }
 
 #[cfg(test)]

@@ -173,6 +173,15 @@ pub struct ScanArgs {
     /// The inventory state (delta links, the last scan's rows).
     #[arg(long, env = "COPILOT_INVENTORY_STATE", value_name = "FILE", default_value = DEFAULT_INVENTORY_STATE)]
     pub inventory_state: PathBuf,
+    /// Agent identities (permissions, grants, credentials, owners): graph (Microsoft Graph, needs Application.Read.All) or none.
+    #[arg(long, value_name = "SOURCE", default_value = "graph", value_parser = super::identity::IdentityChoice::parse)]
+    pub identity: super::identity::IdentityChoice,
+    /// The Microsoft Graph root, for agent identities (default: the cloud's).
+    #[arg(long, env = "GRAPH_URL", value_name = "URL")]
+    pub graph_url: Option<String>,
+    /// Read an agent's identity again when the last read is older than this (new or changed agents are always read).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    pub identity_max_age: Duration,
 }
 
 /// What `main.rs` passes on from the global flags.
@@ -411,6 +420,9 @@ pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions, String> {
         bap: service_url(args.bap_api_url.as_deref(), "BAP_API_URL (--bap-api-url)")?,
         arm: service_url(args.arm_url.as_deref(), "ARM_URL (--arm-url)")?,
     };
+    o.identity.choice = args.identity;
+    o.identity.graph_url = service_url(args.graph_url.as_deref(), "GRAPH_URL (--graph-url)")?;
+    o.identity.max_age = args.identity_max_age;
     Ok(o)
 }
 
@@ -543,7 +555,7 @@ async fn run_apply(inventory_url: &str, ctx: CliContext) -> ExitCode {
 }
 
 async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
-    let options = match scan_options(args) {
+    let mut options = match scan_options(args) {
         Ok(o) => o,
         Err(e) => {
             err!("error: {e}");
@@ -557,6 +569,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    options.identity.authority_host = Some(sign_in.authority_host.clone());
     let clock = client_core::system_clock();
     let credential = match crate::credential::from_sign_in(&sign_in, clock.clone()) {
         Ok(c) => c,
@@ -699,6 +712,16 @@ fn print_summary(result: &ScanResult, json: bool, output: Option<&str>) {
             s.layers.tenant_inventory.status,
             s.layers.tenant_inventory.count,
             s.dataverse_requests
+        ));
+        let id = &s.layers.identity;
+        t.push_str(&format!(
+            "\n  agent identities (Microsoft Graph): {} ({} known){}",
+            id.status,
+            id.count,
+            id.detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
         ));
         for e in &s.environments {
             t.push_str(&format!(

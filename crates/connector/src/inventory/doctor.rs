@@ -10,7 +10,8 @@
 //! | `inventory-write` | the application user's roles there (schema and write rights) | `schema apply`, `--inventory-url` |
 //!
 //! Every check only reads: nothing is created or written. A source the chosen settings do not
-//! use is reported as a warning, not a failure.
+//! use is reported as a warning, not a failure. The main `doctor` runs the same checks
+//! ([`append_to`]).
 
 use arg_client::{ArgClient, GraphQuery, ResourceQuery};
 use client_core::{SharedClock, SharedCredential};
@@ -313,6 +314,67 @@ pub async fn run(
         Some(url) => inventory_environment(&mut r, url, credential, clock).await,
     }
     r
+}
+
+/// The ids of the inventory checks, in the order [`run`] reports them.
+pub const CHECK_IDS: [&str; 5] = [
+    "inventory-api",
+    "resource-graph",
+    "read-components",
+    "inventory-schema",
+    "inventory-write",
+];
+
+/// Whether the inventory is in use: rows go to an inventory environment, or a scan left its
+/// state at `state_path`. `doctor` fails on the inventory checks only then.
+pub fn in_use(options: &DoctorOptions, state_path: &std::path::Path) -> bool {
+    options.inventory_url.is_some() || state_path.exists()
+}
+
+/// The inventory checks as the main `doctor` runs them, appended to `r`: the same checks as
+/// [`run`] (`inventory doctor`). While the inventory is not in use ([`in_use`]) a failure is
+/// reported as a warning, since ingestion works without it. With a local authority host
+/// (a stand-in for Entra) and no inventory service URL, nothing is sent to the public
+/// services and the checks are skipped.
+pub async fn append_to(
+    r: &mut Report,
+    credential: &SharedCredential,
+    clock: &SharedClock,
+    authority: &Url,
+    options: &DoctorOptions,
+    in_use: bool,
+) {
+    let e = &options.endpoints;
+    if client_core::is_loopback(authority)
+        && e.power_platform.is_none()
+        && e.bap.is_none()
+        && options.environments.is_empty()
+    {
+        for (id, title) in
+            CHECK_IDS
+                .into_iter()
+                .zip([T_API, T_ARG, T_COMPONENTS, T_SCHEMA, T_WRITE])
+        {
+            r.checks.push(check(
+                id,
+                title,
+                Status::Skip,
+                "the authority host is local and POWER_PLATFORM_API_URL / BAP_API_URL are not set: set them (or give --environment) to check what `inventory scan` needs".to_owned(),
+                None,
+            ));
+        }
+        return;
+    }
+    let inventory = run(credential, clock, options).await;
+    for mut c in inventory.checks {
+        if !in_use && c.status == Status::Fail {
+            c.status = Status::Warn;
+            c.detail.push_str(
+                " (only `inventory scan` needs this; it fails doctor once the inventory is in use: COPILOT_INVENTORY_URL set, or a scan's state present)",
+            );
+        }
+        r.checks.push(c);
+    }
 }
 
 /// Reads one row of `bots`, `botcomponents` and a relationship: `Err((why, denied))`.

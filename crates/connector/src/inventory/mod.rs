@@ -10,7 +10,9 @@
 //!   `conversationtranscripts`' cheap columns (never their content); change tracking: the
 //!   first scan takes delta links, later scans read only the changes; an expired delta link
 //!   means one full read of that environment, reported.
-//! - [`scan::Scanner`] composes both, parses components with `botcomponent-schema`, and gets
+//! - Layer 3 ([`identity`]): each agent's Entra identity from Microsoft Graph (permissions,
+//!   grants, credentials, owners), incrementally; Graph refusing is a coverage gap.
+//! - [`scan::Scanner`] composes them, parses components with `botcomponent-schema`, and gets
 //!   rows, reconciliation, posture findings and the diff from `inventory-model`.
 //! - One environment failing (403, no Dataverse, time-out) never stops the others: it is a
 //!   coverage gap in the summary, and the exit status says partial ([`EXIT_PARTIAL`]).
@@ -35,6 +37,7 @@
 pub mod cli;
 pub mod dataverse;
 pub mod doctor;
+pub mod identity;
 pub mod output;
 pub mod report;
 pub mod scan;

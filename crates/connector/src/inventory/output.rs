@@ -41,8 +41,8 @@ pub fn tables_json(r: &InventoryRows) -> Map<String, Value> {
     m
 }
 
-/// The whole document: the eight tables, `summary` and `postures` (each agent's checks with
-/// their evidence).
+/// The whole document: the eight tables, `summary`, `postures` (each agent's checks with
+/// their evidence) and `identities` (each agent's Entra identity as read from Graph).
 pub fn document(result: &ScanResult) -> Value {
     let mut m = tables_json(&result.inventory.rows);
     m.insert(
@@ -52,6 +52,10 @@ pub fn document(result: &ScanResult) -> Value {
     m.insert(
         "postures".into(),
         serde_json::to_value(&result.inventory.postures).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "identities".into(),
+        serde_json::to_value(&result.identities).unwrap_or(Value::Null),
     );
     Value::Object(m)
 }

@@ -72,6 +72,8 @@ pub struct ScanOptions {
     pub environment_timeout: Duration,
     /// Service URL overrides.
     pub endpoints: Endpoints,
+    /// Layer 3, agent identities from Microsoft Graph (off unless asked for).
+    pub identity: super::identity::IdentityOptions,
 }
 
 impl Default for ScanOptions {
@@ -87,6 +89,7 @@ impl Default for ScanOptions {
             full: false,
             environment_timeout: DEFAULT_ENVIRONMENT_TIMEOUT,
             endpoints: Endpoints::default(),
+            identity: super::identity::IdentityOptions::default(),
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct PreviousScan {
     pub environments: BTreeMap<String, EnvironmentData>,
     /// The rows of the previous scan, for the diff.
     pub rows: Option<InventoryRows>,
+    /// The agent identities the previous scan read.
+    pub identities: Vec<super::identity::IdentityRecord>,
 }
 
 /// The scan's overall status, and its exit status.
@@ -131,7 +136,7 @@ pub struct LayerReport {
 }
 
 impl LayerReport {
-    fn new(status: &'static str, count: usize) -> Self {
+    pub(crate) fn new(status: &'static str, count: usize) -> Self {
         LayerReport {
             status,
             count,
@@ -187,6 +192,8 @@ pub struct Layers {
     pub tenant_inventory: LayerReport,
     /// The environments' Dataverse: `count` is the environments read.
     pub dataverse: LayerReport,
+    /// Agent identities from Microsoft Graph: `count` is the identities known.
+    pub identity: LayerReport,
 }
 
 /// What changed since the previous scan.
@@ -253,6 +260,8 @@ pub struct ScanResult {
     pub summary: ScanSummary,
     /// Per-environment data to keep for the next scan (environments read this time).
     pub environments: BTreeMap<String, EnvironmentData>,
+    /// The agent identities known (the document's `identities`).
+    pub identities: Vec<super::identity::IdentityRecord>,
 }
 
 /// A scan event, for progress display.
@@ -531,6 +540,17 @@ impl Scanner {
                 },
             ));
         }
+        // Layer 3: agent identities from Microsoft Graph.
+        let identity = super::identity::read_identities(
+            &self.credential,
+            &self.clock,
+            &self.options.identity,
+            input.tenant_agents.as_deref(),
+            &previous.identities,
+            started,
+        )
+        .await;
+        input.identities = identity.observations();
         let mut inventory = build_inventory(&input, &InventorySettings::default());
         // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
         // link last written (still valid until the token expires) so an unchanged tenant
@@ -584,7 +604,11 @@ impl Scanner {
             .any(|r| r.outcome == "forbidden" || r.outcome == "failed" || !r.complete);
         let status = if scanned == 0 && inv_layer.status != "read" {
             ScanStatus::Failed
-        } else if env_layer.status == "failed" || inv_layer.status == "failed" || partial_env {
+        } else if env_layer.status == "failed"
+            || inv_layer.status == "failed"
+            || partial_env
+            || matches!(identity.layer.status, "failed" | "partial")
+        {
             ScanStatus::Partial
         } else {
             ScanStatus::Complete
@@ -636,6 +660,7 @@ impl Scanner {
                 environment_list: env_layer,
                 tenant_inventory: inv_layer,
                 dataverse: dv_layer,
+                identity: identity.layer,
             },
             environments: reports,
             counts,
@@ -653,6 +678,7 @@ impl Scanner {
             diff,
             summary,
             environments: kept,
+            identities: identity.records,
         })
     }
 

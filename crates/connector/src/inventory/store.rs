@@ -153,16 +153,23 @@ impl InventoryStore {
                 ),
             }
         }
-        let rows = self
-            .document(destination)?
-            .and_then(|doc| match rows_from_document(&doc) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    tracing::warn!("stored rows are unreadable ({e}); every row is written again");
-                    None
-                }
-            });
-        Ok(PreviousScan { environments, rows })
+        let document = self.document(destination)?;
+        let identities = document
+            .as_ref()
+            .map(super::identity::records_from_document)
+            .unwrap_or_default();
+        let rows = document.and_then(|doc| match rows_from_document(&doc) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("stored rows are unreadable ({e}); every row is written again");
+                None
+            }
+        });
+        Ok(PreviousScan {
+            environments,
+            rows,
+            identities,
+        })
     }
 
     /// The last scan's document for `destination`, if any.
