@@ -1,26 +1,33 @@
-//! The inventory scan at scale: 50 environments of 40 agents (2,000 agents, about 40,000
-//! components), 20 ms added to every emulator request, 10 environments at once. Prints, for
-//! a first scan and a no-change rescan: wall time, Dataverse requests (each one page), the
+//! The inventory scan at scale: 50 environments of 40 agents (2,000 agents) with at least 20
+//! components each (about 41,000 components), 20 ms added to every emulator request, 10
+//! environments at once.
+//!
+//! The emulator runs in this process; each scan runs in a child process (this program with
+//! `--child`) through the same code as `copilot-connector inventory scan --json --output FILE`,
+//! with its state in a SQLite file as the command keeps it, so the scan's peak memory (the
+//! child's VmHWM, read by the child itself just before it exits) is measured apart from the
+//! emulator's. Three scans: a first scan, a no-change rescan, and a rescan after one component
+//! of one agent changed. Prints, for each: wall time, Dataverse requests (each one page), the
 //! ideal wall time (Dataverse requests x latency / concurrency) and the ratio to it, requests
-//! per environment, and peak memory (VmHWM of the process, which also holds the emulator;
-//! the RSS before the scan is printed beside it).
+//! per environment, rows upserted, agents rebuilt and the child's peak RSS.
 //!
 //! `cargo bench -p connector --bench inventory_scan` (`INVENTORY_BENCH_ENVIRONMENTS`,
-//! `INVENTORY_BENCH_AGENTS` per environment, `INVENTORY_BENCH_LATENCY_MS`,
-//! `INVENTORY_BENCH_CONCURRENCY` override the sizes).
+//! `INVENTORY_BENCH_AGENTS` per environment, `INVENTORY_BENCH_COMPONENTS` at least per agent,
+//! `INVENTORY_BENCH_LATENCY_MS`, `INVENTORY_BENCH_CONCURRENCY` override the sizes).
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stdout,
+    clippy::print_stderr,
     missing_docs
 )]
 
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use connector::config::{RawConfig, keys};
-use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
-use connector::inventory::tenant::InventorySourceChoice;
+use connector::inventory::cli::{CliContext, InventoryArgs};
 use tenant_emulator::Emulator;
 use tenant_emulator::faults::FaultConfig;
 
@@ -31,7 +38,8 @@ fn env_usize(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-fn status_kib(field: &str) -> f64 {
+/// A field of /proc/self/status in MiB (Linux).
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -40,27 +48,66 @@ fn status_kib(field: &str) -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
-        .unwrap_or(0.0)
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn main() {
+#[derive(Parser)]
+struct ChildArgs {
+    #[command(subcommand)]
+    command: ChildCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ChildCommand {
+    Inventory(InventoryArgs),
+}
+
+/// One scan in this (child) process, as `copilot-connector inventory scan` runs it; its
+/// summary goes to stdout (`--json`), then a line with this process's peak RSS.
+async fn child(args: Vec<String>) -> std::process::ExitCode {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let mut raw = RawConfig::new();
+    raw.set_flag(keys::TENANT_ID, Some(var("BENCH_TENANT_ID")));
+    raw.set_flag(keys::CLIENT_ID, Some(var("BENCH_CLIENT_ID")));
+    raw.set_flag(keys::CLIENT_SECRET, Some(var("BENCH_CLIENT_SECRET")));
+    raw.set_flag(keys::AUTHORITY_HOST, Some(var("BENCH_AUTHORITY_HOST")));
+    let parsed = ChildArgs::parse_from(std::iter::once("child".to_owned()).chain(args));
+    let ChildCommand::Inventory(inventory) = parsed.command;
+    let ctx = CliContext {
+        json: true,
+        verbose: 0,
+        output: Some(var("BENCH_OUTPUT")),
+        raw: Ok(raw),
+    };
+    let code = connector::inventory::cli::run(&inventory, ctx).await;
+    println!("{{\"peak_rss_mib\": {:.1}}}", status_mib("VmHWM:"));
+    code
+}
+
+fn main() -> std::process::ExitCode {
     if std::env::args().any(|a| a == "--list") {
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
-    let environments = env_usize("INVENTORY_BENCH_ENVIRONMENTS", 50);
-    let agents = env_usize("INVENTORY_BENCH_AGENTS", 40);
-    let latency = env_usize("INVENTORY_BENCH_LATENCY_MS", 20) as u64;
-    let concurrency = env_usize("INVENTORY_BENCH_CONCURRENCY", 10);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--child") {
+        return rt.block_on(child(args[at + 1..].to_vec()));
+    }
+    let environments = env_usize("INVENTORY_BENCH_ENVIRONMENTS", 50);
+    let agents = env_usize("INVENTORY_BENCH_AGENTS", 40);
+    let components = env_usize("INVENTORY_BENCH_COMPONENTS", 20);
+    let latency = env_usize("INVENTORY_BENCH_LATENCY_MS", 20) as u64;
+    let concurrency = env_usize("INVENTORY_BENCH_CONCURRENCY", 10);
     rt.block_on(async {
         let setup = Instant::now();
         let emu = Emulator::builder()
             .seed(77)
             .agents(agents)
+            .min_components_per_agent(components)
             .transcripts(20)
             .environments(environments)
             .start()
@@ -69,57 +116,94 @@ fn main() {
         emu.set_faults(FaultConfig::none().with_latency(Duration::from_millis(latency)))
             .unwrap();
         println!(
-            "emulator: {environments} environments x {agents} agents, set up in {:.1} s",
-            setup.elapsed().as_secs_f64()
+            "emulator: {environments} environments x {agents} agents (at least {components} components each), set up in {:.1} s; emulator RSS {:.0} MiB",
+            setup.elapsed().as_secs_f64(),
+            status_mib("VmRSS:")
         );
+        let dir = tempfile::tempdir().unwrap();
         let creds = emu.credentials();
-        let mut raw = RawConfig::new();
-        raw.set_flag(keys::TENANT_ID, Some(creds.tenant_id.to_string()));
-        raw.set_flag(keys::CLIENT_ID, Some(creds.client_id.to_string()));
-        raw.set_flag(keys::CLIENT_SECRET, Some(creds.client_secret.clone()));
-        raw.set_flag(keys::AUTHORITY_HOST, Some(emu.authority_host()));
-        let sign_in = connector::config::SignIn::from_raw(&raw).unwrap();
-        let clock = client_core::system_clock();
-        let credential = connector::credential::from_sign_in(&sign_in, clock.clone()).unwrap();
-        let base: url::Url = emu.inventory_url().parse().unwrap();
-        let mut options = ScanOptions::default();
-        options.inventory_source = InventorySourceChoice::PowerPlatform;
-        options.concurrency = concurrency;
-        options.endpoints.power_platform = Some(base.clone());
-        options.endpoints.bap = Some(base.clone());
-        options.endpoints.arm = Some(base);
-        let scanner = Scanner::new(credential, clock, options);
-
-        let rss_before = status_kib("VmRSS:") / 1024.0;
-        let mut previous = PreviousScan::default();
-        for name in ["first scan", "no-change rescan"] {
+        let base = emu.inventory_url();
+        for name in ["first scan", "no-change rescan", "one-component rescan"] {
+            if name == "one-component rescan" {
+                change_one_component(&emu);
+            }
             let started = Instant::now();
-            let result = scanner.scan(&previous, None).await.unwrap();
+            let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+                .arg("--child")
+                .args(["inventory", "scan", "--inventory-source", "powerplatform"])
+                .args(["--concurrency", &concurrency.to_string()])
+                .args(["--power-platform-api-url", base])
+                .args(["--bap-api-url", base])
+                .args(["--arm-url", base])
+                .arg("--inventory-state")
+                .arg(dir.path().join("inventory.db"))
+                .env("BENCH_TENANT_ID", creds.tenant_id.to_string())
+                .env("BENCH_CLIENT_ID", creds.client_id.to_string())
+                .env("BENCH_CLIENT_SECRET", &creds.client_secret)
+                .env("BENCH_AUTHORITY_HOST", emu.authority_host())
+                .env("BENCH_OUTPUT", dir.path().join("inventory.json"))
+                .output()
+                .await
+                .unwrap();
             let wall = started.elapsed().as_secs_f64();
-            let s = &result.summary;
-            let scanned: Vec<_> = s
-                .environments
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            // The summary (pretty JSON), then the peak RSS line.
+            let mut values = serde_json::Deserializer::from_str(&stdout).into_iter();
+            let s: serde_json::Value = values.next().unwrap().unwrap();
+            let rss: serde_json::Value = values.next().unwrap().unwrap();
+            assert!(
+                s["status"] == "complete" || s["status"] == "partial",
+                "{s}"
+            );
+            let envs = s["environments"].as_array().unwrap();
+            let scanned: Vec<_> = envs.iter().filter(|e| e["outcome"] == "scanned").collect();
+            let requests = s["dataverse_requests"].as_u64().unwrap();
+            let max_per_env = scanned
                 .iter()
-                .filter(|e| e.outcome == "scanned")
-                .collect();
-            let requests: u64 = s.environments.iter().map(|e| e.requests).sum();
-            let max_per_env = scanned.iter().map(|e| e.requests).max().unwrap_or(0);
-            let components: usize = scanned.iter().map(|e| e.components).sum();
+                .map(|e| e["requests"].as_u64().unwrap())
+                .max()
+                .unwrap_or(0);
+            let components: u64 = scanned
+                .iter()
+                .map(|e| e["components"].as_u64().unwrap())
+                .sum();
+            let upserts: u64 = s["changes"]["upserts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
             let ideal = requests as f64 * latency as f64 / 1000.0 / concurrency as f64;
             println!(
-                "inventory {name}: {} agents, {components} components, {} environments scanned: {wall:.2} s wall; {requests} Dataverse requests (ideal {ideal:.2} s, ratio {:.2}); per environment {:.1} mean / {max_per_env} max; {} rows changed; peak RSS {:.0} MiB (RSS before the first scan {rss_before:.0} MiB)",
-                s.agents,
+                "inventory {name}: {} agents, {components} components, {} environments scanned: {wall:.2} s wall (child process, start to exit); {requests} Dataverse requests (ideal {ideal:.2} s, ratio {:.2}); per environment {:.1} mean / {max_per_env} max; {upserts} rows to upsert; {} agents rebuilt; scan process peak RSS {} MiB",
+                s["agents"],
                 scanned.len(),
                 if ideal > 0.0 { wall / ideal } else { 0.0 },
                 requests as f64 / scanned.len().max(1) as f64,
-                scanned.iter().map(|e| e.changed_rows).sum::<usize>(),
-                status_kib("VmHWM:") / 1024.0,
+                s["agents_rebuilt"],
+                rss["peak_rss_mib"],
             );
-            let mut p = PreviousScan::default();
-            p.environments = result.environments.clone();
-            p.rows = Some(result.inventory.rows.clone());
-            previous = p;
         }
         emu.shutdown().await;
     });
+    std::process::ExitCode::SUCCESS
+}
+
+/// Changes the `data` of one topic of one agent of the default environment.
+fn change_one_component(emu: &tenant_emulator::RunningEmulator) {
+    let mut component = emu
+        .tenant()
+        .component_rows()
+        .into_iter()
+        .find(|c| c["componenttype"] == 9 && c["schemaname"].as_str().unwrap().contains(".topic."))
+        .unwrap();
+    let data = component["data"].as_str().unwrap().replace(
+        "kind: AdaptiveDialog",
+        "kind: AdaptiveDialog\nmodelDescription: \"changed by the bench\"",
+    );
+    component.insert("data".into(), serde_json::Value::String(data));
+    emu.dataverse()
+        .insert_rows("botcomponents", [component])
+        .unwrap();
 }

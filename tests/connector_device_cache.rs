@@ -116,3 +116,31 @@ async fn the_second_ask_needs_no_sign_in_and_a_revoked_one_asks_again_saying_why
     );
     assert_ne!(saved_refresh_token(&file), second_rt);
 }
+
+#[test]
+fn the_token_cache_setting_names_a_file_the_default_or_none() {
+    use connector::seccopilot::token_cache_file;
+    use entra_auth::Env;
+    let home = Env::from_pairs([
+        ("HOME", "/home/ana"),
+        ("LOCALAPPDATA", "C:\\Users\\ana\\AppData\\Local"),
+    ]);
+    for off in ["none", "NONE", " none "] {
+        assert_eq!(token_cache_file(Some(off), &home), None, "{off}");
+    }
+    assert_eq!(
+        token_cache_file(Some("/run/me/tokens.json"), &home).map(|f| f.path().to_path_buf()),
+        Some(Path::new("/run/me/tokens.json").to_path_buf())
+    );
+    let default = token_cache_file(None, &home).expect("a default under the user's cache dir");
+    assert!(
+        default
+            .path()
+            .ends_with("copilot-connector/token-cache.json"),
+        "{}",
+        default.path().display()
+    );
+    assert_eq!(token_cache_file(Some(""), &home), Some(default));
+    // No cache directory at all: this run only (said on stderr).
+    assert_eq!(token_cache_file(None, &Env::default()), None);
+}

@@ -33,11 +33,20 @@ fn scanner(emu: &RunningEmulator, clock: &SharedManualClock) -> Scanner {
     Scanner::new(credential, shared, o)
 }
 
+/// Every table's rows as JSON without the run id and the delta link (new on every read).
+fn without_bookkeeping(rows: &inventory_model::InventoryRows) -> serde_json::Value {
+    let mut tables = connector::inventory::output::tables_json(rows);
+    for rows in tables.values_mut() {
+        for row in rows.as_array_mut().unwrap() {
+            row.as_object_mut().unwrap().remove("fsi_runid");
+            row.as_object_mut().unwrap().remove("fsi_deltalink");
+        }
+    }
+    serde_json::Value::Object(tables)
+}
+
 fn previous_of(r: &ScanResult) -> PreviousScan {
-    let mut p = PreviousScan::default();
-    p.environments = r.environments.clone();
-    p.rows = Some(r.inventory.rows.clone());
-    p
+    PreviousScan::from_result(r)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,6 +202,20 @@ async fn changing_one_component_changes_only_that_agents_rows() {
     let second = s.scan(&previous_of(&first), None).await.unwrap();
     let env = &second.summary.environments[0];
     assert_eq!(env.changed_rows, 1, "{env:#?}");
+    assert_eq!(
+        second.summary.agents_rebuilt, 1,
+        "only the changed agent is parsed"
+    );
+    // Reusing the unchanged agents' results gives the rows parsing everything again gives.
+    let mut without_reuse = previous_of(&first);
+    without_reuse.checks.clear();
+    let rebuilt = s.scan(&without_reuse, None).await.unwrap();
+    assert_eq!(rebuilt.summary.agents_rebuilt, first.summary.agents);
+    assert_eq!(
+        without_bookkeeping(&second.inventory.rows),
+        without_bookkeeping(&rebuilt.inventory.rows)
+    );
+    assert_eq!(second.inventory.postures, rebuilt.inventory.postures);
     let up = &second.diff.upserts;
     assert!(
         !up.features.is_empty(),

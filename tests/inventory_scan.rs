@@ -13,7 +13,7 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 
-use connector::inventory::output::{TABLES, document, rows_from_document};
+use connector::inventory::output::{Document, TABLES, document, rows_from_document};
 use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use serde_json::Value;
@@ -37,10 +37,7 @@ fn single(emu: &RunningEmulator) -> ScanOptions {
 }
 
 fn previous_of(r: &ScanResult) -> PreviousScan {
-    let mut p = PreviousScan::default();
-    p.environments = r.environments.clone();
-    p.rows = Some(r.inventory.rows.clone());
-    p
+    PreviousScan::from_result(r)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,6 +68,11 @@ async fn a_first_scan_reads_every_agent_and_component_and_a_second_reads_only_ch
         assert!(doc[t].is_array(), "{t} missing");
     }
     assert_eq!(rows_from_document(&doc).unwrap(), first.inventory.rows);
+    // Streamed straight from the rows, the document is the same JSON, key order included.
+    assert_eq!(
+        serde_json::to_string(&Document(&first)).unwrap(),
+        doc.to_string()
+    );
     assert_eq!(doc["summary"]["status"], "complete");
 
     // Nothing changed: two requests (one delta read per tracked table), nothing to write.
@@ -79,6 +81,11 @@ async fn a_first_scan_reads_every_agent_and_component_and_a_second_reads_only_ch
     assert!(env2.requests <= 2, "{env2:#?}");
     assert_eq!(env2.changed_rows, 0);
     assert!(second.diff.is_empty(), "{:#?}", second.summary.changes);
+    assert_eq!(first.summary.agents_rebuilt, first.summary.agents);
+    assert_eq!(
+        second.summary.agents_rebuilt, 0,
+        "no definition changed: no agent is parsed again"
+    );
     assert_eq!(
         second.inventory.rows.agents.len(),
         first.inventory.rows.agents.len()
@@ -128,6 +135,8 @@ async fn the_command_writes_the_document_and_exits_0() {
         summary["environments"][0]["requests"].as_u64().unwrap() <= 2,
         "{summary:#}"
     );
+    // The state kept what each agent's definition made: none is parsed again.
+    assert_eq!(summary["agents_rebuilt"], 0, "{summary:#}");
     let counts: BTreeMap<String, u64> =
         serde_json::from_value(summary["changes"]["upserts"].clone()).unwrap();
     assert!(counts.values().all(|n| *n == 0), "{counts:?}");

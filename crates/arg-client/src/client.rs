@@ -4,7 +4,8 @@
 use crate::error::{Api, Error};
 use crate::quota::{QUOTA_RESETS_AFTER, Quota, parse_timespan};
 use client_core::{
-    Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedClock, SharedCredential,
+    ErrorMapper as _, Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedClock,
+    SharedCredential,
 };
 use entra_auth::Cloud;
 use std::collections::HashMap;
@@ -328,10 +329,7 @@ impl ArgClient {
         if self.inventory_available() {
             Ok(())
         } else {
-            Err(Error::UnsupportedCloud {
-                cloud: self.inner.cloud.name(),
-                api,
-            })
+            Err(Error::unsupported_cloud(self.inner.cloud.name(), api))
         }
     }
 
@@ -425,11 +423,11 @@ impl ArgClient {
                 }
                 Err(e) => {
                     let Some(s) = e.service() else {
-                        return Err(Error::from_http(api, e));
+                        return Err(api.pipeline_error(e));
                     };
                     self.note_quota(api, s.headers());
                     if s.status() != 429 || throttled >= self.inner.max_throttle_waits {
-                        return Err(Error::from_http(api, e));
+                        return Err(api.pipeline_error(e));
                     }
                     let wait = s
                         .retry_after()

@@ -244,16 +244,13 @@ impl ArgClient {
             };
             let url = next?;
             if !st.seen.insert(url.as_str().to_owned()) {
-                return Err(Error::PagingLoop {
-                    api: Api::AdminEnvironments,
-                });
+                return Err(Error::paging_loop(Api::AdminEnvironments));
             }
             let resp = st
                 .client
                 .send(Api::AdminEnvironments, Request::get(url))
                 .await?;
-            let body: ListBody = serde_json::from_slice(resp.body())
-                .map_err(|e| Error::decode("an admin environment list page", e))?;
+            let body: ListBody = resp.json_as(&Api::AdminEnvironments)?;
             let rows: Vec<Environment> = decode_rows(Api::AdminEnvironments, body.value)?;
             st.next = match body.next_link.filter(|l| !l.is_empty()) {
                 Some(link) => Some(Ok(st.client.resolve_admin_link(&link)?)),

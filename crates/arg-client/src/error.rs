@@ -1,6 +1,7 @@
 //! The error type, the services' typed error body and the hints that say how to fix access.
 
 use client_core::ServiceError;
+pub use client_core::error::{DecodeError, InvalidInputError};
 use serde::Deserialize;
 use std::fmt;
 
@@ -70,38 +71,66 @@ impl fmt::Display for Hint {
 /// The error body of Resource Graph and the Power Platform APIs:
 /// `{"error":{"code","message","details":[...]}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[non_exhaustive]
 pub struct ErrorBody {
-    /// The service's error code (`BadRequest`, `InvalidQuery`, `RateLimiting`, ...).
     #[serde(default)]
-    pub code: Option<String>,
-    /// The service's message.
+    code: Option<String>,
     #[serde(default)]
-    pub message: Option<String>,
-    /// Nested details; Resource Graph puts the query's problem here.
+    message: Option<String>,
     #[serde(default)]
-    pub details: Vec<ErrorDetail>,
+    details: Vec<ErrorDetail>,
 }
 
 /// One entry of [`ErrorBody::details`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[non_exhaustive]
 pub struct ErrorDetail {
-    /// The detail's code.
     #[serde(default)]
-    pub code: Option<String>,
-    /// The detail's message.
+    code: Option<String>,
     #[serde(default)]
-    pub message: Option<String>,
-    /// Deeper details.
+    message: Option<String>,
     #[serde(default)]
-    pub details: Vec<ErrorDetail>,
-    /// Anything else the service said (`line`, `characterPositionInLine`, `token`, ...).
+    details: Vec<ErrorDetail>,
     #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ErrorDetail {
+    /// The detail's code.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The detail's message.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Deeper details.
+    pub fn details(&self) -> &[ErrorDetail] {
+        &self.details
+    }
+
+    /// Anything else the service said (`line`, `characterPositionInLine`, `token`, ...).
+    pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
 }
 
 impl ErrorBody {
+    /// The service's error code (`BadRequest`, `InvalidQuery`, `RateLimiting`, ...).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The service's message.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Nested details; Resource Graph puts the query's problem here.
+    pub fn details(&self) -> &[ErrorDetail] {
+        &self.details
+    }
+
     /// Reads `{"error":{...}}` (or a bare `{code,message,details}`) from a response body.
     pub fn parse(body: &[u8]) -> Option<ErrorBody> {
         #[derive(Deserialize)]
@@ -132,61 +161,119 @@ impl ErrorBody {
 
 /// A failed inventory operation.
 ///
-/// Service answers keep their status, code, message, details and request id; refusals carry a
-/// [`Hint`]. Nothing in an error carries a token.
+/// Every variant wraps a type with private fields and accessors: match on the variant for the
+/// kind of failure, and use [`status`](Error::status), [`service_code`](Error::service_code),
+/// [`service_message`](Error::service_message), [`request_id`](Error::request_id),
+/// [`is_throttled`](Error::is_throttled), [`is_retryable`](Error::is_retryable) and
+/// [`hint`](Error::hint) for the details. Nothing in an error carries a token.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The HTTP exchange failed: transport, timeout, authentication, or an error status (after
     /// retries and throttling waits).
-    #[error("{api}: {source}{}", hint_suffix(.hint, .body))]
-    Http {
-        /// The API called.
-        api: Api,
-        /// The underlying error.
-        #[source]
-        source: client_core::Error,
-        /// The service's error body, when it sent one.
-        body: Option<Box<ErrorBody>>,
-        /// What to change, when the refusal is a known access problem.
-        hint: Option<Hint>,
-    },
+    #[error(transparent)]
+    Http(Box<HttpError>),
     /// The Power Platform inventory does not exist in this cloud; no request was sent.
-    #[error(
-        "{api} is not available in the {cloud} cloud: the Power Platform inventory exists only in \
-         the public cloud (list environments with the admin environment list and read each \
-         environment's Dataverse instead)"
-    )]
-    UnsupportedCloud {
-        /// The cloud's short name (`usgov`, `usgovhigh`, `usdod`, `china`).
-        cloud: &'static str,
-        /// The API that was asked for.
-        api: Api,
-    },
+    #[error(transparent)]
+    UnsupportedCloud(UnsupportedCloudError),
     /// An argument cannot be sent as given; the message says what to change.
-    #[error("invalid input: {message}")]
-    InvalidInput {
-        /// What is wrong and how to fix it.
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidInput(InvalidInputError),
     /// A response did not have the expected shape.
-    #[error("could not decode {what}: {message}")]
-    Decode {
-        /// What was being decoded.
-        what: String,
-        /// Why it failed.
-        message: String,
-    },
+    #[error(transparent)]
+    Decode(DecodeError),
     /// The service handed back a paging token or link it had already given; paging stopped
     /// instead of looping for ever.
-    #[error("{api} repeated a paging token; stopped paging instead of looping")]
-    PagingLoop {
-        /// The API that repeated itself.
-        api: Api,
-    },
+    #[error(transparent)]
+    PagingLoop(PagingLoopError),
 }
 
-fn hint_suffix(hint: &Option<Hint>, body: &Option<Box<ErrorBody>>) -> String {
+/// A failed exchange with one of the inventory APIs, with the service's body and a hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{api}: {source}{}", hint_suffix(.hint, .body))]
+pub struct HttpError {
+    api: Api,
+    #[source]
+    source: client_core::Error,
+    body: Option<ErrorBody>,
+    hint: Option<Hint>,
+}
+
+impl HttpError {
+    /// The API called.
+    pub fn api(&self) -> Api {
+        self.api
+    }
+
+    /// The underlying pipeline error.
+    pub fn http(&self) -> &client_core::Error {
+        &self.source
+    }
+
+    /// The service's error body, when it sent one.
+    pub fn body(&self) -> Option<&ErrorBody> {
+        self.body.as_ref()
+    }
+
+    /// What to change, when the refusal is a known access problem.
+    pub fn hint(&self) -> Option<Hint> {
+        self.hint
+    }
+}
+
+/// The Power Platform inventory asked for in a cloud that does not have it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{api} is not available in the {cloud} cloud: the Power Platform inventory exists only in \
+     the public cloud (list environments with the admin environment list and read each \
+     environment's Dataverse instead)"
+)]
+pub struct UnsupportedCloudError {
+    cloud: &'static str,
+    api: Api,
+}
+
+impl UnsupportedCloudError {
+    /// The cloud's short name (`usgov`, `usgovhigh`, `usdod`, `china`).
+    pub fn cloud(&self) -> &'static str {
+        self.cloud
+    }
+
+    /// The API that was asked for.
+    pub fn api(&self) -> Api {
+        self.api
+    }
+}
+
+/// A paging token or link the service had already given.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{api} repeated a paging token; stopped paging instead of looping")]
+pub struct PagingLoopError {
+    api: Api,
+}
+
+impl PagingLoopError {
+    /// The API that repeated itself.
+    pub fn api(&self) -> Api {
+        self.api
+    }
+}
+
+/// A request to `api` fails with this crate's [`Error`], naming the API and working out a
+/// hint (see [`ErrorMapper`](client_core::ErrorMapper)).
+impl client_core::ErrorMapper for Api {
+    type Error = Error;
+
+    fn pipeline_error(&self, error: client_core::Error) -> Error {
+        Error::from_http(*self, error)
+    }
+
+    fn decode_error(&self, error: DecodeError) -> Error {
+        Error::Decode(error)
+    }
+}
+
+fn hint_suffix(hint: &Option<Hint>, body: &Option<ErrorBody>) -> String {
     let mut s = String::new();
     if let Some(b) = body {
         for d in b.all_details() {
@@ -210,37 +297,39 @@ fn hint_suffix(hint: &Option<Hint>, body: &Option<Box<ErrorBody>>) -> String {
 
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            message: message.into(),
-        }
+        Error::InvalidInput(InvalidInputError::new(message))
     }
 
     pub(crate) fn decode(what: impl Into<String>, message: impl fmt::Display) -> Self {
-        Error::Decode {
-            what: what.into(),
-            message: message.to_string(),
-        }
+        Error::Decode(DecodeError::new(what, message))
+    }
+
+    pub(crate) fn unsupported_cloud(cloud: &'static str, api: Api) -> Self {
+        Error::UnsupportedCloud(UnsupportedCloudError { cloud, api })
+    }
+
+    pub(crate) fn paging_loop(api: Api) -> Self {
+        Error::PagingLoop(PagingLoopError { api })
     }
 
     /// Wraps a pipeline error, reading the service's body and working out a hint.
     pub(crate) fn from_http(api: Api, source: client_core::Error) -> Self {
         let body = source
             .service()
-            .and_then(|s| ErrorBody::parse(s.body().as_bytes()))
-            .map(Box::new);
+            .and_then(|s| ErrorBody::parse(s.body().as_bytes()));
         let hint = source.service().and_then(|s| classify(api, s));
-        Error::Http {
+        Error::Http(Box::new(HttpError {
             api,
             source,
             body,
             hint,
-        }
+        }))
     }
 
     /// The underlying HTTP error, if there is one.
     pub fn http(&self) -> Option<&client_core::Error> {
         match self {
-            Error::Http { source, .. } => Some(source),
+            Error::Http(e) => Some(&e.source),
             _ => None,
         }
     }
@@ -258,7 +347,7 @@ impl Error {
     /// The service's typed error body (`code`, `message`, `details`).
     pub fn body(&self) -> Option<&ErrorBody> {
         match self {
-            Error::Http { body, .. } => body.as_deref(),
+            Error::Http(e) => e.body.as_ref(),
             _ => None,
         }
     }
@@ -280,7 +369,7 @@ impl Error {
     /// What to change, for known access problems.
     pub fn hint(&self) -> Option<Hint> {
         match self {
-            Error::Http { hint, .. } => *hint,
+            Error::Http(e) => e.hint,
             _ => None,
         }
     }
@@ -313,9 +402,9 @@ impl Error {
     /// The API the failed request went to.
     pub fn api(&self) -> Option<Api> {
         match self {
-            Error::Http { api, .. }
-            | Error::UnsupportedCloud { api, .. }
-            | Error::PagingLoop { api } => Some(*api),
+            Error::Http(e) => Some(e.api),
+            Error::UnsupportedCloud(e) => Some(e.api),
+            Error::PagingLoop(e) => Some(e.api),
             _ => None,
         }
     }
@@ -356,18 +445,17 @@ mod tests {
             br#"{"error":{"code":"BadRequest","message":"Please provide below info","details":[{"code":"InvalidQuery","message":"Query is invalid.","details":[{"code":"ParserFailure","message":"bad token","line":1,"token":"|"}]}]}}"#,
         )
         .unwrap();
-        assert_eq!(b.code.as_deref(), Some("BadRequest"));
+        assert_eq!(b.code(), Some("BadRequest"));
         let all = b.all_details();
         assert_eq!(all.len(), 2);
-        assert_eq!(all[1].code.as_deref(), Some("ParserFailure"));
-        assert_eq!(all[1].extra["line"], 1);
+        assert_eq!(all[1].code(), Some("ParserFailure"));
+        assert_eq!(all[1].extra()["line"], 1);
         assert!(ErrorBody::parse(b"<html>").is_none());
         assert!(ErrorBody::parse(b"{}").is_none());
         assert_eq!(
             ErrorBody::parse(br#"{"code":"X","message":"m"}"#)
                 .unwrap()
-                .code
-                .as_deref(),
+                .code(),
             Some("X")
         );
     }

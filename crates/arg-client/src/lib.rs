@@ -20,7 +20,10 @@ pub use environments::{
     Environment, EnvironmentListOptions, EnvironmentProperties, EnvironmentStates,
     LinkedEnvironmentMetadata, State,
 };
-pub use error::{Api, Error, ErrorBody, ErrorDetail, Hint};
+pub use error::{
+    Api, DecodeError, Error, ErrorBody, ErrorDetail, Hint, HttpError, InvalidInputError,
+    PagingLoopError, UnsupportedCloudError,
+};
 pub use paging::{Continuation, Facet, FacetResult, GraphQuery, Page, PageStream, RowStream};
 pub use quota::{QUOTA_REMAINING, QUOTA_RESETS_AFTER, Quota, parse_timespan};
 pub use resource_query::{

@@ -448,8 +448,7 @@ impl Pager {
             .body(body, "application/json")
             .idempotent(true);
         let resp = client.send(api, req).await?;
-        let page: PageBody = serde_json::from_slice(resp.body())
-            .map_err(|e| Error::decode(format!("a {api} page"), e))?;
+        let page: PageBody = resp.json_as(&api)?;
         let data = match page.data {
             None | Some(serde_json::Value::Null) => Vec::new(),
             Some(serde_json::Value::Array(rows)) => rows,
@@ -464,7 +463,7 @@ impl Pager {
         let token = page.skip_token.filter(|t| !t.is_empty());
         if let Some(t) = &token {
             if !self.seen.insert(t.clone()) {
-                return Err(Error::PagingLoop { api });
+                return Err(Error::paging_loop(api));
             }
             self.done = false;
         }
@@ -501,8 +500,8 @@ impl Pager {
 /// Input errors are kept in the pager and reported on first poll; the stream ends after it.
 fn clone_input_error(e: &Error) -> Error {
     match e {
-        Error::InvalidInput { message } => Error::invalid(message.clone()),
-        Error::UnsupportedCloud { cloud, api } => Error::UnsupportedCloud { cloud, api: *api },
+        Error::InvalidInput(e) => Error::InvalidInput(e.clone()),
+        Error::UnsupportedCloud(e) => Error::UnsupportedCloud(e.clone()),
         other => Error::invalid(other.to_string()),
     }
 }

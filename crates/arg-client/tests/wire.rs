@@ -390,8 +390,8 @@ async fn error_bodies_are_typed_with_details() {
     assert_eq!(err.service_code(), Some("BadRequest"));
     let body = err.body().unwrap();
     let details = body.all_details();
-    assert_eq!(details[0].code.as_deref(), Some("InvalidQuery"));
-    assert_eq!(details[1].extra["characterPositionInLine"], 23);
+    assert_eq!(details[0].code(), Some("InvalidQuery"));
+    assert_eq!(details[1].extra()["characterPositionInLine"], 23);
     let text = err.to_string();
     assert!(text.contains("ParserFailure: Parser failure"), "{text}");
     assert!(text.contains("Azure Resource Graph"), "{text}");
@@ -686,9 +686,7 @@ async fn repeated_skip_tokens_stop_paging_and_streams_are_lazy() {
     assert!(
         matches!(
             err,
-            Error::PagingLoop {
-                api: Api::ResourceGraph
-            }
+            Error::PagingLoop(ref e) if e.api() == Api::ResourceGraph
         ),
         "{err}"
     );

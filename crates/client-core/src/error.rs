@@ -220,6 +220,47 @@ impl DecodeError {
     }
 }
 
+/// An argument a client cannot send as given (for the client crates' own error types).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid input: {message}")]
+pub struct InvalidInputError {
+    message: String,
+}
+
+impl InvalidInputError {
+    /// `message` says what is wrong and how to fix it.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// What is wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A service handed back a next link it had already given; paging stopped instead of looping
+/// for ever (for the client crates' own error types).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the service repeated the next link {url}; stopped paging instead of looping")]
+pub struct NextLinkLoopError {
+    url: String,
+}
+
+impl NextLinkLoopError {
+    /// The repeated link, given without its query.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into() }
+    }
+
+    /// The repeated link, without its query.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 /// A URL that is not acceptable (not https, not absolute, ...).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("invalid URL {url}: {reason}")]

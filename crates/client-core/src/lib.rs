@@ -16,8 +16,8 @@ pub use credential::{
 };
 pub use error::{Error, ErrorReport, ServiceError, is_retryable_status};
 pub use pipeline::{
-    CLIENT_REQUEST_ID, HttpRequest, HttpResponse, HttpTransport, Pipeline, PipelineBuilder,
-    Request, ReqwestTransport, ReqwestTransportBuilder, Response, TransportError,
+    CLIENT_REQUEST_ID, ErrorMapper, HttpRequest, HttpResponse, HttpTransport, Pipeline,
+    PipelineBuilder, Request, ReqwestTransport, ReqwestTransportBuilder, Response, TransportError,
 };
 pub use retry::{RetryBudget, RetryPolicy, parse_retry_after};
 pub use secret::Secret;

@@ -1,6 +1,7 @@
 //! The client, its builder, URL normalisation and the shared request helpers.
 
 use crate::Error;
+use crate::error::Mapper;
 use client_core::{
     Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedCredential, TokenCredential,
 };
@@ -333,7 +334,7 @@ impl DataverseClient {
 
     /// Sends a request; an error status becomes [`Error::Http`].
     pub(crate) async fn send(&self, request: Request) -> Result<Response, Error> {
-        Ok(self.inner.pipeline.send(request).await?)
+        self.inner.pipeline.send_as(request, &Mapper).await
     }
 
     /// GETs `relative` and decodes the JSON answer.
@@ -342,15 +343,11 @@ impl DataverseClient {
         relative: &str,
     ) -> Result<T, Error> {
         let url = self.url(relative)?;
-        let resp = self.send(self.request(Method::GET, url)).await?;
-        decode_json(&resp)
+        self.inner
+            .pipeline
+            .send_json(self.request(Method::GET, url), &Mapper)
+            .await
     }
-}
-
-/// Decodes a JSON body into `T`, naming the URL path on failure.
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(resp: &Response) -> Result<T, Error> {
-    serde_json::from_slice(resp.body())
-        .map_err(|e| Error::decode(format!("the response of {}", resp.url().path()), e))
 }
 
 #[cfg(test)]

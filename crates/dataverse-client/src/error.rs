@@ -1,7 +1,7 @@
 //! The error type of every Dataverse operation.
 
 use client_core::ServiceError;
-pub use client_core::error::DecodeError;
+pub use client_core::error::{DecodeError, InvalidInputError, NextLinkLoopError};
 
 /// Which service protection limit throttled a request.
 ///
@@ -112,20 +112,6 @@ impl DeltaTokenExpiredError {
     }
 }
 
-/// The service repeated a next link; paging stopped instead of looping.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the service repeated the next link {url}; stopped paging instead of looping")]
-pub struct NextLinkLoopError {
-    url: String,
-}
-
-impl NextLinkLoopError {
-    /// The repeated link, without its query.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
 /// A change tracking read ended without an `@odata.deltaLink`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
@@ -140,20 +126,6 @@ impl MissingDeltaLinkError {
     /// The URL that was read, without its query.
     pub fn url(&self) -> &str {
         &self.url
-    }
-}
-
-/// An argument that cannot be sent as given.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid input: {message}")]
-pub struct InvalidInputError {
-    message: String,
-}
-
-impl InvalidInputError {
-    /// What is wrong and how to fix it.
-    pub fn message(&self) -> &str {
-        &self.message
     }
 }
 
@@ -194,11 +166,25 @@ impl BatchFormatError {
     }
 }
 
+/// How the pipeline's failures become this crate's [`Error`] (see
+/// [`ErrorMapper`](client_core::ErrorMapper)).
+pub(crate) struct Mapper;
+
+impl client_core::ErrorMapper for Mapper {
+    type Error = Error;
+
+    fn pipeline_error(&self, error: client_core::Error) -> Error {
+        Error::Http(error)
+    }
+
+    fn decode_error(&self, error: DecodeError) -> Error {
+        Error::Decode(error)
+    }
+}
+
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidInput(InvalidInputError {
-            message: message.into(),
-        })
+        Error::InvalidInput(InvalidInputError::new(message))
     }
 
     pub(crate) fn decode(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
@@ -223,7 +209,7 @@ impl Error {
     }
 
     pub(crate) fn next_link_loop(url: impl Into<String>) -> Self {
-        Error::NextLinkLoop(NextLinkLoopError { url: url.into() })
+        Error::NextLinkLoop(NextLinkLoopError::new(url))
     }
 
     pub(crate) fn delta_token_expired(source: client_core::Error) -> Self {

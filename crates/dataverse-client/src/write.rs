@@ -1,6 +1,7 @@
 //! Single-row operations: get, create, update, upsert, delete, associate, disassociate.
 
-use crate::client::{DataverseClient, decode_json};
+use crate::client::DataverseClient;
+use crate::error::Mapper;
 use crate::error::{SEGMENT_NOT_FOUND, code_value};
 use crate::operation::Operation;
 use crate::query::check_name;
@@ -151,7 +152,7 @@ impl DataverseClient {
             req = req.header("prefer", prefer);
         }
         match self.send(req).await {
-            Ok(resp) => decode_json(&resp).map(Some),
+            Ok(resp) => resp.json_as(&Mapper).map(Some),
             Err(e)
                 if e.status() == Some(404)
                     && e.service_code().and_then(code_value) != Some(SEGMENT_NOT_FOUND) =>
@@ -229,7 +230,7 @@ impl DataverseClient {
             _ => UpsertKind::CreatedOrUpdated,
         };
         let row = if opts.return_row && !resp.body().is_empty() {
-            Some(decode_json::<Value>(&resp)?)
+            Some(resp.json_as::<Value, _>(&Mapper)?)
         } else {
             None
         };

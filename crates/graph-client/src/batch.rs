@@ -96,13 +96,13 @@ impl BatchResponse {
             return None;
         }
         let body = serde_json::to_vec(&self.body).unwrap_or_default();
-        Some(Error::Graph(Box::new(GraphError {
-            status: self.status,
-            request: format!("{request} (in $batch, id {})", self.id),
-            body: GraphErrorBody::parse(&body),
-            header_request_id: self.header("request-id").map(str::to_owned),
-            retry_after: self.retry_after(),
-        })))
+        Some(Error::Graph(Box::new(GraphError::new(
+            self.status,
+            format!("{request} (in $batch, id {})", self.id),
+            GraphErrorBody::parse(&body),
+            self.header("request-id").map(str::to_owned),
+            self.retry_after(),
+        ))))
     }
 
     /// Decodes a 2xx body as `T`, or returns the answer's error.

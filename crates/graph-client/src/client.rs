@@ -1,6 +1,7 @@
 //! The client, its builder, the per-cloud base URLs and the shared request helpers.
 
 use crate::Error;
+use crate::error::Mapper;
 use client_core::{Pipeline, PipelineBuilder, Request, Response, RetryPolicy, SharedCredential};
 use entra_auth::Cloud;
 use http::Method;
@@ -318,10 +319,7 @@ impl GraphClient {
         {
             return Ok(());
         }
-        Err(Error::UnsupportedCloud {
-            api,
-            cloud: self.inner.cloud.name().to_owned(),
-        })
+        Err(Error::unsupported_cloud(api, self.inner.cloud.name()))
     }
 
     /// A GET request with `Accept: application/json`.
@@ -331,20 +329,16 @@ impl GraphClient {
 
     /// Sends a request; an error status becomes [`Error::Graph`].
     pub(crate) async fn send(&self, request: Request) -> Result<Response, Error> {
-        Ok(self.inner.pipeline.send(request).await?)
+        self.inner.pipeline.send_as(request, &Mapper).await
     }
 
     /// GETs `url` and decodes the JSON answer.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, url: Url) -> Result<T, Error> {
-        let resp = self.send(self.get_request(url)).await?;
-        decode_json(&resp)
+        self.inner
+            .pipeline
+            .send_json(self.get_request(url), &Mapper)
+            .await
     }
-}
-
-/// Decodes a JSON body into `T`, naming the URL path on failure.
-pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(resp: &Response) -> Result<T, Error> {
-    serde_json::from_slice(resp.body())
-        .map_err(|e| Error::decode(format!("the response of {}", resp.url().path()), e))
 }
 
 #[cfg(test)]

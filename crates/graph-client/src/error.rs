@@ -1,5 +1,6 @@
 //! The error type of every Graph operation, with Graph's error body typed.
 
+pub use client_core::error::{DecodeError, InvalidInputError, NextLinkLoopError};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -9,18 +10,12 @@ use std::time::Duration;
 /// Every field is optional: proxies and gateways answer with other bodies, and an absent
 /// field is better reported as absent than guessed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct GraphErrorBody {
-    /// `error.code`, e.g. `BadRequest`, `Authorization_RequestDenied`, `TooManyRequests`.
-    pub code: Option<String>,
-    /// `error.message`.
-    pub message: Option<String>,
-    /// `error.innerError.request-id`: quote it in a support case.
-    pub request_id: Option<String>,
-    /// `error.innerError.client-request-id`.
-    pub client_request_id: Option<String>,
-    /// `error.innerError.date`, as sent (Graph omits the zone).
-    pub date: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+    client_request_id: Option<String>,
+    date: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +51,31 @@ fn text(v: Option<serde_json::Value>) -> Option<String> {
 }
 
 impl GraphErrorBody {
+    /// `error.code`, e.g. `BadRequest`, `Authorization_RequestDenied`, `TooManyRequests`.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// `error.message`.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// `error.innerError.request-id`: quote it in a support case.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// `error.innerError.client-request-id`.
+    pub fn client_request_id(&self) -> Option<&str> {
+        self.client_request_id.as_deref()
+    }
+
+    /// `error.innerError.date`, as sent (Graph omits the zone).
+    pub fn date(&self) -> Option<&str> {
+        self.date.as_deref()
+    }
+
     /// Reads a Graph error body; anything else gives an empty body (never an error).
     ///
     /// ```
@@ -63,9 +83,9 @@ impl GraphErrorBody {
     ///     br#"{"error":{"code":"BadRequest","message":"bad filter",
     ///         "innerError":{"date":"2026-02-19T09:46:54","request-id":"a3","client-request-id":"c1"}}}"#,
     /// );
-    /// assert_eq!(body.code.as_deref(), Some("BadRequest"));
-    /// assert_eq!(body.request_id.as_deref(), Some("a3"));
-    /// assert_eq!(body.date.as_deref(), Some("2026-02-19T09:46:54"));
+    /// assert_eq!(body.code(), Some("BadRequest"));
+    /// assert_eq!(body.request_id(), Some("a3"));
+    /// assert_eq!(body.date(), Some("2026-02-19T09:46:54"));
     /// ```
     pub fn parse(body: &[u8]) -> Self {
         let Ok(Envelope { error: Some(e) }) = serde_json::from_slice::<Envelope>(body) else {
@@ -87,27 +107,62 @@ impl GraphErrorBody {
 
 /// A Graph error answer: the status, Graph's typed body, the wait it asked for.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct GraphError {
-    /// The HTTP status.
-    pub status: u16,
-    /// The method and URL (without its query) that failed, e.g. `GET /v1.0/users`.
-    pub request: String,
-    /// Graph's error body.
-    pub body: GraphErrorBody,
-    /// The service request id from the headers (`request-id`), when the body had none.
-    pub header_request_id: Option<String>,
-    /// How long the service asked the caller to wait (`Retry-After`).
-    pub retry_after: Option<Duration>,
+    status: u16,
+    request: String,
+    body: GraphErrorBody,
+    header_request_id: Option<String>,
+    retry_after: Option<Duration>,
 }
 
 impl GraphError {
+    pub(crate) fn new(
+        status: u16,
+        request: String,
+        body: GraphErrorBody,
+        header_request_id: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Self {
+            status,
+            request,
+            body,
+            header_request_id,
+            retry_after,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The method and URL (without its query) that failed, e.g. `GET /v1.0/users`.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
+    /// Graph's error body.
+    pub fn body(&self) -> &GraphErrorBody {
+        &self.body
+    }
+
     /// The request id: the body's `innerError.request-id`, else the `request-id` header.
     pub fn request_id(&self) -> Option<&str> {
         self.body
             .request_id
             .as_deref()
             .or(self.header_request_id.as_deref())
+    }
+
+    /// How long the service asked the caller to wait (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The `request-id` response header, whatever the body said.
+    pub fn header_request_id(&self) -> Option<&str> {
+        self.header_request_id.as_deref()
     }
 }
 
@@ -133,56 +188,101 @@ impl std::fmt::Display for GraphError {
 
 /// A failed Graph operation.
 ///
-/// Nothing in an error carries a token or a secret.
+/// Every variant wraps a type with private fields and accessors: match on the variant for the
+/// kind of failure, and use [`status`](Error::status), [`code`](Error::code),
+/// [`message`](Error::message), [`request_id`](Error::request_id),
+/// [`is_throttled`](Error::is_throttled) and [`is_retryable`](Error::is_retryable) for the
+/// details. Nothing in an error carries a token or a secret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Graph answered with an error status (after the pipeline's retries).
-    #[error("{0}")]
+    #[error(transparent)]
     Graph(Box<GraphError>),
     /// The exchange itself failed: transport, timeout, authentication.
     #[error(transparent)]
     Http(client_core::Error),
     /// The service handed back a next link it had already given; paging stopped instead of
     /// looping for ever.
-    #[error("the service repeated the next link {url}; stopped paging instead of looping")]
-    NextLinkLoop {
-        /// The repeated link, without its query.
-        url: String,
-    },
+    #[error(transparent)]
+    NextLinkLoop(NextLinkLoopError),
     /// A response did not have the expected shape.
-    #[error("could not decode {what}: {message}")]
-    Decode {
-        /// What was being decoded.
-        what: String,
-        /// Why it failed.
-        message: String,
-    },
+    #[error(transparent)]
+    Decode(DecodeError),
     /// An argument cannot be sent as given; the message says what to change.
-    #[error("invalid input: {message}")]
-    InvalidInput {
-        /// What is wrong and how to fix it.
-        message: String,
-    },
+    #[error(transparent)]
+    InvalidInput(InvalidInputError),
     /// A long-running operation (a Security Copilot evaluation) did not finish in time.
-    #[error("{what} did not finish within {waited:?}; its last state was `{last_state}`")]
-    Deadline {
-        /// What was awaited.
-        what: String,
-        /// How long it was polled.
-        waited: Duration,
-        /// The last state read.
-        last_state: String,
-    },
+    #[error(transparent)]
+    Deadline(DeadlineError),
     /// The API does not exist in the configured cloud (the Copilot interaction export is
     /// public-cloud only).
-    #[error("{api} is not available in the {cloud} cloud: it exists in the public cloud only")]
-    UnsupportedCloud {
-        /// The API.
-        api: &'static str,
-        /// The configured cloud.
-        cloud: String,
-    },
+    #[error(transparent)]
+    UnsupportedCloud(UnsupportedCloudError),
+}
+
+impl std::error::Error for GraphError {}
+
+/// A long-running operation that did not finish before its deadline.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what} did not finish within {waited:?}; its last state was `{last_state}`")]
+pub struct DeadlineError {
+    what: String,
+    waited: Duration,
+    last_state: String,
+}
+
+impl DeadlineError {
+    /// What was awaited.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// How long it was polled.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// The last state read.
+    pub fn last_state(&self) -> &str {
+        &self.last_state
+    }
+}
+
+/// An API that does not exist in the configured cloud.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{api} is not available in the {cloud} cloud: it exists in the public cloud only")]
+pub struct UnsupportedCloudError {
+    api: &'static str,
+    cloud: String,
+}
+
+impl UnsupportedCloudError {
+    /// The API.
+    pub fn api(&self) -> &'static str {
+        self.api
+    }
+
+    /// The configured cloud.
+    pub fn cloud(&self) -> &str {
+        &self.cloud
+    }
+}
+
+/// How the pipeline's failures become this crate's [`Error`] (see
+/// [`ErrorMapper`](client_core::ErrorMapper)).
+pub(crate) struct Mapper;
+
+impl client_core::ErrorMapper for Mapper {
+    type Error = Error;
+
+    fn pipeline_error(&self, error: client_core::Error) -> Error {
+        Error::from(error)
+    }
+
+    fn decode_error(&self, error: DecodeError) -> Error {
+        Error::Decode(error)
+    }
 }
 
 impl From<client_core::Error> for Error {
@@ -193,13 +293,13 @@ impl From<client_core::Error> for Error {
                 let path = url::Url::parse(s.url())
                     .map(|u| u.path().to_owned())
                     .unwrap_or_else(|_| s.url().to_owned());
-                Error::Graph(Box::new(GraphError {
-                    status: s.status(),
-                    request: format!("{} {path}", s.method()),
-                    header_request_id: s.request_id().map(str::to_owned),
-                    retry_after: s.retry_after(),
+                Error::Graph(Box::new(GraphError::new(
+                    s.status(),
+                    format!("{} {path}", s.method()),
                     body,
-                }))
+                    s.request_id().map(str::to_owned),
+                    s.retry_after(),
+                )))
             }
             None => Error::Http(e),
         }
@@ -208,16 +308,34 @@ impl From<client_core::Error> for Error {
 
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Error::InvalidInput {
-            message: message.into(),
-        }
+        Error::InvalidInput(InvalidInputError::new(message))
     }
 
     pub(crate) fn decode(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Error::Decode {
+        Error::Decode(DecodeError::new(what, message))
+    }
+
+    pub(crate) fn next_link_loop(url: impl Into<String>) -> Self {
+        Error::NextLinkLoop(NextLinkLoopError::new(url))
+    }
+
+    pub(crate) fn deadline(
+        what: impl Into<String>,
+        waited: Duration,
+        last_state: impl Into<String>,
+    ) -> Self {
+        Error::Deadline(DeadlineError {
             what: what.into(),
-            message: message.to_string(),
-        }
+            waited,
+            last_state: last_state.into(),
+        })
+    }
+
+    pub(crate) fn unsupported_cloud(api: &'static str, cloud: impl Into<String>) -> Self {
+        Error::UnsupportedCloud(UnsupportedCloudError {
+            api,
+            cloud: cloud.into(),
+        })
     }
 
     /// Graph's error answer, if it answered with an error status.
@@ -235,12 +353,20 @@ impl Error {
 
     /// Graph's error code (`error.code`).
     pub fn code(&self) -> Option<&str> {
-        self.graph().and_then(|g| g.body.code.as_deref())
+        self.graph().and_then(|g| g.body.code())
     }
 
     /// Graph's error message (`error.message`).
     pub fn message(&self) -> Option<&str> {
-        self.graph().and_then(|g| g.body.message.as_deref())
+        self.graph().and_then(|g| g.body.message())
+    }
+
+    /// The underlying pipeline error, when the exchange itself failed.
+    pub fn http(&self) -> Option<&client_core::Error> {
+        match self {
+            Error::Http(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// The request id (`innerError.request-id` or the `request-id` header).
@@ -297,21 +423,21 @@ mod tests {
             assert_eq!(GraphErrorBody::parse(b), GraphErrorBody::default());
         }
         let b = GraphErrorBody::parse(br#"{"error":{"code":"","message":7}}"#);
-        assert_eq!(b.code, None);
-        assert_eq!(b.message.as_deref(), Some("7"));
+        assert_eq!(b.code(), None);
+        assert_eq!(b.message(), Some("7"));
     }
 
     #[test]
     fn display_names_code_message_request_id_and_date() {
-        let e = Error::Graph(Box::new(GraphError {
-            status: 429,
-            request: "GET /v1.0/users".into(),
-            body: GraphErrorBody::parse(
+        let e = Error::Graph(Box::new(GraphError::new(
+            429,
+            "GET /v1.0/users".into(),
+            GraphErrorBody::parse(
                 br#"{"error":{"code":"TooManyRequests","message":"slow down","innerError":{"request-id":"r1","date":"2026-01-01T00:00:00"}}}"#,
             ),
-            header_request_id: Some("h1".into()),
-            retry_after: Some(Duration::from_secs(4)),
-        }));
+            Some("h1".into()),
+            Some(Duration::from_secs(4)),
+        )));
         assert_eq!(
             e.to_string(),
             "HTTP 429 from GET /v1.0/users: TooManyRequests: slow down (request id r1, 2026-01-01T00:00:00)"

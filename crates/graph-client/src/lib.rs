@@ -12,7 +12,10 @@ mod users;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH_REQUESTS};
 pub use client::{ApiVersion, DEFAULT_MAX_CONCURRENCY, GraphClient, GraphClientBuilder};
-pub use error::{Error, GraphError, GraphErrorBody};
+pub use error::{
+    DeadlineError, DecodeError, Error, GraphError, GraphErrorBody, InvalidInputError,
+    NextLinkLoopError, UnsupportedCloudError,
+};
 pub use identity::{
     AppCredential, AppRole, AppRoleAssignment, Application, ApplicationPermission, ConsentType,
     CredentialIssue, CredentialKind, CredentialReport, DEFAULT_ACCESS_ROLE_ID,

@@ -101,9 +101,7 @@ impl Pager {
         };
         let url = next?;
         if !self.seen.insert(url.as_str().to_owned()) {
-            return Err(Error::NextLinkLoop {
-                url: without_query(&url),
-            });
+            return Err(Error::next_link_loop(without_query(&url)));
         }
         let mut req = self.client.get_request(url.clone());
         if self.eventual {

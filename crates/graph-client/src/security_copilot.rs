@@ -688,7 +688,7 @@ impl SecurityCopilot {
             .header("accept", "application/json")
             .json(body);
         let resp = self.client.send(req).await?;
-        crate::client::decode_json(&resp)
+        resp.json_as(&crate::error::Mapper)
     }
 
     /// Creates a session (`POST .../sessions`).
@@ -816,11 +816,11 @@ impl SecurityCopilot {
                 .unwrap_or_default()
                 .max(slept);
             if waited >= options.deadline {
-                return Err(Error::Deadline {
-                    what: format!("Security Copilot evaluation {evaluation_id}"),
+                return Err(Error::deadline(
+                    format!("Security Copilot evaluation {evaluation_id}"),
                     waited,
-                    last_state: eval.state.to_string(),
-                });
+                    eval.state.to_string(),
+                ));
             }
             let sleep = delay.min(options.deadline - waited);
             tracing::debug!(state = %eval.state, wait_ms = sleep.as_millis() as u64, "evaluation not finished");

@@ -260,11 +260,9 @@ async fn polling_stops_at_the_deadline_on_the_clock() {
         .await
         .unwrap_err();
     match &err {
-        Error::Deadline {
-            waited, last_state, ..
-        } => {
-            assert_eq!(*waited, Duration::from_secs(30));
-            assert_eq!(last_state, "running");
+        Error::Deadline(d) => {
+            assert_eq!(d.waited(), Duration::from_secs(30));
+            assert_eq!(d.last_state(), "running");
         }
         other => panic!("{other}"),
     }

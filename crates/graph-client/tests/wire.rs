@@ -211,9 +211,9 @@ async fn graph_error_bodies_are_typed() {
     );
     assert_eq!(e.request_id(), Some("a32843a6"));
     let g = e.graph().unwrap();
-    assert_eq!(g.body.date.as_deref(), Some("2026-02-19T09:46:54"));
-    assert_eq!(g.body.client_request_id.as_deref(), Some("c-1"));
-    assert_eq!(g.header_request_id.as_deref(), Some("hdr-1"));
+    assert_eq!(g.body().date(), Some("2026-02-19T09:46:54"));
+    assert_eq!(g.body().client_request_id(), Some("c-1"));
+    assert_eq!(g.header_request_id(), Some("hdr-1"));
     let text = e.to_string();
     assert!(text.contains("GET /v1.0/copilot/users/"), "{text}");
     assert!(!text.contains("graph-token"), "{text}");

@@ -418,6 +418,44 @@ pub struct BotScan {
     pub related_read: ReadStatus,
     /// Principals the agent is shared with, when read.
     pub shares: Option<Shares>,
+    /// What this definition yields, made ahead of [`build_inventory`](crate::build_inventory)
+    /// with [`agent_definition`](crate::mapping::agent_definition), or kept from an earlier
+    /// scan when the `bots` row, the components and their many-to-many targets are unchanged
+    /// since: the components are then not parsed there (see [`AgentDefinition`]).
+    pub definition: Option<AgentDefinition>,
+}
+
+/// What an agent's Dataverse definition (its `bots` row, components and their many-to-many
+/// targets) yields: its `fsi_caiagentfeature` rows and the results of the posture checks
+/// that read only the definition
+/// ([`CheckId::reads_only_definition`](crate::CheckId::reads_only_definition)).
+///
+/// Parsing every component is most of a scan's work. A scan can make this per bot as soon
+/// as its environment is read ([`agent_definition`](crate::mapping::agent_definition)), and a
+/// scan that read only the changes (delta links) can hand in an earlier scan's for the agents
+/// none of whose rows changed; [`build_inventory`](crate::build_inventory) then parses only the
+/// others ([`Inventory::rebuilt_agents`](crate::Inventory::rebuilt_agents)). The bookkeeping
+/// columns (run id, scan time) and the agent and environment ids of the feature rows are set
+/// anew. When the checks do not cover every enabled definition check, or the agent's id is
+/// not the bot's, the definition is parsed as if nothing were given.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct AgentDefinition {
+    /// The agent's feature rows from the earlier scan.
+    pub features: Vec<crate::rows::AgentFeatureRow>,
+    /// The agent's posture results from the earlier scan (others than the definition
+    /// checks are ignored).
+    pub checks: Vec<crate::posture::CheckResult>,
+}
+
+impl AgentDefinition {
+    /// What an earlier scan made of the definition.
+    pub fn new(
+        features: Vec<crate::rows::AgentFeatureRow>,
+        checks: Vec<crate::posture::CheckResult>,
+    ) -> Self {
+        AgentDefinition { features, checks }
+    }
 }
 
 impl BotScan {
@@ -430,6 +468,7 @@ impl BotScan {
             related: Vec::new(),
             related_read: ReadStatus::NotRead,
             shares: None,
+            definition: None,
         }
     }
 }

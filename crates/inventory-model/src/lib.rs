@@ -20,13 +20,14 @@ pub use diff::{AgentRef, DiffScope, InventoryDiff, StaleRow, diff};
 pub use error::{RowError, ValidationError};
 pub use identity::{CredentialProblem, HeldPermission, IdentityPermissions, merge_identities};
 pub use input::{
-    AudienceObservation, BillingPolicy, BotRecord, BotScan, DataverseSnapshot, EnvironmentInfo,
-    EnvironmentScan, IdentityObservation, InputError, InventorySource, OwnerObservation,
-    OwnerState, PermissionObservation, ReadStatus, RelatedTarget, Relationship, ScanInput,
-    ScanOutcome, SessionObservation, Shares, TenantAgent, UsageInput, WorkIqObservation,
+    AgentDefinition, AudienceObservation, BillingPolicy, BotRecord, BotScan, DataverseSnapshot,
+    EnvironmentInfo, EnvironmentScan, IdentityObservation, InputError, InventorySource,
+    OwnerObservation, OwnerState, PermissionObservation, ReadStatus, RelatedTarget, Relationship,
+    ScanInput, ScanOutcome, SessionObservation, Shares, TenantAgent, UsageInput, WorkIqObservation,
 };
 pub use mapping::{
-    AudienceResolution, Inventory, InventoryRows, InventorySettings, build_inventory,
+    AudienceResolution, Inventory, InventoryRows, InventorySettings, agent_definition,
+    build_inventory,
 };
 pub use options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, OptionDef,
@@ -34,7 +35,8 @@ pub use options::{
     WorkIqObserved, WorkIqTier, Zone,
 };
 pub use posture::{
-    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity, Violation,
+    AgentPosture, CheckId, CheckResult, CheckStatus, Evidence, PostureSettings, Severity,
+    Violation, definition_checks_reusable,
 };
 pub use reconcile::{
     CoverageKind, CoverageRecord, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason,

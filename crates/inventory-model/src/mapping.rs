@@ -39,12 +39,17 @@ use botcomponent_schema::{
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
-use crate::input::{BotScan, IdentityObservation, ReadStatus, ScanInput, ScanOutcome, UsageInput};
+use crate::input::{
+    AgentDefinition, BotScan, IdentityObservation, ReadStatus, ScanInput, ScanOutcome, UsageInput,
+};
 use crate::options::{
     AgentType, CreatedIn, DetectionConfidence, DetectionSource, DiscoverySource, ScanCompleteness,
     Zone,
 };
-use crate::posture::{AgentFacts, AgentPosture, PostureSettings, Violation, bounded, evaluate};
+use crate::posture::{
+    AgentFacts, AgentPosture, PostureSettings, Violation, bounded, definition_checks_reusable,
+    evaluate,
+};
 use crate::reconcile::{
     CoverageKind, CoverageRecord, InventoryOnlyReason, ReconcileSettings, ReconciledAgent,
     reconcile,
@@ -134,6 +139,9 @@ pub struct Inventory {
     pub scanned_environments: Vec<String>,
     /// Whether this scan read the tenant inventory.
     pub inventory_read: bool,
+    /// Agents whose Dataverse definition was parsed and mapped this time; the others read
+    /// from Dataverse reused an earlier scan's ([`AgentDefinition`]).
+    pub rebuilt_agents: usize,
 }
 
 fn norm(id: &str) -> String {
@@ -436,10 +444,10 @@ pub fn features_of(input: &ScanInput, scan: &BotScan) -> AgentFeatures {
 }
 
 fn feature_rows(
-    agent: &ReconciledAgent<'_>,
+    (agent_id, environment_id): (&str, &str),
     features: &AgentFeatures,
     scan: &BotScan,
-    input: &ScanInput,
+    (run_id, scanned_at): (&str, OffsetDateTime),
 ) -> Vec<AgentFeatureRow> {
     let t = &schema::AGENT_FEATURE;
     let mut rows: BTreeMap<String, AgentFeatureRow> = BTreeMap::new();
@@ -454,13 +462,13 @@ fn feature_rows(
             .clone()
             .or_else(|| f.schema_name.clone())
             .unwrap_or_else(|| f.source_id.clone());
-        let mut row = AgentFeatureRow::new(agent.agent_id.clone(), f.source_id.clone());
+        let mut row = AgentFeatureRow::new(agent_id.to_owned(), f.source_id.clone());
         row.name = Some(fit(
             &format!("{}: {label}", f.feature_type.label()),
             "fsi_name",
             t,
         ));
-        row.environment_id = Some(agent.environment_id.clone());
+        row.environment_id = Some(environment_id.to_owned());
         row.feature_type = Some(f.feature_type);
         row.component_type = f.component_type;
         row.component_version = Some(
@@ -484,8 +492,8 @@ fn feature_rows(
         row.detection_confidence = Some(DetectionConfidence::Configured);
         row.detection_detail = Some(feature_detail(f));
         row.agent_ref_provisional = Some(false);
-        row.last_scanned_at = Some(whole_seconds(input.scanned_at));
-        row.run_id = Some(input.run_id.clone());
+        row.last_scanned_at = Some(whole_seconds(scanned_at));
+        row.run_id = Some(run_id.to_owned());
         rows.insert(key, row);
     }
     // Many-to-many targets: one row per target; several components may share one.
@@ -506,13 +514,13 @@ fn feature_rows(
             .target_name
             .clone()
             .unwrap_or_else(|| first.target_id.clone());
-        let mut row = AgentFeatureRow::new(agent.agent_id.clone(), first.target_id.clone());
+        let mut row = AgentFeatureRow::new(agent_id.to_owned(), first.target_id.clone());
         row.name = Some(fit(
             &format!("{}: {label}", feature_type.label()),
             "fsi_name",
             t,
         ));
-        row.environment_id = Some(agent.environment_id.clone());
+        row.environment_id = Some(environment_id.to_owned());
         row.feature_type = Some(feature_type);
         row.component_version = Some(SchemaGeneration::NotApplicable);
         row.source_object_name = first
@@ -530,11 +538,43 @@ fn feature_rows(
             4000,
         ));
         row.agent_ref_provisional = Some(false);
-        row.last_scanned_at = Some(whole_seconds(input.scanned_at));
-        row.run_id = Some(input.run_id.clone());
+        row.last_scanned_at = Some(whole_seconds(scanned_at));
+        row.run_id = Some(run_id.to_owned());
         rows.insert(key, row);
     }
     rows.into_values().collect()
+}
+
+/// An earlier scan's feature rows of an unchanged definition, as this scan writes them: the
+/// agent's ids as reconciled now, this run's bookkeeping.
+fn reused_feature_rows(
+    agent: &ReconciledAgent<'_>,
+    previous: &[AgentFeatureRow],
+    input: &ScanInput,
+) -> Vec<AgentFeatureRow> {
+    let mut rows: Vec<AgentFeatureRow> = previous
+        .iter()
+        .map(|r| {
+            let mut row = r.clone();
+            row.agent_id = agent.agent_id.clone();
+            row.environment_id = Some(agent.environment_id.clone());
+            row.last_scanned_at = Some(whole_seconds(input.scanned_at));
+            row.run_id = Some(input.run_id.clone());
+            row
+        })
+        .collect();
+    // The order `feature_rows` gives: by source id without regard to case.
+    rows.sort_by_cached_key(|r| norm(&r.source_object_id));
+    rows
+}
+
+/// Whether a feature row's detail is [`feature_detail`]'s record of an unreadable payload.
+fn is_unreadable_detail(detail: Option<&str>) -> bool {
+    detail.is_some_and(|d| {
+        d.contains("\"unreadable\"")
+            && serde_json::from_str::<Map<String, Value>>(d)
+                .is_ok_and(|m| m.contains_key("unreadable"))
+    })
 }
 
 /// Audience resolution status texts of `fsi_audienceresolutionstatus`.
@@ -748,7 +788,7 @@ fn agent_row(
 fn completeness(
     agent: &ReconciledAgent<'_>,
     row: &AgentRow,
-    features: Option<&AgentFeatures>,
+    unreadable_payloads: Option<usize>,
 ) -> (ScanCompleteness, Vec<String>) {
     let mut level = ScanCompleteness::Complete;
     let mut reasons = Vec::new();
@@ -821,19 +861,12 @@ fn completeness(
                 &mut reasons,
             ),
         }
-        if let Some(features) = features {
-            let unreadable = features
-                .features
-                .iter()
-                .filter(|f| matches!(f.detail, FeatureDetail::Unreadable { .. }))
-                .count();
-            if unreadable > 0 {
-                lower(
-                    ScanCompleteness::Incomplete,
-                    format!("{unreadable} component or configuration payload(s) unreadable"),
-                    &mut reasons,
-                );
-            }
+        if let Some(unreadable) = unreadable_payloads.filter(|n| *n > 0) {
+            lower(
+                ScanCompleteness::Incomplete,
+                format!("{unreadable} component or configuration payload(s) unreadable"),
+                &mut reasons,
+            );
         }
     }
     (level, reasons)
@@ -914,6 +947,50 @@ fn usage_row(
     Some(row)
 }
 
+/// What one bot's Dataverse definition yields, made apart from the rest of a scan (e.g. on
+/// the task that read its environment, while other environments are still being read): its
+/// components parsed with `registry`, its feature rows and the results of the checks that
+/// read only the definition. Set it as the [`BotScan::definition`](crate::BotScan::definition)
+/// and [`build_inventory`] uses it instead of parsing; the same value can be kept and given
+/// again for as long as the definition does not change.
+pub fn agent_definition(
+    registry: &botcomponent_schema::ComponentTypeRegistry,
+    scan: &BotScan,
+    settings: &InventorySettings,
+) -> AgentDefinition {
+    let mut bot = BotRow::new(scan.bot.bot_id.clone());
+    bot.name = scan.bot.name.clone();
+    bot.schema_name = scan.bot.schema_name.clone();
+    bot.configuration = scan.bot.configuration.clone();
+    bot.template = scan.bot.template.clone();
+    let features = agent_features(registry, &bot, &scan.components);
+    let rows = feature_rows(
+        (&scan.bot.bot_id, ""),
+        &features,
+        scan,
+        ("", OffsetDateTime::UNIX_EPOCH),
+    );
+    let facts = AgentFacts {
+        agent_id: &scan.bot.bot_id,
+        bot: Some(&scan.bot),
+        inventory: None,
+        features: Some(&features),
+        components: &scan.components,
+        components_complete: scan.components_read.is_complete(),
+        identity: None,
+        usage: None,
+        coverage: &[],
+        scanned_at: OffsetDateTime::UNIX_EPOCH,
+        definition_checks: None,
+    };
+    let checks = evaluate(&facts, "", &settings.posture)
+        .results
+        .into_iter()
+        .filter(|r| r.check.reads_only_definition())
+        .collect();
+    AgentDefinition::new(rows, checks)
+}
+
 /// Maps what a scan read to the inventory's rows, coverage records and postures.
 ///
 /// Deterministic: rows are ordered by their keys (environment, then agent, then
@@ -921,6 +998,7 @@ fn usage_row(
 pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inventory {
     let rec = reconcile(input, &settings.reconcile);
     let mut rows = InventoryRows::default();
+    let mut rebuilt_agents = 0;
     let mut postures = Vec::new();
     let mut agent_counts: BTreeMap<String, i32> = BTreeMap::new();
     // Observations by (agent, environment); the first one given for an agent counts.
@@ -950,9 +1028,45 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
             owner.and_then(|o| o.upn.clone()),
             owner.and_then(|o| o.object_id.clone()),
         );
-        let features = agent.dataverse.map(|(_, scan)| features_of(input, scan));
+        // A definition made ahead (or kept from an earlier scan) is used as it is; others are
+        // parsed here. Its evidence names the bot id, so it must be the agent's id.
+        let reuse = agent
+            .dataverse
+            .and_then(|(_, scan)| {
+                scan.definition
+                    .as_ref()
+                    .filter(|_| norm(&scan.bot.bot_id) == norm(&agent.agent_id))
+            })
+            .filter(|r| definition_checks_reusable(&r.checks, &settings.posture));
+        let features = match reuse {
+            Some(_) => None,
+            None => agent.dataverse.map(|(_, scan)| features_of(input, scan)),
+        };
+        let mut unreadable_payloads = None;
         if let (Some(f), Some((_, scan))) = (&features, agent.dataverse) {
-            rows.features.extend(feature_rows(agent, f, scan, input));
+            rebuilt_agents += 1;
+            rows.features.extend(feature_rows(
+                (&agent.agent_id, &agent.environment_id),
+                f,
+                scan,
+                (&input.run_id, input.scanned_at),
+            ));
+            unreadable_payloads = Some(
+                f.features
+                    .iter()
+                    .filter(|f| matches!(f.detail, FeatureDetail::Unreadable { .. }))
+                    .count(),
+            );
+        }
+        if let Some(r) = reuse {
+            unreadable_payloads = Some(
+                r.features
+                    .iter()
+                    .filter(|row| is_unreadable_detail(row.detection_detail.as_deref()))
+                    .count(),
+            );
+            rows.features
+                .extend(reused_feature_rows(agent, &r.features, input));
         }
         rows.auth_shares
             .push(auth_share_row(agent, input, identity));
@@ -971,9 +1085,10 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
             usage,
             coverage: &agent.coverage,
             scanned_at: input.scanned_at,
+            definition_checks: reuse.map(|r| r.checks.as_slice()),
         };
         let posture = evaluate(&facts, &agent.environment_id, &settings.posture);
-        let (level, reasons) = completeness(agent, &arow, features.as_ref());
+        let (level, reasons) = completeness(agent, &arow, unreadable_payloads);
         let mut c = ComplianceStateRow::new(agent.agent_id.clone(), agent.environment_id.clone());
         c.name = Some(fit(
             &format!("Compliance: {}", agent_display_name(agent)),
@@ -1115,6 +1230,7 @@ pub fn build_inventory(input: &ScanInput, settings: &InventorySettings) -> Inven
         postures,
         scanned_environments,
         inventory_read: input.tenant_agents.is_some(),
+        rebuilt_agents,
     }
 }
 

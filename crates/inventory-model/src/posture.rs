@@ -54,8 +54,8 @@ pub enum Severity {
 }
 
 /// A posture check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(into = "&'static str")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 #[non_exhaustive]
 pub enum CheckId {
     /// Shared with everyone or any tenant.
@@ -95,6 +95,14 @@ pub enum CheckId {
 impl From<CheckId> for &'static str {
     fn from(value: CheckId) -> Self {
         value.id()
+    }
+}
+
+impl TryFrom<String> for CheckId {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        CheckId::from_id(&value).ok_or_else(|| format!("unknown posture check `{value}`"))
     }
 }
 
@@ -144,6 +152,24 @@ impl CheckId {
     /// The check with this id.
     pub fn from_id(id: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.id() == id)
+    }
+
+    /// Whether the check reads only the agent's Dataverse definition (its `bots` row,
+    /// components and their many-to-many targets): its result then holds as long as that
+    /// definition is unchanged, and a later scan may reuse it instead of parsing again.
+    pub fn reads_only_definition(self) -> bool {
+        matches!(
+            self,
+            CheckId::MakerCredentials
+                | CheckId::HttpRequest
+                | CheckId::InsecureEndpoint
+                | CheckId::EmailExfiltration
+                | CheckId::ExternalTools
+                | CheckId::HardCodedCredentials
+                | CheckId::PublicKnowledge
+                | CheckId::OrchestrationWithoutInstructions
+                | CheckId::AutonomousTrigger
+        )
     }
 
     /// The check's severity.
@@ -278,7 +304,7 @@ impl AgentPosture {
 }
 
 /// The outcome of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum CheckStatus {
@@ -299,7 +325,7 @@ pub enum CheckStatus {
 }
 
 /// One check's result for one agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CheckResult {
     /// The check.
@@ -408,6 +434,23 @@ pub struct AgentFacts<'a> {
     pub coverage: &'a [CoverageRecord],
     /// When the scan ran.
     pub scanned_at: OffsetDateTime,
+    /// Results of the checks that read only the definition
+    /// ([`CheckId::reads_only_definition`]), from an earlier scan of the same, unchanged
+    /// definition: used instead of walking `features` (which is then `None`).
+    pub definition_checks: Option<&'a [CheckResult]>,
+}
+
+/// Whether `checks` (from an earlier scan) hold a result for every check that reads only
+/// the definition and is enabled in `settings`, so that they can stand in for parsing.
+pub fn definition_checks_reusable(checks: &[CheckResult], settings: &PostureSettings) -> bool {
+    CheckId::ALL
+        .into_iter()
+        .filter(|c| c.reads_only_definition() && !settings.disabled.contains(c))
+        .all(|c| {
+            checks
+                .iter()
+                .any(|r| r.check == c && r.status != CheckStatus::Disabled)
+        })
 }
 
 /// The posture of one agent.
@@ -582,8 +625,14 @@ pub fn evaluate(
     let complete_reason = if w.is_none() { NO_DATAVERSE } else { PARTIAL };
     let mut results = Vec::with_capacity(CheckId::ALL.len());
     for check in CheckId::ALL {
+        let reused = facts
+            .definition_checks
+            .filter(|_| check.reads_only_definition())
+            .and_then(|r| r.iter().find(|r| r.check == check));
         let status = if settings.disabled.contains(&check) {
             CheckStatus::Disabled
+        } else if let Some(r) = reused {
+            r.status.clone()
         } else {
             run(
                 check,
@@ -1054,7 +1103,8 @@ fn run(
                     )
                 })
                 .collect();
-            if facts.features.is_some() && !facts.components_complete {
+            let definition_read = facts.features.is_some() || facts.definition_checks.is_some();
+            if definition_read && !facts.components_complete {
                 evidence.push(Evidence::column(
                     agent,
                     "coverage",

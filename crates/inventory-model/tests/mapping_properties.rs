@@ -10,8 +10,8 @@ use common::*;
 use inventory_model::options::option_set;
 use inventory_model::schema::ColumnType;
 use inventory_model::{
-    Encoding, EnvironmentScan, InventoryRow, InventoryRows, InventorySettings, ScanInput,
-    ScanOutcome, SessionObservation, UsageInput, build_inventory,
+    AgentDefinition, Encoding, EnvironmentScan, InventoryRow, InventoryRows, InventorySettings,
+    ScanInput, ScanOutcome, SessionObservation, UsageInput, agent_definition, build_inventory,
 };
 use proptest::prelude::*;
 
@@ -228,6 +228,56 @@ proptest! {
         keys.sort();
         keys.dedup();
         prop_assert_eq!(keys.len(), n);
+    }
+
+    #[test]
+    fn definitions_made_ahead_or_kept_give_the_same_inventory(envs in proptest::collection::vec(gen_env(), 0..4), inventory in any::<bool>()) {
+        let input = build(&envs, inventory);
+        let settings = InventorySettings::default();
+        let parsed = build_inventory(&input, &settings);
+        let mut ahead = input.clone();
+        let mut dataverse_bots = 0;
+        for env in &mut ahead.environment_scans {
+            if let ScanOutcome::Scanned(snapshot) = &mut env.outcome {
+                for bot in &mut snapshot.bots {
+                    bot.definition = Some(agent_definition(&ahead.component_types, bot, &settings));
+                    dataverse_bots += 1;
+                }
+            }
+        }
+        let made = build_inventory(&ahead, &settings);
+        prop_assert_eq!(made.rebuilt_agents, 0);
+        prop_assert_eq!(&made.rows, &parsed.rows);
+        prop_assert_eq!(&made.postures, &parsed.postures);
+        prop_assert!(parsed.rebuilt_agents <= dataverse_bots);
+        // Kept from an earlier scan: its run id and time, and the results read back.
+        let mut later = ahead.clone();
+        later.run_id = "11111111-2222-3333-4444-555555555555".to_owned();
+        later.scanned_at += time::Duration::hours(1);
+        for env in &mut later.environment_scans {
+            if let ScanOutcome::Scanned(snapshot) = &mut env.outcome {
+                for bot in &mut snapshot.bots {
+                    let d = bot.definition.take().unwrap();
+                    let json = serde_json::to_string(&d.checks).unwrap();
+                    let checks = serde_json::from_str(&json).unwrap();
+                    bot.definition = Some(AgentDefinition::new(d.features, checks));
+                }
+            }
+        }
+        let kept = build_inventory(&later, &settings);
+        let fresh = build_inventory(&{
+            let mut i = later.clone();
+            for env in &mut i.environment_scans {
+                if let ScanOutcome::Scanned(snapshot) = &mut env.outcome {
+                    for bot in &mut snapshot.bots {
+                        bot.definition = None;
+                    }
+                }
+            }
+            i
+        }, &settings);
+        prop_assert_eq!(&kept.rows, &fresh.rows);
+        prop_assert_eq!(&kept.postures, &fresh.postures);
     }
 
     #[test]

@@ -127,6 +127,7 @@ pub struct EmulatorBuilder {
     m365: crate::graph::M365Spec,
     graph_roles: Vec<String>,
     environments: usize,
+    min_components_per_agent: usize,
     inventory: InventoryConfig,
     security_copilot: crate::security_copilot::SecurityCopilotSpec,
 }
@@ -168,6 +169,7 @@ impl Default for EmulatorBuilder {
                 .map(|r| (*r).to_owned())
                 .collect(),
             environments: 1,
+            min_components_per_agent: 0,
             inventory: InventoryConfig::default(),
             security_copilot: crate::security_copilot::SecurityCopilotSpec::default(),
         }
@@ -184,6 +186,13 @@ impl EmulatorBuilder {
     /// Number of generated agents.
     pub fn agents(mut self, agents: usize) -> Self {
         self.agents = agents;
+        self
+    }
+
+    /// Pads every generated agent with numbered copies of its topics up to `n` components
+    /// (default 0: none added), e.g. 20 for a tenant of realistic size.
+    pub fn min_components_per_agent(mut self, n: usize) -> Self {
+        self.min_components_per_agent = n;
         self
     }
 
@@ -351,6 +360,7 @@ impl EmulatorBuilder {
             transcripts: self.transcripts,
             anchor,
             history_days: self.history_days,
+            min_components_per_agent: self.min_components_per_agent,
         };
         let timer = std::time::Instant::now();
         let tenant = Arc::new(SyntheticTenant::generate(&spec));

@@ -246,7 +246,7 @@ async fn permissions_consistency_and_throttling() {
             .contains("AiEnterpriseInteraction.Read.All")
     );
     assert!(e.request_id().is_some());
-    assert!(e.graph().unwrap().body.date.is_some());
+    assert!(e.graph().unwrap().body().date().is_some());
 
     // $count without ConsistencyLevel is refused, as Graph does.
     let raw = graph

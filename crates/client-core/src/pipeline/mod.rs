@@ -4,13 +4,15 @@
 //! - [`request`]: the [`Request`] a client builds;
 //! - [`response`]: the [`Response`] it gets back;
 //! - [`policy`]: when to retry, how long to wait, the per-server hold after a 429;
-//! - [`transport`]: the [`HttpTransport`] seam and its reqwest implementation.
+//! - [`transport`]: the [`HttpTransport`] seam and its reqwest implementation;
+//! - [`typed`]: sending and decoding in a client crate's own error type ([`ErrorMapper`]).
 
 mod policy;
 mod request;
 mod response;
 mod setters;
 mod transport;
+mod typed;
 
 pub use request::Request;
 pub use response::Response;
@@ -19,6 +21,7 @@ pub use transport::{
     HttpRequest, HttpResponse, HttpTransport, ReqwestTransport, ReqwestTransportBuilder,
     TransportError,
 };
+pub use typed::ErrorMapper;
 
 use crate::retry::{RetryBudget, RetryPolicy, parse_retry_after};
 use crate::{AccessToken, Error, SharedClock, SharedCredential, system_clock};

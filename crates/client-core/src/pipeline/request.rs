@@ -76,6 +76,11 @@ impl Request {
         Self::new(Method::DELETE, url)
     }
 
+    /// Whether the request has a header `name` (case-insensitive).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers.contains_key(name)
+    }
+
     /// Adds a header. An invalid name or value is reported when the request is sent.
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         let name = name.as_ref();

@@ -11,7 +11,7 @@ use dataverse_client::DataverseClient;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use url::Url;
 
-use super::output::document;
+use super::output::Document;
 use super::report::{Format, RenderOptions, ReportSource};
 use super::scan::{
     DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_ENVIRONMENT, Endpoints, ScanEvent, ScanOptions,
@@ -454,9 +454,31 @@ fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
 }
 
 /// Writes `doc` to `target` (`-` for standard output), creating the directory.
-fn write_document(target: &str, doc: &serde_json::Value) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
-    write_text(target, &(text + "\n"))
+/// Writes the document, indented, to `target` (`-` for standard output), streaming it.
+fn write_document(target: &str, doc: &Document<'_>) -> Result<(), String> {
+    fn write(mut out: impl Write, doc: &Document<'_>) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut out, doc)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+    if target == "-" {
+        return write(std::io::BufWriter::new(std::io::stdout().lock()), doc)
+            .map_err(|e| format!("cannot write to standard output: {e}"));
+    }
+    let path = Path::new(target);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    // Write beside, then rename: a reader never sees half a document.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    write(std::io::BufWriter::new(file), doc)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Writes `text` to `target` (`-` for standard output), creating the directory.
@@ -634,7 +656,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
     let scanner = Scanner::new(credential, clock.clone(), options);
     let bar = progress(ctx.verbose);
     let result = scanner
-        .scan(&previous, bar.as_ref().map(|(f, _)| f.clone()))
+        .scan_from(previous, bar.as_ref().map(|(f, _)| f.clone()))
         .await;
     if let Some((_, pb)) = bar {
         pb.finish_and_clear();
@@ -664,9 +686,16 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         }
         result.summary.write = Some(report);
     }
-    let doc = document(&result);
+    // Serialised straight from the rows: once for the state, streamed for the output.
+    let doc = match serde_json::to_string(&Document(&result)) {
+        Ok(d) => d,
+        Err(e) => {
+            err!("error: the scan's document could not be written: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
     if let Some(output) = &output
-        && let Err(e) = write_document(output, &doc)
+        && let Err(e) = write_document(output, &Document(&result))
     {
         err!("error: {e}");
         return ExitCode::from(EXIT_FAILED);
@@ -677,7 +706,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
             destination,
             &result.summary.run_id,
             &result.environments,
-            written.then_some(&doc),
+            written.then_some(doc.as_str()),
             &now,
         ) {
             err!("error: the rows were written but the scan state was not saved: {e}");

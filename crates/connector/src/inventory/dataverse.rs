@@ -151,6 +151,10 @@ pub struct EnvironmentRead {
     pub mode: ReadMode,
     /// Bots and components created, changed or deleted since the stored state.
     pub changed_rows: usize,
+    /// Lower-case ids of the bots whose definition (`bots` row, components, their
+    /// many-to-many targets) changed since the stored state; `None` when every bot must be
+    /// taken as changed (no stored state, or a part could not be read then or now).
+    pub changed_bots: Option<BTreeSet<String>>,
     /// What the reader noticed (tables without change tracking, rows it could not read).
     pub notes: Vec<String>,
 }
@@ -224,7 +228,21 @@ fn not_tracked(e: &Error) -> bool {
     }
 }
 
+/// Reads one tracked table; what it noticed goes to `notes`, and `expired` says whether the
+/// stored link had expired (each read has its own, so that reads can run at once).
 async fn read_table(
+    client: &DataverseClient,
+    set: &str,
+    columns: &[&str],
+    stored: Option<&str>,
+) -> (Result<TableRead, Error>, bool, Vec<String>) {
+    let mut expired = false;
+    let mut notes = Vec::new();
+    let read = read_table_inner(client, set, columns, stored, &mut expired, &mut notes).await;
+    (read, expired, notes)
+}
+
+async fn read_table_inner(
     client: &DataverseClient,
     set: &str,
     columns: &[&str],
@@ -281,7 +299,8 @@ fn id_of(row: &Value, column: &str) -> Option<String> {
 }
 
 fn component_of(row: &Value) -> Result<(String, StoredComponent), String> {
-    let parsed: ComponentRow = serde_json::from_value(row.clone())
+    // From the borrowed row: cloning it first would copy every column, `data` included.
+    let parsed = ComponentRow::deserialize(row)
         .map_err(|e| format!("a botcomponents row could not be read: {e}"))?;
     let parent = id_of(row, "_parentbotid_value");
     Ok((
@@ -293,14 +312,16 @@ fn component_of(row: &Value) -> Result<(String, StoredComponent), String> {
     ))
 }
 
-/// Reads the many-to-many targets of `components` (all of them when `None`).
+/// Reads the many-to-many targets of `components` (all of them when `None`). The six
+/// relationships are asked at once; the client keeps to its requests-in-flight limit.
 async fn read_related(
     client: &DataverseClient,
     components: Option<&[String]>,
-    notes: &mut Vec<String>,
-) -> Result<BTreeMap<String, BTreeSet<(String, String)>>, Error> {
-    let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-    for rel in Relationship::ALL {
+) -> (
+    Result<BTreeMap<String, BTreeSet<(String, String)>>, Error>,
+    Vec<String>,
+) {
+    let reads = Relationship::ALL.map(|rel| async move {
         let (set, target) = intersect(rel);
         let mut filters: Vec<Option<Filter>> = Vec::new();
         match components {
@@ -312,32 +333,48 @@ async fn read_related(
                 }
             }
         }
+        let mut found: Vec<(String, String)> = Vec::new();
         for filter in filters {
             let mut query = client.query(&set).select(["botcomponentid", target]);
             if let Some(f) = filter {
                 query = query.filter(f);
             }
-            let rows: Result<Vec<Value>, Error> = client.rows::<Value>(&query).try_collect().await;
-            let rows = match rows {
-                Ok(rows) => rows,
-                // The relationship's solution is not installed here: no targets.
-                Err(e) if e.status() == Some(404) => {
-                    notes.push(format!(
-                        "{set} does not exist here: no {} targets",
-                        rel.name()
-                    ));
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            for row in rows {
-                if let (Some(c), Some(t)) = (id_of(&row, "botcomponentid"), id_of(&row, target)) {
-                    out.entry(c).or_default().insert((rel.name().to_owned(), t));
+            let mut rows = client.rows::<Value>(&query);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(row)) => {
+                        if let (Some(c), Some(t)) =
+                            (id_of(&row, "botcomponentid"), id_of(&row, target))
+                        {
+                            found.push((c, t));
+                        }
+                    }
+                    Ok(None) => break,
+                    // The relationship's solution is not installed here: no targets.
+                    Err(e) if e.status() == Some(404) => {
+                        let note = format!("{set} does not exist here: no {} targets", rel.name());
+                        return Ok((rel, Vec::new(), Some(note)));
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
+        Ok((rel, found, None))
+    });
+    let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for read in futures::future::join_all(reads).await {
+        match read {
+            Ok((rel, found, note)) => {
+                notes.extend(note);
+                for (c, t) in found {
+                    out.entry(c).or_default().insert((rel.name().to_owned(), t));
+                }
+            }
+            Err(e) => return (Err(e), notes),
+        }
     }
-    Ok(out)
+    (Ok(out), notes)
 }
 
 async fn read_usage(
@@ -382,6 +419,10 @@ async fn read_usage(
 
 /// Reads one environment: in full, or as the changes since `previous`.
 ///
+/// `bots` first; then `botcomponents`, the usage and (on a full read) the many-to-many
+/// relationships at once, within the client's requests-in-flight limit; after a delta read
+/// the relationships of the changed components follow.
+///
 /// An error reading `bots` is returned (the environment could not be read); errors reading
 /// the components, the relationships or the usage are kept in the data and reported, so
 /// what was read still counts.
@@ -393,21 +434,62 @@ pub async fn read_environment(
 ) -> Result<EnvironmentRead, Error> {
     let mut notes = Vec::new();
     let previous = previous.filter(|_| !settings.full);
-    let mut data = previous.clone().unwrap_or_default();
-    let mut expired = false;
+    let had_previous = previous.is_some();
+    let previous_incremental = previous.as_ref().is_some_and(|p| p.bots_delta.is_some());
+    // What the previous read left incomplete makes every agent's definition uncertain.
+    let previous_errors = previous
+        .as_ref()
+        .is_some_and(|p| p.components_error.is_some() || p.related_error.is_some());
+    let mut data = previous.unwrap_or_default();
+    let bots_link = data.bots_delta.clone();
+    let components_link = data
+        .components_delta
+        .clone()
+        .filter(|_| data.components_error.is_none());
     let mut changed_rows = 0usize;
+    let mut changed_bots: BTreeSet<String> = BTreeSet::new();
+
+    let usage_stale = data
+        .usage_read_at
+        .is_none_or(|at| now - at >= settings.usage_refresh)
+        || data.usage_error.is_some()
+        || settings.full;
+    let since = now - time::Duration::days(i64::from(settings.usage_days));
+    // Without a stored components link every relationship is read anyway: ask at once.
+    let related_in_full = components_link.is_none() || data.related_error.is_some();
+    // `bots` first: an environment that refuses it (403) is refused once, not five times.
+    let (bots, mut expired, bot_notes) =
+        read_table(client, "bots", BOT_COLUMNS, bots_link.as_deref()).await;
+    notes.extend(bot_notes);
+    let bots = bots?;
+    let (components, usage, related) = futures::join!(
+        read_table(
+            client,
+            "botcomponents",
+            COMPONENT_COLUMNS,
+            components_link.as_deref()
+        ),
+        async {
+            if usage_stale {
+                Some(read_usage(client, since).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if related_in_full {
+                Some(read_related(client, None).await)
+            } else {
+                None
+            }
+        },
+    );
+    let (components, components_expired, component_notes) = components;
+    expired |= components_expired;
+    notes.extend(component_notes);
 
     // bots
-    match read_table(
-        client,
-        "bots",
-        BOT_COLUMNS,
-        previous.as_ref().and_then(|p| p.bots_delta.as_deref()),
-        &mut expired,
-        &mut notes,
-    )
-    .await?
-    {
+    match bots {
         TableRead::Full(rows, link) => {
             let before = std::mem::take(&mut data.bots);
             for row in rows {
@@ -415,16 +497,17 @@ pub async fn read_environment(
                     Some(id) => {
                         if before.get(&id) != Some(&row) {
                             changed_rows += 1;
+                            changed_bots.insert(id.clone());
                         }
                         data.bots.insert(id, row);
                     }
                     None => notes.push("a bots row without botid was skipped".to_owned()),
                 }
             }
-            changed_rows += before
-                .keys()
-                .filter(|k| !data.bots.contains_key(*k))
-                .count();
+            for gone in before.keys().filter(|k| !data.bots.contains_key(*k)) {
+                changed_rows += 1;
+                changed_bots.insert(gone.clone());
+            }
             data.bots_delta = link;
         }
         TableRead::Delta(changes, link) => {
@@ -434,12 +517,15 @@ pub async fn read_environment(
                     Change::Upsert(row) => match id_of(&row, "botid") {
                         Some(id) => {
                             // A delta row carries the selected columns: replace the row.
+                            changed_bots.insert(id.clone());
                             data.bots.insert(id, row);
                         }
                         None => notes.push("a changed bots row without botid was skipped".into()),
                     },
                     Change::Deleted { id } => {
-                        data.bots.remove(&norm(&id.to_string()));
+                        let id = norm(&id.to_string());
+                        data.bots.remove(&id);
+                        changed_bots.insert(id);
                     }
                     _ => {}
                 }
@@ -448,22 +534,11 @@ pub async fn read_environment(
         }
     }
 
-    // botcomponents
-    let stored_link = previous
-        .as_ref()
-        .filter(|p| p.components_error.is_none())
-        .and_then(|p| p.components_delta.as_deref());
+    // botcomponents: a changed component changes its bot, before and after a move.
     let mut changed_components: Option<Vec<String>> = None;
-    match read_table(
-        client,
-        "botcomponents",
-        COMPONENT_COLUMNS,
-        stored_link,
-        &mut expired,
-        &mut notes,
-    )
-    .await
-    {
+    let related_before = std::mem::take(&mut data.related);
+    let mut components_before: BTreeMap<String, StoredComponent> = BTreeMap::new();
+    match components {
         Ok(TableRead::Full(rows, link)) => {
             let before = std::mem::take(&mut data.components);
             for row in rows {
@@ -471,16 +546,21 @@ pub async fn read_environment(
                     Ok((id, c)) => {
                         if before.get(&id) != Some(&c) {
                             changed_rows += 1;
+                            changed_bots.extend(c.parent.clone());
+                            changed_bots.extend(before.get(&id).and_then(|b| b.parent.clone()));
                         }
                         data.components.insert(id, c);
                     }
                     Err(e) => notes.push(e),
                 }
             }
-            changed_rows += before
-                .keys()
-                .filter(|k| !data.components.contains_key(*k))
-                .count();
+            for (id, gone) in &before {
+                if !data.components.contains_key(id) {
+                    changed_rows += 1;
+                    changed_bots.extend(gone.parent.clone());
+                }
+            }
+            components_before = before;
             data.components_delta = link;
             data.components_error = None;
         }
@@ -491,15 +571,19 @@ pub async fn read_environment(
                 match change {
                     Change::Upsert(row) => match component_of(&row) {
                         Ok((id, c)) => {
-                            data.components.insert(id.clone(), c);
+                            changed_bots.extend(c.parent.clone());
+                            if let Some(old) = data.components.insert(id.clone(), c) {
+                                changed_bots.extend(old.parent);
+                            }
                             changed.push(id);
                         }
                         Err(e) => notes.push(e),
                     },
                     Change::Deleted { id } => {
                         let id = norm(&id.to_string());
-                        data.components.remove(&id);
-                        data.related.remove(&id);
+                        if let Some(old) = data.components.remove(&id) {
+                            changed_bots.extend(old.parent);
+                        }
                     }
                     _ => {}
                 }
@@ -511,56 +595,67 @@ pub async fn read_environment(
             data.components.clear();
             data.components_delta = None;
             data.components_error = Some(format!("botcomponents could not be read: {e}"));
-            data.related.clear();
         }
     }
 
     // many-to-many targets: all of them after a full read, those of changed components after
     // a delta read (the intersect tables are not change-tracked).
     if data.components_error.is_none() {
-        match (&changed_components, data.related_error.is_none()) {
-            (Some(ids), true) => {
-                if !ids.is_empty() {
-                    match read_related(client, Some(ids), &mut notes).await {
-                        Ok(found) => {
-                            for id in ids {
-                                data.related.remove(id);
+        let read = match (&changed_components, related) {
+            // Read at once with the tables above.
+            (_, Some(read)) => Some((None, read)),
+            (Some(ids), None) if ids.is_empty() => None,
+            (Some(ids), None) => Some((Some(ids), read_related(client, Some(ids)).await)),
+            // The stored components link had expired: every target again.
+            (None, None) => Some((None, read_related(client, None).await)),
+        };
+        match read {
+            None => data.related = related_before.clone(),
+            Some((only, (result, related_notes))) => {
+                notes.extend(related_notes);
+                match result {
+                    Ok(found) => {
+                        match only {
+                            Some(ids) => {
+                                data.related = related_before.clone();
+                                for id in ids {
+                                    data.related.remove(id);
+                                }
+                                data.related.extend(found);
                             }
-                            data.related.extend(found);
+                            None => data.related = found,
                         }
-                        Err(e) => {
-                            data.related.clear();
-                            data.related_error = Some(format!(
-                                "the many-to-many relationships could not be read: {e}"
-                            ));
-                        }
+                        data.related_error = None;
+                        // Deleted components take their targets with them.
+                        data.related
+                            .retain(|id, _| data.components.contains_key(id.as_str()));
+                    }
+                    Err(e) => {
+                        data.related.clear();
+                        data.related_error = Some(format!(
+                            "the many-to-many relationships could not be read: {e}"
+                        ));
                     }
                 }
             }
-            _ => match read_related(client, None, &mut notes).await {
-                Ok(found) => {
-                    data.related = found;
-                    data.related_error = None;
-                }
-                Err(e) => {
-                    data.related.clear();
-                    data.related_error = Some(format!(
-                        "the many-to-many relationships could not be read: {e}"
-                    ));
-                }
-            },
+        }
+        // A component whose targets changed changes its bot.
+        let ids: BTreeSet<&String> = related_before.keys().chain(data.related.keys()).collect();
+        for id in ids {
+            if related_before.get(id) != data.related.get(id) {
+                let parent = data
+                    .components
+                    .get(id.as_str())
+                    .or_else(|| components_before.get(id.as_str()))
+                    .and_then(|c| c.parent.clone());
+                changed_bots.extend(parent);
+            }
         }
     }
 
     // usage: re-read when older than the refresh interval.
-    let stale = data
-        .usage_read_at
-        .is_none_or(|at| now - at >= settings.usage_refresh)
-        || data.usage_error.is_some()
-        || settings.full;
-    if stale {
-        let since = now - time::Duration::days(i64::from(settings.usage_days));
-        match read_usage(client, since).await {
+    if let Some(read) = usage {
+        match read {
             Ok(sessions) => {
                 data.sessions = sessions;
                 data.usage_read_at = Some(now);
@@ -574,15 +669,22 @@ pub async fn read_environment(
         }
     }
 
-    let mode = match (&previous, expired) {
+    let mode = match (had_previous, expired) {
         (_, true) => ReadMode::FullAfterExpiredDelta,
-        (Some(p), false) if p.bots_delta.is_some() => ReadMode::Incremental,
+        (true, false) if previous_incremental => ReadMode::Incremental,
         _ => ReadMode::Full,
     };
+    // Agents whose definition may differ from what the previous scan made of it: all of them
+    // without a previous read, or when either read could not see everything.
+    let uncertain = !had_previous
+        || previous_errors
+        || data.components_error.is_some()
+        || data.related_error.is_some();
     Ok(EnvironmentRead {
         data,
         mode,
         changed_rows,
+        changed_bots: (!uncertain).then_some(changed_bots),
         notes,
     })
 }

@@ -8,12 +8,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arg_client::ArgClient;
+use botcomponent_schema::ComponentTypeRegistry;
 use client_core::{SharedClock, SharedCredential};
 use dataverse_client::DataverseClient;
 use futures::StreamExt;
 use inventory_model::{
-    CoverageRecord, EnvironmentScan, Inventory, InventoryDiff, InventoryRows, InventorySettings,
-    OptionSetValue, ScanInput, ScanOutcome, TenantAgent, build_inventory,
+    AgentDefinition, AgentFeatureRow, CheckResult, CoverageRecord, DataverseSnapshot,
+    EnvironmentScan, Inventory, InventoryDiff, InventoryRows, InventorySettings, OptionSetValue,
+    ScanInput, ScanOutcome, TenantAgent, agent_definition, build_inventory,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -104,6 +106,31 @@ pub struct PreviousScan {
     pub rows: Option<InventoryRows>,
     /// The agent identities the previous scan read.
     pub identities: Vec<super::identity::IdentityRecord>,
+    /// Each agent's posture results by (agent id, environment id), lower case: with `rows`,
+    /// what lets an agent whose definition did not change skip parsing.
+    pub checks: BTreeMap<(String, String), Vec<CheckResult>>,
+}
+
+impl PreviousScan {
+    /// What `result` leaves for the next scan (its rows taken as written).
+    pub fn from_result(result: &ScanResult) -> Self {
+        PreviousScan {
+            environments: result.environments.clone(),
+            rows: Some(result.inventory.rows.clone()),
+            checks: result
+                .inventory
+                .postures
+                .iter()
+                .map(|p| {
+                    (
+                        (norm(&p.agent_id), norm(&p.environment_id)),
+                        p.results.clone(),
+                    )
+                })
+                .collect(),
+            identities: result.identities.clone(),
+        }
+    }
 }
 
 /// The scan's overall status, and its exit status.
@@ -238,6 +265,9 @@ pub struct ScanSummary {
     pub coverage_gaps: Vec<CoverageRecord>,
     /// The diff against the previous scan.
     pub changes: ChangeCounts,
+    /// Agents whose Dataverse definition was parsed and mapped; the others' had not changed
+    /// since the previous scan, whose results they kept.
+    pub agents_rebuilt: usize,
     /// Requests sent to Dataverse in all.
     pub dataverse_requests: u64,
     /// What was written to the inventory environment (`--inventory-url`), when asked.
@@ -328,6 +358,42 @@ struct EnvOutcome {
     report: EnvironmentReport,
     data: Option<EnvironmentData>,
     usage: Vec<inventory_model::UsageInput>,
+    /// Agents whose definition was made this time.
+    rebuilt: usize,
+}
+
+/// The previous scan's feature rows and posture results of one environment, by bot id.
+#[derive(Default)]
+struct KeptDefinitions {
+    features: BTreeMap<String, Vec<AgentFeatureRow>>,
+    checks: BTreeMap<String, Vec<CheckResult>>,
+}
+
+/// Each bot's definition: kept from the previous scan when it did not change (`changed` says
+/// which did; `None` is all), made from its components otherwise. Returns how many were made.
+fn make_definitions(
+    snapshot: &mut DataverseSnapshot,
+    changed: Option<&BTreeSet<String>>,
+    mut kept: KeptDefinitions,
+) -> usize {
+    let registry = ComponentTypeRegistry::builtin();
+    let settings = InventorySettings::default();
+    let mut made = 0;
+    for bot in &mut snapshot.bots {
+        let id = norm(&bot.bot.bot_id);
+        let unchanged = changed.is_some_and(|c| !c.contains(&id));
+        let checks = kept.checks.remove(&id).filter(|_| unchanged);
+        bot.definition = Some(match checks {
+            Some(checks) => {
+                AgentDefinition::new(kept.features.remove(&id).unwrap_or_default(), checks)
+            }
+            None => {
+                made += 1;
+                agent_definition(&registry, bot, &settings)
+            }
+        });
+    }
+    made
 }
 
 impl Scanner {
@@ -364,6 +430,16 @@ impl Scanner {
     pub async fn scan(
         &self,
         previous: &PreviousScan,
+        progress: Option<ScanProgress>,
+    ) -> Result<ScanResult, ScanError> {
+        self.scan_from(previous.clone(), progress).await
+    }
+
+    /// Runs one scan against what `previous` left, taking it (no copy of the stored
+    /// components is made).
+    pub async fn scan_from(
+        &self,
+        mut previous: PreviousScan,
         progress: Option<ScanProgress>,
     ) -> Result<ScanResult, ScanError> {
         let started = self.clock.now();
@@ -490,13 +566,41 @@ impl Scanner {
                 .unwrap_or(time::Duration::DAY),
             full: self.options.full,
         };
+        let mut stored = std::mem::take(&mut previous.environments);
+        // What the previous scan made of each agent's definition, by environment then bot.
+        let mut kept_definitions: BTreeMap<String, KeptDefinitions> = BTreeMap::new();
+        if let Some(rows) = &previous.rows {
+            for ((agent, env), checks) in std::mem::take(&mut previous.checks) {
+                kept_definitions
+                    .entry(env)
+                    .or_default()
+                    .checks
+                    .insert(agent, checks);
+            }
+            for f in &rows.features {
+                let env = norm(f.environment_id.as_deref().unwrap_or_default());
+                if let Some(k) = kept_definitions.get_mut(&env) {
+                    k.features
+                        .entry(norm(&f.agent_id))
+                        .or_default()
+                        .push(f.clone());
+                }
+            }
+        }
+        let mut previous_delta_links = BTreeMap::new();
+        for (id, data) in &stored {
+            if let Some(link) = &data.bots_delta {
+                previous_delta_links.insert(id.clone(), link.clone());
+            }
+        }
         let mut outcomes: Vec<EnvOutcome> = futures::stream::iter(targets)
             .map(|t| {
-                let prev = previous.environments.get(&norm(&t.id)).cloned();
+                let prev = stored.remove(&norm(&t.id));
+                let kept = kept_definitions.remove(&norm(&t.id)).unwrap_or_default();
                 let settings = read_settings.clone();
                 let emit = &emit;
                 async move {
-                    let out = self.scan_environment(t, prev, &settings).await;
+                    let out = self.scan_environment(t, prev, kept, &settings).await;
                     emit(ScanEvent::EnvironmentDone(out.target.id.clone()));
                     out
                 }
@@ -513,14 +617,11 @@ impl Scanner {
             .map(|l| l.iter().filter_map(|(t, _)| t.info.clone()).collect());
         input.inventory_read_at = tenant.as_ref().map(|_| started);
         input.tenant_agents = tenant;
-        for (id, data) in &previous.environments {
-            if let Some(link) = &data.bots_delta {
-                input.previous_delta_links.insert(id.clone(), link.clone());
-            }
-        }
+        input.previous_delta_links = previous_delta_links;
         let mut kept = BTreeMap::new();
         let mut reports = Vec::new();
         let mut requests = 0;
+        let mut rebuilt = 0;
         for o in outcomes {
             input
                 .environment_scans
@@ -530,6 +631,7 @@ impl Scanner {
                 kept.insert(norm(&o.target.id), d);
             }
             requests += o.report.requests;
+            rebuilt += o.rebuilt;
             reports.push(o.report);
         }
         for t in &skipped {
@@ -669,6 +771,7 @@ impl Scanner {
             agents_by_risk,
             coverage_gaps: inventory.coverage.clone(),
             changes,
+            agents_rebuilt: rebuilt + inventory.rebuilt_agents,
             dataverse_requests: requests,
             write: None,
             notes,
@@ -686,6 +789,7 @@ impl Scanner {
         &self,
         target: EnvironmentTarget,
         previous: Option<EnvironmentData>,
+        kept: KeptDefinitions,
         settings: &ReadSettings,
     ) -> EnvOutcome {
         let mut report = EnvironmentReport {
@@ -720,6 +824,7 @@ impl Scanner {
                     report,
                     data: None,
                     usage: Vec::new(),
+                    rebuilt: 0,
                 }
             };
         let Some(url) = target.url.clone() else {
@@ -780,7 +885,28 @@ impl Scanner {
             }
             Ok(Ok(r)) => r,
         };
-        let snap = snapshot(&read.data, &target.id, now, settings.usage_days);
+        // The model's view and each bot's definition: CPU work, done apart so that the other
+        // environments' reads go on meanwhile.
+        let env_id = target.id.clone();
+        let usage_days = settings.usage_days;
+        let made = tokio::task::spawn_blocking(move || {
+            let mut snap = snapshot(&read.data, &env_id, now, usage_days);
+            let rebuilt = make_definitions(&mut snap.snapshot, read.changed_bots.as_ref(), kept);
+            (read, snap, rebuilt)
+        })
+        .await;
+        let (read, snap, rebuilt) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                return fail(
+                    report,
+                    ScanOutcome::Failed {
+                        detail: format!("the environment's rows could not be mapped: {e}"),
+                    },
+                    target,
+                );
+            }
+        };
         report.mode = Some(read.mode);
         report.complete = read.data.components_error.is_none()
             && read.data.related_error.is_none()
@@ -814,6 +940,7 @@ impl Scanner {
             report,
             data: Some(read.data),
             usage: snap.usage,
+            rebuilt,
         }
     }
 }

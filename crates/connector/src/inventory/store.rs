@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::dataverse::EnvironmentData;
-use super::output::rows_from_document;
+use super::output::read_document;
 use super::scan::PreviousScan;
 use crate::state::StateError;
 
@@ -153,21 +153,33 @@ impl InventoryStore {
                 ),
             }
         }
-        let document = self.document(destination)?;
-        let identities = document
-            .as_ref()
-            .map(super::identity::records_from_document)
-            .unwrap_or_default();
-        let rows = document.and_then(|doc| match rows_from_document(&doc) {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT document FROM inventory_document WHERE destination = ?1",
+                params![destination],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.sql(e))?;
+        // Read row by row from the text: the document as one JSON tree is several times its
+        // size.
+        let read = text.as_deref().and_then(|t| match read_document(t) {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!("stored rows are unreadable ({e}); every row is written again");
                 None
             }
         });
+        drop(text);
+        let (rows, checks, identities) = match read {
+            Some(d) => (Some(d.rows), d.checks, d.identities),
+            None => (None, BTreeMap::new(), Vec::new()),
+        };
         Ok(PreviousScan {
             environments,
             rows,
+            checks,
             identities,
         })
     }
@@ -201,13 +213,14 @@ impl InventoryStore {
     }
 
     /// Commits a scan: the environments it read (others keep their stored data) and, when given,
-    /// its document for `destination`, in one transaction.
+    /// its document's JSON text for `destination` (e.g.
+    /// [`Document`](super::output::Document) serialised), in one transaction.
     pub fn commit(
         &mut self,
         destination: &str,
         run_id: &str,
         environments: &BTreeMap<String, EnvironmentData>,
-        document: Option<&Value>,
+        document: Option<&str>,
         now: &str,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
@@ -230,7 +243,7 @@ impl InventoryStore {
         if let Some(document) = document {
             tx.execute(
                 "INSERT OR REPLACE INTO inventory_document (destination, run_id, document, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                params![destination, run_id, document.to_string(), now],
+                params![destination, run_id, document, now],
             )
             .map_err(sql)?;
         }

@@ -14,6 +14,7 @@ const S_COMPONENT: u64 = 7;
 const S_KNOWLEDGE: u64 = 8;
 const S_COMPONENT_ROW: u64 = 9;
 const S_CONFIG_SHAPE: u64 = 10;
+const S_PADDING: u64 = 11;
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -242,6 +243,24 @@ fn system_topics(bot: &BotProfile, r: &mut Rng) -> Vec<Component> {
 
 fn custom_topic(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
     let def = &DOMAINS[bot.domain].topics[t];
+    custom_topic_named(bot, def, def.name, r)
+}
+
+/// A maker's numbered copy of one of the domain's topics ("Reset password 2"), as makers
+/// make when one topic grows variants: pads an agent to a component count.
+fn topic_copy(bot: &BotProfile, n: usize, r: &mut Rng) -> Component {
+    let topics = DOMAINS[bot.domain].topics;
+    let def = &topics[n % topics.len()];
+    let name = format!("{} {}", def.name, n / topics.len() + 2);
+    custom_topic_named(bot, def, &name, r)
+}
+
+fn custom_topic_named(
+    bot: &BotProfile,
+    def: &super::catalog::TopicDef,
+    name: &str,
+    r: &mut Rng,
+) -> Component {
     let mut data = String::from("kind: AdaptiveDialog\n");
     if bot.orchestration {
         let _ = writeln!(
@@ -256,7 +275,7 @@ fn custom_topic(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
     let _ = write!(
         data,
         "beginDialog:\n  kind: OnRecognizedIntent\n  id: main\n  intent:\n    displayName: {}\n    triggerQueries:\n",
-        q(def.name)
+        q(name)
     );
     for trigger in def.triggers {
         let _ = writeln!(data, "      - {}", q(trigger));
@@ -292,9 +311,9 @@ fn custom_topic(bot: &BotProfile, t: usize, r: &mut Rng) -> Component {
         q(def.reply)
     );
     Component {
-        schema: topic_schema(bot, def.name),
+        schema: topic_schema(bot, name),
         componenttype: 9,
-        name: def.name.to_owned(),
+        name: name.to_owned(),
         description: None,
         data,
         parent_component: None,
@@ -485,6 +504,7 @@ pub(crate) fn component_rows(
     identity: &TenantIdentity,
     owner: &Maker,
     all: &[BotProfile],
+    min_components: usize,
 ) -> Vec<Row> {
     let mut r = Rng::new(seed, &[S_COMPONENT_ROW, bot.index as u64]);
     let mut components = vec![gpt_default(bot, all.len(), &mut r)];
@@ -511,6 +531,14 @@ pub(crate) fn component_rows(
                 parent_component: None,
             }),
     );
+    // Padding draws from its own stream, so the other components are the same with or
+    // without it.
+    let mut pad = Rng::new(seed, &[S_PADDING, bot.index as u64]);
+    let mut n = 0;
+    while components.len() < min_components {
+        components.push(topic_copy(bot, n, &mut pad));
+        n += 1;
+    }
     components
         .into_iter()
         .map(|c| {

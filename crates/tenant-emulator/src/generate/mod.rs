@@ -84,6 +84,9 @@ pub struct TenantSpec {
     pub anchor: OffsetDateTime,
     /// How many days of history the transcripts span.
     pub history_days: u32,
+    /// Agents with fewer components get numbered copies of their topics up to this many
+    /// (0, the default, adds none): for scans at a realistic component count.
+    pub min_components_per_agent: usize,
 }
 
 impl TenantSpec {
@@ -95,6 +98,7 @@ impl TenantSpec {
             transcripts: 500,
             anchor,
             history_days: 30,
+            min_components_per_agent: 0,
         }
     }
 }
@@ -519,6 +523,7 @@ impl SyntheticTenant {
                     &self.identity,
                     &self.makers[b.owner],
                     &self.bots,
+                    self.spec.min_components_per_agent,
                 )
             })
             .collect()
