@@ -2,38 +2,18 @@
 //! `graph-client` reads licences, users and Copilot interactions from the emulator's Graph.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use entra_auth::{ClientSecretCredential, CredentialOptions};
+mod graph_common;
+
 use futures::TryStreamExt;
 use graph_client::{AiInteraction, BatchRequest, GraphClient, InteractionQuery, app_class};
 use std::collections::HashSet;
-use std::sync::Arc;
 use tenant_emulator::faults::FaultConfig;
 use tenant_emulator::graph::M365Spec;
 use tenant_emulator::{Emulator, RunningEmulator};
 use time::OffsetDateTime;
 
 fn client(emulator: &RunningEmulator) -> GraphClient {
-    let options = CredentialOptions::default()
-        .with_authority_host(url::Url::parse(emulator.authority_host()).unwrap());
-    let c = emulator.credentials();
-    let credential = ClientSecretCredential::new(
-        c.tenant_id.to_string(),
-        c.client_id.to_string(),
-        c.client_secret.clone(),
-        options,
-    )
-    .unwrap();
-    GraphClient::builder(Arc::new(credential))
-        .base_url(emulator.graph_url())
-        .retry_policy(
-            client_core::RetryPolicy::default()
-                .with_max_attempts(10)
-                .with_initial_backoff(std::time::Duration::from_millis(1))
-                .with_max_backoff(std::time::Duration::from_millis(5))
-                .with_retry_after_ceiling(std::time::Duration::from_millis(5)),
-        )
-        .build()
-        .unwrap()
+    graph_common::client(emulator, 10)
 }
 
 fn everything() -> InteractionQuery {

@@ -5,41 +5,20 @@
 //! grants, credentials, owners).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use entra_auth::{ClientSecretCredential, CredentialOptions};
+mod graph_common;
+
 use futures::TryStreamExt;
 use graph_client::{
-    ConsentType, CredentialIssue, EvaluationResultType, EvaluationState, GraphClient, PromptInput,
+    ConsentType, CredentialIssue, EvaluationResultType, EvaluationState, PromptInput,
 };
 use std::sync::Arc;
 use std::time::Duration;
+use tenant_emulator::Emulator;
 use tenant_emulator::clock::ManualClock;
 use tenant_emulator::identity::IdentityProfile;
 use tenant_emulator::security_copilot::{Outcome, SecurityCopilotSettings, SecurityCopilotSpec};
-use tenant_emulator::{Emulator, RunningEmulator};
 
-fn client(emulator: &RunningEmulator, retries: u32) -> GraphClient {
-    let options = CredentialOptions::default()
-        .with_authority_host(url::Url::parse(emulator.authority_host()).unwrap());
-    let c = emulator.credentials();
-    let credential = ClientSecretCredential::new(
-        c.tenant_id.to_string(),
-        c.client_id.to_string(),
-        c.client_secret.clone(),
-        options,
-    )
-    .unwrap();
-    GraphClient::builder(Arc::new(credential))
-        .base_url(emulator.graph_url())
-        .retry_policy(
-            client_core::RetryPolicy::default()
-                .with_max_attempts(retries)
-                .with_initial_backoff(Duration::from_millis(1))
-                .with_max_backoff(Duration::from_millis(5))
-                .with_retry_after_ceiling(Duration::from_millis(5)),
-        )
-        .build()
-        .unwrap()
-}
+use graph_common::client;
 
 #[tokio::test]
 async fn evaluations_move_through_states_to_every_outcome() {
