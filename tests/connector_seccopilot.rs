@@ -28,10 +28,19 @@ use tenant_emulator::{Emulator, RunningEmulator};
 const SOURCE: &str = "SECURITY_COPILOT";
 
 fn job(emu: &RunningEmulator, env: &std::collections::HashMap<String, String>) -> SecCopilotJob {
+    job_with(emu, env, connector::seccopilot::DEFAULT_REVISIT)
+}
+
+fn job_with(
+    emu: &RunningEmulator,
+    env: &std::collections::HashMap<String, String>,
+    revisit: Duration,
+) -> SecCopilotJob {
     let settings = settings(env);
     let credential = graph_jobs::credential(&settings);
     let options = SecCopilotOptions {
         graph_url: Some(emu.graph_url().to_owned()),
+        revisit,
         ..SecCopilotOptions::default()
     };
     SecCopilotJob::new(
@@ -233,10 +242,13 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .await
         .unwrap();
     assert_eq!(third.records_delivered, 2, "{third:?}");
-    assert!(
-        third.sessions_unchanged >= 6,
-        "old sessions are not read again: {third:?}"
+    assert_eq!(
+        third.sessions_unchanged + third.sessions_revisited,
+        6,
+        "old sessions are not read again, or only inside the look-back: {third:?}"
     );
+    // A revisited session costs its prompt list only: every prompt of it is settled.
+    assert_eq!(third.revisit_reads, third.sessions_revisited, "{third:?}");
     assert_exactly_once(&emu);
 
     // An unfinished evaluation is not delivered, and holds the checkpoint until it finishes.
@@ -346,4 +358,96 @@ async fn ask_as_a_person_signed_in_with_a_device_code() {
         err.contains("403") || err.contains("SecurityCopilotWorkspaces"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_added_without_moving_the_session_time_are_delivered_within_the_look_back() {
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .security_copilot(SecurityCopilotSpec::new(4, 2))
+        .start()
+        .await
+        .unwrap();
+    let sc = emu.graph().security_copilot();
+    // A service that does not move lastModifiedDateTime when a prompt is added.
+    sc.set_settings(SecurityCopilotSettings::default().with_bump_session_modified(false))
+        .unwrap();
+    let recent = sc.add_session(
+        "recent",
+        &["first question"],
+        Duration::from_secs(2 * 86_400),
+    );
+    let old = sc.add_session("old", &["old question"], Duration::from_secs(30 * 86_400));
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let job = job(&emu, &env);
+    let mut store = job.open_state().unwrap();
+    let sink = job.sink().await.unwrap();
+    let first = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(first.records_delivered, 10, "{first:?}");
+    assert_exactly_once(&emu);
+
+    // A follow-up in the two-day-old session, and one in the month-old session; neither moves
+    // its session's time.
+    let follow_up = sc.add_prompt(&recent, "a follow-up question").unwrap();
+    let too_late = sc.add_prompt(&old, "a question in an old session").unwrap();
+    let before = emu.graph().requests_served();
+    let second = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(second.records_delivered, 1, "{second:?}");
+    assert!(second.sessions_revisited >= 1, "{second:?}");
+    // Bounded: one prompt list per revisited session, and the one new prompt's evaluations.
+    assert_eq!(
+        second.revisit_reads,
+        second.sessions_revisited + 1,
+        "{second:?}"
+    );
+    let requests = emu.graph().requests_served() - before;
+    assert!(
+        requests as usize <= 1 + second.revisit_reads,
+        "{requests} requests: {second:?}"
+    );
+    let delivered = graph_jobs::ingested(&emu, SOURCE);
+    assert!(
+        delivered.keys().any(|p| p.contains(&follow_up)),
+        "the follow-up is delivered"
+    );
+    // The month-old session is outside the look-back: the documented bound.
+    assert!(!delivered.keys().any(|p| p.contains(&too_late)));
+    let mut expected = expected_paths(&emu);
+    expected.retain(|p| !p.contains(&too_late));
+    graph_jobs::assert_exactly_once(&emu, SOURCE, &expected);
+
+    // Without the look-back the next follow-up is missed; with it, it arrives once.
+    let another = sc.add_prompt(&recent, "one more").unwrap();
+    let blind = job_with(&emu, &env, Duration::ZERO);
+    let third = blind
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.records_delivered, third.sessions_revisited),
+        (0, 0),
+        "{third:?}"
+    );
+    let fourth = job
+        .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
+        .await
+        .unwrap();
+    assert_eq!(fourth.records_delivered, 1, "{fourth:?}");
+    assert!(
+        graph_jobs::ingested(&emu, SOURCE)
+            .keys()
+            .any(|p| p.contains(&another))
+    );
+    let mut expected = expected_paths(&emu);
+    expected.retain(|p| !p.contains(&too_late));
+    graph_jobs::assert_exactly_once(&emu, SOURCE, &expected);
+    emu.shutdown().await;
 }

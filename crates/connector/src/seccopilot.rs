@@ -15,6 +15,13 @@
 //!   destination accepted it; the checkpoint moves only after a whole pass, and never past a
 //!   session with an unfinished evaluation. A pass cut short (even by `kill -9`) repeats at
 //!   most the batch in flight.
+//! - **Look-back** (`--revisit`, default 7 days): the service is not documented to move a
+//!   session's `lastModifiedDateTime` when a prompt is added, so sessions created or modified
+//!   within the window are read again even when unchanged. For such a session only its prompt
+//!   list and the evaluations of prompts not yet settled (every evaluation finished and
+//!   delivered) are read: about one request per session in the window per pass, reported in
+//!   the summary (`sessions_revisited`, `revisit_reads`). A prompt added to an older session
+//!   whose time did not move is not seen; `--revisit 0s` turns the look-back off.
 //! - **Limits**: the client holds itself to Security Copilot's 600 calls per 60 seconds
 //!   (`--rate-limit`), and honours `429` with `Retry-After`.
 //!
@@ -43,6 +50,8 @@ use transcript_model::security_copilot::{
 
 /// How far the first pass reaches back unless `--since` says otherwise.
 pub const DEFAULT_SINCE: Duration = Duration::from_secs(90 * 86_400);
+/// How far back sessions are read again although unchanged, unless `--revisit` says otherwise.
+pub const DEFAULT_REVISIT: Duration = Duration::from_secs(7 * 86_400);
 /// How long `ask` waits for an answer unless `--wait` says otherwise.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 /// The permission `ask` needs.
@@ -76,6 +85,9 @@ pub struct SecCopilotOptions {
     /// The host written into the records
     #[arg(long = "seccopilot-record-host", env = "SECURITY_COPILOT_RECORD_HOST", value_name = "HOST", default_value = SECURITY_COPILOT_DEFAULT_HOST)]
     pub record_host: String,
+    /// Ingest: read sessions created or modified within this window again even if their lastModifiedDateTime did not move (0s: off)
+    #[arg(long, env = "SECURITY_COPILOT_REVISIT", value_name = "DURATION", default_value = "7d", value_parser = parse_revisit)]
+    pub revisit: Duration,
 }
 
 impl Default for SecCopilotOptions {
@@ -87,6 +99,7 @@ impl Default for SecCopilotOptions {
             device_code: false,
             token_cache: None,
             record_host: SECURITY_COPILOT_DEFAULT_HOST.to_owned(),
+            revisit: DEFAULT_REVISIT,
         }
     }
 }
@@ -187,6 +200,11 @@ pub struct SecCopilotSummary {
     pub sessions: usize,
     /// Sessions not read because they were not modified since the checkpoint.
     pub sessions_unchanged: usize,
+    /// Unchanged sessions read again because they are inside the `--revisit` window.
+    pub sessions_revisited: usize,
+    /// Reads (one request each, unless paged) spent on revisited sessions: their prompt
+    /// lists and the evaluations of their prompts not yet settled.
+    pub revisit_reads: usize,
     /// Prompts read.
     pub prompts: usize,
     /// Finished evaluations read (one record each).
@@ -209,9 +227,11 @@ impl std::fmt::Display for SecCopilotSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} sessions ({} unchanged), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
+            "{} sessions ({} unchanged, {} revisited in {} reads), {} prompts, {} finished evaluations, {} pending, {} records delivered in {} batches, {} already delivered, {} undeliverable{}",
             self.sessions,
             self.sessions_unchanged,
+            self.sessions_revisited,
+            self.revisit_reads,
             self.prompts,
             self.evaluations,
             self.pending,
@@ -414,6 +434,9 @@ impl SecCopilotJob {
                 "CREATE TABLE IF NOT EXISTS seccopilot_checkpoint (
                      scope TEXT NOT NULL PRIMARY KEY, watermark_unix INTEGER NOT NULL,
                      updated_at TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS seccopilot_settled (
+                     scope TEXT NOT NULL, prompt_id TEXT NOT NULL, settled_unix INTEGER NOT NULL,
+                     PRIMARY KEY (scope, prompt_id));
                  CREATE TABLE IF NOT EXISTS seccopilot_delivered (
                      scope TEXT NOT NULL, evaluation_id TEXT NOT NULL, version TEXT NOT NULL,
                      delivered_unix INTEGER NOT NULL,
@@ -558,6 +581,10 @@ impl SecCopilotJob {
             None => now - since,
         };
         let mut delivered = delivered_of(store, &scope)?;
+        let settled = settled_of(store, &scope)?;
+        let revisit =
+            time::Duration::try_from(self.options.revisit).unwrap_or(time::Duration::ZERO);
+        let revisit_from = now - revisit;
         let mut sessions: Vec<Session> = self
             .copilot
             .sessions()
@@ -580,9 +607,22 @@ impl SecCopilotJob {
                 return Ok(summary);
             }
             // A session without a modification time is always read.
-            if session.last_modified_date_time.is_some_and(|m| m < after) {
+            let changed = session.last_modified_date_time.is_none_or(|m| m >= after);
+            // Inside the look-back window an unchanged session is read too: a prompt added to
+            // it may not have moved its modification time.
+            let recent = revisit > time::Duration::ZERO
+                && [session.created_date_time, session.last_modified_date_time]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t >= revisit_from);
+            if !changed && !recent {
                 summary.sessions_unchanged += 1;
                 continue;
+            }
+            let revisiting = !changed;
+            if revisiting {
+                summary.sessions_revisited += 1;
+                summary.revisit_reads += 1;
             }
             let prompts: Vec<Prompt> = self
                 .copilot
@@ -595,7 +635,15 @@ impl SecCopilotJob {
                 )))?;
             summary.prompts += prompts.len();
             let mut fresh: Vec<(Exchange, String)> = Vec::new();
+            // Prompts whose evaluations are all finished: settled once delivered.
+            let mut settling: Vec<&str> = Vec::new();
             for prompt in &prompts {
+                if revisiting && settled.contains(&prompt.id) {
+                    continue;
+                }
+                if revisiting {
+                    summary.revisit_reads += 1;
+                }
                 let evaluations: Vec<Evaluation> = self
                     .copilot
                     .evaluations(&session.id, &prompt.id)
@@ -605,6 +653,9 @@ impl SecCopilotJob {
                         "reading the evaluations of prompt {} in session {}",
                         prompt.id, session.id
                     )))?;
+                if !evaluations.is_empty() && evaluations.iter().all(Evaluation::is_terminal) {
+                    settling.push(&prompt.id);
+                }
                 for e in &evaluations {
                     if !e.is_terminal() {
                         summary.pending += 1;
@@ -648,6 +699,7 @@ impl SecCopilotJob {
                 summary.stopped = true;
                 return Ok(summary);
             }
+            record_settled(store, &scope, &settling, now)?;
         }
         commit_checkpoint(store, &scope, watermark, now)?;
         summary.stopped = stop.is_stopped();
@@ -669,6 +721,45 @@ fn checkpoint_of(
         .optional()
         .map_err(sql)?;
     Ok(unix.and_then(|u| OffsetDateTime::from_unix_timestamp(u).ok()))
+}
+
+fn settled_of(
+    store: &mut StateStore,
+    scope: &str,
+) -> Result<std::collections::HashSet<String>, SecCopilotError> {
+    let conn = store.connection();
+    let mut stmt = conn
+        .prepare_cached("SELECT prompt_id FROM seccopilot_settled WHERE scope = ?1")
+        .map_err(sql)?;
+    let rows = stmt
+        .query_map(params![scope], |r| r.get::<_, String>(0))
+        .map_err(sql)?;
+    rows.collect::<Result<_, _>>().map_err(sql)
+}
+
+fn record_settled(
+    store: &mut StateStore,
+    scope: &str,
+    prompts: &[&str],
+    now: OffsetDateTime,
+) -> Result<(), SecCopilotError> {
+    if prompts.is_empty() {
+        return Ok(());
+    }
+    let tx = store.connection().transaction().map_err(sql)?;
+    {
+        let mut up = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO seccopilot_settled (scope, prompt_id, settled_unix)
+                 VALUES (?1, ?2, ?3)",
+            )
+            .map_err(sql)?;
+        for p in prompts {
+            up.execute(params![scope, p, now.unix_timestamp()])
+                .map_err(sql)?;
+        }
+    }
+    tx.commit().map_err(sql)
 }
 
 fn delivered_of(
@@ -786,6 +877,14 @@ fn parse_every(s: &str) -> Result<Duration, String> {
     let d = crate::config::parse_duration(s)?;
     if d.is_zero() || d > Duration::from_secs(30 * 86_400) {
         return Err("the interval must be from 1s to 30d".into());
+    }
+    Ok(d)
+}
+
+fn parse_revisit(s: &str) -> Result<Duration, String> {
+    let d = crate::config::parse_duration(s)?;
+    if d > Duration::from_secs(90 * 86_400) {
+        return Err("the look-back must be from 0s to 90d".into());
     }
     Ok(d)
 }

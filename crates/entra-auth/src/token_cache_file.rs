@@ -567,6 +567,39 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("cache.json")]);
     }
 
+    #[test]
+    fn what_is_saved_reads_back_the_same_whatever_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = TokenCacheFile::new(dir.path().join("cache.json"));
+        let saved_at = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+            + time::Duration::nanoseconds(123_456_789);
+        let odd = [
+            "rt \"quoted\" \\ back\\slash",
+            "line\nbreak\ttab",
+            "ünïcødé-令牌-🔑",
+            "0.AAAA\u{0}nul",
+        ];
+        let all: Vec<SavedSignIn> = odd
+            .iter()
+            .enumerate()
+            .map(|(i, rt)| {
+                SavedSignIn::new(
+                    SignInKey::new("https://login.microsoftonline.us/", format!("t{i}"), "c"),
+                    Some(format!("{rt}.account")),
+                    [format!("https://x/{rt}/.default"), "openid".to_owned()],
+                    (*rt).into(),
+                    saved_at,
+                )
+            })
+            .collect();
+        for s in &all {
+            file.save(s).unwrap();
+        }
+        let mut back = file.read().unwrap();
+        back.sort_by(|a, b| a.key().tenant_id().cmp(b.key().tenant_id()));
+        assert_eq!(back, all);
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_file_is_owner_only_even_when_it_was_not() {

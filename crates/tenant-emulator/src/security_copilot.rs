@@ -155,6 +155,10 @@ pub struct SecurityCopilotSettings {
     pub calls: usize,
     /// The window, in seconds (default 60).
     pub window_secs: u64,
+    /// Whether adding a prompt or an evaluation moves the session's `lastModifiedDateTime`
+    /// (default true). False acts as a service that does not: a reader relying on that
+    /// time alone misses prompts added to old sessions.
+    pub bump_session_modified: bool,
 }
 
 impl Default for SecurityCopilotSettings {
@@ -164,6 +168,7 @@ impl Default for SecurityCopilotSettings {
             run_ms: 4000,
             calls: 600,
             window_secs: 60,
+            bump_session_modified: true,
         }
     }
 }
@@ -180,6 +185,14 @@ impl SecurityCopilotSettings {
     #[must_use]
     pub fn with_run_time(mut self, run: Duration) -> Self {
         self.run_ms = u64::try_from(run.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Sets whether adding a prompt or an evaluation moves the session's
+    /// `lastModifiedDateTime`.
+    #[must_use]
+    pub fn with_bump_session_modified(mut self, bump: bool) -> Self {
+        self.bump_session_modified = bump;
         self
     }
 
@@ -442,6 +455,39 @@ impl SecurityCopilot {
         id
     }
 
+    /// Adds an answered prompt (its evaluation finished now) to an existing session, moving
+    /// the session's `lastModifiedDateTime` only when the settings say so; returns the prompt
+    /// id, or `None` when there is no such session. For tests of incremental reads.
+    pub fn add_prompt(&self, session_id: &str, content: &str) -> Option<String> {
+        let now = self.inner.clock.now();
+        let bump = self.settings().bump_session_modified;
+        let mut body = Map::new();
+        body.insert("type".into(), "prompt".into());
+        body.insert("content".into(), content.into());
+        let prompt = PromptRec {
+            id: self.new_id(),
+            body,
+            created: now,
+            evaluations: vec![EvaluationRec {
+                id: self.new_id(),
+                created: now,
+                run: Duration::ZERO,
+                outcome: Outcome::from_marker(content).unwrap_or(Outcome::Success),
+                answer: answer_for(content),
+            }],
+        };
+        let id = prompt.id.clone();
+        let mut sessions = write(&self.inner.sessions);
+        let s = sessions
+            .iter_mut()
+            .find(|s| s.id.eq_ignore_ascii_case(session_id))?;
+        s.prompts.push(prompt);
+        if bump {
+            s.modified = now;
+        }
+        Some(id)
+    }
+
     /// Every session as served now (with `prompts`, each with its `evaluations`), in order.
     pub fn snapshot(&self) -> Vec<Value> {
         let now = self.inner.clock.now();
@@ -636,7 +682,9 @@ impl SecurityCopilot {
                 };
                 let v = prompt_json(&p);
                 s.prompts.push(p);
-                s.modified = now;
+                if self.settings().bump_session_modified {
+                    s.modified = now;
+                }
                 Ok(Answer::with_status(StatusCode::CREATED, v.to_string()))
             }
             (Method::GET, [_, "prompts", _]) => {
@@ -669,7 +717,9 @@ impl SecurityCopilot {
                 let settings = self.settings();
                 let mut sessions = write(&self.inner.sessions);
                 let s = self.find_session_mut(&mut sessions, tail[0])?;
-                s.modified = now;
+                if settings.bump_session_modified {
+                    s.modified = now;
+                }
                 let pos = s
                     .prompts
                     .iter()

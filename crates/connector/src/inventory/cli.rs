@@ -318,53 +318,86 @@ fn service_url(value: Option<&str>, name: &str) -> Result<Option<Url>, String> {
     Ok(Some(url))
 }
 
-/// The doctor's options from its flags; the problem names the flag.
-pub fn doctor_options(args: &DoctorArgs) -> Result<super::doctor::DoctorOptions, String> {
-    let mut o = super::doctor::DoctorOptions::default();
-    for (i, e) in args.environments.iter().enumerate() {
+/// The URLs of `--environment`, in order; an empty item is refused by its position.
+fn environment_urls(items: &[String]) -> Result<Vec<Url>, String> {
+    let mut urls = Vec::with_capacity(items.len());
+    for (i, e) in items.iter().enumerate() {
         let url = service_url(Some(e), "--environment")?.ok_or_else(|| {
             format!("--environment item {} is empty: give the environment URL, e.g. https://contoso.crm.dynamics.com", i + 1)
         })?;
-        o.environments.push(url);
+        urls.push(url);
     }
-    o.inventory_source = args.inventory_source;
-    o.endpoints = Endpoints {
+    Ok(urls)
+}
+
+/// The tenant inventory's endpoints from their flags (each unset one: the cloud's default).
+fn endpoints(
+    power_platform: Option<&str>,
+    bap: Option<&str>,
+    arm: Option<&str>,
+) -> Result<Endpoints, String> {
+    Ok(Endpoints {
         power_platform: service_url(
-            args.power_platform_api_url.as_deref(),
+            power_platform,
             "POWER_PLATFORM_API_URL (--power-platform-api-url)",
         )?,
-        bap: service_url(args.bap_api_url.as_deref(), "BAP_API_URL (--bap-api-url)")?,
-        arm: service_url(args.arm_url.as_deref(), "ARM_URL (--arm-url)")?,
-    };
-    o.inventory_url = service_url(
-        args.inventory_url.as_deref(),
-        "COPILOT_INVENTORY_URL (--inventory-url)",
-    )?;
-    Ok(o)
+        bap: service_url(bap, "BAP_API_URL (--bap-api-url)")?,
+        arm: service_url(arm, "ARM_URL (--arm-url)")?,
+    })
+}
+
+/// The sign-in the merged settings name, and its credential on the system clock.
+fn signed_in(
+    raw: Result<RawConfig, ConfigError>,
+) -> Result<
+    (
+        SignIn,
+        client_core::SharedCredential,
+        client_core::SharedClock,
+    ),
+    String,
+> {
+    let sign_in = raw
+        .and_then(|raw| SignIn::from_raw(&raw))
+        .map_err(|e| e.to_string())?;
+    let clock = client_core::system_clock();
+    let credential =
+        crate::credential::from_sign_in(&sign_in, clock.clone()).map_err(|e| e.to_string())?;
+    Ok((sign_in, credential, clock))
+}
+
+/// Says `error: {e}` and gives the exit status of an unusable setting.
+fn config_error(e: impl std::fmt::Display) -> ExitCode {
+    err!("error: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// The doctor's options from its flags; the problem names the flag.
+pub fn doctor_options(args: &DoctorArgs) -> Result<super::doctor::DoctorOptions, String> {
+    Ok(super::doctor::DoctorOptions {
+        environments: environment_urls(&args.environments)?,
+        inventory_source: args.inventory_source,
+        endpoints: endpoints(
+            args.power_platform_api_url.as_deref(),
+            args.bap_api_url.as_deref(),
+            args.arm_url.as_deref(),
+        )?,
+        inventory_url: service_url(
+            args.inventory_url.as_deref(),
+            "COPILOT_INVENTORY_URL (--inventory-url)",
+        )?,
+        ..Default::default()
+    })
 }
 
 async fn run_doctor(args: &DoctorArgs, ctx: CliContext) -> ExitCode {
     let options = match doctor_options(args) {
         Ok(o) => o,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
-    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
+    let (_, credential, clock) = match signed_in(ctx.raw) {
         Ok(s) => s,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let clock = client_core::system_clock();
-    let credential = match crate::credential::from_sign_in(&sign_in, clock.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
     let report = super::doctor::run(&credential, &clock, &options).await;
     if ctx.json {
@@ -397,14 +430,7 @@ async fn run_doctor(args: &DoctorArgs, ctx: CliContext) -> ExitCode {
 pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions, String> {
     let mut o = ScanOptions::default();
     if !args.environments.is_empty() {
-        let mut urls = Vec::new();
-        for (i, e) in args.environments.iter().enumerate() {
-            let url = service_url(Some(e), "--environment")?.ok_or_else(|| {
-                format!("--environment item {} is empty: give the environment URL, e.g. https://contoso.crm.dynamics.com", i + 1)
-            })?;
-            urls.push(url);
-        }
-        o.environments = Some(urls);
+        o.environments = Some(environment_urls(&args.environments)?);
     }
     o.inventory_source = args.inventory_source;
     o.concurrency = args.concurrency;
@@ -412,14 +438,11 @@ pub fn scan_options(args: &ScanArgs) -> Result<ScanOptions, String> {
     o.full = args.full;
     o.usage_refresh = args.usage_refresh;
     o.environment_timeout = args.environment_timeout;
-    o.endpoints = Endpoints {
-        power_platform: service_url(
-            args.power_platform_api_url.as_deref(),
-            "POWER_PLATFORM_API_URL (--power-platform-api-url)",
-        )?,
-        bap: service_url(args.bap_api_url.as_deref(), "BAP_API_URL (--bap-api-url)")?,
-        arm: service_url(args.arm_url.as_deref(), "ARM_URL (--arm-url)")?,
-    };
+    o.endpoints = endpoints(
+        args.power_platform_api_url.as_deref(),
+        args.bap_api_url.as_deref(),
+        args.arm_url.as_deref(),
+    )?;
     o.identity.choice = args.identity;
     o.identity.graph_url = service_url(args.graph_url.as_deref(), "GRAPH_URL (--graph-url)")?;
     o.identity.max_age = args.identity_max_age;
@@ -521,32 +544,16 @@ async fn run_apply(inventory_url: &str, ctx: CliContext) -> ExitCode {
             err!("error: give --inventory-url, the environment to create the inventory tables in");
             return ExitCode::from(EXIT_CONFIG);
         }
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
-    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
-        Ok(s) => s,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let clock = client_core::system_clock();
-    let client = crate::credential::from_sign_in(&sign_in, clock.clone())
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            DataverseClient::builder(url.as_str(), c)
-                .and_then(|b| b.clock(clock).build())
-                .map_err(|e| e.to_string())
-        });
+    let client = signed_in(ctx.raw).and_then(|(_, credential, clock)| {
+        DataverseClient::builder(url.as_str(), credential)
+            .and_then(|b| b.clock(clock).build())
+            .map_err(|e| e.to_string())
+    });
     let client = match client {
         Ok(c) => c,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
     match super::schema::apply(&client).await {
         Ok(report) => {
@@ -579,27 +586,13 @@ async fn run_apply(inventory_url: &str, ctx: CliContext) -> ExitCode {
 async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
     let mut options = match scan_options(args) {
         Ok(o) => o,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
-    let sign_in = match ctx.raw.and_then(|raw| SignIn::from_raw(&raw)) {
+    let (sign_in, credential, clock) = match signed_in(ctx.raw) {
         Ok(s) => s,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
-    options.identity.authority_host = Some(sign_in.authority_host.clone());
-    let clock = client_core::system_clock();
-    let credential = match crate::credential::from_sign_in(&sign_in, clock.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
+    options.identity.authority_host = Some(sign_in.authority_host);
     let mut store = match InventoryStore::open(&args.inventory_state) {
         Ok(s) => s,
         Err(e) => {
@@ -616,10 +609,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         "COPILOT_INVENTORY_URL (--inventory-url)",
     ) {
         Ok(u) => u,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
     let output = match (&ctx.output, &inventory_url) {
         (Some(o), _) => Some(o.clone()),
@@ -663,10 +653,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
     }
     let mut result = match result {
         Ok(r) => r,
-        Err(e) => {
-            err!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(e) => return config_error(e),
     };
     let mut written = true;
     if let Some(client) = &writer
@@ -845,6 +832,47 @@ mod tests {
         assert!(e.contains("--environment"), "{e}");
         assert!(options(&["--inventory-source", "graph"]).is_err());
         assert!(options(&["--concurrency", "0"]).is_err());
+    }
+
+    #[derive(Debug, Parser)]
+    struct D {
+        #[command(flatten)]
+        doctor: DoctorArgs,
+    }
+
+    #[test]
+    fn doctor_and_scan_read_their_shared_flags_alike() {
+        let flags = [
+            "--environment",
+            "https://a.crm.dynamics.com,https://b.crm4.dynamics.com",
+            "--power-platform-api-url",
+            "http://127.0.0.1:9001",
+            "--arm-url",
+            "http://127.0.0.1:9002",
+        ];
+        let doctor = |args: &[&str]| {
+            let d = D::try_parse_from(std::iter::once("d").chain(args.iter().copied()))
+                .map_err(|e| e.to_string())?;
+            doctor_options(&d.doctor)
+        };
+        let d = doctor(&flags).unwrap();
+        let s = options(&flags).unwrap();
+        assert_eq!(Some(&d.environments), s.environments.as_ref());
+        assert_eq!(d.endpoints.power_platform, s.endpoints.power_platform);
+        assert_eq!(d.endpoints.arm, s.endpoints.arm);
+        assert_eq!(d.endpoints.bap, None);
+        assert_eq!(
+            d.endpoints.arm.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:9002/")
+        );
+        for e in [
+            doctor(&["--environment", "https://a.crm.dynamics.com,"]).unwrap_err(),
+            options(&["--environment", "https://a.crm.dynamics.com,"]).unwrap_err(),
+        ] {
+            assert!(e.contains("--environment item 2 is empty"), "{e}");
+        }
+        let e = doctor(&["--bap-api-url", "ftp://x"]).unwrap_err();
+        assert!(e.contains("BAP_API_URL (--bap-api-url)"), "{e}");
     }
 
     #[test]

@@ -52,27 +52,14 @@ pub(super) fn render(r: &Report) -> String {
     if let Some(at) = r.finished_at.as_deref().or(r.started_at.as_deref()) {
         out.push_str(&format!("- Finished: {}\n", escape(at)));
     }
-    out.push_str(&format!(
-        "- {} agent(s) in {} environment(s), {} finding(s), {} coverage gap(s)\n",
-        t.agents, t.environments, t.findings, t.coverage_gaps
-    ));
+    out.push_str(&format!("- {}\n", t.describe()));
     let risks: Vec<String> = Risk::ALL
         .iter()
         .map(|k| format!("{} {}", t.agents_by_risk.get(*k), k.as_str()))
         .collect();
     out.push_str(&format!("- Risk: {}\n", risks.join(", ")));
     for l in &r.layers {
-        let mut line = format!("{}: {}", l.layer.replace('_', " "), l.status);
-        if let Some(src) = &l.source {
-            line.push_str(&format!(" from {src}"));
-        }
-        if let Some(n) = l.count {
-            line.push_str(&format!(" ({n})"));
-        }
-        if let Some(d) = &l.detail {
-            line.push_str(&format!(": {d}"));
-        }
-        out.push_str(&format!("- {}\n", escape(&line)));
+        out.push_str(&format!("- {}\n", escape(&l.describe())));
     }
 
     out.push_str("\n## Environments\n\n");

@@ -290,6 +290,16 @@ pub struct Totals {
     pub agents_by_risk: RiskCounts,
 }
 
+impl Totals {
+    /// One line: `6 agent(s) in 4 environment(s), 7 finding(s), 2 coverage gap(s)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} agent(s) in {} environment(s), {} finding(s), {} coverage gap(s)",
+            self.agents, self.environments, self.findings, self.coverage_gaps
+        )
+    }
+}
+
 /// How one layer of the scan went (the environment list, the tenant inventory, the
 /// environments' Dataverse).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -305,6 +315,23 @@ pub struct LayerEntry {
     pub source: Option<String>,
     /// Why it failed or was skipped.
     pub detail: Option<String>,
+}
+
+impl LayerEntry {
+    /// One line: `tenant inventory: read from powerplatform (12): detail`.
+    pub fn describe(&self) -> String {
+        let mut line = format!("{}: {}", self.layer.replace('_', " "), self.status);
+        if let Some(src) = &self.source {
+            line.push_str(&format!(" from {src}"));
+        }
+        if let Some(n) = self.count {
+            line.push_str(&format!(" ({n})"));
+        }
+        if let Some(d) = &self.detail {
+            line.push_str(&format!(": {d}"));
+        }
+        line
+    }
 }
 
 /// One environment.

@@ -191,10 +191,7 @@ pub(super) fn render(r: &Report, options: &super::RenderOptions) -> String {
     if let Some(at) = r.finished_at.as_deref().or(r.started_at.as_deref()) {
         out.push_str(&format!("finished {}\n", clean(at)));
     }
-    out.push_str(&format!(
-        "{} agent(s) in {} environment(s), {} finding(s), {} coverage gap(s)\n",
-        t.agents, t.environments, t.findings, t.coverage_gaps
-    ));
+    out.push_str(&format!("{}\n", t.describe()));
     let risks: Vec<String> = Risk::ALL
         .iter()
         .map(|k| {
@@ -207,17 +204,7 @@ pub(super) fn render(r: &Report, options: &super::RenderOptions) -> String {
         .collect();
     out.push_str(&format!("risk: {}\n", risks.join(", ")));
     for l in &r.layers {
-        let mut line = format!("{}: {}", l.layer.replace('_', " "), l.status);
-        if let Some(src) = &l.source {
-            line.push_str(&format!(" from {src}"));
-        }
-        if let Some(n) = l.count {
-            line.push_str(&format!(" ({n})"));
-        }
-        if let Some(d) = &l.detail {
-            line.push_str(&format!(": {d}"));
-        }
-        out.push_str(&format!("  {}\n", fit(&clean(&line), 160)));
+        out.push_str(&format!("  {}\n", fit(&clean(&l.describe()), 160)));
     }
 
     heading(&mut out, "Agents by environment", color);

@@ -374,6 +374,19 @@ fn markdown_tables_keep_their_shape_and_escape_values() {
     assert!(md.contains("## Agents"));
     assert!(md.contains("## Findings"));
     assert!(md.contains("## Coverage gaps"));
+    // The summary lines say what the table's do.
+    assert!(
+        md.contains("- 6 agent(s) in 4 environment(s), 7 finding(s), 2 coverage gap(s)\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- tenant inventory: read from powerplatform (5)\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- dataverse: partial (3): 1 environment(s) could not be read\n"),
+        "{md}"
+    );
 }
 
 // ---- json ----
