@@ -3,7 +3,8 @@
 //! requests made and the connector process's peak memory.
 //!
 //! Run: `cargo bench -p connector --bench connector_pass` (options: `-- --transcripts N
-//! --latency-ms MS --page-size N`). The connector runs as its own process (the release
+//! --latency-ms MS --page-size N --in-flight N --batch-size N`; without them, the connector's
+//! defaults). The connector runs as its own process (the release
 //! binary), so its peak resident memory (VmHWM) is measured apart from the emulator's.
 
 #![allow(
@@ -98,6 +99,15 @@ fn main() {
             .kill_on_drop(true);
         if let Some(n) = page_size {
             cmd.env("COPILOT_CONNECTOR_PAGE_SIZE", n.to_string());
+        }
+        // Other settings, as given: `--in-flight N`, `--batch-size N`.
+        for (flag, var) in [
+            ("--in-flight", "COPILOT_CONNECTOR_IN_FLIGHT"),
+            ("--batch-size", "COPILOT_CONNECTOR_BATCH_SIZE"),
+        ] {
+            if std::env::args().any(|a| a == flag) {
+                cmd.env(var, arg(flag, 0).to_string());
+            }
         }
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();

@@ -1,6 +1,6 @@
 //! End-to-end: `copilot-connector ingest --once` killed with SIGKILL at random points of a
 //! 2,000-transcript pass, five times, then left to finish: every pair arrives at least once,
-//! and each kill costs at most the batches in flight sent twice (N = 4 in flight, the default,
+//! and each kill costs at most the batches in flight sent twice (N = 8 in flight, the default,
 //! and N = 1).
 
 #![allow(
@@ -37,9 +37,10 @@ fn command(env: &std::collections::HashMap<String, String>) -> tokio::process::C
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_with_four_batches_in_flight_loses_nothing_and_repeats_at_most_four_batches_per_kill()
+async fn sigkill_with_the_default_batches_in_flight_loses_nothing_and_repeats_at_most_that_many_per_kill()
  {
-    sigkill_at_random_points(4, 0x5eed).await;
+    assert_eq!(connector::config::DEFAULT_IN_FLIGHT, 8);
+    sigkill_at_random_points(connector::config::DEFAULT_IN_FLIGHT, 0x5eed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

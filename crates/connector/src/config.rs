@@ -36,7 +36,7 @@ pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(30 * 60);
 /// Records per delivery, as Akto's own publisher sends them.
 pub const DEFAULT_BATCH_SIZE: usize = 50;
 /// Batches delivered at once while the next rows are read: a crash repeats at most this many.
-pub const DEFAULT_IN_FLIGHT: usize = 4;
+pub const DEFAULT_IN_FLIGHT: usize = 8;
 /// Rows per Dataverse page. Fewer, larger pages cut round trips (and Dataverse's own per-page
 /// work); a page is held while it is paired, so tenants whose transcripts run near 1 MB each
 /// may want it lower.

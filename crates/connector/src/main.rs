@@ -111,7 +111,7 @@ struct Global {
     /// Records per delivery [env: COPILOT_CONNECTOR_BATCH_SIZE; default 50]
     #[arg(long, global = true, value_name = "N")]
     batch_size: Option<String>,
-    /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 4]
+    /// Batches delivered at once while the next rows are read; a crash repeats at most this many [env: COPILOT_CONNECTOR_IN_FLIGHT; default 8]
     #[arg(long, global = true, value_name = "N")]
     in_flight: Option<String>,
     /// How long a prompt whose reply may be in a row not written yet waits for it (0 never waits) [env: COPILOT_CONNECTOR_SPLIT_SETTLE; default 10m]
