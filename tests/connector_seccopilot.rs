@@ -263,7 +263,13 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         .await
         .unwrap();
     sc.create_evaluation(&s.id, &p.id).await.unwrap();
-    let fourth = job
+    // No overlap and no look-back: only the held checkpoint brings the session back. The pass
+    // runs over a second after the session last moved, so a checkpoint at "now" would pass it.
+    let mut strict_env = env.clone();
+    strict_env.insert("COPILOT_CONNECTOR_OVERLAP".into(), "0s".into());
+    let strict = job_with(&emu, &strict_env, Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fourth = strict
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
         .unwrap();
@@ -272,8 +278,8 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         (1, 0),
         "{fourth:?}"
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let fifth = job
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let fifth = strict
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
         .unwrap();
