@@ -500,12 +500,16 @@ struct Memory {
 /// One ingestion pass over a stream of rows.
 ///
 /// Rows are grouped into sessions (the same `name` and `conversationstarttime`) and each
-/// session is paired as one stream. When a session may have rows the pass has not seen (a
-/// `BatchId` after a gap, a reply whose prompt is missing, a last prompt without a reply),
-/// its other rows are read with one query by `name` ([`Pass::siblings`]). Each pair is
+/// session is paired as one stream. A session that may have rows the pass has not seen (a
+/// `BatchId` after a gap, a reply whose prompt is missing, a last prompt of numbered rows)
+/// is kept while the pass reads on, since a later page usually brings the rest. Once the
+/// pass has moved past it by [`Pass::split_settle`] (or ends), its other rows are read with
+/// one query by `name` ([`Pass::siblings`]) if that can find any: always for a gap or an
+/// orphan reply, for a last prompt only while the session is still settling. Each pair is
 /// identified by what it holds ([`crate::state::pair_id`]); a pair already delivered is not
 /// sent again, so a transcript saved again sends only its new pairs. A pair on the open edge
-/// of a split session is held back for [`Pass::split_settle`] waiting for the missing row.
+/// of a split session is held back for [`Pass::split_settle`] waiting for the missing row;
+/// if that row comes after the pair went out alone, only the missing half is sent.
 ///
 /// Up to [`Pass::in_flight`] batches are delivered at once while the next rows are read and
 /// paired. Batches are committed strictly in order: the checkpoint only moves past rows
