@@ -1,11 +1,11 @@
 //! Identity posture reads against httpmock.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use client_core::{AccessToken, StaticTokenCredential};
+mod support;
+
 use graph_client::{ConsentType, CredentialIssue, Error, GraphClient};
 use httpmock::prelude::*;
 use serde_json::json;
-use std::sync::Arc;
 use time::macros::datetime;
 
 const APP: &str = "11111111-2222-3333-4444-555555555555";
@@ -13,13 +13,10 @@ const GRAPH_SP: &str = "gsp-1";
 const MAIL_SEND: &str = "b633e1c5-b582-4048-a93e-9f11b44c7e96";
 
 fn client(server: &MockServer) -> GraphClient {
-    GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "graph-token",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .base_url(&server.base_url())
-    .build()
-    .unwrap()
+    support::builder()
+        .base_url(&server.base_url())
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]

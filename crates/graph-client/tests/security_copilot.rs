@@ -2,35 +2,26 @@
 //! httpmock on a manual clock (no real waiting).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use client_core::{AccessToken, ManualClock, StaticTokenCredential};
+mod support;
+
+use client_core::ManualClock;
 use futures::TryStreamExt;
 use graph_client::{
-    Error, EvaluationResultType, EvaluationState, GraphClient, PollOptions, PromptInput,
-    PromptType, SecurityCopilot,
+    Error, EvaluationResultType, EvaluationState, PollOptions, PromptInput, PromptType,
+    SecurityCopilot,
 };
 use httpmock::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::{builder, client, client_on, clock};
 use time::macros::datetime;
 
 const ROOT: &str = "/beta/security/securityCopilot/workspaces/default/sessions";
 
-fn clock() -> ManualClock {
-    ManualClock::new(datetime!(2026-03-01 12:00 UTC))
-}
-
 fn copilot(server: &MockServer, clock: &ManualClock) -> SecurityCopilot {
-    GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "graph-token",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .base_url(&server.base_url())
-    .clock(Arc::new(clock.clone()))
-    .build()
-    .unwrap()
-    .security_copilot()
+    client(server, clock).security_copilot()
 }
 
 #[tokio::test]
@@ -340,13 +331,10 @@ async fn the_rate_limit_delays_calls_over_the_limit_on_the_clock() {
 
 #[tokio::test]
 async fn security_copilot_is_public_cloud_only_and_errors_are_typed() {
-    let client = GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "t",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .cloud(entra_auth::Cloud::UsGovHigh)
-    .build()
-    .unwrap();
+    let client = builder()
+        .cloud(entra_auth::Cloud::UsGovHigh)
+        .build()
+        .unwrap();
     let err = client.security_copilot().session("s1").await.unwrap_err();
     assert!(matches!(err, Error::UnsupportedCloud { .. }), "{err}");
 
@@ -385,15 +373,7 @@ impl client_core::Clock for FrozenClock {
 #[tokio::test]
 async fn the_deadline_holds_when_the_wall_clock_stands_still() {
     let server = MockServer::start_async().await;
-    let sc = GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "graph-token",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .base_url(&server.base_url())
-    .clock(Arc::new(FrozenClock))
-    .build()
-    .unwrap()
-    .security_copilot();
+    let sc = client_on(&server, Arc::new(FrozenClock)).security_copilot();
     // Running for 40 reads, then completed: a deadline measured only on the frozen clock
     // would never pass and the poll would end in success after 41 reads.
     let mut states = vec![json!({"id": "e1", "state": "running"}); 40];

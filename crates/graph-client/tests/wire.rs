@@ -1,36 +1,21 @@
 //! Every Graph wire format this crate speaks, against httpmock.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use client_core::{AccessToken, ManualClock, StaticTokenCredential};
+mod support;
+
 use futures::TryStreamExt;
-use graph_client::{
-    AiInteraction, ApiVersion, BatchRequest, Error, GraphClient, InteractionQuery, app_class,
-};
+use graph_client::{AiInteraction, ApiVersion, BatchRequest, Error, InteractionQuery, app_class};
 use httpmock::HttpMockRequest;
 use httpmock::prelude::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::{builder, client, clock};
 use time::macros::datetime;
 
 const USER: &str = "254efcd0-5094-4fc5-b2b3-1637629393e1";
 const EXPORT: &str = "/v1.0/copilot/users/254efcd0-5094-4fc5-b2b3-1637629393e1/interactionHistory/getAllEnterpriseInteractions";
-
-fn clock() -> ManualClock {
-    ManualClock::new(datetime!(2026-03-01 12:00 UTC))
-}
-
-fn client(server: &MockServer, clock: &ManualClock) -> GraphClient {
-    GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "graph-token",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .base_url(&server.base_url())
-    .clock(Arc::new(clock.clone()))
-    .build()
-    .unwrap()
-}
 
 /// The path and query exactly as sent on the wire.
 fn raw(req: &HttpMockRequest) -> String {
@@ -533,13 +518,10 @@ async fn beta_urls_and_clouds() {
             .starts_with("/beta/")
     );
     // Sovereign clouds have no interaction export: a clear error, nothing sent.
-    let gov = GraphClient::builder(Arc::new(StaticTokenCredential::new(AccessToken::new(
-        "t",
-        datetime!(2030-01-01 00:00 UTC),
-    ))))
-    .cloud(entra_auth::Cloud::UsGovHigh)
-    .build()
-    .unwrap();
+    let gov = builder()
+        .cloud(entra_auth::Cloud::UsGovHigh)
+        .build()
+        .unwrap();
     let e = gov
         .interaction_pages::<AiInteraction>(USER, &InteractionQuery::new())
         .try_next()

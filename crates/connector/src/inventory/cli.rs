@@ -476,16 +476,35 @@ fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
     Some((f, pb))
 }
 
-/// Writes `doc` to `target` (`-` for standard output), creating the directory.
 /// Writes the document, indented, to `target` (`-` for standard output), streaming it.
 fn write_document(target: &str, doc: &Document<'_>) -> Result<(), String> {
-    fn write(mut out: impl Write, doc: &Document<'_>) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut out, doc)?;
-        out.write_all(b"\n")?;
+    write_with(target, |out| {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Writes `text` to `target` (`-` for standard output), creating the directory.
+pub(crate) fn write_text(target: &str, text: &str) -> Result<(), String> {
+    write_with(target, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes what `write` produces, buffered, to `target` (`-` for standard output), creating
+/// the directory; a file is written beside and renamed, so a reader never sees half of it.
+fn write_with(
+    target: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    fn buffered(
+        out: impl Write,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(out);
+        write(&mut out)?;
         out.flush()
     }
     if target == "-" {
-        return write(std::io::BufWriter::new(std::io::stdout().lock()), doc)
+        return buffered(std::io::stdout().lock(), write)
             .map_err(|e| format!("cannot write to standard output: {e}"));
     }
     let path = Path::new(target);
@@ -493,35 +512,12 @@ fn write_document(target: &str, doc: &Document<'_>) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    // Write beside, then rename: a reader never sees half a document.
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     let file =
         std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    write(std::io::BufWriter::new(file), doc)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
-/// Writes `text` to `target` (`-` for standard output), creating the directory.
-pub(crate) fn write_text(target: &str, text: &str) -> Result<(), String> {
-    if target == "-" {
-        let mut out = std::io::stdout().lock();
-        return out
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("cannot write to standard output: {e}"));
-    }
-    let path = Path::new(target);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    // Write beside, then rename: a reader never sees half a document.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    buffered(file, write).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -873,6 +869,23 @@ mod tests {
         }
         let e = doctor(&["--bap-api-url", "ftp://x"]).unwrap_err();
         assert!(e.contains("BAP_API_URL (--bap-api-url)"), "{e}");
+    }
+
+    #[test]
+    fn files_are_written_whole_in_new_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("a/b/report.md");
+        let target = target.to_str().unwrap();
+        write_text(target, "# one\n").unwrap();
+        write_text(target, "# two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(target).unwrap(), "# two\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["report.md"], "no temporary file is left");
+        let e = write_text(dir.path().join("a/b/report.md/x").to_str().unwrap(), "").unwrap_err();
+        assert!(e.contains("cannot"), "{e}");
     }
 
     #[test]
