@@ -232,7 +232,7 @@ async fn scan_inventory(
     let base = url::Url::parse(emulator.inventory_url()).map_err(|e| {
         crate::inventory::scan::ScanError::Setup(format!("the emulator's inventory URL: {e}"))
     })?;
-    let options = ScanOptions {
+    let mut options = ScanOptions {
         endpoints: Endpoints {
             power_platform: Some(base.clone()),
             bap: Some(base.clone()),
@@ -240,6 +240,9 @@ async fn scan_inventory(
         },
         ..ScanOptions::default()
     };
+    // Agent identities from the emulator's directory, as `inventory scan` reads them by default.
+    options.identity.choice = crate::inventory::identity::IdentityChoice::Graph;
+    options.identity.graph_url = url::Url::parse(emulator.graph_url()).ok();
     let result = Scanner::new(credential, client_core::system_clock(), options)
         .scan(&PreviousScan::default(), None)
         .await?;

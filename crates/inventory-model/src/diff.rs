@@ -164,13 +164,56 @@ impl Entry {
     }
 }
 
-/// Rows new or changed in `current`, and the keys of `previous` rows no longer there.
-fn changed<R: InventoryRow>(previous: &[Entry], current: &[R]) -> (Vec<R>, BTreeSet<Vec<String>>) {
+/// Which rows are the same at the same position in both scans (bookkeeping aside): rows come
+/// in a deterministic order, so an unchanged tenant matches row for row and those rows need
+/// no JSON comparison. Equal typed values make equal JSON, hence the same key and columns.
+fn aligned<R: InventoryRow>(previous: &[R], current: &[R]) -> Vec<bool> {
+    current
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            previous
+                .get(i)
+                .is_some_and(|p| p.same_except(row, &BOOKKEEPING_COLUMNS))
+        })
+        .collect()
+}
+
+/// The previous rows not matched by [`aligned`], as compared.
+fn unmatched<'a, R: InventoryRow>(previous: &'a [R], same: &[bool]) -> Vec<(&'a R, Entry)> {
+    previous
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !same.get(*i).copied().unwrap_or(false))
+        .map(|(_, r)| (r, Entry::of(r)))
+        .collect()
+}
+
+/// Rows new or changed in `current`, and the keys of `previous` rows no longer there
+/// (`previous` holds the rows not matched at their position; `same` marks the matched).
+fn changed<R: InventoryRow>(
+    previous: &[(&R, Entry)],
+    current: &[R],
+    same: &[bool],
+) -> (Vec<R>, BTreeSet<Vec<String>>) {
+    if previous.is_empty() {
+        // Nothing to compare with (a first scan): every row is new, none is missing.
+        let upserts = current
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !same.get(*i).copied().unwrap_or(false))
+            .map(|(_, r)| r.clone())
+            .collect();
+        return (upserts, BTreeSet::new());
+    }
     let before: BTreeMap<&Vec<String>, &Map<String, Value>> =
-        previous.iter().map(|e| (&e.key, &e.columns)).collect();
+        previous.iter().map(|(_, e)| (&e.key, &e.columns)).collect();
     let mut now = BTreeSet::new();
     let mut upserts = Vec::new();
-    for row in current {
+    for (i, row) in current.iter().enumerate() {
+        if same.get(i).copied().unwrap_or(false) {
+            continue;
+        }
         let entry = Entry::of(row);
         if before.get(&entry.key) != Some(&&entry.columns) {
             upserts.push(row.clone());
@@ -193,12 +236,12 @@ struct LeftAlone {
 }
 
 fn stale<R: InventoryRow>(
-    previous: &[Entry],
+    previous: &[(&R, Entry)],
     missing: &BTreeSet<Vec<String>>,
     left_alone: &LeftAlone,
     out: &mut Vec<StaleRow>,
 ) {
-    for entry in previous {
+    for (_, entry) in previous {
         if !missing.contains(&entry.key) {
             continue;
         }
@@ -221,13 +264,14 @@ fn stale<R: InventoryRow>(
 /// Compares the previous scan's rows with this scan's.
 pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope) -> InventoryDiff {
     let mut out = InventoryDiff::default();
-    let before: Vec<Entry> = previous.agents.iter().map(Entry::of).collect();
-    let (mut agents, missing) = changed(&before, &current.agents);
+    let same = aligned(&previous.agents, &current.agents);
+    let before = unmatched(&previous.agents, &same);
+    let (mut agents, missing) = changed(&before, &current.agents, &same);
     let mut left_alone = LeftAlone {
         agents: BTreeSet::new(),
         ids: BTreeSet::new(),
     };
-    for (row, entry) in previous.agents.iter().zip(&before) {
+    for (row, entry) in &before {
         if !missing.contains(&entry.key) {
             continue;
         }
@@ -250,7 +294,7 @@ pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope
         left_alone.ids.insert(norm(&row.agent_id));
         if observable {
             if row.published_state.as_deref() != Some(GONE_STATE) {
-                let mut marked: AgentRow = row.clone();
+                let mut marked: AgentRow = (*row).clone();
                 marked.published_state = Some(GONE_STATE.to_owned());
                 agents.push(marked);
             }
@@ -263,8 +307,9 @@ pub fn diff(previous: &InventoryRows, current: &InventoryRows, scope: &DiffScope
 
     macro_rules! table {
         ($field:ident, $row:ty) => {{
-            let before: Vec<Entry> = previous.$field.iter().map(Entry::of).collect();
-            let (rows, missing) = changed(&before, &current.$field);
+            let same = aligned(&previous.$field, &current.$field);
+            let before = unmatched(&previous.$field, &same);
+            let (rows, missing) = changed(&before, &current.$field, &same);
             out.upserts.$field = rows;
             stale::<$row>(&before, &missing, &left_alone, &mut out.stale_rows);
         }};

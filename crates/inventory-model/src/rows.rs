@@ -307,6 +307,20 @@ pub trait InventoryRow: Sized + Clone + PartialEq + std::fmt::Debug {
     /// maximum length. Every problem is reported, not just the first.
     fn validate(&self) -> Result<(), Vec<ValidationError>>;
 
+    /// Whether the two rows hold the same values in every column but the `ignored` ones
+    /// (logical names), compared as typed values (no JSON is made).
+    fn same_except(&self, other: &Self, ignored: &[&str]) -> bool {
+        let (mut a, mut b) = (
+            self.to_json(Encoding::Dataverse),
+            other.to_json(Encoding::Dataverse),
+        );
+        for c in ignored {
+            a.remove(*c);
+            b.remove(*c);
+        }
+        a == b
+    }
+
     /// The values of the upsert key's columns, in key order, if the table has a key.
     fn key_values(&self) -> Option<Vec<(&'static str, String)>> {
         let key = Self::TABLE.upsert_key()?;
@@ -414,6 +428,10 @@ macro_rules! inventory_row {
                 let mut problems = Vec::new();
                 $( check_column(&$table, $column, &self.$field, &mut problems); )*
                 if problems.is_empty() { Ok(()) } else { Err(problems) }
+            }
+
+            fn same_except(&self, other: &Self, ignored: &[&str]) -> bool {
+                true $( && (ignored.contains(&$column) || self.$field == other.$field) )*
             }
         }
 

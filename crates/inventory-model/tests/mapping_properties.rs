@@ -336,6 +336,12 @@ proptest! {
 }
 
 /// Applies upserts to rows by key (replace or insert), as Dataverse would.
+fn by_key<R: InventoryRow>(rows: &[R]) -> Vec<R> {
+    let mut rows = rows.to_vec();
+    rows.sort_by_cached_key(|r| r.upsert_path());
+    rows
+}
+
 fn apply<R: InventoryRow>(rows: &mut Vec<R>, upserts: &[R]) {
     for u in upserts {
         let key = u.upsert_path().map(|p| p.to_ascii_lowercase());
@@ -364,6 +370,24 @@ proptest! {
         later.run_id = "22222222-2222-2222-2222-222222222222".into();
         let current = build_inventory(&later, &InventorySettings::default());
         let d = current.diff_against(&previous.rows);
+        // The same diff when no row is at its old position (no row-for-row shortcut).
+        let mut reversed = previous.rows.clone();
+        reversed.agents.reverse();
+        reversed.environments.reverse();
+        reversed.features.reverse();
+        reversed.auth_shares.reverse();
+        reversed.usage.reverse();
+        reversed.compliance.reverse();
+        let slow = current.diff_against(&reversed);
+        // (Gone agents are marked in the previous rows' order.)
+        prop_assert_eq!(by_key(&slow.upserts.agents), by_key(&d.upserts.agents));
+        prop_assert_eq!(&slow.upserts.features, &d.upserts.features);
+        prop_assert_eq!(&slow.upserts.environments, &d.upserts.environments);
+        prop_assert_eq!(&slow.upserts.compliance, &d.upserts.compliance);
+        prop_assert_eq!(&slow.upserts.usage, &d.upserts.usage);
+        prop_assert_eq!(&slow.upserts.auth_shares, &d.upserts.auth_shares);
+        prop_assert_eq!(&slow.gone_agents.len(), &d.gone_agents.len());
+        prop_assert_eq!(&slow.stale_rows.len(), &d.stale_rows.len());
         let mut applied = previous.rows.clone();
         apply(&mut applied.agents, &d.upserts.agents);
         apply(&mut applied.environments, &d.upserts.environments);

@@ -610,7 +610,6 @@ impl Scanner {
             .await;
         outcomes.sort_by_key(|o| norm(&o.target.id));
 
-        let now = self.clock.now();
         let mut input = ScanInput::new(run_id.clone(), started);
         input.environments = listed
             .as_ref()
@@ -756,7 +755,8 @@ impl Scanner {
         let summary = ScanSummary {
             run_id,
             started_at: rfc3339(started),
-            finished_at: rfc3339(now),
+            // After the mapping and the diff: the scan's whole duration.
+            finished_at: rfc3339(self.clock.now()),
             status,
             layers: Layers {
                 environment_list: env_layer,
