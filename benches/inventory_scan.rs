@@ -9,7 +9,8 @@
 //! emulator's. Three scans: a first scan, a no-change rescan, and a rescan after one component
 //! of one agent changed. Prints, for each: wall time, Dataverse requests (each one page), the
 //! ideal wall time (Dataverse requests x latency / concurrency) and the ratio to it, requests
-//! per environment, rows upserted, agents rebuilt and the child's peak RSS.
+//! per environment, rows upserted, agents rebuilt, the child's peak RSS and CPU seconds
+//! (user + system), the emulator's CPU seconds during the scan, and the load average.
 //!
 //! `cargo bench -p connector --bench inventory_scan` (`INVENTORY_BENCH_ENVIRONMENTS`,
 //! `INVENTORY_BENCH_AGENTS` per environment, `INVENTORY_BENCH_COMPONENTS` at least per agent,
@@ -38,6 +39,23 @@ fn env_usize(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
+/// CPU seconds (user + system, all threads) this process has used so far, from
+/// /proc/self/stat (Linux; 0 elsewhere). The machine the bench runs on is often shared, so
+/// CPU time is the figure that other work does not inflate, unlike wall time.
+fn cpu_seconds() -> f64 {
+    // utime and stime are fields 14 and 15, counted after the `(comm)` field, which may hold
+    // spaces; in clock ticks of 1/100 s (USER_HZ, 100 on every Linux architecture we run).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 /// A field of /proc/self/status in MiB (Linux).
 fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -49,6 +67,14 @@ fn status_mib(field: &str) -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The 1-minute load average (Linux), to read CPU and wall times against.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 #[derive(Parser)]
@@ -80,7 +106,11 @@ async fn child(args: Vec<String>) -> std::process::ExitCode {
         raw: Ok(raw),
     };
     let code = connector::inventory::cli::run(&inventory, ctx).await;
-    println!("{{\"peak_rss_mib\": {:.1}}}", status_mib("VmHWM:"));
+    println!(
+        "{{\"peak_rss_mib\": {:.1}, \"cpu_s\": {:.2}}}",
+        status_mib("VmHWM:"),
+        cpu_seconds()
+    );
     code
 }
 
@@ -128,6 +158,7 @@ fn main() -> std::process::ExitCode {
                 change_one_component(&emu);
             }
             let started = Instant::now();
+            let emulator_cpu = cpu_seconds();
             let out = tokio::process::Command::new(std::env::current_exe().unwrap())
                 .arg("--child")
                 .args(["inventory", "scan", "--inventory-source", "powerplatform"])
@@ -146,6 +177,7 @@ fn main() -> std::process::ExitCode {
                 .await
                 .unwrap();
             let wall = started.elapsed().as_secs_f64();
+            let emulator_cpu = cpu_seconds() - emulator_cpu;
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
             let stdout = String::from_utf8(out.stdout).unwrap();
             // The summary (pretty JSON), then the peak RSS line.
@@ -188,7 +220,7 @@ fn main() -> std::process::ExitCode {
             let scan = (at("finished_at") - at("started_at")).as_seconds_f64();
             let ratio = |t: f64| if ideal > 0.0 { t / ideal } else { 0.0 };
             println!(
-                "inventory {name}: {} agents, {components} components, {} environments scanned: scan {scan:.2} s (ratio {:.2}), process {wall:.2} s start to exit (ratio {:.2}); {requests} Dataverse requests (ideal {ideal:.2} s); per scanned environment {:.1} mean / {max_per_env} max; {upserts} rows to upsert; {} agents rebuilt; scan process peak RSS {} MiB",
+                "inventory {name}: {} agents, {components} components, {} environments scanned: scan {scan:.2} s (ratio {:.2}), process {wall:.2} s start to exit (ratio {:.2}); {requests} Dataverse requests (ideal {ideal:.2} s); per scanned environment {:.1} mean / {max_per_env} max; {upserts} rows to upsert; {} agents rebuilt; scan process peak RSS {} MiB; CPU: scan process {} s, emulator {emulator_cpu:.2} s (load average {})",
                 s["agents"],
                 scanned.len(),
                 ratio(scan),
@@ -197,6 +229,8 @@ fn main() -> std::process::ExitCode {
                     / scanned.len().max(1) as f64,
                 s["agents_rebuilt"],
                 rss["peak_rss_mib"],
+                rss["cpu_s"],
+                load_average(),
             );
         }
         emu.shutdown().await;
