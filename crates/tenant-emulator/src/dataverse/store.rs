@@ -322,10 +322,25 @@ impl Store {
 
     /// A view of a row that fills null cells from the set's materializer, if any.
     pub(crate) fn view<'a>(&'a self, table: &'a Table, row: &'a Row) -> RowView<'a> {
+        self.view_with(table, row, self.materializer_of(table))
+    }
+
+    /// The materializer of `table`'s set, if any (looked up once for many rows).
+    pub(crate) fn materializer_of(&self, table: &Table) -> Option<&MaterializerEntry> {
+        self.materializers.get(table.schema.set())
+    }
+
+    /// [`view`](Self::view) with the set's materializer already looked up.
+    pub(crate) fn view_with<'a>(
+        &'a self,
+        table: &'a Table,
+        row: &'a Row,
+        materializer: Option<&'a MaterializerEntry>,
+    ) -> RowView<'a> {
         RowView {
             schema: &table.schema,
             row,
-            materializer: self.materializers.get(table.schema.set()),
+            materializer,
             cache: OnceCell::new(),
         }
     }

@@ -11,7 +11,7 @@ use crate::dataverse::error::{ApiError, EXPIRED_VERSION_STAMP_CODE, INVALID_ARGU
 use crate::dataverse::query::{Prefer, QueryOptions};
 use crate::dataverse::store::{Row, Store, Table};
 
-use super::project::{Projector, collection_body, context_fragment, link, preference_applied};
+use super::project::{PageBody, Projector, context_fragment, link, preference_applied};
 use super::*;
 
 pub(super) fn track_changes(
@@ -67,7 +67,16 @@ pub(super) fn track_changes(
             _ => Err(bad_skiptoken()),
         }
     };
-    let mut values: Vec<Value> = Vec::new();
+    let layout = projector.layout(table, select);
+    let mut values = PageBody::with_capacity(0);
+    let push_row = |values: &mut PageBody, row: &Row| match &layout {
+        Some(layout) => values.row(layout, row),
+        None => values.value(&Value::Object(projector.row(
+            table,
+            &store.view(table, row),
+            select,
+        ))),
+    };
     let mut next_cookie = None;
     match since {
         None => {
@@ -87,11 +96,7 @@ pub(super) fn track_changes(
                     });
                     break;
                 }
-                values.push(Value::Object(projector.row(
-                    table,
-                    &store.view(table, row),
-                    select,
-                )));
+                push_row(&mut values, row);
                 last = Some(*id);
             }
         }
@@ -118,14 +123,14 @@ pub(super) fn track_changes(
                     });
                     break;
                 }
-                values.push(match row {
-                    Some(row) => Value::Object(projector.row(table, &store.view(table, row), select)),
-                    None => serde_json::json!({
+                match row {
+                    Some(row) => push_row(&mut values, row),
+                    None => values.value(&serde_json::json!({
                         "@odata.context": format!("{}/$metadata#{}/$deletedEntity", ctx.base, schema.set()),
                         "id": id.to_string(),
                         "reason": "deleted",
-                    }),
-                });
+                    })),
+                }
                 last = Some((deleted, version, id));
             }
         }
@@ -168,7 +173,7 @@ pub(super) fn track_changes(
     if since.is_some() {
         context.push_str("/$delta");
     }
-    let body = collection_body(&context, None, values, Some((link_value.0, &link_value.1)));
+    let body = values.finish(&context, None, Some((link_value.0, &link_value.1)));
     let mut resp = Resp::json(StatusCode::OK, body);
     if let Some(applied) = preference_applied(prefer, true) {
         resp = resp.header("Preference-Applied", applied);

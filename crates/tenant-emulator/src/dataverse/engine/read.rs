@@ -19,7 +19,9 @@ use super::bind::{
     resolve_key, sort_rows, table,
 };
 use super::changes::{changes_between, delta_since, track_changes};
-use super::project::{Projector, collection_body, context_fragment, link, preference_applied};
+use super::project::{
+    PageBody, Projector, collection_body, context_fragment, link, preference_applied,
+};
 use super::*;
 
 /// Serves GET requests.
@@ -217,11 +219,30 @@ fn get_collection(
         store,
         prefer: &prefer,
     };
-    let mut outs: Vec<Map<String, Value>> = page
-        .iter()
-        .map(|(_, r)| projector.row(table, &store.view(table, r), select.as_deref()))
-        .collect();
-    projector.expand(&page, &mut outs, &expands)?;
+    // Rows are written straight from their cells unless something needs them as objects.
+    let layout = if expands.is_empty() {
+        projector.layout(table, select.as_deref())
+    } else {
+        None
+    };
+    let mut body = PageBody::with_capacity(0);
+    match &layout {
+        Some(layout) => {
+            for (_, r) in &page {
+                body.row(layout, r);
+            }
+        }
+        None => {
+            let mut outs: Vec<Map<String, Value>> = page
+                .iter()
+                .map(|(_, r)| projector.row(table, &store.view(table, r), select.as_deref()))
+                .collect();
+            projector.expand(&page, &mut outs, &expands)?;
+            for out in outs {
+                body.value(&Value::Object(out));
+            }
+        }
+    }
 
     let next = match (more, page.last()) {
         (true, Some((id, _))) => {
@@ -252,10 +273,9 @@ fn get_collection(
         ctx.base,
         context_fragment(schema.set(), q.select.as_deref(), &expands)
     );
-    let body = collection_body(
+    let body = body.finish(
         &context,
         count,
-        outs.into_iter().map(Value::Object),
         next.as_deref().map(|n| ("@odata.nextLink", n)),
     );
     let mut resp = Resp::json(StatusCode::OK, body);
