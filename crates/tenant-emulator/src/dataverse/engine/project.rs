@@ -368,7 +368,10 @@ impl<'a> Projector<'a> {
         }
         let schema = &table.schema;
         let mut keys: Vec<(&str, Option<usize>)> = match select {
-            Some(cols) => cols.iter().map(|&c| (schema.column(c).name(), Some(c))).collect(),
+            Some(cols) => cols
+                .iter()
+                .map(|&c| (schema.column(c).name(), Some(c)))
+                .collect(),
             None => (0..schema.len())
                 .map(|c| (schema.column(c).name(), Some(c)))
                 .collect(),
@@ -523,7 +526,10 @@ mod tests {
             )));
         }
         assert_eq!(page.len(), 3);
-        let link = Some(("@odata.nextLink", "http://x/api/data/v9.2/botcomponents?$skiptoken=a%20b"));
+        let link = Some((
+            "@odata.nextLink",
+            "http://x/api/data/v9.2/botcomponents?$skiptoken=a%20b",
+        ));
         assert_eq!(
             page.finish("ctx", Some((3, false)), link),
             collection_body("ctx", Some((3, false)), values, link)
