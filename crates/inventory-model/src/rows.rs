@@ -54,6 +54,33 @@ pub trait ColumnValue: Sized {
     fn choice(&self) -> Option<(&'static str, i32)> {
         None
     }
+    /// Serialises the value as [`encode`](Self::encode) makes it, without building the
+    /// JSON value first (a text is not copied).
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        encoding: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.encode(encoding), serializer)
+    }
+}
+
+/// A column value serialised as [`ColumnValue::encode`] makes it.
+struct Encoded<'a, T>(&'a T, Encoding);
+
+impl<T: ColumnValue> serde::Serialize for Encoded<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_encoded(self.1, serializer)
+    }
+}
+
+/// The indices of `columns` in the order a JSON object map writes its keys (by name; of
+/// two equal names, the later one, as the later insert wins).
+fn key_order(columns: &[&str]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..columns.len()).collect();
+    order.sort_by_key(|&i| (columns[i], std::cmp::Reverse(i)));
+    order.dedup_by_key(|i| columns[*i]);
+    order
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -96,6 +123,13 @@ impl ColumnValue for String {
     fn encode(&self, _: Encoding) -> Value {
         Value::String(self.clone())
     }
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        _: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
     fn decode(
         value: Option<&Value>,
         table: &'static str,
@@ -116,6 +150,13 @@ impl ColumnValue for i32 {
     fn encode(&self, _: Encoding) -> Value {
         Value::from(*self)
     }
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        _: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(i64::from(*self))
+    }
     fn decode(
         value: Option<&Value>,
         table: &'static str,
@@ -132,6 +173,13 @@ impl ColumnValue for i32 {
 impl ColumnValue for bool {
     fn encode(&self, _: Encoding) -> Value {
         Value::Bool(*self)
+    }
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        _: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(*self)
     }
     fn decode(
         value: Option<&Value>,
@@ -167,6 +215,13 @@ pub fn whole_seconds(value: OffsetDateTime) -> OffsetDateTime {
 impl ColumnValue for OffsetDateTime {
     fn encode(&self, _: Encoding) -> Value {
         Value::String(format_datetime(*self))
+    }
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        _: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_datetime(*self))
     }
     fn decode(
         value: Option<&Value>,
@@ -231,6 +286,18 @@ macro_rules! choice_column {
             fn encode(&self, encoding: Encoding) -> Value {
                 encode_choice(*self, encoding)
             }
+            fn serialize_encoded<S: serde::Serializer>(
+                &self,
+                encoding: Encoding,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                match encoding {
+                    Encoding::Dataverse => {
+                        serializer.serialize_i64(i64::from(OptionSetValue::option_value(*self)))
+                    }
+                    Encoding::Labels => serializer.serialize_str(OptionSetValue::label(*self)),
+                }
+            }
             fn decode(
                 value: Option<&Value>,
                 table: &'static str,
@@ -270,6 +337,16 @@ impl<T: ColumnValue> ColumnValue for Option<T> {
             None => Value::Null,
         }
     }
+    fn serialize_encoded<S: serde::Serializer>(
+        &self,
+        encoding: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match self {
+            Some(v) => v.serialize_encoded(encoding, serializer),
+            None => serializer.serialize_unit(),
+        }
+    }
     fn decode(
         value: Option<&Value>,
         table: &'static str,
@@ -302,6 +379,17 @@ pub trait InventoryRow: Sized + Clone + PartialEq + std::fmt::Debug {
 
     /// The row from a JSON object (keys that are not columns are ignored).
     fn from_json(object: &Map<String, Value>, encoding: Encoding) -> Result<Self, RowError>;
+
+    /// Serialises the row as [`to_json`](Self::to_json) makes it (the same keys, in the
+    /// order a JSON object writes them, with the same values) without building the object:
+    /// a scan's document holds tens of thousands of rows.
+    fn serialize_row<S: serde::Serializer>(
+        &self,
+        encoding: Encoding,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde::Serialize::serialize(&self.to_json(encoding), serializer)
+    }
 
     /// Checks the row against its table: required columns present, text within its
     /// maximum length. Every problem is reported, not just the first.
@@ -424,6 +512,29 @@ macro_rules! inventory_row {
                 })
             }
 
+            fn serialize_row<S: serde::Serializer>(
+                &self,
+                encoding: Encoding,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                const COLUMNS: &[&str] = &[$($column),*];
+                static ORDER: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+                let order = ORDER.get_or_init(|| key_order(COLUMNS));
+                let mut map = serializer.serialize_map(Some(order.len()))?;
+                for &wanted in order {
+                    let mut at = 0usize;
+                    $(
+                        if at == wanted {
+                            map.serialize_entry($column, &Encoded(&self.$field, encoding))?;
+                        }
+                        at += 1;
+                    )*
+                    debug_assert_eq!(at, COLUMNS.len());
+                }
+                map.end()
+            }
+
             fn validate(&self) -> Result<(), Vec<ValidationError>> {
                 let mut problems = Vec::new();
                 $( check_column(&$table, $column, &self.$field, &mut problems); )*
@@ -437,7 +548,7 @@ macro_rules! inventory_row {
 
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                self.to_json(Encoding::Dataverse).serialize(serializer)
+                self.serialize_row(Encoding::Dataverse, serializer)
             }
         }
 

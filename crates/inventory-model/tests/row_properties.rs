@@ -98,6 +98,16 @@ fn check<R: InventoryRow>(json: &Map<String, Value>) {
                 assert!(ok, "{key} = {value} is not an option of {name}");
             }
         }
+        // Serialised straight from the row: the same text as the object, keys in order.
+        let mut straight = Vec::new();
+        row.serialize_row(encoding, &mut serde_json::Serializer::new(&mut straight))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(straight).unwrap(),
+            serde_json::to_string(&Value::Object(written.clone())).unwrap(),
+            "{}: serialize_row and to_json differ",
+            table.logical_name
+        );
         assert_eq!(R::from_json(&written, encoding).unwrap(), row);
     }
     // Through serde (the Dataverse form).

@@ -99,15 +99,24 @@ pub fn rows_from_document(doc: &Value) -> Result<InventoryRows, String> {
     Ok(r)
 }
 
-/// One table's rows, serialised row by row (each row's JSON object lives only while it is
-/// written).
+/// A row serialised straight from its fields, as `to_json` would write it.
+struct Straight<'a, R>(&'a R);
+
+impl<R: InventoryRow> Serialize for Straight<'_, R> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_row(Encoding::Dataverse, serializer)
+    }
+}
+
+/// One table's rows, serialised row by row, each straight from its fields (no JSON object
+/// is built: the document of a large tenant holds tens of thousands of rows, written twice).
 struct TableRows<'a, R>(&'a [R]);
 
 impl<R: InventoryRow> Serialize for TableRows<'_, R> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
         for row in self.0 {
-            seq.serialize_element(&row.to_json(Encoding::Dataverse))?;
+            seq.serialize_element(&Straight(row))?;
         }
         seq.end()
     }
