@@ -250,7 +250,7 @@ fn raw_json(agent: &ReconciledAgent<'_>) -> Option<String> {
     if doc.is_empty() {
         return None;
     }
-    let text = Value::Object(doc.clone()).to_string();
+    let text = json_text(&doc);
     let max = 100_000;
     if text.chars().count() <= max {
         return Some(text);
@@ -264,7 +264,13 @@ fn raw_json(agent: &ReconciledAgent<'_>) -> Option<String> {
             .collect();
         *inv = json!({ "truncated": true, "fields": slim });
     }
-    Some(bounded(&Value::Object(doc).to_string(), max))
+    Some(bounded(&json_text(&doc), max))
+}
+
+/// An object's compact JSON text, as `Value::Object(map).to_string()` gives it, without
+/// copying the map into a value first (one detail per component of a scan).
+fn json_text(map: &Map<String, Value>) -> String {
+    serde_json::to_string(map).unwrap_or_default()
 }
 
 /// The bounded JSON detail of a feature row (at most 4000 characters).
@@ -401,14 +407,14 @@ pub fn feature_detail(feature: &Feature) -> String {
         }
     }
     let max = 4000;
-    let text = Value::Object(d.clone()).to_string();
+    let text = json_text(&d);
     if text.chars().count() <= max {
         return text;
     }
     // Shrink the bulkiest parts first, then cut every string.
     d.remove("unrecognizedPaths");
     d.remove("actions");
-    let text = Value::Object(d.clone()).to_string();
+    let text = json_text(&d);
     if text.chars().count() <= max {
         return text;
     }
@@ -418,7 +424,7 @@ pub fn feature_detail(feature: &Feature) -> String {
         }
     }
     d.insert("truncated".into(), json!(true));
-    bounded(&Value::Object(d).to_string(), max)
+    bounded(&json_text(&d), max)
 }
 
 fn relationship_feature_type(r: crate::input::Relationship) -> FeatureType {
