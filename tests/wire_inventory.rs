@@ -107,3 +107,121 @@ async fn an_untracked_table_is_read_once_and_reported() {
     page1.assert_calls_async(1).await;
     page2.assert_calls_async(1).await;
 }
+
+/// The admin environment list as BAP answers it: two pages joined by `nextLink`; a disabled
+/// environment that still lists its Dataverse; one without `linkedEnvironmentMetadata` (no
+/// Dataverse); one with only `instanceApiUrl`; unknown properties everywhere. The scan reads
+/// the last one, never sends a request to the disabled one, and reports both others as not
+/// read with their reason: coverage gaps, not failures.
+#[tokio::test]
+async fn the_admin_list_pages_and_its_disabled_and_dataverse_less_environments_are_gaps() {
+    use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
+    use connector::inventory::tenant::InventorySourceChoice;
+
+    let bap = MockServer::start_async().await;
+    let disabled_dv = MockServer::start_async().await;
+    let api_only_dv = MockServer::start_async().await;
+    let path = "/providers/Microsoft.BusinessAppPlatform/scopes/admin/environments";
+    let page2 = bap
+        .mock_async(|w, t| {
+            w.method(GET).path(path).query_param("$skiptoken", "abc");
+            t.status(200).json_body(json!({"value": [{
+                "id": format!("{path}/env-api"), "name": "env-api", "location": "europe",
+                "type": "Microsoft.BusinessAppPlatform/scopes/environments",
+                "properties": {
+                    "displayName": "API host only", "environmentSku": "Production",
+                    "states": {"management": {"id": "Ready"}, "runtime": {"id": "Enabled"}},
+                    "linkedEnvironmentMetadata": {"instanceApiUrl": api_only_dv.base_url(), "somethingNew": 1},
+                    "governanceConfiguration": {"protectionLevel": "Standard"}
+                }
+            }]}));
+        })
+        .await;
+    let next = format!(
+        "{}{path}?api-version=2020-10-01&$skiptoken=abc",
+        bap.base_url()
+    );
+    let page1 = bap
+        .mock_async(|w, t| {
+            w.method(GET).path(path).query_param_missing("$skiptoken");
+            t.status(200).json_body(json!({
+                "value": [
+                    {"name": "env-off", "location": "unitedstates", "properties": {
+                        "displayName": "Expired trial", "environmentSku": "Trial",
+                        "states": {"management": {"id": "NotSpecified"}, "runtime": {"id": "Disabled", "runtimeReasonCode": "TrialExpired"}},
+                        "linkedEnvironmentMetadata": {"instanceUrl": disabled_dv.base_url(), "instanceApiUrl": disabled_dv.base_url()}
+                    }},
+                    {"name": "env-nodv", "location": "unitedstates", "properties": {
+                        "displayName": "Teams only", "environmentSku": "Teams",
+                        "states": {"management": {"id": "Ready"}, "runtime": {"id": "Enabled"}}
+                    }}
+                ],
+                "nextLink": next,
+            }));
+        })
+        .await;
+    let disabled_requests = disabled_dv
+        .mock_async(|w, t| {
+            w.any_request();
+            t.status(503);
+        })
+        .await;
+    let api_bots = api_only_dv
+        .mock_async(|w, t| {
+            w.method(GET).path(format!("{API}/bots"));
+            t.status(200)
+                .header("Preference-Applied", "odata.track-changes")
+                .json_body(json!({"value": [], "@odata.deltaLink": format!("{}{API}/bots?$deltatoken=1", api_only_dv.base_url())}));
+        })
+        .await;
+    api_only_dv
+        .mock_async(|w, t| {
+            w.method(GET).path(format!("{API}/botcomponents"));
+            t.status(200)
+                .header("Preference-Applied", "odata.track-changes")
+                .json_body(json!({"value": [], "@odata.deltaLink": format!("{}{API}/botcomponents?$deltatoken=1", api_only_dv.base_url())}));
+        })
+        .await;
+
+    let mut o = ScanOptions::default();
+    o.inventory_source = InventorySourceChoice::None;
+    o.identity.choice = connector::inventory::identity::IdentityChoice::None;
+    o.endpoints.bap = Some(bap.base_url().parse().unwrap());
+    let clock = client_core::ManualClock::new(NOW);
+    let scanner = Scanner::new(token(), Arc::new(clock), o);
+    let result = scanner.scan(&PreviousScan::default(), None).await.unwrap();
+    page1.assert_calls_async(1).await;
+    page2.assert_calls_async(1).await;
+    disabled_requests.assert_calls_async(0).await;
+    api_bots.assert_calls_async(1).await;
+    let outcome = |id: &str| {
+        result
+            .summary
+            .environments
+            .iter()
+            .find(|e| e.environment_id == id)
+            .unwrap_or_else(|| panic!("{id} not reported: {:?}", result.summary.environments))
+    };
+    assert_eq!(outcome("env-api").outcome, "scanned");
+    assert_eq!(outcome("env-nodv").outcome, "no_dataverse");
+    let off = outcome("env-off");
+    assert_eq!(off.outcome, "skipped");
+    assert!(
+        off.detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("disabled"),
+        "{off:?}"
+    );
+    for id in ["env-off", "env-nodv"] {
+        assert!(
+            result
+                .summary
+                .coverage_gaps
+                .iter()
+                .any(|g| g.environment_id.as_deref() == Some(id)),
+            "{id}: {:?}",
+            result.summary.coverage_gaps
+        );
+    }
+}

@@ -130,7 +130,11 @@ pub async fn run(
             let needed = options.inventory_source == InventorySourceChoice::PowerPlatform;
             match (envs, query) {
                 (Ok(envs), Ok(_)) => {
-                    let urls: Vec<Url> = envs.iter().filter_map(|(t, _)| t.url.clone()).collect();
+                    let urls: Vec<Url> = envs
+                        .iter()
+                        .filter(|(t, _)| t.unavailable.is_none())
+                        .filter_map(|(t, _)| t.url.clone())
+                        .collect();
                     r.checks.push(check(
                         "inventory-api",
                         T_API,
@@ -149,7 +153,12 @@ pub async fn run(
                     let mut rights = false;
                     match envs {
                         Ok(envs) => {
-                            listed = Some(envs.iter().filter_map(|(t, _)| t.url.clone()).collect());
+                            listed = Some(
+                                envs.iter()
+                                    .filter(|(t, _)| t.unavailable.is_none())
+                                    .filter_map(|(t, _)| t.url.clone())
+                                    .collect(),
+                            );
                         }
                         Err(e) => {
                             rights |= denied(e.status());

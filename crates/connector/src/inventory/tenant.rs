@@ -50,6 +50,9 @@ pub struct EnvironmentTarget {
     pub url: Option<url::Url>,
     /// What the admin list says about it.
     pub info: Option<EnvironmentInfo>,
+    /// Why it is not to be read although it is listed (disabled, being deleted): reported
+    /// as not read, with this reason, rather than tried and failed.
+    pub unavailable: Option<String>,
 }
 
 /// The model's [`EnvironmentInfo`] of an admin list entry.
@@ -81,6 +84,7 @@ pub async fn list_environments(
                     id: env.name.clone(),
                     url,
                     info: Some(info),
+                    unavailable: env.unavailable_reason(),
                 },
                 problem,
             )
