@@ -225,3 +225,92 @@ async fn the_admin_list_pages_and_its_disabled_and_dataverse_less_environments_a
         );
     }
 }
+
+/// The Power Platform inventory API takes signed-in users' tokens only: an application gets
+/// 403 whatever its roles. The default source then falls back to Resource Graph, which
+/// serves the same table (its `resultTruncated` a string, its `$skipToken` with a dollar,
+/// `lastPublishedAt` empty while draft), and says so.
+#[tokio::test]
+async fn the_resource_query_refusing_an_app_falls_back_to_resource_graph() {
+    use connector::inventory::tenant::{InventorySourceChoice, tenant_agents};
+
+    let server = MockServer::start_async().await;
+    let refused = server
+        .mock_async(|w, t| {
+            w.method(POST).path("/resourcequery/resources/query");
+            t.status(403).json_body(json!({"error": {"code": "Forbidden", "message": "The caller does not have permission: application tokens are not supported."}}));
+        })
+        .await;
+    let row = |name: &str, published: &str| {
+        json!({
+            "id": format!("/providers/Microsoft.PowerPlatform/scopes/environments/env-1/agents/{name}"),
+            "name": name, "type": "microsoft.copilotstudio/agents", "location": "europe",
+            "tenantId": "t1",
+            "properties": {"displayName": name, "environmentId": "env-1", "createdIn": "Copilot Studio",
+                "lastPublishedAt": published, "createdAt": "2026-01-02T03:04:05.1234567Z",
+                "someFutureField": {"x": 1}}
+        })
+    };
+    let graph2 = server
+        .mock_async(|w, t| {
+            w.method(POST)
+                .path("/providers/Microsoft.ResourceGraph/resources")
+                .body_includes("\"$skipToken\":\"tok2\"");
+            t.status(200).json_body(json!({"totalRecords": 2, "count": 1, "resultTruncated": "false", "data": [row("b2", "2026-02-01T00:00:00Z")]}));
+        })
+        .await;
+    let graph1 = server
+        .mock_async(|w, t| {
+            w.method(POST)
+                .path("/providers/Microsoft.ResourceGraph/resources")
+                .body_excludes("$skipToken");
+            t.status(200)
+                .header("x-ms-user-quota-remaining", "14")
+                .header("x-ms-user-quota-resets-after", "00:00:05")
+                .json_body(json!({"totalRecords": 2, "count": 1, "resultTruncated": "false", "$skipToken": "tok2", "data": [row("b1", "")]}));
+        })
+        .await;
+    let client = arg_client::ArgClient::builder(token())
+        .power_platform_endpoint(&server.base_url())
+        .resource_graph_endpoint(&server.base_url())
+        .admin_endpoint(&server.base_url())
+        .build()
+        .unwrap();
+    let (agents, notes) = tenant_agents(&client, InventorySourceChoice::PowerPlatform)
+        .await
+        .unwrap();
+    refused.assert_calls_async(1).await;
+    graph1.assert_calls_async(1).await;
+    graph2.assert_calls_async(1).await;
+    assert_eq!(agents.len(), 2);
+    assert!(agents[0].last_published_at.is_none());
+    assert!(agents[1].last_published_at.is_some());
+    assert_eq!(
+        agents[0].source,
+        inventory_model::InventorySource::ResourceGraph
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("Azure Resource Graph")),
+        "{notes:?}"
+    );
+
+    // Another refusal is not papered over.
+    let other = MockServer::start_async().await;
+    other
+        .mock_async(|w, t| {
+            w.method(POST).path("/resourcequery/resources/query");
+            t.status(400)
+                .json_body(json!({"error": {"code": "BadRequest", "message": "bad clause"}}));
+        })
+        .await;
+    let client = arg_client::ArgClient::builder(token())
+        .power_platform_endpoint(&other.base_url())
+        .resource_graph_endpoint(&other.base_url())
+        .build()
+        .unwrap();
+    assert!(
+        tenant_agents(&client, InventorySourceChoice::PowerPlatform)
+            .await
+            .is_err()
+    );
+}

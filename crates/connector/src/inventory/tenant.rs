@@ -98,11 +98,28 @@ pub async fn tenant_agents(
     choice: InventorySourceChoice,
 ) -> Result<(Vec<TenantAgent>, Vec<String>), arg_client::Error> {
     let query = ResourceQuery::agents().order_by("name", SortOrder::Asc);
+    let mut problems = Vec::new();
     let (rows, source): (Vec<Value>, InventorySource) = match choice {
-        InventorySourceChoice::PowerPlatform => (
-            client.resource_query::<Value>(&query).try_collect().await?,
-            InventorySource::PowerPlatformAdmin,
-        ),
+        InventorySourceChoice::PowerPlatform => {
+            match client.resource_query::<Value>(&query).try_collect().await {
+                Ok(rows) => (rows, InventorySource::PowerPlatformAdmin),
+                // The resource query takes signed-in users' tokens only and answers an
+                // application with 403; Resource Graph serves the same table to applications.
+                Err(e) if e.status() == Some(403) => {
+                    let q = GraphQuery::from_resource_query(&query)?;
+                    match client.graph_rows::<Value>(&q).try_collect().await {
+                        Ok(rows) => {
+                            problems.push(format!(
+                                "the Power Platform resource query refused the scan's token ({e}); it accepts signed-in users only, so the inventory was read through Azure Resource Graph"
+                            ));
+                            (rows, InventorySource::ResourceGraph)
+                        }
+                        Err(_) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         InventorySourceChoice::ResourceGraph => {
             let q = GraphQuery::from_resource_query(&query)?;
             (
@@ -113,7 +130,6 @@ pub async fn tenant_agents(
         InventorySourceChoice::None => return Ok((Vec::new(), Vec::new())),
     };
     let mut agents = Vec::with_capacity(rows.len());
-    let mut problems = Vec::new();
     for row in &rows {
         match TenantAgent::from_inventory_json(row, source) {
             Ok(a) => agents.push(a),
