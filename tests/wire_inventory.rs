@@ -314,3 +314,128 @@ async fn the_resource_query_refusing_an_app_falls_back_to_resource_graph() {
             .is_err()
     );
 }
+
+/// The upsert writer against Dataverse's documented `$batch` answers: a change set of PATCHes
+/// by alternate key (quotes doubled, no key column repeated in the body, no `If-Match` /
+/// `If-None-Match`, so each is an upsert), answered with a nested `changesetresponse` of 204s
+/// echoing `Content-ID`; then a change set that fails, answered the way Learn shows it: outer
+/// 400 and the failing request's own status and JSON error in a single part.
+#[tokio::test]
+async fn the_upsert_writer_sends_upserts_by_key_and_reads_both_batch_answers() {
+    use connector::inventory::upsert::write_rows;
+    use inventory_model::{AgentRow, EnvironmentRow, InventoryRows};
+
+    let mut rows = InventoryRows::default();
+    rows.environments.push(EnvironmentRow::new("env-1"));
+    rows.agents.push(AgentRow::new("O'Brien bot", "env-1"));
+
+    let ok = MockServer::start_async().await;
+    let base = ok.base_url();
+    let answer = format!(
+        "--batchresponse_1d2a\r\nContent-Type: multipart/mixed; boundary=changesetresponse_77f0\r\n\r\n\
+         --changesetresponse_77f0\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\nOData-EntityId: {base}{API}/fsi_caienvironments(00000000-0000-0000-0000-0000000000e1)\r\n\r\n\r\n\
+         --changesetresponse_77f0\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\n\
+         HTTP/1.1 204 No Content\r\nOData-Version: 4.0\r\nOData-EntityId: {base}{API}/fsi_copilotagents(00000000-0000-0000-0000-0000000000a1)\r\n\r\n\r\n\
+         --changesetresponse_77f0--\r\n--batchresponse_1d2a--\r\n"
+    );
+    let batch = ok
+        .mock_async(|w, t| {
+            w.method(POST)
+                .path(format!("{API}/$batch"))
+                .header_includes("content-type", "multipart/mixed")
+                .body_includes("Content-Type: multipart/mixed; boundary=")
+                .body_includes(format!("PATCH {API}/fsi_caienvironments(fsi_environmentid='env-1') HTTP/1.1"))
+                .body_includes(format!(
+                    "PATCH {API}/fsi_copilotagents(fsi_agentid='O''Brien%20bot',fsi_environmentid='env-1') HTTP/1.1"
+                ))
+                .body_includes("Content-ID: 2")
+                .body_excludes("\"fsi_agentid\"")
+                .body_excludes("\"fsi_environmentid\"")
+                .body_excludes("If-Match")
+                .body_excludes("If-None-Match");
+            t.status(200)
+                .header("Content-Type", "multipart/mixed; boundary=batchresponse_1d2a")
+                .body(answer);
+        })
+        .await;
+    let report = write_rows(&dataverse(&ok), &rows, 100, 2).await;
+    batch.assert_calls_async(1).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.written.get("fsi_copilotagent"), Some(&1));
+    assert_eq!(report.written.get("fsi_caienvironment"), Some(&1));
+
+    let refused = MockServer::start_async().await;
+    let answer = "--batchresponse_9c\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+         HTTP/1.1 400 Bad Request\r\nREQ_ID: 5f1e\r\nContent-Type: application/json; odata.metadata=minimal\r\nOData-Version: 4.0\r\n\r\n\
+         {\"error\":{\"code\":\"0x80060891\",\"message\":\"A record with the specified key values does not exist in fsi_copilotagent entity\"}}\r\n\
+         --batchresponse_9c--\r\n";
+    refused
+        .mock_async(|w, t| {
+            w.method(POST).path(format!("{API}/$batch"));
+            t.status(400)
+                .header("Content-Type", "multipart/mixed; boundary=batchresponse_9c")
+                .body(answer);
+        })
+        .await;
+    let report = write_rows(&dataverse(&refused), &rows, 100, 2).await;
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert!(report.written.is_empty());
+    assert!(
+        report.failed.iter().all(|f| f.contains("0x80060891")),
+        "{report:?}"
+    );
+}
+
+/// A change set whose request was throttled inside the batch (outer 400 without
+/// continue-on-error, the inner part `429` with `Retry-After` and a service protection code)
+/// was rolled back by the service: the writer waits as asked, on its clock, and sends it again.
+#[tokio::test]
+async fn a_change_set_throttled_inside_the_batch_is_sent_again_after_its_retry_after() {
+    use connector::inventory::upsert::write_rows;
+    use inventory_model::{EnvironmentRow, InventoryRows};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let mut rows = InventoryRows::default();
+    rows.environments.push(EnvironmentRow::new("env-1"));
+    let server = MockServer::start_async().await;
+    let throttled = "--batchresponse_t\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n\
+         HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Type: application/json; odata.metadata=minimal\r\n\r\n\
+         {\"error\":{\"code\":\"-2147015898\",\"message\":\"Number of concurrent requests exceeded the limit of 52.\"}}\r\n\
+         --batchresponse_t--\r\n";
+    let seen = Arc::new(AtomicUsize::new(0));
+    let first = seen.clone();
+    let once = server
+        .mock_async(move |w, t| {
+            w.method(POST)
+                .path(format!("{API}/$batch"))
+                .is_true(move |_| first.fetch_add(1, Ordering::SeqCst) == 0);
+            t.status(400)
+                .header("Content-Type", "multipart/mixed; boundary=batchresponse_t")
+                .body(throttled);
+        })
+        .await;
+    let ok_answer = "--batchresponse_o\r\nContent-Type: multipart/mixed; boundary=changesetresponse_o\r\n\r\n\
+         --changesetresponse_o\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n\
+         HTTP/1.1 204 No Content\r\n\r\n\r\n--changesetresponse_o--\r\n--batchresponse_o--\r\n";
+    let again = server
+        .mock_async(|w, t| {
+            w.method(POST).path(format!("{API}/$batch"));
+            t.status(200)
+                .header("Content-Type", "multipart/mixed; boundary=batchresponse_o")
+                .body(ok_answer);
+        })
+        .await;
+    let clock = client_core::ManualClock::new(NOW);
+    let client = DataverseClient::builder(&server.base_url(), token())
+        .unwrap()
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let report = write_rows(&client, &rows, 100, 1).await;
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.batches, 2);
+    once.assert_calls_async(1).await;
+    again.assert_calls_async(1).await;
+    assert_eq!(clock.sleeps(), [std::time::Duration::from_secs(7)]);
+}

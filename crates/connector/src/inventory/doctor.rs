@@ -496,8 +496,7 @@ async fn inventory_environment(
                                 .and_then(Value::as_str)
                                 .is_some_and(|n| n.eq_ignore_ascii_case(key.schema_name))
                         })
-                        .and_then(|k| k.get("EntityKeyIndexStatus"))
-                        .and_then(Value::as_str)
+                        .map(|k| super::schema::key_index_status(k.get("EntityKeyIndexStatus")))
                         .unwrap_or("missing");
                     if status != "Active" {
                         inactive.push(format!(

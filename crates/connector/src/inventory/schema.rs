@@ -515,6 +515,22 @@ async fn add_missing_options(
     Ok(())
 }
 
+/// `EntityKeyIndexStatus` as its member name. The Web API writes enum members by name; the
+/// number (0 `Pending`, 1 `InProgress`, 2 `Active`, 3 `Failed`) is read too. Absent: `missing`.
+pub(crate) fn key_index_status(v: Option<&Value>) -> &str {
+    match v {
+        Some(Value::String(s)) => s.as_str(),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(0) => "Pending",
+            Some(1) => "InProgress",
+            Some(2) => "Active",
+            Some(3) => "Failed",
+            _ => "unknown",
+        },
+        _ => "missing",
+    }
+}
+
 /// Polls the keys of the inventory tables until all are `Active`; returns how many there are.
 async fn wait_for_keys(meta: &Meta<'_>, options: &ApplyOptions) -> Result<usize, SchemaError> {
     let started = options.clock.now();
@@ -538,8 +554,7 @@ async fn wait_for_keys(meta: &Meta<'_>, options: &ApplyOptions) -> Result<usize,
                             .and_then(Value::as_str)
                             .is_some_and(|n| n.eq_ignore_ascii_case(key.schema_name))
                     })
-                    .and_then(|k| k.get("EntityKeyIndexStatus"))
-                    .and_then(Value::as_str)
+                    .map(|k| key_index_status(k.get("EntityKeyIndexStatus")))
                     .unwrap_or("missing");
                 let name = format!("{}.{}", table.logical_name, key.schema_name);
                 match status {
@@ -954,6 +969,15 @@ mod tests {
         assert!(report.created.is_empty());
         insert.assert();
         assert_eq!(other_posts.calls(), 0);
+    }
+
+    #[test]
+    fn key_index_status_reads_names_and_numbers() {
+        assert_eq!(key_index_status(Some(&json!("InProgress"))), "InProgress");
+        assert_eq!(key_index_status(Some(&json!(2))), "Active");
+        assert_eq!(key_index_status(Some(&json!(3))), "Failed");
+        assert_eq!(key_index_status(Some(&json!(0))), "Pending");
+        assert_eq!(key_index_status(None), "missing");
     }
 
     #[test]
