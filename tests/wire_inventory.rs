@@ -439,3 +439,36 @@ async fn a_change_set_throttled_inside_the_batch_is_sent_again_after_its_retry_a
     again.assert_calls_async(1).await;
     assert_eq!(clock.sleeps(), [std::time::Duration::from_secs(7)]);
 }
+
+/// The resource query answering `resultTruncated` (a number there) with no `skipToken`, and a
+/// `totalRecords` above what came back: the agents read are kept and the shortfall is noted,
+/// not hidden.
+#[tokio::test]
+async fn a_truncated_inventory_answer_without_a_skip_token_is_noted() {
+    use connector::inventory::tenant::{InventorySourceChoice, tenant_agents};
+
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|w, t| {
+            w.method(POST).path("/resourcequery/resources/query");
+            t.status(200).json_body(json!({
+                "totalRecords": 3, "count": 1, "resultTruncated": 1,
+                "data": [{"name": "b1", "type": "microsoft.copilotstudio/agents",
+                    "properties": {"environmentId": "env-1", "lastPublishedAt": ""}}]
+            }));
+        })
+        .await;
+    let client = arg_client::ArgClient::builder(token())
+        .power_platform_endpoint(&server.base_url())
+        .build()
+        .unwrap();
+    let (agents, notes) = tenant_agents(&client, InventorySourceChoice::PowerPlatform)
+        .await
+        .unwrap();
+    assert_eq!(agents.len(), 1);
+    assert!(
+        notes.iter().any(|n| n.contains("cut its answer short")),
+        "{notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("counted 3")), "{notes:?}");
+}

@@ -144,6 +144,9 @@ enum Created {
     Existing(String),
 }
 
+/// How long one metadata write may take (creating a table can take minutes).
+const METADATA_WRITE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The DuplicateRecord code ("already exists"), which Dataverse also answers for metadata.
 const DUPLICATE_RECORD: u32 = 0x8004_0237;
 
@@ -252,7 +255,10 @@ impl Meta<'_> {
             .json(body)
             // Metadata writes are not idempotent on the wire; the existence checks and the
             // "already exists" handling make apply so.
-            .idempotent(false);
+            .idempotent(false)
+            // Creating a table (with its primary column) runs for tens of seconds and can take
+            // minutes on a busy environment: wait longer than for a read.
+            .timeout(METADATA_WRITE_TIMEOUT);
         if let Some(solution) = self.solution {
             req = req.header("MSCRM.SolutionUniqueName", solution);
         }
@@ -265,10 +271,15 @@ impl Meta<'_> {
             Ok(id) => Ok(Created::New(id)),
             Err(e) if says_already_exists(&e) => Ok(Created::Existing(e.to_string())),
             Err(source) => {
-                // A refusal in other words: if the item is there now, it existed.
-                if matches!(source.status(), Some(400 | 409 | 412))
+                // A refusal in other words, or an answer that never came (the service goes on
+                // creating after a time-out): if the item is there now, it exists.
+                let timed_out = matches!(source, client_core::Error::Timeout(_));
+                if (timed_out || matches!(source.status(), Some(400 | 409 | 412)))
                     && self.exists_now(r).await?.is_some()
                 {
+                    if timed_out {
+                        return Ok(Created::New(None));
+                    }
                     return Ok(Created::Existing(source.to_string()));
                 }
                 Err(SchemaError::Request {
