@@ -2,7 +2,13 @@
 //! does for an application (403: delegated tokens only): the default source falls back to
 //! Resource Graph and finds the same agents as a scan through Resource Graph.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 #[path = "support/connector_support.rs"]
 mod support;
