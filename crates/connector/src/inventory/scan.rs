@@ -517,6 +517,7 @@ impl Scanner {
                             id: id_from_url(url),
                             url: Some(url.clone()),
                             info: None,
+                            unavailable: None,
                         }),
                     }
                 }
@@ -827,6 +828,9 @@ impl Scanner {
                     rebuilt: 0,
                 }
             };
+        if let Some(reason) = target.unavailable.clone() {
+            return fail(report, ScanOutcome::Skipped { reason }, target);
+        }
         let Some(url) = target.url.clone() else {
             return fail(report, ScanOutcome::NoDataverse, target);
         };
