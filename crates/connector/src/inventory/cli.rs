@@ -632,7 +632,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         .as_ref()
         .map_or_else(|| "json".to_owned(), |u| format!("dataverse:{u}"));
     let destination = destination.as_str();
-    let previous = match store.previous(destination) {
+    let previous = match store.begin_scan(destination) {
         Ok(p) => p,
         Err(e) => {
             err!("error: {e}");
@@ -683,7 +683,12 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         err!("error: {e}");
         return ExitCode::from(EXIT_FAILED);
     }
-    if result.summary.status != ScanStatus::Failed {
+    if result.summary.status == ScanStatus::Failed {
+        // Nothing read is kept: the next scan starts from the previous state.
+        if let Err(e) = store.rollback() {
+            err!("error: the scan state could not be rolled back: {e}");
+        }
+    } else {
         let now = timestamp(clock.now());
         if let Err(e) = store.commit(
             destination,
