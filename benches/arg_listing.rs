@@ -28,24 +28,10 @@ use tenant_emulator::faults::FaultConfig;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/child_process.rs"]
+mod child_process;
 
-/// Peak resident set of `pid` in KiB, from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
+use child_process::{flag as arg, mib, wait_with_peak_rss};
 
 /// Counts HTTP responses: the pipeline logs one `response` event per attempt.
 struct Responses(Arc<AtomicU64>);
@@ -157,17 +143,7 @@ fn main() {
             .stdout(std::process::Stdio::piped());
         let wall = Instant::now();
         let mut child = cmd.spawn().unwrap();
-        let pid = child.id().unwrap();
-        let mut peak = 0;
-        let status = loop {
-            if let Some(kib) = peak_rss_kib(pid) {
-                peak = peak.max(kib);
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let (status, peak) = wait_with_peak_rss(&mut child, Duration::from_millis(10)).await;
         let wall = wall.elapsed();
         assert!(status.success(), "the listing failed");
         let mut out = String::new();
@@ -192,7 +168,7 @@ fn main() {
             report["requests"],
             report["listing_ms"],
             wall.as_secs_f64(),
-            peak as f64 / 1024.0
+            mib(peak)
         );
         emu.shutdown().await;
     });

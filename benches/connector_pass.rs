@@ -21,24 +21,10 @@ use tenant_emulator::Emulator;
 use tenant_emulator::faults::FaultConfig;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/child_process.rs"]
+mod child_process;
 
-/// Peak resident set of `pid` in KiB, from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
+use child_process::{flag as arg, mib, wait_with_peak_rss};
 
 /// What a `response` debug line (inside the pipeline's `http{method path}` span) was for.
 fn request_kind(line: &str) -> &'static str {
@@ -111,7 +97,6 @@ fn main() {
         }
         let started = Instant::now();
         let mut child = cmd.spawn().unwrap();
-        let pid = child.id().unwrap();
         let stderr = child.stderr.take().unwrap();
         let counter = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
@@ -127,16 +112,7 @@ fn main() {
             }
             (kinds, retries)
         });
-        let mut peak = 0;
-        let status = loop {
-            if let Some(kib) = peak_rss_kib(pid) {
-                peak = peak.max(kib);
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let (status, peak) = wait_with_peak_rss(&mut child, Duration::from_millis(20)).await;
         let wall = started.elapsed();
         let (mut kinds, retries) = counter.await.unwrap();
         let mut stdout = String::new();
@@ -170,7 +146,7 @@ fn main() {
             wall.as_secs_f64(),
             by_kind.join(", "),
             summary["batches_delivered"],
-            peak as f64 / 1024.0
+            mib(peak)
         );
     });
 }

@@ -22,25 +22,10 @@ use tenant_emulator::Emulator;
 use tenant_emulator::faults::FaultConfig;
 use tenant_emulator::graph::M365Spec;
 
-fn env_usize(k: &str, d: usize) -> usize {
-    std::env::var(k)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(d)
-}
+#[path = "support/child_process.rs"]
+mod child_process;
 
-/// Peak resident set of `pid` in MiB (VmHWM from /proc; Linux).
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-}
+use child_process::{env_usize, mib, peak_rss_kib, wait_with_peak_rss};
 
 /// One pass in this (child) process, as `m365 ingest --once` runs it; prints its summary.
 async fn child() {
@@ -118,17 +103,7 @@ fn main() {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
-            let pid = child.id().unwrap();
-            let mut peak: f64 = 0.0;
-            let status = loop {
-                if let Some(mib) = peak_rss_mib(pid) {
-                    peak = peak.max(mib);
-                }
-                if let Some(status) = child.try_wait().unwrap() {
-                    break status;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            };
+            let (status, peak) = wait_with_peak_rss(&mut child, Duration::from_millis(10)).await;
             assert!(status.success(), "the pass failed");
             let mut out = String::new();
             tokio::io::AsyncReadExt::read_to_string(&mut child.stdout.take().unwrap(), &mut out)
@@ -141,8 +116,8 @@ fn main() {
                 emu.graph().requests_served() - requests,
                 report["records"],
                 report["batches"],
-                peak,
-                peak_rss_mib(std::process::id()).unwrap_or(0.0)
+                mib(peak),
+                mib(peak_rss_kib(std::process::id()).unwrap_or(0))
             );
         }
         emu.shutdown().await;

@@ -15,26 +15,12 @@
 mod support;
 
 use rand::{Rng, SeedableRng};
-use std::process::Stdio;
-use std::time::Duration;
 use support::*;
 use tenant_emulator::Emulator;
 
 const TRANSCRIPTS: usize = 2000;
 const KILLS: usize = 5;
 const BATCH: usize = 50;
-
-fn command(env: &std::collections::HashMap<String, String>) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_copilot-connector"));
-    cmd.args(["ingest", "--once"])
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_the_default_batches_in_flight_loses_nothing_and_repeats_at_most_that_many_per_kill()
@@ -64,56 +50,22 @@ async fn sigkill_at_random_points(in_flight: usize, seed: u64) {
         &dir.path().join("state.db"),
         &[("COPILOT_CONNECTOR_IN_FLIGHT", n.as_str())],
     );
+    let command = || binary::killable(&env, ["ingest", "--once"]);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
-    let mut kills = 0;
-    for _ in 0..KILLS {
-        let before = emu.ingestion().len();
-        // Somewhere in the next sixth of the pass (0 = while starting up).
-        let target = before + rng.random_range(0..=expected.len() / 6);
-        let mut child = command(&env).spawn().unwrap();
-        let reached = emu
-            .ingestion()
-            .wait_for(target, Duration::from_secs(120))
-            .await;
-        if let Ok(Some(status)) = child.try_wait() {
-            // The pass finished before the kill point.
-            assert!(status.success(), "exited with {status}");
-            break;
-        }
-        assert!(
-            reached,
-            "no progress: {} records after 120 s",
-            emu.ingestion().len()
-        );
-        child.kill().await.unwrap(); // SIGKILL
-        kills += 1;
-    }
+    // Each run is killed somewhere in the next sixth of the pass (0 = while starting up).
+    let kills = binary::kill_while_delivering(&emu, command, KILLS, |before| {
+        before + rng.random_range(0..=expected.len() / 6)
+    })
+    .await;
     assert!(
         kills >= 3,
         "the pass was too quick to be killed ({kills} kills)"
     );
 
-    let output = command(&env).output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "final run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-
-    let counts = ingested_counts(&emu);
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|p| !counts.contains_key(*p))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} pairs lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(3)]
-    );
-    assert_eq!(counts.len(), expected.len(), "unexpected paths delivered");
-    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    binary::finish(command()).await;
+    // Agent inventory records are left out of the counts: only pairs are checked here.
+    let duplicates = binary::assert_none_lost(&ingested_counts(&emu), &expected);
     eprintln!(
         "{} pairs, {in_flight} in flight, {kills} kills, {duplicates} records sent twice",
         expected.len()

@@ -36,21 +36,25 @@ fn job_with(
     env: &std::collections::HashMap<String, String>,
     revisit: Duration,
 ) -> SecCopilotJob {
+    job_on(emu, env, revisit, client_core::system_clock())
+}
+
+/// The job on `clock` (its sign-in too): a manual clock shared with the emulator lets a test
+/// move time instead of sleeping.
+fn job_on(
+    emu: &RunningEmulator,
+    env: &std::collections::HashMap<String, String>,
+    revisit: Duration,
+    clock: client_core::SharedClock,
+) -> SecCopilotJob {
     let settings = settings(env);
-    let credential = graph_jobs::credential(&settings);
+    let credential = graph_jobs::credential_on(&settings, clock.clone());
     let options = SecCopilotOptions {
         graph_url: Some(emu.graph_url().to_owned()),
         revisit,
         ..SecCopilotOptions::default()
     };
-    SecCopilotJob::new(
-        settings,
-        options,
-        None,
-        credential,
-        client_core::system_clock(),
-    )
-    .unwrap()
+    SecCopilotJob::new(settings, options, None, credential, clock).unwrap()
 }
 
 /// The record path of every finished evaluation the emulator holds.
@@ -182,16 +186,26 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
+    // One manual clock for the emulator and the job: evaluations finish, and checkpoints age,
+    // when the test moves time, never by sleeping.
+    let clock = support::clock();
+    let on_clock: client_core::SharedClock = std::sync::Arc::new(clock.0.clone());
     let emu = Emulator::builder()
         .transcripts(0)
         .agents(1)
         .security_copilot(SecurityCopilotSpec::new(6, 4))
+        .clock(std::sync::Arc::new(clock.clone()))
         .start()
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("state.db"));
-    let job = job(&emu, &env);
+    let job = job_on(
+        &emu,
+        &env,
+        connector::seccopilot::DEFAULT_REVISIT,
+        on_clock.clone(),
+    );
     let mut store = job.open_state().unwrap();
     let sink = job.sink().await.unwrap();
 
@@ -267,8 +281,8 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
     // runs over a second after the session last moved, so a checkpoint at "now" would pass it.
     let mut strict_env = env.clone();
     strict_env.insert("COPILOT_CONNECTOR_OVERLAP".into(), "0s".into());
-    let strict = job_with(&emu, &strict_env, Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let strict = job_on(&emu, &strict_env, Duration::ZERO, on_clock);
+    clock.0.advance(Duration::from_millis(1100));
     let fourth = strict
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await
@@ -278,7 +292,7 @@ async fn ingest_delivers_each_evaluation_once_then_nothing_then_only_new() {
         (1, 0),
         "{fourth:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    clock.0.advance(Duration::from_millis(1000));
     let fifth = strict
         .ingest_once(&mut store, sink.as_ref(), StopSignal::new())
         .await

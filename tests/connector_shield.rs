@@ -110,10 +110,18 @@ async fn invalid_settings_exit_2_naming_the_variable() {
 async fn a_schedule_waits_for_its_time_and_stops_cleanly_on_sigterm() {
     let emu = emulator(1, 5).await;
     let dir = tempfile::tempdir().unwrap();
-    let env = env_for(&emu, &dir.path().join("s.db"), AKTO_JOB);
+    let mut env = env_for(&emu, &dir.path().join("s.db"), AKTO_JOB);
+    // The scheduler's log line says when it is waiting (its signal handler is set by then).
+    env.insert("RUST_LOG".into(), "connector=info".into());
     // Once a year: it waits, and SIGTERM ends the wait at once.
-    let child = shield(&env, ["-schedule", "0 0 1 1 *"]).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut child = shield(&env, ["-schedule", "0 0 1 1 *"]).spawn().unwrap();
+    let waiting = binary::stderr_line(
+        &mut child,
+        "waiting for the next pass",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(waiting.is_some(), "the schedule never said it was waiting");
     let out = binary::sigterm(child, Duration::from_secs(30)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(

@@ -132,16 +132,11 @@ async fn the_inventory_environment_needs_the_tables_and_write_rights() {
     assert!(fix(&r, "inventory-write").contains("System Customizer"));
 
     // Over-privileged, after `schema apply`: both pass, through the command line too.
-    let emu = Emulator::builder()
-        .seed(44)
-        .agents(2)
-        .transcripts(5)
-        .connector_access(tenant_emulator::entra::DataverseAccess::OverPrivileged)
-        .start()
-        .await
-        .unwrap();
-    let dv = dataverse(&emu, &clock);
-    connector::inventory::schema::apply(&dv).await.unwrap();
+    let emu = with_inventory_tables(
+        Emulator::builder().seed(44).agents(2).transcripts(5),
+        &clock,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("c.db"), &[]);
     let out = binary::run(
@@ -232,9 +227,7 @@ async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_in
 
     // With the inventory services named, the same checks as `inventory doctor` run.
     let mut env = base.clone();
-    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
-        env.insert(k.into(), emu.inventory_url().to_owned());
-    }
+    with_inventory_services(&mut env, &emu);
     let (code, report) = main_doctor(&env, dir.path()).await;
     assert_eq!(
         check_of(&report, "inventory-api")["status"],
@@ -269,9 +262,7 @@ async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_in
         .await
         .unwrap();
     let mut env = env_for(&emu, &dir.path().join("d.db"), &[]);
-    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
-        env.insert(k.into(), emu.inventory_url().to_owned());
-    }
+    with_inventory_services(&mut env, &emu);
     let state = dir.path().join("inventory-state.db");
     env.insert(
         "COPILOT_INVENTORY_STATE".into(),
@@ -300,4 +291,49 @@ async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_in
         "{c:#}"
     );
     assert_eq!(code, 1, "{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_graph_refused_fails_with_the_reader_fix_only_when_it_is_the_source() {
+    let emu = Emulator::builder()
+        .seed(47)
+        .agents(2)
+        .transcripts(5)
+        .start()
+        .await
+        .unwrap();
+    // Azure Resource Manager refusing Resource Graph, as it does without the Reader role.
+    let arm = httpmock::MockServer::start_async().await;
+    arm.mock_async(|when, then| {
+        when.method("POST")
+            .path("/providers/Microsoft.ResourceGraph/resources");
+        then.status(403).json_body(serde_json::json!({"error": {
+            "code": "AuthorizationFailed",
+            "message": "The client does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read'."
+        }}));
+    })
+    .await;
+    let clock = clock();
+    let (cred, shared) = sign_in(&emu, &clock);
+    let mut o = options(&emu);
+    o.endpoints.arm = Some(arm.base_url().parse().unwrap());
+    o.inventory_source = connector::inventory::tenant::InventorySourceChoice::ResourceGraph;
+    let r = run(&cred, &shared, &o).await;
+    assert_eq!(status(&r, "resource-graph"), Status::Fail, "{r:#?}");
+    assert!(fix(&r, "resource-graph").contains("Reader"), "{r:#?}");
+    assert!(!r.ok());
+    // The other checks do not depend on it.
+    assert_eq!(status(&r, "inventory-api"), Status::Pass, "{r:#?}");
+
+    // With the default source, Resource Graph is not needed: a warning that says so.
+    o.inventory_source = connector::inventory::tenant::InventorySourceChoice::PowerPlatform;
+    let r = run(&cred, &shared, &o).await;
+    let c = r.get("resource-graph").unwrap();
+    assert_eq!(c.status, Status::Warn, "{r:#?}");
+    assert!(
+        c.detail.contains("only needed with --inventory-source arg"),
+        "{}",
+        c.detail
+    );
+    assert!(fix(&r, "resource-graph").contains("Reader"), "{r:#?}");
 }

@@ -147,18 +147,57 @@ async fn every_planted_finding_and_many_to_many_target_is_found() {
             })
             .collect();
         assert_eq!(read, expected);
-        // Each target is a feature row of the agent whose component uses it.
-        for (_, _, target) in &expected {
-            assert!(
-                result
-                    .inventory
-                    .rows
-                    .features
-                    .iter()
-                    .any(|f| f.source_object_id.eq_ignore_ascii_case(target)),
-                "target {target} has no feature row"
-            );
-        }
+        // The feature rows are exactly: each agent's configuration, each of its components,
+        // and each many-to-many target of its components, as rows of that agent.
+        let components = emu.tenant().component_rows();
+        let parent_of: std::collections::BTreeMap<String, String> = components
+            .iter()
+            .map(|c| {
+                (
+                    c["botcomponentid"].as_str().unwrap().to_ascii_lowercase(),
+                    c["_parentbotid_value"]
+                        .as_str()
+                        .unwrap()
+                        .to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        let mut want: BTreeSet<(String, String)> = emu
+            .tenant()
+            .bot_rows()
+            .iter()
+            .map(|b| b["botid"].as_str().unwrap().to_ascii_lowercase())
+            .map(|b| (b.clone(), b))
+            .collect();
+        want.extend(parent_of.iter().map(|(c, bot)| (bot.clone(), c.clone())));
+        want.extend(
+            expected
+                .iter()
+                .map(|(c, _, target)| (parent_of[c].clone(), target.clone())),
+        );
+        let got: BTreeSet<(String, String)> = result
+            .inventory
+            .rows
+            .features
+            .iter()
+            .map(|f| {
+                (
+                    f.agent_id.to_ascii_lowercase(),
+                    f.source_object_id.to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got.len(),
+            result.inventory.rows.features.len(),
+            "a feature is listed twice"
+        );
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "features missing: {missing:?}; not expected: {extra:?}"
+        );
     }
 }
 
@@ -179,25 +218,7 @@ async fn changing_one_component_changes_only_that_agents_rows() {
     let first = s.scan(&PreviousScan::default(), None).await.unwrap();
 
     // Rename one custom topic of one agent and give it new text.
-    let mut component = emu
-        .tenant()
-        .component_rows()
-        .into_iter()
-        .find(|c| c["componenttype"] == 9 && c["schemaname"].as_str().unwrap().contains(".topic."))
-        .unwrap();
-    let agent = component["_parentbotid_value"]
-        .as_str()
-        .unwrap()
-        .to_ascii_lowercase();
-    component.insert("name".into(), Value::String("Renamed by the test".into()));
-    let data = component["data"].as_str().unwrap().replace(
-        "kind: AdaptiveDialog",
-        "kind: AdaptiveDialog\nmodelDescription: \"changed by the test\"",
-    );
-    component.insert("data".into(), Value::String(data));
-    emu.dataverse()
-        .insert_rows("botcomponents", [component])
-        .unwrap();
+    let agent = change_one_topic(&emu);
 
     let second = s.scan(&previous_of(&first), None).await.unwrap();
     let env = &second.summary.environments[0];

@@ -392,9 +392,7 @@ async fn report_reads_the_last_scan_from_the_state_or_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("inventory.db");
     let mut env = env_for(&emu, &dir.path().join("unused.db"), &[]);
-    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
-        env.insert(k.to_owned(), emu.inventory_url().to_owned());
-    }
+    support::with_inventory_services(&mut env, &emu);
     let state_arg = state.to_str().unwrap();
 
     // Before any scan: a clear error, and no store is created by asking.

@@ -13,7 +13,9 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 
-use connector::inventory::output::{Document, TABLES, document, rows_from_document};
+use connector::inventory::output::{
+    Document, TABLES, document, read_document, rows_from_document, tables_json,
+};
 use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use serde_json::Value;
@@ -74,6 +76,18 @@ async fn a_first_scan_reads_every_agent_and_component_and_a_second_reads_only_ch
         doc.to_string()
     );
     assert_eq!(doc["summary"]["status"], "complete");
+    // Read back as the next scan reads its state: the same rows, and each agent's checks.
+    let stored = read_document(&doc.to_string()).unwrap();
+    assert_eq!(stored.rows, first.inventory.rows);
+    assert_eq!(stored.checks.len(), first.inventory.postures.len());
+    for p in &first.inventory.postures {
+        let key = (
+            p.agent_id.to_ascii_lowercase(),
+            p.environment_id.to_ascii_lowercase(),
+        );
+        assert_eq!(stored.checks.get(&key), Some(&p.results), "{key:?}");
+    }
+    assert_eq!(stored.identities, first.identities);
 
     // Nothing changed: two requests (one delta read per tracked table), nothing to write.
     let second = s.scan(&previous_of(&first), None).await.unwrap();
@@ -203,6 +217,8 @@ async fn read_back(
     r.features = table(&dv).await;
     r.auth_shares = table(&dv).await;
     r.usage = table(&dv).await;
+    r.billing = table(&dv).await;
+    r.work_iq = table(&dv).await;
     r.compliance = table(&dv).await;
     r
 }
@@ -214,6 +230,8 @@ fn sorted(mut r: inventory_model::InventoryRows) -> inventory_model::InventoryRo
     r.features.sort_by_key(|x| x.key_values());
     r.auth_shares.sort_by_key(|x| x.key_values());
     r.usage.sort_by_key(|x| x.key_values());
+    r.billing.sort_by_key(|x| x.key_values());
+    r.work_iq.sort_by_key(|x| x.key_values());
     r.compliance.sort_by_key(|x| x.key_values());
     r
 }
@@ -299,7 +317,10 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
     assert_eq!(back.features, written.features);
     assert_eq!(back.auth_shares, written.auth_shares);
     assert_eq!(back.usage, written.usage);
+    assert_eq!(back.billing, written.billing);
+    assert_eq!(back.work_iq, written.work_iq);
     assert_eq!(back.compliance, written.compliance);
+    assert_eq!(back, written, "the eight tables hold the document's rows");
 
     // Nothing changed: nothing is written, and nothing is duplicated.
     let out = run().await;
@@ -313,5 +334,219 @@ async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan
     assert_eq!(
         emu.dataverse().count("fsi_caiagentfeatures"),
         written.features.len()
+    );
+}
+
+/// Each Dataverse environment's requests served so far (reads + writes, writes), by URL.
+fn dataverse_requests(emu: &RunningEmulator) -> BTreeMap<String, (u64, u64)> {
+    emu.environments()
+        .iter()
+        .filter_map(|e| {
+            let c = e.dataverse.as_ref()?.request_counts();
+            Some((e.url.clone()?, (c.reads + c.writes, c.writes)))
+        })
+        .collect()
+}
+
+/// The rows (as JSON) of `after` that are not in `before` or the other way round, by table.
+fn changed_rows(
+    before: &inventory_model::InventoryRows,
+    after: &inventory_model::InventoryRows,
+) -> Vec<(String, Value)> {
+    let (b, a) = (tables_json(before), tables_json(after));
+    let mut out = Vec::new();
+    for t in TABLES {
+        let (rb, ra) = (b[t].as_array().unwrap(), a[t].as_array().unwrap());
+        for row in ra.iter().filter(|r| !rb.contains(r)) {
+            out.push((t.to_owned(), row.clone()));
+        }
+        for row in rb.iter().filter(|r| !ra.contains(r)) {
+            out.push((t.to_owned(), row.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_tenant_upserted_reads_back_equal_rescans_in_two_requests_and_writes_only_changes()
+{
+    let clock = clock();
+    let builder = Emulator::builder()
+        .seed(37)
+        .agents(4)
+        .transcripts(12)
+        .environments(5);
+    let emu = with_inventory_tables(builder, &clock).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&emu, &dir.path().join("c.db"), &[]);
+    with_inventory_services(&mut env, &emu);
+    env.insert("GRAPH_URL".to_owned(), emu.graph_url().to_owned());
+    let out_file = dir.path().join("inventory.json");
+    // Every environment of the admin list, the tenant inventory, identities from Graph, the
+    // rows upserted into the default environment's tables.
+    let args: Vec<String> = [
+        "inventory",
+        "scan",
+        "--inventory-url",
+        emu.environment_url(),
+        "--output",
+        out_file.to_str().unwrap(),
+        "--inventory-state",
+        dir.path().join("inv.db").to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let scan = || binary::run(&env, &args);
+    let summary_of = |out: &std::process::Output| -> Value {
+        // The tenant plants an environment without Dataverse and one that answers 403:
+        // partial (4), never failed.
+        binary::assert_exit(out, 4);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+
+    // The first scan: every agent of every readable environment, written and read back equal.
+    let summary = summary_of(&scan().await);
+    assert_eq!(summary["status"], "partial", "{summary:#}");
+    assert_eq!(
+        summary["write"]["failed"].as_array().unwrap().len(),
+        0,
+        "{summary:#}"
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let written = sorted(rows_from_document(&doc).unwrap());
+    let mut readable = 0;
+    for e in emu.environments() {
+        if e.dataverse.is_none() || e.forbidden {
+            continue;
+        }
+        readable += 1;
+        for b in &e.bot_ids {
+            assert!(
+                written
+                    .agents
+                    .iter()
+                    .any(|a| a.agent_id.eq_ignore_ascii_case(&b.to_string())
+                        && a.environment_id.eq_ignore_ascii_case(&e.id)),
+                "agent {b} of {} missing",
+                e.id
+            );
+        }
+    }
+    assert!(readable >= 3, "{:?}", emu.environments());
+    assert_eq!(
+        read_back(&emu, &clock).await,
+        written,
+        "the eight tables hold the document's rows"
+    );
+    // The document reads back as the next scan reads it: rows, postures and identities.
+    let stored = read_document(&text).unwrap();
+    assert_eq!(sorted(stored.rows), written);
+    assert_eq!(
+        stored.checks.len(),
+        doc["postures"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        stored.identities.len(),
+        doc["identities"].as_array().unwrap().len()
+    );
+    assert!(!stored.identities.is_empty(), "no identity was read");
+
+    // Nothing changed: at most two Dataverse requests per environment, counted by the
+    // emulator (the tenant inventory's pages are not Dataverse), and not one write.
+    let before = dataverse_requests(&emu);
+    let summary = summary_of(&scan().await);
+    let after = dataverse_requests(&emu);
+    for (url, (requests, writes)) in &before {
+        let (requests_after, writes_after) = after[url];
+        assert!(
+            requests_after - requests <= 2,
+            "{url}: {} requests on a rescan with nothing changed",
+            requests_after - requests
+        );
+        assert_eq!(
+            writes_after, *writes,
+            "{url}: written on a no-change rescan"
+        );
+    }
+    assert_eq!(summary["write"]["operations"], 0, "{summary:#}");
+    let upserts: BTreeMap<String, u64> =
+        serde_json::from_value(summary["changes"]["upserts"].clone()).unwrap();
+    assert!(upserts.values().all(|n| *n == 0), "{upserts:?}");
+    assert_eq!(read_back(&emu, &clock).await, written, "the tables moved");
+
+    // One component changed: the rows that change in the tables are that agent's, and its
+    // environment's row (the new delta link), nothing else.
+    let agent = change_one_topic(&emu);
+    let before = dataverse_requests(&emu);
+    let summary = summary_of(&scan().await);
+    let after = dataverse_requests(&emu);
+    assert_eq!(summary["agents_rebuilt"], 1, "{summary:#}");
+    let changed = changed_rows(&written, &read_back(&emu, &clock).await);
+    assert!(
+        changed.iter().any(|(t, _)| t == "fsi_caiagentfeature"),
+        "the renamed component's row was not written: {changed:#?}"
+    );
+    let default_environment = &emu.environments()[0].id;
+    for (table, row) in &changed {
+        if table == "fsi_caienvironment" {
+            assert!(
+                row["fsi_environmentid"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case(default_environment),
+                "{row:#}"
+            );
+        } else {
+            assert_eq!(
+                row["fsi_agentid"].as_str().map(str::to_ascii_lowercase),
+                Some(agent.clone()),
+                "{table}: another agent's row changed: {row:#}"
+            );
+        }
+    }
+    // Only the inventory environment (which is also the changed one) was written to.
+    for (url, (_, writes)) in &before {
+        if url.trim_end_matches('/') != emu.environment_url().trim_end_matches('/') {
+            assert_eq!(after[url].1, *writes, "{url} was written to");
+        }
+    }
+
+    // Only an environment the app may not read: nothing read, the scan failed (exit 1).
+    let forbidden = emu
+        .environments()
+        .iter()
+        .find(|e| e.forbidden)
+        .and_then(|e| e.url.clone())
+        .unwrap();
+    let out = binary::run(
+        &env,
+        [
+            "inventory",
+            "scan",
+            "--environment",
+            &forbidden,
+            "--inventory-source",
+            "none",
+            "--output",
+            "-",
+            "--inventory-state",
+            dir.path().join("other.db").to_str().unwrap(),
+        ],
+    )
+    .await;
+    binary::assert_exit(&out, 1);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["status"], "failed", "{:#}", doc["summary"]);
+    assert!(
+        doc["summary"]["coverage_gaps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["kind"] == "environment_not_scanned"),
+        "{:#}",
+        doc["summary"]
     );
 }

@@ -206,7 +206,25 @@ async fn every_environment_agent_and_planted_gap_is_found() {
                     );
                 }
             }
-            _ => {}
+            Discrepancy::DeveloperEnvironment { environment_id } => {
+                // A developer environment is scanned like any other (no gap), and listed.
+                let report = sum
+                    .environments
+                    .iter()
+                    .find(|e| e.environment_id.eq_ignore_ascii_case(environment_id))
+                    .unwrap();
+                assert_eq!(report.outcome, "scanned", "{d:?}: {report:#?}");
+                assert!(
+                    r.inventory
+                        .rows
+                        .environments
+                        .iter()
+                        .any(|e| e.environment_id.eq_ignore_ascii_case(environment_id)),
+                    "{d:?} has no environment row"
+                );
+            }
+            // A kind of plant this test does not check yet must not pass unchecked.
+            other => panic!("planted {other:?} is not checked"),
         }
     }
     // Posture findings come with evidence.
@@ -261,14 +279,35 @@ async fn ten_percent_429s_still_complete_with_the_same_rows() {
         assert_eq!(a.outcome, b.outcome, "{b:#?}");
         assert_eq!((a.bots, a.components), (b.bots, b.components));
     }
-    assert_eq!(
-        throttled.inventory.rows.agents.len(),
-        clean.inventory.rows.agents.len()
-    );
-    assert_eq!(
-        throttled.inventory.rows.features.len(),
-        clean.inventory.rows.features.len()
-    );
+    // No request failed for good: the same rows (by key) in every table, and no coverage gap
+    // the clean scan did not have.
+    fn keys<R: inventory_model::InventoryRow>(rows: &[R]) -> Vec<String> {
+        let mut k: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{:?}", r.key_values()))
+            .collect();
+        k.sort();
+        k
+    }
+    let (t, c) = (&throttled.inventory.rows, &clean.inventory.rows);
+    assert!(!c.agents.is_empty() && !c.features.is_empty());
+    assert_eq!(keys(&t.agents), keys(&c.agents));
+    assert_eq!(keys(&t.environments), keys(&c.environments));
+    assert_eq!(keys(&t.features), keys(&c.features));
+    assert_eq!(keys(&t.auth_shares), keys(&c.auth_shares));
+    assert_eq!(keys(&t.usage), keys(&c.usage));
+    assert_eq!(keys(&t.compliance), keys(&c.compliance));
+    let gaps = |r: &ScanResult| -> Vec<String> {
+        let mut g: Vec<String> = r
+            .inventory
+            .coverage
+            .iter()
+            .map(|c| format!("{:?} {:?} {:?}", c.kind, c.environment_id, c.agent_id))
+            .collect();
+        g.sort();
+        g
+    };
+    assert_eq!(gaps(&throttled), gaps(&clean));
     let retried: u64 = throttled.summary.dataverse_requests;
     assert!(
         retried > clean.summary.dataverse_requests,

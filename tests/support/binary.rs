@@ -172,3 +172,30 @@ pub async fn sigterm(child: tokio::process::Child, within: Duration) -> Output {
         .unwrap_or_else(|_| panic!("the run did not stop within {within:?} of SIGTERM"))
         .expect("the child's output")
 }
+
+/// Reads `child`'s stderr (which it takes) until a line containing `needle`, for at most
+/// `within`: that line, or `None` if the child closed stderr or the time ran out first. The
+/// rest of stderr is read and dropped, so the child never writes into a closed pipe. For
+/// waiting on a child's own word that it reached a state, rather than sleeping.
+pub async fn stderr_line(
+    child: &mut tokio::process::Child,
+    needle: &str,
+    within: Duration,
+) -> Option<String> {
+    use tokio::io::AsyncBufReadExt;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (found_tx, found_rx) = tokio::sync::oneshot::channel();
+    let needle = needle.to_owned();
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let mut found = Some(found_tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(&needle)
+                && let Some(tx) = found.take()
+            {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    tokio::time::timeout(within, found_rx).await.ok()?.ok()
+}

@@ -269,3 +269,63 @@ pub fn upsert_scan_args(
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     args
 }
+
+/// `builder`'s tenant, with the connector app over-privileged in the default environment and
+/// the eight inventory tables created there by `inventory schema apply`'s code: an inventory
+/// environment to scan into with `--inventory-url`.
+pub async fn with_inventory_tables(
+    builder: tenant_emulator::EmulatorBuilder,
+    clock: &SharedManualClock,
+) -> RunningEmulator {
+    let emulator = builder
+        .connector_access(tenant_emulator::entra::DataverseAccess::OverPrivileged)
+        .start()
+        .await
+        .expect("the emulator starts");
+    connector::inventory::schema::apply(&dataverse(&emulator, clock))
+        .await
+        .expect("the inventory tables are created");
+    emulator
+}
+
+/// Points `env` at `emulator`'s tenant inventory services (`POWER_PLATFORM_API_URL`,
+/// `BAP_API_URL`, `ARM_URL`), as a private cloud would.
+pub fn with_inventory_services(env: &mut HashMap<String, String>, emulator: &RunningEmulator) {
+    for k in ["POWER_PLATFORM_API_URL", "BAP_API_URL", "ARM_URL"] {
+        env.insert(k.to_owned(), emulator.inventory_url().to_owned());
+    }
+}
+
+/// Renames one custom topic of `emulator`'s default environment and gives it new text, as a
+/// maker editing it would; returns its agent's id, lower case.
+pub fn change_one_topic(emulator: &RunningEmulator) -> String {
+    let mut component = emulator
+        .tenant()
+        .component_rows()
+        .into_iter()
+        .find(|c| {
+            c["componenttype"] == 9
+                && c["schemaname"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(".topic."))
+        })
+        .expect("the tenant has a custom topic");
+    let agent = component["_parentbotid_value"]
+        .as_str()
+        .expect("a topic has its agent")
+        .to_ascii_lowercase();
+    component.insert(
+        "name".into(),
+        serde_json::Value::String("Renamed by the test".into()),
+    );
+    let data = component["data"].as_str().unwrap_or_default().replace(
+        "kind: AdaptiveDialog",
+        "kind: AdaptiveDialog\nmodelDescription: \"changed by the test\"",
+    );
+    component.insert("data".into(), serde_json::Value::String(data));
+    emulator
+        .dataverse()
+        .insert_rows("botcomponents", [component])
+        .expect("the component is saved");
+    agent
+}

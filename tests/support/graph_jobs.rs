@@ -33,7 +33,15 @@ pub fn settings(env: &HashMap<String, String>) -> SharedSettings {
 
 /// The app credential `settings` name, on the system clock.
 pub fn credential(settings: &SharedSettings) -> client_core::SharedCredential {
-    connector::credential::from_settings(settings, client_core::system_clock()).expect("credential")
+    credential_on(settings, client_core::system_clock())
+}
+
+/// The app credential `settings` name, on `clock` (a manual clock shared with the emulator).
+pub fn credential_on(
+    settings: &SharedSettings,
+    clock: client_core::SharedClock,
+) -> client_core::SharedCredential {
+    connector::credential::from_settings(settings, clock).expect("credential")
 }
 
 /// How many times each record path was ingested; every record must be tagged as `source`

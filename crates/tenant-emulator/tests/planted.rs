@@ -10,9 +10,9 @@ use serde_json::Value;
 use tenant_emulator::generate::{Plant, SyntheticTenant, TenantSpec};
 
 fn tenant(seed: u64, agents: usize) -> SyntheticTenant {
-    let mut spec = TenantSpec::new(seed, time::macros::datetime!(2026-03-01 12:00 UTC));
-    spec.agents = agents;
-    spec.transcripts = 0;
+    let spec = TenantSpec::new(seed, time::macros::datetime!(2026-03-01 12:00 UTC))
+        .with_agents(agents)
+        .with_transcripts(0);
     SyntheticTenant::generate(&spec)
 }
 

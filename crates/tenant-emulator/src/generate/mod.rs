@@ -72,7 +72,21 @@ enum Slot {
 }
 
 /// What to generate.
+///
+/// Start from [`TenantSpec::new`] and change what you need with the `with_*` methods (or by
+/// assigning a field): the struct is `#[non_exhaustive]`, so a knob added later (as
+/// `min_components_per_agent` was) is not a breaking change for callers.
+///
+/// ```
+/// use tenant_emulator::generate::{SyntheticTenant, TenantSpec};
+///
+/// let spec = TenantSpec::new(7, time::macros::datetime!(2026-03-01 12:00 UTC))
+///     .with_agents(3)
+///     .with_transcripts(10);
+/// assert_eq!(SyntheticTenant::generate(&spec).bot_rows().len(), 3);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TenantSpec {
     /// The seed every value derives from.
     pub seed: u64,
@@ -100,6 +114,42 @@ impl TenantSpec {
             history_days: 30,
             min_components_per_agent: 0,
         }
+    }
+
+    /// The same spec with `seed`.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The same spec with `agents` agents (`bots` rows).
+    #[must_use]
+    pub fn with_agents(mut self, agents: usize) -> Self {
+        self.agents = agents;
+        self
+    }
+
+    /// The same spec with `transcripts` transcripts.
+    #[must_use]
+    pub fn with_transcripts(mut self, transcripts: usize) -> Self {
+        self.transcripts = transcripts;
+        self
+    }
+
+    /// The same spec with transcripts spread over `days` days before the anchor.
+    #[must_use]
+    pub fn with_history_days(mut self, days: u32) -> Self {
+        self.history_days = days;
+        self
+    }
+
+    /// The same spec with every agent padded to at least `n` components (numbered copies of
+    /// its topics), for scans at a realistic component count.
+    #[must_use]
+    pub fn with_min_components_per_agent(mut self, n: usize) -> Self {
+        self.min_components_per_agent = n;
+        self
     }
 }
 
