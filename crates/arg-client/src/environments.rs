@@ -129,13 +129,17 @@ impl Environment {
     /// The environment's Dataverse URL (`instanceUrl`, normalised to `https://org.crm.dynamics.com/`),
     /// or `None` for an environment without Dataverse. An instance URL that is not a valid
     /// https (or loopback) URL is an error, so it is never silently skipped.
+    ///
+    /// `instanceUrl` is the URL Dataverse's own documents use; when the list gives only
+    /// `instanceApiUrl` (`https://org.api.crm.dynamics.com`), that one is used, as the Web API
+    /// answers on both hosts.
     pub fn dataverse_url(&self) -> Result<Option<Url>, Error> {
-        let Some(raw) = self
-            .properties
-            .linked_environment_metadata
-            .as_ref()
-            .and_then(|m| m.instance_url.as_deref())
-            .filter(|u| !u.trim().is_empty())
+        fn present(u: Option<&String>) -> Option<&str> {
+            u.map(String::as_str).filter(|u| !u.trim().is_empty())
+        }
+        let meta = self.properties.linked_environment_metadata.as_ref();
+        let Some(raw) = present(meta.and_then(|m| m.instance_url.as_ref()))
+            .or_else(|| present(meta.and_then(|m| m.instance_api_url.as_ref())))
         else {
             return Ok(None);
         };
@@ -152,6 +156,38 @@ impl Environment {
         url.set_query(None);
         url.set_fragment(None);
         Ok(Some(url))
+    }
+
+    /// Why the environment cannot be read now although it is listed, if so: its runtime
+    /// state is not enabled (`states.runtime.id` `Disabled`, e.g. an expired trial or an
+    /// admin's doing) or it is being deleted (`states.management.id` `Deleting`, `Deleted`,
+    /// `SoftDeleted`). A scan reports such an environment as not read, not as failed.
+    ///
+    /// ```
+    /// let env: arg_client::Environment = serde_json::from_value(serde_json::json!({
+    ///     "name": "e1",
+    ///     "properties": {"states": {"management": {"id": "Ready"}, "runtime": {"id": "Disabled"}}}
+    /// })).unwrap();
+    /// assert!(env.unavailable_reason().unwrap().contains("Disabled"));
+    /// ```
+    pub fn unavailable_reason(&self) -> Option<String> {
+        let states = self.properties.states.as_ref()?;
+        let id = |s: &Option<State>| s.as_ref().and_then(|s| s.id.clone());
+        if let Some(runtime) = id(&states.runtime)
+            && runtime.eq_ignore_ascii_case("disabled")
+        {
+            return Some(format!(
+                "the environment is disabled (states.runtime.id {runtime}); enable it in the admin center to scan it"
+            ));
+        }
+        if let Some(management) = id(&states.management)
+            && management.to_ascii_lowercase().contains("delet")
+        {
+            return Some(format!(
+                "the environment is being deleted or was deleted (states.management.id {management})"
+            ));
+        }
+        None
     }
 
     /// The display name, else the id.
@@ -344,5 +380,27 @@ mod tests {
             "properties": {"linkedEnvironmentMetadata": {"instanceUrl": "http://evil.example.com"}}}))
         .unwrap();
         assert!(bad.dataverse_url().is_err());
+        assert_eq!(e.unavailable_reason(), None);
+
+        // Only the Web API URL: it is the Dataverse URL. Disabled or deleted: unavailable.
+        let api_only: Environment = serde_json::from_value(json!({"name": "e4",
+            "properties": {"states": {"management": {"id": "NotSpecified"}, "runtime": {"id": "Disabled", "runtimeReasonCode": "AdminDisabled"}},
+                "linkedEnvironmentMetadata": {"instanceApiUrl": "https://org4.api.crm.dynamics.com"}}}))
+        .unwrap();
+        assert_eq!(
+            api_only.dataverse_url().unwrap().unwrap().as_str(),
+            "https://org4.api.crm.dynamics.com/"
+        );
+        assert!(api_only.unavailable_reason().unwrap().contains("disabled"));
+        let deleting: Environment = serde_json::from_value(
+            json!({"name": "e5", "properties": {"states": {"management": {"id": "SoftDeleted"}}}}),
+        )
+        .unwrap();
+        assert!(
+            deleting
+                .unavailable_reason()
+                .unwrap()
+                .contains("SoftDeleted")
+        );
     }
 }

@@ -60,15 +60,36 @@ pub struct Changes {
     pub delta_link: DeltaLink,
 }
 
+/// What the first read of a table with [`ChangeStream::read_initial`] returned: every row,
+/// and the link for the next read when the service tracks the table.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct InitialSync {
+    /// Every current row, in the order the service sent them.
+    pub rows: Vec<Value>,
+    /// Where to read the changes from next time; `None` when the table is not change-tracked
+    /// (the service ignored `Prefer: odata.track-changes`), so the next read is a full one too.
+    pub delta_link: Option<DeltaLink>,
+}
+
+impl InitialSync {
+    /// Whether the service tracks changes of the table (a delta link came back).
+    pub fn is_tracked(&self) -> bool {
+        self.delta_link.is_some()
+    }
+}
+
 /// A lazy stream of [`Change`]s across all pages of a change tracking read. When it ends
 /// without error, [`delta_link`](Self::delta_link) holds the link for the next read.
 ///
-/// A response without `@odata.deltaLink` ends the stream with [`Error::MissingDeltaLink`];
+/// A response without `@odata.deltaLink` ends the stream with [`Error::MissingDeltaLink`]
+/// (see [`is_tracked`](Self::is_tracked) to tell a table the service does not track);
 /// an expired or invalid delta token with [`Error::DeltaTokenExpired`] (start a full sync).
 pub struct ChangeStream {
     pages: BoxStream<'static, Result<Fetched<Value>, Error>>,
     buffer: VecDeque<Change>,
     delta_link: Option<DeltaLink>,
+    tracked: Option<bool>,
     url: String,
     finished: bool,
 }
@@ -92,6 +113,7 @@ impl ChangeStream {
             pages: pager.into_stream::<Value>(),
             buffer: VecDeque::new(),
             delta_link: None,
+            tracked: None,
             url,
             finished: false,
         }
@@ -100,6 +122,90 @@ impl ChangeStream {
     /// The link for the next read, once the stream has ended without error.
     pub fn delta_link(&self) -> Option<&DeltaLink> {
         self.delta_link.as_ref()
+    }
+
+    /// Whether the service tracks the table, once the first page has come: `Some(true)` when
+    /// it answered with `Preference-Applied: odata.track-changes` or a delta link, `Some(false)`
+    /// when it ignored the preference (change tracking is off for the table: the rows are
+    /// all current rows, and no delta link will come). `None` before the first page.
+    pub fn is_tracked(&self) -> Option<bool> {
+        self.tracked
+    }
+
+    /// Reads a first sync ([`DataverseClient::track_changes`]) to the end: every row and the
+    /// delta link, or, when the service does not track the table (no `Preference-Applied:
+    /// odata.track-changes` and no delta link), every row and no link, so the caller neither
+    /// loses the rows nor reads the table twice. A table the service says it tracks but whose
+    /// read ends without a delta link is [`Error::MissingDeltaLink`].
+    ///
+    /// ```no_run
+    /// # async fn run(client: dataverse_client::DataverseClient) -> Result<(), dataverse_client::Error> {
+    /// let sync = client.track_changes("bots", &["botid", "name"]).read_initial().await?;
+    /// match &sync.delta_link {
+    ///     Some(link) => println!("{} rows; next time read {link}", sync.rows.len()),
+    ///     None => println!("{} rows; bots is not change-tracked here", sync.rows.len()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_initial(mut self) -> Result<InitialSync, Error> {
+        let mut rows = Vec::new();
+        loop {
+            while let Some(c) = self.buffer.pop_front() {
+                match c {
+                    Change::Upsert(row) => rows.push(row),
+                    // A first sync has no deletions; one here would be a delta read.
+                    Change::Deleted { id } => {
+                        return Err(Error::decode(
+                            "a first change tracking read",
+                            format!("it holds a deleted row ({id}): read it with changes_since"),
+                        ));
+                    }
+                }
+            }
+            if self.finished {
+                break;
+            }
+            match self.pages.next().await {
+                Some(page) => self.take_page(page?)?,
+                None => self.finished = true,
+            }
+        }
+        match (self.delta_link, self.tracked) {
+            (Some(link), _) => Ok(InitialSync {
+                rows,
+                delta_link: Some(link),
+            }),
+            (None, Some(false)) => {
+                tracing::info!(url = %self.url, "the table is not change-tracked: read in full");
+                Ok(InitialSync {
+                    rows,
+                    delta_link: None,
+                })
+            }
+            (None, _) => Err(Error::missing_delta_link(self.url)),
+        }
+    }
+
+    /// Takes one page's delta link, tracking flag and rows into the stream's state.
+    fn take_page(&mut self, page: Fetched<Value>) -> Result<(), Error> {
+        if self.tracked.is_none() {
+            self.tracked = Some(page.tracking_applied || page.delta_link.is_some());
+        }
+        if let Some(link) = page.delta_link {
+            self.delta_link = Some(DeltaLink(link));
+            self.tracked = Some(true);
+        }
+        for row in page.rows {
+            match to_change(row) {
+                Ok(c) => self.buffer.push_back(c),
+                Err(e) => {
+                    self.finished = true;
+                    self.buffer.clear();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads every change and the new delta link.
@@ -125,19 +231,24 @@ impl ChangeStream {
     }
 }
 
-/// Reads one row of a delta response.
+/// Reads one row of a delta response. A deleted row is the OData 4.0 form Dataverse sends
+/// (`@odata.context` ending in `$deletedEntity`, with `id` and `reason`), or the OData 4.01
+/// form (`@removed`, with the id in `@id` as `set(guid)` or in `id`).
 fn to_change(row: Value) -> Result<Change, Error> {
     let deleted = row
         .get("@odata.context")
         .and_then(Value::as_str)
-        .is_some_and(|c| c.ends_with("$deletedEntity"));
+        .is_some_and(|c| c.ends_with("$deletedEntity"))
+        || row.get("@removed").is_some();
     if !deleted {
         return Ok(Change::Upsert(row));
     }
     let id = row
         .get("id")
+        .or_else(|| row.get("@id"))
+        .or_else(|| row.get("@odata.id"))
         .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
+        .and_then(guid_in)
         .ok_or_else(|| {
             Error::decode(
                 "a $deletedEntity entry",
@@ -145,6 +256,17 @@ fn to_change(row: Value) -> Result<Change, Error> {
             )
         })?;
     Ok(Change::Deleted { id })
+}
+
+/// A GUID alone, or the key of an entity id such as `.../bots(guid)`.
+fn guid_in(s: &str) -> Option<Uuid> {
+    let s = s.trim();
+    if let Ok(id) = Uuid::parse_str(s) {
+        return Some(id);
+    }
+    let inner = s.strip_suffix(')')?;
+    let open = inner.rfind('(')?;
+    Uuid::parse_str(&inner[open + 1..]).ok()
 }
 
 impl Stream for ChangeStream {
@@ -165,18 +287,8 @@ impl Stream for ChangeStream {
                     return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(page))) => {
-                    if let Some(link) = page.delta_link {
-                        self.delta_link = Some(DeltaLink(link));
-                    }
-                    for row in page.rows {
-                        match to_change(row) {
-                            Ok(c) => self.buffer.push_back(c),
-                            Err(e) => {
-                                self.finished = true;
-                                self.buffer.clear();
-                                return Poll::Ready(Some(Err(e)));
-                            }
-                        }
+                    if let Err(e) = self.take_page(page) {
+                        return Poll::Ready(Some(Err(e)));
                     }
                 }
                 Poll::Ready(None) => {
@@ -286,5 +398,16 @@ mod tests {
         assert!(to_change(bad).is_err());
         let up = serde_json::json!({"botid": "1"});
         assert_eq!(to_change(up.clone()).unwrap(), Change::Upsert(up));
+        // The OData 4.01 form.
+        let removed = serde_json::json!({
+            "@removed": {"reason": "deleted"},
+            "@id": "https://o/api/data/v9.2/bots(00000000-0000-0000-0000-00000000000a)"
+        });
+        assert_eq!(
+            to_change(removed).unwrap(),
+            Change::Deleted {
+                id: Uuid::from_u128(10)
+            }
+        );
     }
 }

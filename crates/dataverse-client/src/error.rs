@@ -291,7 +291,8 @@ impl Error {
 }
 
 /// Whether a service error says the delta token expired: the ExpiredVersionStamp code in hex
-/// or decimal, or a 400 whose message is about the delta token or the version stamp.
+/// or decimal, or the version stamp message, whatever the status (the Web API status of the
+/// expiry is not documented); or a 400 whose message is about the delta token.
 pub(crate) fn is_expired_delta(e: &client_core::Error) -> bool {
     let Some(s) = e.service() else {
         return false;
@@ -300,10 +301,11 @@ pub(crate) fn is_expired_delta(e: &client_core::Error) -> bool {
         return true;
     }
     let message = s.message().unwrap_or_default().to_ascii_lowercase();
-    s.status() == 400
-        && (message.contains("version stamp")
-            || message.contains("deltatoken")
-            || message.contains("delta token"))
+    (message.contains("version stamp") && message.contains("expired"))
+        || (s.status() == 400
+            && (message.contains("version stamp")
+                || message.contains("deltatoken")
+                || message.contains("delta token")))
 }
 
 /// The URL without its query, for messages.

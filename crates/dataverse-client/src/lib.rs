@@ -16,7 +16,7 @@ mod write;
 pub use batch::{
     Batch, BatchMode, BatchOutcome, BatchResponse, BatchResult, ChangeSet, MAX_BATCH_OPERATIONS,
 };
-pub use changes::{Change, ChangeStream, Changes, DeltaLink};
+pub use changes::{Change, ChangeStream, Changes, DeltaLink, InitialSync};
 pub use client::{
     DEFAULT_API_VERSION, DEFAULT_MAX_CONCURRENCY, DataverseClient, DataverseClientBuilder, WhoAmI,
 };

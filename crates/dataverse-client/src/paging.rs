@@ -96,6 +96,8 @@ pub(crate) struct Fetched<T> {
     pub(crate) delta_link: Option<String>,
     pub(crate) count: Option<u64>,
     pub(crate) continuation: Option<Continuation>,
+    /// Whether the answer's `Preference-Applied` header holds `odata.track-changes`.
+    pub(crate) tracking_applied: bool,
 }
 
 #[derive(Deserialize)]
@@ -171,18 +173,20 @@ impl Pager {
     pub(crate) async fn next_page<T: DeserializeOwned>(
         &mut self,
     ) -> Result<Option<Fetched<T>>, Error> {
-        let Some((url, bytes)) = self.fetch().await? else {
+        let Some((url, bytes, tracking_applied)) = self.fetch().await? else {
             return Ok(None);
         };
         let body: PageBody<T> = decode_page(&bytes)
             .map_err(|e| Error::decode(format!("a page of {}", without_query(url.as_str())), e))?;
-        self.advance(&url, body).map(Some)
+        let mut page = self.advance(&url, body)?;
+        page.tracking_applied = tracking_applied;
+        Ok(Some(page))
     }
 
     /// Fetches the next page as the bytes the service sent, or `None` after the last. Only
     /// the paging annotations are decoded (the rows are skipped, not built).
     pub(crate) async fn next_raw(&mut self) -> Result<Option<RawPage>, Error> {
-        let Some((url, bytes)) = self.fetch().await? else {
+        let Some((url, bytes, _)) = self.fetch().await? else {
             return Ok(None);
         };
         let what = || format!("a page of {}", without_query(url.as_str()));
@@ -208,8 +212,9 @@ impl Pager {
         }))
     }
 
-    /// Sends the request for the next page; `None` after the last.
-    async fn fetch(&mut self) -> Result<Option<(Url, Bytes)>, Error> {
+    /// Sends the request for the next page; `None` after the last. The flag says whether the
+    /// service applied change tracking (`Preference-Applied: odata.track-changes`).
+    async fn fetch(&mut self) -> Result<Option<(Url, Bytes, bool)>, Error> {
         let Some(next) = self.next.take() else {
             return Ok(None);
         };
@@ -228,7 +233,8 @@ impl Pager {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Some((url, resp.into_body())))
+        let tracking_applied = tracking_applied(resp.headers());
+        Ok(Some((url, resp.into_body(), tracking_applied)))
     }
 
     /// Works out the next page from `body`'s annotations and moves the pager on.
@@ -271,6 +277,7 @@ impl Pager {
             delta_link: body.delta_link,
             count: body.count,
             continuation,
+            tracking_applied: false,
         })
     }
 
@@ -283,6 +290,18 @@ impl Pager {
         })
         .boxed()
     }
+}
+
+/// Whether `Preference-Applied` (one header or several, comma-separated) holds
+/// `odata.track-changes`: a service that does not track the table ignores the preference and
+/// leaves it out.
+pub(crate) fn tracking_applied(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all("preference-applied")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("odata.track-changes"))
 }
 
 /// The first URL, the `Prefer` header and the FetchXML state of a query.

@@ -197,3 +197,154 @@ async fn a_read_without_a_delta_link_says_to_enable_change_tracking() {
     assert!(err.to_string().contains("change tracking"));
     assert!(s.try_next().await.unwrap().is_none());
 }
+
+/// Change tracking off for the table: the service ignores `Prefer: odata.track-changes`
+/// (no `Preference-Applied`), pages with next links and ends without a delta link. The first
+/// sync keeps every row, says the table is not tracked, and reads each page once.
+#[tokio::test]
+async fn an_untracked_table_is_read_once_in_full() {
+    let server = MockServer::start_async().await;
+    let base = server.base_url();
+    let page2 = format!(
+        "{API}/msdyn_aimodels?$select=name&$skiptoken=%3Ccookie%20pagenumber=%222%22%20/%3E"
+    );
+    let second = server
+        .mock_async(|when, then| {
+            when.method(GET).is_true(raw_uri(page2.clone()));
+            then.status(200)
+                .header("Preference-Applied", "odata.maxpagesize=1")
+                .json_body(json!({"value": [{"name": "b"}]}));
+        })
+        .await;
+    let first = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/msdyn_aimodels"))
+                .query_param_missing("$skiptoken")
+                .header_exists("prefer");
+            then.status(200)
+                .header("Preference-Applied", "odata.maxpagesize=1")
+                .json_body(json!({
+                    "value": [{"name": "a"}],
+                    "@odata.nextLink": format!("{base}{page2}"),
+                }));
+        })
+        .await;
+    let c = clock();
+    let client = client_for(&base, &c);
+    let sync = client
+        .track_changes("msdyn_aimodels", &["name"])
+        .read_initial()
+        .await
+        .unwrap();
+    assert_eq!(sync.rows, [json!({"name": "a"}), json!({"name": "b"})]);
+    assert!(!sync.is_tracked() && sync.delta_link.is_none());
+    first.assert_calls_async(1).await;
+    second.assert_calls_async(1).await;
+
+    // The stream says so too, after its first page.
+    let mut s = client.track_changes("msdyn_aimodels", &["name"]);
+    assert_eq!(s.is_tracked(), None);
+    s.try_next().await.unwrap();
+    assert_eq!(s.is_tracked(), Some(false));
+}
+
+/// The service says it tracks the table (`Preference-Applied`, here among other preferences
+/// and in another case) but the read ends without a delta link: that is an error, not an
+/// untracked table.
+#[tokio::test]
+async fn a_tracked_read_without_a_delta_link_is_an_error() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(format!("{API}/bots"));
+            then.status(200)
+                .header(
+                    "Preference-Applied",
+                    "odata.maxpagesize=500, ODATA.TRACK-CHANGES",
+                )
+                .json_body(json!({"value": [{"botid": "x"}]}));
+        })
+        .await;
+    let c = clock();
+    let client = client_for(&server.base_url(), &c);
+    let err = client
+        .track_changes("bots", &[])
+        .read_initial()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingDeltaLink(_)), "{err}");
+}
+
+/// The Web API status of an expired token is not documented: the code (hex or decimal) or
+/// the version stamp message says it, whatever the status.
+#[tokio::test]
+async fn an_expired_token_is_recognised_at_any_status() {
+    let server = MockServer::start_async().await;
+    let c = clock();
+    let client = client_for(&server.base_url(), &c);
+    let answers = [
+        (
+            410,
+            json!({"error": {"code": "-2147204270", "message": "expired"}}),
+        ),
+        (
+            410,
+            json!({"error": {"code": "", "message": "Version stamp associated with the client has expired. Please perform a full sync."}}),
+        ),
+        (
+            403,
+            json!({"error": {"code": "0x80044352", "message": "Version stamp associated with the client has expired."}}),
+        ),
+    ];
+    for (i, (status, body)) in answers.iter().enumerate() {
+        let m = server
+            .mock_async(|when, then| {
+                when.method(GET).path(format!("{API}/bots"));
+                then.status(*status).json_body(body.clone());
+            })
+            .await;
+        let link = DeltaLink::new(server.url(format!("{API}/bots?$deltatoken={i}")));
+        let err = client.changes_since(link).read_all().await.unwrap_err();
+        assert!(err.is_delta_token_expired(), "{i}: {err}");
+        assert_eq!(err.status(), Some(*status));
+        m.delete_async().await;
+    }
+}
+
+/// A next link is followed byte for byte: its encoded cookie (double-encoded inside) is
+/// neither decoded nor encoded again. (The one rewrite the URL standard makes is `'` to
+/// `%27` in a query, which the service decodes to the same text; Dataverse's links already
+/// carry `%27`.)
+#[tokio::test]
+async fn a_next_link_is_followed_verbatim() {
+    let server = MockServer::start_async().await;
+    let base = server.base_url();
+    let raw = format!(
+        "{API}/botcomponents?$select=name&$filter=(name%20eq%20%27a%27%27b%27)&$skiptoken=%3Ccookie%20pagenumber=%222%22%20pagingcookie=%22%253ccookie%2520page%253d%25221%2522%253e%22%20/%3E"
+    );
+    let m = server
+        .mock_async(|when, then| {
+            when.method(GET).is_true(raw_uri(raw.clone()));
+            then.status(200)
+                .json_body(json!({"value": [{"name": "b"}]}));
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{API}/botcomponents"))
+                .query_param_missing("$skiptoken");
+            then.status(200).json_body(json!({
+                "value": [{"name": "a"}],
+                "@odata.nextLink": format!("{base}{raw}"),
+            }));
+        })
+        .await;
+    let c = clock();
+    let client = client_for(&base, &c);
+    let q = client.query("botcomponents").select(["name"]);
+    let rows: Vec<serde_json::Value> = client.rows(&q).try_collect().await.unwrap();
+    assert_eq!(rows.len(), 2);
+    m.assert_calls_async(1).await;
+}

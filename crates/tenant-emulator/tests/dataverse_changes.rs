@@ -188,8 +188,18 @@ async fn query_options_are_refused_with_change_tracking() {
             )
         );
     }
+    // A table without change tracking ignores the preference, as Dataverse does: every row,
+    // no `Preference-Applied: odata.track-changes`, no delta link.
     let untracked = server.get("systemuserroles_association", &[TRACK]).await;
-    assert_eq!(untracked.status, StatusCode::BAD_REQUEST);
+    assert_eq!(untracked.status, StatusCode::OK, "{}", untracked.text);
+    assert!(
+        !untracked
+            .header("preference-applied")
+            .unwrap_or_default()
+            .contains("track-changes")
+    );
+    assert!(untracked.json().get("@odata.deltaLink").is_none());
+    assert!(untracked.json()["value"].is_array());
     let garbled = server
         .get("bots?$select=name&$deltatoken=banana", &[TRACK])
         .await;

@@ -355,19 +355,18 @@ async fn read_table_inner(
             Err(e) => return Err(e),
         }
     }
-    match client.track_changes(set, columns).read_all().await {
-        Ok(c) => {
-            let rows = c
-                .changes
-                .into_iter()
-                .filter_map(|c| match c {
-                    Change::Upsert(v) => Some(v),
-                    _ => None,
-                })
-                .collect();
+    match client.track_changes(set, columns).read_initial().await {
+        Ok(sync) => {
+            // A service that does not track the table ignores the preference: the rows are
+            // all there, only the delta link is missing (no second read).
+            if sync.delta_link.is_none() {
+                notes.push(format!(
+                    "{set} is not change-tracked here: every scan reads all its rows"
+                ));
+            }
             Ok(TableRead::Full(
-                rows,
-                Some(c.delta_link.as_str().to_owned()),
+                sync.rows,
+                sync.delta_link.map(|l| l.as_str().to_owned()),
             ))
         }
         Err(e) if not_tracked(&e) => {

@@ -48,7 +48,10 @@ const T_WRITE: &str = "Schema and write rights in the inventory environment";
 const NAMED: usize = 5;
 
 const FIX_ADMIN: &str = "give the app the Power Platform Administrator role in Entra ID, or register it as a Power Platform management application (Power Platform admin center > Settings > Admin > Management applications, or `pac admin application register --application-id <client id>`); role changes can take up to an hour to apply";
-const FIX_ARG: &str = "assign the app the Reader role (it carries Microsoft.ResourceGraph/resources/read) at the tenant root management group or on the subscriptions, or scan with --inventory-source powerplatform";
+const FIX_ARG: &str = "assign the app the Reader role (it carries Microsoft.ResourceGraph/resources/read) at the tenant root management group or on the subscriptions; the app also needs the Power Platform Administrator role to see PowerPlatformResources rows";
+/// The Power Platform inventory API answers only delegated (signed-in user) tokens: an
+/// application's token gets 403 whatever its roles (Learn, "Power Platform inventory API").
+const FIX_RESOURCE_QUERY: &str = "the Power Platform resource query accepts signed-in users' tokens only and refuses an application with 403 whatever its roles: scan with --inventory-source arg (Azure Resource Graph; the scan falls back to it on that 403) or --inventory-source none";
 const FIX_DATAVERSE: &str = "in each environment listed, create an application user for the app (Power Platform admin center > the environment > Settings > Users + permissions > Application users) with a role that has organization-level Read on Copilot (bot) and Copilot component (botcomponent) and on the component relationships, such as a copy of 'Bot Transcript Viewer' with those added";
 const FIX_SCHEMA: &str = "run `copilot-connector inventory schema apply --inventory-url <url>` (it creates only what is missing and waits for the keys)";
 const FIX_WRITE: &str = "give the app's application user in the inventory environment the System Customizer role for `inventory schema apply`, and a role with organization-level Create, Read and Write on the eight fsi_ tables for `--inventory-url`";
@@ -130,7 +133,11 @@ pub async fn run(
             let needed = options.inventory_source == InventorySourceChoice::PowerPlatform;
             match (envs, query) {
                 (Ok(envs), Ok(_)) => {
-                    let urls: Vec<Url> = envs.iter().filter_map(|(t, _)| t.url.clone()).collect();
+                    let urls: Vec<Url> = envs
+                        .iter()
+                        .filter(|(t, _)| t.unavailable.is_none())
+                        .filter_map(|(t, _)| t.url.clone())
+                        .collect();
                     r.checks.push(check(
                         "inventory-api",
                         T_API,
@@ -149,15 +156,21 @@ pub async fn run(
                     let mut rights = false;
                     match envs {
                         Ok(envs) => {
-                            listed = Some(envs.iter().filter_map(|(t, _)| t.url.clone()).collect());
+                            listed = Some(
+                                envs.iter()
+                                    .filter(|(t, _)| t.unavailable.is_none())
+                                    .filter_map(|(t, _)| t.url.clone())
+                                    .collect(),
+                            );
                         }
                         Err(e) => {
                             rights |= denied(e.status());
                             problems.push(format!("environment list: {e}"));
                         }
                     }
+                    let mut query_denied = false;
                     if let Err(e) = query {
-                        rights |= denied(e.status());
+                        query_denied = denied(e.status());
                         problems.push(format!("resource query: {e}"));
                     }
                     // Without the list, the scan needs --environment; without the resource
@@ -167,10 +180,15 @@ pub async fn run(
                     } else {
                         Status::Warn
                     };
-                    let fix = if rights {
-                        FIX_ADMIN
-                    } else {
-                        "see the error; rerun with -v for the request log"
+                    let both;
+                    let fix = match (rights, query_denied) {
+                        (true, true) => {
+                            both = format!("{FIX_ADMIN}; {FIX_RESOURCE_QUERY}");
+                            both.as_str()
+                        }
+                        (true, false) => FIX_ADMIN,
+                        (false, true) => FIX_RESOURCE_QUERY,
+                        (false, false) => "see the error; rerun with -v for the request log",
                     };
                     r.checks.push(check(
                         "inventory-api",
@@ -478,8 +496,7 @@ async fn inventory_environment(
                                 .and_then(Value::as_str)
                                 .is_some_and(|n| n.eq_ignore_ascii_case(key.schema_name))
                         })
-                        .and_then(|k| k.get("EntityKeyIndexStatus"))
-                        .and_then(Value::as_str)
+                        .map(|k| super::schema::key_index_status(k.get("EntityKeyIndexStatus")))
                         .unwrap_or("missing");
                     if status != "Active" {
                         inactive.push(format!(

@@ -562,6 +562,7 @@ impl Scanner {
                             id: id_from_url(url),
                             url: Some(url.clone()),
                             info: None,
+                            unavailable: None,
                         }),
                     }
                 }
@@ -882,6 +883,9 @@ impl Scanner {
                 }
             };
         let has_store = matches!(previous, PreviousEnvironment::Store(_));
+        if let Some(reason) = target.unavailable.clone() {
+            return fail(report, ScanOutcome::Skipped { reason }, target);
+        }
         let Some(url) = target.url.clone() else {
             return fail(report, ScanOutcome::NoDataverse, target);
         };

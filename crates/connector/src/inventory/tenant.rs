@@ -50,6 +50,9 @@ pub struct EnvironmentTarget {
     pub url: Option<url::Url>,
     /// What the admin list says about it.
     pub info: Option<EnvironmentInfo>,
+    /// Why it is not to be read although it is listed (disabled, being deleted): reported
+    /// as not read, with this reason, rather than tried and failed.
+    pub unavailable: Option<String>,
 }
 
 /// The model's [`EnvironmentInfo`] of an admin list entry.
@@ -81,11 +84,43 @@ pub async fn list_environments(
                     id: env.name.clone(),
                     url,
                     info: Some(info),
+                    unavailable: env.unavailable_reason(),
                 },
                 problem,
             )
         })
         .collect())
+}
+
+/// Every row of a paged inventory query. A page the service cut short with no skip token to
+/// go on from (`resultTruncated` true: a string in Resource Graph, a number in the resource
+/// query), or fewer rows than `totalRecords` said, is noted: the agents after it were not
+/// read, and saying so beats a silently short inventory.
+async fn collect_rows(
+    mut pages: arg_client::PageStream<Value>,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> Result<Vec<Value>, arg_client::Error> {
+    let mut rows = Vec::new();
+    let mut total = None;
+    while let Some(page) = pages.try_next().await? {
+        total = page.total_records.or(total);
+        let cut = page.result_truncated && page.continuation().is_none();
+        rows.extend(page.rows);
+        if cut {
+            problems.push(format!(
+                "{what} cut its answer short after {} row(s) (resultTruncated, no skip token): the agents after them were not read",
+                rows.len()
+            ));
+        }
+    }
+    if let Some(total) = total.filter(|t| *t > rows.len() as u64) {
+        problems.push(format!(
+            "{what} counted {total} agent(s) (totalRecords) but returned {}",
+            rows.len()
+        ));
+    }
+    Ok(rows)
 }
 
 /// The tenant inventory's agents, with the rows that could not be read and why.
@@ -94,22 +129,41 @@ pub async fn tenant_agents(
     choice: InventorySourceChoice,
 ) -> Result<(Vec<TenantAgent>, Vec<String>), arg_client::Error> {
     let query = ResourceQuery::agents().order_by("name", SortOrder::Asc);
+    let mut problems = Vec::new();
     let (rows, source): (Vec<Value>, InventorySource) = match choice {
-        InventorySourceChoice::PowerPlatform => (
-            client.resource_query::<Value>(&query).try_collect().await?,
-            InventorySource::PowerPlatformAdmin,
-        ),
+        InventorySourceChoice::PowerPlatform => {
+            let pages = client.resource_query_pages::<Value>(&query);
+            match collect_rows(pages, "the Power Platform resource query", &mut problems).await {
+                Ok(rows) => (rows, InventorySource::PowerPlatformAdmin),
+                // The resource query takes signed-in users' tokens only and answers an
+                // application with 403; Resource Graph serves the same table to applications.
+                Err(e) if e.status() == Some(403) => {
+                    let q = GraphQuery::from_resource_query(&query)?;
+                    let pages = client.graph_pages::<Value>(&q);
+                    match collect_rows(pages, "Azure Resource Graph", &mut problems).await {
+                        Ok(rows) => {
+                            problems.push(format!(
+                                "the Power Platform resource query refused the scan's token ({e}); it accepts signed-in users only, so the inventory was read through Azure Resource Graph"
+                            ));
+                            (rows, InventorySource::ResourceGraph)
+                        }
+                        Err(_) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
         InventorySourceChoice::ResourceGraph => {
             let q = GraphQuery::from_resource_query(&query)?;
+            let pages = client.graph_pages::<Value>(&q);
             (
-                client.graph_rows::<Value>(&q).try_collect().await?,
+                collect_rows(pages, "Azure Resource Graph", &mut problems).await?,
                 InventorySource::ResourceGraph,
             )
         }
         InventorySourceChoice::None => return Ok((Vec::new(), Vec::new())),
     };
     let mut agents = Vec::with_capacity(rows.len());
-    let mut problems = Vec::new();
     for row in &rows {
         match TenantAgent::from_inventory_json(row, source) {
             Ok(a) => agents.push(a),

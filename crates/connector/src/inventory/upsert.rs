@@ -15,6 +15,11 @@ pub const MAX_CHANGE_SET: usize = 1000;
 /// Operations per change set by default: Microsoft advises several small batches over one huge
 /// one, as each batch still counts against the service's time limits.
 pub const DEFAULT_CHANGE_SET: usize = 100;
+/// Attempts per change set when its failing request failed for a passing reason (an inner
+/// `429` with its `Retry-After`, a `5xx`): the service rolled the change set back, and an
+/// upsert by key can be sent again safely. (The pipeline already retries the `$batch` request
+/// itself when the whole request is throttled.)
+pub const MAX_CHANGE_SET_ATTEMPTS: u32 = 4;
 
 /// What a write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -90,6 +95,43 @@ fn key_text(key: &[(&'static str, String)]) -> String {
         .join(",")
 }
 
+/// Sends one change set, again while its failure is passing (see
+/// [`MAX_CHANGE_SET_ATTEMPTS`]), waiting on the client's clock for the inner part's
+/// `Retry-After` (else 2, 4, 8 s).
+/// Returns the `$batch` requests sent and the outcome.
+async fn send_change_set(
+    client: &DataverseClient,
+    batch: Batch,
+    operations: usize,
+) -> (usize, Result<(), String>) {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let sent = attempt as usize;
+        let results = match client.batch(batch.clone(), BatchMode::StopOnError).await {
+            Ok(results) => results,
+            Err(e) => return (sent, Err(e.to_string())),
+        };
+        let failure = results.iter().find_map(|r| r.error());
+        match failure {
+            None if results.len() == operations && results.iter().all(|r| r.is_success()) => {
+                return (sent, Ok(()));
+            }
+            None => return (sent, Err("the change set was not executed".to_owned())),
+            Some(e)
+                if (e.is_throttled() || e.is_retryable()) && attempt < MAX_CHANGE_SET_ATTEMPTS =>
+            {
+                let wait = e
+                    .retry_after()
+                    .unwrap_or_else(|| std::time::Duration::from_secs(1 << attempt));
+                tracing::info!(attempt, wait_ms = wait.as_millis() as u64, error = %e, "change set failed for a passing reason: sending it again");
+                client.pipeline().clock().sleep(wait).await;
+            }
+            Some(e) => return (sent, Err(e.to_string())),
+        }
+    }
+}
+
 /// Upserts `rows` into the inventory environment behind `client`: change sets of
 /// `change_set` operations (1..=[`MAX_CHANGE_SET`]), `concurrency` batches at a time. A failed
 /// operation is reported with its reason (its change set is rolled back by the service and
@@ -107,7 +149,7 @@ pub async fn write_rows(
         ..WriteReport::default()
     };
     let chunks: Vec<Vec<Op>> = ops.chunks(size).map(<[Op]>::to_vec).collect();
-    let results: Vec<(Vec<Op>, Result<(), String>)> = futures::stream::iter(chunks)
+    let results: Vec<(Vec<Op>, usize, Result<(), String>)> = futures::stream::iter(chunks)
         .map(|chunk| async move {
             let mut batch = Batch::new();
             {
@@ -126,33 +168,14 @@ pub async fn write_rows(
                     );
                 }
             }
-            let outcome = match client.batch(batch, BatchMode::StopOnError).await {
-                Ok(results) => {
-                    let errors: Vec<String> = results
-                        .iter()
-                        .filter_map(|r| r.error().map(ToString::to_string))
-                        .collect();
-                    if errors.is_empty()
-                        && results.len() == chunk.len()
-                        && results.iter().all(|r| r.is_success())
-                    {
-                        Ok(())
-                    } else {
-                        Err(errors
-                            .first()
-                            .cloned()
-                            .unwrap_or_else(|| "the change set was not executed".to_owned()))
-                    }
-                }
-                Err(e) => Err(e.to_string()),
-            };
-            (chunk, outcome)
+            let (sent, outcome) = send_change_set(client, batch, chunk.len()).await;
+            (chunk, sent, outcome)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for (chunk, outcome) in results {
-        report.batches += 1;
+    for (chunk, sent, outcome) in results {
+        report.batches += sent;
         report.operations += chunk.len();
         match outcome {
             Ok(_) => {

@@ -98,7 +98,9 @@ fn get_collection(
         .as_deref()
         .map(PageCookie::from_token)
         .transpose()?;
-    let tracking = prefer.track_changes
+    // Like Dataverse, a table without change tracking ignores `odata.track-changes`: a plain
+    // read, with no `Preference-Applied` for it and no delta link.
+    let tracking = (prefer.track_changes && schema.def.change_tracking_enabled())
         || q.deltatoken.is_some()
         || cookie.as_ref().is_some_and(|c| c.tracking.is_some());
     if tracking {
