@@ -59,7 +59,7 @@ fn committed(path: &std::path::Path) -> (i64, i64, i64) {
     (
         count("inventory_env"),
         count("inventory_component"),
-        count("inventory_document"),
+        count("inventory_run"),
     )
 }
 

@@ -669,14 +669,6 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         }
         result.summary.write = Some(report);
     }
-    // Serialised straight from the rows: once for the state, streamed for the output.
-    let doc = match serde_json::to_string(&Document(&result)) {
-        Ok(d) => d,
-        Err(e) => {
-            err!("error: the scan's document could not be written: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
     if let Some(output) = &output
         && let Err(e) = write_document(output, &Document(&result))
     {
@@ -694,7 +686,10 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
             destination,
             &result.summary.run_id,
             &result.environments,
-            written.then_some(doc.as_str()),
+            // Serialised straight from the rows into the store's parts, as for the output.
+            written.then_some(&|w: &mut dyn Write| {
+                serde_json::to_writer(w, &Document(&result)).map_err(std::io::Error::from)
+            }),
             &now,
         ) {
             err!("error: the rows were written but the scan state was not saved: {e}");

@@ -9,7 +9,9 @@
 //!   many-to-many targets of each component (`inventory_related`) and the sessions of the
 //!   usage window (`inventory_session`);
 //! - per destination, the last scan's document (rows, summary, postures) for the diff and for
-//!   `inventory report` (`inventory_document`).
+//!   `inventory report`: its run (`inventory_run`) and its JSON text in parts of
+//!   [`DOCUMENT_PART`] bytes (`inventory_document_part`), written as it is serialised and read
+//!   back as a stream, so that neither this program nor SQLite holds the whole text.
 //!
 //! A scan never loads the state whole: [`InventoryStore::begin_scan`] reads the previous
 //! document, and each environment's rows are read as the scan reaches it, without the
@@ -41,7 +43,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::dataverse::{EnvironmentData, RowChanges, StoredComponent, StoredSession};
-use super::output::read_document;
+use super::output::read_document_from;
 use super::scan::PreviousScan;
 use crate::state::{LockedDb, StateError};
 use crate::timefmt::rfc3339;
@@ -87,11 +89,203 @@ CREATE TABLE IF NOT EXISTS inventory_session (
     session_id TEXT NOT NULL,
     started_at TEXT NOT NULL,
     PRIMARY KEY (environment_id, bot_id, session_id));
-CREATE TABLE IF NOT EXISTS inventory_document (
+CREATE TABLE IF NOT EXISTS inventory_run (
     destination TEXT PRIMARY KEY,
     run_id TEXT NOT NULL,
-    document TEXT NOT NULL,
-    updated_at TEXT NOT NULL);";
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory_document_part (
+    destination TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (destination, seq));";
+
+/// Bytes per stored part of a document: small enough that a part costs little memory, large
+/// enough that a document of tens of megabytes is a few dozen rows.
+pub const DOCUMENT_PART: usize = 1 << 20;
+
+/// Writes a document into its parts as it is serialised.
+struct PartWriter<'c> {
+    conn: &'c Connection,
+    destination: &'c str,
+    seq: i64,
+    buf: Vec<u8>,
+}
+
+impl PartWriter<'_> {
+    fn flush_part(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO inventory_document_part (destination, seq, bytes) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.destination, self.seq, self.buf]))
+            .map_err(std::io::Error::other)?;
+        self.seq += 1;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(DOCUMENT_PART - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == DOCUMENT_PART {
+            self.flush_part()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a stored document's parts in order, one at a time.
+struct PartReader<'c> {
+    conn: &'c Connection,
+    destination: String,
+    seq: i64,
+    part: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for PartReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.part.len() {
+            let next: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached(
+                    "SELECT bytes FROM inventory_document_part WHERE destination = ?1 AND seq = ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![self.destination, self.seq], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(std::io::Error::other)?;
+            match next {
+                Some(p) => {
+                    self.part = p;
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.part.len() - self.at);
+        out[..n].copy_from_slice(&self.part[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The stored document of `destination` as a reader of its JSON text, if one is stored.
+fn document_reader<'c>(
+    conn: &'c Connection,
+    destination: &str,
+) -> rusqlite::Result<Option<std::io::BufReader<PartReader<'c>>>> {
+    let stored: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM inventory_run WHERE destination = ?1",
+            params![destination],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(stored.map(|_| {
+        std::io::BufReader::with_capacity(
+            64 * 1024,
+            PartReader {
+                conn,
+                destination: destination.to_owned(),
+                seq: 0,
+                part: Vec::new(),
+                at: 0,
+            },
+        )
+    }))
+}
+
+/// Replaces the stored document of `destination` with what `write` serialises.
+fn write_document(
+    conn: &Connection,
+    destination: &str,
+    run_id: &str,
+    now: &str,
+    write: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM inventory_document_part WHERE destination = ?1")?
+        .execute(params![destination])?;
+    let mut w = PartWriter {
+        conn,
+        destination,
+        seq: 0,
+        buf: Vec::with_capacity(DOCUMENT_PART),
+    };
+    write(&mut w)
+        .and_then(|()| w.flush_part())
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO inventory_run (destination, run_id, updated_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![destination, run_id, now])?;
+    Ok(())
+}
+
+/// A document written by [`InventoryStore::commit`]: what serialises it into a writer.
+pub type DocumentWriter<'a> = &'a dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>;
+
+/// The newest stored document of the inventory state at `path`, read whole, without taking
+/// the store's lock and without creating anything (for `inventory report`: a scan may be
+/// running; SQLite's write-ahead log lets this read see the last committed scan). `None` when
+/// no scan is stored; the inner error when the stored text is not JSON. Reads a version-1
+/// store as it is, without migrating it.
+pub fn read_latest_document(
+    path: &Path,
+) -> Result<Option<Result<Value, serde_json::Error>>, StateError> {
+    let sql = |e| sql_error(path, e);
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql)?;
+    let has = |table: &str| -> Result<bool, StateError> {
+        conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .and_then(|mut s| s.exists(params![table]))
+            .map_err(sql)
+    };
+    if has("inventory_run")? {
+        let newest: Option<String> = conn
+            .query_row(
+                "SELECT destination FROM inventory_run ORDER BY updated_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        let Some(destination) = newest else {
+            return Ok(None);
+        };
+        let reader = document_reader(&conn, &destination).map_err(sql)?;
+        return Ok(reader.map(serde_json::from_reader));
+    }
+    if has("inventory_document")? {
+        // Version 1: the document as one text.
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT document FROM inventory_document ORDER BY updated_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        return Ok(text.map(|t| serde_json::from_str(&t)));
+    }
+    Ok(None)
+}
 
 /// The open, locked inventory state.
 #[derive(Debug)]
@@ -629,26 +823,19 @@ impl InventoryStore {
             drop(conn);
             self.in_scan = true;
         }
-        let text: Option<String> = {
+        // Read row by row from the stored parts: neither the text nor the document as one
+        // JSON tree is ever in memory.
+        let read = {
             let conn = self.rows.lock()?;
-            conn.query_row(
-                "SELECT document FROM inventory_document WHERE destination = ?1",
-                params![destination],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.rows.sql())?
+            let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
+            reader.and_then(|r| match read_document_from(r) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("stored rows are unreadable ({e}); every row is written again");
+                    None
+                }
+            })
         };
-        // Read row by row from the text: the document as one JSON tree is several times its
-        // size.
-        let read = text.as_deref().and_then(|t| match read_document(t) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!("stored rows are unreadable ({e}); every row is written again");
-                None
-            }
-        });
-        drop(text);
         let mut previous = PreviousScan::default();
         if let Some(d) = read {
             previous.rows = Some(d.rows);
@@ -659,45 +846,43 @@ impl InventoryStore {
         Ok(previous)
     }
 
-    /// The last scan's document for `destination`, if any.
+    /// The last scan's document for `destination`, if any (read whole).
     pub fn document(&self, destination: &str) -> Result<Option<Value>, StateError> {
         let conn = self.rows.lock()?;
-        let text: Option<String> = conn
-            .query_row(
-                "SELECT document FROM inventory_document WHERE destination = ?1",
-                params![destination],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.rows.sql())?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
+        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
     }
 
-    /// The most recent document of any destination (for `inventory report`).
+    /// The most recent document of any destination (read whole).
     pub fn latest_document(&self) -> Result<Option<Value>, StateError> {
         let conn = self.rows.lock()?;
-        let text: Option<String> = conn
+        let newest: Option<String> = conn
             .query_row(
-                "SELECT document FROM inventory_document ORDER BY updated_at DESC LIMIT 1",
+                "SELECT destination FROM inventory_run ORDER BY updated_at DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .optional()
             .map_err(self.rows.sql())?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        let Some(destination) = newest else {
+            return Ok(None);
+        };
+        let reader = document_reader(&conn, &destination).map_err(self.rows.sql())?;
+        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
     }
 
     /// Commits a scan: what its environments wrote as they were read, the environments
     /// given here in full (those of a scan that ran without this store, e.g. from
     /// [`ScanResult::environments`](super::scan::ScanResult::environments); others keep
-    /// their rows) and, when given, its document's JSON text for `destination` (e.g.
-    /// [`Document`](super::output::Document) serialised), in one transaction.
+    /// their rows) and, when given, its document for `destination`, as `document` serialises
+    /// its JSON text (e.g. [`Document`](super::output::Document) through
+    /// `serde_json::to_writer`) straight into the store's parts, in one transaction.
     pub fn commit(
         &mut self,
         destination: &str,
         run_id: &str,
         environments: &BTreeMap<String, EnvironmentData>,
-        document: Option<&str>,
+        document: Option<DocumentWriter<'_>>,
         now: &str,
     ) -> Result<(), StateError> {
         let conn = self.rows.lock()?;
@@ -717,10 +902,7 @@ impl InventoryStore {
             // Without a document (rows not all written), the previous rows stay the base of
             // the next diff, so what was not written is written next time.
             if let Some(document) = document {
-                conn.prepare_cached(
-                    "INSERT OR REPLACE INTO inventory_document (destination, run_id, document, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![destination, run_id, document, now])?;
+                write_document(&conn, destination, run_id, now, document)?;
             }
             conn.execute_batch("COMMIT")
         })();
@@ -786,6 +968,29 @@ fn migrate_v1(conn: &Connection, path: &Path) -> Result<(), StateError> {
             drop(rows);
             drop(stmt);
             conn.execute_batch("DROP TABLE inventory_environment")?;
+        }
+        let has_documents: bool = conn
+            .prepare(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inventory_document'",
+            )?
+            .exists([])?;
+        if has_documents {
+            // One document at a time (one per destination), each into its parts.
+            let destinations: Vec<String> = conn
+                .prepare("SELECT destination FROM inventory_document")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for d in destinations {
+                let (run_id, text, updated): (String, String, String) = conn.query_row(
+                    "SELECT run_id, document, updated_at FROM inventory_document WHERE destination = ?1",
+                    params![d],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                write_document(conn, &d, &run_id, &updated, &|w| {
+                    w.write_all(text.as_bytes())
+                })?;
+            }
+            conn.execute_batch("DROP TABLE inventory_document")?;
         }
         conn.execute(
             "INSERT OR REPLACE INTO inventory_meta (key, value) VALUES ('schema_version', ?1)",
@@ -897,7 +1102,7 @@ mod tests {
                 "json",
                 "run",
                 &BTreeMap::new(),
-                Some("{}"),
+                Some(&|w| w.write_all(b"{}")),
                 "2026-03-02T12:00:00Z",
             )
             .unwrap();
@@ -976,7 +1181,7 @@ mod tests {
                 "json",
                 "r1",
                 &BTreeMap::new(),
-                Some("{}"),
+                Some(&|w| w.write_all(b"{}")),
                 "2026-03-02T12:00:00Z",
             )
             .unwrap();
@@ -1102,7 +1307,7 @@ mod tests {
         let mut store = InventoryStore::open(&path).unwrap();
         let previous = store.begin_scan("json").unwrap();
         // The previous rows stay: the next diff re-uploads nothing.
-        let old = read_document(&document).unwrap();
+        let old = crate::inventory::output::read_document(&document).unwrap();
         assert_eq!(previous.rows.as_ref().unwrap(), &old.rows);
         assert_eq!(previous.rows.as_ref().unwrap().agents.len(), 9);
         assert_eq!(previous.checks, old.checks);
@@ -1144,8 +1349,87 @@ mod tests {
             .optional()
             .unwrap();
         assert_eq!(old_table, None);
+        let old_documents: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = 'inventory_document'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(old_documents, None);
         drop(conn);
         let store = InventoryStore::open(&path).unwrap();
-        assert!(store.document("json").unwrap().is_some());
+        let want: Value = serde_json::from_str(&document).unwrap();
+        assert_eq!(store.document("json").unwrap(), Some(want.clone()));
+        drop(store);
+        assert_eq!(read_latest_document(&path).unwrap().unwrap().unwrap(), want);
+    }
+
+    #[test]
+    fn a_document_goes_in_parts_and_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        assert!(matches!(
+            read_latest_document(&dir.path().join("none.db")),
+            Err(_)
+        ));
+        let mut store = InventoryStore::open(&path).unwrap();
+        assert!(read_latest_document(&path).unwrap().is_none());
+        // Longer than two parts, with multi-byte characters cut across part boundaries.
+        let doc = json!({
+            "fsi_copilotagent": (0..50_000)
+                .map(|i| json!({"fsi_agentid": format!("a{i}"), "fsi_environmentid": "E", "fsi_name": "Agent \u{e9}\u{1f600} ok"}))
+                .collect::<Vec<_>>(),
+            "summary": {"status": "complete"}
+        });
+        let text = doc.to_string();
+        assert!(text.len() > 2 * DOCUMENT_PART, "{}", text.len());
+        store.begin_scan("json").unwrap();
+        store
+            .commit(
+                "json",
+                "r1",
+                &BTreeMap::new(),
+                Some(&|w| serde_json::to_writer(w, &doc).map_err(std::io::Error::from)),
+                "2026-03-02T12:00:00Z",
+            )
+            .unwrap();
+        let parts: i64 = store
+            .rows
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM inventory_document_part", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(parts as usize, text.len().div_ceil(DOCUMENT_PART));
+        assert_eq!(store.document("json").unwrap().as_ref(), Some(&doc));
+        let previous = store.begin_scan("json").unwrap();
+        assert_eq!(previous.rows.unwrap().agents.len(), 50_000);
+        // A shorter document replaces it whole: no part of the longer one is left.
+        store
+            .commit(
+                "json",
+                "r2",
+                &BTreeMap::new(),
+                Some(&|w| w.write_all(b"{\"summary\": {}}")),
+                "2026-03-02T13:00:00Z",
+            )
+            .unwrap();
+        assert_eq!(
+            read_latest_document(&path).unwrap().unwrap().unwrap(),
+            json!({"summary": {}})
+        );
+        // A scan that writes no document keeps the previous one.
+        store.begin_scan("json").unwrap();
+        store
+            .commit("json", "r3", &BTreeMap::new(), None, "2026-03-02T14:00:00Z")
+            .unwrap();
+        assert_eq!(
+            store.document("json").unwrap(),
+            Some(json!({"summary": {}}))
+        );
     }
 }
