@@ -108,6 +108,12 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     );
     assert!(err.contains("is completed"), "{err}");
 
+    // The rest needs no running time: every evaluation finishes at once (the binary runs on
+    // the real clock, so each would otherwise cost its run time in real waiting).
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::ZERO))
+        .unwrap();
     for (outcome, words) in [
         (Outcome::Error, "failed to evaluate"),
         (Outcome::NeedAdditionalClaims, "sign in again"),

@@ -423,6 +423,15 @@ async fn a_whole_tenant_upserted_reads_back_equal_rescans_in_two_requests_and_wr
             continue;
         }
         readable += 1;
+        // Read from its Dataverse, not only listed by the tenant inventory.
+        let report = summary["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["environment_id"].as_str() == Some(e.id.as_str()))
+            .unwrap_or_else(|| panic!("{} not in the summary", e.id));
+        assert_eq!(report["outcome"], "scanned", "{report:#}");
+        assert_eq!(report["bots"], e.bot_ids.len(), "{report:#}");
         for b in &e.bot_ids {
             assert!(
                 written
