@@ -1,6 +1,8 @@
 //! End-to-end: `inventory scan --inventory-url` killed with SIGKILL while it writes, three
 //! times, then left to finish: the tables converge to the rows of the finished scan, with no
-//! duplicate, and a further run writes nothing.
+//! duplicate, and a further run writes nothing. A killed scan leaves the inventory state as it
+//! was: the rows it had staged (its environments are written to the state as they are read)
+//! are not committed.
 
 #![allow(
     clippy::unwrap_used,
@@ -44,6 +46,23 @@ fn keys(table: &inventory_model::TableDef, rows: &[Value]) -> Vec<Vec<String>> {
     out
 }
 
+/// What the inventory state at `path` holds, as committed: (environments, components,
+/// documents).
+fn committed(path: &std::path::Path) -> (i64, i64, i64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    (
+        count("inventory_env"),
+        count("inventory_component"),
+        count("inventory_run"),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
     let emu = Emulator::builder()
@@ -64,7 +83,9 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
     let command = || binary::killable(&env, &args);
 
     // Kill while the upserts are going out: after 1, 3 and 6 more write requests.
+    let state = dir.path().join("inv.db");
     let mut killed = 0;
+    let mut finished = 0;
     for more in [1, 3, 6] {
         let start = emu.dataverse().request_counts().writes;
         let mut child = command().spawn().unwrap();
@@ -72,12 +93,18 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 assert!(status.success(), "exited with {status}");
+                finished += 1;
                 break;
             }
             if emu.dataverse().request_counts().writes >= start + more {
                 child.start_kill().unwrap();
                 child.wait().await.unwrap();
                 killed += 1;
+                // Killed after its environment was read and staged, before its commit: while
+                // no run has finished, nothing is committed.
+                if finished == 0 {
+                    assert_eq!(committed(&state), (0, 0, 0), "a killed scan left its rows");
+                }
                 break;
             }
             assert!(
@@ -130,4 +157,7 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
         emu.tenant().agent_count(),
         "{seen:?}"
     );
+    // The state holds the environment row by row, each component once.
+    let components = emu.dataverse().count("botcomponents") as i64;
+    assert_eq!(committed(&state), (1, components, 1));
 }

@@ -29,6 +29,7 @@
 
 mod health;
 
+pub(crate) use health::classify;
 pub use health::{Health, ScopeInfo, Soundness, canonical_path, check};
 
 use crate::timefmt::rfc3339;
@@ -210,9 +211,29 @@ fn insert_failure(
     ])
 }
 
-impl StateStore {
-    /// Opens (creating if needed) the store at `path` for `scope`, taking its lock.
-    pub fn open(path: &Path, scope: &str) -> Result<Self, StateError> {
+/// An SQLite database opened for one run: its path made canonical (so a symlink, `./x.db` and
+/// the absolute path are one store), an exclusive OS lock on `<path>.lock` held (the OS
+/// releases it when the holder dies), WAL journal with `synchronous=FULL` (a crash, even
+/// `kill -9`, leaves exactly the last committed transaction) and a busy timeout. The
+/// checkpoint store and the inventory state open their files through this one helper.
+#[derive(Debug)]
+pub(crate) struct LockedDb {
+    /// The open database.
+    pub(crate) conn: Connection,
+    /// Its canonical path.
+    pub(crate) path: PathBuf,
+    /// The held lock: dropping it lets another run in.
+    pub(crate) lock: File,
+}
+
+impl LockedDb {
+    /// Opens `path` (creating its directory), taking the lock first; `prepare` runs on the
+    /// canonical path between taking the lock and opening the database (e.g. to refuse an
+    /// empty file or create a new store atomically).
+    pub(crate) fn open(
+        path: &Path,
+        prepare: impl FnOnce(&Path) -> Result<(), StateError>,
+    ) -> Result<Self, StateError> {
         if path.as_os_str().is_empty() {
             return Err(StateError::EmptyPath);
         }
@@ -223,7 +244,6 @@ impl StateStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        // One store, one lock, however the path is spelt.
         let canonical = canonical_path(path).map_err(io)?;
         let path = canonical.as_path();
         let mut lock_path = path.as_os_str().to_owned();
@@ -245,19 +265,33 @@ impl StateStore {
             }
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        // An empty or foreign file is refused; a new store appears whole or not at all.
-        health::prepare_file(path)?;
+        prepare(path)?;
         let sql = |source| health::classify(path, source);
         let conn = Connection::open(path).map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(sql)?;
         // WAL: a crash leaves either the last committed transaction or the one before, never a
-        // torn page; FULL syncs the WAL on every commit, so an accepted batch's progress is on
-        // disk before the next batch is sent.
+        // torn page; FULL syncs the WAL on every commit, so what a commit records is on disk
+        // before the run goes on.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sql)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql)?;
+        Ok(LockedDb {
+            conn,
+            path: canonical,
+            lock,
+        })
+    }
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the store at `path` for `scope`, taking its lock.
+    pub fn open(path: &Path, scope: &str) -> Result<Self, StateError> {
+        // An empty or foreign file is refused; a new store appears whole or not at all.
+        let LockedDb { conn, path, lock } = LockedDb::open(path, health::prepare_file)?;
+        let path = path.as_path();
+        let sql = |source| health::classify(path, source);
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS checkpoint (

@@ -632,7 +632,7 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         .as_ref()
         .map_or_else(|| "json".to_owned(), |u| format!("dataverse:{u}"));
     let destination = destination.as_str();
-    let previous = match store.previous(destination) {
+    let previous = match store.begin_scan(destination) {
         Ok(p) => p,
         Err(e) => {
             err!("error: {e}");
@@ -669,27 +669,27 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         }
         result.summary.write = Some(report);
     }
-    // Serialised straight from the rows: once for the state, streamed for the output.
-    let doc = match serde_json::to_string(&Document(&result)) {
-        Ok(d) => d,
-        Err(e) => {
-            err!("error: the scan's document could not be written: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
     if let Some(output) = &output
         && let Err(e) = write_document(output, &Document(&result))
     {
         err!("error: {e}");
         return ExitCode::from(EXIT_FAILED);
     }
-    if result.summary.status != ScanStatus::Failed {
+    if result.summary.status == ScanStatus::Failed {
+        // Nothing read is kept: the next scan starts from the previous state.
+        if let Err(e) = store.rollback() {
+            err!("error: the scan state could not be rolled back: {e}");
+        }
+    } else {
         let now = timestamp(clock.now());
         if let Err(e) = store.commit(
             destination,
             &result.summary.run_id,
             &result.environments,
-            written.then_some(doc.as_str()),
+            // Serialised straight from the rows into the store's parts, as for the output.
+            written.then_some(&|w: &mut dyn Write| {
+                serde_json::to_writer(w, &Document(&result)).map_err(std::io::Error::from)
+            }),
             &now,
         ) {
             err!("error: the rows were written but the scan state was not saved: {e}");

@@ -84,13 +84,99 @@ pub fn intersect(rel: Relationship) -> (String, &'static str) {
 /// Component ids per filter when re-reading the relationships of changed components.
 const IDS_PER_FILTER: usize = 50;
 
-/// One component as stored: its row and its parent bot.
+/// One component as stored: its row, its parent bot and a fingerprint of both.
+///
+/// A component loaded from the state store for a scan whose bot did not change carries no
+/// YAML (`complete` is `false`, `row.data` is `None`): its definition is kept from the
+/// previous scan, so only its id, type and parent are needed. The YAML of the components of
+/// the bots to rebuild is read from the store when needed
+/// ([`EnvironmentStore::component_rows`](super::store::EnvironmentStore::component_rows)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StoredComponent {
     /// The row (`botcomponentid`, `componenttype`, `data`, ...).
     pub row: ComponentRow,
     /// `_parentbotid_value`, lower case.
     pub parent: Option<String>,
+    /// [`fingerprint`] of the row as read and its parent: what tells a changed component
+    /// from an unchanged one without comparing (or loading) its YAML.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Whether `row` is whole, `data` included.
+    #[serde(default = "yes")]
+    pub complete: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StoredComponent {
+    /// A component as read from Dataverse, with its fingerprint.
+    pub fn new(row: ComponentRow, parent: Option<String>) -> Self {
+        let fingerprint = fingerprint(&row, parent.as_deref());
+        StoredComponent {
+            row,
+            parent,
+            fingerprint,
+            complete: true,
+        }
+    }
+
+    /// Whether `other` is the same component content (row and parent), by fingerprint.
+    pub fn same_content(&self, other: &StoredComponent) -> bool {
+        self.fingerprint == other.fingerprint && self.parent == other.parent
+    }
+
+    /// The same component without its YAML (what an unchanged bot needs).
+    pub fn without_data(mut self) -> Self {
+        self.row.data = None;
+        self.complete = false;
+        self
+    }
+}
+
+/// The fingerprint of a component row and its parent: the first 128 bits of the SHA-256 of
+/// their JSON, in hex. Stable across runs and versions of this program as long as the row's
+/// serialisation is, and computed without copying the YAML.
+pub fn fingerprint(row: &ComponentRow, parent: Option<&str>) -> String {
+    struct Digest(ring::digest::Context);
+    impl std::io::Write for Digest {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut d = Digest(ring::digest::Context::new(&ring::digest::SHA256));
+    // Serialising plain data into a writer that cannot fail does not fail.
+    let _ = serde_json::to_writer(&mut d, &(row, parent));
+    let digest = d.0.finish();
+    let mut out = String::with_capacity(32);
+    for b in &digest.as_ref()[..16] {
+        use std::fmt::Write;
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Which stored rows a read changed, so that only those are written back to the state store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RowChanges {
+    /// Every row of the environment is to be written anew (nothing usable was stored, or a
+    /// part could not be read).
+    pub all: bool,
+    /// Bots created, changed or deleted (lower-case ids).
+    pub bots: BTreeSet<String>,
+    /// Components created, changed or deleted (lower-case ids).
+    pub components: BTreeSet<String>,
+    /// Components whose many-to-many targets changed.
+    pub related: BTreeSet<String>,
+    /// Whether the sessions were read again.
+    pub sessions: bool,
 }
 
 /// One session seen in `conversationtranscripts`.
@@ -157,6 +243,8 @@ pub struct EnvironmentRead {
     pub changed_bots: Option<BTreeSet<String>>,
     /// What the reader noticed (tables without change tracking, rows it could not read).
     pub notes: Vec<String>,
+    /// Which rows changed compared with the state given.
+    pub changes: RowChanges,
 }
 
 /// Settings of one environment's read.
@@ -304,10 +392,7 @@ fn component_of(row: &Value) -> Result<(String, StoredComponent), String> {
     let parent = id_of(row, "_parentbotid_value");
     Ok((
         norm(&parsed.component_id),
-        StoredComponent {
-            row: parsed,
-            parent,
-        },
+        StoredComponent::new(parsed, parent),
     ))
 }
 
@@ -447,6 +532,11 @@ pub async fn read_environment(
         .filter(|_| data.components_error.is_none());
     let mut changed_rows = 0usize;
     let mut changed_bots: BTreeSet<String> = BTreeSet::new();
+    // Without a stored state (or with one a part of which was not read) every row is new.
+    let mut row_changes = RowChanges {
+        all: !had_previous || previous_errors,
+        ..RowChanges::default()
+    };
 
     let usage_stale = data
         .usage_read_at
@@ -497,6 +587,7 @@ pub async fn read_environment(
                         if before.get(&id) != Some(&row) {
                             changed_rows += 1;
                             changed_bots.insert(id.clone());
+                            row_changes.bots.insert(id.clone());
                         }
                         data.bots.insert(id, row);
                     }
@@ -506,6 +597,7 @@ pub async fn read_environment(
             for gone in before.keys().filter(|k| !data.bots.contains_key(*k)) {
                 changed_rows += 1;
                 changed_bots.insert(gone.clone());
+                row_changes.bots.insert(gone.clone());
             }
             data.bots_delta = link;
         }
@@ -517,6 +609,7 @@ pub async fn read_environment(
                         Some(id) => {
                             // A delta row carries the selected columns: replace the row.
                             changed_bots.insert(id.clone());
+                            row_changes.bots.insert(id.clone());
                             data.bots.insert(id, row);
                         }
                         None => notes.push("a changed bots row without botid was skipped".into()),
@@ -524,7 +617,8 @@ pub async fn read_environment(
                     Change::Deleted { id } => {
                         let id = norm(&id.to_string());
                         data.bots.remove(&id);
-                        changed_bots.insert(id);
+                        changed_bots.insert(id.clone());
+                        row_changes.bots.insert(id);
                     }
                     _ => {}
                 }
@@ -543,10 +637,13 @@ pub async fn read_environment(
             for row in rows {
                 match component_of(&row) {
                     Ok((id, c)) => {
-                        if before.get(&id) != Some(&c) {
+                        // By fingerprint: the stored component may have been loaded without
+                        // its YAML.
+                        if !before.get(&id).is_some_and(|b| b.same_content(&c)) {
                             changed_rows += 1;
                             changed_bots.extend(c.parent.clone());
                             changed_bots.extend(before.get(&id).and_then(|b| b.parent.clone()));
+                            row_changes.components.insert(id.clone());
                         }
                         data.components.insert(id, c);
                     }
@@ -557,6 +654,7 @@ pub async fn read_environment(
                 if !data.components.contains_key(id) {
                     changed_rows += 1;
                     changed_bots.extend(gone.parent.clone());
+                    row_changes.components.insert(id.clone());
                 }
             }
             components_before = before;
@@ -574,6 +672,7 @@ pub async fn read_environment(
                             if let Some(old) = data.components.insert(id.clone(), c) {
                                 changed_bots.extend(old.parent);
                             }
+                            row_changes.components.insert(id.clone());
                             changed.push(id);
                         }
                         Err(e) => notes.push(e),
@@ -583,6 +682,7 @@ pub async fn read_environment(
                         if let Some(old) = data.components.remove(&id) {
                             changed_bots.extend(old.parent);
                         }
+                        row_changes.components.insert(id);
                     }
                     _ => {}
                 }
@@ -594,6 +694,7 @@ pub async fn read_environment(
             data.components.clear();
             data.components_delta = None;
             data.components_error = Some(format!("botcomponents could not be read: {e}"));
+            row_changes.all = true;
         }
     }
 
@@ -634,6 +735,7 @@ pub async fn read_environment(
                         data.related_error = Some(format!(
                             "the many-to-many relationships could not be read: {e}"
                         ));
+                        row_changes.all = true;
                     }
                 }
             }
@@ -642,6 +744,7 @@ pub async fn read_environment(
         let ids: BTreeSet<&String> = related_before.keys().chain(data.related.keys()).collect();
         for id in ids {
             if related_before.get(id) != data.related.get(id) {
+                row_changes.related.insert(id.clone());
                 let parent = data
                     .components
                     .get(id.as_str())
@@ -659,8 +762,10 @@ pub async fn read_environment(
                 data.sessions = sessions;
                 data.usage_read_at = Some(now);
                 data.usage_error = None;
+                row_changes.sessions = true;
             }
             Err(e) => {
+                row_changes.sessions = true;
                 data.sessions.clear();
                 data.usage_read_at = None;
                 data.usage_error = Some(format!("conversationtranscripts could not be read: {e}"));
@@ -685,6 +790,7 @@ pub async fn read_environment(
         changed_rows,
         changed_bots: (!uncertain).then_some(changed_bots),
         notes,
+        changes: row_changes,
     })
 }
 
@@ -792,10 +898,10 @@ mod tests {
         for (id, parent) in [("c1", Some("b1")), ("c2", None), ("c3", Some("gone"))] {
             d.components.insert(
                 id.into(),
-                StoredComponent {
-                    row: ComponentRow::new(id.to_uppercase(), 9, None),
-                    parent: parent.map(str::to_owned),
-                },
+                StoredComponent::new(
+                    ComponentRow::new(id.to_uppercase(), 9, None),
+                    parent.map(str::to_owned),
+                ),
             );
         }
         d.related

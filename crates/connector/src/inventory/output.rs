@@ -179,6 +179,17 @@ pub fn read_document(text: &str) -> Result<StoredDocument, String> {
     Ok(doc)
 }
 
+/// [`read_document`] from a reader of the document's text (e.g. the state store's parts): the
+/// text is never in memory whole either.
+pub fn read_document_from(reader: impl std::io::Read) -> Result<StoredDocument, String> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let doc = de
+        .deserialize_map(DocumentVisitor)
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(doc)
+}
+
 struct DocumentVisitor;
 
 impl<'de> Visitor<'de> for DocumentVisitor {
@@ -320,6 +331,12 @@ mod tests {
         });
         let StoredDocument { rows, checks, .. } = read_document(&doc.to_string()).unwrap();
         assert_eq!(rows, rows_from_document(&doc).unwrap());
+        let from_reader = read_document_from(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(from_reader.rows, rows);
+        assert_eq!(
+            from_reader.checks,
+            read_document(&doc.to_string()).unwrap().checks
+        );
         assert_eq!(rows.agents.len(), 1);
         let a1 = &checks[&("a1".to_owned(), "e".to_owned())];
         assert_eq!(a1.len(), 3);

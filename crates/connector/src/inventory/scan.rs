@@ -16,14 +16,17 @@ use inventory_model::{
     AgentDefinition, AgentFeatureRow, CheckResult, CoverageRecord, DataverseSnapshot,
     EnvironmentScan, Inventory, InventoryDiff, InventoryRows, InventorySettings, OptionSetValue,
     ScanInput, ScanOutcome, TenantAgent, agent_definition, build_inventory,
+    definition_checks_reusable,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
 use url::Url;
 
 use super::dataverse::{
-    CountingCredential, EnvironmentData, ReadMode, ReadSettings, read_environment, snapshot,
+    CountingCredential, EnvironmentData, EnvironmentRead, ReadMode, ReadSettings, read_environment,
+    snapshot,
 };
+use super::store::{EnvironmentStore, StoredEnvironment};
 use super::tenant::{EnvironmentTarget, InventorySourceChoice, list_environments, tenant_agents};
 use crate::timefmt::rfc3339;
 
@@ -97,11 +100,19 @@ impl Default for ScanOptions {
 }
 
 /// What the previous scan left: per-environment data (with delta links) and rows.
+///
+/// The environments' data comes either from `environments` (in memory, e.g.
+/// [`from_result`](Self::from_result)) or, when `store` is given, from the state store as the
+/// scan reaches each environment; a scan with a store writes each environment's changed
+/// rows back to it as soon as it is read, and keeps none of it in
+/// [`ScanResult::environments`].
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PreviousScan {
     /// Per environment id (lower case).
     pub environments: BTreeMap<String, EnvironmentData>,
+    /// The state store's environments ([`InventoryStore::begin_scan`](super::store::InventoryStore::begin_scan)).
+    pub store: Option<EnvironmentStore>,
     /// The rows of the previous scan, for the diff.
     pub rows: Option<InventoryRows>,
     /// The agent identities the previous scan read.
@@ -116,6 +127,7 @@ impl PreviousScan {
     pub fn from_result(result: &ScanResult) -> Self {
         PreviousScan {
             environments: result.environments.clone(),
+            store: None,
             rows: Some(result.inventory.rows.clone()),
             checks: result
                 .inventory
@@ -288,7 +300,8 @@ pub struct ScanResult {
     pub diff: InventoryDiff,
     /// The summary.
     pub summary: ScanSummary,
-    /// Per-environment data to keep for the next scan (environments read this time).
+    /// Per-environment data to keep for the next scan (environments read this time); empty
+    /// when the scan ran with a state store, which already holds it.
     pub environments: BTreeMap<String, EnvironmentData>,
     /// The agent identities known (the document's `identities`).
     pub identities: Vec<super::identity::IdentityRecord>,
@@ -369,11 +382,33 @@ struct KeptDefinitions {
     checks: BTreeMap<String, Vec<CheckResult>>,
 }
 
-/// Each bot's definition: kept from the previous scan when it did not change (`changed` says
-/// which did; `None` is all), made from its components otherwise. Returns how many were made.
+/// The bots whose definition is kept from the previous scan: those that did not change
+/// (`changed`; `None` is all changed) and whose kept results can stand in for parsing.
+fn reusable(
+    bots: impl Iterator<Item = String>,
+    changed: Option<&BTreeSet<String>>,
+    kept: &KeptDefinitions,
+) -> BTreeSet<String> {
+    let Some(changed) = changed else {
+        return BTreeSet::new();
+    };
+    let settings = InventorySettings::default();
+    bots.filter(|id| {
+        !changed.contains(id)
+            && kept
+                .checks
+                .get(id)
+                .is_some_and(|c| definition_checks_reusable(c, &settings.posture))
+    })
+    .collect()
+}
+
+/// Each bot's definition: kept from the previous scan for the bots in `reuse`, made from its
+/// components otherwise. Returns how many were made. The components' YAML is dropped after:
+/// nothing reads it once the definitions are made.
 fn make_definitions(
     snapshot: &mut DataverseSnapshot,
-    changed: Option<&BTreeSet<String>>,
+    reuse: &BTreeSet<String>,
     mut kept: KeptDefinitions,
 ) -> usize {
     let registry = ComponentTypeRegistry::builtin();
@@ -381,8 +416,7 @@ fn make_definitions(
     let mut made = 0;
     for bot in &mut snapshot.bots {
         let id = norm(&bot.bot.bot_id);
-        let unchanged = changed.is_some_and(|c| !c.contains(&id));
-        let checks = kept.checks.remove(&id).filter(|_| unchanged);
+        let checks = kept.checks.remove(&id).filter(|_| reuse.contains(&id));
         bot.definition = Some(match checks {
             Some(checks) => {
                 AgentDefinition::new(kept.features.remove(&id).unwrap_or_default(), checks)
@@ -392,8 +426,19 @@ fn make_definitions(
                 agent_definition(&registry, bot, &settings)
             }
         });
+        for c in &mut bot.components {
+            c.data = None;
+        }
     }
     made
+}
+
+/// Where one environment's previous data comes from.
+enum PreviousEnvironment {
+    /// Given in memory (or nothing).
+    Memory(Option<Box<EnvironmentData>>),
+    /// Read from (and written back to) the state store.
+    Store(EnvironmentStore),
 }
 
 impl Scanner {
@@ -594,9 +639,18 @@ impl Scanner {
                 previous_delta_links.insert(id.clone(), link.clone());
             }
         }
+        if let Some(store) = &previous.store {
+            match store.bots_delta_links() {
+                Ok(links) => previous_delta_links.extend(links),
+                Err(e) => notes.push(format!("the stored delta links could not be read: {e}")),
+            }
+        }
         let mut outcomes: Vec<EnvOutcome> = futures::stream::iter(targets)
             .map(|t| {
-                let prev = stored.remove(&norm(&t.id));
+                let prev = match &previous.store {
+                    Some(store) => PreviousEnvironment::Store(store.clone()),
+                    None => PreviousEnvironment::Memory(stored.remove(&norm(&t.id)).map(Box::new)),
+                };
                 let kept = kept_definitions.remove(&norm(&t.id)).unwrap_or_default();
                 let settings = read_settings.clone();
                 let emit = &emit;
@@ -789,7 +843,7 @@ impl Scanner {
     async fn scan_environment(
         &self,
         target: EnvironmentTarget,
-        previous: Option<EnvironmentData>,
+        previous: PreviousEnvironment,
         kept: KeptDefinitions,
         settings: &ReadSettings,
     ) -> EnvOutcome {
@@ -828,6 +882,7 @@ impl Scanner {
                     rebuilt: 0,
                 }
             };
+        let has_store = matches!(previous, PreviousEnvironment::Store(_));
         if let Some(reason) = target.unavailable.clone() {
             return fail(report, ScanOutcome::Skipped { reason }, target);
         }
@@ -854,13 +909,60 @@ impl Scanner {
             }
         };
         let now = self.clock.now();
+        let env_key = norm(&target.id);
+        let store = match &previous {
+            PreviousEnvironment::Store(s) => Some(s.clone()),
+            PreviousEnvironment::Memory(_) => None,
+        };
+        let mut state_notes = Vec::new();
+        let stored = match previous {
+            PreviousEnvironment::Memory(d) => d.map(|d| *d),
+            PreviousEnvironment::Store(s) => {
+                let key = env_key.clone();
+                match tokio::task::spawn_blocking(move || s.load(&key)).await {
+                    Ok(Ok(StoredEnvironment::Found(d))) => Some(*d),
+                    Ok(Ok(StoredEnvironment::Unreadable(why))) => {
+                        tracing::warn!(environment = %target.id, "{why}: this environment is read in full");
+                        state_notes.push(format!("{why}: read in full"));
+                        None
+                    }
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => {
+                        return fail(
+                            report,
+                            ScanOutcome::Failed {
+                                detail: format!("the inventory state could not be read: {e}"),
+                            },
+                            target,
+                        );
+                    }
+                    Err(e) => {
+                        return fail(
+                            report,
+                            ScanOutcome::Failed {
+                                detail: format!("the inventory state could not be read: {e}"),
+                            },
+                            target,
+                        );
+                    }
+                }
+            }
+        };
         let read = tokio::time::timeout(
             self.options.environment_timeout,
-            read_environment(&client, previous, settings, now),
+            self.read_with_definitions(
+                &client,
+                stored,
+                store.as_ref(),
+                &env_key,
+                &kept,
+                settings,
+                now,
+            ),
         )
         .await;
         report.requests = count.load(Ordering::Relaxed);
-        let read = match read {
+        let (mut read, reuse) = match read {
             Err(_) => {
                 return fail(
                     report,
@@ -889,18 +991,33 @@ impl Scanner {
             }
             Ok(Ok(r)) => r,
         };
+        read.notes.splice(0..0, state_notes);
         // The model's view and each bot's definition: CPU work, done apart so that the other
-        // environments' reads go on meanwhile.
+        // environments' reads go on meanwhile. With a store, the environment's changed rows
+        // are written to it there, and its data (the components' YAML) is dropped.
         let env_id = target.id.clone();
         let usage_days = settings.usage_days;
         let made = tokio::task::spawn_blocking(move || {
             let mut snap = snapshot(&read.data, &env_id, now, usage_days);
-            let rebuilt = make_definitions(&mut snap.snapshot, read.changed_bots.as_ref(), kept);
-            (read, snap, rebuilt)
+            let rebuilt = make_definitions(&mut snap.snapshot, &reuse, kept);
+            let saved = match &store {
+                Some(s) => s.save(&env_key, &read.data, &read.changes, now).map(|_| ()),
+                None => Ok(()),
+            };
+            (read, snap, rebuilt, saved)
         })
         .await;
-        let (read, snap, rebuilt) = match made {
-            Ok(m) => m,
+        let (mut read, snap, rebuilt) = match made {
+            Ok((read, snap, rebuilt, Ok(()))) => (read, snap, rebuilt),
+            Ok((_, _, _, Err(e))) => {
+                return fail(
+                    report,
+                    ScanOutcome::Failed {
+                        detail: format!("the inventory state could not be written: {e}"),
+                    },
+                    target,
+                );
+            }
             Err(e) => {
                 return fail(
                     report,
@@ -938,18 +1055,275 @@ impl Scanner {
                 snap.unattached_components
             ));
         }
+        let data = if has_store {
+            None
+        } else {
+            Some(std::mem::take(&mut read.data))
+        };
         EnvOutcome {
             target,
             outcome: ScanOutcome::Scanned(snap.snapshot),
             report,
-            data: Some(read.data),
+            data,
             usage: snap.usage,
             rebuilt,
         }
+    }
+
+    /// Reads one environment against its stored data, and gets the YAML of the components of
+    /// the bots to rebuild that were loaded without it (from the store); when the store
+    /// cannot give it, the environment is read again in full. Returns the read and the bots
+    /// whose definition is kept.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_with_definitions(
+        &self,
+        client: &DataverseClient,
+        stored: Option<EnvironmentData>,
+        store: Option<&EnvironmentStore>,
+        env_key: &str,
+        kept: &KeptDefinitions,
+        settings: &ReadSettings,
+        now: OffsetDateTime,
+    ) -> Result<(EnvironmentRead, BTreeSet<String>), dataverse_client::Error> {
+        let mut read = read_environment(client, stored, settings, now).await?;
+        let reuse = reusable(
+            read.data.bots.keys().cloned(),
+            read.changed_bots.as_ref(),
+            kept,
+        );
+        let missing: Vec<String> = read
+            .data
+            .components
+            .iter()
+            .filter(|(_, c)| {
+                !c.complete
+                    && c.parent
+                        .as_ref()
+                        .is_some_and(|p| read.data.bots.contains_key(p) && !reuse.contains(p))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok((read, reuse));
+        }
+        let fetched = match store {
+            Some(s) => {
+                let (s, key, ids) = (s.clone(), env_key.to_owned(), missing.clone());
+                match tokio::task::spawn_blocking(move || s.component_rows(&key, &ids)).await {
+                    Ok(Ok(rows)) => rows,
+                    Ok(Err(e)) => {
+                        tracing::warn!(environment = %env_key, "stored components could not be read ({e})");
+                        BTreeMap::new()
+                    }
+                    Err(_) => BTreeMap::new(),
+                }
+            }
+            None => BTreeMap::new(),
+        };
+        let mut lost = 0;
+        for id in &missing {
+            match (fetched.get(id), read.data.components.get_mut(id)) {
+                (Some(row), Some(c)) => {
+                    c.row = row.clone();
+                    c.complete = true;
+                }
+                _ => lost += 1,
+            }
+        }
+        if lost == 0 {
+            return Ok((read, reuse));
+        }
+        // The stored rows cannot rebuild these agents: read everything again.
+        tracing::warn!(environment = %env_key, "{lost} stored component(s) could not be read: this environment is read in full");
+        let mut again = read_environment(client, None, settings, now).await?;
+        again.notes.insert(
+            0,
+            format!("{lost} stored component(s) could not be read: read in full"),
+        );
+        Ok((again, BTreeSet::new()))
     }
 }
 
 /// The time as the summary writes it.
 pub fn timestamp(t: OffsetDateTime) -> String {
     rfc3339(t)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::{RawConfig, SignIn};
+    use crate::inventory::output::Document;
+    use crate::inventory::store::InventoryStore;
+    use tenant_emulator::{Emulator, RunningEmulator};
+
+    fn scanner(emu: &RunningEmulator) -> Scanner {
+        let creds = emu.credentials();
+        let vars: BTreeMap<&str, String> = [
+            ("DATAVERSE_TENANT_ID", creds.tenant_id.to_string()),
+            ("DATAVERSE_CLIENT_ID", creds.client_id.to_string()),
+            ("DATAVERSE_CLIENT_SECRET", creds.client_secret.clone()),
+            ("AZURE_AUTHORITY_HOST", emu.authority_host().to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let sign_in = SignIn::from_raw(&RawConfig::from_env(|k| vars.get(k).cloned())).unwrap();
+        let clock = client_core::system_clock();
+        let credential = crate::credential::from_sign_in(&sign_in, clock.clone()).unwrap();
+        let o = ScanOptions {
+            environments: Some(vec![emu.environment_url().parse().unwrap()]),
+            inventory_source: InventorySourceChoice::None,
+            ..ScanOptions::default()
+        };
+        Scanner::new(credential, clock, o)
+    }
+
+    /// One scan through the store, as `inventory scan` runs it; with the rows SQLite changed
+    /// while the environments were read (the document aside).
+    async fn stored_scan(s: &Scanner, store: &mut InventoryStore) -> (ScanResult, u64) {
+        let rows = store.environments();
+        let previous = store.begin_scan("json").unwrap();
+        let before = rows.total_changes();
+        let result = s.scan_from(previous, None).await.unwrap();
+        let written = rows.total_changes() - before;
+        store
+            .commit(
+                "json",
+                &result.summary.run_id,
+                &result.environments,
+                Some(&|w| {
+                    serde_json::to_writer(w, &Document(&result)).map_err(std::io::Error::from)
+                }),
+                "2026-03-02T12:00:00Z",
+            )
+            .unwrap();
+        (result, written)
+    }
+
+    /// Changes the `data` of one topic; returns its parent bot.
+    fn change_one_topic(emu: &RunningEmulator) -> String {
+        let mut c = emu
+            .tenant()
+            .component_rows()
+            .into_iter()
+            .find(|c| c["componenttype"] == 9 && c["_parentbotid_value"].is_string())
+            .unwrap();
+        let data = c["data"].as_str().unwrap().to_owned() + "\nmodelDescription: changed\n";
+        c.insert("data".into(), serde_json::Value::String(data));
+        let parent = c["_parentbotid_value"]
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        emu.dataverse().insert_rows("botcomponents", [c]).unwrap();
+        parent
+    }
+
+    /// Rows the same as a scan from nothing would make (bookkeeping aside).
+    async fn assert_as_full(s: &Scanner, r: &ScanResult) {
+        let full = s.scan(&PreviousScan::default(), None).await.unwrap();
+        // A full read takes a new delta link; an incremental one keeps the link last written.
+        let mut rows = r.inventory.rows.clone();
+        for (e, f) in rows
+            .environments
+            .iter_mut()
+            .zip(&full.inventory.rows.environments)
+        {
+            e.delta_link.clone_from(&f.delta_link);
+        }
+        let diff = full.inventory.diff_against(&rows);
+        assert!(diff.is_empty(), "{:#?}", diff.upserts);
+        assert_eq!(full.inventory.postures, r.inventory.postures);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rescan_with_the_store_rebuilds_changed_agents_from_stored_rows() {
+        let emu = Emulator::builder()
+            .seed(31)
+            .agents(6)
+            .transcripts(20)
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = InventoryStore::open(&dir.path().join("inv.db")).unwrap();
+        let s = scanner(&emu);
+        let env = norm(emu.environment_url());
+        let (first, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(first.summary.agents_rebuilt, first.summary.agents);
+        assert!(
+            first.environments.is_empty(),
+            "the store holds the environments"
+        );
+        let rows = store.environments();
+        let id = rows.bots_delta_links().unwrap().into_keys().next().unwrap();
+        let components = emu.dataverse().count("botcomponents");
+
+        // Nothing changed: the environment's row (its delta links) is the only one written.
+        let (second, written) = stored_scan(&s, &mut store).await;
+        assert_eq!(second.summary.agents_rebuilt, 0);
+        assert!(second.diff.is_empty());
+        assert_eq!(written, 1, "{env}");
+
+        // One topic changed: its agent is rebuilt from its stored components (YAML read back
+        // from the store) and the changed one; the rows are those of a scan from nothing.
+        let bot = change_one_topic(&emu);
+        let (third, written) = stored_scan(&s, &mut store).await;
+        assert_eq!(third.summary.agents_rebuilt, 1, "{:#?}", third.summary);
+        assert_eq!(third.summary.environments[0].changed_rows, 1);
+        assert!(
+            third
+                .diff
+                .upserts
+                .features
+                .iter()
+                .all(|f| norm(&f.agent_id) == bot),
+            "only {bot}'s rows change"
+        );
+        assert_eq!(written, 2, "the environment and the component");
+        assert_as_full(&s, &third).await;
+
+        // A stored component that cannot be read back: the environment is read in full.
+        let bot = change_one_topic(&emu);
+        let damaged = rows.execute(&format!(
+            "UPDATE inventory_component SET row = '{{' WHERE environment_id = '{id}' AND parent = '{bot}'"
+        ));
+        assert!(damaged > 1);
+        let (fourth, _) = stored_scan(&s, &mut store).await;
+        let e = &fourth.summary.environments[0];
+        assert!(
+            e.notes.iter().any(|n| n.contains("read in full")),
+            "{:#?}",
+            e.notes
+        );
+        assert_eq!(fourth.summary.agents_rebuilt, fourth.summary.agents);
+        assert_as_full(&s, &fourth).await;
+
+        // A stored row that cannot be read at all: the same, and the rows are whole again.
+        rows.execute(&format!(
+            "UPDATE inventory_component SET light = 'x' WHERE environment_id = '{id}'"
+        ));
+        let (fifth, _) = stored_scan(&s, &mut store).await;
+        let e = &fifth.summary.environments[0];
+        assert_eq!(e.mode, Some(ReadMode::Full));
+        assert!(
+            e.notes.iter().any(|n| n.contains("unreadable")),
+            "{:#?}",
+            e.notes
+        );
+        // Nothing changed in Dataverse: no agent's rows (the environment's row takes the new
+        // delta link of a full read).
+        let u = &fifth.diff.upserts;
+        assert!(
+            u.agents.is_empty() && u.features.is_empty() && u.compliance.is_empty(),
+            "{u:#?}"
+        );
+        assert_eq!(e.components, components);
+        let (sixth, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(
+            sixth.summary.environments[0].mode,
+            Some(ReadMode::Incremental)
+        );
+        assert_eq!(sixth.summary.agents_rebuilt, 0);
+    }
 }

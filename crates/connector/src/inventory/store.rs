@@ -1,88 +1,754 @@
 //! The inventory's state between scans: an embedded SQLite database (its own file, default
-//! `copilot-inventory.db`, so a scan never waits for a running ingestion), holding per
-//! environment what was read with its delta links, and per destination the last scan's
-//! document (rows, summary, postures) for the diff and for `inventory report`.
+//! `copilot-inventory.db`, so a scan never waits for a running ingestion).
 //!
-//! A scan's state is committed in one transaction after its rows were written: a scan killed
-//! half-way leaves the previous state, and the next scan reads from there.
+//! It holds, row by row:
+//! - per environment (`inventory_env`): the delta links of `bots` and `botcomponents`, when
+//!   the usage was read, and what could not be read;
+//! - its `bots` rows (`inventory_bot`), its components (`inventory_component`: the row
+//!   without its YAML, a fingerprint of the whole row, and the whole row apart), the
+//!   many-to-many targets of each component (`inventory_related`) and the sessions of the
+//!   usage window (`inventory_session`);
+//! - per destination, the last scan's document (rows, summary, postures) for the diff and for
+//!   `inventory report`: its run (`inventory_run`) and its JSON text in parts of
+//!   [`DOCUMENT_PART`] bytes (`inventory_document_part`), written as it is serialised and read
+//!   back as a stream, so that neither this program nor SQLite holds the whole text.
+//!
+//! A scan never loads the state whole: [`InventoryStore::begin_scan`] reads the previous
+//! document, and each environment's rows are read as the scan reaches it, without the
+//! components' YAML ([`EnvironmentStore::load`]); the YAML is read only for the agents to
+//! rebuild ([`EnvironmentStore::component_rows`]). What an environment's read changed is
+//! written back row by row as soon as it is read ([`EnvironmentStore::save`]): an
+//! environment that did not change writes its delta links and nothing else.
+//!
+//! Kill-safety: a scan is one SQLite transaction, begun by [`InventoryStore::begin_scan`] and
+//! committed by [`InventoryStore::commit`] after the scan's rows were written. The scan's
+//! environments write into it as they are read; SQLite spills what does not fit its page
+//! cache to the write-ahead log, so the transaction's size costs disk, not memory. A scan
+//! killed half-way leaves the previous state exactly (the log's uncommitted frames are
+//! ignored), and the next scan reads from there. One transaction rather than staging tables
+//! and a final swap: each row is written once, and there is nothing to clean up after a kill.
+//!
+//! Schema version 2 (row by row) replaced version 1, which kept each environment as one JSON
+//! text; a version-1 file is migrated when opened, keeping its delta links and the previous
+//! document, so the next scan is incremental and re-uploads nothing.
 
-use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use botcomponent_schema::ComponentRow;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
 use serde_json::Value;
+use time::OffsetDateTime;
 
-use super::dataverse::EnvironmentData;
-use super::output::read_document;
+use super::dataverse::{EnvironmentData, RowChanges, StoredComponent, StoredSession};
+use super::output::read_document_from;
 use super::scan::PreviousScan;
-use crate::state::StateError;
+use crate::state::{LockedDb, StateError};
+use crate::timefmt::rfc3339;
 
 /// The default file of the inventory state.
 pub const DEFAULT_INVENTORY_STATE: &str = "copilot-inventory.db";
 
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS inventory_env (
+    environment_id TEXT PRIMARY KEY,
+    bots_delta TEXT,
+    components_delta TEXT,
+    components_error TEXT,
+    related_error TEXT,
+    usage_read_at TEXT,
+    usage_error TEXT,
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory_bot (
+    environment_id TEXT NOT NULL,
+    bot_id TEXT NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (environment_id, bot_id));
+CREATE TABLE IF NOT EXISTS inventory_component (
+    environment_id TEXT NOT NULL,
+    component_id TEXT NOT NULL,
+    parent TEXT,
+    fingerprint TEXT NOT NULL,
+    light TEXT NOT NULL,
+    row TEXT NOT NULL,
+    PRIMARY KEY (environment_id, component_id));
+CREATE TABLE IF NOT EXISTS inventory_related (
+    environment_id TEXT NOT NULL,
+    component_id TEXT NOT NULL,
+    relationship TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (environment_id, component_id, relationship, target)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inventory_session (
+    environment_id TEXT NOT NULL,
+    bot_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    PRIMARY KEY (environment_id, bot_id, session_id));
+CREATE TABLE IF NOT EXISTS inventory_run (
+    destination TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory_document_part (
+    destination TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (destination, seq));";
+
+/// Bytes per stored part of a document: small enough that a part costs little memory, large
+/// enough that a document of tens of megabytes is a few dozen rows.
+pub const DOCUMENT_PART: usize = 1 << 20;
+
+/// Writes a document into its parts as it is serialised.
+struct PartWriter<'c> {
+    conn: &'c Connection,
+    destination: &'c str,
+    seq: i64,
+    buf: Vec<u8>,
+}
+
+impl PartWriter<'_> {
+    fn flush_part(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO inventory_document_part (destination, seq, bytes) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![self.destination, self.seq, self.buf]))
+            .map_err(std::io::Error::other)?;
+        self.seq += 1;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(DOCUMENT_PART - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == DOCUMENT_PART {
+            self.flush_part()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a stored document's parts in order, one at a time.
+struct PartReader<'c> {
+    conn: &'c Connection,
+    destination: String,
+    seq: i64,
+    part: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for PartReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.part.len() {
+            let next: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached(
+                    "SELECT bytes FROM inventory_document_part WHERE destination = ?1 AND seq = ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![self.destination, self.seq], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(std::io::Error::other)?;
+            match next {
+                Some(p) => {
+                    self.part = p;
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.part.len() - self.at);
+        out[..n].copy_from_slice(&self.part[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The stored document of `destination` as a reader of its JSON text, if one is stored.
+fn document_reader<'c>(
+    conn: &'c Connection,
+    destination: &str,
+) -> rusqlite::Result<Option<std::io::BufReader<PartReader<'c>>>> {
+    let stored: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM inventory_run WHERE destination = ?1",
+            params![destination],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(stored.map(|_| {
+        std::io::BufReader::with_capacity(
+            64 * 1024,
+            PartReader {
+                conn,
+                destination: destination.to_owned(),
+                seq: 0,
+                part: Vec::new(),
+                at: 0,
+            },
+        )
+    }))
+}
+
+/// Replaces the stored document of `destination` with what `write` serialises.
+fn write_document(
+    conn: &Connection,
+    destination: &str,
+    run_id: &str,
+    now: &str,
+    write: &dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM inventory_document_part WHERE destination = ?1")?
+        .execute(params![destination])?;
+    let mut w = PartWriter {
+        conn,
+        destination,
+        seq: 0,
+        buf: Vec::with_capacity(DOCUMENT_PART),
+    };
+    write(&mut w)
+        .and_then(|()| w.flush_part())
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO inventory_run (destination, run_id, updated_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![destination, run_id, now])?;
+    Ok(())
+}
+
+/// A document written by [`InventoryStore::commit`]: what serialises it into a writer.
+pub type DocumentWriter<'a> = &'a dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()>;
+
+/// The newest stored document of the inventory state at `path`, read whole, without taking
+/// the store's lock and without creating anything (for `inventory report`: a scan may be
+/// running; SQLite's write-ahead log lets this read see the last committed scan). `None` when
+/// no scan is stored; the inner error when the stored text is not JSON. Reads a version-1
+/// store as it is, without migrating it.
+pub fn read_latest_document(
+    path: &Path,
+) -> Result<Option<Result<Value, serde_json::Error>>, StateError> {
+    let sql = |e| sql_error(path, e);
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(sql)?;
+    let has = |table: &str| -> Result<bool, StateError> {
+        conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .and_then(|mut s| s.exists(params![table]))
+            .map_err(sql)
+    };
+    if has("inventory_run")? {
+        let newest: Option<String> = conn
+            .query_row(
+                "SELECT destination FROM inventory_run ORDER BY updated_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        let Some(destination) = newest else {
+            return Ok(None);
+        };
+        let reader = document_reader(&conn, &destination).map_err(sql)?;
+        return Ok(reader.map(serde_json::from_reader));
+    }
+    if has("inventory_document")? {
+        // Version 1: the document as one text.
+        let text: Option<String> = conn
+            .query_row(
+                "SELECT document FROM inventory_document ORDER BY updated_at DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        return Ok(text.map(|t| serde_json::from_str(&t)));
+    }
+    Ok(None)
+}
 
 /// The open, locked inventory state.
 #[derive(Debug)]
 pub struct InventoryStore {
-    conn: Connection,
-    path: PathBuf,
-    _lock: File,
+    rows: EnvironmentStore,
+    in_scan: bool,
+    _lock: std::fs::File,
 }
+
+/// A scan's access to the environments' rows of an [`InventoryStore`], inside the scan's
+/// transaction; cheap to clone, shared by the scan's environment tasks (calls are short and
+/// one at a time).
+#[derive(Clone)]
+pub struct EnvironmentStore {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for EnvironmentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvironmentStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`EnvironmentStore::load`] found for an environment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StoredEnvironment {
+    /// Nothing is stored: a first read.
+    Missing,
+    /// The stored rows; components without their YAML.
+    Found(Box<EnvironmentData>),
+    /// A stored row cannot be read (damaged, or written by hand): the environment is to be
+    /// read in full, and its rows written anew.
+    Unreadable(String),
+}
+
+fn sql_error(path: &Path, source: rusqlite::Error) -> StateError {
+    crate::state::classify(path, source)
+}
+
+fn unreadable(what: &str, id: &str, e: impl std::fmt::Display) -> String {
+    format!("stored {what} {id} is unreadable ({e})")
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// The row as stored in `light`: without its YAML.
+fn light_json(row: &ComponentRow) -> Result<String, serde_json::Error> {
+    let mut light = row.clone();
+    light.data = None;
+    serde_json::to_string(&light)
+}
+
+impl EnvironmentStore {
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
+        self.conn.lock().map_err(|_| StateError::Damaged {
+            path: self.path.to_path_buf(),
+            problem: "a thread using it failed".to_owned(),
+        })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
+        |e| sql_error(&self.path, e)
+    }
+
+    /// Rows SQLite changed through this connection since it was opened (tests count writes).
+    #[cfg(test)]
+    pub(crate) fn total_changes(&self) -> u64 {
+        self.conn.lock().map_or(0, |c| c.total_changes())
+    }
+
+    /// Runs `sql` on the database (tests damage rows with it).
+    #[cfg(test)]
+    pub(crate) fn execute(&self, sql: &str) -> usize {
+        self.conn
+            .lock()
+            .map_or(0, |c| c.execute(sql, []).unwrap_or(0))
+    }
+
+    /// The stored delta link of `bots` per environment id.
+    pub fn bots_delta_links(&self) -> Result<BTreeMap<String, String>, StateError> {
+        let conn = self.lock()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT environment_id, bots_delta FROM inventory_env WHERE bots_delta IS NOT NULL",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// What is stored for `environment_id` (lower case): every row but the components'
+    /// YAML ([`StoredComponent::complete`] is `false`).
+    pub fn load(&self, environment_id: &str) -> Result<StoredEnvironment, StateError> {
+        let conn = self.lock()?;
+        let sql = self.sql();
+        type EnvRow = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let env: Option<EnvRow> = conn
+            .query_row(
+                "SELECT bots_delta, components_delta, components_error, related_error, usage_read_at, usage_error
+                 FROM inventory_env WHERE environment_id = ?1",
+                params![environment_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let Some((
+            bots_delta,
+            components_delta,
+            components_error,
+            related_error,
+            usage_at,
+            usage_error,
+        )) = env
+        else {
+            return Ok(StoredEnvironment::Missing);
+        };
+        let mut data = EnvironmentData {
+            bots_delta,
+            components_delta,
+            components_error,
+            related_error,
+            usage_error,
+            ..EnvironmentData::default()
+        };
+        if let Some(at) = usage_at {
+            match parse_time(&at) {
+                Some(t) => data.usage_read_at = Some(t),
+                None => {
+                    return Ok(StoredEnvironment::Unreadable(unreadable(
+                        "usage time of",
+                        environment_id,
+                        at,
+                    )));
+                }
+            }
+        }
+
+        let mut stmt = conn
+            .prepare_cached("SELECT bot_id, row FROM inventory_bot WHERE environment_id = ?1")
+            .map_err(&sql)?;
+        let mut rows = stmt.query(params![environment_id]).map_err(&sql)?;
+        while let Some(r) = rows.next().map_err(&sql)? {
+            let id: String = r.get(0).map_err(&sql)?;
+            let text: String = r.get(1).map_err(&sql)?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) if v.is_object() => {
+                    data.bots.insert(id, v);
+                }
+                Ok(_) => {
+                    return Ok(StoredEnvironment::Unreadable(unreadable(
+                        "bot",
+                        &id,
+                        "not an object",
+                    )));
+                }
+                Err(e) => return Ok(StoredEnvironment::Unreadable(unreadable("bot", &id, e))),
+            }
+        }
+        drop(rows);
+        drop(stmt);
+
+        // Only the light part: SQLite reads a row's columns in order, so the whole row stored
+        // after it (YAML and all) is not read.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT component_id, parent, fingerprint, light FROM inventory_component WHERE environment_id = ?1",
+            )
+            .map_err(&sql)?;
+        let mut rows = stmt.query(params![environment_id]).map_err(&sql)?;
+        while let Some(r) = rows.next().map_err(&sql)? {
+            let id: String = r.get(0).map_err(&sql)?;
+            let parent: Option<String> = r.get(1).map_err(&sql)?;
+            let fingerprint: String = r.get(2).map_err(&sql)?;
+            let light: String = r.get(3).map_err(&sql)?;
+            match serde_json::from_str::<ComponentRow>(&light) {
+                Ok(row) => {
+                    let mut c = StoredComponent::new(row, parent).without_data();
+                    c.fingerprint = fingerprint;
+                    data.components.insert(id, c);
+                }
+                Err(e) => {
+                    return Ok(StoredEnvironment::Unreadable(unreadable(
+                        "component",
+                        &id,
+                        e,
+                    )));
+                }
+            }
+        }
+        drop(rows);
+        drop(stmt);
+
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT component_id, relationship, target FROM inventory_related WHERE environment_id = ?1",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(params![environment_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&sql)?;
+        for row in rows {
+            let (c, rel, target) = row.map_err(&sql)?;
+            data.related.entry(c).or_default().insert((rel, target));
+        }
+        drop(stmt);
+
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT bot_id, session_id, started_at FROM inventory_session WHERE environment_id = ?1 ORDER BY rowid",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(params![environment_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(&sql)?;
+        for row in rows {
+            let (bot, id, at) = row.map_err(&sql)?;
+            let Some(started_at) = parse_time(&at) else {
+                return Ok(StoredEnvironment::Unreadable(unreadable(
+                    "session", &id, at,
+                )));
+            };
+            data.sessions
+                .entry(bot)
+                .or_default()
+                .push(StoredSession { id, started_at });
+        }
+        Ok(StoredEnvironment::Found(Box::new(data)))
+    }
+
+    /// The whole stored rows (YAML included) of these components of `environment_id`.
+    /// A component not stored, or whose row cannot be read, is left out.
+    pub fn component_rows(
+        &self,
+        environment_id: &str,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, ComponentRow>, StateError> {
+        let conn = self.lock()?;
+        let sql = self.sql();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT row FROM inventory_component WHERE environment_id = ?1 AND component_id = ?2",
+            )
+            .map_err(&sql)?;
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let text: Option<String> = stmt
+                .query_row(params![environment_id, id], |r| r.get(0))
+                .optional()
+                .map_err(&sql)?;
+            match text.map(|t| serde_json::from_str::<ComponentRow>(&t)) {
+                Some(Ok(row)) => {
+                    out.insert(id.clone(), row);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(environment = %environment_id, component = %id, "stored component is unreadable ({e})");
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes what a read of `environment_id` changed: the rows `changes` names (all of the
+    /// environment's rows when [`RowChanges::all`]), and the environment's delta links.
+    /// Returns the number of rows SQLite changed.
+    pub fn save(
+        &self,
+        environment_id: &str,
+        data: &EnvironmentData,
+        changes: &RowChanges,
+        now: OffsetDateTime,
+    ) -> Result<usize, StateError> {
+        let conn = self.lock()?;
+        // In a savepoint: a failure leaves the environment's rows as they were.
+        conn.execute_batch("SAVEPOINT environment")
+            .map_err(self.sql())?;
+        match save_environment(&conn, environment_id, data, changes, now) {
+            Ok(n) => {
+                conn.execute_batch("RELEASE environment")
+                    .map_err(self.sql())?;
+                Ok(n)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK TO environment; RELEASE environment");
+                Err(sql_error(&self.path, e))
+            }
+        }
+    }
+}
+
+fn to_sql_error(e: serde_json::Error) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+fn save_environment(
+    conn: &Connection,
+    env: &str,
+    data: &EnvironmentData,
+    changes: &RowChanges,
+    now: OffsetDateTime,
+) -> rusqlite::Result<usize> {
+    let mut n = 0;
+    n += conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO inventory_env (environment_id, bots_delta, components_delta, components_error, related_error, usage_read_at, usage_error, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            env,
+            data.bots_delta,
+            data.components_delta,
+            data.components_error,
+            data.related_error,
+            data.usage_read_at.map(rfc3339),
+            data.usage_error,
+            rfc3339(now),
+        ])?;
+    let all_bots: BTreeSet<String>;
+    let all_components: BTreeSet<String>;
+    let (bots, components, related): (
+        &BTreeSet<String>,
+        &BTreeSet<String>,
+        Box<dyn Iterator<Item = &String>>,
+    ) = if changes.all {
+        for table in [
+            "inventory_bot",
+            "inventory_component",
+            "inventory_related",
+            "inventory_session",
+        ] {
+            n += conn
+                .prepare_cached(&format!("DELETE FROM {table} WHERE environment_id = ?1"))?
+                .execute(params![env])?;
+        }
+        all_bots = data.bots.keys().cloned().collect();
+        all_components = data.components.keys().cloned().collect();
+        (&all_bots, &all_components, Box::new(data.related.keys()))
+    } else {
+        (
+            &changes.bots,
+            &changes.components,
+            // A deleted component's targets are gone from `data.related`, so it is listed
+            // there too.
+            Box::new(changes.related.iter()),
+        )
+    };
+    {
+        let mut upsert = conn.prepare_cached(
+            "INSERT OR REPLACE INTO inventory_bot (environment_id, bot_id, row) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut delete = conn.prepare_cached(
+            "DELETE FROM inventory_bot WHERE environment_id = ?1 AND bot_id = ?2",
+        )?;
+        for id in bots {
+            match data.bots.get(id) {
+                Some(row) => {
+                    let text = serde_json::to_string(row).map_err(to_sql_error)?;
+                    n += upsert.execute(params![env, id, text])?;
+                }
+                None => n += delete.execute(params![env, id])?,
+            }
+        }
+    }
+    {
+        let mut upsert = conn.prepare_cached(
+            "INSERT OR REPLACE INTO inventory_component (environment_id, component_id, parent, fingerprint, light, row)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut delete = conn.prepare_cached(
+            "DELETE FROM inventory_component WHERE environment_id = ?1 AND component_id = ?2",
+        )?;
+        for id in components {
+            match data.components.get(id) {
+                // A component loaded without its YAML is as stored: nothing to write.
+                Some(c) if !c.complete => {}
+                Some(c) => {
+                    let light = light_json(&c.row).map_err(to_sql_error)?;
+                    let row = serde_json::to_string(&c.row).map_err(to_sql_error)?;
+                    n += upsert.execute(params![env, id, c.parent, c.fingerprint, light, row])?;
+                }
+                None => n += delete.execute(params![env, id])?,
+            }
+        }
+    }
+    {
+        let mut clear = conn.prepare_cached(
+            "DELETE FROM inventory_related WHERE environment_id = ?1 AND component_id = ?2",
+        )?;
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO inventory_related (environment_id, component_id, relationship, target) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut done = BTreeSet::new();
+        for id in related {
+            if !done.insert(id) {
+                continue;
+            }
+            if !changes.all {
+                n += clear.execute(params![env, id])?;
+            }
+            for (rel, target) in data.related.get(id).into_iter().flatten() {
+                n += insert.execute(params![env, id, rel, target])?;
+            }
+        }
+    }
+    if changes.sessions || changes.all {
+        if !changes.all {
+            n += conn
+                .prepare_cached("DELETE FROM inventory_session WHERE environment_id = ?1")?
+                .execute(params![env])?;
+        }
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO inventory_session (environment_id, bot_id, session_id, started_at) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (bot, sessions) in &data.sessions {
+            for s in sessions {
+                n += insert.execute(params![env, bot, s.id, rfc3339(s.started_at)])?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// An environment as schema version 1 stored it (one JSON text); components had no
+/// fingerprint then.
+#[derive(Deserialize)]
+struct V1Environment(EnvironmentData);
 
 impl InventoryStore {
     /// Opens (creating if needed) the store at `path`, taking its lock: a second scan with the
-    /// same file is refused.
+    /// same file is refused. A version-1 store is migrated; a newer one is refused
+    /// ([`StateError::Version`]).
     pub fn open(path: &Path) -> Result<Self, StateError> {
-        let io = |source| StateError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut lock_path = path.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock_path = PathBuf::from(lock_path);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(StateError::Locked {
-                    path: path.to_owned(),
-                    lock: lock_path,
-                });
-            }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
-        }
-        let sql = |source| StateError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql)?;
+        let LockedDb { conn, path, lock } = LockedDb::open(path, |_| Ok(()))?;
+        let sql = |e| sql_error(&path, e);
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS inventory_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS inventory_environment (
-                 environment_id TEXT PRIMARY KEY,
-                 data TEXT NOT NULL,
-                 updated_at TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS inventory_document (
-                 destination TEXT PRIMARY KEY,
-                 run_id TEXT NOT NULL,
-                 document TEXT NOT NULL,
-                 updated_at TEXT NOT NULL);",
+            "CREATE TABLE IF NOT EXISTS inventory_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )
         .map_err(sql)?;
         let found: Option<String> = conn
@@ -93,160 +759,674 @@ impl InventoryStore {
             )
             .optional()
             .map_err(sql)?;
-        match found.and_then(|v| v.parse::<i64>().ok()) {
-            Some(v) if v > SCHEMA_VERSION => {
+        match found.as_deref().map(str::parse::<i64>) {
+            Some(Ok(v)) if v > SCHEMA_VERSION => {
                 return Err(StateError::Version {
-                    path: path.to_owned(),
+                    path,
                     found: v,
                     supported: SCHEMA_VERSION,
                 });
             }
-            Some(_) => {}
+            Some(Ok(SCHEMA_VERSION)) => conn.execute_batch(TABLES).map_err(sql)?,
+            Some(Ok(1)) => migrate_v1(&conn, &path)?,
+            Some(_) => {
+                return Err(StateError::Damaged {
+                    problem: format!(
+                        "its schema version is `{}`, which no version of copilot-connector writes",
+                        found.unwrap_or_default()
+                    ),
+                    path,
+                });
+            }
             None => {
-                conn.execute(
-                    "INSERT OR REPLACE INTO inventory_meta (key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE;
+                     {TABLES}
+                     INSERT OR REPLACE INTO inventory_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+                     COMMIT;"
+                ))
                 .map_err(sql)?;
             }
         }
         Ok(InventoryStore {
-            conn,
-            path: path.to_owned(),
+            rows: EnvironmentStore {
+                conn: Arc::new(Mutex::new(conn)),
+                path: Arc::new(path),
+            },
+            in_scan: false,
             _lock: lock,
         })
     }
 
-    fn sql(&self, source: rusqlite::Error) -> StateError {
-        StateError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.rows.path
     }
 
-    /// What the previous scan left for `destination` (`json` or the inventory URL). An
-    /// environment's stored data that cannot be read any more is dropped (that environment is
-    /// read in full), never an error.
-    pub fn previous(&self, destination: &str) -> Result<PreviousScan, StateError> {
-        let mut environments = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT environment_id, data FROM inventory_environment")
-            .map_err(|e| self.sql(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| self.sql(e))?;
-        for row in rows {
-            let (id, data) = row.map_err(|e| self.sql(e))?;
-            match serde_json::from_str::<EnvironmentData>(&data) {
-                Ok(d) => {
-                    environments.insert(id, d);
-                }
-                Err(e) => tracing::warn!(
-                    environment = %id,
-                    "stored scan state is unreadable ({e}); this environment is read in full"
-                ),
-            }
+    /// The environments' rows, for a scan or a test.
+    pub fn environments(&self) -> EnvironmentStore {
+        self.rows.clone()
+    }
+
+    /// Begins a scan's transaction and returns what the previous scan left for `destination`
+    /// (`json` or the inventory URL): its rows, posture results and identities from the
+    /// stored document, and this store's environments, which the scan reads and writes as it
+    /// goes. Nothing the scan writes is kept until [`commit`](Self::commit).
+    ///
+    /// A stored document that cannot be read any more is dropped (every row is written
+    /// again), never an error.
+    pub fn begin_scan(&mut self, destination: &str) -> Result<PreviousScan, StateError> {
+        if !self.in_scan {
+            let conn = self.rows.lock()?;
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .map_err(self.rows.sql())?;
+            drop(conn);
+            self.in_scan = true;
         }
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT document FROM inventory_document WHERE destination = ?1",
-                params![destination],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        // Read row by row from the text: the document as one JSON tree is several times its
-        // size.
-        let read = text.as_deref().and_then(|t| match read_document(t) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!("stored rows are unreadable ({e}); every row is written again");
-                None
-            }
-        });
-        drop(text);
-        let (rows, checks, identities) = match read {
-            Some(d) => (Some(d.rows), d.checks, d.identities),
-            None => (None, BTreeMap::new(), Vec::new()),
+        // Read row by row from the stored parts: neither the text nor the document as one
+        // JSON tree is ever in memory.
+        let read = {
+            let conn = self.rows.lock()?;
+            let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
+            reader.and_then(|r| match read_document_from(r) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!("stored rows are unreadable ({e}); every row is written again");
+                    None
+                }
+            })
         };
-        Ok(PreviousScan {
-            environments,
-            rows,
-            checks,
-            identities,
-        })
+        let mut previous = PreviousScan::default();
+        if let Some(d) = read {
+            previous.rows = Some(d.rows);
+            previous.checks = d.checks;
+            previous.identities = d.identities;
+        }
+        previous.store = Some(self.rows.clone());
+        Ok(previous)
     }
 
-    /// The last scan's document for `destination`, if any.
+    /// The last scan's document for `destination`, if any (read whole).
     pub fn document(&self, destination: &str) -> Result<Option<Value>, StateError> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT document FROM inventory_document WHERE destination = ?1",
-                params![destination],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.sql(e))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+        let conn = self.rows.lock()?;
+        let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
+        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
     }
 
-    /// The most recent document of any destination (for `inventory report`).
+    /// The most recent document of any destination (read whole).
     pub fn latest_document(&self) -> Result<Option<Value>, StateError> {
-        let text: Option<String> = self
-            .conn
+        let conn = self.rows.lock()?;
+        let newest: Option<String> = conn
             .query_row(
-                "SELECT document FROM inventory_document ORDER BY updated_at DESC LIMIT 1",
+                "SELECT destination FROM inventory_run ORDER BY updated_at DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| self.sql(e))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+            .map_err(self.rows.sql())?;
+        let Some(destination) = newest else {
+            return Ok(None);
+        };
+        let reader = document_reader(&conn, &destination).map_err(self.rows.sql())?;
+        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
     }
 
-    /// Commits a scan: the environments it read (others keep their stored data) and, when given,
-    /// its document's JSON text for `destination` (e.g.
-    /// [`Document`](super::output::Document) serialised), in one transaction.
+    /// Commits a scan: what its environments wrote as they were read, the environments
+    /// given here in full (those of a scan that ran without this store, e.g. from
+    /// [`ScanResult::environments`](super::scan::ScanResult::environments); others keep
+    /// their rows) and, when given, its document for `destination`, as `document` serialises
+    /// its JSON text (e.g. [`Document`](super::output::Document) through
+    /// `serde_json::to_writer`) straight into the store's parts, in one transaction.
     pub fn commit(
         &mut self,
         destination: &str,
         run_id: &str,
         environments: &BTreeMap<String, EnvironmentData>,
-        document: Option<&str>,
+        document: Option<DocumentWriter<'_>>,
         now: &str,
     ) -> Result<(), StateError> {
-        let path = self.path.clone();
-        let sql = |source| StateError::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(sql)?;
-        for (id, data) in environments {
-            let text = serde_json::to_string(data)
-                .map_err(|e| sql(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO inventory_environment (environment_id, data, updated_at) VALUES (?1, ?2, ?3)",
-                params![id, text, now],
-            )
-            .map_err(sql)?;
+        let conn = self.rows.lock()?;
+        let sql = |e| sql_error(&self.rows.path, e);
+        if !self.in_scan {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
         }
-        // Without a document (rows not all written), the previous rows stay the base of the
-        // next diff, so what was not written is written next time.
-        if let Some(document) = document {
-            tx.execute(
-                "INSERT OR REPLACE INTO inventory_document (destination, run_id, document, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                params![destination, run_id, document, now],
-            )
-            .map_err(sql)?;
+        let result = (|| -> rusqlite::Result<()> {
+            let at = parse_time(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let all = RowChanges {
+                all: true,
+                ..RowChanges::default()
+            };
+            for (id, data) in environments {
+                save_environment(&conn, id, data, &all, at)?;
+            }
+            // Without a document (rows not all written), the previous rows stay the base of
+            // the next diff, so what was not written is written next time.
+            if let Some(document) = document {
+                write_document(&conn, destination, run_id, now, document)?;
+            }
+            conn.execute_batch("COMMIT")
+        })();
+        self.in_scan = false;
+        if let Err(e) = result {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(sql(e));
         }
-        tx.commit().map_err(sql)
+        Ok(())
+    }
+
+    /// Abandons the scan's transaction: the state stays as the previous scan left it.
+    pub fn rollback(&mut self) -> Result<(), StateError> {
+        if !self.in_scan {
+            return Ok(());
+        }
+        self.in_scan = false;
+        let conn = self.rows.lock()?;
+        conn.execute_batch("ROLLBACK").map_err(self.rows.sql())
+    }
+}
+
+/// Migrates a version-1 store in one transaction: each environment's JSON text, read one at a
+/// time, becomes its rows (components get their fingerprint); the document stays. An
+/// environment whose text cannot be read is left out with a warning (the next scan reads it
+/// in full).
+fn migrate_v1(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let sql = |e| sql_error(path, e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+    let result = (|| -> rusqlite::Result<usize> {
+        conn.execute_batch(TABLES)?;
+        let has_old: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inventory_environment'")?
+            .exists([])?;
+        let mut migrated = 0;
+        if has_old {
+            let mut stmt =
+                conn.prepare("SELECT environment_id, data, updated_at FROM inventory_environment")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let text: String = r.get(1)?;
+                let updated: String = r.get(2)?;
+                match serde_json::from_str::<V1Environment>(&text) {
+                    Ok(V1Environment(mut data)) => {
+                        for c in data.components.values_mut() {
+                            *c = StoredComponent::new(std::mem::take(&mut c.row), c.parent.take());
+                        }
+                        let all = RowChanges {
+                            all: true,
+                            ..RowChanges::default()
+                        };
+                        let at = parse_time(&updated).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                        save_environment(conn, &id, &data, &all, at)?;
+                        migrated += 1;
+                    }
+                    Err(e) => tracing::warn!(
+                        environment = %id,
+                        "stored scan state (version 1) is unreadable ({e}); this environment is read in full"
+                    ),
+                }
+            }
+            drop(rows);
+            drop(stmt);
+            conn.execute_batch("DROP TABLE inventory_environment")?;
+        }
+        let has_documents: bool = conn
+            .prepare(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inventory_document'",
+            )?
+            .exists([])?;
+        if has_documents {
+            // One document at a time (one per destination), each into its parts.
+            let destinations: Vec<String> = conn
+                .prepare("SELECT destination FROM inventory_document")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for d in destinations {
+                let (run_id, text, updated): (String, String, String) = conn.query_row(
+                    "SELECT run_id, document, updated_at FROM inventory_document WHERE destination = ?1",
+                    params![d],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                write_document(conn, &d, &run_id, &updated, &|w| {
+                    w.write_all(text.as_bytes())
+                })?;
+            }
+            conn.execute_batch("DROP TABLE inventory_document")?;
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO inventory_meta (key, value) VALUES ('schema_version', ?1)",
+            params![SCHEMA_VERSION.to_string()],
+        )?;
+        conn.execute_batch("COMMIT")?;
+        Ok(migrated)
+    })();
+    match result {
+        Ok(n) => {
+            tracing::info!(path = %path.display(), environments = n, "inventory state migrated to schema version {SCHEMA_VERSION}");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(sql(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    const T: OffsetDateTime = datetime!(2026-03-02 12:00 UTC);
+
+    fn component(id: &str, parent: &str, yaml: &str) -> StoredComponent {
+        let mut row = ComponentRow::new(id.to_uppercase(), 9, Some(yaml.to_owned()));
+        row.name = Some(format!("topic {id}"));
+        StoredComponent::new(row, Some(parent.to_owned()))
+    }
+
+    fn data() -> EnvironmentData {
+        let mut d = EnvironmentData::default();
+        for b in ["b1", "b2"] {
+            d.bots
+                .insert(b.into(), json!({"botid": b.to_uppercase(), "name": b}));
+        }
+        for (id, parent) in [("c1", "b1"), ("c2", "b1"), ("c3", "b2")] {
+            d.components.insert(
+                id.into(),
+                component(id, parent, &format!("kind: AdaptiveDialog # {id}")),
+            );
+        }
+        d.related
+            .entry("c1".into())
+            .or_default()
+            .insert(("botcomponent_workflow".into(), "w1".into()));
+        d.sessions.insert(
+            "b1".into(),
+            vec![
+                StoredSession {
+                    id: "z@1".into(),
+                    started_at: datetime!(2026-03-01 10:00 UTC),
+                },
+                StoredSession {
+                    id: "a@2".into(),
+                    started_at: datetime!(2026-03-01 11:00 UTC),
+                },
+            ],
+        );
+        d.usage_read_at = Some(T);
+        d.bots_delta = Some("https://o/api/data/v9.2/bots?$deltatoken=1".into());
+        d.components_delta = Some("https://o/api/data/v9.2/botcomponents?$deltatoken=1".into());
+        d
+    }
+
+    /// `d` as a load gives it back: components without their YAML.
+    fn light(d: &EnvironmentData) -> EnvironmentData {
+        let mut d = d.clone();
+        for c in d.components.values_mut() {
+            *c = c.clone().without_data();
+        }
+        d
+    }
+
+    fn all() -> RowChanges {
+        RowChanges {
+            all: true,
+            ..RowChanges::default()
+        }
+    }
+
+    fn changes(conn: &Arc<Mutex<Connection>>) -> u64 {
+        conn.lock().unwrap().total_changes()
+    }
+
+    fn found(s: &EnvironmentStore, env: &str) -> EnvironmentData {
+        match s.load(env).unwrap() {
+            StoredEnvironment::Found(d) => *d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rows_round_trip_and_an_unchanged_environment_writes_only_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let mut store = InventoryStore::open(&path).unwrap();
+        store.begin_scan("json").unwrap();
+        let rows = store.environments();
+        assert_eq!(rows.load("e1").unwrap(), StoredEnvironment::Missing);
+        rows.save("e1", &data(), &all(), T).unwrap();
+        rows.save("e2", &data(), &all(), T).unwrap();
+        store
+            .commit(
+                "json",
+                "run",
+                &BTreeMap::new(),
+                Some(&|w| w.write_all(b"{}")),
+                "2026-03-02T12:00:00Z",
+            )
+            .unwrap();
+        drop(rows);
+        drop(store);
+
+        let mut store = InventoryStore::open(&path).unwrap();
+        let previous = store.begin_scan("json").unwrap();
+        let rows = previous.store.clone().unwrap();
+        let loaded = found(&rows, "e1");
+        assert_eq!(loaded, light(&data()));
+        assert!(loaded.components.values().all(|c| c.row.data.is_none()));
+        // Sessions keep their order.
+        assert_eq!(loaded.sessions["b1"][0].id, "z@1");
+        let whole = rows
+            .component_rows("e1", &["c1".to_owned(), "c3".to_owned(), "nope".to_owned()])
+            .unwrap();
+        assert_eq!(whole.len(), 2);
+        assert_eq!(whole["c1"], data().components["c1"].row);
+        assert_eq!(
+            rows.bots_delta_links().unwrap()["e2"],
+            "https://o/api/data/v9.2/bots?$deltatoken=1"
+        );
+
+        // Nothing changed: the environment's row (its delta links) and nothing else.
+        let before = changes(&rows.conn);
+        let n = rows.save("e1", &loaded, &RowChanges::default(), T).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(changes(&rows.conn) - before, 1);
+
+        // One component changed, one deleted, one bot gone: those rows only.
+        let mut next = loaded.clone();
+        next.components.insert(
+            "c2".into(),
+            component("c2", "b1", "kind: AdaptiveDialog # new"),
+        );
+        next.components.remove("c3");
+        next.bots.remove("b2");
+        let mut ch = RowChanges::default();
+        ch.components.extend(["c2".to_owned(), "c3".to_owned()]);
+        ch.bots.insert("b2".into());
+        let before = changes(&rows.conn);
+        rows.save("e1", &next, &ch, T).unwrap();
+        // env + c2 + c3 + b2 (no targets to clear).
+        assert_eq!(changes(&rows.conn) - before, 4);
+        store
+            .commit(
+                "json",
+                "run2",
+                &BTreeMap::new(),
+                None,
+                "2026-03-02T13:00:00Z",
+            )
+            .unwrap();
+        let after = found(&rows, "e1");
+        assert_eq!(after, light(&next));
+        assert_eq!(
+            rows.component_rows("e1", &["c2".to_owned()]).unwrap()["c2"]
+                .data
+                .as_deref(),
+            Some("kind: AdaptiveDialog # new")
+        );
+        // The other environment was not touched.
+        assert_eq!(found(&rows, "e2"), light(&data()));
+    }
+
+    #[test]
+    fn a_scan_not_committed_leaves_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let mut store = InventoryStore::open(&path).unwrap();
+        store.begin_scan("json").unwrap();
+        store.environments().save("e1", &data(), &all(), T).unwrap();
+        store
+            .commit(
+                "json",
+                "r1",
+                &BTreeMap::new(),
+                Some(&|w| w.write_all(b"{}")),
+                "2026-03-02T12:00:00Z",
+            )
+            .unwrap();
+
+        // Written, then dropped without a commit (as a killed process).
+        store.begin_scan("json").unwrap();
+        let mut other = data();
+        other.bots_delta = Some("later".into());
+        other.components.clear();
+        store.environments().save("e1", &other, &all(), T).unwrap();
+        store.environments().save("e9", &other, &all(), T).unwrap();
+        drop(store);
+        let mut store = InventoryStore::open(&path).unwrap();
+        let rows = store.begin_scan("json").unwrap().store.unwrap();
+        assert_eq!(found(&rows, "e1"), light(&data()));
+        assert_eq!(rows.load("e9").unwrap(), StoredEnvironment::Missing);
+
+        // Rolled back explicitly (a failed scan): the same.
+        rows.save("e1", &other, &all(), T).unwrap();
+        store.rollback().unwrap();
+        let rows = store.begin_scan("json").unwrap().store.unwrap();
+        assert_eq!(found(&rows, "e1"), light(&data()));
+    }
+
+    #[test]
+    fn a_corrupt_row_makes_its_environment_unreadable_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let mut store = InventoryStore::open(&path).unwrap();
+        store.begin_scan("json").unwrap();
+        let rows = store.environments();
+        rows.save("e1", &data(), &all(), T).unwrap();
+        rows.save("e2", &data(), &all(), T).unwrap();
+        for (table, column, key) in [
+            ("inventory_component", "light", "component_id = 'c2'"),
+            ("inventory_bot", "row", "bot_id = 'b1'"),
+            ("inventory_session", "started_at", "session_id = 'z@1'"),
+        ] {
+            let conn = rows.conn.lock().unwrap();
+            conn.execute(
+                &format!("UPDATE {table} SET {column} = '{{not json' WHERE environment_id = 'e1' AND {key}"),
+                [],
+            )
+            .unwrap();
+            drop(conn);
+            match rows.load("e1").unwrap() {
+                StoredEnvironment::Unreadable(why) => assert!(why.contains("unreadable"), "{why}"),
+                other => panic!("{table}: {other:?}"),
+            }
+            // Made whole again by a full write, as the scan does after reading in full.
+            rows.save("e1", &data(), &all(), T).unwrap();
+            assert_eq!(found(&rows, "e1"), light(&data()));
+        }
+        assert_eq!(found(&rows, "e2"), light(&data()));
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_and_an_unknown_one_is_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        drop(InventoryStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE inventory_meta SET value = '3' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let e = InventoryStore::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StateError::Version {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE inventory_meta SET value = 'x' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let e = InventoryStore::open(&path).unwrap_err();
+        assert!(matches!(e, StateError::Damaged { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_version_1_file_written_by_the_old_code_is_migrated_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        std::fs::write(
+            &path,
+            include_bytes!("../../tests/fixtures/inventory-state-v1.db"),
+        )
+        .unwrap();
+        // What version 1 holds, read as version 1 wrote it.
+        let conn = Connection::open(&path).unwrap();
+        let v1: BTreeMap<String, EnvironmentData> = conn
+            .prepare("SELECT environment_id, data FROM inventory_environment")
+            .unwrap()
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(|r| {
+                let (id, text) = r.unwrap();
+                (id, serde_json::from_str(&text).unwrap())
+            })
+            .collect();
+        let document: String = conn
+            .query_row(
+                "SELECT document FROM inventory_document WHERE destination = 'json'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(conn);
+        assert_eq!(v1.len(), 2);
+
+        let mut store = InventoryStore::open(&path).unwrap();
+        let previous = store.begin_scan("json").unwrap();
+        // The previous rows stay: the next diff re-uploads nothing.
+        let old = crate::inventory::output::read_document(&document).unwrap();
+        assert_eq!(previous.rows.as_ref().unwrap(), &old.rows);
+        assert_eq!(previous.rows.as_ref().unwrap().agents.len(), 9);
+        assert_eq!(previous.checks, old.checks);
+        assert!(!previous.checks.is_empty());
+        let rows = previous.store.unwrap();
+        let mut components = 0;
+        for (id, mut want) in v1 {
+            let got = found(&rows, &id);
+            assert!(got.bots_delta.is_some(), "{id}: delta link lost");
+            let ids: Vec<String> = want.components.keys().cloned().collect();
+            let whole = rows.component_rows(&id, &ids).unwrap();
+            for (cid, c) in &mut want.components {
+                assert_eq!(&whole[cid], &c.row, "{id}/{cid}");
+                *c = StoredComponent::new(c.row.clone(), c.parent.clone()).without_data();
+                components += 1;
+            }
+            assert_eq!(got, want, "{id}");
+        }
+        assert_eq!(components, 93);
+        store.rollback().unwrap();
+        drop(rows);
+        drop(store);
+        // Migrated once: the old table is gone, the version is 2, opening again is a no-op.
+        let conn = Connection::open(&path).unwrap();
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM inventory_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, "2");
+        let old_table: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = 'inventory_environment'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(old_table, None);
+        let old_documents: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = 'inventory_document'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(old_documents, None);
+        drop(conn);
+        let store = InventoryStore::open(&path).unwrap();
+        let want: Value = serde_json::from_str(&document).unwrap();
+        assert_eq!(store.document("json").unwrap(), Some(want.clone()));
+        drop(store);
+        assert_eq!(read_latest_document(&path).unwrap().unwrap().unwrap(), want);
+    }
+
+    #[test]
+    fn a_document_goes_in_parts_and_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        assert!(read_latest_document(&dir.path().join("none.db")).is_err());
+        let mut store = InventoryStore::open(&path).unwrap();
+        assert!(read_latest_document(&path).unwrap().is_none());
+        // Longer than two parts, with multi-byte characters cut across part boundaries.
+        let doc = json!({
+            "fsi_copilotagent": (0..50_000)
+                .map(|i| json!({"fsi_agentid": format!("a{i}"), "fsi_environmentid": "E", "fsi_name": "Agent \u{e9}\u{1f600} ok"}))
+                .collect::<Vec<_>>(),
+            "summary": {"status": "complete"}
+        });
+        let text = doc.to_string();
+        assert!(text.len() > 2 * DOCUMENT_PART, "{}", text.len());
+        store.begin_scan("json").unwrap();
+        store
+            .commit(
+                "json",
+                "r1",
+                &BTreeMap::new(),
+                Some(&|w| serde_json::to_writer(w, &doc).map_err(std::io::Error::from)),
+                "2026-03-02T12:00:00Z",
+            )
+            .unwrap();
+        let parts: i64 = store
+            .rows
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("SELECT count(*) FROM inventory_document_part", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(parts as usize, text.len().div_ceil(DOCUMENT_PART));
+        assert_eq!(store.document("json").unwrap().as_ref(), Some(&doc));
+        let previous = store.begin_scan("json").unwrap();
+        assert_eq!(previous.rows.unwrap().agents.len(), 50_000);
+        // A shorter document replaces it whole: no part of the longer one is left.
+        store
+            .commit(
+                "json",
+                "r2",
+                &BTreeMap::new(),
+                Some(&|w| w.write_all(b"{\"summary\": {}}")),
+                "2026-03-02T13:00:00Z",
+            )
+            .unwrap();
+        assert_eq!(
+            read_latest_document(&path).unwrap().unwrap().unwrap(),
+            json!({"summary": {}})
+        );
+        // A scan that writes no document keeps the previous one.
+        store.begin_scan("json").unwrap();
+        store
+            .commit("json", "r3", &BTreeMap::new(), None, "2026-03-02T14:00:00Z")
+            .unwrap();
+        assert_eq!(
+            store.document("json").unwrap(),
+            Some(json!({"summary": {}}))
+        );
     }
 }

@@ -113,7 +113,7 @@ fn damaged(path: &Path, problem: impl Into<String>) -> StateError {
 
 /// A SQLite error on the store: "not a database" and "malformed" become [`StateError::Damaged`]
 /// (with the fix), the rest stay SQLite errors.
-pub(super) fn classify(path: &Path, source: rusqlite::Error) -> StateError {
+pub(crate) fn classify(path: &Path, source: rusqlite::Error) -> StateError {
     match source.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => damaged(path, "the file is not a SQLite database"),
         Some(ErrorCode::DatabaseCorrupt) => damaged(path, "the database is damaged (malformed)"),

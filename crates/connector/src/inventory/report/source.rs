@@ -4,11 +4,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
 use super::{Report, ReportError};
-use crate::state::StateError;
+use crate::inventory::store;
 
 /// The scan to report on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,55 +51,23 @@ fn read_file(path: &Path) -> Result<Value, ReportError> {
 
 /// Reads the newest stored document without taking the store's lock (a scan may be running:
 /// SQLite's write-ahead log lets this read see the last committed scan), and without creating
-/// anything when there is no store.
+/// anything when there is no store ([`store::read_latest_document`]).
 fn read_state(path: &Path) -> Result<Value, ReportError> {
     if !path.is_file() {
         return Err(ReportError::NoScan {
             path: path.to_owned(),
         });
     }
-    let sql = |source| {
-        ReportError::State(StateError::Sqlite {
+    match store::read_latest_document(path).map_err(ReportError::State)? {
+        None => Err(ReportError::NoScan {
             path: path.to_owned(),
-            source,
-        })
-    };
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(sql)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(sql)?;
-    // The table is written by `inventory::store`; a store without it has seen no scan.
-    let has_table: Option<String> = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'inventory_document'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?;
-    if has_table.is_none() {
-        return Err(ReportError::NoScan {
-            path: path.to_owned(),
-        });
+        }),
+        Some(Ok(doc)) => Ok(doc),
+        Some(Err(e)) => Err(ReportError::Document {
+            origin: format!("the last scan stored in {}", path.display()),
+            problem: format!(
+                "the stored document is not JSON ({e}); run `copilot-connector inventory scan` again"
+            ),
+        }),
     }
-    let text: Option<String> = conn
-        .query_row(
-            "SELECT document FROM inventory_document ORDER BY updated_at DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(sql)?;
-    let text = text.ok_or_else(|| ReportError::NoScan {
-        path: path.to_owned(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::Document {
-        origin: format!("the last scan stored in {}", path.display()),
-        problem: format!(
-            "the stored document is not JSON ({e}); run `copilot-connector inventory scan` again"
-        ),
-    })
 }
