@@ -190,52 +190,6 @@ async fn the_command_writes_the_document_and_exits_0() {
     );
 }
 
-/// Reads every row of the eight tables back from the emulator, as the model's rows.
-async fn read_back(
-    emu: &RunningEmulator,
-    clock: &SharedManualClock,
-) -> inventory_model::InventoryRows {
-    use futures::TryStreamExt;
-    use inventory_model::{Encoding, InventoryRow};
-    let dv = dataverse(emu, clock);
-    async fn table<R: InventoryRow>(dv: &dataverse_client::DataverseClient) -> Vec<R> {
-        let rows: Vec<Value> = dv
-            .rows::<Value>(&dv.query(R::TABLE.entity_set_name))
-            .try_collect()
-            .await
-            .unwrap();
-        let mut out: Vec<R> = rows
-            .iter()
-            .map(|r| R::from_json(r.as_object().unwrap(), Encoding::Dataverse).unwrap())
-            .collect();
-        out.sort_by_key(|r| r.key_values());
-        out
-    }
-    let mut r = inventory_model::InventoryRows::default();
-    r.agents = table(&dv).await;
-    r.environments = table(&dv).await;
-    r.features = table(&dv).await;
-    r.auth_shares = table(&dv).await;
-    r.usage = table(&dv).await;
-    r.billing = table(&dv).await;
-    r.work_iq = table(&dv).await;
-    r.compliance = table(&dv).await;
-    r
-}
-
-fn sorted(mut r: inventory_model::InventoryRows) -> inventory_model::InventoryRows {
-    use inventory_model::InventoryRow;
-    r.agents.sort_by_key(|x| x.key_values());
-    r.environments.sort_by_key(|x| x.key_values());
-    r.features.sort_by_key(|x| x.key_values());
-    r.auth_shares.sort_by_key(|x| x.key_values());
-    r.usage.sort_by_key(|x| x.key_values());
-    r.billing.sort_by_key(|x| x.key_values());
-    r.work_iq.sort_by_key(|x| x.key_values());
-    r.compliance.sort_by_key(|x| x.key_values());
-    r
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_upserted_into_the_inventory_tables_equal_the_document_and_a_rescan_writes_nothing() {
     let emu = Emulator::builder()

@@ -329,3 +329,50 @@ pub fn change_one_topic(emulator: &RunningEmulator) -> String {
         .expect("the component is saved");
     agent
 }
+
+/// Reads every row of the eight tables back from the emulator, as the model's rows.
+pub async fn read_back(
+    emu: &RunningEmulator,
+    clock: &SharedManualClock,
+) -> inventory_model::InventoryRows {
+    use futures::TryStreamExt;
+    use inventory_model::{Encoding, InventoryRow};
+    let dv = dataverse(emu, clock);
+    async fn table<R: InventoryRow>(dv: &dataverse_client::DataverseClient) -> Vec<R> {
+        let rows: Vec<serde_json::Value> = dv
+            .rows::<serde_json::Value>(&dv.query(R::TABLE.entity_set_name))
+            .try_collect()
+            .await
+            .unwrap();
+        let mut out: Vec<R> = rows
+            .iter()
+            .map(|r| R::from_json(r.as_object().unwrap(), Encoding::Dataverse).unwrap())
+            .collect();
+        out.sort_by_key(|r| r.key_values());
+        out
+    }
+    let mut r = inventory_model::InventoryRows::default();
+    r.agents = table(&dv).await;
+    r.environments = table(&dv).await;
+    r.features = table(&dv).await;
+    r.auth_shares = table(&dv).await;
+    r.usage = table(&dv).await;
+    r.billing = table(&dv).await;
+    r.work_iq = table(&dv).await;
+    r.compliance = table(&dv).await;
+    r
+}
+
+/// `r` with every table's rows in key order, as [`read_back`] gives them.
+pub fn sorted(mut r: inventory_model::InventoryRows) -> inventory_model::InventoryRows {
+    use inventory_model::InventoryRow;
+    r.agents.sort_by_key(|x| x.key_values());
+    r.environments.sort_by_key(|x| x.key_values());
+    r.features.sort_by_key(|x| x.key_values());
+    r.auth_shares.sort_by_key(|x| x.key_values());
+    r.usage.sort_by_key(|x| x.key_values());
+    r.billing.sort_by_key(|x| x.key_values());
+    r.work_iq.sort_by_key(|x| x.key_values());
+    r.compliance.sort_by_key(|x| x.key_values());
+    r
+}
