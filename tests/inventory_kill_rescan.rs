@@ -140,12 +140,5 @@ async fn a_rescan_killed_while_writing_changes_writes_them_all_on_the_next_run()
     }
 
     // Converged: one more run writes nothing.
-    let before = emu.dataverse().request_counts().writes;
-    let out = command().output().await.unwrap();
-    binary::assert_exit(&out, 0);
-    assert_eq!(
-        emu.dataverse().request_counts().writes,
-        before,
-        "a run after convergence wrote"
-    );
+    assert_a_run_writes_nothing(&emu, command()).await;
 }

@@ -376,3 +376,19 @@ pub fn sorted(mut r: inventory_model::InventoryRows) -> inventory_model::Invento
     r.compliance.sort_by_key(|x| x.key_values());
     r
 }
+
+/// Runs `command` (an `inventory scan --inventory-url` of `emulator`'s default environment) to
+/// a successful end and asserts it wrote nothing there: what a converged inventory must do.
+pub async fn assert_a_run_writes_nothing(
+    emulator: &RunningEmulator,
+    mut command: tokio::process::Command,
+) {
+    let before = emulator.dataverse().request_counts().writes;
+    let out = command.output().await.expect("the binary starts");
+    binary::assert_exit(&out, 0);
+    assert_eq!(
+        emulator.dataverse().request_counts().writes,
+        before,
+        "a scan after convergence wrote"
+    );
+}
