@@ -97,6 +97,16 @@ pub enum InputError {
         /// The field.
         field: &'static str,
     },
+    /// A yes/no field is neither a boolean nor the text `true` / `false`.
+    #[error("{what}: field `{field}` is `{value}`, not true or false")]
+    BadBoolean {
+        /// What was being read.
+        what: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+    },
 }
 
 /// One environment of the admin environment list.
@@ -242,6 +252,28 @@ fn text_field(row: &Value, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A yes/no field: a JSON boolean, or the text `"true"` / `"false"` (any case), which some
+/// inventory payloads send; absent, null or empty text is `None`. Anything else is an error
+/// rather than a silent `None`.
+fn bool_field(
+    row: &Value,
+    what: &'static str,
+    name: &'static str,
+) -> Result<Option<bool>, InputError> {
+    match field(row, name) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(InputError::BadBoolean {
+            what,
+            field: name,
+            value: other.to_string(),
+        }),
+    }
+}
+
 fn date_field(
     row: &Value,
     what: &'static str,
@@ -292,7 +324,7 @@ impl TenantAgent {
             bot_id: text_field(row, "botId"),
             entra_app_id: text_field(row, "entraAppId"),
             entra_agent_id: text_field(row, "entraAgentId"),
-            is_managed: field(row, "isManaged").and_then(Value::as_bool),
+            is_managed: bool_field(row, WHAT, "isManaged")?,
             authentication: field(row, "authentication").and_then(|a| match a {
                 Value::String(s) => Some(s.clone()),
                 Value::Object(_) => a.get("mode").and_then(Value::as_str).map(str::to_owned),
@@ -950,6 +982,48 @@ impl BillingPolicy {
             spend_scope,
             budget_state: None,
             entitlement_basis: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent(is_managed: Value) -> Result<TenantAgent, InputError> {
+        TenantAgent::from_inventory_json(
+            &json!({"name": "b1", "properties": {"environmentId": "e1", "isManaged": is_managed}}),
+            InventorySource::ResourceGraph,
+        )
+    }
+
+    #[test]
+    fn is_managed_reads_a_boolean_or_its_text() {
+        for (sent, read) in [
+            (json!(true), Some(true)),
+            (json!(false), Some(false)),
+            (json!("true"), Some(true)),
+            (json!("False"), Some(false)),
+            (json!(" TRUE "), Some(true)),
+            (json!(""), None),
+            (Value::Null, None),
+        ] {
+            assert_eq!(agent(sent.clone()).unwrap().is_managed, read, "{sent}");
+        }
+        for bad in [json!("yes"), json!(1), json!({"value": true})] {
+            let err = agent(bad.clone()).unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    InputError::BadBoolean {
+                        field: "isManaged",
+                        ..
+                    }
+                ),
+                "{bad}: {err}"
+            );
+            assert!(err.to_string().contains("not true or false"), "{err}");
         }
     }
 }
