@@ -137,6 +137,7 @@ struct Meta<'a> {
 }
 
 /// What a create did.
+#[derive(Debug)]
 enum Created {
     /// Created; the new item's `MetadataId` when the answer names it (`OData-EntityId`).
     New(Option<String>),
@@ -781,23 +782,6 @@ mod tests {
         assert!(clock.sleeps().is_empty());
     }
 
-    #[tokio::test]
-    async fn a_refused_create_names_what_failed() {
-        let server = MockServer::start();
-        server.mock(|w, t| {
-            w.method(GET).path_includes("GlobalOptionSetDefinitions");
-            t.status(200).json_body(json!({"value": []}));
-        });
-        server.mock(|w, t| {
-            w.method(POST);
-            t.status(403).json_body(
-                json!({"error": {"code": "0x80040220", "message": "no prvCreateEntity"}}),
-            );
-        });
-        let e = apply(&client(&server)).await.unwrap_err().to_string();
-        assert!(e.contains("creating option set"), "{e}");
-    }
-
     /// A server whose lists show nothing and which refuses each create as already existing,
     /// in the words Dataverse uses for each kind (or, for columns, in other words, so that only
     /// a read of the one column tells): apply counts all as existing and changes nothing, run
@@ -861,20 +845,115 @@ mod tests {
         assert!(columns.calls() > 0 && keys.calls() > 0);
     }
 
-    /// Another refusal (no privilege, a bad body) is still an error, even when it is a 400.
+    /// A refusal other than "already exists" (no privilege, a bad body) is an error that
+    /// names what was being created, whatever its status, 400 included.
     #[tokio::test]
     async fn other_refusals_are_still_errors() {
-        let server = MockServer::start();
-        server.mock(|w, t| {
-            w.method(GET).path_includes("GlobalOptionSetDefinitions");
-            t.status(200).json_body(json!({"value": []}));
-        });
-        server.mock(|w, t| {
-            w.method(POST);
-            t.status(400).json_body(json!({"error": {"code": "0x80044331", "message": "The length of the 'Name' attribute exceeded the maximum allowed length."}}));
-        });
-        let e = apply(&client(&server)).await.unwrap_err().to_string();
-        assert!(e.contains("creating option set"), "{e}");
+        for (status, code, message) in [
+            (403, "0x80040220", "no prvCreateEntity"),
+            (
+                400,
+                "0x80044331",
+                "The length of the 'Name' attribute exceeded the maximum allowed length.",
+            ),
+        ] {
+            let server = MockServer::start();
+            server.mock(|w, t| {
+                w.method(GET).path_includes("GlobalOptionSetDefinitions");
+                t.status(200).json_body(json!({"value": []}));
+            });
+            server.mock(|w, t| {
+                w.method(POST);
+                t.status(status)
+                    .json_body(json!({"error": {"code": code, "message": message}}));
+            });
+            let e = apply(&client(&server)).await.unwrap_err().to_string();
+            assert!(e.contains("creating option set"), "{status}: {e}");
+            assert!(e.contains(message), "{status}: {e}");
+        }
+    }
+
+    /// A client whose requests go to `transport` (no sockets: tokio's paused time decides
+    /// how long a request that never answers takes).
+    fn mock_client(transport: Arc<client_core::mock::MockTransport>) -> DataverseClient {
+        let token = AccessToken::new(
+            "t",
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        );
+        DataverseClient::builder(
+            "https://org.crm.dynamics.com",
+            Arc::new(StaticTokenCredential::new(token)),
+        )
+        .unwrap()
+        .transport(transport)
+        .build()
+        .unwrap()
+    }
+
+    /// A create whose answer never comes: the write waits its own 600 s (not the pipeline's
+    /// default attempt timeout), is not sent again (metadata writes are not idempotent), and
+    /// a read of that one item decides: there, it was created; not there, the time-out is the
+    /// error, naming what was being created.
+    #[tokio::test(start_paused = true)]
+    async fn a_create_that_times_out_is_decided_by_a_re_read() {
+        use client_core::mock::{MockReply, MockTransport, reply};
+        let table = create_schema_requests()
+            .into_iter()
+            .find(|r| r.kind == MetadataKind::Table)
+            .unwrap();
+        for created_meanwhile in [true, false] {
+            let name = table.name.clone();
+            let transport = Arc::new(MockTransport::new(move |req| {
+                if req.method() == client_core::http::Method::POST {
+                    return MockReply::Hang;
+                }
+                if created_meanwhile {
+                    reply(200, json!({"LogicalName": name}).to_string()).into()
+                } else {
+                    reply(404, r#"{"error":{"code":"0x80060888","message":"Resource not found for the segment 'EntityDefinitions'."}}"#).into()
+                }
+            }));
+            let client = mock_client(transport.clone());
+            let meta = Meta {
+                client: &client,
+                solution: None,
+            };
+            let started = tokio::time::Instant::now();
+            let created = meta.create(&table).await;
+            assert_eq!(started.elapsed(), METADATA_WRITE_TIMEOUT);
+            let requests = transport.requests();
+            let methods: Vec<_> = requests.iter().map(|r| r.method().clone()).collect();
+            use client_core::http::Method as M;
+            assert_eq!(methods, [M::POST, M::GET], "{created_meanwhile}");
+            assert!(
+                requests[1]
+                    .url()
+                    .contains(&format!("EntityDefinitions(LogicalName='{}')", table.name)),
+                "{}",
+                requests[1].url()
+            );
+            match (created_meanwhile, created) {
+                (true, Ok(Created::New(None))) => {}
+                (false, Err(e @ SchemaError::Request { .. })) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains(&format!("creating table `{}`", table.name)),
+                        "{text}"
+                    );
+                    assert!(
+                        matches!(
+                            e,
+                            SchemaError::Request {
+                                source: client_core::Error::Timeout(_),
+                                ..
+                            }
+                        ),
+                        "{text}"
+                    );
+                }
+                (meanwhile, other) => panic!("created meanwhile {meanwhile}: {other:?}"),
+            }
+        }
     }
 
     /// Choice columns bind their option set by the MetadataId the create answered with
