@@ -92,9 +92,12 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
         .start()
         .await
         .unwrap();
+    // The binary runs on the real clock: every evaluation here finishes at once, so nothing
+    // waits for real. Waiting for a running one, and its deadline, are tested in-process on a
+    // manual clock (`ask_waits_on_the_clock_and_gives_up_at_its_deadline`).
     emu.graph()
         .security_copilot()
-        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::from_millis(1500)))
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::ZERO))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = env_for(&emu, &dir.path().join("state.db"));
@@ -102,18 +105,7 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     let (code, out, err) = run(&env, &["seccopilot", "ask", "Summarize incident 4213"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Summarize incident 4213"), "{out}");
-    assert!(
-        err.contains("is created") || err.contains("is running"),
-        "progress: {err}"
-    );
-    assert!(err.contains("is completed"), "{err}");
 
-    // The rest needs no running time: every evaluation finishes at once (the binary runs on
-    // the real clock, so each would otherwise cost its run time in real waiting).
-    emu.graph()
-        .security_copilot()
-        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::ZERO))
-        .unwrap();
     for (outcome, words) in [
         (Outcome::Error, "failed to evaluate"),
         (Outcome::NeedAdditionalClaims, "sign in again"),
@@ -133,10 +125,10 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
         assert!(err.contains("did not answer"), "{outcome:?}: {err}");
         assert!(err.contains(words), "{outcome:?}: {err}");
     }
-    // Never finishing: the deadline.
+    // Never finishing: the deadline `--wait` sets (its shortest, 1 s: the one real wait left).
     let (code, _, err) = run(
         &env,
-        &["seccopilot", "ask", "Wait [emulator:never]", "--wait", "3s"],
+        &["seccopilot", "ask", "Wait [emulator:never]", "--wait", "1s"],
     )
     .await;
     assert_eq!(code, 1, "{err}");
@@ -187,6 +179,73 @@ async fn ask_prints_the_answer_and_explains_every_other_outcome() {
     // Nothing to ask.
     let (code, _, err) = run(&env, &["seccopilot", "ask"]).await;
     assert_eq!(code, 2, "{err}");
+    emu.shutdown().await;
+}
+
+/// `ask` on one manual clock with the emulator: a 90 s evaluation is polled (backing off) until
+/// it completes, with each state shown to `progress`; one that never finishes stops at the
+/// request's deadline with what to do. Time moves only when the poller sleeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_waits_on_the_clock_and_gives_up_at_its_deadline() {
+    use connector::seccopilot::AskRequest;
+    use graph_client::PromptInput;
+
+    let clock = support::clock();
+    let on_clock: client_core::SharedClock = std::sync::Arc::new(clock.0.clone());
+    let emu = Emulator::builder()
+        .transcripts(0)
+        .agents(1)
+        .clock(std::sync::Arc::new(clock.clone()))
+        .start()
+        .await
+        .unwrap();
+    emu.graph()
+        .security_copilot()
+        .set_settings(SecurityCopilotSettings::default().with_run_time(Duration::from_secs(90)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&emu, &dir.path().join("state.db"));
+    let job = job_on(
+        &emu,
+        &env,
+        connector::seccopilot::DEFAULT_REVISIT,
+        on_clock.clone(),
+    );
+
+    let started = on_clock.now();
+    let mut seen = Vec::new();
+    let answer = job
+        .ask(
+            &AskRequest::new(PromptInput::text("Summarize incident 4213")),
+            |e| seen.push(e.state.to_string()),
+        )
+        .await
+        .unwrap();
+    assert!(answer.answer().is_some(), "{answer:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("completed"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().filter(|s| s.as_str() != "completed").count() >= 2,
+        "polled while it ran: {seen:?}"
+    );
+    let waited = on_clock.now() - started;
+    assert!(
+        waited >= time::Duration::seconds(90) && waited < time::Duration::seconds(120),
+        "{waited}"
+    );
+
+    let mut request = AskRequest::new(PromptInput::text("Wait [emulator:never]"));
+    request.poll = request.poll.deadline(Duration::from_secs(40));
+    let started = on_clock.now();
+    let err = job.ask(&request, |_| {}).await.unwrap_err().to_string();
+    assert!(
+        err.contains("no answer within 40s") && err.contains("running") && err.contains("--wait"),
+        "{err}"
+    );
+    assert_eq!(on_clock.now() - started, time::Duration::seconds(40));
     emu.shutdown().await;
 }
 
