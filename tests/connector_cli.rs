@@ -292,10 +292,22 @@ async fn demo_works_twice_in_a_fresh_directory_and_writes_only_demo_out() {
                 .as_array()
                 .unwrap()
                 .len()
-                == connector::demo::DEMO_ENVIRONMENTS
+                // The demo's environments and the disabled one the emulator lists after them.
+                == connector::demo::DEMO_ENVIRONMENTS + 1
         );
         assert!(
             stdout.contains("demo-out/inventory-report.html"),
+            "{stdout}"
+        );
+        // The emulator's resource query refuses the demo's app as the real one does: the
+        // tenant inventory layer says it was read through Resource Graph, why, and the fix.
+        let layer = &inventory["summary"]["layers"]["tenant_inventory"];
+        assert_eq!(layer["status"], "read", "{layer}");
+        assert_eq!(layer["source"], "arg", "{layer}");
+        assert!(
+            stdout.contains("tenant inventory read through arg")
+                && stdout.contains("signed-in users only")
+                && stdout.contains("--inventory-source arg"),
             "{stdout}"
         );
         let page =

@@ -52,8 +52,17 @@ async fn a_tenant_with_one_environment_lacking_an_application_user_warns_with_th
     let clock = clock();
     let (cred, shared) = sign_in(&emu, &clock);
     let r = run(&cred, &shared, &options(&emu)).await;
-    assert_eq!(status(&r, "inventory-api"), Status::Pass, "{r:#?}");
+    // The resource query refuses the app, as the real one does: a warning with the fix (the
+    // scan reads Resource Graph instead), which makes the Resource Graph check the one needed.
+    let api = r.get("inventory-api").unwrap();
+    assert_eq!(api.status, Status::Warn, "{r:#?}");
+    assert!(api.detail.contains("refuses the app"), "{}", api.detail);
+    assert!(
+        fix(&r, "inventory-api").contains("--inventory-source arg"),
+        "{r:#?}"
+    );
     assert_eq!(status(&r, "resource-graph"), Status::Pass, "{r:#?}");
+    assert!(r.ok(), "{r:#?}");
     // The planted forbidden environment: a coverage gap for the scan, so a warning.
     let c = r.get("read-components").unwrap();
     assert_eq!(c.status, Status::Warn, "{r:#?}");
@@ -229,9 +238,10 @@ async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_in
     let mut env = base.clone();
     with_inventory_services(&mut env, &emu);
     let (code, report) = main_doctor(&env, dir.path()).await;
+    // The resource query refuses apps (as the real one): a warning, not a failure.
     assert_eq!(
         check_of(&report, "inventory-api")["status"],
-        "pass",
+        "warn",
         "{report:#}"
     );
     assert_eq!(
@@ -295,10 +305,13 @@ async fn the_main_doctor_runs_the_inventory_checks_and_fails_on_them_once_the_in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_graph_refused_fails_with_the_reader_fix_only_when_it_is_the_source() {
+    // First a tenant whose resource query serves the app (not the real service's behaviour,
+    // opted into so that the default source needs no fallback), then a faithful one.
     let emu = Emulator::builder()
         .seed(47)
         .agents(2)
         .transcripts(5)
+        .inventory(InventoryConfig::default().with_resource_query_delegated_only(false))
         .start()
         .await
         .unwrap();
@@ -336,4 +349,29 @@ async fn resource_graph_refused_fails_with_the_reader_fix_only_when_it_is_the_so
         c.detail
     );
     assert!(fix(&r, "resource-graph").contains("Reader"), "{r:#?}");
+    assert!(r.ok(), "{r:#?}");
+
+    // The faithful resource query refuses the app, so the default source falls back to
+    // Resource Graph: refused too, that is a failure with the Reader fix.
+    let emu = Emulator::builder()
+        .seed(48)
+        .agents(2)
+        .transcripts(5)
+        .start()
+        .await
+        .unwrap();
+    let (cred, shared) = sign_in(&emu, &clock);
+    let mut o = options(&emu);
+    o.endpoints.arm = Some(arm.base_url().parse().unwrap());
+    let r = run(&cred, &shared, &o).await;
+    let c = r.get("resource-graph").unwrap();
+    assert_eq!(c.status, Status::Fail, "{r:#?}");
+    assert!(
+        c.detail.contains("the scan reads Resource Graph"),
+        "{}",
+        c.detail
+    );
+    assert!(fix(&r, "resource-graph").contains("Reader"), "{r:#?}");
+    assert_eq!(status(&r, "inventory-api"), Status::Warn, "{r:#?}");
+    assert!(!r.ok());
 }

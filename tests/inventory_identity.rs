@@ -291,7 +291,9 @@ fn scanner(emu: &RunningEmulator, clock: &SharedManualClock) -> Scanner {
     o.inventory_source = InventorySourceChoice::PowerPlatform;
     let base: url::Url = emu.inventory_url().parse().unwrap();
     o.endpoints.power_platform = Some(base.clone());
-    o.endpoints.bap = Some(base);
+    o.endpoints.bap = Some(base.clone());
+    // The resource query refuses the app (as the real one does): the scan reads Resource Graph.
+    o.endpoints.arm = Some(base);
     o.identity.choice = IdentityChoice::Graph;
     o.identity.graph_url = Some(emu.graph_url().parse().unwrap());
     o.identity.authority_host = Some(sign_in.authority_host.clone());

@@ -93,6 +93,18 @@ async fn every_environment_agent_and_planted_gap_is_found() {
             .iter()
             .find(|e| e.environment_id.eq_ignore_ascii_case(&env.id))
             .unwrap();
+        if env.disabled {
+            // Listed disabled: skipped with the admin list's reason, not one request sent (its
+            // URL answers 503, so trying it would read as a failure instead).
+            assert_eq!(report.outcome, "skipped", "{report:#?}");
+            assert_eq!(report.requests, 0, "{report:#?}");
+            let detail = report.detail.as_deref().unwrap_or_default();
+            assert!(
+                detail.contains("disabled") && detail.contains("states.runtime.id"),
+                "{report:#?}"
+            );
+            continue;
+        }
         match (&env.dataverse, env.forbidden) {
             (None, _) => assert_eq!(report.outcome, "no_dataverse"),
             (Some(_), true) => assert_eq!(report.outcome, "forbidden", "{report:#?}"),
@@ -205,6 +217,18 @@ async fn every_environment_agent_and_planted_gap_is_found() {
                         r.inventory.coverage
                     );
                 }
+            }
+            Discrepancy::DisabledEnvironment { environment_id } => {
+                // A coverage gap of its own: listed, not read, and why.
+                assert!(
+                    r.inventory.coverage.iter().any(|c| c.kind
+                        == CoverageKind::EnvironmentNotScanned(NotScannedReason::Skipped)
+                        && c.environment_id.as_deref().map(str::to_ascii_lowercase)
+                            == Some(environment_id.to_ascii_lowercase())
+                        && c.detail.contains("disabled")),
+                    "{d:?} not reported: {:#?}",
+                    r.inventory.coverage
+                );
             }
             Discrepancy::DeveloperEnvironment { environment_id } => {
                 // A developer environment is scanned like any other (no gap), and listed.

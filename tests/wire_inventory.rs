@@ -232,7 +232,7 @@ async fn the_admin_list_pages_and_its_disabled_and_dataverse_less_environments_a
 /// `lastPublishedAt` empty while draft), and says so.
 #[tokio::test]
 async fn the_resource_query_refusing_an_app_falls_back_to_resource_graph() {
-    use connector::inventory::tenant::{InventorySourceChoice, tenant_agents};
+    use connector::inventory::tenant::{InventorySourceChoice, tenant_agents, tenant_inventory};
 
     let server = MockServer::start_async().await;
     let refused = server
@@ -276,9 +276,10 @@ async fn the_resource_query_refusing_an_app_falls_back_to_resource_graph() {
         .admin_endpoint(&server.base_url())
         .build()
         .unwrap();
-    let (agents, notes) = tenant_agents(&client, InventorySourceChoice::PowerPlatform)
+    let read = tenant_inventory(&client, InventorySourceChoice::PowerPlatform)
         .await
         .unwrap();
+    let (agents, notes) = (read.agents, read.problems);
     refused.assert_calls_async(1).await;
     graph1.assert_calls_async(1).await;
     graph2.assert_calls_async(1).await;
@@ -293,6 +294,43 @@ async fn the_resource_query_refusing_an_app_falls_back_to_resource_graph() {
         notes.iter().any(|n| n.contains("Azure Resource Graph")),
         "{notes:?}"
     );
+    // The layer says which source was read in the end, why, and how to skip the refusal.
+    assert_eq!(read.source, InventorySourceChoice::ResourceGraph);
+    let why = read.fallback.unwrap();
+    assert!(
+        why.contains("signed-in users only") && why.contains("--inventory-source arg"),
+        "{why}"
+    );
+
+    // Resource Graph refusing too: its error (the role the app lacks there) is the answer,
+    // not the resource query's 403, whose only fix is the fallback that just failed.
+    let both = MockServer::start_async().await;
+    both.mock_async(|w, t| {
+        w.method(POST).path("/resourcequery/resources/query");
+        t.status(403).json_body(
+            json!({"error": {"code": "Forbidden", "message": "app-only tokens are not supported"}}),
+        );
+    })
+    .await;
+    both.mock_async(|w, t| {
+        w.method(POST).path("/providers/Microsoft.ResourceGraph/resources");
+        t.status(403).json_body(json!({"error": {"code": "AuthorizationFailed", "message": "The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read' over scope '/providers/Microsoft.ResourceGraph'."}}));
+    })
+    .await;
+    let client = arg_client::ArgClient::builder(token())
+        .power_platform_endpoint(&both.base_url())
+        .resource_graph_endpoint(&both.base_url())
+        .build()
+        .unwrap();
+    let err = tenant_inventory(&client, InventorySourceChoice::PowerPlatform)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.hint(),
+        Some(arg_client::Hint::AdminRoleRequired),
+        "{err}"
+    );
+    assert!(err.to_string().contains("AuthorizationFailed"), "{err}");
 
     // Another refusal is not papered over.
     let other = MockServer::start_async().await;

@@ -1,6 +1,6 @@
-//! The inventory scan against the tenant emulator set to answer as the real resource query
-//! does for an application (403: delegated tokens only): the default source falls back to
-//! Resource Graph and finds the same agents as a scan through Resource Graph.
+//! The inventory scan against the tenant emulator, whose resource query answers as the real
+//! one does for an application by default (403: delegated tokens only): the default source
+//! falls back to Resource Graph and finds the same agents as a scan through Resource Graph.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,18 +19,15 @@ use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use support::*;
 use tenant_emulator::Emulator;
-use tenant_emulator::inventory::InventoryConfig;
 
 #[tokio::test]
 async fn the_default_source_falls_back_to_resource_graph_when_the_resource_query_refuses_apps() {
     let clock = clock();
-    let config = InventoryConfig::default().with_resource_query_delegated_only(true);
     let emu = Emulator::builder()
         .seed(7)
         .agents(3)
         .transcripts(3)
         .environments(2)
-        .inventory(config)
         .clock(Arc::new(clock.clone()))
         .start()
         .await

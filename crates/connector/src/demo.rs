@@ -52,6 +52,11 @@ pub struct DemoInventory {
     pub findings: usize,
     /// Coverage gaps (what could not be read, said rather than skipped).
     pub coverage_gaps: usize,
+    /// The tenant inventory's source as read (`arg` when the resource query refused the
+    /// demo's application, as the real service does).
+    pub inventory_source: &'static str,
+    /// Why the tenant inventory was read from another source than asked, with the fix.
+    pub inventory_detail: Option<String>,
     /// The scan's rows, summary and postures (as `inventory scan --output` writes them).
     pub file: PathBuf,
     /// The self-contained HTML report (as `inventory report --output FILE.html` writes it).
@@ -263,6 +268,8 @@ async fn scan_inventory(
         agents: s.agents,
         findings: s.findings,
         coverage_gaps: s.coverage_gaps.len(),
+        inventory_source: s.layers.tenant_inventory.source.unwrap_or("none"),
+        inventory_detail: s.layers.tenant_inventory.detail.clone(),
         file,
         report_file,
     })

@@ -967,6 +967,14 @@ async fn demo(out: &std::path::Path, agents: usize, transcripts: usize, json: bo
                     inv.findings,
                     inv.coverage_gaps
                 );
+                // The tenant inventory layer: where the agents came from, and why.
+                match &inv.inventory_detail {
+                    Some(why) => out!(
+                        "tenant inventory read through {}: {why}",
+                        inv.inventory_source
+                    ),
+                    None => out!("tenant inventory read through {}", inv.inventory_source),
+                }
                 out!(
                     "$ copilot-connector inventory report --input {} --output {}",
                     inv.file.display(),

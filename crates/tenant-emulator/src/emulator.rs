@@ -292,7 +292,8 @@ impl EmulatorBuilder {
     /// The number of environments (default 1). Environment 0 is the primary Dataverse at the
     /// base URL; each further one with Dataverse gets its own URL, agents, components and
     /// transcripts (`agents` and `transcripts` apply to each), and the inventory plants
-    /// realistic discrepancies (see [`crate::environments`]).
+    /// realistic discrepancies (see [`crate::environments`]). With `n >= 4` the admin list
+    /// names one more environment, disabled, after the `n`.
     pub fn environments(mut self, n: usize) -> Self {
         self.environments = n;
         self

@@ -6,7 +6,11 @@
 //! environment; it is never changed, so single-environment use stays as it was. With
 //! `.environments(n)` for n >= 2, environment 1 is a developer environment, 2 has no Dataverse,
 //! 3 has a Dataverse that answers 403 to the connector app (no application user), and the rest
-//! are production and sandbox environments; each Dataverse environment listens on its own
+//! are production and sandbox environments; with n >= 4 the admin list also names one more,
+//! disabled environment (a trial whose `states.runtime.id` is `Disabled`, as the admin API
+//! shows one an administrator or an expired trial switched off), which a scan must skip with
+//! its reason rather than read: its Dataverse URL answers every request with 503. Each
+//! Dataverse environment listens on its own
 //! loopback port and has its own generated agents, components and transcripts (the builder's
 //! `agents` and `transcripts` apply to each). The planted [`Discrepancy`]s are listed by
 //! [`RunningEmulator::discrepancies`](crate::RunningEmulator::discrepancies).
@@ -47,6 +51,9 @@ pub struct EnvironmentInfo {
     pub dataverse: Option<Dataverse>,
     /// Whether its Dataverse answers 403 to the connector app (no application user).
     pub forbidden: bool,
+    /// Whether the admin list shows it disabled (`states.runtime.id` `Disabled`); its URL
+    /// answers every request with 503.
+    pub disabled: bool,
     /// The `botid`s its Dataverse holds.
     pub bot_ids: Vec<Uuid>,
 }
@@ -59,6 +66,7 @@ impl std::fmt::Debug for EnvironmentInfo {
             .field("sku", &self.sku)
             .field("url", &self.url)
             .field("forbidden", &self.forbidden)
+            .field("disabled", &self.disabled)
             .field("bots", &self.bot_ids.len())
             .finish()
     }
@@ -102,6 +110,12 @@ pub enum Discrepancy {
     },
     /// An environment whose Dataverse answers 403 to the connector app.
     DataverseForbidden {
+        /// The environment.
+        environment_id: String,
+    },
+    /// An environment the admin list shows disabled (`states.runtime.id` `Disabled`), with
+    /// its Dataverse metadata still there.
+    DisabledEnvironment {
         /// The environment.
         environment_id: String,
     },
@@ -172,6 +186,7 @@ pub(crate) async fn build(cx: Context<'_>) -> Result<Tenancy, EmulatorError> {
         url: Some(cx.base_url.to_owned()),
         dataverse: Some(cx.primary.clone()),
         forbidden: false,
+        disabled: false,
         bot_ids: ids(&primary_bots),
     }];
     let mut agent_rows: Vec<Value> = primary_bots
@@ -220,6 +235,7 @@ pub(crate) async fn build(cx: Context<'_>) -> Result<Tenancy, EmulatorError> {
                 url: None,
                 dataverse: None,
                 forbidden: false,
+                disabled: false,
                 bot_ids: Vec::new(),
             });
             org_ids.push(Uuid::nil());
@@ -331,7 +347,31 @@ pub(crate) async fn build(cx: Context<'_>) -> Result<Tenancy, EmulatorError> {
             url: Some(url),
             dataverse: Some(dataverse),
             forbidden,
+            disabled: false,
             bot_ids,
+        });
+    }
+    if cx.count >= 4 {
+        let mut r = rng::Rng::new(cx.spec.seed, &[0xE417_0002]);
+        let id = r.uuid().to_string();
+        let (url, server) = serve_disabled(cx.host).await?;
+        servers.push(server);
+        // Its organisation still exists: Entra issues tokens for it.
+        cx.entra.add_resource(&url);
+        discrepancies.push(Discrepancy::DisabledEnvironment {
+            environment_id: id.clone(),
+        });
+        org_ids.push(r.uuid());
+        environments.push(EnvironmentInfo {
+            index: environments.len(),
+            id,
+            display_name: format!("{company} Trial (disabled)"),
+            sku: "Trial",
+            url: Some(url),
+            dataverse: None,
+            forbidden: false,
+            disabled: true,
+            bot_ids: Vec::new(),
         });
     }
     if cx.count >= 2 {
@@ -423,6 +463,36 @@ pub(crate) async fn build(cx: Context<'_>) -> Result<Tenancy, EmulatorError> {
         inventory,
         servers: Servers(servers),
     })
+}
+
+/// The Dataverse URL of the disabled environment: every request gets 503 (what the real
+/// service answers there is not documented; a scan must not ask, so any answer that fails
+/// loudly will do).
+async fn serve_disabled(
+    host: IpAddr,
+) -> Result<(String, (oneshot::Sender<()>, JoinHandle<()>)), EmulatorError> {
+    let bind = SocketAddr::new(host, 0);
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| EmulatorError::Bind { addr: bind, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind { addr: bind, source })?;
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": {"code": "", "message": "The environment is disabled."}})),
+        )
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((format!("http://{local}"), (stop, task)))
 }
 
 fn capitalise(s: &str) -> String {
@@ -544,7 +614,11 @@ fn admin_entry(e: &EnvironmentInfo, org: Uuid, anchor: time::OffsetDateTime) -> 
         "isDefault": e.index == 0,
         "azureRegion": "westus",
         "createdTime": crate::generate::iso(anchor - time::Duration::days(400)),
-        "states": {"management": {"id": "Ready"}, "runtime": {"id": "Enabled"}},
+        "states": {"management": {"id": "Ready"}, "runtime": {
+            "runtimeReasonCode": "NotSpecified",
+            "requestedBy": {"displayName": "SYSTEM", "type": "NotSpecified"},
+            "id": if e.disabled { "Disabled" } else { "Enabled" },
+        }},
     });
     if let Some(url) = &e.url {
         let unique = format!("unq{}", org.simple());

@@ -22,9 +22,13 @@
 //! documented default) and send `x-ms-user-quota-remaining` / `x-ms-user-quota-resets-after`
 //! on every answer; a request over the quota gets `429 RateLimiting` with the same headers.
 //!
-//! Deviations, on purpose: the real resource query refuses app-only tokens; here it accepts
-//! them unless [`InventoryConfig::resource_query_delegated_only`] is set (the emulator issues
-//! app-only tokens only). `join` clauses are refused with a 400 that says so.
+//! The resource query takes delegated (signed-in user) tokens only, as the real service does:
+//! an app-only token (no `scp` claim) gets 403, a user's token from the emulator's device code
+//! sign-in is served. [`InventoryConfig::resource_query_delegated_only`] set to `false` lets
+//! app-only tokens through (not the real service's behaviour; for tests of the resource
+//! query's paging as an app).
+//!
+//! Deviation, on purpose: `join` clauses are refused with a 400 that says so.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -44,7 +48,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::clock::SharedClock;
-use crate::entra::Entra;
+use crate::entra::{AccessTokenClaims, Entra};
 use crate::kql::{KqlError, Query};
 
 /// Resource Graph's path.
@@ -71,7 +75,8 @@ pub struct InventoryConfig {
     pub quota: (u32, Duration),
     /// Environments per admin list page.
     pub admin_page_size: usize,
-    /// Refuse app-only tokens on the resource query (403), as the real service does.
+    /// Refuse app-only tokens on the resource query (403), as the real service does (the
+    /// default); `false` serves them too, which the real service never does.
     pub resource_query_delegated_only: bool,
     /// Whether the apps are registered as Power Platform management applications; when not,
     /// the admin list answers 403 with the service's wording.
@@ -83,7 +88,7 @@ impl Default for InventoryConfig {
         Self {
             quota: (15, Duration::from_secs(5)),
             admin_page_size: 50,
-            resource_query_delegated_only: false,
+            resource_query_delegated_only: true,
             management_apps_registered: true,
         }
     }
@@ -102,7 +107,8 @@ impl InventoryConfig {
         self
     }
 
-    /// Whether the resource query refuses app-only tokens (403), as the real service does.
+    /// Whether the resource query refuses app-only tokens (403), as the real service does
+    /// (`true`, the default).
     pub fn with_resource_query_delegated_only(mut self, yes: bool) -> Self {
         self.resource_query_delegated_only = yes;
         self
@@ -228,12 +234,12 @@ impl Inventory {
             .with_state(self.clone())
     }
 
-    /// Checks the bearer token: this tenant, one of `audiences`. Returns the caller's app id.
+    /// Checks the bearer token: this tenant, one of `audiences`. Returns its claims (the caller is the app id).
     fn authenticate(
         &self,
         headers: &HeaderMap,
         audiences: &[&str],
-    ) -> Result<String, Box<Response>> {
+    ) -> Result<AccessTokenClaims, Box<Response>> {
         let unauthorized = |m: &str| {
             Box::new(error(
                 StatusCode::UNAUTHORIZED,
@@ -265,7 +271,7 @@ impl Inventory {
                 claims.audience, audiences[0]
             )));
         }
-        Ok(claims.app_id.to_string())
+        Ok(claims)
     }
 
     /// Counts a request against the caller's quota: the headers to send, or the 429.
@@ -483,7 +489,7 @@ async fn graph(
         return *r;
     }
     let caller = match inv.authenticate(&headers, &ARM_AUDIENCES) {
-        Ok(c) => c,
+        Ok(c) => c.app_id.to_string(),
         Err(r) => return *r,
     };
     let quota = match inv.quota(Api::Graph, &caller) {
@@ -738,17 +744,19 @@ async fn resource_query(
     if let Err(r) = require_api_version(&params) {
         return *r;
     }
-    let caller = match inv.authenticate(&headers, &PP_AUDIENCES) {
+    let claims = match inv.authenticate(&headers, &PP_AUDIENCES) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    if inv.inner.config.resource_query_delegated_only {
+    // An app-only token carries no `scp` (delegated permissions) claim.
+    if inv.inner.config.resource_query_delegated_only && claims.scopes.is_empty() {
         return error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "The inventory API supports delegated user tokens only; app-only tokens are not allowed.",
         );
     }
+    let caller = claims.app_id.to_string();
     let quota = match inv.quota(Api::Query, &caller) {
         Ok(q) => q,
         Err(r) => return *r,
@@ -813,7 +821,7 @@ async fn environments(
         return *r;
     }
     let caller = match inv.authenticate(&headers, &BAP_AUDIENCES) {
-        Ok(c) => c,
+        Ok(c) => c.app_id.to_string(),
         Err(r) => return *r,
     };
     if !inv.inner.config.management_apps_registered {

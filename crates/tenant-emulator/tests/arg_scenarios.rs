@@ -58,7 +58,10 @@ async fn start(configure: impl FnOnce(EmulatorBuilder) -> EmulatorBuilder) -> Te
         .agents(3)
         .transcripts(4)
         .anchor(datetime!(2026-03-01 00:00 UTC))
-        .clock(Arc::new(Linked(clock.clone())));
+        .clock(Arc::new(Linked(clock.clone())))
+        // The shared scenarios page the resource query as an app, which the real service (and
+        // the emulator by default) refuses: they opt in to the emulator serving apps there.
+        .inventory(InventoryConfig::default().with_resource_query_delegated_only(false));
     let emulator = configure(builder).start().await.unwrap();
     Tenant { emulator, clock }
 }
@@ -136,7 +139,8 @@ async fn shared_scenarios_against_a_five_environment_tenant() {
     let t = start(|b| b.environments(5)).await;
     let c = client(&t);
     let w = world(&t);
-    assert_eq!(w.environments.len(), 5);
+    // The five, and the disabled one listed after them.
+    assert_eq!(w.environments.len(), 6);
     scenarios::environments_with_dataverse_urls(&c, &w).await;
     scenarios::agents_agree_across_sources(&c, &w).await;
     scenarios::agents_page_and_resume(&c, &w).await;
@@ -167,7 +171,9 @@ async fn each_environment_has_its_own_dataverse_and_the_discrepancies_are_real()
         .iter()
         .map(std::mem::discriminant)
         .collect();
-    assert_eq!(kinds.len(), 6, "{:?}", t.emulator.discrepancies());
+    assert_eq!(kinds.len(), 7, "{:?}", t.emulator.discrepancies());
+    // Five environments and, after them, the disabled one.
+    assert_eq!(envs.len(), 6);
     let urls: BTreeSet<String> = envs
         .iter()
         .filter_map(|e| e.dataverse_url().unwrap())
@@ -175,8 +181,31 @@ async fn each_environment_has_its_own_dataverse_and_the_discrepancies_are_real()
         .collect();
     assert_eq!(
         urls.len(),
-        4,
+        5,
         "one environment has no Dataverse; the others differ"
+    );
+    // The disabled one, as the admin API shows it: Dataverse metadata kept, runtime state
+    // `Disabled`; arg-client names why it cannot be read, and only for it.
+    let disabled: Vec<&Environment> = envs
+        .iter()
+        .filter(|e| e.unavailable_reason().is_some())
+        .collect();
+    assert_eq!(disabled.len(), 1, "{envs:#?}");
+    assert!(disabled[0].dataverse_url().unwrap().is_some());
+    assert!(
+        disabled[0]
+            .unavailable_reason()
+            .unwrap()
+            .contains("disabled"),
+        "{:?}",
+        disabled[0].unavailable_reason()
+    );
+    assert!(
+        t.emulator
+            .discrepancies()
+            .contains(&Discrepancy::DisabledEnvironment {
+                environment_id: disabled[0].name.clone()
+            })
     );
     assert_eq!(
         envs.iter()
@@ -200,6 +229,11 @@ async fn each_environment_has_its_own_dataverse_and_the_discrepancies_are_real()
         if info.forbidden {
             let err = bots.unwrap_err();
             assert_eq!(err.status(), Some(403), "{err}");
+            continue;
+        }
+        if info.disabled {
+            let err = bots.unwrap_err();
+            assert_eq!(err.status(), Some(503), "{err}");
             continue;
         }
         let got: BTreeSet<Uuid> = bots
@@ -336,6 +370,88 @@ async fn refusals_and_wrong_audiences() {
         .unwrap_err();
     assert_eq!(err.status(), Some(400));
     assert!(err.to_string().contains("mv-expand"), "{err}");
+}
+
+/// A token for `scope` from the device code sign-in (a person's, delegated).
+async fn user_token(t: &Tenant, scope: &str) -> String {
+    let creds = t.emulator.credentials();
+    let http = reqwest::Client::new();
+    let code: Value = http
+        .post(format!(
+            "{}/{}/oauth2/v2.0/devicecode",
+            t.emulator.authority_host(),
+            creds.tenant_id
+        ))
+        .form(&[
+            ("client_id", creds.client_id.to_string().as_str()),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = code["device_code"].as_str().unwrap().to_owned();
+    // Approved on the second poll; each poll waits out the interval on the shared clock.
+    for _ in 0..3 {
+        t.clock.advance(Duration::from_secs(30));
+        let body: Value = http
+            .post(format!(
+                "{}/{}/oauth2/v2.0/token",
+                t.emulator.authority_host(),
+                creds.tenant_id
+            ))
+            .form(&[
+                (
+                    "grant_type",
+                    tenant_emulator::entra_device::DEVICE_CODE_GRANT_TYPE,
+                ),
+                ("client_id", creds.client_id.to_string().as_str()),
+                ("device_code", device_code.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(token) = body["access_token"].as_str() {
+            return token.to_owned();
+        }
+    }
+    panic!("the device code sign-in was not approved")
+}
+
+/// By default the resource query answers as the real service: an app's token gets 403 (the
+/// hint says a signed-in admin is needed), a signed-in person's token is served.
+#[tokio::test]
+async fn the_resource_query_serves_people_not_apps_by_default() {
+    let t = start(|b| b.inventory(InventoryConfig::default())).await;
+    let err = client(&t)
+        .agents(InventorySource::ResourceQuery)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    assert_eq!(err.hint(), Some(Hint::DelegatedAdminRequired), "{err}");
+    let url = format!(
+        "{}/resourcequery/resources/query?api-version=2024-10-01",
+        t.emulator.inventory_url()
+    );
+    let body = serde_json::json!({"TableName": "PowerPlatformResources", "Clauses": [], "Options": {"Top": 5}});
+    let token = user_token(&t, "https://api.powerplatform.com/.default").await;
+    let r = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["count"].as_u64().unwrap() > 0, "{answer}");
 }
 
 /// Runs the `list_agents` example against the emulator.

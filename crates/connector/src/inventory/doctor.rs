@@ -116,6 +116,8 @@ pub async fn run(
 
     // Layer 1: the admin list and the resource query.
     let mut listed: Option<Vec<Url>> = None;
+    // The resource query's 403 to the app, when the scan would read it (and so fall back).
+    let mut query_refused_app: Option<String> = None;
     match &arg {
         Err(e) => r.checks.push(check(
             "inventory-api",
@@ -131,6 +133,16 @@ pub async fn run(
                 .try_next()
                 .await;
             let needed = options.inventory_source == InventorySourceChoice::PowerPlatform;
+            // The resource query refusing an app is what the real service always does: the
+            // scan then reads Resource Graph, so that refusal is not a failure here (the
+            // Resource Graph check below becomes the one that must pass).
+            let query = match query {
+                Err(e) if needed && e.status() == Some(403) => {
+                    query_refused_app = Some(e.to_string());
+                    Ok(None)
+                }
+                other => other,
+            };
             match (envs, query) {
                 (Ok(envs), Ok(_)) => {
                     let urls: Vec<Url> = envs
@@ -138,17 +150,28 @@ pub async fn run(
                         .filter(|(t, _)| t.unavailable.is_none())
                         .filter_map(|(t, _)| t.url.clone())
                         .collect();
-                    r.checks.push(check(
-                        "inventory-api",
-                        T_API,
-                        Status::Pass,
-                        format!(
-                            "{} environment(s) listed, {} with Dataverse; the resource query answers",
-                            envs.len(),
-                            urls.len()
+                    let (status, detail, fix) = match &query_refused_app {
+                        None => (
+                            Status::Pass,
+                            format!(
+                                "{} environment(s) listed, {} with Dataverse; the resource query answers",
+                                envs.len(),
+                                urls.len()
+                            ),
+                            None,
                         ),
-                        None,
-                    ));
+                        Some(e) => (
+                            Status::Warn,
+                            format!(
+                                "{} environment(s) listed, {} with Dataverse; the resource query refuses the app, as it does every app ({e}): the scan reads the tenant inventory through Resource Graph (checked below)",
+                                envs.len(),
+                                urls.len()
+                            ),
+                            Some(FIX_RESOURCE_QUERY),
+                        ),
+                    };
+                    r.checks
+                        .push(check("inventory-api", T_API, status, detail, fix));
                     listed = Some(urls);
                 }
                 (envs, query) => {
@@ -204,7 +227,9 @@ pub async fn run(
 
     // Layer 1 through Resource Graph.
     if let Ok(client) = &arg {
-        let needed = options.inventory_source == InventorySourceChoice::ResourceGraph;
+        // Needed when it is the source, or when the scan falls back to it.
+        let needed = options.inventory_source == InventorySourceChoice::ResourceGraph
+            || query_refused_app.is_some();
         let result = match GraphQuery::from_resource_query(&ResourceQuery::agents()) {
             Ok(q) => client.graph_rows::<Value>(&q).try_next().await.map(|_| ()),
             Err(e) => Err(e),
@@ -224,7 +249,11 @@ pub async fn run(
                     "see the error; rerun with -v for the request log"
                 };
                 let mut detail = e.to_string();
-                if !needed {
+                if query_refused_app.is_some() {
+                    detail.push_str(
+                        " (needed: the resource query refuses the app, so the scan reads Resource Graph)",
+                    );
+                } else if !needed {
                     detail.push_str(" (only needed with --inventory-source arg)");
                 }
                 r.checks.push(check(

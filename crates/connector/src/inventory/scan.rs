@@ -27,7 +27,9 @@ use super::dataverse::{
     snapshot,
 };
 use super::store::{EnvironmentStore, StoredEnvironment};
-use super::tenant::{EnvironmentTarget, InventorySourceChoice, list_environments, tenant_agents};
+use super::tenant::{
+    EnvironmentTarget, InventorySourceChoice, list_environments, tenant_inventory,
+};
 use crate::timefmt::rfc3339;
 
 /// Default number of environments read at once.
@@ -585,12 +587,15 @@ impl Scanner {
             &arg,
             self.options.inventory_source == InventorySourceChoice::None,
         ) {
-            match tenant_agents(arg, self.options.inventory_source).await {
-                Ok((agents, problems)) => {
+            match tenant_inventory(arg, self.options.inventory_source).await {
+                Ok(read) => {
                     inv_layer.status = "read";
-                    inv_layer.count = agents.len();
-                    notes.extend(problems);
-                    tenant = Some(agents);
+                    inv_layer.count = read.agents.len();
+                    // The source actually read, and why when it is not the one asked for.
+                    inv_layer.source = Some(read.source.as_str());
+                    inv_layer.detail = read.fallback;
+                    notes.extend(read.problems);
+                    tenant = Some(read.agents);
                 }
                 Err(e) => {
                     inv_layer.status = "failed";

@@ -123,32 +123,67 @@ async fn collect_rows(
     Ok(rows)
 }
 
+/// What the tenant inventory layer read: its agents, where they came from, and what could
+/// not be read.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TenantInventory {
+    /// The agents read.
+    pub agents: Vec<TenantAgent>,
+    /// Rows or pages that could not be read, and why (each a note for the summary).
+    pub problems: Vec<String>,
+    /// The source the agents were read from: the one asked for, or Resource Graph when the
+    /// resource query refused the scan's token.
+    pub source: InventorySourceChoice,
+    /// Why the source differs from the one asked for, with the fix, if it does.
+    pub fallback: Option<String>,
+}
+
 /// The tenant inventory's agents, with the rows that could not be read and why.
 pub async fn tenant_agents(
     client: &ArgClient,
     choice: InventorySourceChoice,
 ) -> Result<(Vec<TenantAgent>, Vec<String>), arg_client::Error> {
+    let read = tenant_inventory(client, choice).await?;
+    Ok((read.agents, read.problems))
+}
+
+/// Reads the tenant inventory from `choice`. The resource query takes signed-in users'
+/// tokens only and answers an application with 403; Resource Graph serves the same table to
+/// applications, so on that 403 the same query goes to Resource Graph, and
+/// [`TenantInventory::fallback`] says so (it is also one of the problems, so a summary that
+/// lists notes shows it). Should Resource Graph refuse as well, its error is returned: it names
+/// the role the app lacks there, which is the one fix that helps.
+pub async fn tenant_inventory(
+    client: &ArgClient,
+    choice: InventorySourceChoice,
+) -> Result<TenantInventory, arg_client::Error> {
     let query = ResourceQuery::agents().order_by("name", SortOrder::Asc);
     let mut problems = Vec::new();
-    let (rows, source): (Vec<Value>, InventorySource) = match choice {
+    let mut fallback = None;
+    let (rows, source, used): (Vec<Value>, InventorySource, InventorySourceChoice) = match choice {
         InventorySourceChoice::PowerPlatform => {
             let pages = client.resource_query_pages::<Value>(&query);
             match collect_rows(pages, "the Power Platform resource query", &mut problems).await {
-                Ok(rows) => (rows, InventorySource::PowerPlatformAdmin),
-                // The resource query takes signed-in users' tokens only and answers an
-                // application with 403; Resource Graph serves the same table to applications.
+                Ok(rows) => (
+                    rows,
+                    InventorySource::PowerPlatformAdmin,
+                    InventorySourceChoice::PowerPlatform,
+                ),
                 Err(e) if e.status() == Some(403) => {
                     let q = GraphQuery::from_resource_query(&query)?;
                     let pages = client.graph_pages::<Value>(&q);
-                    match collect_rows(pages, "Azure Resource Graph", &mut problems).await {
-                        Ok(rows) => {
-                            problems.push(format!(
-                                "the Power Platform resource query refused the scan's token ({e}); it accepts signed-in users only, so the inventory was read through Azure Resource Graph"
-                            ));
-                            (rows, InventorySource::ResourceGraph)
-                        }
-                        Err(_) => return Err(e),
-                    }
+                    let rows = collect_rows(pages, "Azure Resource Graph", &mut problems).await?;
+                    let why = format!(
+                        "the Power Platform resource query refused the scan's token ({e}); it accepts signed-in users only, so the inventory was read through Azure Resource Graph (to skip the refused request: --inventory-source arg)"
+                    );
+                    problems.push(why.clone());
+                    fallback = Some(why);
+                    (
+                        rows,
+                        InventorySource::ResourceGraph,
+                        InventorySourceChoice::ResourceGraph,
+                    )
                 }
                 Err(e) => return Err(e),
             }
@@ -159,9 +194,17 @@ pub async fn tenant_agents(
             (
                 collect_rows(pages, "Azure Resource Graph", &mut problems).await?,
                 InventorySource::ResourceGraph,
+                InventorySourceChoice::ResourceGraph,
             )
         }
-        InventorySourceChoice::None => return Ok((Vec::new(), Vec::new())),
+        InventorySourceChoice::None => {
+            return Ok(TenantInventory {
+                agents: Vec::new(),
+                problems: Vec::new(),
+                source: InventorySourceChoice::None,
+                fallback: None,
+            });
+        }
     };
     let mut agents = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -176,5 +219,10 @@ pub async fn tenant_agents(
             )),
         }
     }
-    Ok((agents, problems))
+    Ok(TenantInventory {
+        agents,
+        problems,
+        source: used,
+        fallback,
+    })
 }
