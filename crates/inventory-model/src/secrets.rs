@@ -217,25 +217,24 @@ const TRIGGERS: [&str; 24] = [
     "aiza",
 ];
 
-/// Every byte pair, in any ASCII case, that some trigger starts with: a 65,536-bit set indexed
-/// by `first << 8 | second`. Most byte pairs of a text start no trigger, and one bit test
-/// rejects them (a first-byte test alone let through every `s`, `a`, `p`, `b` or `c`).
-const TRIGGER_PAIRS: [u64; 1024] = {
-    let mut table = [0u64; 1024];
+/// For each byte (in any ASCII case) and each of the first three positions, the set of
+/// triggers (bit `i` for `TRIGGERS[i]`) that have that byte there. A text position can start
+/// only the triggers in the intersection of its three bytes' sets, which is empty for almost
+/// every position; the few candidates left are compared whole. (A 65,536-bit pair set let
+/// through every common pair such as `pa`, `ba`, `ac` or `si`, each then compared with all
+/// 24 triggers.)
+const TRIGGER_SETS: [[u32; 256]; 3] = {
+    assert!(TRIGGERS.len() <= 32, "one bit per trigger in a u32");
+    let mut table = [[0u32; 256]; 3];
     let mut i = 0;
     while i < TRIGGERS.len() {
         let t = TRIGGERS[i].as_bytes();
-        let firsts = [t[0], t[0].to_ascii_uppercase()];
-        let seconds = [t[1], t[1].to_ascii_uppercase()];
-        let mut f = 0;
-        while f < 2 {
-            let mut s = 0;
-            while s < 2 {
-                let pair = (firsts[f] as usize) << 8 | seconds[s] as usize;
-                table[pair / 64] |= 1 << (pair % 64);
-                s += 1;
-            }
-            f += 1;
+        let mut position = 0;
+        while position < 3 {
+            let byte = t[position];
+            table[position][byte as usize] |= 1 << i;
+            table[position][byte.to_ascii_uppercase() as usize] |= 1 << i;
+            position += 1;
         }
         i += 1;
     }
@@ -263,21 +262,22 @@ impl Iterator for TriggerOffsets<'_> {
 
     fn next(&mut self) -> Option<usize> {
         let bytes = self.bytes;
+        let [first, second, third] = &TRIGGER_SETS;
         // Every trigger has at least three bytes.
-        let end = bytes.len().saturating_sub(2);
-        while self.at < end {
+        while self.at + 2 < bytes.len() {
             let at = self.at;
             self.at += 1;
-            let pair = usize::from(bytes[at]) << 8 | usize::from(bytes[at + 1]);
-            if TRIGGER_PAIRS[pair / 64] & (1 << (pair % 64)) == 0 {
+            let mut candidates = first[usize::from(bytes[at])];
+            if candidates == 0 {
                 continue;
             }
-            let rest = &bytes[at..];
-            if TRIGGERS.iter().any(|t| {
-                let t = t.as_bytes();
-                rest.len() >= t.len() && rest[..t.len()].eq_ignore_ascii_case(t)
-            }) {
-                return Some(at);
+            candidates &= second[usize::from(bytes[at + 1])] & third[usize::from(bytes[at + 2])];
+            while candidates != 0 {
+                let t = TRIGGERS[candidates.trailing_zeros() as usize].as_bytes();
+                candidates &= candidates - 1;
+                if bytes.len() - at >= t.len() && bytes[at..at + t.len()].eq_ignore_ascii_case(t) {
+                    return Some(at);
+                }
             }
         }
         None
