@@ -137,27 +137,47 @@ impl StoredComponent {
 }
 
 /// The fingerprint of a component row and its parent: the first 128 bits of the SHA-256 of
-/// their JSON, in hex. Stable across runs and versions of this program as long as the row's
-/// serialisation is, and computed without copying the YAML.
+/// their fields, in hex. Each field is fed to the hash as it is, tagged and length-prefixed
+/// (`None` distinct from an empty text), so nothing is copied or escaped and no two rows
+/// share an input. Stable across runs; a change of this definition is a schema change of
+/// the state store, whose migration recomputes the stored fingerprints.
 pub fn fingerprint(row: &ComponentRow, parent: Option<&str>) -> String {
-    struct Digest(ring::digest::Context);
-    impl std::io::Write for Digest {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+    fn text(d: &mut ring::digest::Context, tag: u8, value: Option<&str>) {
+        match value {
+            None => d.update(&[tag, 0]),
+            Some(v) => {
+                d.update(&[tag, 1]);
+                d.update(&(v.len() as u64).to_le_bytes());
+                d.update(v.as_bytes());
+            }
         }
     }
-    let mut d = Digest(ring::digest::Context::new(&ring::digest::SHA256));
-    // Serialising plain data into a writer that cannot fail does not fail.
-    let _ = serde_json::to_writer(&mut d, &(row, parent));
-    let digest = d.0.finish();
+    fn int(d: &mut ring::digest::Context, tag: u8, value: Option<i32>) {
+        match value {
+            None => d.update(&[tag, 0]),
+            Some(v) => {
+                d.update(&[tag, 1]);
+                d.update(&v.to_le_bytes());
+            }
+        }
+    }
+    // Every field the state stores (`ComponentRow` is non-exhaustive: a field added there
+    // must be added here and to the store's columns).
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    d.update(b"component/3");
+    text(&mut d, 1, Some(&row.component_id));
+    text(&mut d, 2, row.name.as_deref());
+    text(&mut d, 3, row.schema_name.as_deref());
+    int(&mut d, 4, Some(row.component_type));
+    text(&mut d, 5, row.data.as_deref());
+    int(&mut d, 6, row.state_code);
+    text(&mut d, 7, parent);
+    let digest = d.finish();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for b in &digest.as_ref()[..16] {
-        use std::fmt::Write;
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
     }
     out
 }
@@ -888,6 +908,55 @@ mod tests {
     use super::*;
     use serde_json::json;
     use time::macros::datetime;
+
+    #[test]
+    fn the_fingerprint_tells_every_field_and_none_from_empty() {
+        let mut base = ComponentRow::new("C1", 9, Some("kind: AdaptiveDialog".into()));
+        base.name = Some("a\u{3}\u{1}b".into());
+        base.schema_name = Some(String::new());
+        base.state_code = Some(0);
+        let fp = |r: &ComponentRow, p: Option<&str>| fingerprint(r, p);
+        let first = fp(&base, Some("b1"));
+        assert_eq!(first.len(), 32);
+        assert!(
+            first
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        // Stable: the same fields give the same fingerprint (it is stored between runs).
+        assert_eq!(first, fp(&base.clone(), Some("b1")));
+        let mut variants: Vec<(&str, ComponentRow, Option<&str>)> = Vec::new();
+        let mut v = |what, f: &dyn Fn(&mut ComponentRow)| {
+            let mut r = base.clone();
+            f(&mut r);
+            variants.push((what, r, Some("b1")));
+        };
+        v("id", &|r| r.component_id = "c1".into());
+        v("name", &|r| r.name = None);
+        v("schema name none", &|r| r.schema_name = None);
+        // Bytes moved from one field to the next, tag bytes included (the same bytes in a
+        // row): length prefixes tell them apart.
+        v("field boundary", &|r| {
+            r.name = Some("a".into());
+            r.schema_name = Some("b\u{3}\u{1}".into());
+        });
+        v("type", &|r| r.component_type = 10);
+        v("data", &|r| r.data = Some("kind: AdaptiveDialog ".into()));
+        v("data none", &|r| r.data = None);
+        v("data empty", &|r| r.data = Some(String::new()));
+        v("state", &|r| r.state_code = Some(1));
+        v("state none", &|r| r.state_code = None);
+        variants.push(("parent", base.clone(), Some("b2")));
+        variants.push(("parent none", base.clone(), None));
+        variants.push(("parent empty", base.clone(), Some("")));
+        let mut seen = BTreeMap::new();
+        seen.insert(first, "base");
+        for (what, r, p) in &variants {
+            if let Some(other) = seen.insert(fp(r, *p), what) {
+                panic!("{what} and {other} share a fingerprint");
+            }
+        }
+    }
 
     fn data() -> EnvironmentData {
         let mut d = EnvironmentData::default();

@@ -1306,7 +1306,7 @@ mod tests {
         // A stored component that cannot be read back: the environment is read in full.
         let bot = change_one_topic(&emu);
         let damaged = rows.execute(&format!(
-            "UPDATE inventory_component SET row = '{{' WHERE environment_id = '{id}' AND parent = '{bot}'"
+            "UPDATE inventory_component SET data = X'FF' WHERE environment_id = '{id}' AND parent = '{bot}'"
         ));
         assert!(damaged > 1);
         let (fourth, _) = stored_scan(&s, &mut store).await;
@@ -1321,7 +1321,7 @@ mod tests {
 
         // A stored row that cannot be read at all: the same, and the rows are whole again.
         rows.execute(&format!(
-            "UPDATE inventory_component SET light = 'x' WHERE environment_id = '{id}'"
+            "UPDATE inventory_component SET component_type = 'x' WHERE environment_id = '{id}'"
         ));
         let (fifth, _) = stored_scan(&s, &mut store).await;
         let e = &fifth.summary.environments[0];
