@@ -1158,7 +1158,7 @@ mod tests {
             .prepare("SELECT bytes FROM inventory_document_part ORDER BY destination, seq")
             .unwrap();
         let parts = s.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
-        parts.map(Result::unwrap).flatten().collect()
+        parts.flat_map(Result::unwrap).collect()
     }
 
     fn report_json(source: super::super::report::ReportSource) -> String {
