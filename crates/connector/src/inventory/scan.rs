@@ -20,12 +20,14 @@ use inventory_model::{
 };
 use serde::Serialize;
 use time::OffsetDateTime;
+use tracing::Instrument;
 use url::Url;
 
 use super::dataverse::{
     CountingCredential, EnvironmentData, EnvironmentRead, ReadMode, ReadSettings, read_environment,
     snapshot,
 };
+use super::phase::Phase;
 use super::store::{EnvironmentStore, StoredEnvironment};
 use super::tenant::{EnvironmentTarget, InventorySourceChoice, list_environments, tenant_agents};
 use crate::timefmt::rfc3339;
@@ -494,6 +496,7 @@ impl Scanner {
                 p(e);
             }
         };
+        let layer1 = Phase::start("layer 1: environments and tenant inventory");
         let needs_arg = self.options.environments.is_none()
             || self.options.inventory_source != InventorySourceChoice::None;
         let arg = if needs_arg {
@@ -508,7 +511,7 @@ impl Scanner {
         let mut env_layer = LayerReport::new("skipped", 0);
         let mut listed: Option<Vec<(EnvironmentTarget, Result<(), String>)>> = None;
         if let Some(arg) = &arg {
-            match list_environments(arg).await {
+            match list_environments(arg).instrument(layer1.span()).await {
                 Ok(list) => {
                     env_layer = LayerReport::new("read", list.len());
                     listed = Some(list);
@@ -585,7 +588,10 @@ impl Scanner {
             &arg,
             self.options.inventory_source == InventorySourceChoice::None,
         ) {
-            match tenant_agents(arg, self.options.inventory_source).await {
+            match tenant_agents(arg, self.options.inventory_source)
+                .instrument(layer1.span())
+                .await
+            {
                 Ok((agents, problems)) => {
                     inv_layer.status = "read";
                     inv_layer.count = agents.len();
@@ -604,8 +610,10 @@ impl Scanner {
             inv_layer.detail = Some("--inventory-source none".to_owned());
         }
         emit(ScanEvent::Inventory(inv_layer.count));
+        drop(layer1);
 
         // Layer 2: each environment's Dataverse, `concurrency` at a time.
+        let layer2 = Phase::start("layer 2: Dataverse");
         let read_settings = ReadSettings {
             usage_days: self.options.usage_days,
             usage_refresh: time::Duration::try_from(self.options.usage_refresh)
@@ -662,7 +670,9 @@ impl Scanner {
             })
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
+            .instrument(layer2.span())
             .await;
+        drop(layer2);
         outcomes.sort_by_key(|o| norm(&o.target.id));
 
         let mut input = ScanInput::new(run_id.clone(), started);
@@ -697,6 +707,7 @@ impl Scanner {
             ));
         }
         // Layer 3: agent identities from Microsoft Graph.
+        let layer3 = Phase::start("layer 3: identities");
         let identity = super::identity::read_identities(
             &self.credential,
             &self.clock,
@@ -705,33 +716,42 @@ impl Scanner {
             &previous.identities,
             started,
         )
+        .instrument(layer3.span())
         .await;
+        drop(layer3);
         input.identities = identity.observations();
-        let mut inventory = build_inventory(&input, &InventorySettings::default());
-        // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
-        // link last written (still valid until the token expires) so an unchanged tenant
-        // writes nothing; the state store always keeps the newest link for reading.
-        if let Some(prev) = &previous.rows {
-            let unchanged: BTreeSet<String> = reports
-                .iter()
-                .filter(|r| r.outcome == "scanned" && r.changed_rows == 0)
-                .map(|r| norm(&r.environment_id))
-                .collect();
-            for row in &mut inventory.rows.environments {
-                if !unchanged.contains(&norm(&row.environment_id)) {
-                    continue;
-                }
-                if let Some(old) = prev
-                    .environments
+        let mapping = Phase::start("build_inventory");
+        let mut inventory = mapping
+            .span()
+            .in_scope(|| build_inventory(&input, &InventorySettings::default()));
+        drop(mapping);
+        let diffing = Phase::start("diff");
+        let diff = diffing.span().in_scope(|| {
+            // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
+            // link last written (still valid until the token expires) so an unchanged tenant
+            // writes nothing; the state store always keeps the newest link for reading.
+            if let Some(prev) = &previous.rows {
+                let unchanged: BTreeSet<String> = reports
                     .iter()
-                    .find(|p| norm(&p.environment_id) == norm(&row.environment_id))
-                {
-                    row.delta_link = old.delta_link.clone();
+                    .filter(|r| r.outcome == "scanned" && r.changed_rows == 0)
+                    .map(|r| norm(&r.environment_id))
+                    .collect();
+                for row in &mut inventory.rows.environments {
+                    if !unchanged.contains(&norm(&row.environment_id)) {
+                        continue;
+                    }
+                    if let Some(old) = prev
+                        .environments
+                        .iter()
+                        .find(|p| norm(&p.environment_id) == norm(&row.environment_id))
+                    {
+                        row.delta_link = old.delta_link.clone();
+                    }
                 }
             }
-        }
-        let diff =
-            inventory.diff_against(previous.rows.as_ref().unwrap_or(&InventoryRows::default()));
+            inventory.diff_against(previous.rows.as_ref().unwrap_or(&InventoryRows::default()))
+        });
+        drop(diffing);
 
         let scanned = reports.iter().filter(|r| r.outcome == "scanned").count();
         let unreadable = reports
