@@ -405,11 +405,12 @@ fn id_of(row: &Value, column: &str) -> Option<String> {
     row.get(column).and_then(Value::as_str).map(norm)
 }
 
-fn component_of(row: &Value) -> Result<(String, StoredComponent), String> {
-    // From the borrowed row: cloning it first would copy every column, `data` included.
+fn component_of(row: Value) -> Result<(String, StoredComponent), String> {
+    let parent = id_of(&row, "_parentbotid_value");
+    // From the row by value: its strings, `data` (the YAML) included, are moved into the
+    // component, not copied (the borrowed form copied every component's YAML once more).
     let parsed = ComponentRow::deserialize(row)
         .map_err(|e| format!("a botcomponents row could not be read: {e}"))?;
-    let parent = id_of(row, "_parentbotid_value");
     Ok((
         norm(&parsed.component_id),
         StoredComponent::new(parsed, parent),
@@ -655,7 +656,7 @@ pub async fn read_environment(
         Ok(TableRead::Full(rows, link)) => {
             let before = std::mem::take(&mut data.components);
             for row in rows {
-                match component_of(&row) {
+                match component_of(row) {
                     Ok((id, c)) => {
                         // By fingerprint: the stored component may have been loaded without
                         // its YAML.
@@ -686,7 +687,7 @@ pub async fn read_environment(
             for change in changes {
                 changed_rows += 1;
                 match change {
-                    Change::Upsert(row) => match component_of(&row) {
+                    Change::Upsert(row) => match component_of(row) {
                         Ok((id, c)) => {
                             changed_bots.extend(c.parent.clone());
                             if let Some(old) = data.components.insert(id.clone(), c) {
@@ -908,6 +909,54 @@ mod tests {
     use super::*;
     use serde_json::json;
     use time::macros::datetime;
+
+    /// `component_of` takes the row by value (moving its strings); it must read what the
+    /// borrowed deserialisation read, on real component YAML, with unknown columns, odd
+    /// annotations and nulls, and fail with the same text on rows it cannot read.
+    #[test]
+    fn a_component_read_by_value_equals_the_borrowed_read() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../inventory-model/tests/fixtures/botcomponents"
+        );
+        let mut rows = Vec::new();
+        for (i, entry) in std::fs::read_dir(dir).unwrap().enumerate() {
+            let path = entry.unwrap().path();
+            let data = std::fs::read_to_string(&path).unwrap();
+            rows.push(json!({
+                "@odata.etag": "W/\"1\"",
+                "botcomponentid": format!("0000000{i}-AAAA-0000-0000-000000000000"),
+                "name": path.file_name().unwrap().to_string_lossy(),
+                "schemaname": if i % 3 == 0 { Value::Null } else { json!(format!("cr_{i}")) },
+                "componenttype": i32::try_from(i % 20).unwrap(),
+                "data": data,
+                "statecode": if i % 2 == 0 { json!(0) } else { Value::Null },
+                "_parentbotid_value": if i % 4 == 0 { Value::Null } else { json!(" B1-XY ") },
+                "_parentbotid_value@OData.Community.Display.V1.FormattedValue": "Bot",
+                "unknowncolumn": {"nested": [1, 2]},
+            }));
+        }
+        rows.push(json!({"botcomponentid": "x", "componenttype": "nine"}));
+        rows.push(json!({"name": "no id", "componenttype": 9}));
+        rows.push(json!({"botcomponentid": "y", "componenttype": 9, "data": 12}));
+        rows.push(json!([1, 2]));
+        let mut read = 0;
+        for row in rows {
+            let borrowed = ComponentRow::deserialize(&row)
+                .map_err(|e| format!("a botcomponents row could not be read: {e}"))
+                .map(|parsed| {
+                    let parent = id_of(&row, "_parentbotid_value");
+                    (
+                        norm(&parsed.component_id),
+                        StoredComponent::new(parsed, parent),
+                    )
+                });
+            let owned = component_of(row);
+            assert_eq!(owned, borrowed);
+            read += usize::from(owned.is_ok());
+        }
+        assert!(read >= 20, "{read} rows read");
+    }
 
     #[test]
     fn the_fingerprint_tells_every_field_and_none_from_empty() {
