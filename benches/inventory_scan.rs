@@ -10,7 +10,11 @@
 //! of one agent changed. Prints, for each: wall time, Dataverse requests (each one page), the
 //! ideal wall time (Dataverse requests x latency / concurrency) and the ratio to it, requests
 //! per environment, rows upserted, agents rebuilt, the child's peak RSS and CPU seconds
-//! (user + system), the emulator's CPU seconds during the scan, and the load average.
+//! (user + system), the emulator's CPU seconds during the scan, and the load average; then
+//! the child's phases (`connector::inventory::phase`, what `-v` logs: opening the state,
+//! begin_scan, the layers, build_inventory, the diff, the document and the state's commit),
+//! each with its wall time and the process's CPU time meanwhile, and what is left of the
+//! process's wall time (start-up, the emulator's side, the exit).
 //!
 //! `cargo bench -p connector --bench inventory_scan` (`INVENTORY_BENCH_ENVIRONMENTS`,
 //! `INVENTORY_BENCH_AGENTS` per environment, `INVENTORY_BENCH_COMPONENTS` at least per agent,
@@ -24,6 +28,7 @@
     missing_docs
 )]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -77,6 +82,38 @@ fn load_average() -> String {
         .unwrap_or_else(|| "?".to_owned())
 }
 
+/// The phase events of the child's scan, as they come: (phase, wall s, CPU s).
+#[derive(Clone, Default)]
+struct Phases(Arc<Mutex<Vec<(String, f64, f64)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Phases {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() != connector::inventory::phase::TARGET {
+            return;
+        }
+        #[derive(Default)]
+        struct Fields(String, f64, f64);
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                if f.name() == "phase" {
+                    self.0 = v.to_owned();
+                }
+            }
+            fn record_f64(&mut self, f: &tracing::field::Field, v: f64) {
+                match f.name() {
+                    "wall_s" => self.1 = v,
+                    "cpu_s" => self.2 = v,
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        self.0.lock().unwrap().push((fields.0, fields.1, fields.2));
+    }
+}
+
 #[derive(Parser)]
 struct ChildArgs {
     #[command(subcommand)]
@@ -90,7 +127,11 @@ enum ChildCommand {
 
 /// One scan in this (child) process, as `copilot-connector inventory scan` runs it; its
 /// summary goes to stdout (`--json`), then a line with this process's peak RSS.
-async fn child(args: Vec<String>) -> std::process::ExitCode {
+async fn child(args: Vec<String>, started: Instant) -> std::process::ExitCode {
+    use tracing_subscriber::layer::SubscriberExt;
+    let phases = Phases::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(phases.clone()))
+        .unwrap();
     let var = |k: &str| std::env::var(k).unwrap();
     let mut raw = RawConfig::new();
     raw.set_flag(keys::TENANT_ID, Some(var("BENCH_TENANT_ID")));
@@ -106,15 +147,27 @@ async fn child(args: Vec<String>) -> std::process::ExitCode {
         raw: Ok(raw),
     };
     let code = connector::inventory::cli::run(&inventory, ctx).await;
+    let phases: Vec<serde_json::Value> = phases
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, wall, cpu)| serde_json::json!([name, wall, cpu]))
+        .collect();
     println!(
-        "{{\"peak_rss_mib\": {:.1}, \"cpu_s\": {:.2}}}",
-        status_mib("VmHWM:"),
-        cpu_seconds()
+        "{}",
+        serde_json::json!({
+            "peak_rss_mib": (status_mib("VmHWM:") * 10.0).round() / 10.0,
+            "cpu_s": cpu_seconds(),
+            "run_s": started.elapsed().as_secs_f64(),
+            "phases": phases,
+        })
     );
     code
 }
 
 fn main() -> std::process::ExitCode {
+    let started = Instant::now();
     if std::env::args().any(|a| a == "--list") {
         return std::process::ExitCode::SUCCESS;
     }
@@ -125,7 +178,7 @@ fn main() -> std::process::ExitCode {
         .unwrap();
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--child") {
-        return rt.block_on(child(args[at + 1..].to_vec()));
+        return rt.block_on(child(args[at + 1..].to_vec(), started));
     }
     let environments = env_usize("INVENTORY_BENCH_ENVIRONMENTS", 50);
     let agents = env_usize("INVENTORY_BENCH_AGENTS", 40);
@@ -232,6 +285,23 @@ fn main() -> std::process::ExitCode {
                 rss["cpu_s"],
                 load_average(),
             );
+            // Phases in the order they ended (nested ones first: the layers, build_inventory
+            // and the diff are inside `scan`).
+            let mut line = String::from("  phases (wall / CPU s):");
+            for p in rss["phases"].as_array().unwrap() {
+                line.push_str(&format!(
+                    " {} {:.2}/{:.2};",
+                    p[0].as_str().unwrap(),
+                    p[1].as_f64().unwrap_or(f64::NAN),
+                    p[2].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+            let run = rss["run_s"].as_f64().unwrap();
+            line.push_str(&format!(
+                " child's main to the end of `run` {run:.2}; process start-up and exit {:.2}",
+                wall - run
+            ));
+            println!("{line}");
         }
         emu.shutdown().await;
     });

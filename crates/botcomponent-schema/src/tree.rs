@@ -289,7 +289,7 @@ impl Frame {
         match &mut self.node {
             Node::Seq(items) => items.push(child),
             Node::Map(entries) => match self.key.take() {
-                None => self.key = Some(key_text(&child)),
+                None => self.key = Some(key_text(child)),
                 Some(key) => entries.push((key, child)),
             },
             _ => {}
@@ -297,10 +297,11 @@ impl Frame {
     }
 }
 
-/// Renders a mapping key; non-scalar keys cannot be names the schema uses.
-fn key_text(node: &Node) -> String {
+/// Renders a mapping key; non-scalar keys cannot be names the schema uses. A scalar key's
+/// text is moved, not copied: one allocation less for every key of every component.
+fn key_text(node: Node) -> String {
     match node {
-        Node::Scalar { text, .. } => text.clone(),
+        Node::Scalar { text, .. } => text,
         Node::Seq(_) => "<sequence key>".to_owned(),
         Node::Map(_) => "<mapping key>".to_owned(),
     }

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use dataverse_client::DataverseClient;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing::Instrument;
 use url::Url;
 
 use super::output::Document;
+use super::phase::Phase;
 use super::report::{Format, RenderOptions, ReportSource};
 use super::scan::{
     DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_ENVIRONMENT, Endpoints, ScanEvent, ScanOptions,
@@ -476,12 +478,12 @@ fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
     Some((f, pb))
 }
 
-/// Writes the document, indented, to `target` (`-` for standard output), streaming it.
+/// Writes the document alone (compact, see [`serialise`]) to `target` (`-` for standard
+/// output), streaming it.
 fn write_document(target: &str, doc: &Document<'_>) -> Result<(), String> {
-    write_with(target, |out| {
-        serde_json::to_writer_pretty(&mut *out, doc)?;
-        out.write_all(b"\n")
-    })
+    let mut file = OutputFile::create(target)?;
+    serialise(&mut file, doc).map_err(|e| file.error(&e))?;
+    file.finish()
 }
 
 /// Writes `text` to `target` (`-` for standard output), creating the directory.
@@ -589,7 +591,12 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         Err(e) => return config_error(e),
     };
     options.identity.authority_host = Some(sign_in.authority_host);
-    let mut store = match InventoryStore::open(&args.inventory_state) {
+    let opening = Phase::start("open state");
+    let store = opening
+        .span()
+        .in_scope(|| InventoryStore::open(&args.inventory_state));
+    drop(opening);
+    let mut store = match store {
         Ok(s) => s,
         Err(e) => {
             err!("error: {e}");
@@ -632,7 +639,10 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         .as_ref()
         .map_or_else(|| "json".to_owned(), |u| format!("dataverse:{u}"));
     let destination = destination.as_str();
-    let previous = match store.begin_scan(destination) {
+    let beginning = Phase::start("begin_scan (previous rows)");
+    let previous = beginning.span().in_scope(|| store.begin_scan(destination));
+    drop(beginning);
+    let previous = match previous {
         Ok(p) => p,
         Err(e) => {
             err!("error: {e}");
@@ -641,9 +651,12 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
     };
     let scanner = Scanner::new(credential, clock.clone(), options);
     let bar = progress(ctx.verbose);
+    let scanning = Phase::start("scan");
     let result = scanner
         .scan_from(previous, bar.as_ref().map(|(f, _)| f.clone()))
+        .instrument(scanning.span())
         .await;
+    drop(scanning);
     if let Some((_, pb)) = bar {
         pb.finish_and_clear();
     }
@@ -656,48 +669,255 @@ async fn run_scan(args: &ScanArgs, ctx: CliContext) -> ExitCode {
         && result.summary.status != ScanStatus::Failed
     {
         // Only what changed since the rows last written there (all rows the first time).
+        let upserting = Phase::start("upsert into the inventory tables");
         let report = write_rows(
             client,
             &result.diff.upserts,
             args.change_set,
             args.requests_per_environment,
         )
+        .instrument(upserting.span())
         .await;
+        drop(upserting);
         written = report.is_complete();
         if !written {
             result.summary.status = ScanStatus::Partial;
         }
         result.summary.write = Some(report);
     }
-    if let Some(output) = &output
-        && let Err(e) = write_document(output, &Document(&result))
-    {
+    let saving = Phase::start("document written and state committed");
+    let saved = saving.span().in_scope(|| {
+        save(
+            &mut store,
+            &result,
+            output.as_deref(),
+            destination,
+            written,
+            &clock,
+        )
+    });
+    drop(saving);
+    if let Err(e) = saved {
         err!("error: {e}");
         return ExitCode::from(EXIT_FAILED);
     }
+    print_summary(&result, ctx.json, output.as_deref());
+    let status = exit_status(result.summary.status);
+    // Everything is written, flushed and committed: what is left is to free the rows, tens
+    // of thousands of small allocations (about 0.4 s for a large tenant), which the process
+    // would only do to exit. They are freed on a thread of their own instead, which the
+    // process's exit does not wait for; a caller that goes on still gets the memory back.
+    let closing = Phase::start("state closed");
+    drop(store);
+    drop(closing);
+    let _ = std::thread::Builder::new()
+        .name("inventory-free".into())
+        .spawn(move || drop(result));
+    ExitCode::from(status)
+}
+
+/// Writes the scan's document once: serialised (compact) a single time, each byte going both
+/// to `output` (when given) and into the state's stored copy (when the rows were all
+/// written), then commits the state; or, for a scan that failed, writes `output` alone and
+/// leaves the state as it was. The output file is complete whenever this returns `Ok`, and
+/// also when only the state's commit failed.
+fn save(
+    store: &mut InventoryStore,
+    result: &ScanResult,
+    output: Option<&str>,
+    destination: &str,
+    written: bool,
+    clock: &client_core::SharedClock,
+) -> Result<(), String> {
+    let doc = Document(result);
     if result.summary.status == ScanStatus::Failed {
+        if let Some(output) = output {
+            write_document(output, &doc)?;
+        }
         // Nothing read is kept: the next scan starts from the previous state.
         if let Err(e) = store.rollback() {
             err!("error: the scan state could not be rolled back: {e}");
         }
-    } else {
-        let now = timestamp(clock.now());
-        if let Err(e) = store.commit(
+        return Ok(());
+    }
+    let mut file = match output {
+        Some(target) => Some(OutputFile::create(target)?),
+        None => None,
+    };
+    let now = timestamp(clock.now());
+    let committed = if written {
+        let file = std::cell::RefCell::new(&mut file);
+        // One serialisation, teed: the stored copy and the output file get the same bytes.
+        let tee = |stored: &mut dyn Write| -> std::io::Result<()> {
+            let mut file = file.borrow_mut();
+            match file.as_mut() {
+                Some(file) => {
+                    serialise(&mut Tee { stored, file }, &doc)?;
+                    file.complete = true;
+                    Ok(())
+                }
+                None => serialise(stored, &doc),
+            }
+        };
+        store.commit(
             destination,
             &result.summary.run_id,
             &result.environments,
-            // Serialised straight from the rows into the store's parts, as for the output.
-            written.then_some(&|w: &mut dyn Write| {
-                serde_json::to_writer(w, &Document(&result)).map_err(std::io::Error::from)
-            }),
+            Some(&tee),
             &now,
-        ) {
-            err!("error: the rows were written but the scan state was not saved: {e}");
-            return ExitCode::from(EXIT_FAILED);
+        )
+    } else {
+        // The rows were not all written to the inventory environment: the stored rows stay
+        // the previous scan's, the base of the next diff, so what failed is written again.
+        if let Some(file) = file.as_mut() {
+            serialise(file, &doc).map_err(|e| file.error(&e))?;
+            file.complete = true;
+        }
+        store.commit(
+            destination,
+            &result.summary.run_id,
+            &result.environments,
+            None,
+            &now,
+        )
+    };
+    if let Some(mut file) = file {
+        if let Some(e) = file.failed.take() {
+            // The output could not be written, so the state was not committed either.
+            return Err(e);
+        }
+        if !file.complete {
+            // The commit failed before or while it serialised the document: the output is
+            // still written whole, as the user asked for it.
+            file.restart()?;
+            serialise(&mut file, &doc).map_err(|e| file.error(&e))?;
+        }
+        file.finish()?;
+    }
+    committed.map_err(|e| format!("the rows were written but the scan state was not saved: {e}"))
+}
+
+/// Where `--output` goes while it is written: standard output, or a temporary file beside
+/// the target that [`finish`](Self::finish) renames into place, so a reader never sees half
+/// of it.
+struct OutputFile {
+    target: PathBuf,
+    tmp: PathBuf,
+    out: std::io::BufWriter<Box<dyn Write>>,
+    /// Bytes were written.
+    started: bool,
+    /// A whole document was written.
+    complete: bool,
+    /// Why writing failed, if it did.
+    failed: Option<String>,
+}
+
+impl OutputFile {
+    fn create(target: &str) -> Result<Self, String> {
+        let (tmp, out): (PathBuf, Box<dyn Write>) = if target == "-" {
+            (PathBuf::new(), Box::new(std::io::stdout().lock()))
+        } else {
+            let path = Path::new(target);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".tmp");
+            let tmp = PathBuf::from(tmp);
+            let file = std::fs::File::create(&tmp)
+                .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            (tmp, Box::new(file))
+        };
+        Ok(OutputFile {
+            target: PathBuf::from(target),
+            tmp,
+            out: std::io::BufWriter::with_capacity(256 * 1024, out),
+            started: false,
+            complete: false,
+            failed: None,
+        })
+    }
+
+    fn is_stdout(&self) -> bool {
+        self.target.as_os_str() == "-"
+    }
+
+    fn error(&self, e: &std::io::Error) -> String {
+        if self.is_stdout() {
+            format!("cannot write to standard output: {e}")
+        } else {
+            format!("cannot write {}: {e}", self.tmp.display())
         }
     }
-    print_summary(&result, ctx.json, output.as_deref());
-    ExitCode::from(exit_status(result.summary.status))
+
+    /// Starts the output again, empty (a file only: what went to standard output stays).
+    fn restart(&mut self) -> Result<(), String> {
+        if self.started && !self.is_stdout() {
+            *self = OutputFile::create(&self.target.to_string_lossy())?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, and renames a file into place.
+    fn finish(mut self) -> Result<(), String> {
+        self.out.flush().map_err(|e| self.error(&e))?;
+        if self.is_stdout() {
+            return Ok(());
+        }
+        drop(self.out);
+        std::fs::rename(&self.tmp, &self.target)
+            .map_err(|e| format!("cannot write {}: {e}", self.target.display()))
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.started = true;
+        let written = self.out.write(buf);
+        if let Err(e) = &written {
+            self.failed = Some(self.error(e));
+        }
+        written
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = self.out.flush();
+        if let Err(e) = &flushed {
+            self.failed = Some(self.error(e));
+        }
+        flushed
+    }
+}
+
+/// The document as compact JSON and a final newline.
+///
+/// Compact rather than indented: the document of a large tenant is tens of megabytes, the
+/// same bytes are stored in the state for the next scan and `inventory report`, and indenting
+/// would add a third to what is written, stored and parsed again; `jq .` indents it.
+fn serialise(out: &mut dyn Write, doc: &Document<'_>) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, doc)?;
+    out.write_all(b"\n")
+}
+
+/// Writes every byte both to the state's stored copy and to the output file.
+struct Tee<'a> {
+    stored: &'a mut dyn Write,
+    file: &'a mut OutputFile,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // All of `buf` to each side: the two may take different amounts per call.
+        self.stored.write_all(buf)?;
+        self.file.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stored.flush()?;
+        self.file.flush()
+    }
 }
 
 fn print_summary(result: &ScanResult, json: bool, output: Option<&str>) {
@@ -886,6 +1106,113 @@ mod tests {
         assert_eq!(names, ["report.md"], "no temporary file is left");
         let e = write_text(dir.path().join("a/b/report.md/x").to_str().unwrap(), "").unwrap_err();
         assert!(e.contains("cannot"), "{e}");
+    }
+
+    /// `inventory scan --output FILE` against `emu`, in this process, as the command runs it.
+    async fn scan(emu: &tenant_emulator::RunningEmulator, state: &Path, output: &Path) -> u8 {
+        use crate::config::keys;
+        let creds = emu.credentials();
+        let mut raw = RawConfig::new();
+        raw.set_flag(keys::TENANT_ID, Some(creds.tenant_id.to_string()));
+        raw.set_flag(keys::CLIENT_ID, Some(creds.client_id.to_string()));
+        raw.set_flag(keys::CLIENT_SECRET, Some(creds.client_secret.clone()));
+        raw.set_flag(keys::AUTHORITY_HOST, Some(emu.authority_host().to_owned()));
+        #[derive(Debug, Parser)]
+        struct I {
+            #[command(subcommand)]
+            command: InventoryCommand,
+        }
+        let base = emu.inventory_url();
+        let i = I::try_parse_from([
+            "i",
+            "scan",
+            "--power-platform-api-url",
+            base,
+            "--bap-api-url",
+            base,
+            "--arm-url",
+            base,
+            "--identity",
+            "none",
+            "--inventory-state",
+            state.to_str().unwrap(),
+        ])
+        .unwrap();
+        let ctx = CliContext {
+            json: true,
+            verbose: 0,
+            output: Some(output.to_str().unwrap().to_owned()),
+            raw: Ok(raw),
+        };
+        let code = run(&InventoryArgs { command: i.command }, ctx).await;
+        [0, EXIT_PARTIAL, EXIT_FAILED]
+            .into_iter()
+            .find(|c| ExitCode::from(*c) == code)
+            .unwrap_or(u8::MAX)
+    }
+
+    /// The stored document's text: its parts, in order, joined.
+    fn stored_text(state: &Path) -> Vec<u8> {
+        let conn = rusqlite::Connection::open(state).unwrap();
+        let mut s = conn
+            .prepare("SELECT bytes FROM inventory_document_part ORDER BY destination, seq")
+            .unwrap();
+        let parts = s.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        parts.flat_map(Result::unwrap).collect()
+    }
+
+    fn report_json(source: super::super::report::ReportSource) -> String {
+        super::super::report::load(&source)
+            .unwrap()
+            .render(Format::Json, &RenderOptions::default())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_document_is_serialised_once_into_the_output_and_the_state_alike() {
+        use super::super::output::read_document;
+        use super::super::report::ReportSource;
+        let emu = tenant_emulator::Emulator::builder()
+            .seed(41)
+            .environments(2)
+            .agents(4)
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        let output = dir.path().join("out/inventory.json");
+        let mut run_ids = Vec::new();
+        for scan_no in 0..2 {
+            let code = scan(&emu, &state, &output).await;
+            assert!(code == 0 || code == EXIT_PARTIAL, "exit {code}");
+            let file = std::fs::read(&output).unwrap();
+            // The same bytes in the file and in the state (the file ends with a newline).
+            let stored = stored_text(&state);
+            assert!(!stored.is_empty());
+            assert_eq!(
+                String::from_utf8_lossy(&stored),
+                String::from_utf8_lossy(&file),
+                "scan {scan_no}: the stored copy differs from --output"
+            );
+            // Both read back: the rows as the next scan reads them, and `inventory report`
+            // from the state equals `inventory report --input FILE`.
+            let text = String::from_utf8(file).unwrap();
+            let doc = read_document(&text).unwrap();
+            assert!(!doc.rows.agents.is_empty());
+            assert!(!doc.rows.features.is_empty());
+            let from_state = report_json(ReportSource::State(state.clone()));
+            assert_eq!(from_state, report_json(ReportSource::File(output.clone())));
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            run_ids.push(value["summary"]["run_id"].as_str().unwrap().to_owned());
+            // The report is the last scan's.
+            assert!(from_state.contains(&run_ids[scan_no]), "scan {scan_no}");
+        }
+        assert_ne!(run_ids[0], run_ids[1]);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["inventory.json"], "no temporary file is left");
     }
 
     #[test]

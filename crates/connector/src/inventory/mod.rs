@@ -39,6 +39,7 @@ pub mod dataverse;
 pub mod doctor;
 pub mod identity;
 pub mod output;
+pub mod phase;
 pub mod report;
 pub mod scan;
 pub mod schema;

@@ -20,12 +20,14 @@ use inventory_model::{
 };
 use serde::Serialize;
 use time::OffsetDateTime;
+use tracing::Instrument;
 use url::Url;
 
 use super::dataverse::{
     CountingCredential, EnvironmentData, EnvironmentRead, ReadMode, ReadSettings, read_environment,
     snapshot,
 };
+use super::phase::Phase;
 use super::store::{EnvironmentStore, StoredEnvironment};
 use super::tenant::{
     EnvironmentTarget, InventorySourceChoice, list_environments, tenant_inventory,
@@ -367,6 +369,36 @@ fn same_host(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// What an environment's report says of its data (taken before the data goes to the store).
+struct DataCounts {
+    bots: usize,
+    components: usize,
+    related_targets: usize,
+    sessions: usize,
+    /// What could not be read (components, relationships, usage).
+    errors: Vec<String>,
+}
+
+impl DataCounts {
+    fn of(data: &EnvironmentData) -> Self {
+        DataCounts {
+            bots: data.bots.len(),
+            components: data.components.len(),
+            related_targets: data.related.values().map(BTreeSet::len).sum(),
+            sessions: data.sessions.values().map(Vec::len).sum(),
+            errors: [
+                &data.components_error,
+                &data.related_error,
+                &data.usage_error,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        }
+    }
+}
+
 struct EnvOutcome {
     target: EnvironmentTarget,
     outcome: ScanOutcome,
@@ -496,6 +528,7 @@ impl Scanner {
                 p(e);
             }
         };
+        let layer1 = Phase::start("layer 1: environments and tenant inventory");
         let needs_arg = self.options.environments.is_none()
             || self.options.inventory_source != InventorySourceChoice::None;
         let arg = if needs_arg {
@@ -510,7 +543,7 @@ impl Scanner {
         let mut env_layer = LayerReport::new("skipped", 0);
         let mut listed: Option<Vec<(EnvironmentTarget, Result<(), String>)>> = None;
         if let Some(arg) = &arg {
-            match list_environments(arg).await {
+            match list_environments(arg).instrument(layer1.span()).await {
                 Ok(list) => {
                     env_layer = LayerReport::new("read", list.len());
                     listed = Some(list);
@@ -587,7 +620,10 @@ impl Scanner {
             &arg,
             self.options.inventory_source == InventorySourceChoice::None,
         ) {
-            match tenant_inventory(arg, self.options.inventory_source).await {
+            match tenant_inventory(arg, self.options.inventory_source)
+                .instrument(layer1.span())
+                .await
+            {
                 Ok(read) => {
                     inv_layer.status = "read";
                     inv_layer.count = read.agents.len();
@@ -609,8 +645,10 @@ impl Scanner {
             inv_layer.detail = Some("--inventory-source none".to_owned());
         }
         emit(ScanEvent::Inventory(inv_layer.count));
+        drop(layer1);
 
         // Layer 2: each environment's Dataverse, `concurrency` at a time.
+        let layer2 = Phase::start("layer 2: Dataverse");
         let read_settings = ReadSettings {
             usage_days: self.options.usage_days,
             usage_refresh: time::Duration::try_from(self.options.usage_refresh)
@@ -667,8 +705,35 @@ impl Scanner {
             })
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
+            .instrument(layer2.span())
             .await;
+        drop(layer2);
         outcomes.sort_by_key(|o| norm(&o.target.id));
+        // The store's writer may still be writing the last environments' rows: wait for it.
+        // An environment whose rows could not be written keeps its previous rows and delta
+        // links in the store (its savepoint is rolled back), so the next scan reads its
+        // changes again; this scan reports it (incomplete: the status is partial).
+        if let Some(store) = &previous.store {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.finish_saves()).await {
+                Ok(Ok(failed)) => {
+                    for f in failed {
+                        if let Some(o) = outcomes
+                            .iter_mut()
+                            .find(|o| norm(&o.target.id) == f.environment_id)
+                        {
+                            o.report.complete = false;
+                            o.report.notes.push(format!(
+                                "the inventory state could not be written ({}): the next scan reads this environment's changes again",
+                                f.error
+                            ));
+                        }
+                    }
+                }
+                Ok(Err(e)) => notes.push(format!("the inventory state could not be written: {e}")),
+                Err(e) => notes.push(format!("the inventory state could not be written: {e}")),
+            }
+        }
 
         let mut input = ScanInput::new(run_id.clone(), started);
         input.environments = listed
@@ -702,6 +767,7 @@ impl Scanner {
             ));
         }
         // Layer 3: agent identities from Microsoft Graph.
+        let layer3 = Phase::start("layer 3: identities");
         let identity = super::identity::read_identities(
             &self.credential,
             &self.clock,
@@ -710,33 +776,42 @@ impl Scanner {
             &previous.identities,
             started,
         )
+        .instrument(layer3.span())
         .await;
+        drop(layer3);
         input.identities = identity.observations();
-        let mut inventory = build_inventory(&input, &InventorySettings::default());
-        // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
-        // link last written (still valid until the token expires) so an unchanged tenant
-        // writes nothing; the state store always keeps the newest link for reading.
-        if let Some(prev) = &previous.rows {
-            let unchanged: BTreeSet<String> = reports
-                .iter()
-                .filter(|r| r.outcome == "scanned" && r.changed_rows == 0)
-                .map(|r| norm(&r.environment_id))
-                .collect();
-            for row in &mut inventory.rows.environments {
-                if !unchanged.contains(&norm(&row.environment_id)) {
-                    continue;
-                }
-                if let Some(old) = prev
-                    .environments
+        let mapping = Phase::start("build_inventory");
+        let mut inventory = mapping
+            .span()
+            .in_scope(|| build_inventory(&input, &InventorySettings::default()));
+        drop(mapping);
+        let diffing = Phase::start("diff");
+        let diff = diffing.span().in_scope(|| {
+            // Dataverse hands out a new delta link on every read. Where nothing changed, keep the
+            // link last written (still valid until the token expires) so an unchanged tenant
+            // writes nothing; the state store always keeps the newest link for reading.
+            if let Some(prev) = &previous.rows {
+                let unchanged: BTreeSet<String> = reports
                     .iter()
-                    .find(|p| norm(&p.environment_id) == norm(&row.environment_id))
-                {
-                    row.delta_link = old.delta_link.clone();
+                    .filter(|r| r.outcome == "scanned" && r.changed_rows == 0)
+                    .map(|r| norm(&r.environment_id))
+                    .collect();
+                for row in &mut inventory.rows.environments {
+                    if !unchanged.contains(&norm(&row.environment_id)) {
+                        continue;
+                    }
+                    if let Some(old) = prev
+                        .environments
+                        .iter()
+                        .find(|p| norm(&p.environment_id) == norm(&row.environment_id))
+                    {
+                        row.delta_link = old.delta_link.clone();
+                    }
                 }
             }
-        }
-        let diff =
-            inventory.diff_against(previous.rows.as_ref().unwrap_or(&InventoryRows::default()));
+            inventory.diff_against(previous.rows.as_ref().unwrap_or(&InventoryRows::default()))
+        });
+        drop(diffing);
 
         let scanned = reports.iter().filter(|r| r.outcome == "scanned").count();
         let unreadable = reports
@@ -999,22 +1074,30 @@ impl Scanner {
         read.notes.splice(0..0, state_notes);
         // The model's view and each bot's definition: CPU work, done apart so that the other
         // environments' reads go on meanwhile. With a store, the environment's changed rows
-        // are written to it there, and its data (the components' YAML) is dropped.
+        // (and its data, the components' YAML) go to the store's writer thread: the scan does
+        // not wait for them (a failed write is reported after the environments, by
+        // `finish_saves`).
         let env_id = target.id.clone();
         let usage_days = settings.usage_days;
         let made = tokio::task::spawn_blocking(move || {
             let mut snap = snapshot(&read.data, &env_id, now, usage_days);
             let rebuilt = make_definitions(&mut snap.snapshot, &reuse, kept);
+            let counts = DataCounts::of(&read.data);
             let saved = match &store {
-                Some(s) => s.save(&env_key, &read.data, &read.changes, now).map(|_| ()),
+                Some(s) => s.save_in_background(
+                    env_key,
+                    std::mem::take(&mut read.data),
+                    std::mem::take(&mut read.changes),
+                    now,
+                ),
                 None => Ok(()),
             };
-            (read, snap, rebuilt, saved)
+            (read, counts, snap, rebuilt, saved)
         })
         .await;
-        let (mut read, snap, rebuilt) = match made {
-            Ok((read, snap, rebuilt, Ok(()))) => (read, snap, rebuilt),
-            Ok((_, _, _, Err(e))) => {
+        let (mut read, counts, snap, rebuilt) = match made {
+            Ok((read, counts, snap, rebuilt, Ok(()))) => (read, counts, snap, rebuilt),
+            Ok((_, _, _, _, Err(e))) => {
                 return fail(
                     report,
                     ScanOutcome::Failed {
@@ -1034,26 +1117,15 @@ impl Scanner {
             }
         };
         report.mode = Some(read.mode);
-        report.complete = read.data.components_error.is_none()
-            && read.data.related_error.is_none()
-            && read.data.usage_error.is_none();
-        report.bots = read.data.bots.len();
-        report.components = read.data.components.len();
-        report.related_targets = read.data.related.values().map(BTreeSet::len).sum();
-        report.sessions = read.data.sessions.values().map(Vec::len).sum();
+        report.complete = counts.errors.is_empty();
+        report.bots = counts.bots;
+        report.components = counts.components;
+        report.related_targets = counts.related_targets;
+        report.sessions = counts.sessions;
         report.changed_rows = read.changed_rows;
-        report.notes = read.notes;
+        report.notes = std::mem::take(&mut read.notes);
         report.notes.extend(snap.notes);
-        for e in [
-            &read.data.components_error,
-            &read.data.related_error,
-            &read.data.usage_error,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            report.notes.push(e.clone());
-        }
+        report.notes.extend(counts.errors);
         if snap.unattached_components > 0 {
             report.notes.push(format!(
                 "{} component(s) belong to no bot of this environment",
@@ -1242,6 +1314,58 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_environment_whose_rows_cannot_be_written_is_reported_and_read_again() {
+        let emu = Emulator::builder()
+            .seed(32)
+            .agents(4)
+            .transcripts(10)
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = InventoryStore::open(&dir.path().join("inv.db")).unwrap();
+        let s = scanner(&emu);
+        let (first, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(first.summary.status, ScanStatus::Complete);
+        let rows = store.environments();
+        let id = rows.bots_delta_links().unwrap().into_keys().next().unwrap();
+        let loaded = |rows: &EnvironmentStore| match rows.load(&id).unwrap() {
+            StoredEnvironment::Found(d) => *d,
+            other => panic!("{other:?}"),
+        };
+        let before = loaded(&rows);
+
+        // The state refuses this environment's rows (as a full disk would).
+        rows.execute(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inventory_env WHEN NEW.environment_id = '{id}'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ));
+        change_one_topic(&emu);
+        let (second, _) = stored_scan(&s, &mut store).await;
+        let e = &second.summary.environments[0];
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.contains("could not be written") && n.contains("refused by the test")),
+            "{:#?}",
+            e.notes
+        );
+        assert!(!e.complete);
+        assert_eq!(second.summary.status, ScanStatus::Partial);
+        // Its savepoint was rolled back: the previous rows and delta links stay.
+        assert_eq!(loaded(&rows), before);
+
+        // Written again: the next scan reads the change again from the kept delta link.
+        rows.execute("DROP TRIGGER refuse");
+        let (third, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(third.summary.status, ScanStatus::Complete);
+        assert_eq!(third.summary.environments[0].changed_rows, 1);
+        assert_eq!(third.summary.agents_rebuilt, 1, "{:#?}", third.summary);
+        assert_as_full(&s, &third).await;
+        assert_ne!(loaded(&rows), before);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rescan_with_the_store_rebuilds_changed_agents_from_stored_rows() {
         let emu = Emulator::builder()
             .seed(31)
@@ -1291,7 +1415,7 @@ mod tests {
         // A stored component that cannot be read back: the environment is read in full.
         let bot = change_one_topic(&emu);
         let damaged = rows.execute(&format!(
-            "UPDATE inventory_component SET row = '{{' WHERE environment_id = '{id}' AND parent = '{bot}'"
+            "UPDATE inventory_component SET data = X'FF' WHERE environment_id = '{id}' AND parent = '{bot}'"
         ));
         assert!(damaged > 1);
         let (fourth, _) = stored_scan(&s, &mut store).await;
@@ -1306,7 +1430,7 @@ mod tests {
 
         // A stored row that cannot be read at all: the same, and the rows are whole again.
         rows.execute(&format!(
-            "UPDATE inventory_component SET light = 'x' WHERE environment_id = '{id}'"
+            "UPDATE inventory_component SET component_type = 'x' WHERE environment_id = '{id}'"
         ));
         let (fifth, _) = stored_scan(&s, &mut store).await;
         let e = &fifth.summary.environments[0];

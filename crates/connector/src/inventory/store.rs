@@ -4,8 +4,9 @@
 //! It holds, row by row:
 //! - per environment (`inventory_env`): the delta links of `bots` and `botcomponents`, when
 //!   the usage was read, and what could not be read;
-//! - its `bots` rows (`inventory_bot`), its components (`inventory_component`: the row
-//!   without its YAML, a fingerprint of the whole row, and the whole row apart), the
+//! - its `bots` rows (`inventory_bot`), its components (`inventory_component`: the row's
+//!   columns, a fingerprint of the row and its parent, and the YAML as it was read, stored
+//!   once and last, so a load without it never reads its pages), the
 //!   many-to-many targets of each component (`inventory_related`) and the sessions of the
 //!   usage window (`inventory_session`);
 //! - per destination, the last scan's document (rows, summary, postures) for the diff and for
@@ -28,13 +29,18 @@
 //! ignored), and the next scan reads from there. One transaction rather than staging tables
 //! and a final swap: each row is written once, and there is nothing to clean up after a kill.
 //!
-//! Schema version 2 (row by row) replaced version 1, which kept each environment as one JSON
-//! text; a version-1 file is migrated when opened, keeping its delta links and the previous
-//! document, so the next scan is incremental and re-uploads nothing.
+//! Schema version 3 stores a component as columns (version 2 kept it as JSON text twice,
+//! with and without its YAML) and fingerprints it from its fields' bytes
+//! ([`fingerprint`](super::dataverse::fingerprint)). Version 2 (row by row) replaced version 1,
+//! which kept each environment as one JSON text. An older file is migrated when opened,
+//! keeping its delta links and the previous document and recomputing the fingerprints, so the
+//! next scan is incremental, rebuilds nothing and re-uploads nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use botcomponent_schema::ComponentRow;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,7 +58,7 @@ use crate::timefmt::rfc3339;
 pub const DEFAULT_INVENTORY_STATE: &str = "copilot-inventory.db";
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS inventory_env (
@@ -74,8 +80,12 @@ CREATE TABLE IF NOT EXISTS inventory_component (
     component_id TEXT NOT NULL,
     parent TEXT,
     fingerprint TEXT NOT NULL,
-    light TEXT NOT NULL,
-    row TEXT NOT NULL,
+    row_id TEXT,
+    component_type INTEGER NOT NULL,
+    name TEXT,
+    schema_name TEXT,
+    state_code INTEGER,
+    data TEXT,
     PRIMARY KEY (environment_id, component_id));
 CREATE TABLE IF NOT EXISTS inventory_related (
     environment_id TEXT NOT NULL,
@@ -302,6 +312,41 @@ pub struct InventoryStore {
 pub struct EnvironmentStore {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// Saves queued for the writer thread before [`EnvironmentStore::save_in_background`]
+/// waits: each holds one environment's rows, YAML included (about a megabyte for 800
+/// components), so the queue bounds what waits in memory.
+const QUEUED_SAVES: usize = 4;
+
+/// One environment's rows for the writer thread.
+struct SaveJob {
+    environment_id: String,
+    data: EnvironmentData,
+    changes: RowChanges,
+    now: OffsetDateTime,
+}
+
+/// The writer thread of a scan's background saves, started by the first one.
+#[derive(Default)]
+struct Writer {
+    queue: Option<SyncSender<SaveJob>>,
+    thread: Option<JoinHandle<Vec<SaveFailure>>>,
+    /// Failures of a finished writer not yet taken by [`EnvironmentStore::finish_saves`].
+    failures: Vec<SaveFailure>,
+}
+
+/// An environment whose rows could not be written to the state store. Its savepoint was
+/// rolled back: the store keeps its previous rows and delta links, so the next scan reads
+/// its changes again; nothing is lost, but the environment is to be reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveFailure {
+    /// The environment (lower case, as saved).
+    pub environment_id: String,
+    /// Why.
+    pub error: String,
 }
 
 impl std::fmt::Debug for EnvironmentStore {
@@ -337,13 +382,6 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// The row as stored in `light`: without its YAML.
-fn light_json(row: &ComponentRow) -> Result<String, serde_json::Error> {
-    let mut light = row.clone();
-    light.data = None;
-    serde_json::to_string(&light)
-}
-
 impl EnvironmentStore {
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
         self.conn.lock().map_err(|_| StateError::Damaged {
@@ -354,6 +392,112 @@ impl EnvironmentStore {
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         |e| sql_error(&self.path, e)
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>, StateError> {
+        self.writer.lock().map_err(|_| StateError::Damaged {
+            path: self.path.to_path_buf(),
+            problem: "a thread using it failed".to_owned(),
+        })
+    }
+
+    /// Queues what a read of `environment_id` changed (as [`save`](Self::save) writes it) for
+    /// the store's one writer thread, and returns as soon as it is queued: the environments'
+    /// reads and mapping go on while their rows are written, and `data` (the components'
+    /// YAML) is dropped by the writer once written. Waits while a few saves are already
+    /// queued (a bounded queue: what waits in memory stays small). A failed save is reported
+    /// by [`finish_saves`](Self::finish_saves), which the scan calls after its environments;
+    /// [`InventoryStore::commit`] waits for the queue too.
+    pub fn save_in_background(
+        &self,
+        environment_id: String,
+        data: EnvironmentData,
+        changes: RowChanges,
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
+        let queue = {
+            let mut w = self.writer()?;
+            if w.queue.is_none() {
+                let (tx, rx) = sync_channel::<SaveJob>(QUEUED_SAVES);
+                let store = EnvironmentStore {
+                    conn: self.conn.clone(),
+                    path: self.path.clone(),
+                    writer: Arc::new(Mutex::new(Writer::default())),
+                };
+                let thread = std::thread::Builder::new()
+                    .name("inventory-state".to_owned())
+                    .spawn(move || {
+                        let mut failed = Vec::new();
+                        for job in rx {
+                            if let Err(e) =
+                                store.save(&job.environment_id, &job.data, &job.changes, job.now)
+                            {
+                                tracing::warn!(environment = %job.environment_id, "the inventory state could not be written ({e})");
+                                failed.push(SaveFailure {
+                                    environment_id: job.environment_id,
+                                    error: e.to_string(),
+                                });
+                            }
+                        }
+                        failed
+                    })
+                    .map_err(|e| StateError::Io {
+                        path: self.path.to_path_buf(),
+                        source: e,
+                    })?;
+                w.queue = Some(tx);
+                w.thread = Some(thread);
+            }
+            w.queue.clone()
+        };
+        let job = SaveJob {
+            environment_id,
+            data,
+            changes,
+            now,
+        };
+        // Outside the lock: a full queue makes only this caller wait.
+        // (A failed send hands the job back: dropped here.)
+        match queue.map(|q| q.send(job).is_ok()) {
+            Some(true) => Ok(()),
+            _ => Err(StateError::Damaged {
+                path: self.path.to_path_buf(),
+                problem: "its writer thread stopped".to_owned(),
+            }),
+        }
+    }
+
+    /// Waits until every queued save is written and returns the environments whose save
+    /// failed (each once); the next background save starts a new writer.
+    pub fn finish_saves(&self) -> Result<Vec<SaveFailure>, StateError> {
+        let (queue, thread) = {
+            let mut w = self.writer()?;
+            (w.queue.take(), w.thread.take())
+        };
+        drop(queue);
+        let mut failed = match thread.map(JoinHandle::join) {
+            None => Vec::new(),
+            Some(Ok(failed)) => failed,
+            Some(Err(_)) => {
+                return Err(StateError::Damaged {
+                    path: self.path.to_path_buf(),
+                    problem: "its writer thread failed".to_owned(),
+                });
+            }
+        };
+        failed.splice(0..0, std::mem::take(&mut self.writer()?.failures));
+        Ok(failed)
+    }
+
+    /// Waits for the queued saves before the transaction ends, keeping their failures for
+    /// [`finish_saves`](Self::finish_saves) (a scan that already took them leaves none).
+    fn drain(&self) -> Result<(), StateError> {
+        let failed = self.finish_saves()?;
+        for f in &failed {
+            tracing::warn!(environment = %f.environment_id, "the inventory state of this environment was not written ({}): the next scan reads its changes again", f.error);
+        }
+        self.writer()?.failures.extend(failed);
+        Ok(())
     }
 
     /// Rows SQLite changed through this connection since it was opened (tests count writes).
@@ -462,23 +606,27 @@ impl EnvironmentStore {
         drop(rows);
         drop(stmt);
 
-        // Only the light part: SQLite reads a row's columns in order, so the whole row stored
-        // after it (YAML and all) is not read.
+        // Without `data`: SQLite reads a row's columns in order, so the YAML stored last (and
+        // its overflow pages) is not read.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT component_id, parent, fingerprint, light FROM inventory_component WHERE environment_id = ?1",
+                "SELECT component_id, parent, fingerprint, row_id, component_type, name, schema_name, state_code
+                 FROM inventory_component WHERE environment_id = ?1",
             )
             .map_err(&sql)?;
         let mut rows = stmt.query(params![environment_id]).map_err(&sql)?;
         while let Some(r) = rows.next().map_err(&sql)? {
             let id: String = r.get(0).map_err(&sql)?;
-            let parent: Option<String> = r.get(1).map_err(&sql)?;
-            let fingerprint: String = r.get(2).map_err(&sql)?;
-            let light: String = r.get(3).map_err(&sql)?;
-            match serde_json::from_str::<ComponentRow>(&light) {
-                Ok(row) => {
-                    let mut c = StoredComponent::new(row, parent).without_data();
-                    c.fingerprint = fingerprint;
+            let light = component_from(r, &id, 3, None).and_then(|row| {
+                Ok(StoredComponent {
+                    row,
+                    parent: r.get(1)?,
+                    fingerprint: r.get(2)?,
+                    complete: false,
+                })
+            });
+            match light {
+                Ok(c) => {
                     data.components.insert(id, c);
                 }
                 Err(e) => {
@@ -553,16 +701,19 @@ impl EnvironmentStore {
         let sql = self.sql();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT row FROM inventory_component WHERE environment_id = ?1 AND component_id = ?2",
+                "SELECT row_id, component_type, name, schema_name, state_code, data
+                 FROM inventory_component WHERE environment_id = ?1 AND component_id = ?2",
             )
             .map_err(&sql)?;
         let mut out = BTreeMap::new();
         for id in ids {
-            let text: Option<String> = stmt
-                .query_row(params![environment_id, id], |r| r.get(0))
-                .optional()
-                .map_err(&sql)?;
-            match text.map(|t| serde_json::from_str::<ComponentRow>(&t)) {
+            let mut rows = stmt.query(params![environment_id, id]).map_err(&sql)?;
+            let row = match rows.next() {
+                Ok(Some(r)) => Some(component_from(r, id, 0, Some(5))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
+            match row {
                 Some(Ok(row)) => {
                     out.insert(id.clone(), row);
                 }
@@ -603,8 +754,63 @@ impl EnvironmentStore {
     }
 }
 
+/// A component row from its stored columns: `row_id`, `component_type`, `name`,
+/// `schema_name`, `state_code` from column `first` on, and `data` from column `data` when
+/// given. `key` is the row's stored (lower-case) id, its `botcomponentid` unless `row_id`
+/// says otherwise.
+fn component_from(
+    r: &rusqlite::Row<'_>,
+    key: &str,
+    first: usize,
+    data: Option<usize>,
+) -> rusqlite::Result<ComponentRow> {
+    let row_id: Option<String> = r.get(first)?;
+    let data = match data {
+        Some(i) => r.get(i)?,
+        None => None,
+    };
+    let mut row = ComponentRow::new(
+        row_id.unwrap_or_else(|| key.to_owned()),
+        r.get(first + 1)?,
+        data,
+    );
+    row.name = r.get(first + 2)?;
+    row.schema_name = r.get(first + 3)?;
+    row.state_code = r.get(first + 4)?;
+    Ok(row)
+}
+
 fn to_sql_error(e: serde_json::Error) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+const UPSERT_COMPONENT: &str = "INSERT OR REPLACE INTO inventory_component
+     (environment_id, component_id, parent, fingerprint, row_id, component_type, name, schema_name, state_code, data)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Writes one whole component with [`UPSERT_COMPONENT`]: its columns, the YAML as it is.
+fn upsert_component(
+    upsert: &mut rusqlite::CachedStatement<'_>,
+    env: &str,
+    id: &str,
+    c: &StoredComponent,
+) -> rusqlite::Result<usize> {
+    let r = &c.row;
+    // The row's own id only when it is not the key as is (Dataverse's ids are lower case
+    // already).
+    let row_id = Some(r.component_id.as_str()).filter(|rid| *rid != id);
+    upsert.execute(params![
+        env,
+        id,
+        c.parent,
+        c.fingerprint,
+        row_id,
+        r.component_type,
+        r.name,
+        r.schema_name,
+        r.state_code,
+        r.data,
+    ])
 }
 
 fn save_environment(
@@ -677,10 +883,7 @@ fn save_environment(
         }
     }
     {
-        let mut upsert = conn.prepare_cached(
-            "INSERT OR REPLACE INTO inventory_component (environment_id, component_id, parent, fingerprint, light, row)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
+        let mut upsert = conn.prepare_cached(UPSERT_COMPONENT)?;
         let mut delete = conn.prepare_cached(
             "DELETE FROM inventory_component WHERE environment_id = ?1 AND component_id = ?2",
         )?;
@@ -688,11 +891,7 @@ fn save_environment(
             match data.components.get(id) {
                 // A component loaded without its YAML is as stored: nothing to write.
                 Some(c) if !c.complete => {}
-                Some(c) => {
-                    let light = light_json(&c.row).map_err(to_sql_error)?;
-                    let row = serde_json::to_string(&c.row).map_err(to_sql_error)?;
-                    n += upsert.execute(params![env, id, c.parent, c.fingerprint, light, row])?;
-                }
+                Some(c) => n += upsert_component(&mut upsert, env, id, c)?,
                 None => n += delete.execute(params![env, id])?,
             }
         }
@@ -769,6 +968,7 @@ impl InventoryStore {
             }
             Some(Ok(SCHEMA_VERSION)) => conn.execute_batch(TABLES).map_err(sql)?,
             Some(Ok(1)) => migrate_v1(&conn, &path)?,
+            Some(Ok(2)) => migrate_v2(&conn, &path)?,
             Some(_) => {
                 return Err(StateError::Damaged {
                     problem: format!(
@@ -792,6 +992,7 @@ impl InventoryStore {
             rows: EnvironmentStore {
                 conn: Arc::new(Mutex::new(conn)),
                 path: Arc::new(path),
+                writer: Arc::new(Mutex::new(Writer::default())),
             },
             in_scan: false,
             _lock: lock,
@@ -885,6 +1086,8 @@ impl InventoryStore {
         document: Option<DocumentWriter<'_>>,
         now: &str,
     ) -> Result<(), StateError> {
+        // Every environment's rows are in the transaction before it commits.
+        self.rows.drain()?;
         let conn = self.rows.lock()?;
         let sql = |e| sql_error(&self.rows.path, e);
         if !self.in_scan {
@@ -919,6 +1122,8 @@ impl InventoryStore {
         if !self.in_scan {
             return Ok(());
         }
+        // No save may run after the rollback (it would begin a transaction of its own).
+        self.rows.drain()?;
         self.in_scan = false;
         let conn = self.rows.lock()?;
         conn.execute_batch("ROLLBACK").map_err(self.rows.sql())
@@ -1002,6 +1207,80 @@ fn migrate_v1(conn: &Connection, path: &Path) -> Result<(), StateError> {
     match result {
         Ok(n) => {
             tracing::info!(path = %path.display(), environments = n, "inventory state migrated to schema version {SCHEMA_VERSION}");
+            Ok(())
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(sql(e))
+        }
+    }
+}
+
+/// Migrates a version-2 store in one transaction: each component's JSON text, read one at a
+/// time, becomes its columns, with its fingerprint recomputed from the row as version 2
+/// stored it (whole, as read): the next scan finds every unchanged component unchanged. An
+/// environment with a component that cannot be read is dropped whole with a warning (the next
+/// scan reads it in full: with its delta links kept, the unreadable component would be lost).
+fn migrate_v2(conn: &Connection, path: &Path) -> Result<(), StateError> {
+    let sql = |e| sql_error(path, e);
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+    let result = (|| -> rusqlite::Result<(usize, BTreeSet<String>)> {
+        conn.execute_batch("ALTER TABLE inventory_component RENAME TO inventory_component_v2")?;
+        conn.execute_batch(TABLES)?;
+        let mut migrated = 0;
+        let mut lost = BTreeSet::new();
+        {
+            let mut stmt = conn.prepare(
+                "SELECT environment_id, component_id, parent, row FROM inventory_component_v2",
+            )?;
+            let mut upsert = conn.prepare_cached(UPSERT_COMPONENT)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let env: String = r.get(0)?;
+                let id: String = r.get(1)?;
+                let read = r
+                    .get::<_, Option<String>>(2)
+                    .and_then(|parent| Ok((parent, r.get::<_, String>(3)?)))
+                    .map_err(|e| e.to_string())
+                    .and_then(|(parent, text)| {
+                        serde_json::from_str::<ComponentRow>(&text)
+                            .map(|row| StoredComponent::new(row, parent))
+                            .map_err(|e| e.to_string())
+                    });
+                match read {
+                    Ok(c) => migrated += upsert_component(&mut upsert, &env, &id, &c)?,
+                    Err(e) => {
+                        tracing::warn!(environment = %env, component = %id, "stored component (version 2) is unreadable ({e}); this environment is read in full");
+                        lost.insert(env);
+                    }
+                }
+            }
+        }
+        conn.execute_batch("DROP TABLE inventory_component_v2")?;
+        for env in &lost {
+            for table in [
+                "inventory_env",
+                "inventory_bot",
+                "inventory_component",
+                "inventory_related",
+                "inventory_session",
+            ] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE environment_id = ?1"),
+                    params![env],
+                )?;
+            }
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO inventory_meta (key, value) VALUES ('schema_version', ?1)",
+            params![SCHEMA_VERSION.to_string()],
+        )?;
+        conn.execute_batch("COMMIT")?;
+        Ok((migrated, lost))
+    })();
+    match result {
+        Ok((n, lost)) => {
+            tracing::info!(path = %path.display(), components = n, dropped_environments = lost.len(), "inventory state migrated to schema version {SCHEMA_VERSION}");
             Ok(())
         }
         Err(e) => {
@@ -1170,6 +1449,61 @@ mod tests {
     }
 
     #[test]
+    fn background_saves_are_in_the_transaction_and_their_failures_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let mut store = InventoryStore::open(&path).unwrap();
+        let rows = store.environments();
+        // The state refuses one environment's rows (as a full disk would), in every scan.
+        rows.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inventory_env WHEN NEW.environment_id = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        );
+        store.begin_scan("json").unwrap();
+        // More than the queue holds: the writer keeps up, each save lands.
+        for i in 0..(QUEUED_SAVES * 3) {
+            rows.save_in_background(format!("e{i}"), data(), all(), T)
+                .unwrap();
+        }
+        rows.save_in_background("bad".into(), data(), all(), T)
+            .unwrap();
+        // A rollback waits for the writer: nothing it wrote survives, nothing is written after.
+        store.rollback().unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            assert_eq!(
+                rows.load(&format!("e{i}")).unwrap(),
+                StoredEnvironment::Missing
+            );
+        }
+        // The failure is kept until the scan takes it.
+        let failed = rows.finish_saves().unwrap();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].environment_id, "bad");
+        assert!(failed[0].error.contains("refused"), "{failed:?}");
+        assert!(rows.finish_saves().unwrap().is_empty());
+
+        // A commit waits for the writer too: every queued environment is committed.
+        store.begin_scan("json").unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            rows.save_in_background(format!("e{i}"), data(), all(), T)
+                .unwrap();
+        }
+        rows.save_in_background("bad".into(), data(), all(), T)
+            .unwrap();
+        store
+            .commit("json", "r1", &BTreeMap::new(), None, "2026-03-02T12:00:00Z")
+            .unwrap();
+        drop(rows);
+        drop(store);
+        let mut store = InventoryStore::open(&path).unwrap();
+        let rows = store.begin_scan("json").unwrap().store.unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            assert_eq!(found(&rows, &format!("e{i}")), light(&data()));
+        }
+        assert_eq!(rows.load("bad").unwrap(), StoredEnvironment::Missing);
+    }
+
+    #[test]
     fn a_scan_not_committed_leaves_the_previous_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inv.db");
@@ -1216,7 +1550,11 @@ mod tests {
         rows.save("e1", &data(), &all(), T).unwrap();
         rows.save("e2", &data(), &all(), T).unwrap();
         for (table, column, key) in [
-            ("inventory_component", "light", "component_id = 'c2'"),
+            (
+                "inventory_component",
+                "component_type",
+                "component_id = 'c2'",
+            ),
             ("inventory_bot", "row", "bot_id = 'b1'"),
             ("inventory_session", "started_at", "session_id = 'z@1'"),
         ] {
@@ -1245,7 +1583,7 @@ mod tests {
         drop(InventoryStore::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.execute(
-            "UPDATE inventory_meta SET value = '3' WHERE key = 'schema_version'",
+            "UPDATE inventory_meta SET value = '4' WHERE key = 'schema_version'",
             [],
         )
         .unwrap();
@@ -1255,8 +1593,8 @@ mod tests {
             matches!(
                 e,
                 StateError::Version {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),
@@ -1330,7 +1668,7 @@ mod tests {
         store.rollback().unwrap();
         drop(rows);
         drop(store);
-        // Migrated once: the old table is gone, the version is 2, opening again is a no-op.
+        // Migrated once: the old table is gone, the version is 3, opening again is a no-op.
         let conn = Connection::open(&path).unwrap();
         let version: String = conn
             .query_row(
@@ -1339,7 +1677,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, "2");
+        assert_eq!(version, "3");
         let old_table: Option<String> = conn
             .query_row(
                 "SELECT name FROM sqlite_master WHERE name = 'inventory_environment'",
@@ -1364,6 +1702,117 @@ mod tests {
         assert_eq!(store.document("json").unwrap(), Some(want.clone()));
         drop(store);
         assert_eq!(read_latest_document(&path).unwrap().unwrap().unwrap(), want);
+    }
+
+    #[test]
+    fn a_version_2_file_written_by_the_old_code_is_migrated_with_new_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        std::fs::write(
+            &path,
+            include_bytes!("../../tests/fixtures/inventory-state-v2.db"),
+        )
+        .unwrap();
+        // What version 2 holds, read as version 2 wrote it.
+        type V2Component = (Option<String>, String, String);
+        let conn = Connection::open(&path).unwrap();
+        let v2: BTreeMap<(String, String), V2Component> = conn
+            .prepare("SELECT environment_id, component_id, parent, fingerprint, row FROM inventory_component")
+            .unwrap()
+            .query_map([], |r| {
+                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?)))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let links: BTreeMap<String, (Option<String>, Option<String>)> = conn
+            .prepare("SELECT environment_id, bots_delta, components_delta FROM inventory_env")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        drop(conn);
+        assert_eq!(v2.len(), 93);
+        assert_eq!(links.len(), 2);
+        // A copy with one component damaged, for the end of the test.
+        let damaged = dir.path().join("damaged.db");
+        std::fs::copy(&path, &damaged).unwrap();
+
+        let mut store = InventoryStore::open(&path).unwrap();
+        let previous = store.begin_scan("json").unwrap();
+        // The previous document stays: the next diff re-uploads nothing.
+        assert_eq!(previous.rows.as_ref().unwrap().agents.len(), 9);
+        let rows = previous.store.unwrap();
+        let mut loaded = BTreeMap::new();
+        for (env, (bots, components)) in &links {
+            let got = found(&rows, env);
+            assert_eq!((&got.bots_delta, &got.components_delta), (bots, components));
+            assert!(got.bots_delta.is_some(), "{env}: delta link lost");
+            loaded.insert(env.clone(), got);
+        }
+        for ((env, cid), (parent, old_fingerprint, text)) in &v2 {
+            let old_row: ComponentRow = serde_json::from_str(text).unwrap();
+            // What the next read of this unchanged component computes: the stored fingerprint
+            // must be the same (new definition), so nothing is rebuilt or written.
+            let read = StoredComponent::new(old_row.clone(), parent.clone());
+            let got = &loaded[env].components[cid];
+            assert_eq!(got.fingerprint, read.fingerprint, "{env}/{cid}");
+            assert!(got.same_content(&read), "{env}/{cid}");
+            assert_ne!(
+                &got.fingerprint, old_fingerprint,
+                "{env}/{cid}: not recomputed"
+            );
+            assert_eq!(got, &read.clone().without_data(), "{env}/{cid}");
+            let whole = rows.component_rows(env, std::slice::from_ref(cid)).unwrap();
+            assert_eq!(whole[cid], old_row, "{env}/{cid}");
+        }
+        assert_eq!(
+            loaded.values().map(|d| d.components.len()).sum::<usize>(),
+            93
+        );
+        assert!(loaded.values().all(|d| !d.bots.is_empty()));
+        store.rollback().unwrap();
+        drop(rows);
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let version: String = conn
+            .query_row(
+                "SELECT value FROM inventory_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, "3");
+        let old_table: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = 'inventory_component_v2'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(old_table, None);
+        drop(conn);
+        assert!(read_latest_document(&path).unwrap().unwrap().is_ok());
+
+        // A component version 2 cannot give back: its environment is dropped whole (read in
+        // full next time), never half-kept; the other stays.
+        let (bad_env, bad_id) = v2.keys().next().unwrap().clone();
+        let conn = Connection::open(&damaged).unwrap();
+        conn.execute(
+            "UPDATE inventory_component SET row = '{not json' WHERE environment_id = ?1 AND component_id = ?2",
+            params![bad_env, bad_id],
+        )
+        .unwrap();
+        drop(conn);
+        let mut store = InventoryStore::open(&damaged).unwrap();
+        let rows = store.begin_scan("json").unwrap().store.unwrap();
+        assert_eq!(rows.load(&bad_env).unwrap(), StoredEnvironment::Missing);
+        assert!(!rows.bots_delta_links().unwrap().contains_key(&bad_env));
+        for env in links.keys().filter(|e| **e != bad_env) {
+            assert_eq!(found(&rows, env), loaded[env]);
+        }
     }
 
     #[test]
