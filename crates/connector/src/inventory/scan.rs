@@ -367,6 +367,36 @@ fn same_host(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// What an environment's report says of its data (taken before the data goes to the store).
+struct DataCounts {
+    bots: usize,
+    components: usize,
+    related_targets: usize,
+    sessions: usize,
+    /// What could not be read (components, relationships, usage).
+    errors: Vec<String>,
+}
+
+impl DataCounts {
+    fn of(data: &EnvironmentData) -> Self {
+        DataCounts {
+            bots: data.bots.len(),
+            components: data.components.len(),
+            related_targets: data.related.values().map(BTreeSet::len).sum(),
+            sessions: data.sessions.values().map(Vec::len).sum(),
+            errors: [
+                &data.components_error,
+                &data.related_error,
+                &data.usage_error,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        }
+    }
+}
+
 struct EnvOutcome {
     target: EnvironmentTarget,
     outcome: ScanOutcome,
@@ -674,6 +704,31 @@ impl Scanner {
             .await;
         drop(layer2);
         outcomes.sort_by_key(|o| norm(&o.target.id));
+        // The store's writer may still be writing the last environments' rows: wait for it.
+        // An environment whose rows could not be written keeps its previous rows and delta
+        // links in the store (its savepoint is rolled back), so the next scan reads its
+        // changes again; this scan reports it (incomplete: the status is partial).
+        if let Some(store) = &previous.store {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.finish_saves()).await {
+                Ok(Ok(failed)) => {
+                    for f in failed {
+                        if let Some(o) = outcomes
+                            .iter_mut()
+                            .find(|o| norm(&o.target.id) == f.environment_id)
+                        {
+                            o.report.complete = false;
+                            o.report.notes.push(format!(
+                                "the inventory state could not be written ({}): the next scan reads this environment's changes again",
+                                f.error
+                            ));
+                        }
+                    }
+                }
+                Ok(Err(e)) => notes.push(format!("the inventory state could not be written: {e}")),
+                Err(e) => notes.push(format!("the inventory state could not be written: {e}")),
+            }
+        }
 
         let mut input = ScanInput::new(run_id.clone(), started);
         input.environments = listed
@@ -1014,22 +1069,30 @@ impl Scanner {
         read.notes.splice(0..0, state_notes);
         // The model's view and each bot's definition: CPU work, done apart so that the other
         // environments' reads go on meanwhile. With a store, the environment's changed rows
-        // are written to it there, and its data (the components' YAML) is dropped.
+        // (and its data, the components' YAML) go to the store's writer thread: the scan does
+        // not wait for them (a failed write is reported after the environments, by
+        // `finish_saves`).
         let env_id = target.id.clone();
         let usage_days = settings.usage_days;
         let made = tokio::task::spawn_blocking(move || {
             let mut snap = snapshot(&read.data, &env_id, now, usage_days);
             let rebuilt = make_definitions(&mut snap.snapshot, &reuse, kept);
+            let counts = DataCounts::of(&read.data);
             let saved = match &store {
-                Some(s) => s.save(&env_key, &read.data, &read.changes, now).map(|_| ()),
+                Some(s) => s.save_in_background(
+                    env_key,
+                    std::mem::take(&mut read.data),
+                    std::mem::take(&mut read.changes),
+                    now,
+                ),
                 None => Ok(()),
             };
-            (read, snap, rebuilt, saved)
+            (read, counts, snap, rebuilt, saved)
         })
         .await;
-        let (mut read, snap, rebuilt) = match made {
-            Ok((read, snap, rebuilt, Ok(()))) => (read, snap, rebuilt),
-            Ok((_, _, _, Err(e))) => {
+        let (mut read, counts, snap, rebuilt) = match made {
+            Ok((read, counts, snap, rebuilt, Ok(()))) => (read, counts, snap, rebuilt),
+            Ok((_, _, _, _, Err(e))) => {
                 return fail(
                     report,
                     ScanOutcome::Failed {
@@ -1049,26 +1112,15 @@ impl Scanner {
             }
         };
         report.mode = Some(read.mode);
-        report.complete = read.data.components_error.is_none()
-            && read.data.related_error.is_none()
-            && read.data.usage_error.is_none();
-        report.bots = read.data.bots.len();
-        report.components = read.data.components.len();
-        report.related_targets = read.data.related.values().map(BTreeSet::len).sum();
-        report.sessions = read.data.sessions.values().map(Vec::len).sum();
+        report.complete = counts.errors.is_empty();
+        report.bots = counts.bots;
+        report.components = counts.components;
+        report.related_targets = counts.related_targets;
+        report.sessions = counts.sessions;
         report.changed_rows = read.changed_rows;
-        report.notes = read.notes;
+        report.notes = std::mem::take(&mut read.notes);
         report.notes.extend(snap.notes);
-        for e in [
-            &read.data.components_error,
-            &read.data.related_error,
-            &read.data.usage_error,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            report.notes.push(e.clone());
-        }
+        report.notes.extend(counts.errors);
         if snap.unattached_components > 0 {
             report.notes.push(format!(
                 "{} component(s) belong to no bot of this environment",
@@ -1254,6 +1306,58 @@ mod tests {
         let diff = full.inventory.diff_against(&rows);
         assert!(diff.is_empty(), "{:#?}", diff.upserts);
         assert_eq!(full.inventory.postures, r.inventory.postures);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_environment_whose_rows_cannot_be_written_is_reported_and_read_again() {
+        let emu = Emulator::builder()
+            .seed(32)
+            .agents(4)
+            .transcripts(10)
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = InventoryStore::open(&dir.path().join("inv.db")).unwrap();
+        let s = scanner(&emu);
+        let (first, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(first.summary.status, ScanStatus::Complete);
+        let rows = store.environments();
+        let id = rows.bots_delta_links().unwrap().into_keys().next().unwrap();
+        let loaded = |rows: &EnvironmentStore| match rows.load(&id).unwrap() {
+            StoredEnvironment::Found(d) => *d,
+            other => panic!("{other:?}"),
+        };
+        let before = loaded(&rows);
+
+        // The state refuses this environment's rows (as a full disk would).
+        rows.execute(&format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inventory_env WHEN NEW.environment_id = '{id}'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ));
+        change_one_topic(&emu);
+        let (second, _) = stored_scan(&s, &mut store).await;
+        let e = &second.summary.environments[0];
+        assert!(
+            e.notes
+                .iter()
+                .any(|n| n.contains("could not be written") && n.contains("refused by the test")),
+            "{:#?}",
+            e.notes
+        );
+        assert!(!e.complete);
+        assert_eq!(second.summary.status, ScanStatus::Partial);
+        // Its savepoint was rolled back: the previous rows and delta links stay.
+        assert_eq!(loaded(&rows), before);
+
+        // Written again: the next scan reads the change again from the kept delta link.
+        rows.execute("DROP TRIGGER refuse");
+        let (third, _) = stored_scan(&s, &mut store).await;
+        assert_eq!(third.summary.status, ScanStatus::Complete);
+        assert_eq!(third.summary.environments[0].changed_rows, 1);
+        assert_eq!(third.summary.agents_rebuilt, 1, "{:#?}", third.summary);
+        assert_as_full(&s, &third).await;
+        assert_ne!(loaded(&rows), before);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use botcomponent_schema::ComponentRow;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -310,6 +312,41 @@ pub struct InventoryStore {
 pub struct EnvironmentStore {
     conn: Arc<Mutex<Connection>>,
     path: Arc<PathBuf>,
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// Saves queued for the writer thread before [`EnvironmentStore::save_in_background`]
+/// waits: each holds one environment's rows, YAML included (about a megabyte for 800
+/// components), so the queue bounds what waits in memory.
+const QUEUED_SAVES: usize = 4;
+
+/// One environment's rows for the writer thread.
+struct SaveJob {
+    environment_id: String,
+    data: EnvironmentData,
+    changes: RowChanges,
+    now: OffsetDateTime,
+}
+
+/// The writer thread of a scan's background saves, started by the first one.
+#[derive(Default)]
+struct Writer {
+    queue: Option<SyncSender<SaveJob>>,
+    thread: Option<JoinHandle<Vec<SaveFailure>>>,
+    /// Failures of a finished writer not yet taken by [`EnvironmentStore::finish_saves`].
+    failures: Vec<SaveFailure>,
+}
+
+/// An environment whose rows could not be written to the state store. Its savepoint was
+/// rolled back: the store keeps its previous rows and delta links, so the next scan reads
+/// its changes again; nothing is lost, but the environment is to be reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SaveFailure {
+    /// The environment (lower case, as saved).
+    pub environment_id: String,
+    /// Why.
+    pub error: String,
 }
 
 impl std::fmt::Debug for EnvironmentStore {
@@ -355,6 +392,110 @@ impl EnvironmentStore {
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StateError + '_ {
         |e| sql_error(&self.path, e)
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>, StateError> {
+        self.writer.lock().map_err(|_| StateError::Damaged {
+            path: self.path.to_path_buf(),
+            problem: "a thread using it failed".to_owned(),
+        })
+    }
+
+    /// Queues what a read of `environment_id` changed (as [`save`](Self::save) writes it) for
+    /// the store's one writer thread, and returns as soon as it is queued: the environments'
+    /// reads and mapping go on while their rows are written, and `data` (the components'
+    /// YAML) is dropped by the writer once written. Waits while [`QUEUED_SAVES`] saves are
+    /// queued. A failed save is reported by [`finish_saves`](Self::finish_saves), which the
+    /// scan calls after its environments; [`InventoryStore::commit`] waits for the queue too.
+    pub fn save_in_background(
+        &self,
+        environment_id: String,
+        data: EnvironmentData,
+        changes: RowChanges,
+        now: OffsetDateTime,
+    ) -> Result<(), StateError> {
+        let queue = {
+            let mut w = self.writer()?;
+            if w.queue.is_none() {
+                let (tx, rx) = sync_channel::<SaveJob>(QUEUED_SAVES);
+                let store = EnvironmentStore {
+                    conn: self.conn.clone(),
+                    path: self.path.clone(),
+                    writer: Arc::new(Mutex::new(Writer::default())),
+                };
+                let thread = std::thread::Builder::new()
+                    .name("inventory-state".to_owned())
+                    .spawn(move || {
+                        let mut failed = Vec::new();
+                        for job in rx {
+                            if let Err(e) =
+                                store.save(&job.environment_id, &job.data, &job.changes, job.now)
+                            {
+                                tracing::warn!(environment = %job.environment_id, "the inventory state could not be written ({e})");
+                                failed.push(SaveFailure {
+                                    environment_id: job.environment_id,
+                                    error: e.to_string(),
+                                });
+                            }
+                        }
+                        failed
+                    })
+                    .map_err(|e| StateError::Io {
+                        path: self.path.to_path_buf(),
+                        source: e,
+                    })?;
+                w.queue = Some(tx);
+                w.thread = Some(thread);
+            }
+            w.queue.clone()
+        };
+        let job = SaveJob {
+            environment_id,
+            data,
+            changes,
+            now,
+        };
+        // Outside the lock: a full queue makes only this caller wait.
+        match queue.map(|q| q.send(job)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(StateError::Damaged {
+                path: self.path.to_path_buf(),
+                problem: "its writer thread stopped".to_owned(),
+            }),
+        }
+    }
+
+    /// Waits until every queued save is written and returns the environments whose save
+    /// failed (each once); the next background save starts a new writer.
+    pub fn finish_saves(&self) -> Result<Vec<SaveFailure>, StateError> {
+        let (queue, thread) = {
+            let mut w = self.writer()?;
+            (w.queue.take(), w.thread.take())
+        };
+        drop(queue);
+        let mut failed = match thread.map(JoinHandle::join) {
+            None => Vec::new(),
+            Some(Ok(failed)) => failed,
+            Some(Err(_)) => {
+                return Err(StateError::Damaged {
+                    path: self.path.to_path_buf(),
+                    problem: "its writer thread failed".to_owned(),
+                });
+            }
+        };
+        failed.splice(0..0, std::mem::take(&mut self.writer()?.failures));
+        Ok(failed)
+    }
+
+    /// Waits for the queued saves before the transaction ends, keeping their failures for
+    /// [`finish_saves`](Self::finish_saves) (a scan that already took them leaves none).
+    fn drain(&self) -> Result<(), StateError> {
+        let failed = self.finish_saves()?;
+        for f in &failed {
+            tracing::warn!(environment = %f.environment_id, "the inventory state of this environment was not written ({}): the next scan reads its changes again", f.error);
+        }
+        self.writer()?.failures.extend(failed);
+        Ok(())
     }
 
     /// Rows SQLite changed through this connection since it was opened (tests count writes).
@@ -849,6 +990,7 @@ impl InventoryStore {
             rows: EnvironmentStore {
                 conn: Arc::new(Mutex::new(conn)),
                 path: Arc::new(path),
+                writer: Arc::new(Mutex::new(Writer::default())),
             },
             in_scan: false,
             _lock: lock,
@@ -942,6 +1084,8 @@ impl InventoryStore {
         document: Option<DocumentWriter<'_>>,
         now: &str,
     ) -> Result<(), StateError> {
+        // Every environment's rows are in the transaction before it commits.
+        self.rows.drain()?;
         let conn = self.rows.lock()?;
         let sql = |e| sql_error(&self.rows.path, e);
         if !self.in_scan {
@@ -976,6 +1120,8 @@ impl InventoryStore {
         if !self.in_scan {
             return Ok(());
         }
+        // No save may run after the rollback (it would begin a transaction of its own).
+        self.rows.drain()?;
         self.in_scan = false;
         let conn = self.rows.lock()?;
         conn.execute_batch("ROLLBACK").map_err(self.rows.sql())
@@ -1298,6 +1444,61 @@ mod tests {
         );
         // The other environment was not touched.
         assert_eq!(found(&rows, "e2"), light(&data()));
+    }
+
+    #[test]
+    fn background_saves_are_in_the_transaction_and_their_failures_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let mut store = InventoryStore::open(&path).unwrap();
+        let rows = store.environments();
+        // The state refuses one environment's rows (as a full disk would), in every scan.
+        rows.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON inventory_env WHEN NEW.environment_id = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        );
+        store.begin_scan("json").unwrap();
+        // More than the queue holds: the writer keeps up, each save lands.
+        for i in 0..(QUEUED_SAVES * 3) {
+            rows.save_in_background(format!("e{i}"), data(), all(), T)
+                .unwrap();
+        }
+        rows.save_in_background("bad".into(), data(), all(), T)
+            .unwrap();
+        // A rollback waits for the writer: nothing it wrote survives, nothing is written after.
+        store.rollback().unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            assert_eq!(
+                rows.load(&format!("e{i}")).unwrap(),
+                StoredEnvironment::Missing
+            );
+        }
+        // The failure is kept until the scan takes it.
+        let failed = rows.finish_saves().unwrap();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].environment_id, "bad");
+        assert!(failed[0].error.contains("refused"), "{failed:?}");
+        assert!(rows.finish_saves().unwrap().is_empty());
+
+        // A commit waits for the writer too: every queued environment is committed.
+        store.begin_scan("json").unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            rows.save_in_background(format!("e{i}"), data(), all(), T)
+                .unwrap();
+        }
+        rows.save_in_background("bad".into(), data(), all(), T)
+            .unwrap();
+        store
+            .commit("json", "r1", &BTreeMap::new(), None, "2026-03-02T12:00:00Z")
+            .unwrap();
+        drop(rows);
+        drop(store);
+        let mut store = InventoryStore::open(&path).unwrap();
+        let rows = store.begin_scan("json").unwrap().store.unwrap();
+        for i in 0..(QUEUED_SAVES * 3) {
+            assert_eq!(found(&rows, &format!("e{i}")), light(&data()));
+        }
+        assert_eq!(rows.load("bad").unwrap(), StoredEnvironment::Missing);
     }
 
     #[test]
