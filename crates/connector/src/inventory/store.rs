@@ -404,9 +404,10 @@ impl EnvironmentStore {
     /// Queues what a read of `environment_id` changed (as [`save`](Self::save) writes it) for
     /// the store's one writer thread, and returns as soon as it is queued: the environments'
     /// reads and mapping go on while their rows are written, and `data` (the components'
-    /// YAML) is dropped by the writer once written. Waits while [`QUEUED_SAVES`] saves are
-    /// queued. A failed save is reported by [`finish_saves`](Self::finish_saves), which the
-    /// scan calls after its environments; [`InventoryStore::commit`] waits for the queue too.
+    /// YAML) is dropped by the writer once written. Waits while a few saves are already
+    /// queued (a bounded queue: what waits in memory stays small). A failed save is reported
+    /// by [`finish_saves`](Self::finish_saves), which the scan calls after its environments;
+    /// [`InventoryStore::commit`] waits for the queue too.
     pub fn save_in_background(
         &self,
         environment_id: String,
@@ -456,8 +457,9 @@ impl EnvironmentStore {
             now,
         };
         // Outside the lock: a full queue makes only this caller wait.
-        match queue.map(|q| q.send(job)) {
-            Some(Ok(())) => Ok(()),
+        // (A failed send hands the job back: dropped here.)
+        match queue.map(|q| q.send(job).is_ok()) {
+            Some(true) => Ok(()),
             _ => Err(StateError::Damaged {
                 path: self.path.to_path_buf(),
                 problem: "its writer thread stopped".to_owned(),
