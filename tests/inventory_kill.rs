@@ -89,29 +89,32 @@ async fn killed_scans_converge_to_the_same_rows_without_duplicates() {
     for more in [1, 3, 6] {
         let start = emu.dataverse().request_counts().writes;
         let mut child = command().spawn().unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                assert!(status.success(), "exited with {status}");
-                finished += 1;
-                break;
-            }
-            if emu.dataverse().request_counts().writes >= start + more {
-                child.start_kill().unwrap();
-                child.wait().await.unwrap();
-                killed += 1;
-                // Killed after its environment was read and staged, before its commit: while
-                // no run has finished, nothing is committed.
-                if finished == 0 {
-                    assert_eq!(committed(&state), (0, 0, 0), "a killed scan left its rows");
+        // Woken by the emulator when the write arrives (no polling); the time-out only
+        // guards against a scan that hangs.
+        let reached = emu.dataverse().writes_reached(start + more);
+        let killed_it = tokio::time::timeout(Duration::from_secs(120), async {
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.unwrap();
+                    assert!(status.success(), "exited with {status}");
+                    false
                 }
-                break;
+                () = reached => true,
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the scan made no progress"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        })
+        .await
+        .expect("the scan made no progress");
+        if killed_it {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+            killed += 1;
+            // Killed after its environment was read and staged, before its commit: while no
+            // run has finished, nothing is committed.
+            if finished == 0 {
+                assert_eq!(committed(&state), (0, 0, 0), "a killed scan left its rows");
+            }
+        } else {
+            finished += 1;
         }
     }
     assert!(killed >= 1, "no run was killed mid-write");

@@ -98,22 +98,21 @@ async fn a_rescan_killed_while_writing_changes_writes_them_all_on_the_next_run()
     // The rescan is killed once its first change has been written.
     let start = emu.dataverse().request_counts().writes;
     let mut child = command().spawn().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the rescan finished ({status}) before it could be killed mid-write");
+    // Woken by the emulator when the write arrives (no polling); the time-out only guards
+    // against a scan that hangs.
+    let reached = emu.dataverse().writes_reached(start + 1);
+    tokio::time::timeout(Duration::from_secs(120), async {
+        tokio::select! {
+            status = child.wait() => {
+                panic!("the rescan finished ({status:?}) before it could be killed mid-write")
+            }
+            () = reached => {}
         }
-        if emu.dataverse().request_counts().writes > start {
-            child.start_kill().unwrap();
-            child.wait().await.unwrap();
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the rescan wrote nothing"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    })
+    .await
+    .expect("the rescan wrote nothing");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
 
     // The next run writes what the killed one did not.
     let out = command().output().await.unwrap();

@@ -325,6 +325,11 @@ pub(crate) fn child_path(path: &str, token: &str) -> String {
     let mut out = String::with_capacity(path.len() + token.len() + 1);
     out.push_str(path);
     out.push('/');
+    // Keys almost never hold `~` or `/`: copy them whole rather than char by char.
+    if !token.contains(['~', '/']) {
+        out.push_str(token);
+        return out;
+    }
     for c in token.chars() {
         match c {
             '~' => out.push_str("~0"),
@@ -332,6 +337,16 @@ pub(crate) fn child_path(path: &str, token: &str) -> String {
             c => out.push(c),
         }
     }
+    out
+}
+
+/// Appends a sequence index to `path` (no escaping needed, no text of the index made first).
+pub(crate) fn index_path(path: &str, index: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(path.len() + 4);
+    out.push_str(path);
+    // Writing to a String cannot fail.
+    let _ = write!(out, "/{index}");
     out
 }
 
@@ -486,7 +501,7 @@ impl<'a> MapView<'a> {
             Node::Seq(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| (child_path(&path, &i.to_string()), item))
+                .map(|(i, item)| (index_path(&path, i), item))
                 .collect(),
             n if n.is_null() => Vec::new(),
             other => {
@@ -555,7 +570,7 @@ pub(crate) fn strings_of(node: &Node, path: &str, report: &mut Report) -> Vec<St
             .filter_map(|(i, item)| {
                 let text = item.scalar_text();
                 if text.is_none() {
-                    report.shape(child_path(path, &i.to_string()), "string", item);
+                    report.shape(index_path(path, i), "string", item);
                 }
                 text
             })
@@ -673,6 +688,11 @@ mod tests {
     fn json_pointer_escaping() {
         assert_eq!(child_path("/a", "b/c~d"), "/a/b~1c~0d");
         assert_eq!(child_path("", "mcs.metadata"), "/mcs.metadata");
+        assert_eq!(child_path("/a", "日~"), "/a/日~0");
+        assert_eq!(child_path("/a", "x/y"), "/a/x~1y");
+        assert_eq!(child_path("/a", "plain"), "/a/plain");
+        assert_eq!(index_path("/a/b~1c", 0), "/a/b~1c/0");
+        assert_eq!(index_path("", 1234), "/1234");
     }
 
     #[test]

@@ -334,6 +334,8 @@ pub(crate) struct Inner {
     config: DataverseConfig,
     reads: AtomicU64,
     writes: AtomicU64,
+    /// Woken on every write request (for tests that act at a point of a client's writes).
+    written: tokio::sync::Notify,
 }
 
 /// How many HTTP requests the Web API has served (a `$batch` counts once, as a write).
@@ -402,6 +404,7 @@ impl Dataverse {
                 config,
                 reads: AtomicU64::new(0),
                 writes: AtomicU64::new(0),
+                written: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -411,6 +414,21 @@ impl Dataverse {
         RequestCounts {
             reads: self.inner.reads.load(Ordering::Relaxed),
             writes: self.inner.writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until the Web API has received at least `n` write requests in all (counted as
+    /// [`request_counts`](Self::request_counts) counts them: when a request arrives, before
+    /// it is served), without polling: for tests that act at a given point of a client's
+    /// writes, e.g. kill it.
+    pub async fn writes_reached(&self, n: u64) {
+        loop {
+            // Registered before the count is read: a write counted after the read wakes it.
+            let written = self.inner.written.notified();
+            if self.inner.writes.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            written.await;
         }
     }
 
@@ -679,12 +697,12 @@ fn to_response(resp: Resp) -> Response {
 
 async fn serve(State(dataverse): State<Dataverse>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let counter = if parts.method == Method::GET || parts.method == Method::HEAD {
-        &dataverse.inner.reads
+    if parts.method == Method::GET || parts.method == Method::HEAD {
+        dataverse.inner.reads.fetch_add(1, Ordering::Relaxed);
     } else {
-        &dataverse.inner.writes
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+        dataverse.inner.writes.fetch_add(1, Ordering::SeqCst);
+        dataverse.inner.written.notify_waiters();
+    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
