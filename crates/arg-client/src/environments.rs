@@ -4,7 +4,7 @@
 use crate::client::ArgClient;
 use crate::error::{Api, Error};
 use crate::paging::{RowStream, decode_rows};
-use crate::rows::{EnvironmentSku, opt_bool, opt_datetime};
+use crate::rows::{EnvironmentSku, null_default, opt_bool, opt_datetime};
 use client_core::Request;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -26,7 +26,7 @@ pub struct Environment {
     #[serde(default)]
     pub location: Option<String>,
     /// The environment's properties.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub properties: EnvironmentProperties,
     /// Top-level fields this version does not know.
     #[serde(flatten)]
@@ -330,6 +330,21 @@ impl ArgClient {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn null_properties_read_as_empty_not_as_an_error() {
+        // Some services send `"properties": null` (an environment being provisioned, a row
+        // with nothing to say): it is an environment without a Dataverse URL, not a bad page.
+        let e: Environment =
+            serde_json::from_value(json!({"name": "e6", "properties": null})).unwrap();
+        assert_eq!(e.properties, EnvironmentProperties::default());
+        assert_eq!(e.dataverse_url().unwrap(), None);
+        assert_eq!(e.display_name(), "e6");
+        // A wrong type is still an error, not silently empty.
+        assert!(
+            serde_json::from_value::<Environment>(json!({"name": "e7", "properties": 3})).is_err()
+        );
+    }
 
     #[test]
     fn environments_are_typed_with_their_dataverse_url() {

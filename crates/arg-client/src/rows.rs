@@ -37,6 +37,16 @@ pub(crate) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, 
     }
 }
 
+/// A value whose `null` means its default: some services send `"properties": null` for an
+/// object they have nothing to say about, which `#[serde(default)]` alone (absent only) refuses.
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A list of strings; null is empty.
 fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
@@ -156,7 +166,7 @@ pub struct Agent {
     #[serde(rename = "tenantId", default)]
     pub tenant_id: Option<String>,
     /// The agent's properties.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub properties: AgentProperties,
     /// Top-level fields this version does not know.
     #[serde(flatten)]
@@ -266,7 +276,7 @@ pub struct InventoryEnvironment {
     #[serde(rename = "tenantId", default)]
     pub tenant_id: Option<String>,
     /// The environment's properties.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub properties: InventoryEnvironmentProperties,
     /// Top-level fields this version does not know.
     #[serde(flatten)]
@@ -308,6 +318,17 @@ pub struct InventoryEnvironmentProperties {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn null_properties_read_as_empty_not_as_an_error() {
+        let a: Agent = serde_json::from_value(json!({"name": "b9", "properties": null})).unwrap();
+        assert_eq!(a.properties, AgentProperties::default());
+        assert_eq!(a.bot_id(), "b9");
+        let e: InventoryEnvironment =
+            serde_json::from_value(json!({"name": "e9", "properties": null})).unwrap();
+        assert_eq!(e.properties, InventoryEnvironmentProperties::default());
+        assert!(serde_json::from_value::<Agent>(json!({"name": "b9", "properties": []})).is_err());
+    }
 
     #[test]
     fn agent_rows_keep_every_field_and_unknown_ones() {
