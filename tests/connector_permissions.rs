@@ -24,10 +24,9 @@ use tenant_emulator::{Emulator, RunningEmulator};
 fn env(emu: &RunningEmulator, dir: &std::path::Path) -> HashMap<String, String> {
     let mut env = env_for(emu, &dir.join("state.db"), &[]);
     env.insert("GRAPH_URL".into(), emu.graph_url().to_owned());
-    env.insert(
-        "POWER_PLATFORM_API_URL".into(),
-        emu.inventory_url().to_owned(),
-    );
+    // All three inventory services: the resource query refuses the app's token (as the real
+    // one does), and the fallback to Resource Graph must reach the emulator, not Azure.
+    support::with_inventory_services(&mut env, emu);
     env
 }
 

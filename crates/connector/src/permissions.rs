@@ -432,6 +432,10 @@ pub struct PermissionsArgs {
     /// The Power Platform API base URL, for the tenant inventory.
     #[arg(long, env = "POWER_PLATFORM_API_URL", value_name = "URL")]
     pub power_platform_api_url: Option<String>,
+    /// The Azure Resource Manager base URL, for Resource Graph: where the tenant inventory is
+    /// read when the Power Platform API refuses an app's token.
+    #[arg(long, env = "ARM_URL", value_name = "URL")]
+    pub arm_url: Option<String>,
 }
 
 fn say(line: &str) {
@@ -514,10 +518,17 @@ pub async fn run(
             if let Some(u) = &args.power_platform_api_url {
                 b = b.power_platform_endpoint(u.as_str());
             }
+            // The resource query refuses app tokens; the fallback reads Resource Graph, which
+            // must be the same cloud's (a private cloud, or the emulator), never public Azure.
+            if let Some(u) = &args.arm_url {
+                b = b.resource_graph_endpoint(u.as_str());
+            }
             let client = match b.build() {
                 Ok(c) => c,
                 Err(e) => {
-                    complain(&format!("POWER_PLATFORM_API_URL is not usable: {e}"));
+                    complain(&format!(
+                        "POWER_PLATFORM_API_URL or ARM_URL is not usable: {e}"
+                    ));
                     return ExitCode::from(2);
                 }
             };
