@@ -497,30 +497,9 @@ fn write_with(
     target: &str,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), String> {
-    fn buffered(
-        out: impl Write,
-        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::new(out);
-        write(&mut out)?;
-        out.flush()
-    }
-    if target == "-" {
-        return buffered(std::io::stdout().lock(), write)
-            .map_err(|e| format!("cannot write to standard output: {e}"));
-    }
-    let path = Path::new(target);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let file =
-        std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    buffered(file, write).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut out = OutputFile::create(target)?;
+    write(&mut out).map_err(|e| out.error(&e))?;
+    out.finish()
 }
 
 /// The exit status of a scan's status.
