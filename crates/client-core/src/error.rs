@@ -315,8 +315,94 @@ pub struct ServiceError {
     request_id: Option<String>,
     client_request_id: Option<String>,
     retry_after: Option<Duration>,
+    details: Vec<ErrorDetail>,
     headers: HeaderMap,
     body: String,
+}
+
+/// One entry of an error body's `error.details` array.
+///
+/// Azure Resource Manager and Resource Graph answer a bad query with a generic top-level
+/// message ("Please provide below info when asking for support ...") and put what went wrong
+/// here (`InvalidQuery`, a parser failure and its position).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorDetail {
+    code: Option<String>,
+    message: Option<String>,
+    target: Option<String>,
+}
+
+impl ErrorDetail {
+    /// The detail's code, if any (an empty code counts as none).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// The detail's message, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// What the detail is about (a field or parameter), if the service said.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+}
+
+/// At most this many details are shown in an error's text (all are kept in
+/// [`ServiceError::details`]); each message is cut to [`DETAIL_TEXT_MAX`] characters.
+const DETAILS_SHOWN: usize = 5;
+const DETAIL_TEXT_MAX: usize = 300;
+
+fn json_text(v: Option<&serde_json::Value>) -> Option<String> {
+    match v {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `error.details[]` of an OData/ARM error body, nested `details` flattened depth first
+/// (Resource Graph nests the parser's complaint under the query's).
+fn details_of(body: &serde_json::Value) -> Vec<ErrorDetail> {
+    fn walk(items: &serde_json::Value, depth: usize, out: &mut Vec<ErrorDetail>) {
+        let serde_json::Value::Array(items) = items else {
+            return;
+        };
+        for d in items.iter().filter(|d| d.is_object()) {
+            let detail = ErrorDetail {
+                code: json_text(d.get("code")),
+                message: json_text(d.get("message")),
+                target: json_text(d.get("target")),
+            };
+            if detail.code().is_some() || detail.message().is_some_and(|m| !m.is_empty()) {
+                out.push(detail);
+            }
+            // A hostile body must not recurse without end.
+            if depth < 4
+                && let Some(inner) = d.get("details")
+            {
+                walk(inner, depth + 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(items) = body.get("error").and_then(|e| e.get("details")) {
+        walk(items, 0, &mut out);
+    }
+    out
+}
+
+/// The request id Microsoft Graph also writes into the body (`error.innerError.request-id`),
+/// for answers whose headers lost it (a proxy, a `$batch` part).
+fn inner_request_id(body: &serde_json::Value) -> Option<String> {
+    let error = body.get("error")?;
+    ["innerError", "innererror"]
+        .iter()
+        .filter_map(|k| error.get(*k))
+        .find_map(|inner| json_text(inner.get("request-id")))
+        .filter(|id| !id.is_empty())
 }
 
 impl ServiceError {
@@ -383,16 +469,20 @@ impl ServiceError {
         body: &[u8],
         now: time::OffsetDateTime,
     ) -> Self {
-        let (code, message) = Self::parse_body(body);
+        let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let (code, message) = parsed.as_ref().map(Self::parse_value).unwrap_or_default();
+        let request_id = crate::pipeline::service_request_id(&headers)
+            .or_else(|| parsed.as_ref().and_then(inner_request_id));
         ServiceError {
             status,
             method: method.to_owned(),
             url: url.split(['?', '#']).next().unwrap_or_default().to_owned(),
             code,
             message,
-            request_id: crate::pipeline::service_request_id(&headers),
+            request_id,
             client_request_id: None,
             retry_after: crate::parse_retry_after(&headers, now),
+            details: parsed.as_ref().map(details_of).unwrap_or_default(),
             headers,
             body: String::from_utf8_lossy(body).into_owned(),
         }
@@ -407,23 +497,28 @@ impl ServiceError {
     /// Parses an error body: OData `{"error":{"code","message"}}`, OAuth
     /// `{"error":"...","error_description":"..."}`, or a bare `{"code","message"}`.
     pub fn parse_body(body: &[u8]) -> (Option<String>, Option<String>) {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-            return (None, None);
-        };
-        let as_string = |v: Option<&serde_json::Value>| match v {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+        match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(v) => Self::parse_value(&v),
+            Err(_) => (None, None),
+        }
+    }
+
+    fn parse_value(v: &serde_json::Value) -> (Option<String>, Option<String>) {
         match v.get("error") {
             Some(serde_json::Value::Object(e)) => {
-                (as_string(e.get("code")), as_string(e.get("message")))
+                (json_text(e.get("code")), json_text(e.get("message")))
             }
             Some(serde_json::Value::String(code)) => {
-                (Some(code.clone()), as_string(v.get("error_description")))
+                (Some(code.clone()), json_text(v.get("error_description")))
             }
-            _ => (as_string(v.get("code")), as_string(v.get("message"))),
+            _ => (json_text(v.get("code")), json_text(v.get("message"))),
         }
+    }
+
+    /// The entries of the body's `error.details` array (Azure Resource Manager and Resource
+    /// Graph put the specific failure there), in order; empty when there are none.
+    pub fn details(&self) -> &[ErrorDetail] {
+        &self.details
     }
 }
 
@@ -442,6 +537,30 @@ impl fmt::Display for ServiceError {
             (None, Some(m)) => write!(f, ": {m}")?,
             (Some(c), None) => write!(f, ": {c}")?,
             (None, None) => {}
+        }
+        for (i, d) in self.details.iter().take(DETAILS_SHOWN).enumerate() {
+            f.write_str(if i == 0 { " [" } else { "; " })?;
+            let message = d
+                .message()
+                .map(|m| match m.char_indices().nth(DETAIL_TEXT_MAX) {
+                    Some((cut, _)) => format!("{}...", &m[..cut]),
+                    None => m.to_owned(),
+                });
+            match (d.code(), message) {
+                (Some(c), Some(m)) => write!(f, "{c}: {m}")?,
+                (Some(c), None) => f.write_str(c)?,
+                (None, Some(m)) => f.write_str(&m)?,
+                (None, None) => {}
+            }
+            if let Some(t) = d.target() {
+                write!(f, " (target {t})")?;
+            }
+        }
+        if self.details.len() > DETAILS_SHOWN {
+            write!(f, "; {} more", self.details.len() - DETAILS_SHOWN)?;
+        }
+        if !self.details.is_empty() {
+            f.write_str("]")?;
         }
         if let Some(id) = &self.request_id {
             write!(f, " (request id {id})")?;
@@ -506,6 +625,90 @@ mod tests {
             (Some("BadRequest".into()), Some("m".into()))
         );
         assert_eq!(ServiceError::parse_body(b"<html>"), (None, None));
+    }
+
+    #[test]
+    fn resource_graph_details_reach_the_text_and_the_accessor() {
+        // Resource Graph's answer to a bad query: the useful part is in `details`.
+        let body = br#"{"error":{"code":"BadRequest","message":"Please provide below info when asking for support: timestamp = 2026-12-02T10:00:00Z, correlationId = c0ffee.","details":[{"code":"InvalidQuery","message":"Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying."},{"code":"ParserFailure","message":"ParserFailure","line":1,"characterPositionInLine":9,"token":"|"},{"code":"","message":""},"not an object",{"code":"Outer","details":[{"code":"Inner","message":"nested"}]}]}}"#;
+        let e = ServiceError::from_parts(
+            400,
+            "POST",
+            "https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01",
+            HeaderMap::new(),
+            body,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let codes: Vec<_> = e.details().iter().map(|d| d.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                Some("InvalidQuery"),
+                Some("ParserFailure"),
+                Some("Outer"),
+                Some("Inner")
+            ]
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("correlationId = c0ffee. [InvalidQuery: Query is invalid."),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("; ParserFailure: ParserFailure; Outer; Inner: nested]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn many_and_long_details_are_shown_cut() {
+        let details: Vec<_> = (0..8)
+            .map(|i| serde_json::json!({"code": format!("C{i}"), "message": "é".repeat(400), "target": "query"}))
+            .collect();
+        let body = serde_json::json!({"error": {"code": "BadRequest", "message": "m", "details": details}});
+        let e = ServiceError::from_parts(
+            400,
+            "POST",
+            "https://x/",
+            HeaderMap::new(),
+            body.to_string().as_bytes(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(e.details().len(), 8);
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("C0: {}... (target query); C1", "é".repeat(300))),
+            "{text}"
+        );
+        assert!(text.contains("C4: ") && !text.contains("C5: "), "{text}");
+        assert!(text.ends_with("; 3 more]"), "{text}");
+    }
+
+    #[test]
+    fn graph_request_id_is_read_from_the_body_when_the_headers_lack_it() {
+        let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation.","innerError":{"date":"2026-12-02T10:00:00","request-id":"4f0b-body","client-request-id":"77aa"}}}"#;
+        let e = ServiceError::from_parts(
+            403,
+            "GET",
+            "https://graph.microsoft.com/v1.0/users",
+            HeaderMap::new(),
+            body,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(e.request_id(), Some("4f0b-body"));
+        // The header wins when both are there.
+        let mut headers = HeaderMap::new();
+        headers.insert("request-id", http::HeaderValue::from_static("4f0b-header"));
+        let e = ServiceError::from_parts(
+            403,
+            "GET",
+            "https://graph.microsoft.com/v1.0/users",
+            headers,
+            body,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(e.request_id(), Some("4f0b-header"));
+        assert!(e.details().is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub use credential::{
     AccessToken, CredentialError, CredentialErrorKind, SharedCredential, StaticTokenCredential,
     TokenCredential,
 };
-pub use error::{Error, ErrorReport, ServiceError, is_retryable_status};
+pub use error::{Error, ErrorDetail, ErrorReport, ServiceError, is_retryable_status};
 pub use pipeline::{
     CLIENT_REQUEST_ID, ErrorMapper, HttpRequest, HttpResponse, HttpTransport, Pipeline,
     PipelineBuilder, Request, ReqwestTransport, ReqwestTransportBuilder, Response, TransportError,
