@@ -344,6 +344,7 @@ async fn ten_percent_429s_still_complete_with_the_same_rows() {
 /// one before each request, so the inventory's first page is only sent once layer 2 has begun
 /// sending. A scan that read the inventory before layer 2 would never get there; rather than
 /// hang, the held request gives up after a long bound and the inventory layer fails.
+#[derive(Debug)]
 struct InventoryAfterLayer2 {
     inner: client_core::SharedCredential,
     environments: Vec<String>,
