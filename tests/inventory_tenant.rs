@@ -94,9 +94,9 @@ async fn every_environment_agent_and_planted_gap_is_found() {
             .find(|e| e.environment_id.eq_ignore_ascii_case(&env.id))
             .unwrap();
         if env.disabled {
-            // Listed disabled: skipped with the admin list's reason, not one request sent (its
-            // URL answers 503, so trying it would read as a failure instead).
-            assert_eq!(report.outcome, "skipped", "{report:#?}");
+            // Listed disabled: unavailable with the admin list's reason, not one request sent
+            // (its URL answers 503, so trying it would read as a failure instead).
+            assert_eq!(report.outcome, "unavailable", "{report:#?}");
             assert_eq!(report.requests, 0, "{report:#?}");
             let detail = report.detail.as_deref().unwrap_or_default();
             assert!(
@@ -222,7 +222,7 @@ async fn every_environment_agent_and_planted_gap_is_found() {
                 // A coverage gap of its own: listed, not read, and why.
                 assert!(
                     r.inventory.coverage.iter().any(|c| c.kind
-                        == CoverageKind::EnvironmentNotScanned(NotScannedReason::Skipped)
+                        == CoverageKind::EnvironmentNotScanned(NotScannedReason::Unavailable)
                         && c.environment_id.as_deref().map(str::to_ascii_lowercase)
                             == Some(environment_id.to_ascii_lowercase())
                         && c.detail.contains("disabled")),

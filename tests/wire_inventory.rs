@@ -205,7 +205,7 @@ async fn the_admin_list_pages_and_its_disabled_and_dataverse_less_environments_a
     assert_eq!(outcome("env-api").outcome, "scanned");
     assert_eq!(outcome("env-nodv").outcome, "no_dataverse");
     let off = outcome("env-off");
-    assert_eq!(off.outcome, "skipped");
+    assert_eq!(off.outcome, "unavailable");
     assert!(
         off.detail
             .as_deref()
@@ -213,14 +213,17 @@ async fn the_admin_list_pages_and_its_disabled_and_dataverse_less_environments_a
             .contains("disabled"),
         "{off:?}"
     );
-    for id in ["env-off", "env-nodv"] {
+    for (id, code) in [
+        ("env-off", "environment_not_scanned.unavailable"),
+        ("env-nodv", "environment_not_scanned.no_dataverse"),
+    ] {
         assert!(
             result
                 .summary
                 .coverage_gaps
                 .iter()
-                .any(|g| g.environment_id.as_deref() == Some(id)),
-            "{id}: {:?}",
+                .any(|g| g.environment_id.as_deref() == Some(id) && g.kind.code() == code),
+            "{id} {code}: {:?}",
             result.summary.coverage_gaps
         );
     }

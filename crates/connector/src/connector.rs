@@ -103,11 +103,21 @@ impl ConnectorError {
     }
 }
 
+/// Joins an error's text and its fix: `text. Fix: fix`, without a second full stop when the
+/// service's own message already ends with one.
+pub(crate) fn fix_sentence(text: &str, fix: &str) -> String {
+    if text.ends_with('.') {
+        format!(" Fix: {fix}")
+    } else {
+        format!(". Fix: {fix}")
+    }
+}
+
 fn hint_suffix(e: &client_core::CredentialError) -> String {
     e.hint().map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
-/// The fix for a Dataverse failure, as a sentence starting with ". Fix: ", or empty.
+/// The fix for a Dataverse failure, as a sentence (" Fix: ..." after `e`'s text), or empty.
 pub(crate) fn dataverse_fix(e: &dataverse_client::Error) -> String {
     let fix = match e.status() {
         Some(401) => {
@@ -119,7 +129,7 @@ pub(crate) fn dataverse_fix(e: &dataverse_client::Error) -> String {
         Some(404) => "check DATAVERSE_ENVIRONMENT_URL (the environment was not found)",
         _ => return String::new(),
     };
-    format!(". Fix: {fix}")
+    fix_sentence(&e.to_string(), fix)
 }
 
 /// A Copilot Studio agent (a `bots` row).
@@ -593,6 +603,45 @@ impl SiblingSource for Connector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forbidden(message: &str, request_id: Option<&str>) -> ConnectorError {
+        let mut headers = client_core::http::HeaderMap::new();
+        if let Some(id) = request_id {
+            headers.insert("x-ms-service-request-id", id.parse().unwrap());
+        }
+        let body = serde_json::json!({"error": {"code": "0x80040220", "message": message}});
+        let service = client_core::ServiceError::from_parts(
+            403,
+            "GET",
+            "https://org.crm.dynamics.com/api/data/v9.2/bots",
+            headers,
+            body.to_string().as_bytes(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        ConnectorError::Dataverse {
+            action: "listing agents",
+            source: client_core::Error::from(service).into(),
+        }
+    }
+
+    #[test]
+    fn the_fix_follows_the_service_message_with_one_full_stop() {
+        // A message that ends with its own full stop gets no second one.
+        let text = forbidden("Principal user is missing prvReadbot privilege.", None).to_string();
+        assert!(
+            text.contains("privilege. Fix: in the Power Platform admin center"),
+            "{text}"
+        );
+        assert!(!text.contains(".."), "{text}");
+        // Otherwise the fix starts a new sentence.
+        let text = forbidden("Forbidden", Some("abc-123")).to_string();
+        assert!(
+            text.contains("(request id abc-123). Fix: in the Power Platform"),
+            "{text}"
+        );
+        let text = forbidden("Forbidden", None).to_string();
+        assert!(text.contains(": Forbidden. Fix: "), "{text}");
+    }
 
     #[test]
     fn agents_decode_with_labels() {

@@ -20,7 +20,7 @@
 //! naming the Graph root and the destination.
 
 use crate::config::SharedSettings;
-use crate::connector::ConnectorError;
+use crate::connector::{ConnectorError, fix_sentence};
 use crate::ingest::StopSignal;
 use crate::sink::{RecordJson, Sink, SinkError};
 use crate::state::StateStore;
@@ -151,7 +151,7 @@ fn graph_fix(e: &graph_client::Error) -> String {
             _ => return String::new(),
         },
     };
-    format!(". Fix: {fix}")
+    fix_sentence(&e.to_string(), fix)
 }
 
 fn graph(action: impl Into<String>) -> impl FnOnce(graph_client::Error) -> M365Error {

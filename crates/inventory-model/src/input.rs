@@ -353,6 +353,12 @@ pub enum ScanOutcome {
         /// Why.
         reason: String,
     },
+    /// The environment list says it cannot be read now: disabled (`states.runtime.id`
+    /// `Disabled`) or being deleted (`states.management.id`). No request is sent to it.
+    Unavailable {
+        /// The list's state and reason code, as the list gives them.
+        reason: String,
+    },
     /// Reading failed (network, throttling beyond the retry budget, bad data).
     Failed {
         /// What failed.

@@ -64,6 +64,8 @@ pub enum NotScannedReason {
     Developer,
     /// Skipped by settings.
     Skipped,
+    /// The environment list says it is disabled or being deleted.
+    Unavailable,
     /// The scan failed.
     Failed,
     /// The scan did not try.
@@ -218,6 +220,10 @@ fn not_scanned_reason(
         Some(ScanOutcome::Skipped { reason }) => {
             Some((NotScannedReason::Skipped, format!("skipped: {reason}")))
         }
+        Some(ScanOutcome::Unavailable { reason }) => Some((
+            NotScannedReason::Unavailable,
+            format!("the environment list says it cannot be read: {reason}"),
+        )),
         Some(ScanOutcome::Failed { detail }) => {
             Some((NotScannedReason::Failed, format!("scan failed: {detail}")))
         }

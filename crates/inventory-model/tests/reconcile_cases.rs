@@ -259,6 +259,7 @@ fn listed_environments_not_scanned_say_why() {
         teams,
         environment("env-403", "Locked"),
         environment("env-skip", "Skipped"),
+        environment("env-off", "Disabled"),
         environment("env-none", "Never"),
     ]);
     input.environments = Some(input_envs);
@@ -272,6 +273,12 @@ fn listed_environments_not_scanned_say_why() {
         "env-skip",
         ScanOutcome::Skipped {
             reason: "excluded by settings".into(),
+        },
+    ));
+    input.environment_scans.push(EnvironmentScan::new(
+        "env-off",
+        ScanOutcome::Unavailable {
+            reason: "disabled (states.runtime.id Disabled)".into(),
         },
     ));
     input
@@ -303,6 +310,10 @@ fn listed_environments_not_scanned_say_why() {
                 "env-none".into()
             ),
             (
+                CoverageKind::EnvironmentNotScanned(NotScannedReason::Unavailable),
+                "env-off".into()
+            ),
+            (
                 CoverageKind::EnvironmentNotScanned(NotScannedReason::Skipped),
                 "env-skip".into()
             ),
@@ -313,7 +324,7 @@ fn listed_environments_not_scanned_say_why() {
         ]
     );
     // Every environment has a row, whether scanned or not.
-    assert_eq!(inv.rows.environments.len(), 7);
+    assert_eq!(inv.rows.environments.len(), 8);
     assert_eq!(inv.scanned_environments, ["env-1"]);
 }
 

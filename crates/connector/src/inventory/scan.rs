@@ -948,6 +948,7 @@ impl Scanner {
                     ScanOutcome::Forbidden { detail } => ("forbidden", Some(detail.clone())),
                     ScanOutcome::NoDataverse => ("no_dataverse", None),
                     ScanOutcome::Skipped { reason } => ("skipped", Some(reason.clone())),
+                    ScanOutcome::Unavailable { reason } => ("unavailable", Some(reason.clone())),
                     ScanOutcome::Failed { detail } => ("failed", Some(detail.clone())),
                     _ => ("failed", None),
                 };
@@ -964,7 +965,7 @@ impl Scanner {
             };
         let has_store = matches!(previous, PreviousEnvironment::Store(_));
         if let Some(reason) = target.unavailable.clone() {
-            return fail(report, ScanOutcome::Skipped { reason }, target);
+            return fail(report, ScanOutcome::Unavailable { reason }, target);
         }
         let Some(url) = target.url.clone() else {
             return fail(report, ScanOutcome::NoDataverse, target);
