@@ -462,11 +462,13 @@ fn progress(verbose: u8) -> Option<(ScanProgress, ProgressBar)> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     pb.enable_steady_tick(Duration::from_millis(120));
-    pb.set_message("layer 1: environments and the tenant inventory");
+    pb.set_message("layer 1: the environment list");
     let bar = pb.clone();
     let f: ScanProgress = Arc::new(move |e| match e {
         ScanEvent::Environments(n) => {
+            // The tenant inventory is read while the environments are.
             bar.set_length(n as u64);
+            bar.set_message("layer 2: environments (and the tenant inventory)");
         }
         ScanEvent::Inventory(n) => {
             bar.set_message(format!(
