@@ -338,3 +338,97 @@ async fn ten_percent_429s_still_complete_with_the_same_rows() {
         "no 429 was injected"
     );
 }
+
+/// A credential that holds every token of the tenant inventory (the resource query, Resource
+/// Graph) until a token for an environment's Dataverse has been asked for: the scan asks for
+/// one before each request, so the inventory's first page is only sent once layer 2 has begun
+/// sending. A scan that read the inventory before layer 2 would never get there; rather than
+/// hang, the held request gives up after a long bound and the inventory layer fails.
+#[derive(Debug)]
+struct InventoryAfterLayer2 {
+    inner: client_core::SharedCredential,
+    environments: Vec<String>,
+    layer2: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl client_core::TokenCredential for InventoryAfterLayer2 {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+    ) -> Result<client_core::AccessToken, client_core::CredentialError> {
+        let cloud = arg_client::Cloud::Public;
+        let inventory = [cloud.power_platform_api_scope(), cloud.arm_scope()];
+        if scopes.iter().any(|s| inventory.iter().any(|i| i == s)) {
+            let mut seen = self.layer2.subscribe();
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                seen.wait_for(|seen| *seen),
+            )
+            .await;
+            if !matches!(waited, Ok(Ok(_))) {
+                return Err(client_core::CredentialError::new(
+                    client_core::CredentialErrorKind::Rejected,
+                    "no Dataverse request was sent while the tenant inventory was being read",
+                ));
+            }
+        } else if scopes
+            .iter()
+            .any(|s| self.environments.iter().any(|e| s.starts_with(e.as_str())))
+        {
+            self.layer2.send_replace(true);
+        }
+        self.inner.get_token(scopes).await
+    }
+
+    async fn invalidate(&self, scopes: &[&str], token: &client_core::AccessToken) {
+        self.inner.invalidate(scopes, token).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_inventory_is_read_while_layer_2_runs() {
+    let clock = clock();
+    let emu = tenant(&clock).await;
+    for source in [
+        InventorySourceChoice::PowerPlatform,
+        InventorySourceChoice::ResourceGraph,
+    ] {
+        let (inner, shared) = sign_in(&emu, &clock);
+        let gated = InventoryAfterLayer2 {
+            inner,
+            environments: emu
+                .environments()
+                .iter()
+                .filter_map(|e| e.url.clone())
+                .collect(),
+            layer2: tokio::sync::watch::Sender::new(false),
+        };
+        let base: url::Url = emu.inventory_url().parse().unwrap();
+        let mut o = ScanOptions::default();
+        o.inventory_source = source;
+        o.endpoints.power_platform = Some(base.clone());
+        o.endpoints.bap = Some(base.clone());
+        o.endpoints.arm = Some(base);
+        let s = Scanner::new(Arc::new(gated), shared, o);
+        let r = s.scan(&PreviousScan::default(), None).await.unwrap();
+        let sum = &r.summary;
+        // The held inventory was read in full, and is reported as an unheld one is.
+        let plain = scanner(&emu, &clock, source)
+            .scan(&PreviousScan::default(), None)
+            .await
+            .unwrap()
+            .summary;
+        assert_eq!(sum.layers.tenant_inventory.status, "read", "{sum:#?}");
+        let (held, free) = (&sum.layers.tenant_inventory, &plain.layers.tenant_inventory);
+        assert!(held.count > 0, "{sum:#?}");
+        assert_eq!(
+            (held.count, held.source, held.detail.is_some()),
+            (free.count, free.source, free.detail.is_some())
+        );
+        assert_eq!(sum.layers.environment_list, plain.layers.environment_list);
+        assert_eq!(sum.layers.dataverse, plain.layers.dataverse);
+        assert_eq!(sum.notes.len(), plain.notes.len(), "{sum:#?}");
+        assert_eq!(r.inventory.rows.agents.len(), plain.agents);
+    }
+}

@@ -4,6 +4,8 @@
 //!
 //! - Layer 1 ([`tenant`]): the admin environment list and the tenant inventory of agents
 //!   through `arg-client` (the Power Platform resource query, Azure Resource Graph, or none).
+//!   Only the environment list comes before layer 2; the tenant inventory is read while
+//!   layer 2 runs (it is needed only when the rows are built).
 //! - Layer 2 ([`dataverse`]): per environment, with bounded concurrency across environments
 //!   and few requests inside one, `bots` (with `configuration`), `botcomponents` with their
 //!   `data`, the six many-to-many relationships of components and 30 days of

@@ -1,6 +1,6 @@
-//! The scan: environments, the tenant inventory (layer 1), each environment's Dataverse
-//! (layer 2, bounded concurrency), then rows, reconciliation, findings and the diff from
-//! `inventory-model`.
+//! The scan: environments, the tenant inventory (layer 1, read while layer 2 runs), each
+//! environment's Dataverse (layer 2, bounded concurrency), then rows, reconciliation,
+//! findings and the diff from `inventory-model`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -528,7 +528,10 @@ impl Scanner {
                 p(e);
             }
         };
-        let layer1 = Phase::start("layer 1: environments and tenant inventory");
+        // Layer 1 is two reads: the environment list, which layer 2 needs first, and the
+        // tenant inventory, which only `build_inventory` needs: it is read while layer 2 runs
+        // (its requests are mostly waiting), and its phase says so.
+        let layer1 = Phase::start("layer 1: environment list");
         let needs_arg = self.options.environments.is_none()
             || self.options.inventory_source != InventorySourceChoice::None;
         let arg = if needs_arg {
@@ -612,40 +615,49 @@ impl Scanner {
         };
         emit(ScanEvent::Environments(targets.len()));
 
-        // Layer 1: the tenant inventory.
-        let mut inv_layer = LayerReport::new("skipped", 0);
-        inv_layer.source = Some(self.options.inventory_source.as_str());
-        let mut tenant: Option<Vec<TenantAgent>> = None;
-        if let (Some(arg), false) = (
-            &arg,
-            self.options.inventory_source == InventorySourceChoice::None,
-        ) {
-            match tenant_inventory(arg, self.options.inventory_source)
-                .instrument(layer1.span())
-                .await
-            {
-                Ok(read) => {
-                    inv_layer.status = "read";
-                    inv_layer.count = read.agents.len();
-                    // The source actually read, and why when it is not the one asked for.
-                    inv_layer.source = Some(read.source.as_str());
-                    inv_layer.detail = read.fallback;
-                    notes.extend(read.problems);
-                    tenant = Some(read.agents);
-                }
-                Err(e) => {
-                    inv_layer.status = "failed";
-                    inv_layer.detail = Some(match e.hint() {
-                        Some(h) => format!("{e} (fix: {})", h.fix()),
-                        None => e.to_string(),
-                    });
-                }
-            }
-        } else {
-            inv_layer.detail = Some("--inventory-source none".to_owned());
-        }
-        emit(ScanEvent::Inventory(inv_layer.count));
         drop(layer1);
+
+        // Layer 1: the tenant inventory, read while layer 2 runs (see `inventory` below).
+        let inventory = async {
+            let phase = Phase::start("layer 1: tenant inventory (overlaps layer 2)");
+            let mut inv_layer = LayerReport::new("skipped", 0);
+            inv_layer.source = Some(self.options.inventory_source.as_str());
+            let mut tenant: Option<Vec<TenantAgent>> = None;
+            let mut problems = Vec::new();
+            if let (Some(arg), false) = (
+                &arg,
+                self.options.inventory_source == InventorySourceChoice::None,
+            ) {
+                match tenant_inventory(arg, self.options.inventory_source)
+                    .instrument(phase.span())
+                    .await
+                {
+                    Ok(read) => {
+                        inv_layer.status = "read";
+                        inv_layer.count = read.agents.len();
+                        // The source actually read, and why when it is not the one asked for.
+                        inv_layer.source = Some(read.source.as_str());
+                        inv_layer.detail = read.fallback;
+                        problems = read.problems;
+                        tenant = Some(read.agents);
+                    }
+                    Err(e) => {
+                        inv_layer.status = "failed";
+                        inv_layer.detail = Some(match e.hint() {
+                            Some(h) => format!("{e} (fix: {})", h.fix()),
+                            None => e.to_string(),
+                        });
+                    }
+                }
+            } else {
+                inv_layer.detail = Some("--inventory-source none".to_owned());
+            }
+            emit(ScanEvent::Inventory(inv_layer.count));
+            drop(phase);
+            (inv_layer, tenant, problems)
+        };
+        // The inventory's problems come right after the environment list's in the notes.
+        let inventory_notes_at = notes.len();
 
         // Layer 2: each environment's Dataverse, `concurrency` at a time.
         let layer2 = Phase::start("layer 2: Dataverse");
@@ -688,7 +700,7 @@ impl Scanner {
                 Err(e) => notes.push(format!("the stored delta links could not be read: {e}")),
             }
         }
-        let mut outcomes: Vec<EnvOutcome> = futures::stream::iter(targets)
+        let environments = futures::stream::iter(targets)
             .map(|t| {
                 let prev = match &previous.store {
                     Some(store) => PreviousEnvironment::Store(store.clone()),
@@ -704,10 +716,12 @@ impl Scanner {
                 }
             })
             .buffer_unordered(self.options.concurrency.max(1))
-            .collect()
-            .instrument(layer2.span())
-            .await;
+            .collect::<Vec<EnvOutcome>>()
+            .instrument(layer2.span());
+        let ((inv_layer, tenant, inventory_notes), mut outcomes) =
+            futures::join!(inventory, environments);
         drop(layer2);
+        notes.splice(inventory_notes_at..inventory_notes_at, inventory_notes);
         outcomes.sort_by_key(|o| norm(&o.target.id));
         // The store's writer may still be writing the last environments' rows: wait for it.
         // An environment whose rows could not be written keeps its previous rows and delta

@@ -11,8 +11,9 @@
 //!   usage window (`inventory_session`);
 //! - per destination, the last scan's document (rows, summary, postures) for the diff and for
 //!   `inventory report`: its run (`inventory_run`) and its JSON text in parts of
-//!   [`DOCUMENT_PART`] bytes (`inventory_document_part`), written as it is serialised and read
-//!   back as a stream, so that neither this program nor SQLite holds the whole text.
+//!   [`DOCUMENT_PART`] bytes (`inventory_document_part`), written as it is serialised (the
+//!   text is never whole in memory while written) and read back into one buffer, which is
+//!   parsed row by row and freed (a slice parses several times faster than a stream).
 //!
 //! A scan never loads the state whole: [`InventoryStore::begin_scan`] reads the previous
 //! document, and each environment's rows are read as the scan reaches it, without the
@@ -49,7 +50,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::dataverse::{EnvironmentData, RowChanges, StoredComponent, StoredSession};
-use super::output::read_document_from;
+use super::output::read_document_bytes;
 use super::scan::PreviousScan;
 use crate::state::{LockedDb, StateError};
 use crate::timefmt::rfc3339;
@@ -153,68 +154,35 @@ impl std::io::Write for PartWriter<'_> {
     }
 }
 
-/// Reads a stored document's parts in order, one at a time.
-struct PartReader<'c> {
-    conn: &'c Connection,
-    destination: String,
-    seq: i64,
-    part: Vec<u8>,
-    at: usize,
-}
-
-impl std::io::Read for PartReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.part.len() {
-            let next: Option<Vec<u8>> = self
-                .conn
-                .prepare_cached(
-                    "SELECT bytes FROM inventory_document_part WHERE destination = ?1 AND seq = ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![self.destination, self.seq], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(std::io::Error::other)?;
-            match next {
-                Some(p) => {
-                    self.part = p;
-                    self.at = 0;
-                    self.seq += 1;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.part.len() - self.at);
-        out[..n].copy_from_slice(&self.part[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-/// The stored document of `destination` as a reader of its JSON text, if one is stored.
-fn document_reader<'c>(
-    conn: &'c Connection,
-    destination: &str,
-) -> rusqlite::Result<Option<std::io::BufReader<PartReader<'c>>>> {
-    let stored: Option<i64> = conn
-        .query_row(
-            "SELECT 1 FROM inventory_run WHERE destination = ?1",
-            params![destination],
-            |r| r.get(0),
-        )
+/// The stored document of `destination`, its parts joined in one buffer, if one is stored.
+///
+/// One buffer rather than a reader over the parts: serde_json parses a slice several times
+/// faster than a reader (which it reads byte by byte), and the text is held only while it is
+/// parsed, at the start of a scan or a report, far below a scan's peak (its rows at the end).
+fn document_text(conn: &Connection, destination: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    let size: Option<i64> = conn
+        .prepare_cached(
+            "SELECT (SELECT coalesce(sum(length(bytes)), 0) FROM inventory_document_part WHERE destination = ?1)
+             FROM inventory_run WHERE destination = ?1",
+        )?
+        .query_row(params![destination], |r| r.get(0))
         .optional()?;
-    Ok(stored.map(|_| {
-        std::io::BufReader::with_capacity(
-            64 * 1024,
-            PartReader {
-                conn,
-                destination: destination.to_owned(),
-                seq: 0,
-                part: Vec::new(),
-                at: 0,
-            },
-        )
-    }))
+    let Some(size) = size else {
+        return Ok(None);
+    };
+    let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM inventory_document_part WHERE destination = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![destination])?;
+    while let Some(r) = rows.next()? {
+        // Borrowed from SQLite's row: each part is copied once, into the buffer.
+        let part = r.get_ref(0)?.as_bytes().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })?;
+        text.extend_from_slice(part);
+    }
+    Ok(Some(text))
 }
 
 /// Replaces the stored document of `destination` with what `write` serialises.
@@ -279,8 +247,8 @@ pub fn read_latest_document(
         let Some(destination) = newest else {
             return Ok(None);
         };
-        let reader = document_reader(&conn, &destination).map_err(sql)?;
-        return Ok(reader.map(serde_json::from_reader));
+        let text = document_text(&conn, &destination).map_err(sql)?;
+        return Ok(text.map(|t| serde_json::from_slice(&t)));
     }
     if has("inventory_document")? {
         // Version 1: the document as one text.
@@ -335,6 +303,19 @@ struct Writer {
     thread: Option<JoinHandle<Vec<SaveFailure>>>,
     /// Failures of a finished writer not yet taken by [`EnvironmentStore::finish_saves`].
     failures: Vec<SaveFailure>,
+    /// Where tests pause the writer and watch the drain.
+    #[cfg(test)]
+    hooks: Option<TestHooks>,
+}
+
+/// Test hooks of the writer: deterministic orderings without sleeping.
+#[cfg(test)]
+#[derive(Clone)]
+struct TestHooks {
+    /// Called on the writer thread before each save, with the store it writes through.
+    before_save: Arc<dyn Fn(&EnvironmentStore) + Send + Sync>,
+    /// Called when a commit or rollback begins to wait for the writer.
+    on_drain: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// An environment whose rows could not be written to the state store. Its savepoint was
@@ -424,11 +405,17 @@ impl EnvironmentStore {
                     path: self.path.clone(),
                     writer: Arc::new(Mutex::new(Writer::default())),
                 };
+                #[cfg(test)]
+                let hooks = w.hooks.clone();
                 let thread = std::thread::Builder::new()
                     .name("inventory-state".to_owned())
                     .spawn(move || {
                         let mut failed = Vec::new();
                         for job in rx {
+                            #[cfg(test)]
+                            if let Some(h) = &hooks {
+                                (h.before_save)(&store);
+                            }
                             if let Err(e) =
                                 store.save(&job.environment_id, &job.data, &job.changes, job.now)
                             {
@@ -492,6 +479,13 @@ impl EnvironmentStore {
     /// Waits for the queued saves before the transaction ends, keeping their failures for
     /// [`finish_saves`](Self::finish_saves) (a scan that already took them leaves none).
     fn drain(&self) -> Result<(), StateError> {
+        #[cfg(test)]
+        {
+            let hooks = self.writer()?.hooks.clone();
+            if let Some(h) = hooks {
+                (h.on_drain)();
+            }
+        }
         let failed = self.finish_saves()?;
         for f in &failed {
             tracing::warn!(environment = %f.environment_id, "the inventory state of this environment was not written ({}): the next scan reads its changes again", f.error);
@@ -1024,12 +1018,13 @@ impl InventoryStore {
             drop(conn);
             self.in_scan = true;
         }
-        // Read row by row from the stored parts: neither the text nor the document as one
-        // JSON tree is ever in memory.
+        // The stored text in one buffer, read row by row (the document is never one JSON tree
+        // in memory); the text is freed once its rows are made.
         let read = {
             let conn = self.rows.lock()?;
-            let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
-            reader.and_then(|r| match read_document_from(r) {
+            let text = document_text(&conn, destination).map_err(self.rows.sql())?;
+            drop(conn);
+            text.and_then(|t| match read_document_bytes(&t) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!("stored rows are unreadable ({e}); every row is written again");
@@ -1050,8 +1045,8 @@ impl InventoryStore {
     /// The last scan's document for `destination`, if any (read whole).
     pub fn document(&self, destination: &str) -> Result<Option<Value>, StateError> {
         let conn = self.rows.lock()?;
-        let reader = document_reader(&conn, destination).map_err(self.rows.sql())?;
-        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
+        let text = document_text(&conn, destination).map_err(self.rows.sql())?;
+        Ok(text.and_then(|t| serde_json::from_slice(&t).ok()))
     }
 
     /// The most recent document of any destination (read whole).
@@ -1068,8 +1063,8 @@ impl InventoryStore {
         let Some(destination) = newest else {
             return Ok(None);
         };
-        let reader = document_reader(&conn, &destination).map_err(self.rows.sql())?;
-        Ok(reader.and_then(|r| serde_json::from_reader(r).ok()))
+        let text = document_text(&conn, &destination).map_err(self.rows.sql())?;
+        Ok(text.and_then(|t| serde_json::from_slice(&t).ok()))
     }
 
     /// Commits a scan: what its environments wrote as they were read, the environments
@@ -1503,6 +1498,63 @@ mod tests {
         assert_eq!(rows.load("bad").unwrap(), StoredEnvironment::Missing);
     }
 
+    /// `commit` and `rollback` wait for the writer, whose saves run inside the scan's
+    /// transaction: the writer is held before its save until the drain begins (or, were the
+    /// drain missing, until the commit or rollback returned), and the save records whether
+    /// the scan's transaction was still open.
+    #[test]
+    fn commit_and_rollback_wait_for_the_writer_inside_the_transaction() {
+        for end in ["commit", "rollback"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("inv.db");
+            let mut store = InventoryStore::open(&path).unwrap();
+            let rows = store.environments();
+            let (release, gate) = std::sync::mpsc::channel::<()>();
+            let gate = Arc::new(Mutex::new(gate));
+            let in_transaction = Arc::new(Mutex::new(Vec::new()));
+            let drained = release.clone();
+            rows.writer().unwrap().hooks = Some(TestHooks {
+                before_save: {
+                    let in_transaction = in_transaction.clone();
+                    Arc::new(move |s: &EnvironmentStore| {
+                        let _ = gate.lock().unwrap().recv();
+                        let open = !s.conn.lock().unwrap().is_autocommit();
+                        in_transaction.lock().unwrap().push(open);
+                    })
+                },
+                on_drain: Arc::new(move || {
+                    let _ = drained.send(());
+                }),
+            });
+            store.begin_scan("json").unwrap();
+            rows.save_in_background("e1".into(), data(), all(), T)
+                .unwrap();
+            if end == "commit" {
+                store
+                    .commit("json", "r1", &BTreeMap::new(), None, "2026-03-02T12:00:00Z")
+                    .unwrap();
+            } else {
+                store.rollback().unwrap();
+            }
+            // A commit or rollback that did not wait lets the writer go only now.
+            release.send(()).unwrap();
+            assert!(rows.finish_saves().unwrap().is_empty());
+            assert_eq!(
+                *in_transaction.lock().unwrap(),
+                [true],
+                "{end}: the save ran after the scan's transaction ended"
+            );
+            drop(rows);
+            drop(store);
+            let mut store = InventoryStore::open(&path).unwrap();
+            let rows = store.begin_scan("json").unwrap().store.unwrap();
+            match end {
+                "commit" => assert_eq!(found(&rows, "e1"), light(&data())),
+                _ => assert_eq!(rows.load("e1").unwrap(), StoredEnvironment::Missing),
+            }
+        }
+    }
+
     #[test]
     fn a_scan_not_committed_leaves_the_previous_state() {
         let dir = tempfile::tempdir().unwrap();
@@ -1813,6 +1865,75 @@ mod tests {
         for env in links.keys().filter(|e| **e != bad_env) {
             assert_eq!(found(&rows, env), loaded[env]);
         }
+    }
+
+    /// A state written by main 658a474's release binary (schema 3, see the fixtures' README)
+    /// reads back with today's code: the previous rows for the diff, every environment's rows
+    /// and delta links, every component's YAML, and the document for `inventory report`.
+    #[test]
+    fn a_version_3_file_written_by_the_released_code_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        std::fs::write(
+            &path,
+            include_bytes!("../../tests/fixtures/inventory-state-v3.db"),
+        )
+        .unwrap();
+        // The document as stored, read with plain SQL.
+        let conn = Connection::open(&path).unwrap();
+        let text: Vec<u8> = conn
+            .prepare(
+                "SELECT bytes FROM inventory_document_part WHERE destination = 'json' ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .flat_map(Result::unwrap)
+            .collect();
+        let components: BTreeMap<(String, String), Option<String>> = conn
+            .prepare("SELECT environment_id, component_id, data FROM inventory_component")
+            .unwrap()
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        drop(conn);
+        let want: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(components.len(), 93);
+
+        let mut store = InventoryStore::open(&path).unwrap();
+        let previous = store.begin_scan("json").unwrap();
+        let prev_rows = previous.rows.as_ref().unwrap();
+        assert_eq!(prev_rows.agents.len(), 9);
+        assert_eq!(
+            prev_rows,
+            &super::super::output::rows_from_document(&want).unwrap()
+        );
+        assert_eq!(previous.checks.len(), 9);
+        let rows = previous.store.unwrap();
+        let links = rows.bots_delta_links().unwrap();
+        assert_eq!(links.len(), 2);
+        let mut seen = 0;
+        for env in links.keys() {
+            let got = found(&rows, env);
+            assert!(got.components_delta.is_some(), "{env}");
+            let ids: Vec<String> = got.components.keys().cloned().collect();
+            let whole = rows.component_rows(env, &ids).unwrap();
+            for id in &ids {
+                assert_eq!(
+                    whole[id].data,
+                    components[&(env.clone(), id.clone())],
+                    "{env}/{id}"
+                );
+            }
+            seen += ids.len();
+        }
+        assert_eq!(seen, 93);
+        store.rollback().unwrap();
+        assert_eq!(store.document("json").unwrap().as_ref(), Some(&want));
+        drop(rows);
+        drop(store);
+        assert_eq!(read_latest_document(&path).unwrap().unwrap().unwrap(), want);
     }
 
     #[test]
