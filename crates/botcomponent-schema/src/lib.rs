@@ -3,6 +3,7 @@
 mod columns;
 mod config;
 mod error;
+mod fast_yaml;
 mod features;
 mod model;
 mod parse;

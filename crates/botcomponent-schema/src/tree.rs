@@ -171,6 +171,21 @@ pub(crate) struct Loaded {
 /// YAML 1.2 core schema (`yes`, `no`, `on`, `off` stay strings).
 pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Nearly every component is in the block subset the fast loader reads; anything else
+    // (and every error) goes through the event parser below.
+    if let Some(root) = crate::fast_yaml::load(text) {
+        return Ok(Loaded {
+            root: Some(root),
+            extra_documents: 0,
+        });
+    }
+    load_yaml_events(text)
+}
+
+/// [`load_yaml`] through `yaml-rust2`'s events only: the reference the fast loader is
+/// tested against, and the path for everything outside its subset.
+pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Aliases are expanded by copying; this budget keeps a "billion laughs" input
     // from turning a 1 MB text into gigabytes of nodes.
     let mut budget = text.len().saturating_mul(2).saturating_add(10_000);

@@ -1867,6 +1867,75 @@ mod tests {
         }
     }
 
+    /// A state written by main 658a474's release binary (schema 3, see the fixtures' README)
+    /// reads back with today's code: the previous rows for the diff, every environment's rows
+    /// and delta links, every component's YAML, and the document for `inventory report`.
+    #[test]
+    fn a_version_3_file_written_by_the_released_code_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        std::fs::write(
+            &path,
+            include_bytes!("../../tests/fixtures/inventory-state-v3.db"),
+        )
+        .unwrap();
+        // The document as stored, read with plain SQL.
+        let conn = Connection::open(&path).unwrap();
+        let text: Vec<u8> = conn
+            .prepare(
+                "SELECT bytes FROM inventory_document_part WHERE destination = 'json' ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .unwrap()
+            .flat_map(Result::unwrap)
+            .collect();
+        let components: BTreeMap<(String, String), Option<String>> = conn
+            .prepare("SELECT environment_id, component_id, data FROM inventory_component")
+            .unwrap()
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        drop(conn);
+        let want: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(components.len(), 93);
+
+        let mut store = InventoryStore::open(&path).unwrap();
+        let previous = store.begin_scan("json").unwrap();
+        let prev_rows = previous.rows.as_ref().unwrap();
+        assert_eq!(prev_rows.agents.len(), 9);
+        assert_eq!(
+            prev_rows,
+            &super::super::output::rows_from_document(&want).unwrap()
+        );
+        assert_eq!(previous.checks.len(), 9);
+        let rows = previous.store.unwrap();
+        let links = rows.bots_delta_links().unwrap();
+        assert_eq!(links.len(), 2);
+        let mut seen = 0;
+        for env in links.keys() {
+            let got = found(&rows, env);
+            assert!(got.components_delta.is_some(), "{env}");
+            let ids: Vec<String> = got.components.keys().cloned().collect();
+            let whole = rows.component_rows(env, &ids).unwrap();
+            for id in &ids {
+                assert_eq!(
+                    whole[id].data,
+                    components[&(env.clone(), id.clone())],
+                    "{env}/{id}"
+                );
+            }
+            seen += ids.len();
+        }
+        assert_eq!(seen, 93);
+        store.rollback().unwrap();
+        assert_eq!(store.document("json").unwrap().as_ref(), Some(&want));
+        drop(rows);
+        drop(store);
+        assert_eq!(read_latest_document(&path).unwrap().unwrap().unwrap(), want);
+    }
+
     #[test]
     fn a_document_goes_in_parts_and_reads_back_whole() {
         let dir = tempfile::tempdir().unwrap();
