@@ -37,6 +37,11 @@ use connector::inventory::cli::{CliContext, InventoryArgs};
 use tenant_emulator::Emulator;
 use tenant_emulator::faults::FaultConfig;
 
+// The allocator the `copilot-connector` binary uses (the child runs the command's code).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(k: &str, d: usize) -> usize {
     std::env::var(k)
         .ok()

@@ -106,7 +106,7 @@ impl BotConfiguration {
     }
 }
 
-fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration {
+fn from_node(node: &Node<'_>, path: String, report: &mut Report) -> BotConfiguration {
     let mut config = BotConfiguration::default();
     let Some(mut view) = MapView::of(node, path, report) else {
         return config;
@@ -122,7 +122,7 @@ fn from_node(node: &Node, path: String, report: &mut Report) -> BotConfiguration
             if let Some(b) = value.as_bool()
                 && key != "GenerativeActionsEnabled"
             {
-                config.other_settings.insert(key.clone(), b);
+                config.other_settings.insert(key.to_string(), b);
                 settings.allow_index(index);
             }
         }

@@ -14,6 +14,8 @@
 //! error for invalid input. The differential tests in `tree.rs` check that whatever this
 //! loader accepts, it loads exactly as the event path does.
 
+use std::borrow::Cow;
+
 use crate::tree::{MAX_DEPTH, Node};
 
 /// The fast path gave up; the full parser decides.
@@ -23,7 +25,7 @@ type Step<T> = Result<T, Bail>;
 
 /// Loads `text` (BOM already stripped) if it is within the subset; `None` means "use the
 /// full parser". A `Some` is a document with a mapping or sequence root and nothing else.
-pub(crate) fn load(text: &str) -> Option<Node> {
+pub(crate) fn load(text: &str) -> Option<Node<'_>> {
     let mut loader = Loader::new(text).ok()?;
     loader.document().ok()
 }
@@ -57,82 +59,75 @@ struct Loader<'a> {
     depth: usize,
 }
 
-/// Bytes the subset never contains: tabs, control characters, a `\r` not ending a line,
-/// and characters some YAML readers take as line breaks or byte-order marks.
-fn unsupported_bytes(bytes: &[u8]) -> bool {
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'\n' => {}
-            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
-            0..=0x1f | 0x7f => return true,
-            // U+0080..U+009F (NEL among them).
-            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => return true,
-            // U+2028, U+2029.
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                return true;
-            }
-            // U+FEFF, U+FFFE, U+FFFF.
-            0xef if (bytes.get(i + 1) == Some(&0xbb) && bytes.get(i + 2) == Some(&0xbf))
-                || (bytes.get(i + 1) == Some(&0xbf)
-                    && matches!(bytes.get(i + 2), Some(0xbe | 0xbf))) =>
-            {
-                return true;
-            }
-            _ => {}
-        }
-        i += 1;
+/// The line `start..end` (line break excluded), or a bail on a document marker or
+/// directive, and on a last line of spaces without a line break (block scalars treat that
+/// one specially).
+fn line(bytes: &[u8], start: usize, end: usize, terminated: bool) -> Step<Line> {
+    let line = &bytes[start..end];
+    let indent = line.iter().take_while(|&&b| b == b' ').count();
+    let kind = match line.get(indent) {
+        None if !terminated && end > start => return Err(Bail),
+        None => Kind::Blank,
+        Some(b'#') => Kind::Comment,
+        Some(_) => Kind::Content,
+    };
+    if indent == 0
+        && kind == Kind::Content
+        && (line.starts_with(b"---") || line.starts_with(b"...") || line[0] == b'%')
+    {
+        return Err(Bail);
     }
-    false
+    Ok(Line {
+        start,
+        end,
+        indent,
+        kind,
+    })
 }
 
 impl<'a> Loader<'a> {
+    /// Splits `text` into lines, in the same pass refusing bytes the subset never holds:
+    /// tabs, control characters, a `\r` not ending a line, and characters some YAML
+    /// readers take as line breaks or byte-order marks (U+0080..U+009F, U+2028, U+2029,
+    /// U+FEFF, U+FFFE, U+FFFF).
     fn new(text: &'a str) -> Step<Self> {
         let bytes = text.as_bytes();
-        if unsupported_bytes(bytes) {
-            return Err(Bail);
-        }
-        let mut lines = Vec::with_capacity(bytes.len() / 24 + 1);
+        let mut lines = Vec::with_capacity(bytes.len() / 32 + 1);
         let mut start = 0;
-        while start < bytes.len() {
-            let (end, next) = match bytes[start..].iter().position(|&b| b == b'\n') {
-                Some(n) => (start + n, start + n + 1),
-                None => (bytes.len(), bytes.len()),
-            };
-            // `\r` occurs only before `\n` (checked above).
-            let end = if end > start && bytes[end - 1] == b'\r' {
-                end - 1
-            } else {
-                end
-            };
-            let line = &bytes[start..end];
-            let indent = line.iter().take_while(|&&b| b == b' ').count();
-            let kind = match line.get(indent) {
-                None => Kind::Blank,
-                Some(b'#') => Kind::Comment,
-                Some(_) => Kind::Content,
-            };
-            if kind == Kind::Content
-                && indent == 0
-                && (line.starts_with(b"---") || line.starts_with(b"...") || line[0] == b'%')
-            {
-                // Document markers and directives.
-                return Err(Bail);
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            // Printable ASCII, nearly every byte: one comparison.
+            if b.wrapping_sub(0x20) < 0x5f {
+                i += 1;
+                continue;
             }
-            if next == bytes.len() && end == bytes.len() && kind == Kind::Blank && end > start {
-                // A last line of spaces with no line break: block scalars treat it specially.
-                return Err(Bail);
+            let next = |k: usize| bytes.get(i + k).copied().unwrap_or(0);
+            match b {
+                b'\n' => {
+                    let end = if i > start && bytes[i - 1] == b'\r' {
+                        i - 1
+                    } else {
+                        i
+                    };
+                    lines.push(line(bytes, start, end, true)?);
+                    start = i + 1;
+                }
+                b'\r' if next(1) == b'\n' => {}
+                0..=0x7f => return Err(Bail),
+                0xc2 if (0x80..=0x9f).contains(&next(1)) => return Err(Bail),
+                0xe2 if next(1) == 0x80 && matches!(next(2), 0xa8 | 0xa9) => return Err(Bail),
+                0xef if (next(1) == 0xbb && next(2) == 0xbf)
+                    || (next(1) == 0xbf && matches!(next(2), 0xbe | 0xbf)) =>
+                {
+                    return Err(Bail);
+                }
+                _ => {}
             }
-            lines.push(Line {
-                start,
-                end,
-                indent,
-                kind,
-            });
-            start = next;
+            i += 1;
+        }
+        if start < bytes.len() {
+            lines.push(line(bytes, start, bytes.len(), false)?);
         }
         Ok(Loader {
             text,
@@ -163,7 +158,7 @@ impl<'a> Loader<'a> {
         None
     }
 
-    fn document(&mut self) -> Step<Node> {
+    fn document(&mut self) -> Step<Node<'a>> {
         // An empty text has no root; the full parser handles that cheaply.
         let line = self.peek().ok_or(Bail)?;
         let col = self.lines[line].indent;
@@ -190,7 +185,7 @@ impl<'a> Loader<'a> {
     }
 
     /// The block sequence or mapping whose first entry starts at `line`, column `col`.
-    fn collection(&mut self, line: usize, col: usize) -> Step<Node> {
+    fn collection(&mut self, line: usize, col: usize) -> Step<Node<'a>> {
         self.enter()?;
         let node = if is_dash(&self.bytes(line)[col..]) {
             self.sequence(line, col)?
@@ -201,7 +196,7 @@ impl<'a> Loader<'a> {
         Ok(node)
     }
 
-    fn sequence(&mut self, first: usize, col: usize) -> Step<Node> {
+    fn sequence(&mut self, first: usize, col: usize) -> Step<Node<'a>> {
         let mut items = Vec::new();
         let mut line = first;
         loop {
@@ -236,13 +231,13 @@ impl<'a> Loader<'a> {
         Ok(Node::Seq(items))
     }
 
-    fn mapping(&mut self, first: usize, col: usize) -> Step<Node> {
+    fn mapping(&mut self, first: usize, col: usize) -> Step<Node<'a>> {
         let mut entries = Vec::new();
         let mut line = first;
         loop {
             let bytes = self.bytes(line);
             let colon = key_end(bytes, col).ok_or(Bail)?;
-            let key = self.str(line, col, colon).to_owned();
+            let key = Cow::Borrowed(self.str(line, col, colon));
             let mut at = colon + 1;
             while bytes.get(at) == Some(&b' ') {
                 at += 1;
@@ -271,7 +266,7 @@ impl<'a> Loader<'a> {
 
     /// A value that starts on the lines after its key or dash: a nested collection, a
     /// sequence at the key's own column (`sequence_at_owner`), or null.
-    fn block_value(&mut self, owner: usize, sequence_at_owner: bool) -> Step<Node> {
+    fn block_value(&mut self, owner: usize, sequence_at_owner: bool) -> Step<Node<'a>> {
         let Some(line) = self.peek() else {
             return Ok(null());
         };
@@ -292,11 +287,11 @@ impl<'a> Loader<'a> {
 
     /// A scalar (or `[]`/`{}`) starting at byte `at` of `line`, inside a collection whose
     /// entries are at column `owner`. Consumes the line (and a block scalar's lines).
-    fn scalar(&mut self, line: usize, at: usize, owner: usize) -> Step<Node> {
+    fn scalar(&mut self, line: usize, at: usize, owner: usize) -> Step<Node<'a>> {
         let bytes = self.bytes(line);
         let node = match bytes[at] {
             b'"' => {
-                let (text, after) = double_quoted(bytes, at)?;
+                let (text, after) = double_quoted(self.str(line, 0, bytes.len()), at)?;
                 line_ends(bytes, after)?;
                 Node::Scalar { text, plain: false }
             }
@@ -331,7 +326,7 @@ impl<'a> Loader<'a> {
     }
 
     /// A plain scalar on one line: up to a ` #` comment, trailing spaces trimmed.
-    fn plain(&self, line: usize, at: usize) -> Step<Node> {
+    fn plain(&self, line: usize, at: usize) -> Step<Node<'a>> {
         let bytes = self.bytes(line);
         let mut end = bytes.len();
         let mut i = at;
@@ -351,13 +346,13 @@ impl<'a> Loader<'a> {
             end -= 1;
         }
         Ok(Node::Scalar {
-            text: self.str(line, at, end).to_owned(),
+            text: Cow::Borrowed(self.str(line, at, end)),
             plain: true,
         })
     }
 
     /// A `|` or `>` block scalar whose header is at byte `at` of `line`.
-    fn block_scalar(&mut self, line: usize, at: usize, owner: usize) -> Step<Node> {
+    fn block_scalar(&mut self, line: usize, at: usize, owner: usize) -> Step<Node<'a>> {
         let bytes = self.bytes(line);
         let literal = bytes[at] == b'|';
         let mut i = at + 1;
@@ -454,13 +449,16 @@ impl<'a> Loader<'a> {
             _ => text.push('\n'),
         }
         self.next = k;
-        Ok(Node::Scalar { text, plain: false })
+        Ok(Node::Scalar {
+            text: Cow::Owned(text),
+            plain: false,
+        })
     }
 }
 
-fn null() -> Node {
+fn null() -> Node<'static> {
     Node::Scalar {
-        text: String::new(),
+        text: Cow::Borrowed(""),
         plain: true,
     }
 }
@@ -507,8 +505,10 @@ fn line_ends(bytes: &[u8], at: usize) -> Step<()> {
     }
 }
 
-/// A double-quoted scalar closed on the same line; the text and the byte after the quote.
-fn double_quoted(bytes: &[u8], at: usize) -> Step<(String, usize)> {
+/// A double-quoted scalar closed on the same line; the text (borrowed when it has no
+/// escapes) and the byte after the quote.
+fn double_quoted(line: &str, at: usize) -> Step<(Cow<'_, str>, usize)> {
+    let bytes = line.as_bytes();
     let mut out: Vec<u8> = Vec::new();
     let mut i = at + 1;
     loop {
@@ -516,6 +516,9 @@ fn double_quoted(bytes: &[u8], at: usize) -> Step<(String, usize)> {
             .iter()
             .position(|&b| b == b'"' || b == b'\\')
             .ok_or(Bail)?;
+        if out.is_empty() && i == at + 1 && bytes[i + run] == b'"' {
+            return Ok((Cow::Borrowed(&line[i..i + run]), i + run + 1));
+        }
         out.extend_from_slice(&bytes[i..i + run]);
         i += run;
         if bytes[i] == b'"' {
@@ -563,23 +566,27 @@ fn double_quoted(bytes: &[u8], at: usize) -> Step<(String, usize)> {
     }
     // Only whole UTF-8 sequences and ASCII were copied.
     let text = String::from_utf8(out).map_err(|_| Bail)?;
-    Ok((text, i + 1))
+    Ok((Cow::Owned(text), i + 1))
 }
 
-/// A single-quoted scalar closed on the same line (`''` is a quote).
-fn single_quoted(line: &str, at: usize) -> Step<(String, usize)> {
+/// A single-quoted scalar closed on the same line (`''` is a quote); borrowed when it
+/// holds no quote.
+fn single_quoted(line: &str, at: usize) -> Step<(Cow<'_, str>, usize)> {
     let bytes = line.as_bytes();
     let mut out = String::new();
     let mut i = at + 1;
     loop {
         let run = bytes[i..].iter().position(|&b| b == b'\'').ok_or(Bail)?;
+        if i == at + 1 && bytes.get(i + run + 1) != Some(&b'\'') {
+            return Ok((Cow::Borrowed(&line[i..i + run]), i + run + 1));
+        }
         out.push_str(&line[i..i + run]);
         i += run;
         if bytes.get(i + 1) == Some(&b'\'') {
             out.push('\'');
             i += 2;
         } else {
-            return Ok((out, i + 1));
+            return Ok((Cow::Owned(out), i + 1));
         }
     }
 }
@@ -746,6 +753,20 @@ mod tests {
             accepted += usize::from(check(case).is_some());
         }
         assert!(accepted >= 30, "only {accepted} cases took the fast path");
+    }
+
+    #[test]
+    fn quoted_scalars_with_and_without_escapes_take_the_fast_path() {
+        for case in [
+            "a: 'plain'\n",
+            "a: 'it''s'\n",
+            "a: ''''\n",
+            "a: \"plain\"\n",
+            "a: \"q\\\"\\\\\\n\\t\\u00e9\"\n",
+            "- 'x''y' # c\n- \"\\x41\"\n",
+        ] {
+            assert!(check(case).is_some(), "{case:?} fell back");
+        }
     }
 
     #[test]

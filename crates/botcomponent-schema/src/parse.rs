@@ -196,7 +196,7 @@ fn parse_topic(view: &mut MapView<'_>, report: &mut Report) -> Topic {
 }
 
 fn parse_trigger(
-    node: &Node,
+    node: &Node<'_>,
     path: String,
     actions: &mut Vec<TopicAction>,
     report: &mut Report,
@@ -248,7 +248,7 @@ fn walk_action_list(
     }
 }
 
-fn walk_action(node: &Node, path: String, actions: &mut Vec<TopicAction>, report: &mut Report) {
+fn walk_action(node: &Node<'_>, path: String, actions: &mut Vec<TopicAction>, report: &mut Report) {
     let Some(mut view) = MapView::of(node, path, report) else {
         return;
     };
@@ -386,7 +386,11 @@ fn generative_answers(view: &mut MapView<'_>, report: &mut Report) -> Generative
     answers
 }
 
-fn knowledge_selection(node: &Node, path: &str, report: &mut Report) -> Option<KnowledgeSelection> {
+fn knowledge_selection(
+    node: &Node<'_>,
+    path: &str,
+    report: &mut Report,
+) -> Option<KnowledgeSelection> {
     let Some(kind) = node.kind() else {
         if !node.is_null() {
             report.push(path.to_owned(), UnrecognizedReason::MissingKind);
@@ -433,7 +437,7 @@ const ACTIVITY_TEMPLATE_KEYS: &[&str] = &[
 ];
 
 /// The texts of an activity template: a plain string, or `text:` of an activity.
-fn message_texts(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
+fn message_texts(node: &Node<'_>, path: &str, report: &mut Report) -> Vec<String> {
     match node {
         Node::Map(_) => {
             let Some(mut view) = MapView::of(node, path.to_owned(), report) else {
@@ -644,13 +648,13 @@ fn parse_agent_dialog(view: &mut MapView<'_>, report: &mut Report) -> Tool {
 }
 
 /// Property names (and descriptions) of a record type (`inputType`, `outputType`).
-fn record_properties(node: &Node) -> Vec<(String, Option<String>)> {
+fn record_properties(node: &Node<'_>) -> Vec<(String, Option<String>)> {
     match node.get("properties") {
         Some(Node::Map(entries)) => entries
             .iter()
             .map(|(name, p)| {
                 (
-                    name.clone(),
+                    name.to_string(),
                     p.get("description").and_then(Node::scalar_text),
                 )
             })
@@ -757,7 +761,7 @@ fn parse_gpt(view: &mut MapView<'_>, report: &mut Report) -> CustomGpt {
     if let Some(mut caps) = view.map("gptCapabilities", report) {
         for (index, (key, value)) in caps.entries().iter().enumerate() {
             if let Some(b) = value.as_bool() {
-                gpt.capabilities.insert(key.clone(), b);
+                gpt.capabilities.insert(key.to_string(), b);
                 caps.allow_index(index);
             }
         }

@@ -5,6 +5,7 @@
 //! nesting depth and alias expansion are bounded: a 1 MB `data` column must not be
 //! able to exhaust the stack or memory.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, Parser};
@@ -18,28 +19,29 @@ pub(crate) const MAX_DEPTH: usize = 200;
 
 /// One node of a loaded document. Scalars keep their text as written, so that a
 /// trigger phrase `0x1F` or `True` is reported exactly; their type is resolved on
-/// demand by the YAML 1.2 core schema.
+/// demand by the YAML 1.2 core schema. Text and keys borrow from the input where it
+/// holds them as they are (the fast loader's keys and most of its scalars).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Node {
+pub(crate) enum Node<'a> {
     Scalar {
-        text: String,
+        text: Cow<'a, str>,
         /// A plain (unquoted, non-block) scalar, whose text may resolve to null, bool or number.
         plain: bool,
     },
-    Seq(Vec<Node>),
+    Seq(Vec<Node<'a>>),
     /// Keys in document order; scalar keys as written, complex keys as a placeholder.
-    Map(Vec<(String, Node)>),
+    Map(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
 /// The null node.
-pub(crate) static NULL: Node = Node::Scalar {
-    text: String::new(),
+pub(crate) static NULL: Node<'static> = Node::Scalar {
+    text: Cow::Borrowed(""),
     plain: true,
 };
 
-impl Node {
+impl<'a> Node<'a> {
     /// A string scalar.
-    pub(crate) fn string(text: impl Into<String>) -> Node {
+    pub(crate) fn string(text: impl Into<Cow<'a, str>>) -> Node<'a> {
         Node::Scalar {
             text: text.into(),
             plain: false,
@@ -47,7 +49,7 @@ impl Node {
     }
 
     /// A plain scalar.
-    pub(crate) fn plain(text: impl Into<String>) -> Node {
+    pub(crate) fn plain(text: impl Into<Cow<'a, str>>) -> Node<'a> {
         Node::Scalar {
             text: text.into(),
             plain: true,
@@ -56,13 +58,13 @@ impl Node {
 
     /// Whether this is null (an empty value, `~` or `null` in any core-schema spelling).
     pub(crate) fn is_null(&self) -> bool {
-        matches!(self, Node::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        matches!(self, Node::Scalar { text, plain: true } if matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// The boolean value of a plain `true`/`false` (core schema spellings).
     pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
-            Node::Scalar { text, plain: true } => match text.as_str() {
+            Node::Scalar { text, plain: true } => match text.as_ref() {
                 "true" | "True" | "TRUE" => Some(true),
                 "false" | "False" | "FALSE" => Some(false),
                 _ => None,
@@ -94,7 +96,7 @@ impl Node {
         }
         let body = text.trim_start_matches(['-', '+']);
         matches!(body, ".inf" | ".Inf" | ".INF")
-            || matches!(text.as_str(), ".nan" | ".NaN" | ".NAN")
+            || matches!(text.as_ref(), ".nan" | ".NaN" | ".NAN")
             || (body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
                 && body.parse::<f64>().is_ok())
     }
@@ -114,7 +116,7 @@ impl Node {
     /// The text of a non-null scalar, as written.
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
-            Node::Scalar { text, .. } if !self.is_null() => Some(text),
+            Node::Scalar { text, .. } if !self.is_null() => Some(text.as_ref()),
             _ => None,
         }
     }
@@ -125,7 +127,7 @@ impl Node {
     }
 
     /// The value of `key` when this node is a mapping (first occurrence).
-    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Node<'a>> {
         match self {
             Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -139,19 +141,19 @@ impl Node {
             .and_then(Node::as_str)
     }
 
-    /// Converts a JSON value.
-    pub(crate) fn from_json(value: &serde_json::Value) -> Node {
+    /// Converts a JSON value, borrowing its strings and keys.
+    pub(crate) fn from_json(value: &'a serde_json::Value) -> Node<'a> {
         match value {
             serde_json::Value::Null => Node::plain("null"),
-            serde_json::Value::Bool(b) => Node::plain(b.to_string()),
+            serde_json::Value::Bool(b) => Node::plain(if *b { "true" } else { "false" }),
             serde_json::Value::Number(n) => Node::plain(n.to_string()),
-            serde_json::Value::String(s) => Node::string(s.clone()),
+            serde_json::Value::String(s) => Node::string(s.as_str()),
             serde_json::Value::Array(items) => {
                 Node::Seq(items.iter().map(Node::from_json).collect())
             }
             serde_json::Value::Object(map) => Node::Map(
                 map.iter()
-                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::from_json(v)))
                     .collect(),
             ),
         }
@@ -160,16 +162,16 @@ impl Node {
 
 /// The result of loading a YAML text.
 #[derive(Debug)]
-pub(crate) struct Loaded {
+pub(crate) struct Loaded<'a> {
     /// The first document; `None` when the text holds no document at all.
-    pub(crate) root: Option<Node>,
+    pub(crate) root: Option<Node<'a>>,
     /// How many further documents followed the first (they are not read).
     pub(crate) extra_documents: usize,
 }
 
 /// Loads YAML text: strips a UTF-8 BOM, accepts CRLF, resolves plain scalars by the
 /// YAML 1.2 core schema (`yes`, `no`, `on`, `off` stay strings).
-pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
+pub(crate) fn load_yaml(text: &str) -> Result<Loaded<'_>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Nearly every component is in the block subset the fast loader reads; anything else
     // (and every error) goes through the event parser below.
@@ -184,7 +186,7 @@ pub(crate) fn load_yaml(text: &str) -> Result<Loaded, ParseError> {
 
 /// [`load_yaml`] through `yaml-rust2`'s events only: the reference the fast loader is
 /// tested against, and the path for everything outside its subset.
-pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded, ParseError> {
+pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded<'static>, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Aliases are expanded by copying; this budget keeps a "billion laughs" input
     // from turning a 1 MB text into gigabytes of nodes.
@@ -192,10 +194,10 @@ pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded, ParseError> {
     let mut parser = Parser::new_from_str(text);
     // Anchor id -> a copy of its node. Copies are charged to the budget like alias
     // expansions: nested anchors would otherwise copy a large subtree once per level.
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, Node<'static>> = HashMap::new();
     // Open collections: the node under construction, its anchor, and a pending key.
     let mut stack: Vec<Frame> = Vec::new();
-    let mut root: Option<Node> = None;
+    let mut root: Option<Node<'static>> = None;
     let mut documents = 0usize;
 
     loop {
@@ -242,7 +244,13 @@ pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded, ParseError> {
                     && !tag
                         .as_ref()
                         .is_some_and(|t| t.suffix == "str" || t.suffix.ends_with(":str"));
-                (Node::Scalar { text: value, plain }, anchor)
+                (
+                    Node::Scalar {
+                        text: Cow::Owned(value),
+                        plain,
+                    },
+                    anchor,
+                )
             }
             Event::Alias(id) => {
                 let found = anchors.get(&id);
@@ -294,13 +302,13 @@ pub(crate) fn load_yaml_events(text: &str) -> Result<Loaded, ParseError> {
 }
 
 struct Frame {
-    node: Node,
+    node: Node<'static>,
     anchor: usize,
-    key: Option<String>,
+    key: Option<Cow<'static, str>>,
 }
 
 impl Frame {
-    fn push(&mut self, child: Node) {
+    fn push(&mut self, child: Node<'static>) {
         match &mut self.node {
             Node::Seq(items) => items.push(child),
             Node::Map(entries) => match self.key.take() {
@@ -314,15 +322,15 @@ impl Frame {
 
 /// Renders a mapping key; non-scalar keys cannot be names the schema uses. A scalar key's
 /// text is moved, not copied: one allocation less for every key of every component.
-fn key_text(node: Node) -> String {
+fn key_text(node: Node<'_>) -> Cow<'_, str> {
     match node {
         Node::Scalar { text, .. } => text,
-        Node::Seq(_) => "<sequence key>".to_owned(),
-        Node::Map(_) => "<mapping key>".to_owned(),
+        Node::Seq(_) => Cow::Borrowed("<sequence key>"),
+        Node::Map(_) => Cow::Borrowed("<mapping key>"),
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
+fn count_nodes(node: &Node<'_>) -> usize {
     match node {
         Node::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
         Node::Map(entries) => {
@@ -385,7 +393,7 @@ impl Report {
         );
     }
 
-    pub(crate) fn shape(&mut self, path: String, expected: &str, found: &Node) {
+    pub(crate) fn shape(&mut self, path: String, expected: &str, found: &Node<'_>) {
         self.push(
             path,
             UnrecognizedReason::UnexpectedShape {
@@ -399,14 +407,14 @@ impl Report {
 /// A view of one mapping that tracks which keys were read; [`MapView::finish`]
 /// reports the rest.
 pub(crate) struct MapView<'a> {
-    entries: &'a [(String, Node)],
+    entries: &'a [(Cow<'a, str>, Node<'a>)],
     used: Vec<bool>,
     pub(crate) path: String,
 }
 
 impl<'a> MapView<'a> {
     /// A view of `node` if it is a mapping; otherwise records the shape and returns `None`.
-    pub(crate) fn of(node: &'a Node, path: String, report: &mut Report) -> Option<Self> {
+    pub(crate) fn of(node: &'a Node<'a>, path: String, report: &mut Report) -> Option<Self> {
         match node {
             Node::Map(entries) => Some(MapView {
                 entries,
@@ -422,7 +430,7 @@ impl<'a> MapView<'a> {
     }
 
     /// The value of `key` (first occurrence), marking it read.
-    pub(crate) fn take(&mut self, key: &str) -> Option<&'a Node> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<&'a Node<'a>> {
         let entries = self.entries;
         let index = entries.iter().position(|(k, _)| k == key)?;
         self.used[index] = true;
@@ -432,7 +440,7 @@ impl<'a> MapView<'a> {
     /// Marks keys as understood without reading them (known but opaque values).
     pub(crate) fn allow(&mut self, keys: &[&str]) {
         for (index, (k, _)) in self.entries.iter().enumerate() {
-            if keys.contains(&k.as_str()) {
+            if keys.contains(&k.as_ref()) {
                 self.used[index] = true;
             }
         }
@@ -444,14 +452,14 @@ impl<'a> MapView<'a> {
     }
 
     /// The entries of the mapping.
-    pub(crate) fn entries(&self) -> &'a [(String, Node)] {
+    pub(crate) fn entries(&self) -> &'a [(Cow<'a, str>, Node<'a>)] {
         self.entries
     }
 
     /// Marks keys listed in a sorted schema table as understood.
     pub(crate) fn allow_sorted(&mut self, keys: &[&str]) {
         for (index, (k, _)) in self.entries.iter().enumerate() {
-            if keys.binary_search(&k.as_str()).is_ok() {
+            if keys.binary_search(&k.as_ref()).is_ok() {
                 self.used[index] = true;
             }
         }
@@ -507,7 +515,7 @@ impl<'a> MapView<'a> {
     }
 
     /// A sequence's items with their paths; a lone non-null value is reported.
-    pub(crate) fn seq(&mut self, key: &str, report: &mut Report) -> Vec<(String, &'a Node)> {
+    pub(crate) fn seq(&mut self, key: &str, report: &mut Report) -> Vec<(String, &'a Node<'a>)> {
         let Some(node) = self.take(key) else {
             return Vec::new();
         };
@@ -561,7 +569,7 @@ impl<'a> MapView<'a> {
         // can hold 100,000 keys.
         let mut seen: HashSet<&str> = HashSet::with_capacity(self.entries.len());
         for (index, (key, _)) in self.entries.iter().enumerate() {
-            let duplicate = !seen.insert(key.as_str());
+            let duplicate = !seen.insert(key.as_ref());
             if self.used[index] {
                 continue;
             }
@@ -576,7 +584,7 @@ impl<'a> MapView<'a> {
 }
 
 /// Reads a string or a list of strings (non-string items are reported).
-pub(crate) fn strings_of(node: &Node, path: &str, report: &mut Report) -> Vec<String> {
+pub(crate) fn strings_of(node: &Node<'_>, path: &str, report: &mut Report) -> Vec<String> {
     match node {
         n if n.is_null() => Vec::new(),
         Node::Seq(items) => items
@@ -602,7 +610,7 @@ pub(crate) fn strings_of(node: &Node, path: &str, report: &mut Report) -> Vec<St
 mod tests {
     use super::*;
 
-    fn root(text: &str) -> Node {
+    fn root(text: &str) -> Node<'_> {
         load_yaml(text).unwrap().root.unwrap()
     }
 

@@ -20,6 +20,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+// The binaries' allocator (see the `mimalloc` feature): the library itself sets none.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_FAILED: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_LOCKED: u8 = 3;
