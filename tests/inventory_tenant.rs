@@ -15,7 +15,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use connector::inventory::scan::{PreviousScan, ScanOptions, ScanResult, ScanStatus, Scanner};
+use connector::inventory::scan::{PreviousScan, ScanResult, ScanStatus, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use inventory_model::{CoverageKind, DataverseOnlyReason, InventoryOnlyReason, NotScannedReason};
 use support::*;
@@ -41,13 +41,7 @@ fn scanner(
     source: InventorySourceChoice,
 ) -> Scanner {
     let (credential, shared) = sign_in(emu, clock);
-    let base: url::Url = emu.inventory_url().parse().unwrap();
-    let mut o = ScanOptions::default();
-    o.inventory_source = source;
-    o.endpoints.power_platform = Some(base.clone());
-    o.endpoints.bap = Some(base.clone());
-    o.endpoints.arm = Some(base);
-    Scanner::new(credential, shared, o)
+    Scanner::new(credential, shared, emulator_scan_options(emu, source))
 }
 
 fn has_gap(r: &ScanResult, kind: &CoverageKind, env: &str, agent: Option<&str>) -> bool {
@@ -404,12 +398,7 @@ async fn the_tenant_inventory_is_read_while_layer_2_runs() {
                 .collect(),
             layer2: tokio::sync::watch::Sender::new(false),
         };
-        let base: url::Url = emu.inventory_url().parse().unwrap();
-        let mut o = ScanOptions::default();
-        o.inventory_source = source;
-        o.endpoints.power_platform = Some(base.clone());
-        o.endpoints.bap = Some(base.clone());
-        o.endpoints.arm = Some(base);
+        let o = emulator_scan_options(&emu, source);
         let s = Scanner::new(Arc::new(gated), shared, o);
         let r = s.scan(&PreviousScan::default(), None).await.unwrap();
         let sum = &r.summary;

@@ -15,7 +15,7 @@ mod support;
 
 use std::sync::Arc;
 
-use connector::inventory::scan::{PreviousScan, ScanOptions, Scanner};
+use connector::inventory::scan::{PreviousScan, Scanner};
 use connector::inventory::tenant::InventorySourceChoice;
 use support::*;
 use tenant_emulator::Emulator;
@@ -34,12 +34,7 @@ async fn the_default_source_falls_back_to_resource_graph_when_the_resource_query
         .unwrap();
     let scan = |source: InventorySourceChoice| {
         let (credential, shared) = sign_in(&emu, &clock);
-        let base: url::Url = emu.inventory_url().parse().unwrap();
-        let mut o = ScanOptions::default();
-        o.inventory_source = source;
-        o.endpoints.power_platform = Some(base.clone());
-        o.endpoints.bap = Some(base.clone());
-        o.endpoints.arm = Some(base);
+        let o = emulator_scan_options(&emu, source);
         Scanner::new(credential, shared, o)
     };
     let default = scan(InventorySourceChoice::PowerPlatform)

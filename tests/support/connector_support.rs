@@ -392,3 +392,21 @@ pub async fn assert_a_run_writes_nothing(
         "a scan after convergence wrote"
     );
 }
+
+/// Scan options whose three inventory services (Power Platform API, admin list, Resource
+/// Graph) all point at `emulator`, reading the tenant inventory from `source`.
+pub fn emulator_scan_options(
+    emulator: &RunningEmulator,
+    source: connector::inventory::tenant::InventorySourceChoice,
+) -> connector::inventory::scan::ScanOptions {
+    let base: url::Url = emulator
+        .inventory_url()
+        .parse()
+        .expect("the emulator's URL");
+    let mut o = connector::inventory::scan::ScanOptions::default();
+    o.inventory_source = source;
+    o.endpoints.power_platform = Some(base.clone());
+    o.endpoints.bap = Some(base.clone());
+    o.endpoints.arm = Some(base);
+    o
+}
